@@ -1,0 +1,199 @@
+//! The container backend: any image with the official `postgres` image's contract, started
+//! with testcontainers and removed on every exit path.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use testcontainers::core::{ContainerPort, ExecCommand, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+use super::{BackendKind, Connection, Handle, Host, Server};
+use crate::error::{Error, Result};
+
+/// Label put on every container db-ci starts, so leftovers can be found (`docker ps -f`).
+pub const LABEL: &str = "dev.db-ci.run";
+
+/// A running container; dropping it removes it.
+pub struct Container {
+    inner: ContainerAsync<GenericImage>,
+}
+
+impl Container {
+    pub async fn stop(self) {
+        let _ = self.inner.rm().await;
+    }
+
+    pub fn id(&self) -> &str {
+        self.inner.id()
+    }
+}
+
+fn split_image(image: &str) -> (String, String) {
+    if let Some((name, digest)) = image.split_once('@') {
+        return (name.to_owned(), format!("@{digest}").replacen('@', "", 0));
+    }
+    let slash = image.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match image[slash..].rfind(':') {
+        Some(colon) => (
+            image[..slash + colon].to_owned(),
+            image[slash + colon + 1..].to_owned(),
+        ),
+        None => (image.to_owned(), "latest".to_owned()),
+    }
+}
+
+/// Whether a Docker engine answers and has `image` (or can pull it quickly).
+pub async fn usable(image: &str) -> std::result::Result<(), String> {
+    let docker = bollard::Docker::connect_with_defaults()
+        .map_err(|e| format!("no Docker engine configured ({e})"))?;
+    tokio::time::timeout(Duration::from_secs(3), docker.ping())
+        .await
+        .map_err(|_| "the Docker engine did not answer within 3s".to_owned())?
+        .map_err(|e| format!("no Docker engine answers ({e})"))?;
+    if docker.inspect_image(image).await.is_ok() {
+        return Ok(());
+    }
+    pull(&docker, image).await
+}
+
+async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), String> {
+    use futures_util::StreamExt;
+    let (name, tag) = split_image(image);
+    let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
+        .from_image(&name)
+        .tag(&tag)
+        .build();
+    let pulling = async {
+        let mut stream = docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(|e| e.to_string())?;
+        }
+        Ok::<(), String>(())
+    };
+    match tokio::time::timeout(Duration::from_secs(120), pulling).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("image {image} is not present and cannot be pulled ({e})")),
+        Err(_) => Err(format!("image {image} is not present and pulling it took over 120s")),
+    }
+}
+
+/// Starts `image`, waits until it accepts connections, installs the stub extensions.
+pub async fn start(image: &str) -> Result<Server> {
+    usable(image).await.map_err(|problem| {
+        Error::environment(format!("use the container backend: {problem}"))
+    })?;
+    let (name, tag) = split_image(image);
+    let password = format!("dbci{:016x}", rand::random::<u64>());
+    let mut command = vec!["postgres".to_owned()];
+    for (setting, value) in super::local::FAST_SETTINGS {
+        command.push("-c".to_owned());
+        command.push(format!("{setting}={value}"));
+    }
+    let request = GenericImage::new(name, tag)
+        .with_exposed_port(ContainerPort::Tcp(5432))
+        .with_wait_for(WaitFor::message_on_either_std(
+            "database system is ready to accept connections",
+        ))
+        .with_env_var("POSTGRES_PASSWORD", &password)
+        .with_env_var("POSTGRES_USER", "postgres")
+        .with_env_var("POSTGRES_DB", "postgres")
+        .with_label(LABEL, std::process::id().to_string())
+        .with_cmd(command)
+        .with_startup_timeout(Duration::from_secs(120));
+    let inner = request
+        .start()
+        .await
+        .map_err(|e| Error::environment(format!("start a container from {image}: {e}")))?;
+    let container = Container { inner };
+    let host = container
+        .inner
+        .get_host()
+        .await
+        .map_err(|e| Error::environment(format!("find the container's host: {e}")))?;
+    let port = container
+        .inner
+        .get_host_port_ipv4(5432)
+        .await
+        .map_err(|e| Error::environment(format!("find the container's port: {e}")))?;
+    let host = match host.to_string().as_str() {
+        "localhost" => "127.0.0.1".to_owned(),
+        other => other.to_owned(),
+    };
+    let connection = Connection {
+        host: Host::Tcp(host),
+        port,
+        user: "postgres".to_owned(),
+        password: Some(password),
+        maintenance_db: "postgres".to_owned(),
+    };
+    // The official entrypoint logs "ready" once for its init server, then restarts.
+    super::wait_until_ready(
+        &connection.config("postgres"),
+        Duration::from_secs(60),
+        "the container",
+    )
+    .await?;
+    let stubs_installed = install_stub_extensions(&container).await?;
+    let description = format!("container {image} ({})", &container.id()[..12.min(container.id().len())]);
+    Server::new(
+        BackendKind::Container,
+        connection,
+        description,
+        stubs_installed,
+        Handle::Container(container),
+    )
+    .identify()
+    .await
+}
+
+/// Copies the shim's stub extensions into the server's extension directory, as root in the
+/// container. Returns false when the image does not let us (then the shim installs the stubs
+/// as plain schemas).
+async fn install_stub_extensions(container: &Container) -> Result<bool> {
+    let mut script = String::from(
+        "set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n",
+    );
+    for (name, bytes) in crate::shim::stub_extension_files() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+        // A real extension of the same name wins over our stub.
+        script.push_str(&format!(
+            "[ -e \"$ext/{name}\" ] || echo '{encoded}' | base64 -d > \"$ext/{name}\"\n"
+        ));
+    }
+    let mut result = container
+        .inner
+        .exec(ExecCommand::new(["sh", "-c", &script]))
+        .await
+        .map_err(|e| Error::environment(format!("install stub extensions in the container: {e}")))?;
+    let _ = result.stdout_to_vec().await;
+    let stderr = result.stderr_to_vec().await.unwrap_or_default();
+    let code = result.exit_code().await.ok().flatten();
+    if code == Some(0) {
+        Ok(true)
+    } else {
+        eprintln!(
+            "warning: could not install stub extensions in the container (exit {code:?}): {}",
+            String::from_utf8_lossy(&stderr).trim()
+        );
+        Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_image;
+
+    #[test]
+    fn image_names_split_at_the_tag() {
+        assert_eq!(
+            split_image("pgvector/pgvector:pg17"),
+            ("pgvector/pgvector".into(), "pg17".into())
+        );
+        assert_eq!(
+            split_image("localhost:5000/pg:17"),
+            ("localhost:5000/pg".into(), "17".into())
+        );
+        assert_eq!(split_image("postgres"), ("postgres".into(), "latest".into()));
+    }
+}

@@ -1,0 +1,451 @@
+//! The local backend: a private PostgreSQL cluster from server binaries on this machine,
+//! initialised once per version, copied per run, reached over a private unix socket.
+
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+use super::{BackendKind, Connection, Handle, Host, Server};
+use crate::error::{Error, Result};
+
+/// Settings that make a throwaway server fast: nothing it writes needs to survive a crash.
+pub const FAST_SETTINGS: &[(&str, &str)] = &[
+    ("fsync", "off"),
+    ("synchronous_commit", "off"),
+    ("full_page_writes", "off"),
+    ("max_connections", "100"),
+    ("shared_buffers", "128MB"),
+    ("max_wal_size", "1GB"),
+    ("checkpoint_timeout", "1h"),
+];
+
+/// Where the server binaries are and what they say about themselves.
+#[derive(Debug, Clone)]
+pub struct Install {
+    pub bindir: PathBuf,
+    pub sharedir: PathBuf,
+    pub pkglibdir: PathBuf,
+    /// `postgres --version` output, e.g. `postgres (PostgreSQL) 15.18 (Debian …)`.
+    pub version_line: String,
+}
+
+/// The OS user to run the server as: ourselves, or `postgres` when we are root (the server
+/// refuses to run as root).
+#[derive(Debug, Clone, Copy)]
+struct RunAs {
+    uid: u32,
+    gid: u32,
+    drop_privileges: bool,
+}
+
+impl RunAs {
+    fn detect() -> Result<RunAs> {
+        let uid = nix::unistd::geteuid();
+        if !uid.is_root() {
+            return Ok(RunAs {
+                uid: uid.as_raw(),
+                gid: nix::unistd::getegid().as_raw(),
+                drop_privileges: false,
+            });
+        }
+        let user = nix::unistd::User::from_name("postgres")
+            .ok()
+            .flatten()
+            .ok_or_else(|| {
+                Error::environment(
+                    "run PostgreSQL as root: it refuses to, and there is no `postgres` OS user \
+                     to run it as (create one, or run db-ci as a normal user)",
+                )
+            })?;
+        Ok(RunAs {
+            uid: user.uid.as_raw(),
+            gid: user.gid.as_raw(),
+            drop_privileges: true,
+        })
+    }
+
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        if self.drop_privileges {
+            let (uid, gid) = (self.uid, self.gid);
+            // SAFETY: only async-signal-safe calls between fork and exec.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(gid) != 0
+                        || libc::setuid(uid) != 0
+                    {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        command
+    }
+
+    fn own(&self, path: &Path) -> Result<()> {
+        if self.drop_privileges {
+            std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid))
+                .map_err(|e| Error::environment(format!("chown {}: {e}", path.display())))?;
+        }
+        Ok(())
+    }
+}
+
+/// Finds server binaries: `PG_BIN`, then `pg_config` on PATH, then `postgres`/`initdb` on
+/// PATH, then the distributions' usual places (newest version first).
+pub fn find_install() -> Result<Install> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = std::env::var_os("PG_BIN") {
+        let dir = PathBuf::from(dir);
+        if !dir.join("postgres").is_file() {
+            return Err(Error::environment(format!(
+                "use PG_BIN={}: it has no `postgres` binary",
+                dir.display()
+            )));
+        }
+        candidates.push(dir);
+    } else {
+        if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+            if out.status.success() {
+                candidates.push(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()));
+            }
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            for dir in std::env::split_paths(&path) {
+                if dir.join("postgres").is_file() && dir.join("initdb").is_file() {
+                    candidates.push(dir);
+                }
+            }
+        }
+        let mut distro: Vec<PathBuf> = ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin"]
+            .iter()
+            .flat_map(|p| glob::glob(p).into_iter().flatten().flatten())
+            .collect();
+        distro.sort_by_key(|p| std::cmp::Reverse(major_in_path(p)));
+        candidates.extend(distro);
+    }
+    let bindir = candidates
+        .into_iter()
+        .find(|dir| dir.join("postgres").is_file() && dir.join("initdb").is_file())
+        .ok_or_else(|| {
+            Error::environment(
+                "find PostgreSQL server binaries (postgres, initdb): none in PG_BIN, pg_config, \
+                 PATH or /usr/lib/postgresql/*/bin",
+            )
+        })?;
+    let version_line = run_text(&bindir.join("postgres"), &["--version"])?;
+    let pg_config = bindir.join("pg_config");
+    let (sharedir, pkglibdir) = if pg_config.is_file() {
+        (
+            PathBuf::from(run_text(&pg_config, &["--sharedir"])?),
+            PathBuf::from(run_text(&pg_config, &["--pkglibdir"])?),
+        )
+    } else {
+        let prefix = bindir.parent().unwrap_or(&bindir);
+        (prefix.join("share/postgresql"), prefix.join("lib/postgresql"))
+    };
+    Ok(Install {
+        bindir,
+        sharedir,
+        pkglibdir,
+        version_line,
+    })
+}
+
+fn major_in_path(path: &Path) -> u32 {
+    path.to_string_lossy()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse().ok())
+        .next()
+        .unwrap_or(0)
+}
+
+fn run_text(program: &Path, args: &[&str]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|e| Error::environment(format!("run {}: {e}", program.display())))?;
+    if !out.status.success() {
+        return Err(Error::environment(format!(
+            "run {} {}: {}",
+            program.display(),
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Where initialised clusters and private installation trees are cached.
+pub fn cache_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DB_CI_CACHE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if nix::unistd::geteuid().is_root() {
+        // Must be reachable by the `postgres` user the server runs as.
+        return PathBuf::from("/var/tmp/db-ci-cache");
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(dir).join("db-ci");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".cache/db-ci");
+    }
+    std::env::temp_dir().join("db-ci-cache")
+}
+
+/// A cached, initialised data directory and a private installation tree whose extension
+/// directory also holds the shim's stub extensions.
+struct Prepared {
+    postgres: PathBuf,
+    template_data: PathBuf,
+}
+
+fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
+    let stubs = crate::shim::stub_extension_files();
+    let mut hasher = Sha256::new();
+    hasher.update(env!("CARGO_PKG_VERSION"));
+    hasher.update(install.bindir.to_string_lossy().as_bytes());
+    hasher.update(install.version_line.as_bytes());
+    hasher.update(run_as.uid.to_le_bytes());
+    for (name, bytes) in &stubs {
+        hasher.update(name.as_bytes());
+        hasher.update(bytes);
+    }
+    let key = hex::encode(&hasher.finalize()[..8]);
+    let root = cache_root();
+    let entry = root.join(format!("pg-{key}"));
+    let prepared = Prepared {
+        postgres: mirror(&entry.join("tree"), &install.bindir).join("postgres"),
+        template_data: entry.join("data"),
+    };
+    if entry.join("ready").is_file() {
+        return Ok(prepared);
+    }
+
+    std::fs::create_dir_all(&root)
+        .map_err(|e| Error::environment(format!("create cache {}: {e}", root.display())))?;
+    let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755));
+    // Build beside the final place and rename: parallel runs never see half an entry.
+    let staging = tempfile::Builder::new()
+        .prefix(&format!("staging-{key}-"))
+        .tempdir_in(&root)
+        .map_err(|e| Error::environment(format!("create cache entry: {e}")))?;
+    let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
+    build_tree(install, &staging.path().join("tree"), &stubs)?;
+
+    let data = staging.path().join("data");
+    std::fs::create_dir(&data).map_err(|e| Error::environment(format!("create data dir: {e}")))?;
+    run_as.own(&data)?;
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700))
+        .map_err(|e| Error::environment(format!("chmod data dir: {e}")))?;
+    let out = run_as
+        .command(&install.bindir.join("initdb"))
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| Error::environment(format!("run initdb: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::environment(format!(
+            "initialise a cluster with {}: {}",
+            install.bindir.join("initdb").display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    std::fs::write(staging.path().join("ready"), &install.version_line)
+        .map_err(|e| Error::environment(format!("write cache marker: {e}")))?;
+    let staging = staging.keep();
+    if std::fs::rename(&staging, &entry).is_err() {
+        // Another run finished first; theirs is as good as ours.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    Ok(prepared)
+}
+
+/// `tree` + the absolute `path`: the same place relative to the tree as `path` is to `/`.
+fn mirror(tree: &Path, path: &Path) -> PathBuf {
+    tree.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// PostgreSQL finds its share and library directories relative to its own executable, so a
+/// copy of the binary in a tree that mirrors the installation uses the tree's `extension/`
+/// folder, where the stub extensions sit beside symlinks to the real ones.
+fn build_tree(install: &Install, tree: &Path, stubs: &[(&'static str, &'static [u8])]) -> Result<()> {
+    let io = |what: &str, e: std::io::Error| Error::environment(format!("{what}: {e}"));
+    let bindir = mirror(tree, &install.bindir);
+    std::fs::create_dir_all(&bindir).map_err(|e| io("create private tree", e))?;
+    std::fs::copy(install.bindir.join("postgres"), bindir.join("postgres"))
+        .map_err(|e| io("copy the postgres binary", e))?;
+
+    let pkglibdir = mirror(tree, &install.pkglibdir);
+    if !pkglibdir.exists() {
+        std::fs::create_dir_all(pkglibdir.parent().unwrap()).map_err(|e| io("create tree", e))?;
+        symlink(&install.pkglibdir, &pkglibdir).map_err(|e| io("link pkglibdir", e))?;
+    }
+
+    let sharedir = mirror(tree, &install.sharedir);
+    std::fs::create_dir_all(&sharedir).map_err(|e| io("create tree", e))?;
+    let entries = std::fs::read_dir(&install.sharedir)
+        .map_err(|e| io(&format!("read {}", install.sharedir.display()), e))?;
+    for entry in entries.flatten() {
+        if entry.file_name() != "extension" {
+            let _ = symlink(entry.path(), sharedir.join(entry.file_name()));
+        }
+    }
+    let extdir = sharedir.join("extension");
+    std::fs::create_dir_all(&extdir).map_err(|e| io("create tree", e))?;
+    if let Ok(entries) = std::fs::read_dir(install.sharedir.join("extension")) {
+        for entry in entries.flatten() {
+            let _ = symlink(entry.path(), extdir.join(entry.file_name()));
+        }
+    }
+    for (name, bytes) in stubs {
+        let target = extdir.join(name);
+        // A real extension of the same name wins over our stub.
+        if target.symlink_metadata().is_ok() {
+            continue;
+        }
+        std::fs::write(&target, bytes).map_err(|e| io("write stub extension", e))?;
+    }
+    // Everything in the tree must be readable by the server's OS user.
+    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(tree).status();
+    Ok(())
+}
+
+/// A running private cluster. Stopping it kills the server and removes its directory.
+pub struct Cluster {
+    child: Option<Child>,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    pub fn stop(mut self) {
+        self.stop_now();
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // Immediate shutdown: the data is thrown away, no checkpoint needed.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGQUIT,
+            );
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                match child.try_wait() {
+                    Ok(Some(_)) | Err(_) => break,
+                    Ok(None) if std::time::Instant::now() > deadline => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break;
+                    }
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.close();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// Boots a private cluster from the cached template.
+pub async fn start() -> Result<Server> {
+    let install = find_install()?;
+    let run_as = RunAs::detect()?;
+    let prepared = tokio::task::spawn_blocking(move || prepare(&install, run_as).map(|p| (p, install)))
+        .await
+        .map_err(|e| Error::environment(format!("prepare the local cluster: {e}")))??;
+    let (prepared, install) = prepared;
+
+    let dir = tempfile::Builder::new()
+        .prefix("db-ci-local-")
+        .tempdir()
+        .map_err(|e| Error::environment(format!("create a temp dir: {e}")))?;
+    run_as.own(dir.path())?;
+    let data = dir.path().join("data");
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(&prepared.template_data)
+        .arg(&data)
+        .status()
+        .map_err(|e| Error::environment(format!("copy the cached cluster: {e}")))?;
+    if !status.success() {
+        return Err(Error::environment("copy the cached cluster: cp failed"));
+    }
+    let socket_dir = dir.path().to_path_buf();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Error::environment(format!("create server log: {e}")))?;
+    run_as.own(&log_path)?;
+
+    let mut command = run_as.command(&prepared.postgres);
+    command
+        .arg("-D")
+        .arg(&data)
+        .arg("-k")
+        .arg(&socket_dir)
+        .args(["-p", "5432", "-c", "listen_addresses="])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| Error::environment(e.to_string()))?)
+        .stderr(log);
+    for (name, value) in FAST_SETTINGS {
+        command.arg("-c").arg(format!("{name}={value}"));
+    }
+    // Its own process group: a terminal's Ctrl-C reaches us, and we stop it in order.
+    command.process_group(0);
+    let child = command
+        .spawn()
+        .map_err(|e| Error::environment(format!("start {}: {e}", prepared.postgres.display())))?;
+    let mut cluster = Cluster {
+        child: Some(child),
+        dir: Some(dir),
+    };
+
+    let connection = Connection {
+        host: Host::Socket(socket_dir.clone()),
+        port: 5432,
+        user: "postgres".to_owned(),
+        password: None,
+        maintenance_db: "postgres".to_owned(),
+    };
+    let ready = super::wait_until_ready(
+        &connection.config("postgres"),
+        Duration::from_secs(30),
+        "the local server",
+    )
+    .await;
+    if let Err(e) = ready {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        cluster.stop_now();
+        return Err(Error::environment(format!("{e}\nserver log:\n{}", log.trim())));
+    }
+    let description = format!(
+        "local {} ({})",
+        install.version_line.trim_start_matches("postgres (PostgreSQL) "),
+        install.bindir.display()
+    );
+    Server::new(
+        BackendKind::Local,
+        connection,
+        description,
+        true,
+        Handle::Local(cluster),
+    )
+    .identify()
+    .await
+}

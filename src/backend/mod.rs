@@ -1,0 +1,375 @@
+//! Backends: where the throwaway PostgreSQL comes from (container, local binaries, a URL),
+//! and the databases db-ci creates and drops on it.
+
+pub mod container;
+pub mod local;
+pub mod url;
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::{Error, Result};
+
+/// The image used when `--image` is not given (the official pgvector image's contract).
+pub const DEFAULT_IMAGE: &str = "pgvector/pgvector:pg17";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Auto,
+    Container,
+    Local,
+    Url,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackendKind::Auto => "auto",
+            BackendKind::Container => "container",
+            BackendKind::Local => "local",
+            BackendKind::Url => "url",
+        }
+    }
+}
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct BackendOptions {
+    pub kind: BackendKind,
+    pub image: String,
+    pub database_url: Option<String>,
+}
+
+impl Default for BackendOptions {
+    fn default() -> Self {
+        BackendOptions {
+            kind: BackendKind::Auto,
+            image: DEFAULT_IMAGE.to_owned(),
+            database_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Host {
+    Tcp(String),
+    Socket(PathBuf),
+}
+
+/// How to reach the server as its superuser. Never printed whole: see [`Connection::redacted`].
+#[derive(Clone)]
+pub struct Connection {
+    pub host: Host,
+    pub port: u16,
+    pub user: String,
+    pub password: Option<String>,
+    /// The database we connect to for CREATE/DROP DATABASE; never written to.
+    pub maintenance_db: String,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted(&self.maintenance_db))
+    }
+}
+
+impl Connection {
+    pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        match &self.host {
+            Host::Tcp(host) => config.host(host),
+            Host::Socket(dir) => config.host_path(dir),
+        };
+        config
+            .port(self.port)
+            .user(&self.user)
+            .dbname(dbname)
+            .application_name("db-ci")
+            .connect_timeout(Duration::from_secs(10));
+        if let Some(password) = &self.password {
+            config.password(password);
+        }
+        config
+    }
+
+    /// A `postgres://` URL for `dbname`, with the password: for library users' pools only.
+    pub fn url(&self, dbname: &str) -> String {
+        let auth = match &self.password {
+            Some(p) => format!(
+                "{}:{}@",
+                urlencode(&self.user),
+                urlencode(p)
+            ),
+            None => format!("{}@", urlencode(&self.user)),
+        };
+        match &self.host {
+            Host::Tcp(host) => format!("postgres://{auth}{host}:{}/{dbname}", self.port),
+            Host::Socket(dir) => format!(
+                "postgres://{auth}localhost:{}/{dbname}?host={}",
+                self.port,
+                urlencode(&dir.to_string_lossy())
+            ),
+        }
+    }
+
+    /// A description safe to print: never the password.
+    pub fn redacted(&self, dbname: &str) -> String {
+        let host = match &self.host {
+            Host::Tcp(host) => host.clone(),
+            Host::Socket(dir) => dir.display().to_string(),
+        };
+        let password = if self.password.is_some() { ":***" } else { "" };
+        format!("postgres://{}{password}@{host}:{}/{dbname}", self.user, self.port)
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    ::url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+enum Handle {
+    Local(local::Cluster),
+    Container(container::Container),
+    Url,
+}
+
+/// A running server and every throwaway database db-ci made on it. Dropping it tears the
+/// server down (and drops the databases on a URL server); [`Server::shutdown`] does so and
+/// waits.
+pub struct Server {
+    pub kind: BackendKind,
+    pub connection: Connection,
+    /// `server_version`, e.g. `15.18 (Debian 15.18-0+deb12u1)`.
+    pub version: String,
+    pub major: u32,
+    /// Printed on the console: what the server is (no password).
+    pub description: String,
+    /// Whether the shim's stub extensions are installable (`CREATE EXTENSION pg_net` works).
+    pub stub_extensions_installed: bool,
+    created: Mutex<Vec<String>>,
+    handle: Option<Handle>,
+}
+
+impl Server {
+    /// Starts (or reaches) a server as `options` say. `auto`: the URL if given, else a
+    /// container when an engine and the image are usable, else local binaries.
+    pub async fn start(options: &BackendOptions) -> Result<Server> {
+        match options.kind {
+            BackendKind::Url => {
+                let url = options.database_url.as_deref().ok_or_else(|| {
+                    Error::input("use the url backend: --database-url is required")
+                })?;
+                url::connect(url).await
+            }
+            BackendKind::Local => local::start().await,
+            BackendKind::Container => container::start(&options.image).await,
+            BackendKind::Auto => {
+                if let Some(url) = options.database_url.as_deref() {
+                    return url::connect(url).await;
+                }
+                let container_problem = match container::usable(&options.image).await {
+                    Ok(()) => return container::start(&options.image).await,
+                    Err(problem) => problem,
+                };
+                match local::start().await {
+                    Ok(server) => Ok(server),
+                    Err(Error::Environment(local_problem)) => Err(Error::environment(format!(
+                        "find a usable PostgreSQL backend:\n  container: {container_problem}\n  \
+                         local: {local_problem}\n\
+                         Install PostgreSQL server binaries (e.g. `apt-get install postgresql` \
+                         or `brew install postgresql@17`, or set PG_BIN), start a Docker engine, \
+                         or pass --database-url."
+                    ))),
+                    Err(other) => Err(other),
+                }
+            }
+        }
+    }
+
+    fn new(
+        kind: BackendKind,
+        connection: Connection,
+        description: String,
+        stub_extensions_installed: bool,
+        handle: Handle,
+    ) -> Server {
+        Server {
+            kind,
+            connection,
+            version: String::new(),
+            major: 0,
+            description,
+            stub_extensions_installed,
+            created: Mutex::new(Vec::new()),
+            handle: Some(handle),
+        }
+    }
+
+    /// Reads the server version once it is reachable.
+    async fn identify(mut self) -> Result<Server> {
+        let client = self.connect(&self.connection.maintenance_db.clone()).await?;
+        let row = client
+            .query_one(
+                "select current_setting('server_version'), current_setting('server_version_num')::int",
+                &[],
+            )
+            .await
+            .map_err(|e| Error::environment(format!("read the server version: {e}")))?;
+        self.version = row.get(0);
+        let num: i32 = row.get(1);
+        self.major = (num / 10000) as u32;
+        Ok(self)
+    }
+
+    pub async fn connect(&self, dbname: &str) -> Result<Client> {
+        connect_config(&self.connection.config(dbname), &self.connection.redacted(dbname)).await
+    }
+
+    /// Creates a database db-ci owns (optionally as a copy of `template`).
+    pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
+        let admin = self.connect(&self.connection.maintenance_db).await?;
+        let sql = match template {
+            Some(t) => format!("create database {} template {}", quote_ident(name), quote_ident(t)),
+            None => format!("create database {} template template0", quote_ident(name)),
+        };
+        admin
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| Error::environment(format!("create database {name}: {}", db_error_text(&e))))?;
+        self.created.lock().unwrap().push(name.to_owned());
+        Ok(())
+    }
+
+    /// Drops a database this run created. Refuses any other.
+    pub async fn drop_database(&self, name: &str) -> Result<()> {
+        if !self.created.lock().unwrap().iter().any(|n| n == name) {
+            return Err(Error::environment(format!(
+                "drop database {name}: db-ci did not create it"
+            )));
+        }
+        let admin = self.connect(&self.connection.maintenance_db).await?;
+        admin
+            .batch_execute(&format!(
+                "drop database if exists {} with (force)",
+                quote_ident(name)
+            ))
+            .await
+            .map_err(|e| Error::environment(format!("drop database {name}: {}", db_error_text(&e))))?;
+        self.created.lock().unwrap().retain(|n| n != name);
+        Ok(())
+    }
+
+    /// A fresh database name unique to this run.
+    pub fn unique_name(&self, purpose: &str) -> String {
+        format!(
+            "db_ci_{}_{:08x}_{purpose}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    }
+
+    /// Drops what we created and stops what we started, waiting for it.
+    pub async fn shutdown(mut self) {
+        self.drop_created().await;
+        match self.handle.take() {
+            Some(Handle::Local(cluster)) => cluster.stop(),
+            Some(Handle::Container(container)) => container.stop().await,
+            Some(Handle::Url) | None => {}
+        }
+    }
+
+    async fn drop_created(&self) {
+        let names: Vec<String> = self.created.lock().unwrap().clone();
+        // Only a URL server outlives us; a local cluster or container goes away whole.
+        if names.is_empty() || !matches!(self.handle, Some(Handle::Url)) {
+            return;
+        }
+        for name in names {
+            let _ = self.drop_database(&name).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Reached on panic or cancellation (Ctrl-C) without shutdown().
+        let names: Vec<String> = self.created.lock().unwrap().drain(..).collect();
+        if matches!(self.handle, Some(Handle::Url)) && !names.is_empty() {
+            let config = self.connection.config(&self.connection.maintenance_db);
+            url::drop_databases_blocking(config, names);
+        }
+        match self.handle.take() {
+            Some(Handle::Local(cluster)) => cluster.stop(),
+            Some(Handle::Container(container)) => drop(container),
+            _ => {}
+        }
+    }
+}
+
+pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str) -> Result<Client> {
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .map_err(|e| Error::environment(format!("connect to {shown}: {}", db_error_text(&e))))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The text of a database error: the server's message when there is one.
+pub fn db_error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => db.message().to_owned(),
+        None => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
+
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Waits until `config` accepts connections, up to `limit`.
+pub(crate) async fn wait_until_ready(
+    config: &tokio_postgres::Config,
+    limit: Duration,
+    shown: &str,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut last = String::new();
+    while started.elapsed() < limit {
+        match config.connect(NoTls).await {
+            Ok((client, connection)) => {
+                let task = tokio::spawn(connection);
+                let ok = client.simple_query("select 1").await.is_ok();
+                drop(client);
+                let _ = task.await;
+                if ok {
+                    return Ok(());
+                }
+            }
+            Err(e) => last = db_error_text(&e),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Err(Error::environment(format!(
+        "wait for {shown} to accept connections: gave up after {:.1}s ({last})",
+        limit.as_secs_f64()
+    )))
+}

@@ -1,0 +1,101 @@
+//! The url backend: an existing server on which db-ci creates and drops its own databases.
+
+use std::str::FromStr;
+
+use super::{BackendKind, Connection, Handle, Host, Server};
+use crate::error::{Error, Result};
+
+/// Connects to `url` to manage throwaway databases; never writes into `url`'s own database.
+pub async fn connect(url: &str) -> Result<Server> {
+    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
+        Error::input(format!(
+            "parse --database-url {}: {e}",
+            redact_url(url)
+        ))
+    })?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => Host::Tcp(h.clone()),
+        Some(tokio_postgres::config::Host::Unix(p)) => Host::Socket(p.clone()),
+        None => Host::Tcp("localhost".to_owned()),
+    };
+    let connection = Connection {
+        host,
+        port: config.get_ports().first().copied().unwrap_or(5432),
+        user: config.get_user().unwrap_or("postgres").to_owned(),
+        password: config
+            .get_password()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        maintenance_db: config.get_dbname().unwrap_or("postgres").to_owned(),
+    };
+    let description = format!("url {}", connection.redacted(&connection.maintenance_db));
+    let server = Server::new(BackendKind::Url, connection, description, false, Handle::Url)
+        .identify()
+        .await?;
+    server.stub_extensions_available().await.map(|available| {
+        let mut server = server;
+        server.stub_extensions_installed = available;
+        server
+    })
+}
+
+impl Server {
+    async fn stub_extensions_available(&self) -> Result<bool> {
+        let client = self.connect(&self.connection.maintenance_db).await?;
+        let row = client
+            .query_one(
+                "select count(*) from pg_available_extensions where name = 'pg_net'",
+                &[],
+            )
+            .await
+            .map_err(|e| Error::environment(format!("read available extensions: {e}")))?;
+        Ok(row.get::<_, i64>(0) > 0)
+    }
+}
+
+/// `url` with its password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match ::url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(parsed) => parsed.to_string(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+/// Drops databases from a `Drop` impl, where no async runtime may be usable.
+pub(super) fn drop_databases_blocking(config: tokio_postgres::Config, names: Vec<String>) {
+    let work = move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            return;
+        };
+        runtime.block_on(async move {
+            let Ok((client, conn)) = config.connect(tokio_postgres::NoTls).await else {
+                return;
+            };
+            tokio::spawn(conn);
+            for name in names {
+                let _ = client
+                    .batch_execute(&format!(
+                        "drop database if exists {} with (force)",
+                        super::quote_ident(&name)
+                    ))
+                    .await;
+            }
+        });
+    };
+    let _ = std::thread::spawn(work).join();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_are_redacted() {
+        let shown = redact_url("postgres://user:s3cret@db.example:5432/app");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+}

@@ -1,0 +1,213 @@
+//! `db-ci.yaml`: the project's configuration, strict about unknown keys.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// The name of the configuration file at the project root.
+pub const FILE_NAME: &str = "db-ci.yaml";
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folders of versioned migration files.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub migrations: Vec<String>,
+    /// Seed files or globs, in order.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub seeds: Vec<String>,
+    /// Folder of RLS matrices and properties.
+    pub policy_tests: Option<String>,
+    #[serde(default)]
+    pub shim: ShimConfig,
+    #[serde(default)]
+    pub replay: ReplayConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShimConfig {
+    /// Classic Supabase default privileges (true) or the 2026 "not auto-exposed" mode.
+    #[serde(default = "default_true")]
+    pub expose_new_tables: bool,
+}
+
+impl Default for ShimConfig {
+    fn default() -> Self {
+        ShimConfig {
+            expose_new_tables: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayMode {
+    /// Pass 2 re-runs every file.
+    #[default]
+    Strict,
+    /// Pass 2 skips migrations recorded in `supabase_migrations.schema_migrations`.
+    Ledger,
+}
+
+impl ReplayMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplayMode::Strict => "strict",
+            ReplayMode::Ledger => "ledger",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayConfig {
+    #[serde(default)]
+    pub mode: ReplayMode,
+    #[serde(default = "default_statement_timeout", with = "humantime_serde_compat")]
+    pub statement_timeout: Duration,
+    /// Globs of files run statement by statement instead of in one transaction.
+    #[serde(default)]
+    pub no_transaction: Vec<String>,
+    /// Files run in pass 1 only.
+    #[serde(default)]
+    pub exempt: Vec<Exemption>,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            mode: ReplayMode::Strict,
+            statement_timeout: default_statement_timeout(),
+            no_transaction: Vec::new(),
+            exempt: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exemption {
+    pub file: String,
+    pub reason: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_statement_timeout() -> Duration {
+    Duration::from_secs(60)
+}
+
+fn one_or_many<'de, D>(deserializer: D) -> std::result::Result<Vec<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "invalid duration `{text}` ({e}); write e.g. `30s` or `2m`"
+            ))
+        })
+    }
+}
+
+/// Parses YAML text into `T`, turning errors into diagnostics that point at `path:line:col`.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
+    serde_saphyr::from_str(text).map_err(|err| yaml_error(&err, text, path))
+}
+
+pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> Error {
+    let location = err
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    let message = format!("{}{location}: {}", path.display(), first_line(&err.to_string()));
+    let report = serde_saphyr::miette::to_miette_report(err, text, &path.display().to_string());
+    Error::Yaml {
+        rendered: format!("error: {message}\n{report:?}"),
+        message,
+        path: path.to_path_buf(),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+impl Config {
+    /// Reads `DIR/db-ci.yaml` if it exists.
+    pub fn load(dir: &Path) -> Result<Option<Config>> {
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::input(format!("read {}: {e}", path.display())))?;
+        // An empty file is a valid, all-defaults config.
+        if text.trim().is_empty() {
+            return Ok(Some(Config::default()));
+        }
+        parse_yaml(&text, &path).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_config_parses() {
+        let doc = include_str!("../docs/config.md");
+        let yaml = doc
+            .split("```yaml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("docs/config.md has a yaml block");
+        let config: Config = parse_yaml(yaml, Path::new("docs/config.md")).unwrap();
+        assert_eq!(config.migrations, vec!["supabase/migrations"]);
+        assert_eq!(config.replay.mode, ReplayMode::Strict);
+        assert_eq!(config.replay.statement_timeout, Duration::from_secs(60));
+        assert_eq!(config.replay.exempt.len(), 1);
+        assert!(config.shim.expose_new_tables);
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_position() {
+        let yaml = "migrations: m\nreplay:\n  mdoe: strict\n";
+        let err = parse_yaml::<Config>(yaml, Path::new("db-ci.yaml")).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("db-ci.yaml:3:"), "{message}");
+        assert!(message.contains("mdoe"), "{message}");
+        assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+    }
+
+    #[test]
+    fn bad_duration_names_the_value() {
+        let yaml = "replay:\n  statement_timeout: forever\n";
+        let err = parse_yaml::<Config>(yaml, Path::new("db-ci.yaml")).unwrap_err();
+        assert!(err.to_string().contains("forever"), "{err}");
+    }
+}

@@ -1,0 +1,43 @@
+//! The typed event stream a run emits; reporters consume it.
+
+use std::time::Duration;
+
+use crate::replay::FileOutcome;
+use crate::report::{Report, StageReport};
+
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    ProjectRead {
+        root: &'a str,
+        layout: &'a str,
+        migrations: usize,
+        seeds: usize,
+        mode: &'a str,
+    },
+    BackendReady {
+        description: &'a str,
+        duration: Duration,
+    },
+    ShimApplied {
+        grants: &'a str,
+        duration: Duration,
+    },
+    FileDone {
+        pass: u8,
+        outcome: &'a FileOutcome,
+    },
+    StageDone(&'a StageReport),
+    RunDone(&'a Report),
+}
+
+/// Something that turns events into output.
+pub trait Reporter {
+    fn event(&mut self, event: &Event<'_>);
+}
+
+/// Reporters that ignore everything: for library users who only want the [`Report`].
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&mut self, _: &Event<'_>) {}
+}

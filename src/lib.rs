@@ -1,0 +1,19 @@
+//! db-ci: the CI gate that proves a Supabase-style PostgreSQL project is safe to ship.
+//!
+//! The binary (`db-ci`) is a thin layer over this library: [`project::Project::discover`]
+//! reads a project, [`run::run`] boots a backend and runs the stages, and the returned
+//! [`report::Report`] carries the verdict, the JSON contract and the exit code.
+
+pub mod backend;
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod events;
+pub mod project;
+pub mod replay;
+pub mod report;
+pub mod run;
+pub mod shim;
+pub mod sql;

@@ -1,0 +1,562 @@
+//! Project discovery: which migration and seed files a directory holds, and in what order.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+use serde::Deserialize;
+
+use crate::config::{Config, ReplayMode};
+use crate::error::{Error, Result};
+
+/// Folders searched, in this order, when neither `db-ci.yaml` nor `supabase/config.toml` says
+/// where migrations live: the layouts real Supabase teams use. Each is (migrations, seeds).
+const KNOWN_LAYOUTS: &[(&str, &[&str])] = &[
+    ("ops/supabase/migrations", &["ops/supabase/seeds/*.sql"]),
+    ("server-layer/supabase/migrations", &["server-layer/supabase/seed.sql"]),
+    ("supabase/migrations", &["supabase/seed.sql"]),
+    ("database/schema", &["database/seeds/*.sql", "database/seed.sql"]),
+    ("migrations", &["seeds/*.sql", "seed.sql"]),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Migration,
+    Seed,
+}
+
+/// The numeric version prefix of a file name: `0001_`, `20251212_001_`, `20240101120000_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(Vec<String>);
+
+impl Version {
+    pub fn parse(file_name: &str) -> Option<Version> {
+        static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+        let pattern =
+            PATTERN.get_or_init(|| Regex::new(r"^(\d+(?:_\d+)*)(?:[_.\-]|$)").unwrap());
+        let prefix = pattern.captures(file_name)?.get(1)?.as_str();
+        Some(Version(prefix.split('_').map(str::to_owned).collect()))
+    }
+
+    fn numeric(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|group| {
+            let trimmed = group.trim_start_matches('0');
+            if trimmed.is_empty() {
+                "0"
+            } else {
+                trimmed
+            }
+        })
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Compare group by group as numbers of any length.
+        self.numeric()
+            .map(|g| (g.len(), g))
+            .cmp(other.numeric().map(|g| (g.len(), g)))
+    }
+}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join("_"))
+    }
+}
+
+/// One SQL file the replay runs.
+#[derive(Debug, Clone)]
+pub struct SqlFile {
+    /// Path relative to the project root, with `/` separators: what reports print.
+    pub rel: String,
+    pub path: PathBuf,
+    pub kind: FileKind,
+    pub version: Option<Version>,
+    pub text: String,
+    /// Run statement by statement rather than as one transaction.
+    pub no_transaction: bool,
+    /// Run in pass 1 only, with this reason.
+    pub exempt: Option<String>,
+}
+
+impl SqlFile {
+    /// The name recorded in the Supabase ledger: the file name without version and extension.
+    pub fn ledger_name(&self) -> String {
+        let stem = self
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match &self.version {
+            Some(v) => stem
+                .strip_prefix(&v.0.join("_"))
+                .map(|rest| rest.trim_start_matches(['_', '-', '.']).to_owned())
+                .unwrap_or(stem),
+            None => stem,
+        }
+    }
+}
+
+/// A discovered project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub root: PathBuf,
+    /// How the layout was recognised, for the console.
+    pub layout: String,
+    pub config: Config,
+    pub migrations: Vec<SqlFile>,
+    pub seeds: Vec<SqlFile>,
+    pub policy_tests: PathBuf,
+}
+
+impl Project {
+    pub fn files(&self) -> impl Iterator<Item = &SqlFile> {
+        self.migrations.iter().chain(self.seeds.iter())
+    }
+
+    pub fn replay_mode(&self) -> ReplayMode {
+        self.config.replay.mode
+    }
+
+    /// Discovers the project at `root`: `db-ci.yaml`, else `supabase/config.toml`, else the
+    /// layouts the seed documents use.
+    pub fn discover(root: &Path) -> Result<Project> {
+        if !root.is_dir() {
+            return Err(Error::input(format!(
+                "read project directory {}: not a directory",
+                root.display()
+            )));
+        }
+        let config = Config::load(root)?;
+        let has_config = config.is_some();
+        let config = config.unwrap_or_default();
+
+        let (layout, migration_dirs, seed_patterns, seeds_explicit) = if has_config
+            && !config.migrations.is_empty()
+        {
+            (
+                crate::config::FILE_NAME.to_owned(),
+                config.migrations.clone(),
+                config.seeds.clone(),
+                true,
+            )
+        } else if let Some(cli) = SupabaseCliConfig::load(root)? {
+            let seeds = if has_config && !config.seeds.is_empty() {
+                config.seeds.clone()
+            } else {
+                cli.seed_patterns()
+            };
+            (
+                "supabase/config.toml".to_owned(),
+                vec!["supabase/migrations".to_owned()],
+                seeds,
+                has_config && !config.seeds.is_empty(),
+            )
+        } else if let Some((dir, seeds)) = KNOWN_LAYOUTS
+            .iter()
+            .find(|(dir, _)| root.join(dir).is_dir())
+        {
+            let (seeds, explicit) = if has_config && !config.seeds.is_empty() {
+                (config.seeds.clone(), true)
+            } else {
+                (seeds.iter().map(|s| s.to_string()).collect(), false)
+            };
+            (format!("{dir}/"), vec![dir.to_string()], seeds, explicit)
+        } else {
+            let looked: Vec<&str> = KNOWN_LAYOUTS.iter().map(|(d, _)| *d).collect();
+            return Err(Error::input(format!(
+                "find migrations in {}: no db-ci.yaml `migrations`, no supabase/config.toml, \
+                 and none of {} exists",
+                root.display(),
+                looked.join(", ")
+            )));
+        };
+
+        let mut migrations = Vec::new();
+        for dir in &migration_dirs {
+            migrations.extend(read_migration_dir(root, dir)?);
+        }
+        check_versions(&mut migrations)?;
+
+        let mut seeds = Vec::new();
+        for pattern in &seed_patterns {
+            let found = read_seed_pattern(root, pattern, seeds_explicit)?;
+            for file in found {
+                if !seeds.iter().any(|s: &SqlFile| s.path == file.path) {
+                    seeds.push(file);
+                }
+            }
+        }
+
+        let mut project = Project {
+            root: root.to_path_buf(),
+            layout,
+            policy_tests: root.join(config.policy_tests.as_deref().unwrap_or("policy-tests")),
+            config,
+            migrations,
+            seeds,
+        };
+        project.apply_file_settings()?;
+        Ok(project)
+    }
+
+    fn apply_file_settings(&mut self) -> Result<()> {
+        let mut no_transaction = Vec::new();
+        for pattern in &self.config.replay.no_transaction {
+            no_transaction.push(glob::Pattern::new(pattern).map_err(|e| {
+                Error::input(format!(
+                    "{}: replay.no_transaction: invalid glob `{pattern}`: {e}",
+                    crate::config::FILE_NAME
+                ))
+            })?);
+        }
+        let exempt = self.config.replay.exempt.clone();
+        let mut used = vec![false; exempt.len()];
+        let files = self.migrations.iter_mut().chain(self.seeds.iter_mut());
+        for file in files {
+            file.no_transaction = no_transaction.iter().any(|p| p.matches(&file.rel))
+                || has_no_transaction_marker(&file.text)
+                || mentions_concurrently(&file.text);
+            if let Some(i) = exempt.iter().position(|e| e.file == file.rel) {
+                used[i] = true;
+                file.exempt = Some(exempt[i].reason.clone());
+            }
+        }
+        if let Some(i) = used.iter().position(|u| !u) {
+            return Err(Error::input(format!(
+                "{}: replay.exempt: `{}` is not a migration or seed of this project",
+                crate::config::FILE_NAME,
+                exempt[i].file
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn has_no_transaction_marker(text: &str) -> bool {
+    text.lines()
+        .any(|line| line.trim().eq_ignore_ascii_case("-- db-ci: no-transaction"))
+}
+
+fn mentions_concurrently(text: &str) -> bool {
+    static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| Regex::new(r"(?i)\bconcurrently\b").unwrap())
+        .is_match(text)
+}
+
+fn rel_path(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
+    let rel = rel_path(root, path);
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Error::input(format!("read {rel}: not UTF-8 ({e})")))?;
+    let version = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(Version::parse);
+    Ok(SqlFile {
+        rel,
+        path: path.to_path_buf(),
+        kind,
+        version,
+        text,
+        no_transaction: false,
+        exempt: None,
+    })
+}
+
+fn sql_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::input(format!("read directory {}: {e}", dir.display())))?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::input(format!("read {}: {e}", dir.display())))?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_file() && name.ends_with(".sql") && !name.starts_with('.') {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+fn read_migration_dir(root: &Path, dir: &str) -> Result<Vec<SqlFile>> {
+    let path = root.join(dir);
+    if !path.is_dir() {
+        return Err(Error::input(format!(
+            "read migrations: {dir} is not a directory in {}",
+            root.display()
+        )));
+    }
+    sql_files_in(&path)?
+        .iter()
+        .map(|p| read_sql(root, p, FileKind::Migration))
+        .collect()
+}
+
+/// Orders migrations by version; a file with no version, or two files sharing one, is an
+/// input error naming the files.
+fn check_versions(files: &mut [SqlFile]) -> Result<()> {
+    let unversioned: Vec<&str> = files
+        .iter()
+        .filter(|f| f.version.is_none())
+        .map(|f| f.rel.as_str())
+        .collect();
+    if !unversioned.is_empty() {
+        return Err(Error::input(format!(
+            "order migrations: {} {} no numeric version prefix (like 0001_ or 20240101120000_)",
+            unversioned.join(", "),
+            if unversioned.len() == 1 { "has" } else { "have" }
+        )));
+    }
+    files.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.rel.cmp(&b.rel)));
+    let mut by_version: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for pair in files.windows(2) {
+        if pair[0].version == pair[1].version {
+            let list = by_version
+                .entry(pair[0].version.as_ref().unwrap().to_string())
+                .or_default();
+            for f in [&pair[0], &pair[1]] {
+                if !list.contains(&f.rel.as_str()) {
+                    list.push(&f.rel);
+                }
+            }
+        }
+    }
+    if let Some((version, names)) = by_version.into_iter().next() {
+        return Err(Error::input(format!(
+            "order migrations: duplicate version {version}: {}",
+            names.join(" and ")
+        )));
+    }
+    Ok(())
+}
+
+fn read_seed_pattern(root: &Path, pattern: &str, explicit: bool) -> Result<Vec<SqlFile>> {
+    let is_glob = pattern.contains(['*', '?', '[']);
+    let full = root.join(pattern);
+    if !is_glob {
+        if full.is_file() {
+            return Ok(vec![read_sql(root, &full, FileKind::Seed)?]);
+        }
+        if explicit {
+            return Err(Error::input(format!(
+                "read seeds: {pattern} does not exist in {}",
+                root.display()
+            )));
+        }
+        return Ok(Vec::new());
+    }
+    let paths = glob::glob(&full.to_string_lossy())
+        .map_err(|e| Error::input(format!("read seeds: invalid glob `{pattern}`: {e}")))?;
+    let mut files = Vec::new();
+    for path in paths.flatten() {
+        if path.is_file() {
+            files.push(read_sql(root, &path, FileKind::Seed)?);
+        }
+    }
+    // Numbered seeds run in version order; otherwise by name.
+    if files.iter().all(|f| f.version.is_some()) {
+        files.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.rel.cmp(&b.rel)));
+    } else {
+        files.sort_by(|a, b| a.rel.cmp(&b.rel));
+    }
+    Ok(files)
+}
+
+/// The parts of the Supabase CLI's `supabase/config.toml` that say where SQL lives.
+#[derive(Debug, Deserialize, Default)]
+struct SupabaseCliConfig {
+    #[serde(default)]
+    db: SupabaseDb,
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct SupabaseDb {
+    major_version: Option<u32>,
+    #[serde(default)]
+    seed: SupabaseSeed,
+}
+
+#[derive(Debug, Deserialize)]
+struct SupabaseSeed {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "default_sql_paths")]
+    sql_paths: Vec<String>,
+}
+
+impl Default for SupabaseSeed {
+    fn default() -> Self {
+        SupabaseSeed {
+            enabled: true,
+            sql_paths: default_sql_paths(),
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_sql_paths() -> Vec<String> {
+    vec!["./seed.sql".to_owned()]
+}
+
+impl SupabaseCliConfig {
+    fn load(root: &Path) -> Result<Option<SupabaseCliConfig>> {
+        let path = root.join("supabase/config.toml");
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| Error::input(format!("read supabase/config.toml: {e}")))?;
+        let parsed: SupabaseCliConfig = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|span| {
+                    let line = text[..span.start].matches('\n').count() + 1;
+                    format!(":{line}")
+                })
+                .unwrap_or_default();
+            Error::input(format!("supabase/config.toml{at}: {}", e.message()))
+        })?;
+        let _ = parsed.db.major_version;
+        Ok(Some(parsed))
+    }
+
+    /// Seed globs relative to the project root (the CLI resolves them against `supabase/`).
+    fn seed_patterns(&self) -> Vec<String> {
+        if !self.db.seed.enabled {
+            return Vec::new();
+        }
+        self.db
+            .seed
+            .sql_paths
+            .iter()
+            .map(|p| format!("supabase/{}", p.trim_start_matches("./")))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(name: &str) -> Version {
+        Version::parse(name).unwrap()
+    }
+
+    #[test]
+    fn versions_parse_the_prefixes_real_projects_use() {
+        assert_eq!(v("0001_init.sql").to_string(), "0001");
+        assert_eq!(v("000_base_core.sql").to_string(), "000");
+        assert_eq!(v("20251212_001_social_tables.sql").to_string(), "20251212_001");
+        assert_eq!(v("20240101120000_init.sql").to_string(), "20240101120000");
+        assert_eq!(v("0001_2fa.sql").to_string(), "0001");
+        assert!(Version::parse("init.sql").is_none());
+        assert!(Version::parse("v1_init.sql").is_none());
+    }
+
+    #[test]
+    fn versions_order_numerically() {
+        assert!(v("9_a.sql") < v("10_a.sql"));
+        assert!(v("0002_a.sql") == v("2_b.sql"));
+        assert!(v("20251212_001_a.sql") < v("20251212_002_a.sql"));
+        assert!(v("20251212_002_a.sql") < v("20251213_001_a.sql"));
+    }
+
+    fn project_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn duplicate_version_names_both_files() {
+        let dir = project_with(&[
+            ("migrations/0001_a.sql", "select 1;"),
+            ("migrations/0002_b.sql", "select 1;"),
+            ("migrations/0002_c.sql", "select 1;"),
+        ]);
+        let err = Project::discover(dir.path()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("migrations/0002_b.sql"), "{text}");
+        assert!(text.contains("migrations/0002_c.sql"), "{text}");
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn unversioned_migration_is_named() {
+        let dir = project_with(&[
+            ("migrations/0001_a.sql", "select 1;"),
+            ("migrations/init.sql", "select 1;"),
+        ]);
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("migrations/init.sql"), "{err}");
+    }
+
+    #[test]
+    fn supabase_cli_layout_reads_seed_paths() {
+        let dir = project_with(&[
+            (
+                "supabase/config.toml",
+                "[db]\nmajor_version = 15\n[db.seed]\nenabled = true\nsql_paths = ['./seeds/*.sql', './seed.sql']\n",
+            ),
+            ("supabase/migrations/20240101000000_init.sql", "select 1;"),
+            ("supabase/seeds/b.sql", "select 1;"),
+            ("supabase/seeds/a.sql", "select 1;"),
+            ("supabase/seed.sql", "select 1;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        let seeds: Vec<_> = project.seeds.iter().map(|s| s.rel.as_str()).collect();
+        assert_eq!(
+            seeds,
+            ["supabase/seeds/a.sql", "supabase/seeds/b.sql", "supabase/seed.sql"]
+        );
+        assert_eq!(project.migrations.len(), 1);
+    }
+
+    #[test]
+    fn concurrently_and_marker_mean_no_transaction() {
+        let dir = project_with(&[
+            ("migrations/0001_a.sql", "create table t(id int);"),
+            ("migrations/0002_b.sql", "create index concurrently i on t(id);"),
+            ("migrations/0003_c.sql", "-- db-ci: no-transaction\nvacuum t;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        let flags: Vec<bool> = project.migrations.iter().map(|m| m.no_transaction).collect();
+        assert_eq!(flags, [false, true, true]);
+    }
+
+    #[test]
+    fn ledger_name_strips_the_version() {
+        let dir = project_with(&[("migrations/20251212_001_social_tables.sql", "select 1;")]);
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(project.migrations[0].ledger_name(), "social_tables");
+    }
+}

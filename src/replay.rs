@@ -1,0 +1,360 @@
+//! Applying migration and seed files to a database, one clean session state per file, with
+//! errors mapped back to the user's file:line:col.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::ErrorPosition;
+use tokio_postgres::Client;
+
+use crate::backend::{db_error_text, quote_literal};
+use crate::project::{FileKind, SqlFile};
+use crate::sql;
+
+/// Why one file failed, pointing into it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileFailure {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// The server's DETAIL, HINT and CONTEXT, and db-ci's own advice.
+    pub notes: Vec<String>,
+    pub sqlstate: String,
+    /// The first lines of the failing statement.
+    pub statement: String,
+}
+
+impl FileFailure {
+    pub fn location(&self) -> String {
+        format!("{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// How a file was applied.
+#[derive(Debug, Clone)]
+pub enum FileResult {
+    Applied,
+    /// Already recorded in the ledger (ledger mode, pass 2).
+    SkippedByLedger,
+    /// Exempted from pass 2 by configuration.
+    Exempt(String),
+    Failed(FileFailure),
+}
+
+/// One file's outcome and how long it took.
+#[derive(Debug, Clone)]
+pub struct FileOutcome {
+    pub file: String,
+    pub kind: FileKind,
+    pub duration: Duration,
+    pub result: FileResult,
+}
+
+/// Options for one pass.
+#[derive(Debug, Clone, Copy)]
+pub struct PassOptions {
+    pub statement_timeout: Duration,
+    /// Record migrations and seeds in Supabase's ledger tables.
+    pub record_ledger: bool,
+    /// Skip migrations already in the ledger (ledger mode, pass 2).
+    pub skip_recorded: bool,
+    /// Skip files exempted from pass 2.
+    pub honour_exemptions: bool,
+}
+
+/// Applies `files` in order; stops at the first failure (later files depend on earlier ones).
+pub async fn apply_all<'a>(
+    client: &Client,
+    files: impl IntoIterator<Item = &'a SqlFile>,
+    options: PassOptions,
+    mut on_file: impl FnMut(&FileOutcome),
+) -> Vec<FileOutcome> {
+    let mut outcomes = Vec::new();
+    for file in files {
+        let started = Instant::now();
+        let result = if options.honour_exemptions && file.exempt.is_some() {
+            FileResult::Exempt(file.exempt.clone().unwrap_or_default())
+        } else if options.skip_recorded
+            && file.kind == FileKind::Migration
+            && is_recorded(client, file).await
+        {
+            FileResult::SkippedByLedger
+        } else {
+            match apply_file(client, file, options).await {
+                Ok(()) => FileResult::Applied,
+                Err(failure) => FileResult::Failed(failure),
+            }
+        };
+        let outcome = FileOutcome {
+            file: file.rel.clone(),
+            kind: file.kind,
+            duration: started.elapsed(),
+            result,
+        };
+        on_file(&outcome);
+        let failed = matches!(outcome.result, FileResult::Failed(_));
+        outcomes.push(outcome);
+        if failed {
+            break;
+        }
+    }
+    outcomes
+}
+
+async fn is_recorded(client: &Client, file: &SqlFile) -> bool {
+    let Some(version) = &file.version else {
+        return false;
+    };
+    client
+        .query_opt(
+            "select 1 from supabase_migrations.schema_migrations where version = $1",
+            &[&version.to_string()],
+        )
+        .await
+        .map(|row| row.is_some())
+        .unwrap_or(false)
+}
+
+/// Runs one file: a clean session, then its statements in one transaction (or one by one
+/// for files that cannot run in a transaction block).
+pub async fn apply_file(client: &Client, file: &SqlFile, options: PassOptions) -> Result<(), FileFailure> {
+    // DISCARD ALL cannot share an implicit transaction with anything else.
+    let timeout = format!(
+        "set statement_timeout = {}",
+        quote_literal(&format!("{}ms", options.statement_timeout.as_millis()))
+    );
+    for setup in ["discard all", timeout.as_str()] {
+        client.batch_execute(setup).await.map_err(|e| {
+            harness_failure(file, &format!("reset the session: {}", db_error_text(&e)))
+        })?;
+    }
+
+    let statements = sql::split(&file.text);
+    let transactional = !file.no_transaction;
+    if transactional {
+        client
+            .batch_execute("begin")
+            .await
+            .map_err(|e| harness_failure(file, &db_error_text(&e)))?;
+    }
+    for statement in &statements {
+        if let Err(error) = client.batch_execute(statement.text(&file.text)).await {
+            if transactional {
+                let _ = client.batch_execute("rollback").await;
+            }
+            return Err(map_error(file, statement, &error, options));
+        }
+    }
+    if options.record_ledger {
+        if let Err(e) = record(client, file, &statements).await {
+            if transactional {
+                let _ = client.batch_execute("rollback").await;
+            }
+            return Err(harness_failure(file, &format!("record the ledger: {}", db_error_text(&e))));
+        }
+    }
+    if transactional {
+        // COMMIT of an already-ended transaction only warns; a deferred constraint fails here.
+        if let Err(error) = client.batch_execute("commit").await {
+            let last = statements.last().copied().unwrap_or(sql::Statement { start: 0, end: 0 });
+            return Err(map_error(file, &last, &error, options));
+        }
+    }
+    Ok(())
+}
+
+async fn record(
+    client: &Client,
+    file: &SqlFile,
+    statements: &[sql::Statement],
+) -> Result<(), tokio_postgres::Error> {
+    match file.kind {
+        FileKind::Migration => {
+            let Some(version) = &file.version else {
+                return Ok(());
+            };
+            let texts: Vec<String> = statements.iter().map(|s| s.text(&file.text).to_owned()).collect();
+            client
+                .execute(
+                    "insert into supabase_migrations.schema_migrations (version, name, statements) \
+                     values ($1, $2, $3) on conflict (version) do nothing",
+                    &[&version.to_string(), &file.ledger_name(), &texts],
+                )
+                .await?;
+        }
+        FileKind::Seed => {
+            use sha2::{Digest, Sha256};
+            let hash = hex::encode(Sha256::digest(file.text.as_bytes()));
+            client
+                .execute(
+                    "insert into supabase_migrations.seed_files (path, hash) values ($1, $2) \
+                     on conflict (path) do update set hash = excluded.hash",
+                    &[&file.rel, &hash],
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+fn harness_failure(file: &SqlFile, message: &str) -> FileFailure {
+    FileFailure {
+        file: file.rel.clone(),
+        line: 1,
+        column: 1,
+        message: message.to_owned(),
+        notes: Vec::new(),
+        sqlstate: String::new(),
+        statement: String::new(),
+    }
+}
+
+/// Maps a server error to the file position of the offending token, or of the statement.
+fn map_error(
+    file: &SqlFile,
+    statement: &sql::Statement,
+    error: &tokio_postgres::Error,
+    options: PassOptions,
+) -> FileFailure {
+    let text = statement.text(&file.text);
+    let mut offset = statement.start;
+    let mut notes = Vec::new();
+    let mut sqlstate = String::new();
+    if let Some(db) = error.as_db_error() {
+        sqlstate = db.code().code().to_owned();
+        match db.position() {
+            Some(ErrorPosition::Original(position)) => {
+                offset = statement.start + sql::char_position_to_offset(text, *position as usize);
+            }
+            Some(ErrorPosition::Internal { query, .. }) => {
+                notes.push(format!("in the query: {}", sql::excerpt(query, 3)));
+            }
+            None => {}
+        }
+        if let Some(detail) = db.detail() {
+            notes.push(format!("detail: {detail}"));
+        }
+        if let Some(hint) = db.hint() {
+            notes.push(format!("hint: {hint}"));
+        }
+        if let Some(context) = db.where_() {
+            // Where a trigger or function raised it: its name and line inside its body.
+            notes.push(format!("context: {}", context.replace('\n', "\n  ")));
+        }
+    }
+    let message = db_error_text(error);
+    if sqlstate == "57014" && message.contains("statement timeout") {
+        notes.push(format!(
+            "db-ci stops a statement after {} (replay.statement_timeout in db-ci.yaml)",
+            humantime::format_duration(options.statement_timeout)
+        ));
+    }
+    if let Some(extension) = missing_extension(&message) {
+        notes.push(format!(
+            "the server db-ci booted has no extension `{extension}`, and the Supabase shim does not \
+             provide it: use an image that has it (--image), or install it for the local binaries"
+        ));
+    }
+    let (line, column) = sql::line_col(&file.text, offset);
+    FileFailure {
+        file: file.rel.clone(),
+        line,
+        column,
+        message,
+        notes,
+        sqlstate,
+        statement: sql::excerpt(text, 4),
+    }
+}
+
+fn missing_extension(message: &str) -> Option<String> {
+    // PostgreSQL 15+: `extension "x" is not available`; older: `could not open extension
+    // control file ".../x.control"`.
+    if let Some(rest) = message.strip_prefix("extension \"") {
+        if let Some((name, tail)) = rest.split_once('"') {
+            if tail.contains("not available") {
+                return Some(name.to_owned());
+            }
+        }
+    }
+    if message.contains("could not open extension control file") {
+        let name = message.rsplit('/').next()?.split(".control").next()?;
+        return Some(name.to_owned());
+    }
+    None
+}
+
+/// Advice for a statement that fails when it runs a second time.
+pub fn rerun_advice(statement: &str, sqlstate: &str, kind: FileKind) -> Vec<String> {
+    let lower = statement.to_ascii_lowercase();
+    let words: Vec<&str> = lower.split_whitespace().collect();
+    let mut notes = Vec::new();
+    let guard = match words.as_slice() {
+        ["create", "policy", ..] => Some("precede it with DROP POLICY IF EXISTS … ON …"),
+        ["create", "trigger", ..] => {
+            Some("use CREATE OR REPLACE TRIGGER, or DROP TRIGGER IF EXISTS … ON … first")
+        }
+        ["create", "type", ..] => Some(
+            "wrap it in a DO block that checks pg_type, or catch duplicate_object",
+        ),
+        ["create", "table", w, ..] if *w != "if" => Some("use CREATE TABLE IF NOT EXISTS"),
+        ["create", "index", ..] | ["create", "unique", "index", ..] => {
+            Some("use CREATE INDEX IF NOT EXISTS with an explicit name")
+        }
+        ["create", "function", ..] | ["create", "procedure", ..] => Some("use CREATE OR REPLACE"),
+        ["create", "view", ..] => Some("use CREATE OR REPLACE VIEW"),
+        ["alter", "table", ..] if lower.contains(" add column ") && !lower.contains("if not exists") => {
+            Some("use ADD COLUMN IF NOT EXISTS")
+        }
+        ["alter", "table", ..] if lower.contains(" add constraint ") => {
+            Some("drop the constraint IF EXISTS first, or check pg_constraint in a DO block")
+        }
+        ["insert", ..] if sqlstate == "23505" => {
+            Some("make the seed an upsert: INSERT … ON CONFLICT … DO UPDATE/NOTHING")
+        }
+        _ => None,
+    };
+    if let Some(guard) = guard {
+        notes.push(format!("not re-runnable: {guard}"));
+    }
+    if kind == FileKind::Migration {
+        notes.push(
+            "if your migrations are applied once through the Supabase ledger (supabase db push), \
+             set `replay: {mode: ledger}` in db-ci.yaml: pass 2 then proves a second deploy is a \
+             no-op and re-runs only the seeds"
+                .to_owned(),
+        );
+    }
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_missing_extensions() {
+        assert_eq!(
+            missing_extension("extension \"postgis\" is not available").as_deref(),
+            Some("postgis")
+        );
+        assert_eq!(
+            missing_extension(
+                "could not open extension control file \"/usr/share/postgresql/15/extension/postgis.control\": No such file or directory"
+            )
+            .as_deref(),
+            Some("postgis")
+        );
+        assert_eq!(missing_extension("relation \"x\" does not exist"), None);
+    }
+
+    #[test]
+    fn advice_names_the_guard() {
+        let notes = rerun_advice("CREATE POLICY p ON t", "42710", FileKind::Migration);
+        assert!(notes[0].contains("DROP POLICY IF EXISTS"));
+        assert!(notes[1].contains("mode: ledger"));
+        let notes = rerun_advice("insert into t values (1)", "23505", FileKind::Seed);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("ON CONFLICT"));
+    }
+}

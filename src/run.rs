@@ -1,0 +1,417 @@
+//! The stages in order: boot, shim, replay (pass 1), idempotence (pass 2 and comparison),
+//! then the stages later issues build.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::backend::{BackendOptions, Server};
+use crate::catalog::Fingerprint;
+use crate::config::ReplayMode;
+use crate::data::DataFingerprint;
+use crate::error::{Error, Result};
+use crate::events::{Event, Reporter};
+use crate::project::{Project, SqlFile};
+use crate::replay::{self, FileOutcome, FileResult, PassOptions};
+use crate::report::{Failure, Report, RunError, StageReport, StageVerdict, Verdict, STAGES};
+use crate::shim::{self, GrantMode};
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub backend: BackendOptions,
+    /// Printed for replay of property tests.
+    pub seed: Option<u64>,
+}
+
+/// A booted server with the project replayed into a database: what later stages and library
+/// users work with. Dropping it tears everything down.
+pub struct Replayed {
+    pub server: Server,
+    /// The database holding the state after pass 1.
+    pub database: String,
+}
+
+/// Runs every stage on `project` and returns the report; an environment error is folded into
+/// the report (exit 3) so the JSON still gets written.
+pub async fn run(project: &Project, options: &RunOptions, reporter: &mut dyn Reporter) -> Report {
+    let started = Instant::now();
+    reporter.event(&Event::ProjectRead {
+        root: &project.root.display().to_string(),
+        layout: &project.layout,
+        migrations: project.migrations.len(),
+        seeds: project.seeds.len(),
+        mode: project.replay_mode().as_str(),
+    });
+    let mut report = Report {
+        verdict: Verdict::Pass,
+        db_ci_version: env!("CARGO_PKG_VERSION"),
+        project: project.root.display().to_string(),
+        backend: None,
+        server_version: None,
+        replay_mode: project.replay_mode().as_str().to_owned(),
+        seed: options.seed,
+        duration_ms: 0,
+        stages: Vec::new(),
+        error: None,
+    };
+    match run_stages(project, options, reporter, &mut report).await {
+        Ok(Some(replayed)) => replayed.server.shutdown().await,
+        Ok(None) => {}
+        Err(error) => {
+            report.error = Some(RunError {
+                kind: match error.exit_code() {
+                    crate::error::exit::INPUT => "input",
+                    _ => "environment",
+                },
+                message: error.render(),
+            });
+        }
+    }
+    // Every stage the run did not reach is listed, skipped, with the reason.
+    let why = if report.error.is_some() {
+        "the run stopped before this stage (see error)"
+    } else {
+        "an earlier stage failed"
+    };
+    for name in STAGES {
+        if report.stage(name).is_none() {
+            let stage = StageReport::skipped(name, why);
+            reporter.event(&Event::StageDone(&stage));
+            report.stages.push(stage);
+        }
+    }
+    report.verdict = if report.error.is_none()
+        && report.stages.iter().all(|s| s.verdict != StageVerdict::Fail)
+    {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    reporter.event(&Event::RunDone(&report));
+    report
+}
+
+fn push_stage(report: &mut Report, reporter: &mut dyn Reporter, stage: StageReport) {
+    reporter.event(&Event::StageDone(&stage));
+    report.stages.push(stage);
+}
+
+async fn run_stages(
+    project: &Project,
+    options: &RunOptions,
+    reporter: &mut dyn Reporter,
+    report: &mut Report,
+) -> Result<Option<Replayed>> {
+    let boot = Instant::now();
+    let server = Server::start(&options.backend).await?;
+    report.backend = Some(server.description.clone());
+    report.server_version = Some(server.version.clone());
+    reporter.event(&Event::BackendReady {
+        description: &server.description,
+        duration: boot.elapsed(),
+    });
+
+    let mode = GrantMode::from_expose(project.config.shim.expose_new_tables);
+    let shim_started = Instant::now();
+    let pass1_db = server.unique_name("pass1");
+    server.create_database(&pass1_db, None).await?;
+    {
+        let client = server.connect(&pass1_db).await?;
+        shim::apply(&client, mode).await?;
+    }
+    reporter.event(&Event::ShimApplied {
+        grants: match mode {
+            GrantMode::Classic => "classic",
+            GrantMode::NoExpose => "no-expose",
+        },
+        duration: shim_started.elapsed(),
+    });
+
+    // Pass 1: everything applies from scratch.
+    let timeout = project.config.replay.statement_timeout;
+    let pass1_started = Instant::now();
+    let client = server.connect(&pass1_db).await?;
+    let pass1 = replay::apply_all(
+        &client,
+        project.files(),
+        PassOptions {
+            statement_timeout: timeout,
+            record_ledger: true,
+            skip_recorded: false,
+            honour_exemptions: false,
+        },
+        |outcome| reporter.event(&Event::FileDone { pass: 1, outcome }),
+    )
+    .await;
+    let replay_stage = stage_from_pass("replay", &pass1, pass1_started.elapsed(), |_, _| Vec::new());
+    let replay_failed = replay_stage.verdict == StageVerdict::Fail;
+    push_stage(report, reporter, replay_stage);
+    if replay_failed {
+        drop(client);
+        return Ok(Some(Replayed {
+            server,
+            database: pass1_db,
+        }));
+    }
+
+    let idempotence_started = Instant::now();
+    let catalog1 = Fingerprint::read(&client).await?;
+    let data1 = DataFingerprint::read(&client).await?;
+    drop(client);
+    // Pass 2 runs on a copy, so the pass-1 state stays for attribution and later stages.
+    let pass2_db = server.unique_name("pass2");
+    create_copy(&server, &pass2_db, &pass1_db).await?;
+    let client = server.connect(&pass2_db).await?;
+    let pass2_options = PassOptions {
+        statement_timeout: timeout,
+        record_ledger: true,
+        skip_recorded: project.replay_mode() == ReplayMode::Ledger,
+        honour_exemptions: true,
+    };
+    let pass2 = replay::apply_all(&client, project.files(), pass2_options, |outcome| {
+        reporter.event(&Event::FileDone { pass: 2, outcome })
+    })
+    .await;
+    let mut stage = stage_from_pass("idempotence", &pass2, Duration::ZERO, |failure, file| {
+        let kind = project
+            .files()
+            .find(|f| f.rel == file)
+            .map(|f| f.kind)
+            .unwrap_or(crate::project::FileKind::Migration);
+        let strict = project.replay_mode() == ReplayMode::Strict;
+        let mut notes = vec!["this file succeeded in pass 1 and failed when run a second time".to_owned()];
+        notes.extend(
+            replay::rerun_advice(&failure.statement, &failure.sqlstate, kind)
+                .into_iter()
+                .filter(|n| strict || !n.contains("mode: ledger")),
+        );
+        notes
+    });
+    if stage.verdict != StageVerdict::Fail {
+        let catalog2 = Fingerprint::read(&client).await?;
+        let data2 = DataFingerprint::read(&client).await?;
+        let max_shift = pass1_started.elapsed().as_secs_f64() + 2.0;
+        let catalog_changes = catalog1.diff(&catalog2);
+        let data_changes = data1.diff(&data2, max_shift);
+        stage.checks = catalog1.objects.len() + data1.tables.len();
+        if !catalog_changes.is_empty() || !data_changes.is_empty() {
+            drop(client);
+            let blame = attribute(
+                &server,
+                &pass1_db,
+                project,
+                pass2_options,
+                &catalog_changes,
+                &data_changes,
+                max_shift,
+            )
+            .await?;
+            stage.verdict = StageVerdict::Fail;
+            for change in &catalog_changes {
+                let file = blame.get(change.key()).cloned().unwrap_or_else(|| "(unknown)".to_owned());
+                stage.failures.push(Failure {
+                    file,
+                    line: 1,
+                    column: None,
+                    message: format!(
+                        "catalog differs after pass 2: {}",
+                        change.describe()
+                    ),
+                    notes: vec!["a re-run of this file left the schema different from the first run".to_owned()],
+                    statement: None,
+                });
+            }
+            for change in &data_changes {
+                let key = format!("rows {}", change.table);
+                let file = blame.get(&key).cloned().unwrap_or_else(|| "(unknown)".to_owned());
+                stage.failures.push(Failure {
+                    file,
+                    line: 1,
+                    column: None,
+                    message: format!("data differs after pass 2 in table {}: {}", change.table, change.summary),
+                    notes: change.sample.clone(),
+                    statement: None,
+                });
+            }
+        }
+    }
+    stage.duration_ms = idempotence_started.elapsed().as_millis() as u64;
+    if stage.verdict == StageVerdict::Pass {
+        stage.reason = Some(format!(
+            "{} catalog objects and {} tables identical after pass 2",
+            catalog1.objects.len(),
+            data1.tables.len()
+        ));
+    }
+    push_stage(report, reporter, stage);
+    let _ = server.drop_database(&pass2_db).await;
+
+    let policy_files = count_yaml(&project.policy_tests);
+    for name in ["rls", "properties"] {
+        let reason = if policy_files == 0 {
+            format!("no policy tests in {}", rel(project, &project.policy_tests))
+        } else {
+            format!(
+                "not built yet in db-ci {}: {policy_files} file(s) in {} were NOT run",
+                env!("CARGO_PKG_VERSION"),
+                rel(project, &project.policy_tests)
+            )
+        };
+        push_stage(report, reporter, StageReport::skipped(name, reason));
+    }
+    for name in ["snapshot", "lint"] {
+        push_stage(
+            report,
+            reporter,
+            StageReport::skipped(name, format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION"))),
+        );
+    }
+    Ok(Some(Replayed {
+        server,
+        database: pass1_db,
+    }))
+}
+
+fn rel(project: &Project, path: &std::path::Path) -> String {
+    path.strip_prefix(&project.root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+fn count_yaml(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.ends_with(".yaml") || name.ends_with(".yml")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+async fn create_copy(server: &Server, name: &str, template: &str) -> Result<()> {
+    server.create_database(name, Some(template)).await
+}
+
+fn stage_from_pass(
+    name: &'static str,
+    outcomes: &[FileOutcome],
+    duration: Duration,
+    extra_notes: impl Fn(&replay::FileFailure, &str) -> Vec<String>,
+) -> StageReport {
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        if let FileResult::Failed(f) = &outcome.result {
+            let mut notes = f.notes.clone();
+            notes.extend(extra_notes(f, &f.file));
+            failures.push(Failure {
+                file: f.file.clone(),
+                line: f.line,
+                column: Some(f.column),
+                message: f.message.clone(),
+                notes,
+                statement: Some(f.statement.clone()).filter(|s| !s.is_empty()),
+            });
+        }
+    }
+    let applied = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, FileResult::Applied))
+        .count();
+    let skipped = outcomes.len() - applied - failures.len();
+    StageReport {
+        name,
+        verdict: if failures.is_empty() {
+            StageVerdict::Pass
+        } else {
+            StageVerdict::Fail
+        },
+        reason: Some(if skipped > 0 {
+            format!("{applied} files applied, {skipped} skipped (ledger or exempt)")
+        } else {
+            format!("{applied} files applied")
+        })
+        .filter(|_| failures.is_empty()),
+        checks: outcomes.len(),
+        duration_ms: duration.as_millis() as u64,
+        failures,
+    }
+}
+
+/// Finds, for each differing object or table, the last file of pass 2 whose re-run changed
+/// it: replays pass 2 on another copy of the pass-1 state, reading the catalog after each file.
+async fn attribute(
+    server: &Server,
+    pass1_db: &str,
+    project: &Project,
+    options: PassOptions,
+    catalog_changes: &[crate::catalog::ObjectChange],
+    data_changes: &[crate::data::TableChange],
+    max_shift: f64,
+) -> Result<std::collections::BTreeMap<String, String>> {
+    let mut blame = std::collections::BTreeMap::new();
+    let db = server.unique_name("blame");
+    create_copy(server, &db, pass1_db).await?;
+    let client = server.connect(&db).await?;
+    let mut catalog = Fingerprint::read(&client).await?;
+    let mut data = DataFingerprint::read(&client).await?;
+    let files: Vec<&SqlFile> = project.files().collect();
+    for file in files {
+        let outcomes = replay::apply_all(&client, [file], options, |_| {}).await;
+        if !matches!(outcomes.first().map(|o| &o.result), Some(FileResult::Applied)) {
+            continue;
+        }
+        let catalog_now = Fingerprint::read(&client).await?;
+        let data_now = DataFingerprint::read(&client).await?;
+        let touched: Vec<String> = catalog.diff(&catalog_now).iter().map(|c| c.key().to_owned()).collect();
+        for change in catalog_changes {
+            if touched.iter().any(|k| k == change.key()) {
+                blame.insert(change.key().to_owned(), file.rel.clone());
+            }
+        }
+        let touched_tables: Vec<String> = data.diff(&data_now, max_shift).into_iter().map(|c| c.table).collect();
+        for change in data_changes {
+            if touched_tables.contains(&change.table) {
+                blame.insert(format!("rows {}", change.table), file.rel.clone());
+            }
+        }
+        catalog = catalog_now;
+        data = data_now;
+    }
+    drop(client);
+    let _ = server.drop_database(&db).await;
+    Ok(blame)
+}
+
+/// Boots a server and replays `project` into it (pass 1 only), for library users and later
+/// stages that need a database with the project applied.
+pub async fn replay_once(project: &Project, backend: &BackendOptions) -> Result<(Replayed, Client)> {
+    let server = Server::start(backend).await?;
+    let database = server.unique_name("lib");
+    server.create_database(&database, None).await?;
+    let client = server.connect(&database).await?;
+    shim::apply(&client, GrantMode::from_expose(project.config.shim.expose_new_tables)).await?;
+    let outcomes = replay::apply_all(
+        &client,
+        project.files(),
+        PassOptions {
+            statement_timeout: project.config.replay.statement_timeout,
+            record_ledger: true,
+            skip_recorded: false,
+            honour_exemptions: false,
+        },
+        |_| {},
+    )
+    .await;
+    if let Some(FileResult::Failed(f)) = outcomes.last().map(|o| &o.result) {
+        return Err(Error::input(format!("replay {}: {}", f.location(), f.message)));
+    }
+    Ok((Replayed { server, database }, client))
+}

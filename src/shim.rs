@@ -1,0 +1,85 @@
+//! The Supabase platform shim: versioned SQL and stub extensions shipped in the binary,
+//! applied to every throwaway database before the project's migrations.
+
+use include_dir::{include_dir, Dir};
+use tokio_postgres::Client;
+
+use crate::backend::db_error_text;
+use crate::error::{Error, Result};
+
+static SQL: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/shim/sql");
+static EXTENSIONS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/shim/extensions");
+
+/// Which default privileges `public` gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantMode {
+    /// Supabase's classic default: ALL on new objects to anon, authenticated, service_role.
+    Classic,
+    /// The 2026 default for new projects: new tables are not exposed to the API roles.
+    NoExpose,
+}
+
+impl GrantMode {
+    pub fn from_expose(expose_new_tables: bool) -> GrantMode {
+        if expose_new_tables {
+            GrantMode::Classic
+        } else {
+            GrantMode::NoExpose
+        }
+    }
+
+    /// Whether a shim or test file named `name` applies in this mode.
+    pub fn includes(self, name: &str) -> bool {
+        match self {
+            GrantMode::Classic => !name.contains(".no-expose."),
+            GrantMode::NoExpose => !name.contains(".classic."),
+        }
+    }
+}
+
+/// The stub extensions' control and script files, by file name.
+pub fn stub_extension_files() -> Vec<(&'static str, &'static [u8])> {
+    let mut files: Vec<(&'static str, &'static [u8])> = EXTENSIONS
+        .files()
+        .filter_map(|f| Some((f.path().file_name()?.to_str()?, f.contents())))
+        .filter(|(name, _)| name.ends_with(".control") || name.ends_with(".sql"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The shim's SQL files for `mode`, in the order they apply.
+pub fn sql_files(mode: GrantMode) -> Vec<(&'static str, &'static str)> {
+    let mut files: Vec<(&'static str, &'static str)> = SQL
+        .files()
+        .filter_map(|f| Some((f.path().file_name()?.to_str()?, f.contents_utf8()?)))
+        .filter(|(name, _)| name.ends_with(".sql") && mode.includes(name))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Applies the shim to the database `client` is connected to, as its superuser.
+pub async fn apply(client: &Client, mode: GrantMode) -> Result<()> {
+    for (name, sql) in sql_files(mode) {
+        client.batch_execute(sql).await.map_err(|e| {
+            let position = e
+                .as_db_error()
+                .and_then(|db| match db.position() {
+                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
+                        let offset = crate::sql::char_position_to_offset(sql, *p as usize);
+                        let (line, col) = crate::sql::line_col(sql, offset);
+                        Some(format!(":{line}:{col}"))
+                    }
+                    _ => None,
+                })
+                .unwrap_or_default();
+            Error::environment(format!(
+                "apply the platform shim (src/shim/sql/{name}{position}): {}",
+                db_error_text(&e)
+            ))
+        })?;
+    }
+    // Connections opened later read the database-level search_path the shim set.
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Splitting SQL files into statements and mapping server positions back to file:line:col.
+
+/// One statement of a file: byte offsets into the file's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Statement {
+    /// Offset of the statement's first token (leading whitespace and comments skipped).
+    pub start: usize,
+    /// Offset just past the terminating `;` (or the end of the text).
+    pub end: usize,
+}
+
+impl Statement {
+    pub fn text<'a>(&self, source: &'a str) -> &'a str {
+        &source[self.start..self.end]
+    }
+}
+
+/// Splits `source` into statements the way psql does: semicolons outside quotes, comments,
+/// dollar-quoted bodies and `BEGIN ATOMIC … END` function bodies end a statement.
+pub fn split(source: &str) -> Vec<Statement> {
+    let bytes = source.as_bytes();
+    let mut statements = Vec::new();
+    let mut i = 0;
+    let mut start: Option<usize> = None;
+    // Tracks `BEGIN ATOMIC` bodies: depth of BEGIN/CASE … END nesting inside one.
+    let mut atomic_depth = 0usize;
+    let mut previous_word = String::new();
+
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                let mut depth = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                continue;
+            }
+            _ if c.is_ascii_whitespace() => {
+                i += 1;
+                continue;
+            }
+            _ => {}
+        }
+        if start.is_none() {
+            start = Some(i);
+        }
+        match c {
+            b';' => {
+                i += 1;
+                if atomic_depth == 0 {
+                    statements.push(Statement {
+                        start: start.take().unwrap(),
+                        end: i,
+                    });
+                    previous_word.clear();
+                }
+            }
+            b'\'' => {
+                let escapes = i > 0 && matches!(bytes[i - 1], b'e' | b'E') && {
+                    // E'…' only when the E is a standalone prefix, not the end of a word.
+                    i < 2 || !is_word_byte(bytes[i - 2])
+                };
+                i = skip_quoted(bytes, i, b'\'', escapes);
+            }
+            b'"' => i = skip_quoted(bytes, i, b'"', false),
+            b'$' => {
+                if let Some(tag_end) = dollar_tag_end(bytes, i) {
+                    let tag = &source[i..=tag_end];
+                    match source[tag_end + 1..].find(tag) {
+                        Some(close) => i = tag_end + 1 + close + tag.len(),
+                        None => i = bytes.len(),
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+            _ if is_word_byte(c) => {
+                let word_start = i;
+                while i < bytes.len() && is_word_byte(bytes[i]) {
+                    i += 1;
+                }
+                let word = source[word_start..i].to_ascii_lowercase();
+                if atomic_depth == 0 {
+                    if word == "atomic" && previous_word == "begin" && is_routine(source, start)
+                    {
+                        atomic_depth = 1;
+                    }
+                } else {
+                    match word.as_str() {
+                        "begin" | "case" => atomic_depth += 1,
+                        "end" => atomic_depth -= 1,
+                        _ => {}
+                    }
+                }
+                previous_word = word;
+            }
+            _ => i += 1,
+        }
+    }
+    if let Some(start) = start {
+        statements.push(Statement {
+            start,
+            end: bytes.len(),
+        });
+    }
+    statements
+}
+
+fn is_routine(source: &str, start: Option<usize>) -> bool {
+    let head = start.map(|s| &source[s..]).unwrap_or("");
+    let head: String = head
+        .chars()
+        .take(60)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let words: Vec<&str> = head.split_whitespace().collect();
+    words.first() == Some(&"create")
+        && words
+            .iter()
+            .take(4)
+            .any(|w| *w == "function" || *w == "procedure")
+}
+
+fn is_word_byte(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
+}
+
+fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) -> usize {
+    let mut i = open + 1;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if backslash_escapes && c == b'\\' {
+            i += 2;
+            continue;
+        }
+        if c == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// If a dollar-quote tag (`$$` or `$tag$`) starts at `i`, the offset of its closing `$`.
+fn dollar_tag_end(bytes: &[u8], i: usize) -> Option<usize> {
+    // `$1` is a parameter, and `a$b` part of an identifier.
+    if i > 0 && is_word_byte(bytes[i - 1]) {
+        return None;
+    }
+    let mut j = i + 1;
+    while j < bytes.len() {
+        let c = bytes[j];
+        if c == b'$' {
+            return Some(j);
+        }
+        let ok = if j == i + 1 {
+            c.is_ascii_alphabetic() || c == b'_' || c >= 0x80
+        } else {
+            is_word_byte(c)
+        };
+        if !ok {
+            return None;
+        }
+        j += 1;
+    }
+    None
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|p| p + 1).unwrap_or(0);
+    let col = source[line_start..offset].chars().count() + 1;
+    (line, col)
+}
+
+/// The byte offset of PostgreSQL's 1-based character `position` within `text`.
+pub fn char_position_to_offset(text: &str, position: usize) -> usize {
+    text.char_indices()
+        .nth(position.saturating_sub(1))
+        .map(|(offset, _)| offset)
+        .unwrap_or(text.len())
+}
+
+/// A short excerpt of a statement for failure messages: first lines, trimmed.
+pub fn excerpt(text: &str, max_lines: usize) -> String {
+    let lines: Vec<&str> = text.trim().lines().collect();
+    let mut out = lines
+        .iter()
+        .take(max_lines)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("\n");
+    if lines.len() > max_lines {
+        out.push_str("\n…");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(source: &str) -> Vec<&str> {
+        split(source).iter().map(|s| s.text(source)).collect()
+    }
+
+    #[test]
+    fn splits_on_semicolons_outside_quotes_and_comments() {
+        let sql = "-- lead; comment\nselect 'a;b', \"x;y\" from t; /* c; /* nested; */ */ select 2;\nselect 3";
+        assert_eq!(
+            texts(sql),
+            ["select 'a;b', \"x;y\" from t;", "select 2;", "select 3"]
+        );
+    }
+
+    #[test]
+    fn dollar_quoted_bodies_stay_whole() {
+        let sql = "create function f() returns int as $body$ begin return 1; end; $body$ language plpgsql;\ndo $$ begin perform 1; end $$;";
+        let parts = texts(sql);
+        assert_eq!(parts.len(), 2);
+        assert!(parts[0].ends_with("language plpgsql;"));
+    }
+
+    #[test]
+    fn escape_strings_and_parameters() {
+        let sql = "select E'it\\'s;'; select $1::int; select a$b from t;";
+        assert_eq!(texts(sql).len(), 3);
+    }
+
+    #[test]
+    fn begin_atomic_bodies_stay_whole() {
+        let sql = "create function f() returns int language sql begin atomic select 1; select case when true then 2 end; end; select 3;";
+        let parts = texts(sql);
+        assert_eq!(parts.len(), 2, "{parts:?}");
+        assert_eq!(parts[1], "select 3;");
+    }
+
+    #[test]
+    fn transaction_blocks_are_not_atomic_bodies() {
+        assert_eq!(texts("begin; select 1; commit;").len(), 3);
+    }
+
+    #[test]
+    fn statement_start_skips_comments() {
+        let sql = "select 1;\n\n-- next\n  insert into t values (1);";
+        let statements = split(sql);
+        assert_eq!(line_col(sql, statements[1].start), (4, 3));
+    }
+
+    #[test]
+    fn positions_are_characters_not_bytes() {
+        let text = "select 'é', x";
+        let offset = char_position_to_offset(text, 13);
+        assert_eq!(&text[offset..], "x");
+    }
+}
