@@ -146,9 +146,11 @@ impl Fingerprint {
     /// Reads the catalog of the database `client` is connected to.
     pub async fn read(client: &Client) -> Result<Fingerprint> {
         let mut objects = BTreeMap::new();
-        let batch = queries()
-            .iter()
-            .map(|q| format!("{q};"))
+        // With only pg_catalog on the path every name prints schema-qualified, whatever
+        // search_path the session had.
+        let batch = std::iter::once("set search_path = pg_catalog;".to_owned())
+            .chain(queries().iter().map(|q| format!("{q};")))
+            .chain(std::iter::once("reset search_path;".to_owned()))
             .collect::<String>();
         let messages = client
             .simple_query(&batch)

@@ -209,6 +209,7 @@ async fn run_stages(
             )
             .await?;
             stage.verdict = StageVerdict::Fail;
+            stage.reason = None;
             for change in &catalog_changes {
                 let file = blame.get(change.key()).cloned().unwrap_or_else(|| "(unknown)".to_owned());
                 stage.failures.push(Failure {

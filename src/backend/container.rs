@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use testcontainers::core::{ContainerPort, ExecCommand, WaitFor};
+use testcontainers::core::{ContainerPort, ExecCommand, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 
 /// Label put on every container db-ci starts, so leftovers can be found (`docker ps -f`).
 pub const LABEL: &str = "dev.db-ci.run";
+
+/// Where the cluster lives inside the container (a tmpfs mount).
+const DATA_DIR: &str = "/var/lib/postgresql/db-ci-data";
 
 /// A running container; dropping it removes it.
 pub struct Container {
@@ -98,6 +101,10 @@ pub async fn start(image: &str) -> Result<Server> {
         .with_env_var("POSTGRES_PASSWORD", &password)
         .with_env_var("POSTGRES_USER", "postgres")
         .with_env_var("POSTGRES_DB", "postgres")
+        // A throwaway cluster needs no disk: memory-backed data and no fsync in initdb.
+        .with_env_var("PGDATA", DATA_DIR)
+        .with_env_var("POSTGRES_INITDB_ARGS", "--no-sync")
+        .with_mount(Mount::tmpfs_mount(DATA_DIR))
         .with_label(LABEL, std::process::id().to_string())
         .with_cmd(command)
         .with_startup_timeout(Duration::from_secs(120));

@@ -200,6 +200,22 @@ pub fn cache_root() -> PathBuf {
     std::env::temp_dir().join("db-ci-cache")
 }
 
+/// Where per-run clusters live: memory-backed when the machine has it (a throwaway cluster
+/// needs no disk, and copying the template there is several times faster).
+fn run_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("DB_CI_RUN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    let writable = shm.is_dir()
+        && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
+    if writable {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// A cached, initialised data directory and a private installation tree whose extension
 /// directory also holds the shim's stub extensions.
 struct Prepared {
@@ -217,6 +233,21 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
     for (name, bytes) in &stubs {
         hasher.update(name.as_bytes());
         hasher.update(bytes);
+    }
+    // Extensions installed (or removed) since the tree was built need a new tree.
+    let mut installed: Vec<(String, u64)> = std::fs::read_dir(install.sharedir.join("extension"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), size)
+        })
+        .collect();
+    installed.sort();
+    for (name, size) in installed {
+        hasher.update(name.as_bytes());
+        hasher.update(size.to_le_bytes());
     }
     let key = hex::encode(&hasher.finalize()[..8]);
     let root = cache_root();
@@ -249,7 +280,7 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         .command(&install.bindir.join("initdb"))
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions", "--wal-segsize=1"])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::environment(format!("run initdb: {e}")))?;
@@ -374,7 +405,7 @@ pub async fn start() -> Result<Server> {
 
     let dir = tempfile::Builder::new()
         .prefix("db-ci-local-")
-        .tempdir()
+        .tempdir_in(run_root())
         .map_err(|e| Error::environment(format!("create a temp dir: {e}")))?;
     run_as.own(dir.path())?;
     let data = dir.path().join("data");
@@ -400,6 +431,8 @@ pub async fn start() -> Result<Server> {
         .arg("-k")
         .arg(&socket_dir)
         .args(["-p", "5432", "-c", "listen_addresses="])
+        // Segments in the data dir, not /dev/shm: an immediate shutdown leaves none behind.
+        .args(["-c", "dynamic_shared_memory_type=mmap"])
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| Error::environment(e.to_string()))?)
         .stderr(log);

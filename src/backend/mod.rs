@@ -241,6 +241,9 @@ impl Server {
             .await
             .map_err(|e| Error::environment(format!("create database {name}: {}", db_error_text(&e))))?;
         self.created.lock().unwrap().push(name.to_owned());
+        if let Some(template) = template {
+            copy_database_settings(&admin, template, name).await?;
+        }
         Ok(())
     }
 
@@ -308,6 +311,41 @@ impl Drop for Server {
             _ => {}
         }
     }
+}
+
+/// `CREATE DATABASE … TEMPLATE` copies contents, not `ALTER DATABASE … SET` settings (the
+/// shim's `search_path` among them): carry them over so the copy behaves the same.
+async fn copy_database_settings(admin: &Client, template: &str, name: &str) -> Result<()> {
+    let rows = admin
+        .query(
+            "select coalesce(r.rolname, ''), unnest(s.setconfig) from pg_db_role_setting s \
+             join pg_database d on d.oid = s.setdatabase left join pg_roles r on r.oid = s.setrole \
+             where d.datname = $1",
+            &[&template],
+        )
+        .await
+        .map_err(|e| Error::environment(format!("read settings of {template}: {}", db_error_text(&e))))?;
+    for row in rows {
+        let role: String = row.get(0);
+        let setting: String = row.get(1);
+        let Some((key, value)) = setting.split_once('=') else { continue };
+        let target = if role.is_empty() {
+            format!("database {}", quote_ident(name))
+        } else {
+            format!("role {} in database {}", quote_ident(&role), quote_ident(name))
+        };
+        // List settings are stored already quoted, element by element; the rest is one value.
+        let list = matches!(
+            key,
+            "search_path" | "temp_tablespaces" | "local_preload_libraries" | "session_preload_libraries"
+        );
+        let value = if list { value.to_owned() } else { quote_literal(value) };
+        admin
+            .batch_execute(&format!("alter {target} set {} = {value}", quote_ident(key)))
+            .await
+            .map_err(|e| Error::environment(format!("copy setting {key} to {name}: {}", db_error_text(&e))))?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str) -> Result<Client> {

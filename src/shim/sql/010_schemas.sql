@@ -26,7 +26,14 @@ BEGIN
       IF r.owner IS NULL THEN
         EXECUTE format('CREATE SCHEMA %I', r.name);
       ELSE
-        EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', r.name, r.owner);
+        BEGIN
+          EXECUTE format('CREATE SCHEMA %I AUTHORIZATION %I', r.name, r.owner);
+        EXCEPTION WHEN insufficient_privilege THEN
+          -- not a member of the owner (non-superuser on a supabase/postgres image)
+          EXECUTE format('CREATE SCHEMA %I', r.name);
+          RAISE WARNING 'db-ci shim: schema % created owned by % (may not create it for %)',
+            r.name, current_user, r.owner;
+        END;
       END IF;
     END IF;
   END LOOP;

@@ -33,11 +33,15 @@ BEGIN
       RAISE WARNING 'db-ci shim: extension % is not available on this server; skipped', r.name;
       CONTINUE;
     END IF;
-    IF r.schema IS NULL THEN
-      EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I', r.name);
-    ELSE
-      EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I', r.name, r.schema);
-    END IF;
+    BEGIN
+      IF r.schema IS NULL THEN
+        EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I', r.name);
+      ELSE
+        EXECUTE format('CREATE EXTENSION IF NOT EXISTS %I WITH SCHEMA %I', r.name, r.schema);
+      END IF;
+    EXCEPTION WHEN insufficient_privilege THEN
+      RAISE WARNING 'db-ci shim: % may not create extension %; skipped', current_user, r.name;
+    END;
   END LOOP;
 END
 $shim$;
@@ -82,7 +86,11 @@ BEGIN
     END
     $fn$;
   END IF;
-  ALTER FUNCTION graphql_public.graphql(text, text, jsonb, jsonb) OWNER TO supabase_admin;
+  BEGIN
+    ALTER FUNCTION graphql_public.graphql(text, text, jsonb, jsonb) OWNER TO supabase_admin;
+  EXCEPTION WHEN insufficient_privilege THEN
+    NULL;  -- stays owned by the connected role
+  END;
   GRANT EXECUTE ON FUNCTION graphql_public.graphql(text, text, jsonb, jsonb)
     TO postgres, anon, authenticated, service_role;
 END

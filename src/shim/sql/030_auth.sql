@@ -25,20 +25,32 @@ $fn$;
 CREATE OR REPLACE FUNCTION pg_temp.dbci_table(tbl text, cols text[]) RETURNS void
 LANGUAGE plpgsql AS $fn$
 DECLARE
-  col text;
+  col     text;
+  colname text;
+  def     text;
 BEGIN
   IF to_regclass(tbl) IS NULL THEN
     EXECUTE format('CREATE TABLE %s (%s)', tbl, array_to_string(cols, ', '));
     RETURN;
   END IF;
+  -- existing table: add missing columns; give existing plain columns the
+  -- default they lack (defaults only matter for rows that omit the column)
   FOREACH col IN ARRAY cols LOOP
+    colname := btrim(split_part(col, ' ', 1), '"');
     IF NOT EXISTS (
       SELECT 1 FROM pg_catalog.pg_attribute
-      WHERE attrelid = to_regclass(tbl)
-        AND attname = btrim(split_part(col, ' ', 1), '"')
-        AND attnum > 0 AND NOT attisdropped
+      WHERE attrelid = to_regclass(tbl) AND attname = colname AND attnum > 0 AND NOT attisdropped
     ) THEN
       PERFORM pg_temp.dbci_try(format('ALTER TABLE %s ADD COLUMN %s', tbl, col));
+    ELSE
+      def := substring(col FROM ' DEFAULT (.*)$');
+      IF def IS NOT NULL AND EXISTS (
+        SELECT 1 FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = to_regclass(tbl) AND a.attname = colname
+          AND NOT a.atthasdef AND a.attgenerated = '' AND a.attidentity = ''
+      ) THEN
+        PERFORM pg_temp.dbci_try(format('ALTER TABLE %s ALTER COLUMN %I SET DEFAULT %s', tbl, colname, def));
+      END IF;
     END IF;
   END LOOP;
 END

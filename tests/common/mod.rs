@@ -1,0 +1,81 @@
+//! Shared test helpers: which backends this machine has, running the binary, parallel work.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+pub struct Backend {
+    pub name: &'static str,
+    args: Vec<String>,
+}
+
+impl Backend {
+    pub fn args(&self) -> Vec<String> {
+        self.args.clone()
+    }
+
+    /// The local backend, if server binaries are present; else a loud skip (or a failure
+    /// when DB_CI_REQUIRE_BACKENDS names it).
+    pub fn local() -> Option<Backend> {
+        match db_ci::backend::local::find_install() {
+            Ok(_) => Some(Backend {
+                name: "local",
+                args: vec!["--backend".into(), "local".into()],
+            }),
+            Err(e) => skip("local", &e.to_string()),
+        }
+    }
+
+    /// The container backend with DB_CI_TEST_IMAGE (or the default image) if an engine runs.
+    pub fn container() -> Option<Backend> {
+        let image = container_image();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        match runtime.block_on(db_ci::backend::container::usable(&image)) {
+            Ok(()) => Some(Backend {
+                name: "container",
+                args: vec!["--backend".into(), "container".into(), "--image".into(), image],
+            }),
+            Err(problem) => skip("container", &problem),
+        }
+    }
+}
+
+pub fn container_image() -> String {
+    std::env::var("DB_CI_TEST_IMAGE").unwrap_or_else(|_| db_ci::backend::DEFAULT_IMAGE.to_owned())
+}
+
+pub fn skip<T>(name: &str, why: &str) -> Option<T> {
+    let required = std::env::var("DB_CI_REQUIRE_BACKENDS").unwrap_or_default();
+    if required.split(',').any(|b| b.trim() == name) {
+        panic!("the {name} backend is required here (DB_CI_REQUIRE_BACKENDS) but unusable: {why}");
+    }
+    eprintln!("\n!!! SKIPPING {name}-backend tests: {why}\n");
+    None
+}
+
+pub fn db_ci(args: &[String]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args(args)
+        .env_remove("DB_CI_BACKEND")
+        .env_remove("DB_CI_DATABASE_URL")
+        .output()
+        .expect("run db-ci")
+}
+
+/// Runs `work` over `items` on `threads` threads, results in input order.
+pub fn parallel<T: Send, R: Send>(items: Vec<T>, threads: usize, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+    let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
+    let results = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let next = queue.lock().unwrap().pop();
+                let Some((i, item)) = next else { break };
+                let r = work(item);
+                results.lock().unwrap().push((i, r));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap();
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}

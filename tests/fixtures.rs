@@ -1,0 +1,174 @@
+//! Walks every folder in `fixtures/`, runs `db-ci run` on it on every available backend, and
+//! checks the exit code and JSON report against the folder's `expected.yaml`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expected {
+    #[serde(default)]
+    args: Vec<String>,
+    exit_code: i32,
+    verdict: Option<String>,
+    #[serde(default)]
+    stages: BTreeMap<String, String>,
+    failures: Option<Vec<ExpectedFailure>>,
+    error_contains: Option<String>,
+    #[serde(default)]
+    pending: Vec<Pending>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedFailure {
+    stage: String,
+    file: String,
+    line: Option<usize>,
+    message_contains: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // read by people: what later stages must catch
+struct Pending {
+    stage: String,
+    defect: String,
+}
+
+fn fixture_dirs() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .expect("fixtures/ exists")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    if let Ok(only) = std::env::var("DB_CI_FIXTURE") {
+        dirs.retain(|d| d.file_name().unwrap().to_string_lossy().contains(&only));
+    }
+    dirs
+}
+
+fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let expected_text = std::fs::read_to_string(dir.join("expected.yaml"))
+        .map_err(|e| format!("{name}: read expected.yaml: {e}"))?;
+    let expected: Expected = serde_saphyr::from_str(&expected_text)
+        .map_err(|e| format!("{name}: parse expected.yaml: {e}"))?;
+    let json_dir = tempfile::tempdir().unwrap();
+    let json_path = json_dir.path().join("report.json");
+    let mut args: Vec<String> = vec!["run".into(), dir.display().to_string()];
+    args.extend(backend.args());
+    args.extend(["--json".into(), json_path.display().to_string()]);
+    args.extend(expected.args.iter().cloned());
+    let output = common::db_ci(&args);
+    let code = output.status.code().unwrap_or(-1);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let context = format!("{name} on {}:\n--- stdout\n{stdout}\n--- stderr\n{stderr}", backend.name);
+    let mut problems = Vec::new();
+    if code != expected.exit_code {
+        problems.push(format!("exit code {code}, expected {}", expected.exit_code));
+    }
+    if let Some(needle) = &expected.error_contains {
+        if !stderr.to_lowercase().contains(&needle.to_lowercase()) {
+            problems.push(format!("stderr lacks {needle:?}"));
+        }
+    }
+    if expected.exit_code == 0 || expected.exit_code == 1 {
+        let report: serde_json::Value = std::fs::read_to_string(&json_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .ok_or_else(|| format!("no JSON report written\n{context}"))?;
+        if let Some(verdict) = &expected.verdict {
+            if report["verdict"] != verdict.as_str() {
+                problems.push(format!("verdict {}, expected {verdict}", report["verdict"]));
+            }
+        }
+        let stages = report["stages"].as_array().cloned().unwrap_or_default();
+        // A fixture must say what it expects: no check passes by checking nothing.
+        if expected.stages.is_empty() || expected.failures.is_none() {
+            problems.push("expected.yaml must list stage verdicts and failures (failures: [] when none)".into());
+        }
+        for (stage, verdict) in &expected.stages {
+            let found = stages.iter().find(|s| s["name"] == stage.as_str());
+            match found {
+                Some(s) if s["verdict"] == verdict.as_str() => {}
+                Some(s) => problems.push(format!("stage {stage} is {}, expected {verdict}", s["verdict"])),
+                None => problems.push(format!("stage {stage} missing from the report")),
+            }
+        }
+        let all_failures: usize = stages
+            .iter()
+            .map(|s| s["failures"].as_array().map_or(0, |f| f.len()))
+            .sum();
+        let wanted = expected.failures.as_deref().unwrap_or_default();
+        if wanted.is_empty() && all_failures > 0 {
+            problems.push(format!("{all_failures} unexpected failure(s)"));
+        }
+        for want in wanted {
+            let stage = stages.iter().find(|s| s["name"] == want.stage.as_str());
+            let failures = stage
+                .and_then(|s| s["failures"].as_array().cloned())
+                .unwrap_or_default();
+            let hit = failures.iter().any(|f| {
+                f["file"] == want.file.as_str()
+                    && want.line.is_none_or(|l| f["line"] == l)
+                    && want.message_contains.as_ref().is_none_or(|m| {
+                        f["message"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_lowercase()
+                            .contains(&m.to_lowercase())
+                    })
+            });
+            if !hit {
+                problems.push(format!(
+                    "no {} failure at {}:{} containing {:?}; got {}",
+                    want.stage,
+                    want.file,
+                    want.line.map(|l| l.to_string()).unwrap_or("*".into()),
+                    want.message_contains,
+                    serde_json::to_string(&failures).unwrap()
+                ));
+            }
+        }
+    }
+    let _ = expected.pending.len();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{}\n{context}", problems.join("\n")))
+    }
+}
+
+fn walk(backend: Option<common::Backend>) {
+    let Some(backend) = backend else { return };
+    let dirs = fixture_dirs();
+    assert!(!dirs.is_empty(), "no fixtures found");
+    let results = common::parallel(dirs, 3, |dir: PathBuf| check(&dir, &backend));
+    let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    assert!(
+        failed.is_empty(),
+        "{} fixture(s) failed on {}:\n\n{}",
+        failed.len(),
+        backend.name,
+        failed.join("\n\n")
+    );
+}
+
+#[test]
+fn fixtures_on_local_backend() {
+    walk(common::Backend::local());
+}
+
+#[test]
+fn fixtures_on_container_backend() {
+    walk(common::Backend::container());
+}
