@@ -258,6 +258,7 @@ SQL
 image_db() { # name: a database the way the image's init scripts leave one
   q supabase_admin postgres -c "CREATE DATABASE $1 OWNER postgres"
   q supabase_admin "$1" >/dev/null <<'SQL'
+SET client_min_messages = error;
 CREATE SCHEMA extensions;
 CREATE EXTENSION "uuid-ossp" WITH SCHEMA extensions;
 CREATE EXTENSION pgcrypto WITH SCHEMA extensions;
@@ -295,6 +296,7 @@ step "image: shim as postgres (not a superuser), twice"
 image_db image_as_postgres
 apply_shim postgres image_as_postgres classic
 echo "   $(grep -c '^WARNING' "$work/shim-warnings.log" || true) warnings (expected: what postgres may not change)"
+[ -n "${VERBOSE:-}" ] && grep "^WARNING" "$work/shim-warnings.log" | sort | uniq -c
 snapshot supabase_admin image_as_postgres "$work/image_as_postgres.1"
 apply_shim postgres image_as_postgres classic
 snapshot supabase_admin image_as_postgres "$work/image_as_postgres.2"

@@ -28,8 +28,15 @@ impl Backend {
     /// The container backend with DB_CI_TEST_IMAGE (or the default image) if an engine runs.
     pub fn container() -> Option<Backend> {
         let image = container_image();
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        match runtime.block_on(db_ci::backend::container::usable(&image)) {
+        // Its own thread and runtime: callers may already be inside one.
+        let probe = image.clone();
+        let usable = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().unwrap();
+            runtime.block_on(db_ci::backend::container::usable(&probe))
+        })
+        .join()
+        .unwrap();
+        match usable {
             Ok(()) => Some(Backend {
                 name: "container",
                 args: vec!["--backend".into(), "container".into(), "--image".into(), image],

@@ -17,8 +17,12 @@ CREATE OR REPLACE FUNCTION pg_temp.dbci_try(stmt text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
   EXECUTE stmt;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE WARNING 'db-ci shim: % may not run: %', current_user, stmt;
+EXCEPTION
+  WHEN insufficient_privilege THEN
+    RAISE WARNING 'db-ci shim: % may not run: %', current_user, stmt;
+  WHEN undefined_table OR undefined_function OR undefined_object OR invalid_schema_name THEN
+    -- only after an earlier step was refused (non-superuser on a platform image)
+    RAISE WARNING 'db-ci shim: skipped, %: %', SQLERRM, stmt;
 END
 $fn$;
 
@@ -30,7 +34,7 @@ DECLARE
   def     text;
 BEGIN
   IF to_regclass(tbl) IS NULL THEN
-    EXECUTE format('CREATE TABLE %s (%s)', tbl, array_to_string(cols, ', '));
+    PERFORM pg_temp.dbci_try(format('CREATE TABLE %s (%s)', tbl, array_to_string(cols, ', ')));
     RETURN;
   END IF;
   -- existing table: add missing columns; give existing plain columns the
@@ -59,7 +63,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION pg_temp.dbci_constraint(tbl text, con text, def text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+  IF to_regclass(tbl) IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
              WHERE conrelid = to_regclass(tbl)
                AND (conname = con OR (def ILIKE 'primary key%' AND contype = 'p'))) THEN
     RETURN;
@@ -80,7 +84,7 @@ BEGIN
   END IF;
   EXECUTE stmt;
 EXCEPTION
-  WHEN insufficient_privilege OR unique_violation OR duplicate_table THEN
+  WHEN insufficient_privilege OR unique_violation OR duplicate_table OR undefined_table THEN
     RAISE WARNING 'db-ci shim: index % not created: %', idx, SQLERRM;
 END
 $fn$;
@@ -380,7 +384,7 @@ SELECT pg_temp.dbci_try($s$COMMENT ON TABLE auth.audit_log_entries IS 'Auth: Aud
 SELECT pg_temp.dbci_try($s$COMMENT ON TABLE auth.instances IS 'Auth: Manages users across multiple sites.'$s$);
 SELECT pg_temp.dbci_try($s$COMMENT ON TABLE auth.schema_migrations IS 'Auth: Manages updates to the auth system.'$s$);
 
-GRANT ALL ON ALL TABLES    IN SCHEMA auth TO supabase_auth_admin, postgres, dashboard_user;
-GRANT ALL ON ALL SEQUENCES IN SCHEMA auth TO supabase_auth_admin, postgres, dashboard_user;
-GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.email(), auth.jwt()
-  TO postgres, anon, authenticated, service_role, dashboard_user;
+SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL TABLES    IN SCHEMA auth TO supabase_auth_admin, postgres, dashboard_user$g$);
+SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL SEQUENCES IN SCHEMA auth TO supabase_auth_admin, postgres, dashboard_user$g$);
+SELECT pg_temp.dbci_try($g$GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.email(), auth.jwt()
+  TO postgres, anon, authenticated, service_role, dashboard_user$g$);

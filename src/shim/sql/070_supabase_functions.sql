@@ -15,8 +15,12 @@ CREATE OR REPLACE FUNCTION pg_temp.dbci_try(stmt text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
   EXECUTE stmt;
-EXCEPTION WHEN insufficient_privilege THEN
-  RAISE WARNING 'db-ci shim: % may not run: %', current_user, stmt;
+EXCEPTION
+  WHEN insufficient_privilege THEN
+    RAISE WARNING 'db-ci shim: % may not run: %', current_user, stmt;
+  WHEN undefined_table OR undefined_function OR undefined_object OR invalid_schema_name THEN
+    -- only after an earlier step was refused (non-superuser on a platform image)
+    RAISE WARNING 'db-ci shim: skipped, %: %', SQLERRM, stmt;
 END
 $fn$;
 
@@ -28,7 +32,7 @@ DECLARE
   def     text;
 BEGIN
   IF to_regclass(tbl) IS NULL THEN
-    EXECUTE format('CREATE TABLE %s (%s)', tbl, array_to_string(cols, ', '));
+    PERFORM pg_temp.dbci_try(format('CREATE TABLE %s (%s)', tbl, array_to_string(cols, ', ')));
     RETURN;
   END IF;
   -- existing table: add missing columns; give existing plain columns the
@@ -57,7 +61,7 @@ $fn$;
 CREATE OR REPLACE FUNCTION pg_temp.dbci_constraint(tbl text, con text, def text) RETURNS void
 LANGUAGE plpgsql AS $fn$
 BEGIN
-  IF EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
+  IF to_regclass(tbl) IS NULL OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint
              WHERE conrelid = to_regclass(tbl)
                AND (conname = con OR (def ILIKE 'primary key%' AND contype = 'p'))) THEN
     RETURN;
@@ -78,7 +82,7 @@ BEGIN
   END IF;
   EXECUTE stmt;
 EXCEPTION
-  WHEN insufficient_privilege OR unique_violation OR duplicate_table THEN
+  WHEN insufficient_privilege OR unique_violation OR duplicate_table OR undefined_table THEN
     RAISE WARNING 'db-ci shim: index % not created: %', idx, SQLERRM;
 END
 $fn$;
@@ -111,21 +115,25 @@ END
 $fn$;
 -- <<< dbci helpers
 
-CREATE TABLE IF NOT EXISTS supabase_functions.migrations (
-  version text NOT NULL PRIMARY KEY,
-  inserted_at timestamp with time zone NOT NULL DEFAULT now()
-);
-INSERT INTO supabase_functions.migrations (version)
-VALUES ('initial'), ('20210809183423_update_grants')
-ON CONFLICT DO NOTHING;
+SELECT pg_temp.dbci_table('supabase_functions.migrations', ARRAY[
+  $c$version text NOT NULL$c$,
+  $c$inserted_at timestamp with time zone NOT NULL DEFAULT now()$c$
+]);
+SELECT pg_temp.dbci_constraint('supabase_functions.migrations', 'migrations_pkey', 'PRIMARY KEY (version)');
+SELECT pg_temp.dbci_try($s$
+  INSERT INTO supabase_functions.migrations (version)
+  VALUES ('initial'), ('20210809183423_update_grants')
+  ON CONFLICT DO NOTHING
+$s$);
 
-CREATE TABLE IF NOT EXISTS supabase_functions.hooks (
-  id bigserial PRIMARY KEY,
-  hook_table_id integer NOT NULL,
-  hook_name text NOT NULL,
-  created_at timestamp with time zone NOT NULL DEFAULT now(),
-  request_id bigint
-);
+SELECT pg_temp.dbci_table('supabase_functions.hooks', ARRAY[
+  $c$id bigserial NOT NULL$c$,
+  $c$hook_table_id integer NOT NULL$c$,
+  $c$hook_name text NOT NULL$c$,
+  $c$created_at timestamp with time zone NOT NULL DEFAULT now()$c$,
+  $c$request_id bigint$c$
+]);
+SELECT pg_temp.dbci_constraint('supabase_functions.hooks', 'hooks_pkey', 'PRIMARY KEY (id)');
 SELECT pg_temp.dbci_index('supabase_functions.supabase_functions_hooks_request_id_idx',
   'CREATE INDEX supabase_functions_hooks_request_id_idx ON supabase_functions.hooks USING btree (request_id)');
 SELECT pg_temp.dbci_index('supabase_functions.supabase_functions_hooks_h_table_id_h_name_idx',
@@ -198,7 +206,7 @@ BEGIN
 END
 $shim$;
 
-REVOKE ALL ON FUNCTION supabase_functions.http_request() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION supabase_functions.http_request() TO postgres, anon, authenticated, service_role;
-GRANT ALL ON ALL TABLES IN SCHEMA supabase_functions TO supabase_functions_admin, postgres, anon, authenticated, service_role;
-GRANT ALL ON ALL SEQUENCES IN SCHEMA supabase_functions TO supabase_functions_admin, postgres, anon, authenticated, service_role;
+SELECT pg_temp.dbci_try($g$REVOKE ALL ON FUNCTION supabase_functions.http_request() FROM PUBLIC$g$);
+SELECT pg_temp.dbci_try($g$GRANT EXECUTE ON FUNCTION supabase_functions.http_request() TO postgres, anon, authenticated, service_role$g$);
+SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL TABLES IN SCHEMA supabase_functions TO supabase_functions_admin, postgres, anon, authenticated, service_role$g$);
+SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL SEQUENCES IN SCHEMA supabase_functions TO supabase_functions_admin, postgres, anon, authenticated, service_role$g$);
