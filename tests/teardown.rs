@@ -97,7 +97,7 @@ fn local_backend_cleans_up_after_ctrl_c() {
     world_writable(run_dir.path());
     let proj = tempfile::tempdir().unwrap();
     project(proj.path(), "select pg_sleep(60);");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
+    let child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
         .args(["run", &proj.path().display().to_string(), "--backend", "local"])
         .env("DB_CI_RUN_DIR", run_dir.path())
         .stdout(Stdio::null())
