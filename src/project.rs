@@ -28,8 +28,17 @@ pub enum FileKind {
 }
 
 /// The numeric version prefix of a file name: `0001_`, `20251212_001_`, `20240101120000_`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Equal when numerically equal: `0002_` and `2_` are the same version.
+#[derive(Debug, Clone)]
 pub struct Version(Vec<String>);
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
 
 impl Version {
     pub fn parse(file_name: &str) -> Option<Version> {

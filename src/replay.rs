@@ -130,37 +130,65 @@ pub async fn apply_file(client: &Client, file: &SqlFile, options: PassOptions) -
     }
 
     let statements = sql::split(&file.text);
-    let transactional = !file.no_transaction;
-    if transactional {
-        client
-            .batch_execute("begin")
-            .await
-            .map_err(|e| harness_failure(file, &db_error_text(&e)))?;
-    }
-    for statement in &statements {
-        if let Err(error) = client.batch_execute(statement.text(&file.text)).await {
-            if transactional {
-                let _ = client.batch_execute("rollback").await;
+    if file.no_transaction {
+        for statement in &statements {
+            if let Err(error) = client.batch_execute(statement.text(&file.text)).await {
+                return Err(map_error(file, statement, &error, options));
             }
-            return Err(map_error(file, statement, &error, options));
         }
+    } else if let Err(error) = client.batch_execute(&file.text).await {
+        // The whole file is one implicit transaction, like the Supabase CLI; it rolled back.
+        return Err(locate_failure(client, file, &statements, &error, options).await);
     }
     if options.record_ledger {
         if let Err(e) = record(client, file, &statements).await {
-            if transactional {
-                let _ = client.batch_execute("rollback").await;
-            }
             return Err(harness_failure(file, &format!("record the ledger: {}", db_error_text(&e))));
         }
     }
-    if transactional {
-        // COMMIT of an already-ended transaction only warns; a deferred constraint fails here.
-        if let Err(error) = client.batch_execute("commit").await {
-            let last = statements.last().copied().unwrap_or(sql::Statement { start: 0, end: 0 });
-            return Err(map_error(file, &last, &error, options));
-        }
-    }
     Ok(())
+}
+
+/// Points a failed file batch at its statement. With a position the server names the token;
+/// without one (an error raised inside a trigger or function) the file runs again statement
+/// by statement, in a transaction rolled back afterwards, to find the statement that fails.
+async fn locate_failure(
+    client: &Client,
+    file: &SqlFile,
+    statements: &[sql::Statement],
+    error: &tokio_postgres::Error,
+    options: PassOptions,
+) -> FileFailure {
+    let whole = sql::Statement {
+        start: 0,
+        end: file.text.len(),
+    };
+    let position = error.as_db_error().and_then(|db| match db.position() {
+        Some(ErrorPosition::Original(p)) => Some(*p as usize),
+        _ => None,
+    });
+    if let Some(position) = position {
+        let offset = sql::char_position_to_offset(&file.text, position);
+        let statement = statements
+            .iter()
+            .find(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+            .copied()
+            .unwrap_or(whole);
+        let mut failure = map_error(file, &whole, error, options);
+        failure.statement = sql::excerpt(statement.text(&file.text), 4);
+        return failure;
+    }
+    if client.batch_execute("begin").await.is_ok() {
+        for statement in statements {
+            if let Err(again) = client.batch_execute(statement.text(&file.text)).await {
+                let _ = client.batch_execute("rollback").await;
+                return map_error(file, statement, &again, options);
+            }
+        }
+        let _ = client.batch_execute("rollback").await;
+    }
+    // It did not fail again: report the first error at the file's first statement.
+    let first = statements.first().copied().unwrap_or(whole);
+    map_error(file, &first, error, options)
 }
 
 async fn record(

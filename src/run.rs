@@ -159,11 +159,8 @@ async fn run_stages(
     let idempotence_started = Instant::now();
     let catalog1 = Fingerprint::read(&client).await?;
     let data1 = DataFingerprint::read(&client).await?;
-    drop(client);
-    // Pass 2 runs on a copy, so the pass-1 state stays for attribution and later stages.
-    let pass2_db = server.unique_name("pass2");
-    create_copy(&server, &pass2_db, &pass1_db).await?;
-    let client = server.connect(&pass2_db).await?;
+    // Pass 2 runs on the same database: when it is idempotent the state is the same, and
+    // only a failure pays for rebuilding the pass-1 state (to attribute differences).
     let pass2_options = PassOptions {
         statement_timeout: timeout,
         record_ledger: true,
@@ -200,8 +197,8 @@ async fn run_stages(
             drop(client);
             let blame = attribute(
                 &server,
-                &pass1_db,
                 project,
+                mode,
                 pass2_options,
                 &catalog_changes,
                 &data_changes,
@@ -212,9 +209,15 @@ async fn run_stages(
             stage.reason = None;
             for change in &catalog_changes {
                 let file = blame.get(change.key()).cloned().unwrap_or_else(|| "(unknown)".to_owned());
+                let definition = catalog2
+                    .objects
+                    .get(change.key())
+                    .or_else(|| catalog1.objects.get(change.key()))
+                    .map_or("", String::as_str);
+                let line = line_mentioning(project, &file, change.key(), definition);
                 stage.failures.push(Failure {
                     file,
-                    line: 1,
+                    line,
                     column: None,
                     message: format!(
                         "catalog differs after pass 2: {}",
@@ -227,9 +230,10 @@ async fn run_stages(
             for change in &data_changes {
                 let key = format!("rows {}", change.table);
                 let file = blame.get(&key).cloned().unwrap_or_else(|| "(unknown)".to_owned());
+                let line = line_mentioning(project, &file, &key, "");
                 stage.failures.push(Failure {
                     file,
-                    line: 1,
+                    line,
                     column: None,
                     message: format!("data differs after pass 2 in table {}: {}", change.table, change.summary),
                     notes: change.sample.clone(),
@@ -247,7 +251,6 @@ async fn run_stages(
         ));
     }
     push_stage(report, reporter, stage);
-    let _ = server.drop_database(&pass2_db).await;
 
     let policy_files = count_yaml(&project.policy_tests);
     for name in ["rls", "properties"] {
@@ -275,6 +278,40 @@ async fn run_stages(
     }))
 }
 
+/// The line of the first statement in `file` that names the object of `key` (e.g.
+/// `index public.t_x_idx1`, `rows public.t`), trying its own name, then its table's; else 1.
+fn line_mentioning(project: &Project, file: &str, key: &str, definition: &str) -> usize {
+    let Some(sql_file) = project.files().find(|f| f.rel == file) else {
+        return 1;
+    };
+    let path = key.split_once(' ').map_or(key, |(_, rest)| rest);
+    let path = path.split('(').next().unwrap_or(path);
+    let parts: Vec<String> = path.split('.').map(|p| p.trim_matches('"').to_lowercase()).collect();
+    // Its own name, its table's (never the schema's), then the table an index is ON.
+    let mut names: Vec<String> = parts.iter().skip(1).rev().take(2).cloned().collect();
+    let on_table = regex::Regex::new(r#"(?i) ON (?:[\w"]+\.)?"?(\w+)"?"#).unwrap();
+    if let Some(table) = on_table.captures(definition).and_then(|c| c.get(1)) {
+        names.push(table.as_str().to_lowercase());
+    }
+    let statements = crate::sql::split(&sql_file.text);
+    let kind = key.split(' ').next().unwrap_or_default();
+    let kind = regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(kind))).unwrap();
+    // Statements of the object's kind first (`create index … on comments`), then any.
+    for same_kind in [true, false] {
+        for name in &names {
+            let pattern = regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(name))).unwrap();
+            let found = statements.iter().find(|s| {
+                let text = s.text(&sql_file.text);
+                pattern.is_match(text) && (!same_kind || kind.is_match(text))
+            });
+            if let Some(statement) = found {
+                return crate::sql::line_col(&sql_file.text, statement.start).0;
+            }
+        }
+    }
+    1
+}
+
 fn rel(project: &Project, path: &std::path::Path) -> String {
     path.strip_prefix(&project.root)
         .unwrap_or(path)
@@ -295,10 +332,6 @@ fn count_yaml(dir: &std::path::Path) -> usize {
                 .count()
         })
         .unwrap_or(0)
-}
-
-async fn create_copy(server: &Server, name: &str, template: &str) -> Result<()> {
-    server.create_database(name, Some(template)).await
 }
 
 fn stage_from_pass(
@@ -347,11 +380,12 @@ fn stage_from_pass(
 }
 
 /// Finds, for each differing object or table, the last file of pass 2 whose re-run changed
-/// it: replays pass 2 on another copy of the pass-1 state, reading the catalog after each file.
+/// it: rebuilds the pass-1 state in a fresh database, then replays pass 2 reading the catalog
+/// after each file.
 async fn attribute(
     server: &Server,
-    pass1_db: &str,
     project: &Project,
+    mode: GrantMode,
     options: PassOptions,
     catalog_changes: &[crate::catalog::ObjectChange],
     data_changes: &[crate::data::TableChange],
@@ -359,8 +393,15 @@ async fn attribute(
 ) -> Result<std::collections::BTreeMap<String, String>> {
     let mut blame = std::collections::BTreeMap::new();
     let db = server.unique_name("blame");
-    create_copy(server, &db, pass1_db).await?;
+    server.create_database(&db, None).await?;
     let client = server.connect(&db).await?;
+    shim::apply(&client, mode).await?;
+    let pass1_options = PassOptions {
+        skip_recorded: false,
+        honour_exemptions: false,
+        ..options
+    };
+    replay::apply_all(&client, project.files(), pass1_options, |_| {}).await;
     let mut catalog = Fingerprint::read(&client).await?;
     let mut data = DataFingerprint::read(&client).await?;
     let files: Vec<&SqlFile> = project.files().collect();

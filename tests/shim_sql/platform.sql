@@ -83,11 +83,16 @@ SELECT set_config('realtime.topic', 'room:1', true);
 DO $$ BEGIN
   ASSERT realtime.topic() = 'room:1', 'realtime.topic()';
   ASSERT (SELECT count(*) FROM realtime.messages) = 2, 'policy on realtime.messages must apply';
+  -- no INSERT policy: the platform's send() turns the RLS error into a WARNING
   PERFORM realtime.send('{"hello": "world"}'::jsonb, 'greet', 'room:2', true);
 END $$;
 RESET ROLE;
 DO $$ BEGIN
   ASSERT (SELECT relrowsecurity FROM pg_class WHERE oid = 'realtime.messages'::regclass), 'RLS on realtime.messages';
+  ASSERT NOT EXISTS (SELECT 1 FROM realtime.messages WHERE topic = 'room:2'), 'send() without INSERT policy stores nothing';
+  PERFORM realtime.send('{"hello": "world"}'::jsonb, 'greet', 'room:2');
+  ASSERT (SELECT private AND extension = 'broadcast' FROM realtime.messages WHERE topic = 'room:2'),
+    'send() stores a private broadcast';
 END $$;
 ROLLBACK;
 

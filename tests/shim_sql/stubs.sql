@@ -144,25 +144,6 @@ DO $$ BEGIN
 END $$;
 ROLLBACK;
 
--- http (pgsql-http): installable, records, answers 599
-BEGIN;
-CREATE EXTENSION IF NOT EXISTS http WITH SCHEMA extensions;
-DO $$
-DECLARE
-  resp extensions.http_response;
-BEGIN
-  resp := extensions.http_get('https://example.com/a');
-  ASSERT resp.status = 599 AND resp.content LIKE 'db-ci stub%', 'stub response';
-  resp := http_post('https://example.com/b', '{"x":1}', 'application/json');
-  resp := http(('PUT', 'https://example.com/c', ARRAY[http_header('X-Key', 'v')], 'text/plain', 'body')::http_request);
-  ASSERT (SELECT count(*) FROM extensions.http_stub_calls) = 3, 'every call recorded';
-  ASSERT (SELECT headers[1].field FROM extensions.http_stub_calls WHERE method = 'PUT') = 'X-Key', 'headers recorded';
-  ASSERT extensions.urlencode('a b&c') = 'a%20b%26c', 'urlencode';
-  ASSERT extensions.urlencode('{"q": "x y"}'::jsonb) = 'q=x%20y', 'urlencode(jsonb)';
-END
-$$;
-ROLLBACK;
-
 -- pg_graphql and the PostgREST entry point
 DO $$
 BEGIN
@@ -177,3 +158,4 @@ DO $$ BEGIN
   ASSERT graphql_public.graphql(query := '{ x }') ? 'errors', 'anon may call graphql_public.graphql';
 END $$;
 ROLLBACK;
+

@@ -388,3 +388,8 @@ SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL TABLES    IN SCHEMA auth TO supabase
 SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL SEQUENCES IN SCHEMA auth TO supabase_auth_admin, postgres, dashboard_user$g$);
 SELECT pg_temp.dbci_try($g$GRANT EXECUTE ON FUNCTION auth.uid(), auth.role(), auth.email(), auth.jwt()
   TO postgres, anon, authenticated, service_role, dashboard_user$g$);
+
+-- drop the session-local helpers (the connection may be reused)
+DROP FUNCTION pg_temp.dbci_try(text), pg_temp.dbci_table(text, text[]),
+  pg_temp.dbci_constraint(text, text, text), pg_temp.dbci_index(text, text),
+  pg_temp.dbci_rls(text), pg_temp.dbci_owner(text, text, text);

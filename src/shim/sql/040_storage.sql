@@ -238,3 +238,8 @@ SELECT pg_temp.dbci_try($g$GRANT SELECT ON storage.migrations TO postgres, anon,
 SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL TABLES IN SCHEMA storage TO supabase_storage_admin$g$);
 SELECT pg_temp.dbci_try($g$GRANT EXECUTE ON FUNCTION storage.foldername(text), storage.filename(text), storage.extension(text)
   TO postgres, anon, authenticated, service_role, dashboard_user$g$);
+
+-- drop the session-local helpers (the connection may be reused)
+DROP FUNCTION pg_temp.dbci_try(text), pg_temp.dbci_table(text, text[]),
+  pg_temp.dbci_constraint(text, text, text), pg_temp.dbci_index(text, text),
+  pg_temp.dbci_rls(text), pg_temp.dbci_owner(text, text, text);

@@ -204,3 +204,8 @@ SELECT pg_temp.dbci_try($g$GRANT ALL ON realtime.messages TO postgres, dashboard
 SELECT pg_temp.dbci_try($g$GRANT EXECUTE ON FUNCTION realtime.topic(), realtime.send(jsonb, text, text, boolean),
   realtime.broadcast_changes(text, text, text, text, text, record, record, text)
   TO postgres, anon, authenticated, service_role$g$);
+
+-- drop the session-local helpers (the connection may be reused)
+DROP FUNCTION pg_temp.dbci_try(text), pg_temp.dbci_table(text, text[]),
+  pg_temp.dbci_constraint(text, text, text), pg_temp.dbci_index(text, text),
+  pg_temp.dbci_rls(text), pg_temp.dbci_owner(text, text, text);

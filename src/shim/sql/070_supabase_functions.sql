@@ -210,3 +210,8 @@ SELECT pg_temp.dbci_try($g$REVOKE ALL ON FUNCTION supabase_functions.http_reques
 SELECT pg_temp.dbci_try($g$GRANT EXECUTE ON FUNCTION supabase_functions.http_request() TO postgres, anon, authenticated, service_role$g$);
 SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL TABLES IN SCHEMA supabase_functions TO supabase_functions_admin, postgres, anon, authenticated, service_role$g$);
 SELECT pg_temp.dbci_try($g$GRANT ALL ON ALL SEQUENCES IN SCHEMA supabase_functions TO supabase_functions_admin, postgres, anon, authenticated, service_role$g$);
+
+-- drop the session-local helpers (the connection may be reused)
+DROP FUNCTION pg_temp.dbci_try(text), pg_temp.dbci_table(text, text[]),
+  pg_temp.dbci_constraint(text, text, text), pg_temp.dbci_index(text, text),
+  pg_temp.dbci_rls(text), pg_temp.dbci_owner(text, text, text);
