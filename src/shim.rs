@@ -48,6 +48,13 @@ pub fn stub_extension_files() -> Vec<(&'static str, &'static [u8])> {
     files
 }
 
+/// Whether our stub replaces a real extension of the same name. pg_cron can only be created
+/// when preloaded and in the one database `cron.database_name` names, which a throwaway
+/// database never is; its stub records jobs instead.
+pub fn stub_overrides_real(file_name: &str) -> bool {
+    file_name == "pg_cron.control"
+}
+
 /// The shim's SQL files for `mode`, in the order they apply.
 pub fn sql_files(mode: GrantMode) -> Vec<(&'static str, &'static str)> {
     let mut files: Vec<(&'static str, &'static str)> = SQL

@@ -155,17 +155,22 @@ pub async fn start(image: &str) -> Result<Server> {
 }
 
 /// Copies the shim's stub extensions into the server's extension directory, as root in the
-/// container. Returns false when the image does not let us (then the shim installs the stubs
-/// as plain schemas).
+/// container. Returns false when the image does not let us: the shim then skips the stubs
+/// with a warning, and a migration that creates one fails naming it.
 async fn install_stub_extensions(container: &Container) -> Result<bool> {
     let mut script = String::from(
         "set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n",
     );
     for (name, bytes) in crate::shim::stub_extension_files() {
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-        // A real extension of the same name wins over our stub.
+        // A real extension of the same name wins over our stub, except pg_cron (see shim).
+        let guard = if crate::shim::stub_overrides_real(name) {
+            String::new()
+        } else {
+            format!("[ -e \"$ext/{name}\" ] || ")
+        };
         script.push_str(&format!(
-            "[ -e \"$ext/{name}\" ] || echo '{encoded}' | base64 -d > \"$ext/{name}\"\n"
+            "{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n"
         ));
     }
     let mut result = container

@@ -227,6 +227,8 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
     let stubs = crate::shim::stub_extension_files();
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION"));
+    // Bump when build_tree changes what it puts in the tree.
+    hasher.update(b"tree layout 2");
     hasher.update(install.bindir.to_string_lossy().as_bytes());
     hasher.update(install.version_line.as_bytes());
     hasher.update(run_as.uid.to_le_bytes());
@@ -340,8 +342,11 @@ fn build_tree(install: &Install, tree: &Path, stubs: &[(&'static str, &'static [
     }
     for (name, bytes) in stubs {
         let target = extdir.join(name);
-        // A real extension of the same name wins over our stub.
-        if target.symlink_metadata().is_ok() {
+        // A real extension of the same name wins over our stub, except where the real one
+        // cannot work in a throwaway database (pg_cron needs preloading).
+        if crate::shim::stub_overrides_real(name) {
+            let _ = std::fs::remove_file(&target);
+        } else if target.symlink_metadata().is_ok() {
             continue;
         }
         std::fs::write(&target, bytes).map_err(|e| io("write stub extension", e))?;
