@@ -44,9 +44,13 @@ async fn psql_two_passes(project: &Project) -> Duration {
     let db = server.unique_name("psql");
     server.create_database(&db, None).await.unwrap();
     let client = server.connect(&db).await.unwrap();
-    db_ci::shim::apply(&client, db_ci::shim::GrantMode::Classic).await.unwrap();
+    db_ci::shim::apply(&client, db_ci::shim::GrantMode::Classic)
+        .await
+        .unwrap();
     drop(client);
-    let Host::Socket(socket) = &server.connection.host else { unreachable!() };
+    let Host::Socket(socket) = &server.connection.host else {
+        unreachable!()
+    };
     let psql = db_ci::backend::local::find_install()
         .map(|i| i.bindir.join("psql"))
         .ok()
@@ -58,14 +62,25 @@ async fn psql_two_passes(project: &Project) -> Duration {
         command
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-h"])
             .arg(socket)
-            .args(["-p", &server.connection.port.to_string(), "-U", "postgres", "-d", &db]);
+            .args([
+                "-p",
+                &server.connection.port.to_string(),
+                "-U",
+                "postgres",
+                "-d",
+                &db,
+            ]);
         for file in project.files() {
             command.arg("-f").arg(&file.path);
         }
         let started = Instant::now();
         let output = command.output().expect("run psql");
         total += started.elapsed();
-        assert!(output.status.success(), "psql failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "psql failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     server.shutdown().await;
     total
@@ -83,7 +98,10 @@ async fn main() {
     };
     // The first boot fills the cache (initdb); the figure is for a cached cluster.
     let _ = boot(&local, 1).await;
-    println!("local backend boot, cached cluster (median of 7): {}", secs(boot(&local, 7).await));
+    println!(
+        "local backend boot, cached cluster (median of 7): {}",
+        secs(boot(&local, 7).await)
+    );
 
     match std::env::var("DB_CI_TEST_IMAGE") {
         Ok(image) => {
@@ -92,21 +110,40 @@ async fn main() {
                 image: image.clone(),
                 ..Default::default()
             };
-            println!("container backend boot, image {image} (median of 3): {}", secs(boot(&options, 3).await));
+            println!(
+                "container backend boot, image {image} (median of 3): {}",
+                secs(boot(&options, 3).await)
+            );
         }
         Err(_) => println!("container backend boot: skipped (set DB_CI_TEST_IMAGE)"),
     }
 
-    let polaris = Project::discover(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/polaris")).unwrap();
+    let polaris =
+        Project::discover(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/polaris")).unwrap();
     let mut whole = Vec::new();
     let mut passes = Vec::new();
     for _ in 0..5 {
         let started = Instant::now();
-        let report = run(&polaris, &RunOptions { backend: local.clone(), seed: None }, &mut Silent).await;
+        let report = run(
+            &polaris,
+            &RunOptions {
+                backend: local.clone(),
+                seed: None,
+            },
+            &mut Silent,
+        )
+        .await;
         whole.push(started.elapsed());
-        assert_eq!(report.exit_code(), 0, "polaris must pass: {:?}", report.stages);
+        assert_eq!(
+            report.exit_code(),
+            0,
+            "polaris must pass: {:?}",
+            report.stages
+        );
         let stage_ms = |name: &str| report.stage(name).map_or(0, |s| s.duration_ms);
-        passes.push(Duration::from_millis(stage_ms("replay") + stage_ms("idempotence")));
+        passes.push(Duration::from_millis(
+            stage_ms("replay") + stage_ms("idempotence"),
+        ));
     }
     let files = polaris.files().count();
     println!(

@@ -13,7 +13,8 @@ pub const SYSTEM_SCHEMA_FILTER: &str = "n.nspname not in ('pg_catalog', 'informa
      and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'";
 
 /// Objects that are members of an extension are the extension's business, not the project's.
-const NOT_EXTENSION_MEMBER: &str = "not exists (select 1 from pg_depend d where d.classid = {class}::regclass \
+const NOT_EXTENSION_MEMBER: &str =
+    "not exists (select 1 from pg_depend d where d.classid = {class}::regclass \
      and d.objid = {oid} and d.deptype = 'e')";
 
 fn not_member(class: &str, oid: &str) -> String {

@@ -12,7 +12,11 @@ use crate::report::{human::Human, json, Report};
 use crate::run::{run, RunOptions};
 
 #[derive(Debug, Parser)]
-#[command(name = "db-ci", version, about = "Prove a Supabase-style PostgreSQL project is safe to ship")]
+#[command(
+    name = "db-ci",
+    version,
+    about = "Prove a Supabase-style PostgreSQL project is safe to ship"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -73,7 +77,10 @@ async fn run_command(args: RunArgs) -> i32 {
             image: args.image,
             database_url: args.database_url,
         },
-        seed: Some(args.seed.unwrap_or_else(|| u64::from(rand::random::<u32>()))),
+        seed: Some(
+            args.seed
+                .unwrap_or_else(|| u64::from(rand::random::<u32>())),
+        ),
     };
     let mut human = Human::stdout();
     human.verbose = args.verbose;

@@ -144,7 +144,11 @@ pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> 
         .location()
         .map(|l| format!(":{}:{}", l.line(), l.column()))
         .unwrap_or_default();
-    let message = format!("{}{location}: {}", path.display(), bare_message(&err.to_string()));
+    let message = format!(
+        "{}{location}: {}",
+        path.display(),
+        bare_message(&err.to_string())
+    );
     let report = serde_saphyr::miette::to_miette_report(err, text, &path.display().to_string());
     Error::Yaml {
         rendered: format!("{message}\n{report:?}"),
@@ -157,7 +161,10 @@ pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> 
 fn bare_message(text: &str) -> &str {
     let first = text.lines().next().unwrap_or(text);
     let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first.strip_prefix("line ").and_then(|rest| rest.split_once(": ")) {
+    match first
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
         Some((position, message)) if position.contains("column") => message,
         _ => first,
     }

@@ -77,18 +77,24 @@ impl DataFingerprint {
             return Ok(DataFingerprint::default());
         }
 
-        let batch: String = specs.iter().map(|spec| format!("{};", select_for(spec))).collect();
-        let messages = client
-            .simple_query(&batch)
-            .await
-            .map_err(|e| Error::environment(format!("read user table rows: {}", db_error_text(&e))))?;
+        let batch: String = specs
+            .iter()
+            .map(|spec| format!("{};", select_for(spec)))
+            .collect();
+        let messages = client.simple_query(&batch).await.map_err(|e| {
+            Error::environment(format!("read user table rows: {}", db_error_text(&e)))
+        })?;
         let mut tables = BTreeMap::new();
         let mut specs_iter = specs.into_iter();
         let mut current = Vec::new();
         for message in messages {
             match message {
                 SimpleQueryMessage::Row(row) => {
-                    current.push((0..row.len()).map(|i| row.get(i).map(str::to_owned)).collect());
+                    current.push(
+                        (0..row.len())
+                            .map(|i| row.get(i).map(str::to_owned))
+                            .collect(),
+                    );
                 }
                 SimpleQueryMessage::CommandComplete(_) => {
                     if let Some(spec) = specs_iter.next() {
@@ -144,7 +150,10 @@ impl DataFingerprint {
                             show(&row_a[column]),
                             show(&row_b[column])
                         ),
-                        sample: vec![format!("pass 1: {}", render_row(a, row_a)), format!("pass 2: {}", render_row(a, row_b))],
+                        sample: vec![
+                            format!("pass 1: {}", render_row(a, row_a)),
+                            format!("pass 2: {}", render_row(a, row_b)),
+                        ],
                     });
                     break;
                 }
@@ -250,8 +259,13 @@ fn select_for(spec: &TableSpec) -> String {
         .collect();
     let order: Vec<String> = if spec.key.is_empty() {
         // No primary key: order by the stable columns first, clock columns last.
-        let (stable, clock): (Vec<_>, Vec<_>) = (1..=spec.columns.len()).partition(|i| !spec.clock[i - 1]);
-        stable.into_iter().chain(clock).map(|i| i.to_string()).collect()
+        let (stable, clock): (Vec<_>, Vec<_>) =
+            (1..=spec.columns.len()).partition(|i| !spec.clock[i - 1]);
+        stable
+            .into_iter()
+            .chain(clock)
+            .map(|i| i.to_string())
+            .collect()
     } else {
         spec.key.iter().map(|k| quote_ident(k)).collect()
     };

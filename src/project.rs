@@ -15,9 +15,15 @@ use crate::error::{Error, Result};
 /// where migrations live: the layouts real Supabase teams use. Each is (migrations, seeds).
 const KNOWN_LAYOUTS: &[(&str, &[&str])] = &[
     ("ops/supabase/migrations", &["ops/supabase/seeds/*.sql"]),
-    ("server-layer/supabase/migrations", &["server-layer/supabase/seed.sql"]),
+    (
+        "server-layer/supabase/migrations",
+        &["server-layer/supabase/seed.sql"],
+    ),
     ("supabase/migrations", &["supabase/seed.sql"]),
-    ("database/schema", &["database/seeds/*.sql", "database/seed.sql"]),
+    (
+        "database/schema",
+        &["database/seeds/*.sql", "database/seed.sql"],
+    ),
     ("migrations", &["seeds/*.sql", "seed.sql"]),
 ];
 
@@ -43,8 +49,7 @@ impl Eq for Version {}
 impl Version {
     pub fn parse(file_name: &str) -> Option<Version> {
         static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
-        let pattern =
-            PATTERN.get_or_init(|| Regex::new(r"^(\d+(?:_\d+)*)(?:[_.\-]|$)").unwrap());
+        let pattern = PATTERN.get_or_init(|| Regex::new(r"^(\d+(?:_\d+)*)(?:[_.\-]|$)").unwrap());
         let prefix = pattern.captures(file_name)?.get(1)?.as_str();
         Some(Version(prefix.split('_').map(str::to_owned).collect()))
     }
@@ -149,46 +154,45 @@ impl Project {
         let has_config = config.is_some();
         let config = config.unwrap_or_default();
 
-        let (layout, migration_dirs, seed_patterns, seeds_explicit) = if has_config
-            && !config.migrations.is_empty()
-        {
-            (
-                crate::config::FILE_NAME.to_owned(),
-                config.migrations.clone(),
-                config.seeds.clone(),
-                true,
-            )
-        } else if let Some(cli) = SupabaseCliConfig::load(root)? {
-            let seeds = if has_config && !config.seeds.is_empty() {
-                config.seeds.clone()
+        let (layout, migration_dirs, seed_patterns, seeds_explicit) =
+            if has_config && !config.migrations.is_empty() {
+                (
+                    crate::config::FILE_NAME.to_owned(),
+                    config.migrations.clone(),
+                    config.seeds.clone(),
+                    true,
+                )
+            } else if let Some(cli) = SupabaseCliConfig::load(root)? {
+                let seeds = if has_config && !config.seeds.is_empty() {
+                    config.seeds.clone()
+                } else {
+                    cli.seed_patterns()
+                };
+                (
+                    "supabase/config.toml".to_owned(),
+                    vec!["supabase/migrations".to_owned()],
+                    seeds,
+                    has_config && !config.seeds.is_empty(),
+                )
+            } else if let Some((dir, seeds)) = KNOWN_LAYOUTS
+                .iter()
+                .find(|(dir, _)| root.join(dir).is_dir())
+            {
+                let (seeds, explicit) = if has_config && !config.seeds.is_empty() {
+                    (config.seeds.clone(), true)
+                } else {
+                    (seeds.iter().map(|s| s.to_string()).collect(), false)
+                };
+                (format!("{dir}/"), vec![dir.to_string()], seeds, explicit)
             } else {
-                cli.seed_patterns()
-            };
-            (
-                "supabase/config.toml".to_owned(),
-                vec!["supabase/migrations".to_owned()],
-                seeds,
-                has_config && !config.seeds.is_empty(),
-            )
-        } else if let Some((dir, seeds)) = KNOWN_LAYOUTS
-            .iter()
-            .find(|(dir, _)| root.join(dir).is_dir())
-        {
-            let (seeds, explicit) = if has_config && !config.seeds.is_empty() {
-                (config.seeds.clone(), true)
-            } else {
-                (seeds.iter().map(|s| s.to_string()).collect(), false)
-            };
-            (format!("{dir}/"), vec![dir.to_string()], seeds, explicit)
-        } else {
-            let looked: Vec<&str> = KNOWN_LAYOUTS.iter().map(|(d, _)| *d).collect();
-            return Err(Error::input(format!(
-                "find migrations in {}: no db-ci.yaml `migrations`, no supabase/config.toml, \
+                let looked: Vec<&str> = KNOWN_LAYOUTS.iter().map(|(d, _)| *d).collect();
+                return Err(Error::input(format!(
+                    "find migrations in {}: no db-ci.yaml `migrations`, no supabase/config.toml, \
                  and none of {} exists",
-                root.display(),
-                looked.join(", ")
-            )));
-        };
+                    root.display(),
+                    looked.join(", ")
+                )));
+            };
 
         let mut migrations = Vec::new();
         for dir in &migration_dirs {
@@ -273,8 +277,7 @@ fn rel_path(root: &Path, path: &Path) -> String {
 
 fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
     let rel = rel_path(root, path);
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| Error::input(format!("read {rel}: not UTF-8 ({e})")))?;
     let version = path
@@ -335,7 +338,11 @@ fn check_versions(files: &mut [SqlFile]) -> Result<()> {
         return Err(Error::input(format!(
             "order migrations: {} {} no numeric version prefix (like 0001_ or 20240101120000_)",
             unversioned.join(", "),
-            if unversioned.len() == 1 { "has" } else { "have" }
+            if unversioned.len() == 1 {
+                "has"
+            } else {
+                "have"
+            }
         )));
     }
     files.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.rel.cmp(&b.rel)));
@@ -480,7 +487,10 @@ mod tests {
     fn versions_parse_the_prefixes_real_projects_use() {
         assert_eq!(v("0001_init.sql").to_string(), "0001");
         assert_eq!(v("000_base_core.sql").to_string(), "000");
-        assert_eq!(v("20251212_001_social_tables.sql").to_string(), "20251212_001");
+        assert_eq!(
+            v("20251212_001_social_tables.sql").to_string(),
+            "20251212_001"
+        );
         assert_eq!(v("20240101120000_init.sql").to_string(), "20240101120000");
         assert_eq!(v("0001_2fa.sql").to_string(), "0001");
         assert!(Version::parse("init.sql").is_none());
@@ -545,7 +555,11 @@ mod tests {
         let seeds: Vec<_> = project.seeds.iter().map(|s| s.rel.as_str()).collect();
         assert_eq!(
             seeds,
-            ["supabase/seeds/a.sql", "supabase/seeds/b.sql", "supabase/seed.sql"]
+            [
+                "supabase/seeds/a.sql",
+                "supabase/seeds/b.sql",
+                "supabase/seed.sql"
+            ]
         );
         assert_eq!(project.migrations.len(), 1);
     }
@@ -554,11 +568,21 @@ mod tests {
     fn concurrently_and_marker_mean_no_transaction() {
         let dir = project_with(&[
             ("migrations/0001_a.sql", "create table t(id int);"),
-            ("migrations/0002_b.sql", "create index concurrently i on t(id);"),
-            ("migrations/0003_c.sql", "-- db-ci: no-transaction\nvacuum t;"),
+            (
+                "migrations/0002_b.sql",
+                "create index concurrently i on t(id);",
+            ),
+            (
+                "migrations/0003_c.sql",
+                "-- db-ci: no-transaction\nvacuum t;",
+            ),
         ]);
         let project = Project::discover(dir.path()).unwrap();
-        let flags: Vec<bool> = project.migrations.iter().map(|m| m.no_transaction).collect();
+        let flags: Vec<bool> = project
+            .migrations
+            .iter()
+            .map(|m| m.no_transaction)
+            .collect();
         assert_eq!(flags, [false, true, true]);
     }
 

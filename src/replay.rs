@@ -117,7 +117,11 @@ async fn is_recorded(client: &Client, file: &SqlFile) -> bool {
 
 /// Runs one file: a clean session, then its statements in one transaction (or one by one
 /// for files that cannot run in a transaction block).
-pub async fn apply_file(client: &Client, file: &SqlFile, options: PassOptions) -> Result<(), FileFailure> {
+pub async fn apply_file(
+    client: &Client,
+    file: &SqlFile,
+    options: PassOptions,
+) -> Result<(), FileFailure> {
     // DISCARD ALL cannot share an implicit transaction with anything else.
     let timeout = format!(
         "set statement_timeout = {}",
@@ -142,7 +146,10 @@ pub async fn apply_file(client: &Client, file: &SqlFile, options: PassOptions) -
     }
     if options.record_ledger {
         if let Err(e) = record(client, file, &statements).await {
-            return Err(harness_failure(file, &format!("record the ledger: {}", db_error_text(&e))));
+            return Err(harness_failure(
+                file,
+                &format!("record the ledger: {}", db_error_text(&e)),
+            ));
         }
     }
     Ok(())
@@ -201,7 +208,10 @@ async fn record(
             let Some(version) = &file.version else {
                 return Ok(());
             };
-            let texts: Vec<String> = statements.iter().map(|s| s.text(&file.text).to_owned()).collect();
+            let texts: Vec<String> = statements
+                .iter()
+                .map(|s| s.text(&file.text).to_owned())
+                .collect();
             client
                 .execute(
                     "insert into supabase_migrations.schema_migrations (version, name, statements) \
@@ -322,16 +332,18 @@ pub fn rerun_advice(statement: &str, sqlstate: &str, kind: FileKind) -> Vec<Stri
         ["create", "trigger", ..] => {
             Some("use CREATE OR REPLACE TRIGGER, or DROP TRIGGER IF EXISTS … ON … first")
         }
-        ["create", "type", ..] => Some(
-            "wrap it in a DO block that checks pg_type, or catch duplicate_object",
-        ),
+        ["create", "type", ..] => {
+            Some("wrap it in a DO block that checks pg_type, or catch duplicate_object")
+        }
         ["create", "table", w, ..] if *w != "if" => Some("use CREATE TABLE IF NOT EXISTS"),
         ["create", "index", ..] | ["create", "unique", "index", ..] => {
             Some("use CREATE INDEX IF NOT EXISTS with an explicit name")
         }
         ["create", "function", ..] | ["create", "procedure", ..] => Some("use CREATE OR REPLACE"),
         ["create", "view", ..] => Some("use CREATE OR REPLACE VIEW"),
-        ["alter", "table", ..] if lower.contains(" add column ") && !lower.contains("if not exists") => {
+        ["alter", "table", ..]
+            if lower.contains(" add column ") && !lower.contains("if not exists") =>
+        {
             Some("use ADD COLUMN IF NOT EXISTS")
         }
         ["alter", "table", ..] if lower.contains(" add constraint ") => {

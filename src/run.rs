@@ -82,7 +82,10 @@ pub async fn run(project: &Project, options: &RunOptions, reporter: &mut dyn Rep
         }
     }
     report.verdict = if report.error.is_none()
-        && report.stages.iter().all(|s| s.verdict != StageVerdict::Fail)
+        && report
+            .stages
+            .iter()
+            .all(|s| s.verdict != StageVerdict::Fail)
     {
         Verdict::Pass
     } else {
@@ -145,7 +148,8 @@ async fn run_stages(
         |outcome| reporter.event(&Event::FileDone { pass: 1, outcome }),
     )
     .await;
-    let replay_stage = stage_from_pass("replay", &pass1, pass1_started.elapsed(), |_, _| Vec::new());
+    let replay_stage =
+        stage_from_pass("replay", &pass1, pass1_started.elapsed(), |_, _| Vec::new());
     let replay_failed = replay_stage.verdict == StageVerdict::Fail;
     push_stage(report, reporter, replay_stage);
     if replay_failed {
@@ -178,7 +182,8 @@ async fn run_stages(
             .map(|f| f.kind)
             .unwrap_or(crate::project::FileKind::Migration);
         let strict = project.replay_mode() == ReplayMode::Strict;
-        let mut notes = vec!["this file succeeded in pass 1 and failed when run a second time".to_owned()];
+        let mut notes =
+            vec!["this file succeeded in pass 1 and failed when run a second time".to_owned()];
         notes.extend(
             replay::rerun_advice(&failure.statement, &failure.sqlstate, kind)
                 .into_iter()
@@ -208,7 +213,10 @@ async fn run_stages(
             stage.verdict = StageVerdict::Fail;
             stage.reason = None;
             for change in &catalog_changes {
-                let file = blame.get(change.key()).cloned().unwrap_or_else(|| "(unknown)".to_owned());
+                let file = blame
+                    .get(change.key())
+                    .cloned()
+                    .unwrap_or_else(|| "(unknown)".to_owned());
                 let definition = catalog2
                     .objects
                     .get(change.key())
@@ -219,23 +227,29 @@ async fn run_stages(
                     file,
                     line,
                     column: None,
-                    message: format!(
-                        "catalog differs after pass 2: {}",
-                        change.describe()
-                    ),
-                    notes: vec!["a re-run of this file left the schema different from the first run".to_owned()],
+                    message: format!("catalog differs after pass 2: {}", change.describe()),
+                    notes: vec![
+                        "a re-run of this file left the schema different from the first run"
+                            .to_owned(),
+                    ],
                     statement: None,
                 });
             }
             for change in &data_changes {
                 let key = format!("rows {}", change.table);
-                let file = blame.get(&key).cloned().unwrap_or_else(|| "(unknown)".to_owned());
+                let file = blame
+                    .get(&key)
+                    .cloned()
+                    .unwrap_or_else(|| "(unknown)".to_owned());
                 let line = line_mentioning(project, &file, &key, "");
                 stage.failures.push(Failure {
                     file,
                     line,
                     column: None,
-                    message: format!("data differs after pass 2 in table {}: {}", change.table, change.summary),
+                    message: format!(
+                        "data differs after pass 2 in table {}: {}",
+                        change.table, change.summary
+                    ),
                     notes: change.sample.clone(),
                     statement: None,
                 });
@@ -269,7 +283,10 @@ async fn run_stages(
         push_stage(
             report,
             reporter,
-            StageReport::skipped(name, format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION"))),
+            StageReport::skipped(
+                name,
+                format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION")),
+            ),
         );
     }
     Ok(Some(Replayed {
@@ -286,7 +303,10 @@ fn line_mentioning(project: &Project, file: &str, key: &str, definition: &str) -
     };
     let path = key.split_once(' ').map_or(key, |(_, rest)| rest);
     let path = path.split('(').next().unwrap_or(path);
-    let parts: Vec<String> = path.split('.').map(|p| p.trim_matches('"').to_lowercase()).collect();
+    let parts: Vec<String> = path
+        .split('.')
+        .map(|p| p.trim_matches('"').to_lowercase())
+        .collect();
     // Its own name, its table's (never the schema's), then the table an index is ON.
     let mut names: Vec<String> = parts.iter().skip(1).rev().take(2).cloned().collect();
     let on_table = regex::Regex::new(r#"(?i) ON (?:[\w"]+\.)?"?(\w+)"?"#).unwrap();
@@ -407,18 +427,29 @@ async fn attribute(
     let files: Vec<&SqlFile> = project.files().collect();
     for file in files {
         let outcomes = replay::apply_all(&client, [file], options, |_| {}).await;
-        if !matches!(outcomes.first().map(|o| &o.result), Some(FileResult::Applied)) {
+        if !matches!(
+            outcomes.first().map(|o| &o.result),
+            Some(FileResult::Applied)
+        ) {
             continue;
         }
         let catalog_now = Fingerprint::read(&client).await?;
         let data_now = DataFingerprint::read(&client).await?;
-        let touched: Vec<String> = catalog.diff(&catalog_now).iter().map(|c| c.key().to_owned()).collect();
+        let touched: Vec<String> = catalog
+            .diff(&catalog_now)
+            .iter()
+            .map(|c| c.key().to_owned())
+            .collect();
         for change in catalog_changes {
             if touched.iter().any(|k| k == change.key()) {
                 blame.insert(change.key().to_owned(), file.rel.clone());
             }
         }
-        let touched_tables: Vec<String> = data.diff(&data_now, max_shift).into_iter().map(|c| c.table).collect();
+        let touched_tables: Vec<String> = data
+            .diff(&data_now, max_shift)
+            .into_iter()
+            .map(|c| c.table)
+            .collect();
         for change in data_changes {
             if touched_tables.contains(&change.table) {
                 blame.insert(format!("rows {}", change.table), file.rel.clone());
@@ -434,12 +465,19 @@ async fn attribute(
 
 /// Boots a server and replays `project` into it (pass 1 only), for library users and later
 /// stages that need a database with the project applied.
-pub async fn replay_once(project: &Project, backend: &BackendOptions) -> Result<(Replayed, Client)> {
+pub async fn replay_once(
+    project: &Project,
+    backend: &BackendOptions,
+) -> Result<(Replayed, Client)> {
     let server = Server::start(backend).await?;
     let database = server.unique_name("lib");
     server.create_database(&database, None).await?;
     let client = server.connect(&database).await?;
-    shim::apply(&client, GrantMode::from_expose(project.config.shim.expose_new_tables)).await?;
+    shim::apply(
+        &client,
+        GrantMode::from_expose(project.config.shim.expose_new_tables),
+    )
+    .await?;
     let outcomes = replay::apply_all(
         &client,
         project.files(),
@@ -453,7 +491,11 @@ pub async fn replay_once(project: &Project, backend: &BackendOptions) -> Result<
     )
     .await;
     if let Some(FileResult::Failed(f)) = outcomes.last().map(|o| &o.result) {
-        return Err(Error::input(format!("replay {}: {}", f.location(), f.message)));
+        return Err(Error::input(format!(
+            "replay {}: {}",
+            f.location(),
+            f.message
+        )));
     }
     Ok((Replayed { server, database }, client))
 }

@@ -99,8 +99,7 @@ pub fn split(source: &str) -> Vec<Statement> {
                 }
                 let word = source[word_start..i].to_ascii_lowercase();
                 if atomic_depth == 0 {
-                    if word == "atomic" && previous_word == "begin" && is_routine(source, start)
-                    {
+                    if word == "atomic" && previous_word == "begin" && is_routine(source, start) {
                         atomic_depth = 1;
                     }
                 } else {

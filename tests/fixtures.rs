@@ -71,7 +71,10 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
     let code = output.status.code().unwrap_or(-1);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let context = format!("{name} on {}:\n--- stdout\n{stdout}\n--- stderr\n{stderr}", backend.name);
+    let context = format!(
+        "{name} on {}:\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        backend.name
+    );
     let mut problems = Vec::new();
     if code != expected.exit_code {
         problems.push(format!("exit code {code}, expected {}", expected.exit_code));
@@ -94,13 +97,19 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
         let stages = report["stages"].as_array().cloned().unwrap_or_default();
         // A fixture must say what it expects: no check passes by checking nothing.
         if expected.stages.is_empty() || expected.failures.is_none() {
-            problems.push("expected.yaml must list stage verdicts and failures (failures: [] when none)".into());
+            problems.push(
+                "expected.yaml must list stage verdicts and failures (failures: [] when none)"
+                    .into(),
+            );
         }
         for (stage, verdict) in &expected.stages {
             let found = stages.iter().find(|s| s["name"] == stage.as_str());
             match found {
                 Some(s) if s["verdict"] == verdict.as_str() => {}
-                Some(s) => problems.push(format!("stage {stage} is {}, expected {verdict}", s["verdict"])),
+                Some(s) => problems.push(format!(
+                    "stage {stage} is {}, expected {verdict}",
+                    s["verdict"]
+                )),
                 None => problems.push(format!("stage {stage} missing from the report")),
             }
         }

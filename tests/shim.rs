@@ -17,7 +17,9 @@ fn scripts(mode: GrantMode) -> Vec<(String, String)> {
         .filter(|name| name.ends_with(".sql") && mode.includes(name))
         .map(|name| {
             let text = std::fs::read_to_string(
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/shim_sql").join(&name),
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/shim_sql")
+                    .join(&name),
             )
             .unwrap();
             (name, text)
@@ -36,27 +38,46 @@ async fn check_backend(options: BackendOptions) {
         let client = server.connect(&db).await.unwrap();
         shim::apply(&client, mode).await.expect("shim applies");
         let first = Fingerprint::read(&client).await.unwrap();
-        shim::apply(&client, mode).await.expect("shim applies a second time");
+        shim::apply(&client, mode)
+            .await
+            .expect("shim applies a second time");
         let second = Fingerprint::read(&client).await.unwrap();
         let changes = first.diff(&second);
-        assert!(changes.is_empty(), "{mode:?}: the shim is not idempotent: {changes:#?}");
-        assert!(first.objects.keys().any(|k| k.starts_with("function auth.uid")));
+        assert!(
+            changes.is_empty(),
+            "{mode:?}: the shim is not idempotent: {changes:#?}"
+        );
+        assert!(first
+            .objects
+            .keys()
+            .any(|k| k.starts_with("function auth.uid")));
         drop(client);
         let ran = scripts(mode);
-        assert!(ran.len() >= 5, "expected the shim assertion scripts, found {}", ran.len());
+        assert!(
+            ran.len() >= 5,
+            "expected the shim assertion scripts, found {}",
+            ran.len()
+        );
         for (name, sql) in ran {
             // A fresh connection per script: no state leaks from one to the next.
             let client = server.connect(&db).await.unwrap();
             if let Err(e) = client.batch_execute(&sql).await {
-                let db_error = e.as_db_error().map(|d| {
-                    format!("{} ({})", d.message(), d.where_().unwrap_or_default())
-                });
-                failures.push(format!("{mode:?} {name}: {}", db_error.unwrap_or_else(|| e.to_string())));
+                let db_error = e
+                    .as_db_error()
+                    .map(|d| format!("{} ({})", d.message(), d.where_().unwrap_or_default()));
+                failures.push(format!(
+                    "{mode:?} {name}: {}",
+                    db_error.unwrap_or_else(|| e.to_string())
+                ));
             }
         }
     }
     server.shutdown().await;
-    assert!(failures.is_empty(), "shim assertions failed:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "shim assertions failed:\n{}",
+        failures.join("\n")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

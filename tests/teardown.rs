@@ -35,7 +35,11 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 fn assert_clean(run_dir: &Path) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left: Vec<_> = std::fs::read_dir(run_dir).unwrap().flatten().map(|e| e.path()).collect();
+        let left: Vec<_> = std::fs::read_dir(run_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         let procs = processes_mentioning(&run_dir.display().to_string());
         if left.is_empty() && procs.is_empty() {
             return;
@@ -72,17 +76,30 @@ fn local_backend_cleans_up_after_pass_and_fail() {
     if common::Backend::local().is_none() {
         return;
     }
-    for (migration, code) in [("create table if not exists t (id int primary key);", 0), ("create tabel t ();", 1)] {
+    for (migration, code) in [
+        ("create table if not exists t (id int primary key);", 0),
+        ("create tabel t ();", 1),
+    ] {
         let run_dir = tempfile::tempdir().unwrap();
         world_writable(run_dir.path());
         let proj = tempfile::tempdir().unwrap();
         project(proj.path(), migration);
         let output = Command::new(env!("CARGO_BIN_EXE_db-ci"))
-            .args(["run", &proj.path().display().to_string(), "--backend", "local"])
+            .args([
+                "run",
+                &proj.path().display().to_string(),
+                "--backend",
+                "local",
+            ])
             .env("DB_CI_RUN_DIR", run_dir.path())
             .output()
             .unwrap();
-        assert_eq!(output.status.code(), Some(code), "{}", String::from_utf8_lossy(&output.stdout));
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
         assert_clean(run_dir.path());
     }
 }
@@ -98,7 +115,12 @@ fn local_backend_cleans_up_after_ctrl_c() {
     let proj = tempfile::tempdir().unwrap();
     project(proj.path(), "select pg_sleep(60);");
     let child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
-        .args(["run", &proj.path().display().to_string(), "--backend", "local"])
+        .args([
+            "run",
+            &proj.path().display().to_string(),
+            "--backend",
+            "local",
+        ])
         .env("DB_CI_RUN_DIR", run_dir.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -117,7 +139,12 @@ fn local_backend_cleans_up_after_ctrl_c() {
     )
     .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_clean(run_dir.path());
 }
 
@@ -162,11 +189,18 @@ fn container_backend_cleans_up_after_fail_panic_and_ctrl_c() {
     project(proj.path(), "create tabel t ();");
     let mut args = vec!["run".to_owned(), proj.path().display().to_string()];
     args.extend(backend.args());
-    let child = Command::new(env!("CARGO_BIN_EXE_db-ci")).args(&args).spawn().unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args(&args)
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let output = child.wait_with_output().unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert_eq!(runtime.block_on(containers_labelled(pid)), 0, "container left after a failing run");
+    assert_eq!(
+        runtime.block_on(containers_labelled(pid)),
+        0,
+        "container left after a failing run"
+    );
 
     // Ctrl-C while a migration sleeps.
     let proj = tempfile::tempdir().unwrap();
@@ -185,10 +219,18 @@ fn container_backend_cleans_up_after_fail_panic_and_ctrl_c() {
         std::thread::sleep(Duration::from_millis(200));
     }
     std::thread::sleep(Duration::from_secs(5));
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
-    assert_eq!(runtime.block_on(containers_labelled(pid)), 0, "container left after Ctrl-C");
+    assert_eq!(
+        runtime.block_on(containers_labelled(pid)),
+        0,
+        "container left after Ctrl-C"
+    );
 
     // A panic in library code while the container runs.
     let image = common::container_image();

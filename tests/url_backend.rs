@@ -29,14 +29,22 @@ async fn url_backend_uses_only_its_own_databases() {
         server.connection.port
     );
     let admin = server.connect("postgres").await.unwrap();
-    admin.batch_execute("create table precious (id int); insert into precious values (1)").await.unwrap();
+    admin
+        .batch_execute("create table precious (id int); insert into precious values (1)")
+        .await
+        .unwrap();
     let before = Fingerprint::read(&admin).await.unwrap();
     let databases = || async {
         let rows = admin
-            .query("select datname from pg_database where datname like 'db\\_ci\\_%' order by 1", &[])
+            .query(
+                "select datname from pg_database where datname like 'db\\_ci\\_%' order by 1",
+                &[],
+            )
             .await
             .unwrap();
-        rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>()
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
     };
 
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
@@ -51,14 +59,33 @@ async fn url_backend_uses_only_its_own_databases() {
         ]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(code), "{fixture}: {stdout}{stderr}");
-        assert!(!stdout.contains(secret) && !stderr.contains(secret), "password printed: {stdout}{stderr}");
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{fixture}: {stdout}{stderr}"
+        );
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "password printed: {stdout}{stderr}"
+        );
         assert!(stdout.contains("url postgres://postgres:***@/"), "{stdout}");
-        assert_eq!(databases().await, Vec::<String>::new(), "{fixture}: throwaway databases left");
+        assert_eq!(
+            databases().await,
+            Vec::<String>::new(),
+            "{fixture}: throwaway databases left"
+        );
     }
     let after = Fingerprint::read(&admin).await.unwrap();
-    assert_eq!(before.diff(&after), vec![], "db-ci changed the URL's own database");
-    let count: i64 = admin.query_one("select count(*) from precious", &[]).await.unwrap().get(0);
+    assert_eq!(
+        before.diff(&after),
+        vec![],
+        "db-ci changed the URL's own database"
+    );
+    let count: i64 = admin
+        .query_one("select count(*) from precious", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1);
 
     // A bad password in a URL that fails to connect is not printed either.
@@ -68,7 +95,11 @@ async fn url_backend_uses_only_its_own_databases() {
         "--database-url".into(),
         format!("postgres://postgres:{secret}@127.0.0.1:1/postgres"),
     ]);
-    let all = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
     assert_eq!(output.status.code(), Some(3), "{all}");
     assert!(!all.contains(secret), "{all}");
     drop(admin);
@@ -81,7 +112,12 @@ fn no_usable_backend_exits_3_with_advice() {
     let json = tempfile::tempdir().unwrap();
     let report = json.path().join("r.json");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_db-ci"))
-        .args(["run", &fixtures.join("pass-minimal").display().to_string(), "--backend", "local"])
+        .args([
+            "run",
+            &fixtures.join("pass-minimal").display().to_string(),
+            "--backend",
+            "local",
+        ])
         .args(["--json", &report.display().to_string()])
         .env("PG_BIN", "/nonexistent/bin")
         .output()
@@ -90,7 +126,8 @@ fn no_usable_backend_exits_3_with_advice() {
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains("PG_BIN"), "{stderr}");
     // The JSON report is written even so, every stage skipped with a reason.
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert_eq!(report["verdict"], "fail");
     assert_eq!(report["error"]["kind"], "environment");
     for stage in report["stages"].as_array().unwrap() {
@@ -104,7 +141,11 @@ fn bad_config_exits_2_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("migrations")).unwrap();
     std::fs::write(dir.path().join("migrations/0001_a.sql"), "select 1;").unwrap();
-    std::fs::write(dir.path().join("db-ci.yaml"), "replay:\n  mode: strict\n  statment_timeout: 5s\n").unwrap();
+    std::fs::write(
+        dir.path().join("db-ci.yaml"),
+        "replay:\n  mode: strict\n  statment_timeout: 5s\n",
+    )
+    .unwrap();
     let output = common::db_ci(&["run".into(), dir.path().display().to_string()]);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(2), "{stderr}");

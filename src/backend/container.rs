@@ -76,16 +76,20 @@ async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), 
     };
     match tokio::time::timeout(Duration::from_secs(120), pulling).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("image {image} is not present and cannot be pulled ({e})")),
-        Err(_) => Err(format!("image {image} is not present and pulling it took over 120s")),
+        Ok(Err(e)) => Err(format!(
+            "image {image} is not present and cannot be pulled ({e})"
+        )),
+        Err(_) => Err(format!(
+            "image {image} is not present and pulling it took over 120s"
+        )),
     }
 }
 
 /// Starts `image`, waits until it accepts connections, installs the stub extensions.
 pub async fn start(image: &str) -> Result<Server> {
-    usable(image).await.map_err(|problem| {
-        Error::environment(format!("use the container backend: {problem}"))
-    })?;
+    usable(image)
+        .await
+        .map_err(|problem| Error::environment(format!("use the container backend: {problem}")))?;
     let (name, tag) = split_image(image);
     let password = format!("dbci{:016x}", rand::random::<u64>());
     let mut command = vec!["postgres".to_owned()];
@@ -142,13 +146,16 @@ pub async fn start(image: &str) -> Result<Server> {
     )
     .await?;
     let stubs_installed = install_stub_extensions(&container).await?;
-    let description = format!("container {image} ({})", &container.id()[..12.min(container.id().len())]);
+    let description = format!(
+        "container {image} ({})",
+        &container.id()[..12.min(container.id().len())]
+    );
     Server::new(
         BackendKind::Container,
         connection,
         description,
         stubs_installed,
-        Handle::Container(container),
+        Handle::Container(Box::new(container)),
     )
     .identify()
     .await
@@ -158,9 +165,8 @@ pub async fn start(image: &str) -> Result<Server> {
 /// container. Returns false when the image does not let us: the shim then skips the stubs
 /// with a warning, and a migration that creates one fails naming it.
 async fn install_stub_extensions(container: &Container) -> Result<bool> {
-    let mut script = String::from(
-        "set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n",
-    );
+    let mut script =
+        String::from("set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n");
     for (name, bytes) in crate::shim::stub_extension_files() {
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
         // A real extension of the same name wins over our stub, except pg_cron (see shim).
@@ -177,7 +183,9 @@ async fn install_stub_extensions(container: &Container) -> Result<bool> {
         .inner
         .exec(ExecCommand::new(["sh", "-c", &script]))
         .await
-        .map_err(|e| Error::environment(format!("install stub extensions in the container: {e}")))?;
+        .map_err(|e| {
+            Error::environment(format!("install stub extensions in the container: {e}"))
+        })?;
     let _ = result.stdout_to_vec().await;
     let stderr = result.stderr_to_vec().await.unwrap_or_default();
     let code = result.exit_code().await.ok().flatten();
@@ -206,6 +214,9 @@ mod tests {
             split_image("localhost:5000/pg:17"),
             ("localhost:5000/pg".into(), "17".into())
         );
-        assert_eq!(split_image("postgres"), ("postgres".into(), "latest".into()));
+        assert_eq!(
+            split_image("postgres"),
+            ("postgres".into(), "latest".into())
+        );
     }
 }

@@ -123,10 +123,15 @@ pub fn find_install() -> Result<Install> {
                 }
             }
         }
-        let mut distro: Vec<PathBuf> = ["/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin", "/opt/homebrew/opt/postgresql@*/bin", "/usr/local/opt/postgresql@*/bin"]
-            .iter()
-            .flat_map(|p| glob::glob(p).into_iter().flatten().flatten())
-            .collect();
+        let mut distro: Vec<PathBuf> = [
+            "/usr/lib/postgresql/*/bin",
+            "/usr/pgsql-*/bin",
+            "/opt/homebrew/opt/postgresql@*/bin",
+            "/usr/local/opt/postgresql@*/bin",
+        ]
+        .iter()
+        .flat_map(|p| glob::glob(p).into_iter().flatten().flatten())
+        .collect();
         distro.sort_by_key(|p| std::cmp::Reverse(major_in_path(p)));
         candidates.extend(distro);
     }
@@ -148,7 +153,10 @@ pub fn find_install() -> Result<Install> {
         )
     } else {
         let prefix = bindir.parent().unwrap_or(&bindir);
-        (prefix.join("share/postgresql"), prefix.join("lib/postgresql"))
+        (
+            prefix.join("share/postgresql"),
+            prefix.join("lib/postgresql"),
+        )
     };
     Ok(Install {
         bindir,
@@ -207,8 +215,7 @@ fn run_root() -> PathBuf {
         return PathBuf::from(dir);
     }
     let shm = Path::new("/dev/shm");
-    let writable = shm.is_dir()
-        && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
+    let writable = shm.is_dir() && nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK).is_ok();
     if writable {
         shm.to_path_buf()
     } else {
@@ -282,7 +289,18 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         .command(&install.bindir.join("initdb"))
         .arg("-D")
         .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions", "--wal-segsize=1"])
+        .args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+            "--no-instructions",
+            "--wal-segsize=1",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::environment(format!("run initdb: {e}")))?;
@@ -311,7 +329,11 @@ fn mirror(tree: &Path, path: &Path) -> PathBuf {
 /// PostgreSQL finds its share and library directories relative to its own executable, so a
 /// copy of the binary in a tree that mirrors the installation uses the tree's `extension/`
 /// folder, where the stub extensions sit beside symlinks to the real ones.
-fn build_tree(install: &Install, tree: &Path, stubs: &[(&'static str, &'static [u8])]) -> Result<()> {
+fn build_tree(
+    install: &Install,
+    tree: &Path,
+    stubs: &[(&'static str, &'static [u8])],
+) -> Result<()> {
     let io = |what: &str, e: std::io::Error| Error::environment(format!("{what}: {e}"));
     let bindir = mirror(tree, &install.bindir);
     std::fs::create_dir_all(&bindir).map_err(|e| io("create private tree", e))?;
@@ -352,7 +374,10 @@ fn build_tree(install: &Install, tree: &Path, stubs: &[(&'static str, &'static [
         std::fs::write(&target, bytes).map_err(|e| io("write stub extension", e))?;
     }
     // Everything in the tree must be readable by the server's OS user.
-    let _ = Command::new("chmod").args(["-R", "a+rX"]).arg(tree).status();
+    let _ = Command::new("chmod")
+        .args(["-R", "a+rX"])
+        .arg(tree)
+        .status();
     Ok(())
 }
 
@@ -403,9 +428,10 @@ impl Drop for Cluster {
 pub async fn start() -> Result<Server> {
     let install = find_install()?;
     let run_as = RunAs::detect()?;
-    let prepared = tokio::task::spawn_blocking(move || prepare(&install, run_as).map(|p| (p, install)))
-        .await
-        .map_err(|e| Error::environment(format!("prepare the local cluster: {e}")))??;
+    let prepared =
+        tokio::task::spawn_blocking(move || prepare(&install, run_as).map(|p| (p, install)))
+            .await
+            .map_err(|e| Error::environment(format!("prepare the local cluster: {e}")))??;
     let (prepared, install) = prepared;
 
     let dir = tempfile::Builder::new()
@@ -439,7 +465,10 @@ pub async fn start() -> Result<Server> {
         // Segments in the data dir, not /dev/shm: an immediate shutdown leaves none behind.
         .args(["-c", "dynamic_shared_memory_type=mmap"])
         .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| Error::environment(e.to_string()))?)
+        .stdout(
+            log.try_clone()
+                .map_err(|e| Error::environment(e.to_string()))?,
+        )
         .stderr(log);
     for (name, value) in FAST_SETTINGS {
         command.arg("-c").arg(format!("{name}={value}"));
@@ -470,11 +499,16 @@ pub async fn start() -> Result<Server> {
     if let Err(e) = ready {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         cluster.stop_now();
-        return Err(Error::environment(format!("{e}\nserver log:\n{}", log.trim())));
+        return Err(Error::environment(format!(
+            "{e}\nserver log:\n{}",
+            log.trim()
+        )));
     }
     let description = format!(
         "local {} ({})",
-        install.version_line.trim_start_matches("postgres (PostgreSQL) "),
+        install
+            .version_line
+            .trim_start_matches("postgres (PostgreSQL) "),
         install.bindir.display()
     );
     Server::new(

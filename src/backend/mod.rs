@@ -99,11 +99,7 @@ impl Connection {
     /// A `postgres://` URL for `dbname`, with the password: for library users' pools only.
     pub fn url(&self, dbname: &str) -> String {
         let auth = match &self.password {
-            Some(p) => format!(
-                "{}:{}@",
-                urlencode(&self.user),
-                urlencode(p)
-            ),
+            Some(p) => format!("{}:{}@", urlencode(&self.user), urlencode(p)),
             None => format!("{}@", urlencode(&self.user)),
         };
         match &self.host {
@@ -123,7 +119,10 @@ impl Connection {
             Host::Socket(dir) => dir.display().to_string(),
         };
         let password = if self.password.is_some() { ":***" } else { "" };
-        format!("postgres://{}{password}@{host}:{}/{dbname}", self.user, self.port)
+        format!(
+            "postgres://{}{password}@{host}:{}/{dbname}",
+            self.user, self.port
+        )
     }
 }
 
@@ -133,7 +132,7 @@ fn urlencode(text: &str) -> String {
 
 enum Handle {
     Local(local::Cluster),
-    Container(container::Container),
+    Container(Box<container::Container>),
     Url,
 }
 
@@ -211,7 +210,9 @@ impl Server {
 
     /// Reads the server version once it is reachable.
     async fn identify(mut self) -> Result<Server> {
-        let client = self.connect(&self.connection.maintenance_db.clone()).await?;
+        let client = self
+            .connect(&self.connection.maintenance_db.clone())
+            .await?;
         let row = client
             .query_one(
                 "select current_setting('server_version'), current_setting('server_version_num')::int",
@@ -226,20 +227,27 @@ impl Server {
     }
 
     pub async fn connect(&self, dbname: &str) -> Result<Client> {
-        connect_config(&self.connection.config(dbname), &self.connection.redacted(dbname)).await
+        connect_config(
+            &self.connection.config(dbname),
+            &self.connection.redacted(dbname),
+        )
+        .await
     }
 
     /// Creates a database db-ci owns (optionally as a copy of `template`).
     pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
         let admin = self.connect(&self.connection.maintenance_db).await?;
         let sql = match template {
-            Some(t) => format!("create database {} template {}", quote_ident(name), quote_ident(t)),
+            Some(t) => format!(
+                "create database {} template {}",
+                quote_ident(name),
+                quote_ident(t)
+            ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
-        admin
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| Error::environment(format!("create database {name}: {}", db_error_text(&e))))?;
+        admin.batch_execute(&sql).await.map_err(|e| {
+            Error::environment(format!("create database {name}: {}", db_error_text(&e)))
+        })?;
         self.created.lock().unwrap().push(name.to_owned());
         if let Some(template) = template {
             copy_database_settings(&admin, template, name).await?;
@@ -261,7 +269,9 @@ impl Server {
                 quote_ident(name)
             ))
             .await
-            .map_err(|e| Error::environment(format!("drop database {name}: {}", db_error_text(&e))))?;
+            .map_err(|e| {
+                Error::environment(format!("drop database {name}: {}", db_error_text(&e)))
+            })?;
         self.created.lock().unwrap().retain(|n| n != name);
         Ok(())
     }
@@ -324,26 +334,52 @@ async fn copy_database_settings(admin: &Client, template: &str, name: &str) -> R
             &[&template],
         )
         .await
-        .map_err(|e| Error::environment(format!("read settings of {template}: {}", db_error_text(&e))))?;
+        .map_err(|e| {
+            Error::environment(format!(
+                "read settings of {template}: {}",
+                db_error_text(&e)
+            ))
+        })?;
     for row in rows {
         let role: String = row.get(0);
         let setting: String = row.get(1);
-        let Some((key, value)) = setting.split_once('=') else { continue };
+        let Some((key, value)) = setting.split_once('=') else {
+            continue;
+        };
         let target = if role.is_empty() {
             format!("database {}", quote_ident(name))
         } else {
-            format!("role {} in database {}", quote_ident(&role), quote_ident(name))
+            format!(
+                "role {} in database {}",
+                quote_ident(&role),
+                quote_ident(name)
+            )
         };
         // List settings are stored already quoted, element by element; the rest is one value.
         let list = matches!(
             key,
-            "search_path" | "temp_tablespaces" | "local_preload_libraries" | "session_preload_libraries"
+            "search_path"
+                | "temp_tablespaces"
+                | "local_preload_libraries"
+                | "session_preload_libraries"
         );
-        let value = if list { value.to_owned() } else { quote_literal(value) };
+        let value = if list {
+            value.to_owned()
+        } else {
+            quote_literal(value)
+        };
         admin
-            .batch_execute(&format!("alter {target} set {} = {value}", quote_ident(key)))
+            .batch_execute(&format!(
+                "alter {target} set {} = {value}",
+                quote_ident(key)
+            ))
             .await
-            .map_err(|e| Error::environment(format!("copy setting {key} to {name}: {}", db_error_text(&e))))?;
+            .map_err(|e| {
+                Error::environment(format!(
+                    "copy setting {key} to {name}: {}",
+                    db_error_text(&e)
+                ))
+            })?;
     }
     Ok(())
 }

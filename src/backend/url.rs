@@ -7,12 +7,8 @@ use crate::error::{Error, Result};
 
 /// Connects to `url` to manage throwaway databases; never writes into `url`'s own database.
 pub async fn connect(url: &str) -> Result<Server> {
-    let config = tokio_postgres::Config::from_str(url).map_err(|e| {
-        Error::input(format!(
-            "parse --database-url {}: {e}",
-            redact_url(url)
-        ))
-    })?;
+    let config = tokio_postgres::Config::from_str(url)
+        .map_err(|e| Error::input(format!("parse --database-url {}: {e}", redact_url(url))))?;
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => Host::Tcp(h.clone()),
         Some(tokio_postgres::config::Host::Unix(p)) => Host::Socket(p.clone()),
@@ -28,9 +24,15 @@ pub async fn connect(url: &str) -> Result<Server> {
         maintenance_db: config.get_dbname().unwrap_or("postgres").to_owned(),
     };
     let description = format!("url {}", connection.redacted(&connection.maintenance_db));
-    let server = Server::new(BackendKind::Url, connection, description, false, Handle::Url)
-        .identify()
-        .await?;
+    let server = Server::new(
+        BackendKind::Url,
+        connection,
+        description,
+        false,
+        Handle::Url,
+    )
+    .identify()
+    .await?;
     server.stub_extensions_available().await.map(|available| {
         let mut server = server;
         server.stub_extensions_installed = available;
@@ -67,7 +69,10 @@ pub fn redact_url(url: &str) -> String {
 /// Drops databases from a `Drop` impl, where no async runtime may be usable.
 pub(super) fn drop_databases_blocking(config: tokio_postgres::Config, names: Vec<String>) {
     let work = move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
             return;
         };
         runtime.block_on(async move {

@@ -68,7 +68,11 @@ impl<W: Write> Reporter for Human<W> {
             Event::BackendReady {
                 description,
                 duration,
-            } => format!("{} {description} in {}", self.verb("Booted", "1;32"), secs(*duration)),
+            } => format!(
+                "{} {description} in {}",
+                self.verb("Booted", "1;32"),
+                secs(*duration)
+            ),
             Event::ShimApplied { grants, duration } => format!(
                 "{} Supabase platform shim ({grants} grants) in {}",
                 self.verb("Shimmed", "1;32"),
@@ -87,7 +91,10 @@ impl<W: Write> Reporter for Human<W> {
                 };
                 format!(
                     "{} [{:>6}] pass {pass} {} {state}",
-                    self.verb(if failed { "FAIL" } else { "OK" }, if failed { "1;31" } else { "32" }),
+                    self.verb(
+                        if failed { "FAIL" } else { "OK" },
+                        if failed { "1;31" } else { "32" }
+                    ),
                     secs(outcome.duration),
                     outcome.file
                 )
@@ -118,7 +125,11 @@ impl<W: Write> Reporter for Human<W> {
                     ));
                     if let Some(statement) = &failure.statement {
                         for line in statement.lines() {
-                            text.push_str(&format!("\n{:>12} {} {line}", "", self.paint("34", "│")));
+                            text.push_str(&format!(
+                                "\n{:>12} {} {line}",
+                                "",
+                                self.paint("34", "│")
+                            ));
                         }
                     }
                     for note in &failure.notes {

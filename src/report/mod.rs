@@ -6,7 +6,14 @@ pub mod json;
 use serde::Serialize;
 
 /// The stages, in the order a run reaches them.
-pub const STAGES: &[&str] = &["replay", "idempotence", "rls", "properties", "snapshot", "lint"];
+pub const STAGES: &[&str] = &[
+    "replay",
+    "idempotence",
+    "rls",
+    "properties",
+    "snapshot",
+    "lint",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -39,7 +39,12 @@ impl Backend {
         match usable {
             Ok(()) => Some(Backend {
                 name: "container",
-                args: vec!["--backend".into(), "container".into(), "--image".into(), image],
+                args: vec![
+                    "--backend".into(),
+                    "container".into(),
+                    "--image".into(),
+                    image,
+                ],
             }),
             Err(problem) => skip("container", &problem),
         }
@@ -69,7 +74,11 @@ pub fn db_ci(args: &[String]) -> Output {
 }
 
 /// Runs `work` over `items` on `threads` threads, results in input order.
-pub fn parallel<T: Send, R: Send>(items: Vec<T>, threads: usize, work: impl Fn(T) -> R + Sync) -> Vec<R> {
+pub fn parallel<T: Send, R: Send>(
+    items: Vec<T>,
+    threads: usize,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
     let queue = std::sync::Mutex::new(items.into_iter().enumerate().collect::<Vec<_>>());
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|scope| {
