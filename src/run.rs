@@ -259,7 +259,8 @@ async fn run_stages(
     stage.duration_ms = idempotence_started.elapsed().as_millis() as u64;
     if stage.verdict == StageVerdict::Pass {
         stage.reason = Some(format!(
-            "{} catalog objects and {} tables identical after pass 2",
+            "{}; {} catalog objects and {} tables identical after pass 2",
+            stage.reason.as_deref().unwrap_or("pass 2 applied"),
             catalog1.objects.len(),
             data1.tables.len()
         ));

@@ -60,7 +60,13 @@ pub fn skip<T>(name: &str, why: &str) -> Option<T> {
     if required.split(',').any(|b| b.trim() == name) {
         panic!("the {name} backend is required here (DB_CI_REQUIRE_BACKENDS) but unusable: {why}");
     }
-    eprintln!("\n!!! SKIPPING {name}-backend tests: {why}\n");
+    // Straight to the stderr stream: the test harness captures eprintln!, and a skip must
+    // be seen.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n!!! SKIPPING {name}-backend tests: {why}\n"
+    );
     None
 }
 
