@@ -3,13 +3,11 @@
 
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
-
 use crate::backend::{BackendOptions, Server};
 use crate::catalog::Fingerprint;
 use crate::config::ReplayMode;
 use crate::data::DataFingerprint;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::{Event, Reporter};
 use crate::project::{Project, SqlFile};
 use crate::replay::{self, FileOutcome, FileResult, PassOptions};
@@ -462,41 +460,4 @@ async fn attribute(
     drop(client);
     let _ = server.drop_database(&db).await;
     Ok(blame)
-}
-
-/// Boots a server and replays `project` into it (pass 1 only), for library users and later
-/// stages that need a database with the project applied.
-pub async fn replay_once(
-    project: &Project,
-    backend: &BackendOptions,
-) -> Result<(Replayed, Client)> {
-    let server = Server::start(backend).await?;
-    let database = server.unique_name("lib");
-    server.create_database(&database, None).await?;
-    let client = server.connect(&database).await?;
-    shim::apply(
-        &client,
-        GrantMode::from_expose(project.config.shim.expose_new_tables),
-    )
-    .await?;
-    let outcomes = replay::apply_all(
-        &client,
-        project.files(),
-        PassOptions {
-            statement_timeout: project.config.replay.statement_timeout,
-            record_ledger: true,
-            skip_recorded: false,
-            honour_exemptions: false,
-        },
-        |_| {},
-    )
-    .await;
-    if let Some(FileResult::Failed(f)) = outcomes.last().map(|o| &o.result) {
-        return Err(Error::input(format!(
-            "replay {}: {}",
-            f.location(),
-            f.message
-        )));
-    }
-    Ok((Replayed { server, database }, client))
 }
