@@ -146,8 +146,7 @@ async fn run_stages(
         |outcome| reporter.event(&Event::FileDone { pass: 1, outcome }),
     )
     .await;
-    let replay_stage =
-        stage_from_pass("replay", &pass1, pass1_started.elapsed(), |_, _| Vec::new());
+    let replay_stage = stage_from_pass("replay", &pass1, pass1_started.elapsed(), |_| Vec::new());
     let replay_failed = replay_stage.verdict == StageVerdict::Fail;
     push_stage(report, reporter, replay_stage);
     if replay_failed {
@@ -173,10 +172,10 @@ async fn run_stages(
         reporter.event(&Event::FileDone { pass: 2, outcome })
     })
     .await;
-    let mut stage = stage_from_pass("idempotence", &pass2, Duration::ZERO, |failure, file| {
+    let mut stage = stage_from_pass("idempotence", &pass2, Duration::ZERO, |failure| {
         let kind = project
             .files()
-            .find(|f| f.rel == file)
+            .find(|f| f.rel == failure.file)
             .map(|f| f.kind)
             .unwrap_or(crate::project::FileKind::Migration);
         let strict = project.replay_mode() == ReplayMode::Strict;
@@ -357,13 +356,13 @@ fn stage_from_pass(
     name: &'static str,
     outcomes: &[FileOutcome],
     duration: Duration,
-    extra_notes: impl Fn(&replay::FileFailure, &str) -> Vec<String>,
+    extra_notes: impl Fn(&replay::FileFailure) -> Vec<String>,
 ) -> StageReport {
     let mut failures = Vec::new();
     for outcome in outcomes {
         if let FileResult::Failed(f) = &outcome.result {
             let mut notes = f.notes.clone();
-            notes.extend(extra_notes(f, &f.file));
+            notes.extend(extra_notes(f));
             failures.push(Failure {
                 file: f.file.clone(),
                 line: f.line,

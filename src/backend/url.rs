@@ -24,7 +24,7 @@ pub async fn connect(url: &str) -> Result<Server> {
         maintenance_db: config.get_dbname().unwrap_or("postgres").to_owned(),
     };
     let description = format!("url {}", connection.redacted(&connection.maintenance_db));
-    let server = Server::new(
+    let mut server = Server::new(
         BackendKind::Url,
         connection,
         description,
@@ -33,11 +33,8 @@ pub async fn connect(url: &str) -> Result<Server> {
     )
     .identify()
     .await?;
-    server.stub_extensions_available().await.map(|available| {
-        let mut server = server;
-        server.stub_extensions_installed = available;
-        server
-    })
+    server.stub_extensions_installed = server.stub_extensions_available().await?;
+    Ok(server)
 }
 
 impl Server {
