@@ -128,7 +128,7 @@ async fn main() {
             &polaris,
             &RunOptions {
                 backend: local.clone(),
-                seed: None,
+                ..RunOptions::default()
             },
             &mut Silent,
         )

@@ -8,7 +8,7 @@ use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
 use crate::error::exit;
 use crate::events::Reporter;
 use crate::project::Project;
-use crate::report::{human::Human, json, Report};
+use crate::report::{github, human::Human, json, junit, Report};
 use crate::run::{run, RunOptions};
 
 #[derive(Debug, Parser)]
@@ -29,6 +29,26 @@ pub enum Command {
     /// Replay migrations and seeds twice and check idempotence (the replay and idempotence
     /// stages only).
     Replay(RunArgs),
+    /// Replay once, then run the RLS matrices.
+    Rls(RunArgs),
+    /// Replay once, then run the counter properties.
+    Props(RunArgs),
+    /// Replay once, then compare the catalog with the committed snapshot.
+    Snapshot(RunArgs),
+    /// Replay once, then lint the catalog.
+    Lint(RunArgs),
+    /// Compare a live database with the committed snapshot, read-only; exit 1 on drift.
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// The project directory (where the committed snapshot is).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// The live database to read (never written to).
+    #[arg(long, env = "DB_CI_DRIFT_URL", hide_env_values = true)]
+    pub against: String,
 }
 
 #[derive(Debug, Args)]
@@ -48,6 +68,16 @@ pub struct RunArgs {
     /// Write the JSON report here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Accept the new catalog snapshot: write it instead of failing on a difference.
+    #[arg(long)]
+    pub update_snapshot: bool,
+    /// Fail the rls stage when fewer than this percentage of exposed (table, command) pairs
+    /// have a cell.
+    #[arg(long, value_name = "PERCENT")]
+    pub min_coverage: Option<f64>,
     /// Property-test seed (printed on every run, for replay).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -59,11 +89,17 @@ pub struct RunArgs {
 /// Runs the parsed command; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
-        Command::Run(args) | Command::Replay(args) => run_command(args).await,
+        Command::Run(args) => run_command(args, None).await,
+        Command::Replay(args) => run_command(args, Some(vec!["idempotence"])).await,
+        Command::Rls(args) => run_command(args, Some(vec!["rls"])).await,
+        Command::Props(args) => run_command(args, Some(vec!["properties"])).await,
+        Command::Snapshot(args) => run_command(args, Some(vec!["snapshot"])).await,
+        Command::Lint(args) => run_command(args, Some(vec!["lint"])).await,
+        Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
     }
 }
 
-async fn run_command(args: RunArgs) -> i32 {
+async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let project = match Project::discover(&args.dir) {
         Ok(project) => project,
         Err(error) => {
@@ -81,6 +117,9 @@ async fn run_command(args: RunArgs) -> i32 {
             args.seed
                 .unwrap_or_else(|| u64::from(rand::random::<u32>())),
         ),
+        update_snapshot: args.update_snapshot,
+        min_coverage: args.min_coverage,
+        only,
     };
     let mut human = Human::stdout();
     human.verbose = args.verbose;
@@ -88,11 +127,33 @@ async fn run_command(args: RunArgs) -> i32 {
     if let Some(error) = &report.error {
         eprintln!("error: {}", error.message);
     }
+    let mut code = report.exit_code();
     if let Some(path) = &args.json {
         if let Err(e) = json::write(&report, path) {
             eprintln!("error: write the JSON report {}: {e}", path.display());
-            return exit::ENVIRONMENT.max(report.exit_code());
+            code = code.max(exit::ENVIRONMENT);
         }
     }
-    report.exit_code()
+    if let Some(path) = &args.junit {
+        if let Err(e) = junit::write(&report, path) {
+            eprintln!("error: write the JUnit report {}: {e}", path.display());
+            code = code.max(exit::ENVIRONMENT);
+        }
+    }
+    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
+        print!("{}", github::annotations(&report));
+        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+            let appended = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .and_then(|mut file| {
+                    std::io::Write::write_all(&mut file, github::summary(&report).as_bytes())
+                });
+            if let Err(e) = appended {
+                eprintln!("error: write the job summary: {e}");
+            }
+        }
+    }
+    code
 }

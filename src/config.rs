@@ -25,6 +25,12 @@ pub struct Config {
     pub shim: ShimConfig,
     #[serde(default)]
     pub replay: ReplayConfig,
+    #[serde(default)]
+    pub rls: crate::rls::RlsConfig,
+    #[serde(default)]
+    pub snapshot: crate::snapshot::SnapshotConfig,
+    #[serde(default)]
+    pub lint: crate::lint::LintConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

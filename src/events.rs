@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::replay::FileOutcome;
-use crate::report::{Report, StageReport};
+use crate::report::{Case, Report, StageReport};
 
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -25,6 +25,16 @@ pub enum Event<'a> {
     FileDone {
         pass: u8,
         outcome: &'a FileOutcome,
+    },
+    /// A stage with `total` checks to make has started (for progress bars).
+    StageStarted {
+        name: &'static str,
+        total: usize,
+    },
+    /// One check of a running stage is done.
+    CaseDone {
+        stage: &'static str,
+        case: &'a Case,
     },
     StageDone(&'a StageReport),
     RunDone(&'a Report),

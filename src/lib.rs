@@ -4,6 +4,7 @@
 //! reads a project, [`run::run`] boots a backend and runs the stages, and the returned
 //! [`report::Report`] carries the verdict, the JSON contract and the exit code.
 
+pub mod actors;
 pub mod backend;
 pub mod catalog;
 pub mod cli;
@@ -11,9 +12,14 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod lint;
 pub mod project;
+pub mod props;
 pub mod replay;
 pub mod report;
+pub mod rls;
 pub mod run;
 pub mod shim;
+pub mod snapshot;
 pub mod sql;
+pub mod stage;

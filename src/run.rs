@@ -11,8 +11,11 @@ use crate::error::Result;
 use crate::events::{Event, Reporter};
 use crate::project::{Project, SqlFile};
 use crate::replay::{self, FileOutcome, FileResult, PassOptions};
-use crate::report::{Failure, Report, RunError, StageReport, StageVerdict, Verdict, STAGES};
+use crate::report::{
+    Case, CaseVerdict, Failure, Report, RunError, StageReport, StageVerdict, Verdict, STAGES,
+};
 use crate::shim::{self, GrantMode};
+use crate::stage::StageContext;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -20,6 +23,21 @@ pub struct RunOptions {
     pub backend: BackendOptions,
     /// Printed for replay of property tests.
     pub seed: Option<u64>,
+    /// Accept the new catalog snapshot (write it) instead of failing on a difference.
+    pub update_snapshot: bool,
+    /// Fail the rls stage below this coverage percentage (overrides the config).
+    pub min_coverage: Option<f64>,
+    /// The stages after replay to run; `None` runs them all. Replay always runs (every other
+    /// stage works on its result); a stage left out is reported skipped, "not selected".
+    pub only: Option<Vec<&'static str>>,
+}
+
+impl RunOptions {
+    fn selected(&self, stage: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| stage == "replay" || only.contains(&stage))
+    }
 }
 
 /// A booted server with the project replayed into a database: what later stages and library
@@ -33,6 +51,20 @@ pub struct Replayed {
 /// Runs every stage on `project` and returns the report; an environment error is folded into
 /// the report (exit 3) so the JSON still gets written.
 pub async fn run(project: &Project, options: &RunOptions, reporter: &mut dyn Reporter) -> Report {
+    let (report, replayed) = run_keeping(project, options, reporter).await;
+    if let Some(replayed) = replayed {
+        replayed.server.shutdown().await;
+    }
+    report
+}
+
+/// Like [`run`], and hands back the server with the replayed database (when the run got that
+/// far) for the caller's own checks; dropping it tears everything down.
+pub async fn run_keeping(
+    project: &Project,
+    options: &RunOptions,
+    reporter: &mut dyn Reporter,
+) -> (Report, Option<Replayed>) {
     let started = Instant::now();
     reporter.event(&Event::ProjectRead {
         root: &project.root.display().to_string(),
@@ -53,9 +85,9 @@ pub async fn run(project: &Project, options: &RunOptions, reporter: &mut dyn Rep
         stages: Vec::new(),
         error: None,
     };
-    match run_stages(project, options, reporter, &mut report).await {
-        Ok(Some(replayed)) => replayed.server.shutdown().await,
-        Ok(None) => {}
+    let mut replayed = None;
+    match run_stages(project, options, reporter, &mut report, &mut replayed).await {
+        Ok(()) => {}
         Err(error) => {
             report.error = Some(RunError {
                 kind: match error.exit_code() {
@@ -91,7 +123,7 @@ pub async fn run(project: &Project, options: &RunOptions, reporter: &mut dyn Rep
     };
     report.duration_ms = started.elapsed().as_millis() as u64;
     reporter.event(&Event::RunDone(&report));
-    report
+    (report, replayed)
 }
 
 fn push_stage(report: &mut Report, reporter: &mut dyn Reporter, stage: StageReport) {
@@ -104,7 +136,8 @@ async fn run_stages(
     options: &RunOptions,
     reporter: &mut dyn Reporter,
     report: &mut Report,
-) -> Result<Option<Replayed>> {
+    replayed: &mut Option<Replayed>,
+) -> Result<()> {
     let boot = Instant::now();
     let server = Server::start(&options.backend).await?;
     report.backend = Some(server.description.clone());
@@ -151,15 +184,75 @@ async fn run_stages(
     push_stage(report, reporter, replay_stage);
     if replay_failed {
         drop(client);
-        return Ok(Some(Replayed {
+        *replayed = Some(Replayed {
             server,
             database: pass1_db,
-        }));
+        });
+        return Ok(());
     }
 
+    if options.selected("idempotence") {
+        idempotence(
+            &server,
+            project,
+            mode,
+            &client,
+            pass1_started,
+            reporter,
+            report,
+        )
+        .await?;
+    } else {
+        push_stage(
+            report,
+            reporter,
+            StageReport::skipped("idempotence", "not selected"),
+        );
+    }
+    drop(client);
+
+    // The later stages see the replayed state; they run even when idempotence failed, since
+    // a failed pass-2 file rolled back and the database still holds a complete replay.
+    let ctx = StageContext {
+        project,
+        options,
+        server: &server,
+        database: &pass1_db,
+    };
+    for name in ["rls", "properties", "snapshot", "lint"] {
+        let stage = if !options.selected(name) {
+            StageReport::skipped(name, "not selected")
+        } else {
+            match name {
+                "rls" => crate::rls::stage(&ctx, reporter).await?,
+                "properties" => crate::props::stage(&ctx, reporter).await?,
+                "snapshot" => crate::snapshot::stage(&ctx, reporter).await?,
+                _ => crate::lint::stage(&ctx, reporter).await?,
+            }
+        };
+        push_stage(report, reporter, stage);
+    }
+    *replayed = Some(Replayed {
+        server,
+        database: pass1_db,
+    });
+    Ok(())
+}
+
+/// Pass 2 in place on the pass-1 database, then the comparison with pass 1.
+async fn idempotence(
+    server: &Server,
+    project: &Project,
+    mode: GrantMode,
+    client: &tokio_postgres::Client,
+    pass1_started: Instant,
+    reporter: &mut dyn Reporter,
+    report: &mut Report,
+) -> Result<()> {
+    let timeout = project.config.replay.statement_timeout;
     let idempotence_started = Instant::now();
-    let catalog1 = Fingerprint::read(&client).await?;
-    let data1 = DataFingerprint::read(&client).await?;
+    let catalog1 = Fingerprint::read(client).await?;
+    let data1 = DataFingerprint::read(client).await?;
     // Pass 2 runs on the same database: when it is idempotent the state is the same, and
     // only a failure pays for rebuilding the pass-1 state (to attribute differences).
     let pass2_options = PassOptions {
@@ -168,7 +261,7 @@ async fn run_stages(
         skip_recorded: project.replay_mode() == ReplayMode::Ledger,
         honour_exemptions: true,
     };
-    let pass2 = replay::apply_all(&client, project.files(), pass2_options, |outcome| {
+    let pass2 = replay::apply_all(client, project.files(), pass2_options, |outcome| {
         reporter.event(&Event::FileDone { pass: 2, outcome })
     })
     .await;
@@ -189,16 +282,15 @@ async fn run_stages(
         notes
     });
     if stage.verdict != StageVerdict::Fail {
-        let catalog2 = Fingerprint::read(&client).await?;
-        let data2 = DataFingerprint::read(&client).await?;
+        let catalog2 = Fingerprint::read(client).await?;
+        let data2 = DataFingerprint::read(client).await?;
         let max_shift = pass1_started.elapsed().as_secs_f64() + 2.0;
         let catalog_changes = catalog1.diff(&catalog2);
         let data_changes = data1.diff(&data2, max_shift);
         stage.checks = catalog1.objects.len() + data1.tables.len();
         if !catalog_changes.is_empty() || !data_changes.is_empty() {
-            drop(client);
             let blame = attribute(
-                &server,
+                server,
                 project,
                 mode,
                 pass2_options,
@@ -263,36 +355,8 @@ async fn run_stages(
         ));
     }
     push_stage(report, reporter, stage);
-
-    let policy_files = count_yaml(&project.policy_tests);
-    for name in ["rls", "properties"] {
-        let reason = if policy_files == 0 {
-            format!("no policy tests in {}", rel(project, &project.policy_tests))
-        } else {
-            format!(
-                "not built yet in db-ci {}: {policy_files} file(s) in {} were NOT run",
-                env!("CARGO_PKG_VERSION"),
-                rel(project, &project.policy_tests)
-            )
-        };
-        push_stage(report, reporter, StageReport::skipped(name, reason));
-    }
-    for name in ["snapshot", "lint"] {
-        push_stage(
-            report,
-            reporter,
-            StageReport::skipped(
-                name,
-                format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION")),
-            ),
-        );
-    }
-    Ok(Some(Replayed {
-        server,
-        database: pass1_db,
-    }))
+    Ok(())
 }
-
 /// The line of the first statement in `file` that names the object of `key` (e.g.
 /// `index public.t_x_idx1`, `rows public.t`), trying its own name, then its table's; else 1.
 fn line_mentioning(project: &Project, file: &str, key: &str, definition: &str) -> usize {
@@ -330,28 +394,6 @@ fn line_mentioning(project: &Project, file: &str, key: &str, definition: &str) -
     1
 }
 
-fn rel(project: &Project, path: &std::path::Path) -> String {
-    path.strip_prefix(&project.root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
-fn count_yaml(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .filter(|e| {
-                    let name = e.file_name();
-                    let name = name.to_string_lossy();
-                    name.ends_with(".yaml") || name.ends_with(".yml")
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 fn stage_from_pass(
     name: &'static str,
     outcomes: &[FileOutcome],
@@ -378,13 +420,41 @@ fn stage_from_pass(
         .filter(|o| matches!(o.result, FileResult::Applied))
         .count();
     let skipped = outcomes.len() - applied - failures.len();
+    let cases = outcomes
+        .iter()
+        .map(|outcome| {
+            let (verdict, line, message) = match &outcome.result {
+                FileResult::Applied => (CaseVerdict::Pass, None, None),
+                FileResult::SkippedByLedger => (
+                    CaseVerdict::Skipped,
+                    None,
+                    Some("recorded in the ledger".to_owned()),
+                ),
+                FileResult::Exempt(reason) => (
+                    CaseVerdict::Skipped,
+                    None,
+                    Some(format!("exempt: {reason}")),
+                ),
+                FileResult::Failed(f) => (CaseVerdict::Fail, Some(f.line), Some(f.message.clone())),
+            };
+            Case {
+                name: outcome.file.clone(),
+                group: name.to_owned(),
+                verdict,
+                file: Some(outcome.file.clone()),
+                line,
+                duration_ms: outcome.duration.as_millis() as u64,
+                message,
+                cell: None,
+            }
+        })
+        .collect();
+    let verdict = if failures.is_empty() {
+        StageVerdict::Pass
+    } else {
+        StageVerdict::Fail
+    };
     StageReport {
-        name,
-        verdict: if failures.is_empty() {
-            StageVerdict::Pass
-        } else {
-            StageVerdict::Fail
-        },
         reason: Some(if skipped > 0 {
             format!("{applied} files applied, {skipped} skipped (ledger or exempt)")
         } else {
@@ -394,6 +464,8 @@ fn stage_from_pass(
         checks: outcomes.len(),
         duration_ms: duration.as_millis() as u64,
         failures,
+        cases,
+        ..StageReport::new(name, verdict)
     }
 }
 

@@ -143,6 +143,7 @@ impl<W: Write> Reporter for Human<W> {
                 }
                 text
             }
+            Event::StageStarted { .. } | Event::CaseDone { .. } => return,
             Event::RunDone(report) => summary_line(self, report),
         };
         let _ = writeln!(self.out, "{line}");

@@ -1,7 +1,9 @@
 //! The run report (the JSON contract of DESIGN.md) and the reporters that print it.
 
+pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
 
 use serde::Serialize;
 
@@ -55,19 +57,105 @@ pub struct StageReport {
     pub checks: usize,
     pub duration_ms: u64,
     pub failures: Vec<Failure>,
+    /// Every check the stage made, one by one (a migration file, an RLS cell, a property, a
+    /// lint finding): what JUnit lists as testcases and the job summary draws as the grid.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cases: Vec<Case>,
+    /// RLS coverage of the exposed tables (rls stage only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
 }
 
 impl StageReport {
     pub fn skipped(name: &'static str, reason: impl Into<String>) -> StageReport {
         StageReport {
-            name,
-            verdict: StageVerdict::Skipped,
             reason: Some(reason.into()),
+            ..StageReport::new(name, StageVerdict::Skipped)
+        }
+    }
+
+    pub fn new(name: &'static str, verdict: StageVerdict) -> StageReport {
+        StageReport {
+            name,
+            verdict,
+            reason: None,
             checks: 0,
             duration_ms: 0,
             failures: Vec::new(),
+            cases: Vec::new(),
+            coverage: None,
         }
     }
+}
+
+/// The outcome of one check inside a stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseVerdict {
+    Pass,
+    /// The check ran and the project is wrong.
+    Fail,
+    /// The check itself is wrong (a vacuous RLS case, a test hitting a unique violation):
+    /// fails the stage, reported apart from real failures.
+    Broken,
+    Skipped,
+}
+
+/// One check: a testcase in JUnit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Case {
+    /// Unique within the stage, e.g. `profiles: owner can read / select as alice`.
+    pub name: String,
+    /// What JUnit calls the classname: the file or table the check belongs to.
+    pub group: String,
+    pub verdict: CaseVerdict,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    pub duration_ms: u64,
+    /// Why it failed (also in the stage's failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// For RLS cells: the grid coordinates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cell: Option<RlsCell>,
+}
+
+/// An RLS matrix cell: actor × operation × case, expected vs observed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RlsCell {
+    /// The case's name in the matrix file.
+    pub case: String,
+    /// The table, view, `storage.objects` or `sql` for an RPC case.
+    pub target: String,
+    pub actor: String,
+    /// select | insert | update | delete | sql
+    pub operation: String,
+    /// allow | deny
+    pub expected: String,
+    /// allow | deny | partial | broken
+    pub observed: String,
+}
+
+/// Which commands of each exposed table have at least one allow or deny cell.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Coverage {
+    pub tables: Vec<CoverageRow>,
+    /// Covered (table, command) pairs over all pairs, 0–100.
+    pub percent: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minimum: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CoverageRow {
+    /// `schema.table`
+    pub table: String,
+    pub select: bool,
+    pub insert: bool,
+    pub update: bool,
+    pub delete: bool,
 }
 
 /// An error that stopped the run before its stages could finish (exit 2 or 3).

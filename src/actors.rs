@@ -1,0 +1,510 @@
+//! Actors: who a check runs as (anon, signed-in users, service_role, custom roles), the
+//! `auth.users` rows behind them, and impersonation the way PostgREST does it.
+//!
+//! Shared by the rls and properties stages so that a property's `as:` runs exactly like an
+//! RLS cell.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::backend::quote_literal;
+
+/// The `exp` and `iat` every impersonated JWT carries: fixed, so that a run is reproducible
+/// byte for byte, and far enough ahead that no policy comparing `exp` with `now()` rejects it.
+pub const JWT_EXP: i64 = 4_102_444_800; // 2100-01-01
+pub const JWT_IAT: i64 = 1_700_000_000;
+
+/// How an actor is written in YAML: a role name (`anon`, `service_role`, `authenticated`, or
+/// any custom role) or a map describing a signed-in user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActorSpec {
+    Role(String),
+    User(UserSpec),
+}
+
+/// `{ user: alice@example.com, app_metadata: …, … }`, or `{ role: my_role }`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserSpec {
+    /// The user's email: makes the actor an authenticated user with an `auth.users` row.
+    pub user: Option<String>,
+    /// The database role to run as (default `authenticated` for users).
+    pub role: Option<String>,
+    /// Fix the user's id instead of the deterministic one derived from the actor's name.
+    pub id: Option<String>,
+    pub phone: Option<String>,
+    /// Merged over GoTrue's default `{"provider": "email", "providers": ["email"]}`.
+    pub app_metadata: Option<Value>,
+    pub user_metadata: Option<Value>,
+    /// `aal1` (default) or `aal2`.
+    pub aal: Option<String>,
+    #[serde(default)]
+    pub is_anonymous: bool,
+    /// Extra claims merged into the JWT last (e.g. a custom `user_role` from an auth hook).
+    pub claims: Option<Value>,
+}
+
+impl<'de> Deserialize<'de> for ActorSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecVisitor;
+        impl<'de> Visitor<'de> for SpecVisitor {
+            type Value = ActorSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str(
+                    "a role name (anon, service_role, …) or a map like { user: alice@example.com }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ActorSpec, E> {
+                Ok(ActorSpec::Role(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ActorSpec, A::Error> {
+                UserSpec::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(ActorSpec::User)
+            }
+        }
+        deserializer.deserialize_any(SpecVisitor)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorKind {
+    Anon,
+    /// A signed-in user with an `auth.users` row.
+    User,
+    ServiceRole,
+    /// Any other database role, with `role` as its only claim.
+    Custom,
+}
+
+/// A resolved actor: the role it runs as and the JWT claims it carries.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub kind: ActorKind,
+    /// The database role `SET LOCAL ROLE` switches to.
+    pub db_role: String,
+    /// The `auth.users` id of a user actor.
+    pub id: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub app_metadata: Value,
+    pub user_metadata: Value,
+    pub is_anonymous: bool,
+    /// The `request.jwt.claims` object.
+    pub claims: Value,
+}
+
+/// The deterministic user id of an actor: the same name gives the same id in every run, so
+/// templates and reproducers print stable SQL.
+pub fn deterministic_id(name: &str) -> String {
+    let digest = Sha256::digest(format!("db-ci actor {name}").as_bytes());
+    let mut bytes: [u8; 16] = digest[..16]
+        .try_into()
+        .expect("a sha256 digest has 32 bytes");
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4 layout, so every uuid parser accepts it
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex = hex::encode(bytes);
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+impl Actor {
+    /// Resolves `spec` for the actor called `name`; the error says what is wrong with it.
+    pub fn resolve(name: &str, spec: &ActorSpec) -> Result<Actor, String> {
+        let mut actor = Actor {
+            name: name.to_owned(),
+            kind: ActorKind::Custom,
+            db_role: String::new(),
+            id: None,
+            email: None,
+            phone: None,
+            app_metadata: Value::Null,
+            user_metadata: Value::Null,
+            is_anonymous: false,
+            claims: Value::Null,
+        };
+        match spec {
+            ActorSpec::Role(role) => {
+                actor.db_role = role.clone();
+                actor.kind = match role.as_str() {
+                    "anon" => ActorKind::Anon,
+                    "service_role" => ActorKind::ServiceRole,
+                    "authenticated" => {
+                        return Err(format!(
+                            "actor `{name}`: an authenticated actor is a user; write `{name}: {{ user: {name}@example.com }}`"
+                        ))
+                    }
+                    _ => ActorKind::Custom,
+                };
+                actor.claims =
+                    json!({ "iss": "supabase", "role": role, "iat": JWT_IAT, "exp": JWT_EXP });
+            }
+            ActorSpec::User(user) => {
+                let Some(email) = user.user.clone() else {
+                    let Some(role) = &user.role else {
+                        return Err(format!(
+                            "actor `{name}`: give `user: <email>` for a signed-in user or `role: <role>` for a database role"
+                        ));
+                    };
+                    actor.db_role = role.clone();
+                    actor.kind = match role.as_str() {
+                        "anon" => ActorKind::Anon,
+                        "service_role" => ActorKind::ServiceRole,
+                        _ => ActorKind::Custom,
+                    };
+                    let mut claims =
+                        json!({ "iss": "supabase", "role": role, "iat": JWT_IAT, "exp": JWT_EXP });
+                    merge(&mut claims, user.claims.as_ref());
+                    actor.claims = claims;
+                    return Ok(actor);
+                };
+                let id = match &user.id {
+                    Some(id) => {
+                        if !is_uuid(id) {
+                            return Err(format!("actor `{name}`: id `{id}` is not a uuid"));
+                        }
+                        id.to_lowercase()
+                    }
+                    None => deterministic_id(name),
+                };
+                let aal = user.aal.clone().unwrap_or_else(|| "aal1".to_owned());
+                if aal != "aal1" && aal != "aal2" {
+                    return Err(format!(
+                        "actor `{name}`: aal must be aal1 or aal2, not `{aal}`"
+                    ));
+                }
+                let mut app_metadata = json!({ "provider": "email", "providers": ["email"] });
+                merge(&mut app_metadata, user.app_metadata.as_ref());
+                let mut user_metadata = json!({});
+                merge(&mut user_metadata, user.user_metadata.as_ref());
+                actor.kind = ActorKind::User;
+                actor.db_role = user
+                    .role
+                    .clone()
+                    .unwrap_or_else(|| "authenticated".to_owned());
+                let amr_method = if aal == "aal2" { "totp" } else { "password" };
+                let mut claims = json!({
+                    "aud": "authenticated",
+                    "exp": JWT_EXP,
+                    "iat": JWT_IAT,
+                    "iss": "http://127.0.0.1:54321/auth/v1",
+                    "sub": id,
+                    "email": email,
+                    "phone": user.phone.clone().unwrap_or_default(),
+                    "app_metadata": app_metadata,
+                    "user_metadata": user_metadata,
+                    "role": actor.db_role,
+                    "aal": aal,
+                    "amr": [{ "method": amr_method, "timestamp": JWT_IAT }],
+                    "session_id": deterministic_id(&format!("{name} session")),
+                    "is_anonymous": user.is_anonymous,
+                });
+                merge(&mut claims, user.claims.as_ref());
+                actor.id = Some(id);
+                actor.email = Some(email);
+                actor.phone = user.phone.clone();
+                actor.app_metadata = app_metadata;
+                actor.user_metadata = user_metadata;
+                actor.is_anonymous = user.is_anonymous;
+                actor.claims = claims;
+            }
+        }
+        Ok(actor)
+    }
+
+    /// May this actor bypass row level security? Only service_role, as in Supabase.
+    pub fn may_bypass_rls(&self) -> bool {
+        self.kind == ActorKind::ServiceRole
+    }
+
+    /// The statements that make the current transaction run as this actor, as PostgREST does:
+    /// `SET LOCAL ROLE`, `request.jwt.claims`, and the legacy per-claim settings that old
+    /// `auth.uid()` definitions read. Meant to follow a `BEGIN`.
+    pub fn impersonation_sql(&self) -> String {
+        let claims = self.claims.to_string();
+        let mut settings = vec![format!(
+            "set_config('request.jwt.claims', {}, true)",
+            quote_literal(&claims)
+        )];
+        if let Value::Object(map) = &self.claims {
+            for (key, value) in map {
+                let text = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Null => continue,
+                    other => other.to_string(),
+                };
+                settings.push(format!(
+                    "set_config({}, {}, true)",
+                    quote_literal(&format!("request.jwt.claim.{key}")),
+                    quote_literal(&text)
+                ));
+            }
+        }
+        format!(
+            "set local role {};\nselect {};",
+            crate::backend::quote_ident(&self.db_role),
+            settings.join(", ")
+        )
+    }
+
+    /// Checks the row of [`EFFECTIVE_ROLE_SQL`] read inside the impersonated transaction:
+    /// never a superuser, never BYPASSRLS unless the actor is service_role.
+    pub fn check_effective_role(
+        &self,
+        user: &str,
+        superuser: bool,
+        bypassrls: bool,
+    ) -> Result<(), String> {
+        if user != self.db_role {
+            return Err(format!(
+                "actor `{}` should run as role `{}` but the session runs as `{user}`",
+                self.name, self.db_role
+            ));
+        }
+        if superuser {
+            return Err(format!(
+                "actor `{}` runs as `{user}`, a superuser: row level security does not apply, so no cell can be trusted",
+                self.name
+            ));
+        }
+        if bypassrls && !self.may_bypass_rls() {
+            return Err(format!(
+                "actor `{}` runs as `{user}`, which has BYPASSRLS: only service_role may",
+                self.name
+            ));
+        }
+        Ok(())
+    }
+
+    /// The value of `{{name.field}}` in templates.
+    fn field(&self, field: &str) -> Option<String> {
+        match field {
+            "id" => self.id.clone(),
+            "email" => self.email.clone(),
+            "phone" => self.phone.clone(),
+            "role" => Some(self.db_role.clone()),
+            "name" => Some(self.name.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// One row: the session's role, whether it is a superuser, whether it bypasses RLS.
+pub const EFFECTIVE_ROLE_SQL: &str = "select current_user::text, r.rolsuper, r.rolbypassrls \
+     from pg_catalog.pg_roles r where r.rolname = current_user";
+
+fn merge(target: &mut Value, extra: Option<&Value>) {
+    if let (Value::Object(target), Some(Value::Object(extra))) = (target, extra) {
+        for (key, value) in extra {
+            target.insert(key.clone(), value.clone());
+        }
+    }
+}
+
+fn is_uuid(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.iter().map(|p| p.len()).collect::<Vec<_>>() == [8, 4, 4, 4, 12]
+        && parts
+            .iter()
+            .all(|p| p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The actors of one file, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Actors {
+    pub by_name: BTreeMap<String, Actor>,
+}
+
+impl Actors {
+    /// Resolves every spec; the error names the actor.
+    pub fn resolve(specs: &BTreeMap<String, ActorSpec>) -> Result<Actors, String> {
+        let mut by_name = BTreeMap::new();
+        let mut emails: BTreeMap<String, String> = BTreeMap::new();
+        for (name, spec) in specs {
+            let actor = Actor::resolve(name, spec)?;
+            if let Some(email) = &actor.email {
+                if let Some(other) = emails.insert(email.to_lowercase(), name.clone()) {
+                    return Err(format!(
+                        "actors `{other}` and `{name}` have the same email {email}"
+                    ));
+                }
+            }
+            by_name.insert(name.clone(), actor);
+        }
+        Ok(Actors { by_name })
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Actor> {
+        self.by_name.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    /// SQL run as admin that creates the `auth.users` and `auth.identities` rows of the user
+    /// actors the way GoTrue signs a user up, so `on_auth_user_created` triggers fire.
+    pub fn create_users_sql(&self) -> String {
+        let mut sql = String::new();
+        for actor in self.by_name.values().filter(|a| a.kind == ActorKind::User) {
+            let id = quote_literal(actor.id.as_deref().unwrap_or_default());
+            let email = quote_literal(actor.email.as_deref().unwrap_or_default());
+            let phone = actor
+                .phone
+                .as_deref()
+                .map_or("null".to_owned(), quote_literal);
+            sql.push_str(&format!(
+                "insert into auth.users (instance_id, id, aud, role, email, encrypted_password, \
+                 email_confirmed_at, phone, raw_app_meta_data, raw_user_meta_data, is_anonymous, \
+                 created_at, updated_at, last_sign_in_at)\n  values ('00000000-0000-0000-0000-000000000000', {id}, \
+                 'authenticated', 'authenticated', {email}, '', now(), {phone}, {}::jsonb, {}::jsonb, {}, now(), now(), now());\n",
+                quote_literal(&actor.app_metadata.to_string()),
+                quote_literal(&actor.user_metadata.to_string()),
+                actor.is_anonymous,
+            ));
+            sql.push_str(&format!(
+                "insert into auth.identities (provider_id, user_id, identity_data, provider, last_sign_in_at, created_at, updated_at)\n  \
+                 values ({id}, {id}, jsonb_build_object('sub', {id}, 'email', {email}, 'email_verified', true), 'email', now(), now(), now());\n"
+            ));
+        }
+        sql
+    }
+
+    /// Replaces `{{actor.field}}` (`id`, `email`, `phone`, `role`, `name`) in `text`; other
+    /// `{{…}}` placeholders (a property's pools) are left alone. The error names the
+    /// placeholder.
+    pub fn render(&self, text: &str) -> Result<String, String> {
+        static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+        let pattern = PATTERN.get_or_init(|| {
+            regex::Regex::new(r"\{\{\s*([A-Za-z_][\w-]*)\.([A-Za-z_]\w*)\s*\}\}").unwrap()
+        });
+        let mut error = None;
+        let rendered = pattern.replace_all(text, |caps: &regex::Captures| {
+            let (name, field) = (&caps[1], &caps[2]);
+            match self.get(name) {
+                None => {
+                    error.get_or_insert_with(|| {
+                        format!(
+                            "`{{{{{name}.{field}}}}}` names no actor (actors: {})",
+                            self.names().collect::<Vec<_>>().join(", ")
+                        )
+                    });
+                    String::new()
+                }
+                Some(actor) => actor.field(field).unwrap_or_else(|| {
+                    error.get_or_insert_with(|| {
+                        format!(
+                            "`{{{{{name}.{field}}}}}`: actor `{name}` has no {field} (fields: id, email, phone, role, name; id and email only for users)"
+                        )
+                    });
+                    String::new()
+                }),
+            }
+        });
+        match error {
+            Some(error) => Err(error),
+            None => Ok(rendered.into_owned()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> BTreeMap<String, ActorSpec> {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn ids_are_deterministic_uuids() {
+        let a = deterministic_id("alice");
+        assert_eq!(a, deterministic_id("alice"));
+        assert_ne!(a, deterministic_id("bob"));
+        assert!(is_uuid(&a), "{a}");
+    }
+
+    #[test]
+    fn shorthand_and_user_actors_resolve_with_supabase_claims() {
+        let specs = parse(
+            "anon: anon\nsvc: service_role\nalice: { user: alice@example.com, app_metadata: { role: admin }, aal: aal2 }\n",
+        );
+        let actors = Actors::resolve(&specs).unwrap();
+        let alice = actors.get("alice").unwrap();
+        assert_eq!(alice.kind, ActorKind::User);
+        assert_eq!(alice.db_role, "authenticated");
+        assert_eq!(alice.claims["sub"], deterministic_id("alice"));
+        assert_eq!(alice.claims["app_metadata"]["role"], "admin");
+        assert_eq!(alice.claims["app_metadata"]["provider"], "email");
+        assert_eq!(alice.claims["aal"], "aal2");
+        assert_eq!(alice.claims["is_anonymous"], false);
+        assert_eq!(actors.get("anon").unwrap().kind, ActorKind::Anon);
+        assert!(actors.get("svc").unwrap().may_bypass_rls());
+        assert!(!alice.may_bypass_rls());
+        let sql = alice.impersonation_sql();
+        assert!(sql.starts_with("set local role authenticated;"), "{sql}");
+        assert!(sql.contains("'request.jwt.claim.sub'"), "{sql}");
+        assert!(sql.contains("'request.jwt.claims'"), "{sql}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bare_authenticated_are_rejected() {
+        let err = serde_saphyr::from_str::<BTreeMap<String, ActorSpec>>("a: { usr: x@y.z }\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("usr"), "{err}");
+        let err = Actors::resolve(&parse("a: authenticated\n")).unwrap_err();
+        assert!(err.contains("user:"), "{err}");
+    }
+
+    #[test]
+    fn templates_fill_actor_fields_and_leave_pools_alone() {
+        let actors = Actors::resolve(&parse("alice: { user: alice@example.com }\n")).unwrap();
+        let text = actors
+            .render("id = '{{alice.id}}' and email = '{{ alice.email }}' and x = {{pool}}")
+            .unwrap();
+        assert_eq!(
+            text,
+            format!(
+                "id = '{}' and email = 'alice@example.com' and x = {{{{pool}}}}",
+                deterministic_id("alice")
+            )
+        );
+        let err = actors.render("{{bob.id}}").unwrap_err();
+        assert!(err.contains("bob") && err.contains("alice"), "{err}");
+    }
+
+    #[test]
+    fn effective_role_check_refuses_superusers_and_bypassrls() {
+        let actors =
+            Actors::resolve(&parse("alice: { user: a@x.io }\nsvc: service_role\n")).unwrap();
+        let alice = actors.get("alice").unwrap();
+        assert!(alice
+            .check_effective_role("authenticated", false, false)
+            .is_ok());
+        assert!(alice
+            .check_effective_role("authenticated", true, false)
+            .is_err());
+        assert!(alice
+            .check_effective_role("authenticated", false, true)
+            .is_err());
+        assert!(alice
+            .check_effective_role("postgres", false, false)
+            .is_err());
+        let svc = actors.get("svc").unwrap();
+        assert!(svc
+            .check_effective_role("service_role", false, true)
+            .is_ok());
+    }
+}
