@@ -138,6 +138,8 @@ async fn run_stages(
     report: &mut Report,
     replayed: &mut Option<Replayed>,
 ) -> Result<()> {
+    // Policy tests are read before boot: a file that does not parse is exit 2 at once.
+    let policy_files = crate::policy_tests::load(project)?;
     let boot = Instant::now();
     let server = Server::start(&options.backend).await?;
     report.backend = Some(server.description.clone());
@@ -218,6 +220,7 @@ async fn run_stages(
         options,
         server: &server,
         database: &pass1_db,
+        policy_files: &policy_files,
     };
     for name in ["rls", "properties", "snapshot", "lint"] {
         let stage = if !options.selected(name) {

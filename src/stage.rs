@@ -1,6 +1,7 @@
 //! What every stage after replay gets: the project, the options, and the replayed database.
 
 use crate::backend::Server;
+use crate::policy_tests::PolicyFile;
 use crate::project::Project;
 use crate::run::RunOptions;
 
@@ -12,4 +13,6 @@ pub struct StageContext<'a> {
     pub options: &'a RunOptions,
     pub server: &'a Server,
     pub database: &'a str,
+    /// The project's policy-test files, read before boot (a bad one is exit 2 at once).
+    pub policy_files: &'a [PolicyFile],
 }

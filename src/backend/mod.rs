@@ -245,9 +245,27 @@ impl Server {
             ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
-        admin.batch_execute(&sql).await.map_err(|e| {
-            Error::environment(format!("create database {name}: {}", db_error_text(&e)))
-        })?;
+        // A template still being disconnected from (a client just dropped) is "in use" for
+        // a few milliseconds: retry briefly rather than fail.
+        let mut attempt = 0;
+        loop {
+            match admin.batch_execute(&sql).await {
+                Ok(()) => break,
+                Err(e)
+                    if attempt < 50
+                        && e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE) =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => {
+                    return Err(Error::environment(format!(
+                        "create database {name}: {}",
+                        db_error_text(&e)
+                    )))
+                }
+            }
+        }
         self.created.lock().unwrap().push(name.to_owned());
         if let Some(template) = template {
             copy_database_settings(&admin, template, name).await?;

@@ -1,6 +1,8 @@
 //! The properties stage: proptest-driven operation sequences against trigger-maintained
 //! counters, shrunk to a runnable SQL reproducer (issue 4 builds it).
 
+pub mod spec;
+
 use crate::error::Result;
 use crate::events::Reporter;
 use crate::report::StageReport;

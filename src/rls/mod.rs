@@ -1,5 +1,7 @@
 //! The rls stage: declarative allow/deny matrices run as really impersonated roles.
 
+pub mod spec;
+
 use serde::Deserialize;
 
 use crate::error::Result;
