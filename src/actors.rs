@@ -251,11 +251,16 @@ impl Actor {
                 ));
             }
         }
-        format!(
+        let legacy = settings.split_off(1);
+        let mut sql = format!(
             "set local role {};\nselect {};",
             crate::backend::quote_ident(&self.db_role),
-            settings.join(", ")
-        )
+            settings[0]
+        );
+        if !legacy.is_empty() {
+            sql.push_str(&format!("\nselect {};", legacy.join(", ")));
+        }
+        sql
     }
 
     /// Checks the row of [`EFFECTIVE_ROLE_SQL`] read inside the impersonated transaction:
@@ -290,7 +295,13 @@ impl Actor {
     /// The value of `{{name.field}}` in templates.
     fn field(&self, field: &str) -> Option<String> {
         match field {
-            "id" => self.id.clone(),
+            // Non-users get their deterministic id too, one no auth.users row has, so
+            // "anon cannot insert a row for {{me.id}}" can be written.
+            "id" => Some(
+                self.id
+                    .clone()
+                    .unwrap_or_else(|| deterministic_id(&self.name)),
+            ),
             "email" => self.email.clone(),
             "phone" => self.phone.clone(),
             "role" => Some(self.db_role.clone()),
@@ -405,7 +416,7 @@ impl Actors {
                 Some(actor) => actor.field(field).unwrap_or_else(|| {
                     error.get_or_insert_with(|| {
                         format!(
-                            "`{{{{{name}.{field}}}}}`: actor `{name}` has no {field} (fields: id, email, phone, role, name; id and email only for users)"
+                            "`{{{{{name}.{field}}}}}`: actor `{name}` has no {field} (fields: id, email, phone, role, name; email and phone only for users)"
                         )
                     });
                     String::new()

@@ -104,19 +104,23 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
         )));
     }
     let setup_line = key_line(&text, "setup").map_or(1, |l| l + 1);
-    if let Some(setup) = &spec.setup {
-        actors
-            .render(setup)
-            .map_err(|e| Error::input(format!("{rel}:{setup_line}: setup: {e}")))?;
-    }
-    Ok(PolicyFile {
+    let file = PolicyFile {
         rel,
         path: path.to_path_buf(),
         text,
         spec,
         actors,
         setup_line,
-    })
+    };
+    if let Some(setup) = &file.spec.setup {
+        file.actors
+            .render(setup)
+            .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
+    }
+    if let Some((line, message)) = crate::rls::plan::check(&file).into_iter().next() {
+        return Err(Error::input(format!("{}: {message}", file.at(line))));
+    }
+    Ok(file)
 }
 
 /// The 1-based line of a top-level `key:` in YAML text.

@@ -1,12 +1,29 @@
 //! The rls stage: declarative allow/deny matrices run as really impersonated roles.
+//!
+//! spec (the YAML) → plan (cells with their SQL) → exec (batched, rolled back, parallel on
+//! clones) → judge (non-vacuous outcome) → explain (policies for failures) → coverage.
 
+pub mod coverage;
+pub mod exec;
+pub mod explain;
+pub mod judge;
+pub mod plan;
 pub mod spec;
 
-use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
-use crate::error::Result;
-use crate::events::Reporter;
-use crate::report::StageReport;
+use serde::Deserialize;
+use tokio_postgres::Client;
+
+use self::exec::CellResult;
+use self::plan::{Cell, TargetInfo};
+use self::spec::Operation;
+use crate::backend::db_error_text;
+use crate::error::{Error, Result};
+use crate::events::{Event, Reporter};
+use crate::policy_tests::{self, PolicyFile};
+use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
 use crate::stage::StageContext;
 
 /// `rls:` in db-ci.yaml.
@@ -33,10 +50,388 @@ fn default_exposed_schemas() -> Vec<String> {
     vec!["public".to_owned()]
 }
 
+const STAGE: &str = "rls";
+
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
-    let _ = (ctx, reporter);
-    Ok(StageReport::skipped(
-        "rls",
-        format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION")),
-    ))
+    let started = Instant::now();
+    let files: Vec<&PolicyFile> = ctx
+        .policy_files
+        .iter()
+        .filter(|f| !f.spec.cases.is_empty())
+        .collect();
+    let dir = ctx
+        .project
+        .policy_tests
+        .strip_prefix(&ctx.project.root)
+        .unwrap_or(&ctx.project.policy_tests)
+        .display()
+        .to_string();
+    if files.is_empty() {
+        let reason = if ctx.policy_files.is_empty() {
+            format!("no policy tests in {dir}")
+        } else {
+            format!("no RLS cases (`cases:`) in the policy-test files of {dir}")
+        };
+        return Ok(StageReport::skipped(STAGE, reason));
+    }
+
+    // Catalog facts for planning and coverage, read from the replayed database.
+    let (plans, relations) = {
+        let client = ctx.server.connect(ctx.database).await?;
+        let mut plans = Vec::new();
+        for file in &files {
+            let targets = target_info(&client, file).await?;
+            plans.push(plan::plan(file, &targets));
+        }
+        let relations =
+            coverage::exposed_relations(&client, &ctx.project.config.rls.exposed_schemas).await?;
+        (plans, relations)
+    };
+    let total: usize = plans.iter().map(|p| p.cells.len() + p.holes.len()).sum();
+    reporter.event(&Event::StageStarted { name: STAGE, total });
+
+    let mut report = StageReport::new(STAGE, StageVerdict::Pass);
+    let mut covered = BTreeSet::new();
+    for (file, plan) in files.iter().zip(&plans) {
+        for (line, message) in &plan.errors {
+            // Only catalog-dependent errors reach here (a missing table): a broken test.
+            report.failures.push(Failure {
+                file: file.rel.clone(),
+                line: *line,
+                column: None,
+                message: format!("broken test: {message}"),
+                notes: Vec::new(),
+                statement: None,
+            });
+        }
+        for hole in &plan.holes {
+            let case = Case {
+                name: format!(
+                    "{} / {} as {}",
+                    hole.case,
+                    hole.operation.as_str(),
+                    hole.actor
+                ),
+                group: file.rel.clone(),
+                verdict: CaseVerdict::Broken,
+                file: Some(file.rel.clone()),
+                line: Some(hole.line),
+                duration_ms: 0,
+                message: Some(hole.message.clone()),
+                cell: Some(RlsCell {
+                    case: hole.case.clone(),
+                    target: String::new(),
+                    actor: hole.actor.clone(),
+                    operation: hole.operation.as_str().to_owned(),
+                    expected: "none".to_owned(),
+                    observed: "broken".to_owned(),
+                }),
+            };
+            reporter.event(&Event::CaseDone {
+                stage: STAGE,
+                case: &case,
+            });
+            report.cases.push(case);
+            report.failures.push(Failure {
+                file: file.rel.clone(),
+                line: hole.line,
+                column: None,
+                message: hole.message.clone(),
+                notes: Vec::new(),
+                statement: None,
+            });
+        }
+        for cell in &plan.cells {
+            if cell.operation != Operation::Sql {
+                covered.insert((cell.target.clone(), cell.operation));
+            }
+        }
+        run_file(ctx, file, &plan.cells, reporter, &mut report).await?;
+    }
+
+    report.checks = report.cases.len();
+    let minimum = ctx
+        .options
+        .min_coverage
+        .or(ctx.project.config.rls.min_coverage);
+    let coverage = coverage::coverage(&relations, &covered, minimum);
+    if let Some(minimum) = minimum {
+        if coverage.percent + f64::EPSILON < minimum {
+            let uncovered: Vec<String> = coverage
+                .tables
+                .iter()
+                .filter_map(|row| {
+                    let missing: Vec<&str> = [
+                        ("select", row.select),
+                        ("insert", row.insert),
+                        ("update", row.update),
+                        ("delete", row.delete),
+                    ]
+                    .iter()
+                    .filter(|(_, hit)| !hit)
+                    .map(|(name, _)| *name)
+                    .collect();
+                    (!missing.is_empty()).then(|| format!("{} ({})", row.table, missing.join(", ")))
+                })
+                .collect();
+            report.failures.push(Failure {
+                file: files[0].rel.clone(),
+                line: 1,
+                column: None,
+                message: format!(
+                    "RLS coverage {:.1}% is below the minimum {minimum:.1}%",
+                    coverage.percent
+                ),
+                notes: vec![format!("no cell checks: {}", uncovered.join("; "))],
+                statement: None,
+            });
+        }
+    }
+    let cells = report.cases.len();
+    let passed = report
+        .cases
+        .iter()
+        .filter(|c| c.verdict == CaseVerdict::Pass)
+        .count();
+    report.verdict = if report.failures.is_empty() {
+        StageVerdict::Pass
+    } else {
+        StageVerdict::Fail
+    };
+    report.reason = Some(format!(
+        "{passed} of {cells} cells as expected in {} file(s); coverage {:.1}% of exposed table commands",
+        files.len(),
+        coverage.percent
+    ));
+    report.coverage = Some(coverage);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// Does each target of `file` exist, and what is its primary key?
+async fn target_info(
+    client: &Client,
+    file: &PolicyFile,
+) -> Result<BTreeMap<(String, String), TargetInfo>> {
+    let mut targets = BTreeMap::new();
+    for case in &file.spec.cases {
+        let Some((schema, table)) = plan::case_target(&case.value) else {
+            continue;
+        };
+        if targets.contains_key(&(schema.clone(), table.clone())) {
+            continue;
+        }
+        let row = client
+            .query_opt(
+                "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
+                                  from pg_catalog.pg_index i join pg_catalog.pg_attribute a \
+                                    on a.attrelid = i.indrelid and a.attnum = any(i.indkey) \
+                                  where i.indrelid = c.oid and i.indisprimary), '{}') \
+                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+                 where n.nspname = $1 and c.relname = $2",
+                &[&schema, &table],
+            )
+            .await
+            .map_err(|e| Error::environment(format!("read table {schema}.{table}: {}", db_error_text(&e))))?;
+        let info = match row {
+            Some(row) => TargetInfo {
+                qualified: format!("{schema}.{table}"),
+                exists: true,
+                key: row.get(0),
+            },
+            None => TargetInfo::default(),
+        };
+        targets.insert((schema, table), info);
+    }
+    Ok(targets)
+}
+
+/// Prepares a database for `file`, runs its cells on parallel workers, judges them.
+async fn run_file(
+    ctx: &StageContext<'_>,
+    file: &PolicyFile,
+    cells: &[Cell],
+    reporter: &mut dyn Reporter,
+    report: &mut StageReport,
+) -> Result<()> {
+    if cells.is_empty() {
+        return Ok(());
+    }
+    let prepared = match policy_tests::prepare(ctx.server, ctx.database, file, "rls").await? {
+        Ok(prepared) => prepared,
+        Err((prepared, failure)) => {
+            report.failures.push(Failure {
+                file: file.rel.clone(),
+                line: failure.line,
+                column: None,
+                message: format!("broken test: {}", failure.message),
+                notes: vec![format!("{} cell(s) of this file were not run", cells.len())],
+                statement: None,
+            });
+            for cell in cells {
+                let case = case_for(
+                    cell,
+                    "broken",
+                    CaseVerdict::Broken,
+                    Some("setup failed".to_owned()),
+                    0,
+                );
+                reporter.event(&Event::CaseDone {
+                    stage: STAGE,
+                    case: &case,
+                });
+                report.cases.push(case);
+            }
+            prepared.drop_all(ctx.server).await;
+            return Ok(());
+        }
+    };
+    let timeout = ctx.project.config.replay.statement_timeout;
+    let workers = exec::worker_count(cells.len());
+    // Extra workers get clones of the prepared database; the clone needs it disconnected.
+    let mut databases = vec![prepared.database.clone()];
+    drop(prepared.client);
+    for _ in 1..workers {
+        let clone = ctx.server.unique_name("rls");
+        ctx.server
+            .create_database(&clone, Some(&prepared.database))
+            .await?;
+        databases.push(clone);
+    }
+    let mut clients = Vec::new();
+    for database in &databases {
+        clients.push(exec::connect_worker(ctx.server, database, timeout).await?);
+    }
+
+    let indexed: Vec<(usize, &Cell)> = cells.iter().enumerate().collect();
+    let per_worker = indexed.len().div_ceil(workers);
+    let chunks: Vec<&[(usize, &Cell)]> = indexed.chunks(per_worker.max(1)).collect();
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<CellResult>>();
+    let work = async {
+        let sender = sender;
+        let runs = clients
+            .iter()
+            .zip(&chunks)
+            .map(|(client, chunk)| exec::run_on(client, &file.actors, chunk, &sender));
+        futures_util::future::join_all(runs).await
+    };
+    let judge_all = async {
+        let mut batch_started = Instant::now();
+        while let Some(batch) = receiver.recv().await {
+            let per_cell = batch_started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
+            batch_started = Instant::now();
+            for result in batch {
+                let cell = &cells[result.i];
+                let actor = file
+                    .actors
+                    .get(&cell.actor)
+                    .expect("planned from the file's actors");
+                let judgement = judge::judge(cell, actor, &result);
+                let case = case_for(
+                    cell,
+                    judgement.observed,
+                    judgement.verdict,
+                    judgement.message,
+                    per_cell / 1000,
+                );
+                reporter.event(&Event::CaseDone {
+                    stage: STAGE,
+                    case: &case,
+                });
+                report.cases.push(case);
+            }
+        }
+    };
+    let (outcomes, ()) = tokio::join!(work, judge_all);
+    for outcome in outcomes {
+        outcome?;
+    }
+
+    // Failures, explained from the prepared database.
+    let mut explained: BTreeMap<(String, String, Operation), Vec<String>> = BTreeMap::new();
+    let first_new_case = report.cases.len() - cells.len();
+    for case_index in first_new_case..report.cases.len() {
+        let case = &report.cases[case_index];
+        if case.verdict == CaseVerdict::Pass {
+            continue;
+        }
+        let Some(cell) = cells.iter().find(|c| case.name == case_name(c)) else {
+            continue;
+        };
+        let actor = file
+            .actors
+            .get(&cell.actor)
+            .expect("planned from the file's actors");
+        let mut notes = vec![format!("claims: {}", actor.claims)];
+        if cell.operation != Operation::Sql {
+            let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
+            if !explained.contains_key(&key) {
+                let lines =
+                    explain::explain(&clients[0], &cell.target, &actor.db_role, cell.operation)
+                        .await?;
+                explained.insert(key.clone(), lines);
+            }
+            notes.extend(explained[&key].iter().cloned());
+        }
+        let message = format!(
+            "case `{}` on {}: {}",
+            cell.case,
+            cell.target,
+            case.message.clone().unwrap_or_default()
+        );
+        report.failures.push(Failure {
+            file: file.rel.clone(),
+            line: cell.case_line,
+            column: None,
+            message,
+            notes,
+            statement: (!cell.op.is_empty()).then(|| {
+                format!(
+                    "begin;\n{}\n{};\nrollback;",
+                    actor.impersonation_sql(),
+                    cell.op
+                )
+            }),
+        });
+    }
+    drop(clients);
+    for database in databases {
+        let _ = ctx.server.drop_database(&database).await;
+    }
+    Ok(())
+}
+
+fn case_name(cell: &Cell) -> String {
+    format!(
+        "{} / {} as {}",
+        cell.case,
+        cell.operation.as_str(),
+        cell.actor
+    )
+}
+
+fn case_for(
+    cell: &Cell,
+    observed: &str,
+    verdict: CaseVerdict,
+    message: Option<String>,
+    duration_ms: u64,
+) -> Case {
+    Case {
+        name: case_name(cell),
+        group: cell.file.clone(),
+        verdict,
+        file: Some(cell.file.clone()),
+        line: Some(cell.case_line),
+        duration_ms,
+        message,
+        cell: Some(RlsCell {
+            case: cell.case.clone(),
+            target: cell.target.clone(),
+            actor: cell.actor.clone(),
+            operation: cell.operation.as_str().to_owned(),
+            expected: cell.expect.as_str().to_owned(),
+            observed: observed.to_owned(),
+        }),
+    }
 }

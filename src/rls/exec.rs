@@ -1,0 +1,199 @@
+//! Running cells: a server-side function runs a batch of cells per round trip, each in its own
+//! subtransaction that is always rolled back, impersonating the actor the way PostgREST does;
+//! parallel workers each take a `CREATE DATABASE … TEMPLATE` clone.
+
+use serde::Deserialize;
+use tokio_postgres::Client;
+
+use super::plan::{cell_json, Cell};
+use crate::actors::Actors;
+use crate::backend::{db_error_text, Server};
+use crate::error::{Error, Result};
+
+/// Cells per round trip: large enough that latency vanishes, small enough that a statement
+/// timeout names a small batch.
+const BATCH: usize = 200;
+
+/// Below this many cells a second clone costs more than it saves.
+const CELLS_PER_EXTRA_WORKER: usize = 400;
+
+/// Runs each cell of `$1` (a JSON array) and returns one JSON object per cell.
+///
+/// Per cell: the admin `before` query; then, in a nested block, `set_config('role', …)` and
+/// the claims (what `SET LOCAL ROLE` and PostgREST's settings do), the effective-role check,
+/// the actor's statement (its error caught and recorded), back to the session role, the admin
+/// `after` query; then a raised DBCIR rolls the whole cell back, so every cell sees the same
+/// state. QUERY_CANCELED (statement_timeout) is not caught by OTHERS and fails the batch.
+const BATCH_FUNCTION: &str = r#"
+create or replace function pg_temp.dbci_cells(cells jsonb) returns setof jsonb
+language plpgsql as $dbci$
+declare
+  c jsonb; res jsonb;
+  b_count bigint; b_match bigint; b_keys text[]; b_fp text;
+  a_count bigint; a_match bigint; a_fp text;
+  n bigint; eff_user text; eff_super boolean; eff_bypass boolean; k text; v text;
+  st text; msg text; det text; hnt text;
+begin
+  for c in select value from jsonb_array_elements(cells) loop
+    res := jsonb_build_object('i', c->'i');
+    b_keys := null;
+    begin
+      if c ? 'before' then
+        begin
+          execute c->>'before' into b_count, b_match, b_keys, b_fp;
+        exception when others then
+          get stacked diagnostics st = returned_sqlstate, msg = message_text;
+          res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg);
+          raise sqlstate 'DBCIR';
+        end;
+        res := res || jsonb_build_object('before_count', b_count, 'before_match', b_match, 'before_fp', b_fp);
+      end if;
+      perform set_config('role', c->>'role', true);
+      perform set_config('request.jwt.claims', c->>'claims', true);
+      for k, v in select key, value from jsonb_each_text(c->'legacy') loop
+        perform set_config('request.jwt.claim.' || k, v, true);
+      end loop;
+      select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
+        from pg_catalog.pg_roles r where r.rolname = current_user;
+      res := res || jsonb_build_object('user', eff_user, 'super', eff_super, 'bypass', eff_bypass);
+      if eff_super or (eff_bypass and not (c->>'may_bypass')::boolean) then
+        raise sqlstate 'DBCIR';
+      end if;
+      begin
+        if c->>'kind' = 'count' then
+          execute c->>'op' into n;
+        else
+          execute c->>'op';
+          get diagnostics n = row_count;
+        end if;
+        res := res || jsonb_build_object('rows', n);
+      exception when others then
+        get stacked diagnostics st = returned_sqlstate, msg = message_text,
+          det = pg_exception_detail, hnt = pg_exception_hint;
+        res := res || jsonb_build_object('sqlstate', st, 'error', msg,
+          'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
+      end;
+      perform set_config('role', 'none', true);
+      if c ? 'after' then
+        begin
+          if (c->>'keys')::boolean then
+            execute c->>'after' into a_count, a_match, a_fp using b_keys;
+          else
+            execute c->>'after' into a_count, a_match, a_fp;
+          end if;
+        exception when others then
+          get stacked diagnostics st = returned_sqlstate, msg = message_text;
+          res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg);
+          raise sqlstate 'DBCIR';
+        end;
+        res := res || jsonb_build_object('after_count', a_count, 'after_match', a_match, 'after_fp', a_fp);
+      end if;
+      raise sqlstate 'DBCIR';
+    exception when sqlstate 'DBCIR' then
+      null;
+    end;
+    return next res;
+  end loop;
+end
+$dbci$"#;
+
+/// What the batch function reports for one cell.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CellResult {
+    pub i: usize,
+    pub before_count: Option<i64>,
+    pub before_match: Option<i64>,
+    pub before_fp: Option<String>,
+    pub user: Option<String>,
+    #[serde(rename = "super")]
+    pub superuser: Option<bool>,
+    pub bypass: Option<bool>,
+    pub rows: Option<i64>,
+    pub sqlstate: Option<String>,
+    pub error: Option<String>,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    /// The case's own SQL (its `where`, values) failed as admin: a broken test.
+    pub setup_sqlstate: Option<String>,
+    pub setup_error: Option<String>,
+    pub after_count: Option<i64>,
+    pub after_match: Option<i64>,
+    pub after_fp: Option<String>,
+    /// The whole batch failed (statement timeout): the error.
+    #[serde(skip)]
+    pub batch_error: Option<String>,
+}
+
+/// How many workers to use for `cells` cells.
+pub fn worker_count(cells: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (1 + cells / CELLS_PER_EXTRA_WORKER).min(cores).clamp(1, 4)
+}
+
+/// Connects to `database` ready to run batches.
+pub async fn connect_worker(
+    server: &Server,
+    database: &str,
+    timeout: std::time::Duration,
+) -> Result<Client> {
+    let client = server.connect(database).await?;
+    client
+        .batch_execute(&format!(
+            "set statement_timeout = {}; {BATCH_FUNCTION}",
+            timeout.as_millis()
+        ))
+        .await
+        .map_err(|e| Error::environment(format!("prepare an rls worker: {}", db_error_text(&e))))?;
+    Ok(client)
+}
+
+/// Runs `cells` on `client` batch by batch, sending each batch's results as it completes.
+pub async fn run_on(
+    client: &Client,
+    actors: &Actors,
+    cells: &[(usize, &Cell)],
+    done: &tokio::sync::mpsc::UnboundedSender<Vec<CellResult>>,
+) -> Result<()> {
+    for batch in cells.chunks(BATCH) {
+        let json: Vec<serde_json::Value> = batch
+            .iter()
+            .map(|(index, cell)| {
+                let actor = actors
+                    .get(&cell.actor)
+                    .expect("cells are planned from the file's actors");
+                cell_json(*index, cell, actor)
+            })
+            .collect();
+        let payload = serde_json::Value::Array(json).to_string();
+        let results = match client
+            .query(
+                "select r::text from pg_temp.dbci_cells($1::text::jsonb) r",
+                &[&payload],
+            )
+            .await
+        {
+            Ok(rows) => rows
+                .iter()
+                .map(|row| {
+                    let text: String = row.get(0);
+                    serde_json::from_str::<CellResult>(&text).map_err(|e| {
+                        Error::environment(format!("read an rls cell result: {e}: {text}"))
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+            Err(e) => {
+                let message = db_error_text(&e);
+                batch
+                    .iter()
+                    .map(|(index, _)| CellResult {
+                        i: *index,
+                        batch_error: Some(message.clone()),
+                        ..CellResult::default()
+                    })
+                    .collect()
+            }
+        };
+        let _ = done.send(results);
+    }
+    Ok(())
+}

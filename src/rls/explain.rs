@@ -1,0 +1,117 @@
+//! What a failing cell's reader needs to fix the policy without opening the database: RLS
+//! flags, the policies with their USING and WITH CHECK, the actor's grant, how a view reads.
+
+use tokio_postgres::Client;
+
+use super::plan::split_target;
+use super::spec::Operation;
+use crate::backend::db_error_text;
+use crate::error::{Error, Result};
+
+/// Notes describing `target` (`schema.table`) as seen by `role` for `operation`.
+pub async fn explain(
+    client: &Client,
+    target: &str,
+    role: &str,
+    operation: Operation,
+) -> Result<Vec<String>> {
+    let (schema, table) = split_target(target);
+    let failed = |e: tokio_postgres::Error| {
+        Error::environment(format!(
+            "read the policies of {target}: {}",
+            db_error_text(&e)
+        ))
+    };
+    let mut notes = Vec::new();
+    let relation = client
+        .query_opt(
+            "select c.relkind::text, c.relrowsecurity, c.relforcerowsecurity, \
+                    pg_catalog.pg_get_userbyid(c.relowner)::text, coalesce(array_to_string(c.reloptions, ','), '') \
+             from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+             where n.nspname = $1 and c.relname = $2",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(failed)?;
+    let Some(relation) = relation else {
+        return Ok(notes);
+    };
+    let kind: String = relation.get(0);
+    let (enabled, forced): (bool, bool) = (relation.get(1), relation.get(2));
+    let owner: String = relation.get(3);
+    let options: String = relation.get(4);
+    if kind == "v" || kind == "m" {
+        if options.contains("security_invoker=true") || options.contains("security_invoker=on") {
+            notes.push(format!(
+                "{target} is a view with security_invoker: its tables' RLS applies to the caller"
+            ));
+        } else {
+            notes.push(format!(
+                "{target} is a view without security_invoker, owned by {owner}: it reads its tables with {owner}'s rights, so their RLS does not filter for the caller (add `with (security_invoker = true)`)"
+            ));
+        }
+    } else if !enabled {
+        notes.push(format!(
+            "RLS is DISABLED on {target}: every role with a grant sees and changes every row"
+        ));
+    } else {
+        notes.push(format!(
+            "RLS is enabled on {target}{}",
+            if forced { " (forced)" } else { "" }
+        ));
+    }
+    if operation != Operation::Sql {
+        let privilege = match operation {
+            Operation::Select => "SELECT",
+            Operation::Insert => "INSERT",
+            Operation::Update => "UPDATE",
+            _ => "DELETE",
+        };
+        let granted: bool = client
+            .query_one(
+                "select pg_catalog.has_table_privilege($1, format('%I.%I', $2::text, $3::text), $4)",
+                &[&role, &schema, &table, &privilege],
+            )
+            .await
+            .map_err(failed)?
+            .get(0);
+        if !granted {
+            notes.push(format!(
+                "{role} has no {privilege} privilege on {target}: a missing GRANT denies before any policy is read"
+            ));
+        }
+    }
+    let policies = client
+        .query(
+            "select policyname::text, permissive::text, cmd::text, roles::text, qual, with_check \
+             from pg_catalog.pg_policies where schemaname = $1 and tablename = $2 order by policyname",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(failed)?;
+    if policies.is_empty() && enabled {
+        notes.push(format!(
+            "no policy on {target}: RLS denies every row to every role without BYPASSRLS"
+        ));
+    }
+    for policy in policies {
+        let name: String = policy.get(0);
+        let permissive: String = policy.get(1);
+        let command: String = policy.get(2);
+        let roles: String = policy.get(3);
+        let using: Option<String> = policy.get(4);
+        let check: Option<String> = policy.get(5);
+        let mut line = format!(
+            "policy \"{name}\" ({}) FOR {command} TO {roles}",
+            permissive.to_lowercase()
+        );
+        if let Some(using) = using {
+            line.push_str(&format!(" USING ({using})"));
+        }
+        if let Some(check) = check {
+            line.push_str(&format!(" WITH CHECK ({check})"));
+        }
+        notes.push(line);
+    }
+    Ok(notes)
+}

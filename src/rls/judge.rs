@@ -1,0 +1,200 @@
+//! Judging a cell: what was observed (allow, deny, partial) and whether the test itself is
+//! broken, with DESIGN.md's non-vacuous semantics.
+
+use super::exec::CellResult;
+use super::plan::Cell;
+use super::spec::{Expect, Operation};
+use crate::actors::Actor;
+use crate::report::CaseVerdict;
+
+/// SQLSTATE of "insufficient privilege": RLS WITH CHECK violations and missing grants.
+const INSUFFICIENT_PRIVILEGE: &str = "42501";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judgement {
+    /// allow | deny | partial | broken
+    pub observed: &'static str,
+    pub verdict: CaseVerdict,
+    /// For a failure or a broken test: what happened, in words.
+    pub message: Option<String>,
+}
+
+fn broken(message: String) -> Judgement {
+    Judgement {
+        observed: "broken",
+        verdict: CaseVerdict::Broken,
+        message: Some(format!("broken test: {message}")),
+    }
+}
+
+/// Judges `result` of `cell` run as `actor`.
+pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
+    if let Some(message) = &cell.broken {
+        return Judgement {
+            observed: "broken",
+            verdict: CaseVerdict::Broken,
+            message: Some(message.clone()),
+        };
+    }
+    if let Some(error) = &result.batch_error {
+        return broken(format!("the batch running this cell failed: {error}"));
+    }
+    if let Some(error) = &result.setup_error {
+        return broken(format!(
+            "the case's own SQL failed as admin ({}): {error}",
+            result.setup_sqlstate.as_deref().unwrap_or("?")
+        ));
+    }
+    if let (Some(user), Some(superuser), Some(bypass)) =
+        (&result.user, result.superuser, result.bypass)
+    {
+        if let Err(message) = actor.check_effective_role(user, superuser, bypass) {
+            return broken(format!("{message}; the cell was not run"));
+        }
+    } else {
+        return broken("the effective role could not be read; the cell was not run".to_owned());
+    }
+    let before = result.before_count.unwrap_or(0);
+    // Target rows must exist as admin sees them, else the cell proves nothing.
+    if matches!(
+        cell.operation,
+        Operation::Select | Operation::Update | Operation::Delete
+    ) && before == 0
+    {
+        return broken(format!(
+            "no row of {} matches `{}` as admin: the case checks nothing (create the rows in `setup:`)",
+            cell.target, cell.filter
+        ));
+    }
+    if cell.operation == Operation::Update && result.before_match == Some(before) {
+        return broken(format!(
+            "every target row of {} already has the values `set` gives: an allowed update could not be told from a denied one",
+            cell.target
+        ));
+    }
+    let denied_by_error = match &result.sqlstate {
+        None => false,
+        Some(state) if state == INSUFFICIENT_PRIVILEGE => true,
+        Some(state) if cell.operation == Operation::Sql && cell.deny_sqlstate.as_deref() == Some(state.as_str()) => true,
+        Some(state) => {
+            return broken(format!(
+                "{} as {} raised {state} ({}): an error other than a permission denial is never counted as deny{}",
+                cell.operation.as_str(),
+                cell.actor,
+                result.error.as_deref().unwrap_or(""),
+                result
+                    .detail
+                    .as_deref()
+                    .map(|d| format!("; detail: {d}"))
+                    .unwrap_or_default()
+            ))
+        }
+    };
+    let rows = result.rows.unwrap_or(0);
+    let (observed, detail): (&'static str, String) = match cell.operation {
+        Operation::Sql => {
+            if denied_by_error {
+                ("deny", format!("raised {}", error_text(result)))
+            } else {
+                ("allow", "succeeded".to_owned())
+            }
+        }
+        Operation::Select => {
+            if denied_by_error {
+                ("deny", format!("raised {}", error_text(result)))
+            } else if rows == before {
+                ("allow", format!("all {before} target row(s) visible"))
+            } else if rows == 0 {
+                (
+                    "deny",
+                    format!("none of the {before} target row(s) visible"),
+                )
+            } else {
+                (
+                    "partial",
+                    format!("{rows} of {before} target row(s) visible"),
+                )
+            }
+        }
+        Operation::Insert => {
+            let after = result.after_count.unwrap_or(0);
+            if denied_by_error {
+                ("deny", format!("raised {}", error_text(result)))
+            } else if after > before {
+                ("allow", "the row was inserted".to_owned())
+            } else {
+                (
+                    "partial",
+                    format!("the insert reported {rows} row(s) but no new row exists (a trigger returned NULL?)"),
+                )
+            }
+        }
+        Operation::Update => {
+            let unchanged = result.after_fp == result.before_fp;
+            let matching = result.after_match.unwrap_or(0);
+            if denied_by_error {
+                ("deny", format!("raised {}", error_text(result)))
+            } else if unchanged {
+                (
+                    "deny",
+                    format!("{rows} row(s) updated, target rows unchanged"),
+                )
+            } else if matching == before && result.after_count == Some(before) {
+                ("allow", format!("all {before} target row(s) changed"))
+            } else {
+                (
+                    "partial",
+                    format!("{rows} row(s) updated; {matching} of {before} target row(s) now have the new values"),
+                )
+            }
+        }
+        Operation::Delete => {
+            let remaining = result.after_count.unwrap_or(0);
+            if denied_by_error {
+                ("deny", format!("raised {}", error_text(result)))
+            } else if remaining == 0 {
+                ("allow", format!("all {before} target row(s) removed"))
+            } else if remaining == before && result.after_fp == result.before_fp {
+                (
+                    "deny",
+                    format!("{rows} row(s) deleted, target rows unchanged"),
+                )
+            } else {
+                (
+                    "partial",
+                    format!("{} of {before} target row(s) removed", before - remaining),
+                )
+            }
+        }
+    };
+    let pass = observed == cell.expect.as_str();
+    Judgement {
+        observed,
+        verdict: if pass {
+            CaseVerdict::Pass
+        } else {
+            CaseVerdict::Fail
+        },
+        message: (!pass).then(|| {
+            format!(
+                "{} as {}: expected {}, observed {observed} ({detail})",
+                cell.operation.as_str(),
+                cell.actor,
+                match cell.expect {
+                    Expect::Allow => "allow",
+                    Expect::Deny => "deny",
+                },
+            )
+        }),
+    }
+}
+
+fn error_text(result: &CellResult) -> String {
+    format!(
+        "{} {}",
+        result.sqlstate.as_deref().unwrap_or(""),
+        result.error.as_deref().unwrap_or("")
+    )
+    .trim()
+    .to_owned()
+}

@@ -1,0 +1,561 @@
+//! Turning cases into cells: for each actor × operation, the SQL run as admin before, as the
+//! actor, and as admin after, so that the outcome can be judged non-vacuously.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use super::spec::{resolve, CaseSpec, Expect, Operation};
+use crate::actors::{Actor, ActorKind};
+use crate::backend::{quote_ident, quote_literal};
+use crate::policy_tests::PolicyFile;
+
+/// How the actor's statement's result is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// A `select count(*)`: the number of target rows the actor sees.
+    Count,
+    /// DML or an RPC: the number of rows affected, or the error.
+    Rows,
+}
+
+/// One cell: actor × operation × case.
+#[derive(Debug, Clone)]
+pub struct Cell {
+    pub file: String,
+    pub case: String,
+    pub case_line: usize,
+    /// `schema.table`, or `sql`.
+    pub target: String,
+    pub operation: Operation,
+    pub actor: String,
+    pub expect: Expect,
+    /// The SQLSTATE a denying RPC raises (besides 42501).
+    pub deny_sqlstate: Option<String>,
+    /// Admin query before: (count, rows already as `set` wants, keys, fingerprint).
+    pub before: Option<String>,
+    /// The statement run as the actor.
+    pub op: String,
+    pub op_kind: OpKind,
+    /// Admin query after, with the keys of `before` as `$1`: (count, rows as `set` wants,
+    /// fingerprint).
+    pub after: Option<String>,
+    /// The case's target-row condition, for messages.
+    pub filter: String,
+    /// Why the cell cannot run (a broken test found while planning), e.g. no key columns.
+    pub broken: Option<String>,
+}
+
+/// A case-level problem found while planning: the matrix has a hole or a case is malformed.
+#[derive(Debug, Clone)]
+pub struct Hole {
+    pub case: String,
+    pub line: usize,
+    pub operation: Operation,
+    pub actor: String,
+    pub message: String,
+}
+
+/// Facts about a target table read from the catalog before planning.
+#[derive(Debug, Clone, Default)]
+pub struct TargetInfo {
+    /// `schema.table` as written in the catalog.
+    pub qualified: String,
+    pub exists: bool,
+    /// Primary key columns (empty for views and tables without one).
+    pub key: Vec<String>,
+}
+
+/// Everything planned from one file.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub cells: Vec<Cell>,
+    pub holes: Vec<Hole>,
+    /// Input errors (exit 2): line and message.
+    pub errors: Vec<(usize, String)>,
+}
+
+/// Splits `schema.table` (default schema `public`); quotes are honoured.
+pub fn split_target(name: &str) -> (String, String) {
+    let name = name.trim();
+    match name.split_once('.') {
+        Some((schema, table)) => (unquote(schema), unquote(table)),
+        None => ("public".to_owned(), unquote(name)),
+    }
+}
+
+fn unquote(part: &str) -> String {
+    let part = part.trim();
+    if part.len() >= 2 && part.starts_with('"') && part.ends_with('"') {
+        part[1..part.len() - 1].replace("\"\"", "\"")
+    } else {
+        part.to_lowercase()
+    }
+}
+
+/// The target table of a case (storage cases target `storage.objects`).
+pub fn case_target(case: &CaseSpec) -> Option<(String, String)> {
+    if case.bucket.is_some() {
+        Some(("storage".to_owned(), "objects".to_owned()))
+    } else {
+        case.table.as_deref().map(split_target)
+    }
+}
+
+/// A YAML value as a SQL literal.
+pub fn literal(value: &Value) -> String {
+    match value {
+        Value::Null => "null".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => quote_literal(s),
+        other => quote_literal(&other.to_string()),
+    }
+}
+
+/// Replaces `{{me.field}}` by the acting actor's fields, then every `{{actor.field}}`.
+fn render_for(file: &PolicyFile, actor: &Actor, text: &str) -> Result<String, String> {
+    static ME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let me = ME.get_or_init(|| regex::Regex::new(r"\{\{\s*me\.").unwrap());
+    let text = me.replace_all(text, format!("{{{{{}.", actor.name).as_str());
+    file.actors.render(&text)
+}
+
+/// Plans every cell of every case in `file`; `targets` holds the catalog facts per target.
+pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>) -> Plan {
+    let mut plan = Plan::default();
+    let actor_names: Vec<&str> = file.actors.names().collect();
+    if actor_names.contains(&"me") {
+        plan.errors.push((
+            crate::policy_tests::key_line(&file.text, "actors").unwrap_or(1),
+            "an actor may not be called `me`: `{{me.id}}` means the acting actor".to_owned(),
+        ));
+        return plan;
+    }
+    for spanned in &file.spec.cases {
+        let case = &spanned.value;
+        let line = spanned.referenced.line() as usize;
+        let kinds = [
+            case.table.is_some(),
+            case.bucket.is_some(),
+            case.sql.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            plan.errors.push((
+                line,
+                format!(
+                    "case `{}`: give exactly one of `table:`, `bucket:` or `sql:`",
+                    case.name
+                ),
+            ));
+            continue;
+        }
+        if case.object.is_some() && case.bucket.is_none() {
+            plan.errors.push((
+                line,
+                format!("case `{}`: `object:` needs `bucket:`", case.name),
+            ));
+            continue;
+        }
+        if let Some(sql) = &case.sql {
+            if case.select.is_some()
+                || case.insert.is_some()
+                || case.update.is_some()
+                || case.delete.is_some()
+                || case.filter.is_some()
+            {
+                plan.errors.push((
+                    line,
+                    format!(
+                        "case `{}`: an `sql:` case takes `allow:`/`deny:` (and `sqlstate:`), not table operations or `where:`",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
+            let allow = case.allow.clone().unwrap_or_default();
+            let deny = case.deny.clone().unwrap_or_default();
+            let expectations = match resolve(&allow, &deny, &actor_names) {
+                Ok(e) => e,
+                Err((l, message)) => {
+                    plan.errors.push((if l == 0 { line } else { l }, message));
+                    continue;
+                }
+            };
+            if let Some(state) = &case.sqlstate {
+                if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    plan.errors.push((
+                        line,
+                        format!(
+                            "case `{}`: sqlstate `{state}` is not a 5-character SQLSTATE",
+                            case.name
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            add_holes(&mut plan, case, line, Operation::Sql, &expectations.missing);
+            for (actor_name, expect) in &expectations.cells {
+                let actor = file
+                    .actors
+                    .get(actor_name)
+                    .expect("resolved against the file's actors");
+                let op = match render_for(file, actor, sql) {
+                    Ok(op) => op,
+                    Err(message) => {
+                        plan.errors
+                            .push((line, format!("case `{}`: {message}", case.name)));
+                        break;
+                    }
+                };
+                plan.cells.push(Cell {
+                    file: file.rel.clone(),
+                    case: case.name.clone(),
+                    case_line: line,
+                    target: "sql".to_owned(),
+                    operation: Operation::Sql,
+                    actor: actor_name.clone(),
+                    expect: *expect,
+                    deny_sqlstate: case.sqlstate.clone(),
+                    before: None,
+                    op,
+                    op_kind: OpKind::Rows,
+                    after: None,
+                    filter: String::new(),
+                    broken: None,
+                });
+            }
+            continue;
+        }
+        if case.allow.is_some() || case.deny.is_some() || case.sqlstate.is_some() {
+            plan.errors.push((
+                line,
+                format!(
+                    "case `{}`: `allow:`/`deny:` go under an operation (`select: {{ allow: [...] }}`) for table cases",
+                    case.name
+                ),
+            ));
+            continue;
+        }
+        let (schema, table) = case_target(case).expect("table or bucket");
+        let info = targets
+            .get(&(schema.clone(), table.clone()))
+            .cloned()
+            .unwrap_or_default();
+        if !info.exists {
+            plan.errors.push((
+                line,
+                format!(
+                    "case `{}`: table or view {}.{} does not exist after replay",
+                    case.name, schema, table
+                ),
+            ));
+            continue;
+        }
+        let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
+        let key: Vec<String> = case.key.clone().unwrap_or_else(|| info.key.clone());
+        let operations: Vec<(Operation, &super::spec::Who, &super::spec::Who)> = [
+            case.select
+                .as_ref()
+                .map(|o| (Operation::Select, &o.allow, &o.deny)),
+            case.insert
+                .as_ref()
+                .map(|o| (Operation::Insert, &o.allow, &o.deny)),
+            case.update
+                .as_ref()
+                .map(|o| (Operation::Update, &o.allow, &o.deny)),
+            case.delete
+                .as_ref()
+                .map(|o| (Operation::Delete, &o.allow, &o.deny)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if operations.is_empty() {
+            plan.errors.push((
+                line,
+                format!(
+                    "case `{}`: no operation: give `select:`, `insert:`, `update:` or `delete:`",
+                    case.name
+                ),
+            ));
+            continue;
+        }
+        for (operation, allow, deny) in operations {
+            let expectations = match resolve(allow, deny, &actor_names) {
+                Ok(e) => e,
+                Err((l, message)) => {
+                    plan.errors.push((if l == 0 { line } else { l }, message));
+                    continue;
+                }
+            };
+            add_holes(&mut plan, case, line, operation, &expectations.missing);
+            for (actor_name, expect) in &expectations.cells {
+                let actor = file
+                    .actors
+                    .get(actor_name)
+                    .expect("resolved against the file's actors");
+                match table_cell(file, case, actor, operation, &qualified, &key) {
+                    Ok((before, op, op_kind, after, filter, broken)) => plan.cells.push(Cell {
+                        file: file.rel.clone(),
+                        case: case.name.clone(),
+                        case_line: line,
+                        target: format!("{schema}.{table}"),
+                        operation,
+                        actor: actor_name.clone(),
+                        expect: *expect,
+                        deny_sqlstate: None,
+                        before,
+                        op,
+                        op_kind,
+                        after,
+                        filter,
+                        broken,
+                    }),
+                    Err(message) => {
+                        plan.errors
+                            .push((line, format!("case `{}`: {message}", case.name)));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    plan
+}
+
+fn add_holes(
+    plan: &mut Plan,
+    case: &CaseSpec,
+    line: usize,
+    operation: Operation,
+    missing: &[String],
+) {
+    for actor in missing {
+        plan.holes.push(Hole {
+            case: case.name.clone(),
+            line,
+            operation,
+            actor: actor.clone(),
+            message: format!(
+                "broken test: actor `{actor}` has no expectation for {} in case `{}`: list it under allow or deny, or write `deny: others`",
+                operation.as_str(),
+                case.name
+            ),
+        });
+    }
+}
+
+type TableCell = (
+    Option<String>,
+    String,
+    OpKind,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
+/// The before/op/after SQL of a table cell.
+fn table_cell(
+    file: &PolicyFile,
+    case: &CaseSpec,
+    actor: &Actor,
+    operation: Operation,
+    qualified: &str,
+    key: &[String],
+) -> Result<TableCell, String> {
+    let mut conditions = Vec::new();
+    if let (Some(bucket), Some(object)) = (&case.bucket, &case.object) {
+        conditions.push(format!(
+            "bucket_id = {} and name = {}",
+            quote_literal(&render_for(file, actor, bucket)?),
+            quote_literal(&render_for(file, actor, object)?)
+        ));
+    } else if let Some(bucket) = &case.bucket {
+        conditions.push(format!(
+            "bucket_id = {}",
+            quote_literal(&render_for(file, actor, bucket)?)
+        ));
+    }
+    if let Some(filter) = &case.filter {
+        conditions.push(format!("({})", render_for(file, actor, filter)?));
+    }
+    let filter = if conditions.is_empty() {
+        "true".to_owned()
+    } else {
+        conditions.join(" and ")
+    };
+    let fingerprint = "md5(coalesce(string_agg(t::text, ',' order by t::text), ''))";
+    let key_expr = if key.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "jsonb_build_array({})::text",
+            key.iter()
+                .map(|c| format!("t.{}", quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    };
+    let render_values =
+        |values: &BTreeMap<String, Value>| -> Result<Vec<(String, String)>, String> {
+            values
+                .iter()
+                .map(|(column, value)| {
+                    let value = match value {
+                        Value::String(s) => Value::String(render_for(file, actor, s)?),
+                        other => other.clone(),
+                    };
+                    Ok((column.clone(), literal(&value)))
+                })
+                .collect()
+        };
+    match operation {
+        Operation::Select => Ok((
+            Some(format!("select count(*), 0::bigint, null::text[], ''::text from {qualified} t where {filter}")),
+            format!("select count(*) from {qualified} t where {filter}"),
+            OpKind::Count,
+            None,
+            filter,
+            None,
+        )),
+        Operation::Insert => {
+            let spec = case.insert.as_ref().expect("insert cell of an insert case");
+            let mut values: BTreeMap<String, Value> = BTreeMap::new();
+            if let Some(bucket) = &case.bucket {
+                values.insert("bucket_id".to_owned(), Value::String(bucket.clone()));
+                if let Some(object) = &case.object {
+                    values.insert("name".to_owned(), Value::String(object.clone()));
+                }
+                // What the storage API records for an upload by a signed-in user.
+                let owner = actor.id.clone().map_or(Value::Null, Value::String);
+                if actor.kind == ActorKind::User {
+                    values.insert("owner".to_owned(), owner.clone());
+                    values.insert("owner_id".to_owned(), owner);
+                }
+            }
+            values.extend(spec.values.clone());
+            if values.is_empty() {
+                return Err("`insert:` needs `values:`".to_owned());
+            }
+            let values = render_values(&values)?;
+            let identifies = if case.filter.is_some() || case.bucket.is_some() {
+                filter.clone()
+            } else {
+                values
+                    .iter()
+                    .map(|(c, v)| format!("t.{} is not distinct from {v}", quote_ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            };
+            let columns = values.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>().join(", ");
+            let literals = values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().join(", ");
+            Ok((
+                Some(format!("select count(*), 0::bigint, null::text[], ''::text from {qualified} t where {identifies}")),
+                format!("insert into {qualified} ({columns}) values ({literals})"),
+                OpKind::Rows,
+                Some(format!(
+                    "select count(*), 0::bigint, ''::text from {qualified} t where {identifies}"
+                )),
+                identifies,
+                None,
+            ))
+        }
+        Operation::Update | Operation::Delete => {
+            let Some(key_expr) = key_expr else {
+                let message = format!(
+                    "broken test: {} has no primary key, so db-ci cannot tell which target rows changed; add `key: [column, …]` to the case",
+                    qualified
+                );
+                return Ok((None, String::new(), OpKind::Rows, None, filter, Some(message)));
+            };
+            let (set_sql, matches) = if operation == Operation::Update {
+                let spec = case.update.as_ref().expect("update cell of an update case");
+                if spec.set.is_empty() {
+                    return Err("`update:` needs `set:`".to_owned());
+                }
+                let set = render_values(&spec.set)?;
+                (
+                    set.iter().map(|(c, v)| format!("{} = {v}", quote_ident(c))).collect::<Vec<_>>().join(", "),
+                    set.iter()
+                        .map(|(c, v)| format!("t.{} is not distinct from {v}", quote_ident(c)))
+                        .collect::<Vec<_>>()
+                        .join(" and "),
+                )
+            } else {
+                (String::new(), "false".to_owned())
+            };
+            let before = format!(
+                "select count(*), count(*) filter (where {matches}), coalesce(array_agg({key_expr}), '{{}}'), {fingerprint} from {qualified} t where {filter}"
+            );
+            let after = format!(
+                "select count(*), count(*) filter (where {matches}), {fingerprint} from {qualified} t where {key_expr} = any($1)"
+            );
+            let op = if operation == Operation::Update {
+                format!("update {qualified} t set {set_sql} where {filter}")
+            } else {
+                format!("delete from {qualified} t where {filter}")
+            };
+            Ok((Some(before), op, OpKind::Rows, Some(after), filter, None))
+        }
+        Operation::Sql => unreachable!("sql cases are planned apart"),
+    }
+}
+
+/// The cell as the JSON the batch function reads.
+pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
+    let mut legacy = serde_json::Map::new();
+    if let Value::Object(claims) = &actor.claims {
+        for (key, value) in claims {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            legacy.insert(key.clone(), Value::String(text));
+        }
+    }
+    let mut value = json!({
+        "i": index,
+        "role": actor.db_role,
+        "claims": actor.claims.to_string(),
+        "legacy": legacy,
+        "may_bypass": actor.may_bypass_rls(),
+        "kind": if cell.op_kind == OpKind::Count { "count" } else { "rows" },
+        "op": cell.op,
+    });
+    if let Some(before) = &cell.before {
+        value["before"] = Value::String(before.clone());
+    }
+    if let Some(after) = &cell.after {
+        value["after"] = Value::String(after.clone());
+        // Update and delete read the rows back by the keys captured before.
+        value["keys"] = Value::Bool(matches!(
+            cell.operation,
+            Operation::Update | Operation::Delete
+        ));
+    }
+    value
+}
+
+/// The input errors of `file`'s cases that need no catalog (unknown actors, malformed cases),
+/// so a bad matrix is exit 2 before anything boots.
+pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
+    let targets = file
+        .spec
+        .cases
+        .iter()
+        .filter_map(|case| case_target(&case.value))
+        .map(|target| {
+            (
+                target,
+                TargetInfo {
+                    exists: true,
+                    key: vec!["id".to_owned()],
+                    ..TargetInfo::default()
+                },
+            )
+        })
+        .collect();
+    plan(file, &targets).errors
+}
