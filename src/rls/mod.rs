@@ -379,6 +379,14 @@ async fn run_file(
             cell.target,
             case.message.clone().unwrap_or_default()
         );
+        // A broken case (no target row) reads the same for every actor: say it once.
+        if report
+            .failures
+            .iter()
+            .any(|f| f.file == file.rel && f.line == cell.case_line && f.message == message)
+        {
+            continue;
+        }
         report.failures.push(Failure {
             file: file.rel.clone(),
             line: cell.case_line,
