@@ -138,6 +138,8 @@ if ! pkg_installed "postgresql-$PG_MAJOR-cron" && { [ "$(id -u)" -eq 0 ] || [ ${
   if pkg_available "postgresql-$PG_MAJOR-cron"; then want+=("postgresql-$PG_MAJOR-cron")
   else log "postgresql-$PG_MAJOR-cron is not in the archive; skipping it"; fi
 fi
+# pg_prove, which the RLS benchmark runs to compare db-ci with the same checks in pgTAP.
+command -v pg_prove >/dev/null || want+=("libtap-parser-sourcehandler-pgtap-perl")
 if [ ${#want[@]} -gt 0 ]; then
   apt_install "${want[@]}"
   did+=("installed ${want[*]}")

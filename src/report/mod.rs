@@ -156,6 +156,10 @@ pub struct CoverageRow {
     pub insert: bool,
     pub update: bool,
     pub delete: bool,
+    /// Commands the relation does not support (a materialized view takes no insert): left
+    /// out of the percentage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<String>,
 }
 
 /// An error that stopped the run before its stages could finish (exit 2 or 3).

@@ -1,6 +1,6 @@
 //! Coverage: which commands of each exposed table or view no cell checks.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
@@ -9,12 +9,21 @@ use crate::backend::db_error_text;
 use crate::error::{Error, Result};
 use crate::report::{Coverage, CoverageRow};
 
+/// An exposed relation and the commands it supports.
+#[derive(Debug, Clone)]
+pub struct Relation {
+    /// `schema.table`
+    pub name: String,
+    /// insert, update, delete supported (select always is).
+    pub writable: [bool; 3],
+}
+
 /// The tables, views and materialized views of `schemas` a project made (extension members
-/// and the platform's own objects excluded), as `schema.table`.
-pub async fn exposed_relations(client: &Client, schemas: &[String]) -> Result<Vec<String>> {
+/// excluded), with the commands each supports (`pg_relation_is_updatable`).
+pub async fn exposed_relations(client: &Client, schemas: &[String]) -> Result<Vec<Relation>> {
     let rows = client
         .query(
-            "select n.nspname::text || '.' || c.relname::text \
+            "select n.nspname::text || '.' || c.relname::text, pg_catalog.pg_relation_is_updatable(c.oid, true) \
              from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
              where c.relkind in ('r', 'p', 'v', 'm', 'f') and n.nspname = any($1) \
                and not exists (select 1 from pg_catalog.pg_depend d \
@@ -24,39 +33,57 @@ pub async fn exposed_relations(client: &Client, schemas: &[String]) -> Result<Ve
         )
         .await
         .map_err(|e| Error::environment(format!("list the exposed tables: {}", db_error_text(&e))))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    // pg_relation_is_updatable's bits: 1 << CMD_UPDATE(2), 1 << CMD_INSERT(3), 1 << CMD_DELETE(4).
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let bits: i32 = r.get(1);
+            Relation {
+                name: r.get(0),
+                writable: [bits & 8 != 0, bits & 4 != 0, bits & 16 != 0],
+            }
+        })
+        .collect())
 }
 
 /// Coverage of `relations` by the (target, operation) pairs that have at least one cell.
 pub fn coverage(
-    relations: &[String],
+    relations: &[Relation],
     covered: &BTreeSet<(String, Operation)>,
     minimum: Option<f64>,
 ) -> Coverage {
-    let mut by_table: BTreeMap<&str, [bool; 4]> = BTreeMap::new();
+    let mut rows = Vec::new();
+    let (mut total, mut hit) = (0, 0);
     for relation in relations {
-        let mut row = [false; 4];
+        let applies = [
+            true,
+            relation.writable[0],
+            relation.writable[1],
+            relation.writable[2],
+        ];
+        let mut seen = [false; 4];
+        let mut not_applicable = Vec::new();
         for (i, operation) in Operation::TABLE_OPERATIONS.iter().enumerate() {
-            row[i] = covered.contains(&(relation.clone(), *operation));
+            seen[i] = covered.contains(&(relation.name.clone(), *operation));
+            if applies[i] {
+                total += 1;
+                hit += usize::from(seen[i]);
+            } else if !seen[i] {
+                not_applicable.push(operation.as_str().to_owned());
+            }
         }
-        by_table.insert(relation, row);
+        let [select, insert, update, delete] = seen;
+        rows.push(CoverageRow {
+            table: relation.name.clone(),
+            select,
+            insert,
+            update,
+            delete,
+            not_applicable,
+        });
     }
-    let total = by_table.len() * 4;
-    let hit: usize = by_table
-        .values()
-        .map(|r| r.iter().filter(|b| **b).count())
-        .sum();
     Coverage {
-        tables: by_table
-            .into_iter()
-            .map(|(table, [select, insert, update, delete])| CoverageRow {
-                table: table.to_owned(),
-                select,
-                insert,
-                update,
-                delete,
-            })
-            .collect(),
+        tables: rows,
         percent: if total == 0 {
             100.0
         } else {
@@ -72,7 +99,15 @@ mod tests {
 
     #[test]
     fn coverage_counts_each_table_command_pair() {
-        let relations = vec!["public.a".to_owned(), "public.b".to_owned()];
+        let table = |name: &str| Relation {
+            name: name.to_owned(),
+            writable: [true; 3],
+        };
+        let matview = Relation {
+            name: "public.m".to_owned(),
+            writable: [false; 3],
+        };
+        let relations = vec![table("public.a"), table("public.b"), matview];
         let covered: BTreeSet<_> = [
             ("public.a".to_owned(), Operation::Select),
             ("public.a".to_owned(), Operation::Insert),
@@ -81,7 +116,12 @@ mod tests {
         .into_iter()
         .collect();
         let c = coverage(&relations, &covered, Some(50.0));
-        assert_eq!(c.percent, 25.0);
+        // 2 of 9 applicable pairs: the materialized view counts for select only.
+        assert_eq!(c.percent, 22.2);
+        assert_eq!(
+            c.tables[2].not_applicable,
+            vec!["insert", "update", "delete"]
+        );
         assert!(c.tables[0].select && c.tables[0].insert && !c.tables[0].update);
         assert!(!c.tables[1].select);
     }

@@ -29,18 +29,19 @@ create or replace function pg_temp.dbci_cells(cells jsonb) returns setof jsonb
 language plpgsql as $dbci$
 declare
   c jsonb; res jsonb;
-  b_count bigint; b_match bigint; b_keys text[]; b_fp text;
+  b_count bigint; b_match bigint; b_keys text[]; b_new_keys text[]; b_fp text;
   a_count bigint; a_match bigint; a_fp text;
-  n bigint; eff_user text; eff_super boolean; eff_bypass boolean; k text; v text;
+  n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
 begin
   for c in select value from jsonb_array_elements(cells) loop
     res := jsonb_build_object('i', c->'i');
     b_keys := null;
+    b_new_keys := null;
     begin
       if c ? 'before' then
         begin
-          execute c->>'before' into b_count, b_match, b_keys, b_fp;
+          execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
         exception when others then
           get stacked diagnostics st = returned_sqlstate, msg = message_text;
           res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg);
@@ -50,9 +51,7 @@ begin
       end if;
       perform set_config('role', c->>'role', true);
       perform set_config('request.jwt.claims', c->>'claims', true);
-      for k, v in select key, value from jsonb_each_text(c->'legacy') loop
-        perform set_config('request.jwt.claim.' || k, v, true);
-      end loop;
+      perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
       select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
         from pg_catalog.pg_roles r where r.rolname = current_user;
       res := res || jsonb_build_object('user', eff_user, 'super', eff_super, 'bypass', eff_bypass);
@@ -77,7 +76,7 @@ begin
       if c ? 'after' then
         begin
           if (c->>'keys')::boolean then
-            execute c->>'after' into a_count, a_match, a_fp using b_keys;
+            execute c->>'after' into a_count, a_match, a_fp using b_keys, b_new_keys;
           else
             execute c->>'after' into a_count, a_match, a_fp;
           end if;

@@ -2,7 +2,7 @@
 //! broken, with DESIGN.md's non-vacuous semantics.
 
 use super::exec::CellResult;
-use super::plan::Cell;
+use super::plan::{Cell, OpKind};
 use super::spec::{Expect, Operation};
 use crate::actors::Actor;
 use crate::report::CaseVerdict;
@@ -95,6 +95,12 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         Operation::Sql => {
             if denied_by_error {
                 ("deny", format!("raised {}", error_text(result)))
+            } else if cell.op_kind == OpKind::Count {
+                if rows > 0 {
+                    ("allow", format!("returned {rows} row(s)"))
+                } else {
+                    ("deny", "returned no row".to_owned())
+                }
             } else {
                 ("allow", "succeeded".to_owned())
             }
@@ -139,7 +145,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
                     "deny",
                     format!("{rows} row(s) updated, target rows unchanged"),
                 )
-            } else if matching == before && result.after_count == Some(before) {
+            } else if matching == before {
                 ("allow", format!("all {before} target row(s) changed"))
             } else {
                 (

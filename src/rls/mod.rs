@@ -168,7 +168,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                         ("delete", row.delete),
                     ]
                     .iter()
-                    .filter(|(_, hit)| !hit)
+                    .filter(|(name, hit)| !hit && !row.not_applicable.iter().any(|n| n == name))
                     .map(|(name, _)| *name)
                     .collect();
                     (!missing.is_empty()).then(|| format!("{} ({})", row.table, missing.join(", ")))

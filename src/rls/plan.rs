@@ -201,6 +201,10 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     .get(actor_name)
                     .expect("resolved against the file's actors");
                 let op = match render_for(file, actor, sql) {
+                    Ok(op) if case.returns_rows => format!(
+                        "select count(*) from ({}) as returned",
+                        op.trim().trim_end_matches(';')
+                    ),
                     Ok(op) => op,
                     Err(message) => {
                         plan.errors
@@ -219,7 +223,11 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     deny_sqlstate: case.sqlstate.clone(),
                     before: None,
                     op,
-                    op_kind: OpKind::Rows,
+                    op_kind: if case.returns_rows {
+                        OpKind::Count
+                    } else {
+                        OpKind::Rows
+                    },
                     after: None,
                     filter: String::new(),
                     broken: None,
@@ -227,7 +235,11 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             }
             continue;
         }
-        if case.allow.is_some() || case.deny.is_some() || case.sqlstate.is_some() {
+        if case.allow.is_some()
+            || case.deny.is_some()
+            || case.sqlstate.is_some()
+            || case.returns_rows
+        {
             plan.errors.push((
                 line,
                 format!(
@@ -386,16 +398,25 @@ fn table_cell(
         conditions.join(" and ")
     };
     let fingerprint = "md5(coalesce(string_agg(t::text, ',' order by t::text), ''))";
-    let key_expr = if key.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "jsonb_build_array({})::text",
-            key.iter()
-                .map(|c| format!("t.{}", quote_ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+    let key_expr = |set: &[(String, String)]| -> Option<String> {
+        if key.is_empty() {
+            return None;
+        }
+        let parts: Vec<String> = key
+            .iter()
+            .map(|column| {
+                let column_sql = format!("t.{}", quote_ident(column));
+                match set.iter().find(|(c, _)| c == column) {
+                    // CASE gives the literal the column's type, so the key reads the same
+                    // as the updated row's.
+                    Some((_, value)) => {
+                        format!("case when true then {value} else {column_sql} end")
+                    }
+                    None => column_sql,
+                }
+            })
+            .collect();
+        Some(format!("jsonb_build_array({})::text", parts.join(", ")))
     };
     let render_values =
         |values: &BTreeMap<String, Value>| -> Result<Vec<(String, String)>, String> {
@@ -412,7 +433,7 @@ fn table_cell(
         };
     match operation {
         Operation::Select => Ok((
-            Some(format!("select count(*), 0::bigint, null::text[], ''::text from {qualified} t where {filter}")),
+            Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {filter}")),
             format!("select count(*) from {qualified} t where {filter}"),
             OpKind::Count,
             None,
@@ -439,19 +460,17 @@ fn table_cell(
                 return Err("`insert:` needs `values:`".to_owned());
             }
             let values = render_values(&values)?;
-            let identifies = if case.filter.is_some() || case.bucket.is_some() {
-                filter.clone()
-            } else {
-                values
-                    .iter()
-                    .map(|(c, v)| format!("t.{} is not distinct from {v}", quote_ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(" and ")
-            };
+            // The new row is found by the values it was given, never by `where:` (which
+            // describes the rows select/update/delete target).
+            let identifies = values
+                .iter()
+                .map(|(c, v)| format!("t.{} is not distinct from {v}", quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(" and ");
             let columns = values.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>().join(", ");
             let literals = values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().join(", ");
             Ok((
-                Some(format!("select count(*), 0::bigint, null::text[], ''::text from {qualified} t where {identifies}")),
+                Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {identifies}")),
                 format!("insert into {qualified} ({columns}) values ({literals})"),
                 OpKind::Rows,
                 Some(format!(
@@ -462,19 +481,20 @@ fn table_cell(
             ))
         }
         Operation::Update | Operation::Delete => {
-            let Some(key_expr) = key_expr else {
+            let set = match (operation, &case.update) {
+                (Operation::Update, Some(spec)) => render_values(&spec.set)?,
+                _ => Vec::new(),
+            };
+            let (Some(old_key), Some(new_key)) = (key_expr(&[]), key_expr(&set)) else {
                 let message = format!(
-                    "broken test: {} has no primary key, so db-ci cannot tell which target rows changed; add `key: [column, …]` to the case",
-                    qualified
+                    "broken test: {qualified} has no primary key, so db-ci cannot tell which target rows changed; add `key: [column, …]` to the case"
                 );
                 return Ok((None, String::new(), OpKind::Rows, None, filter, Some(message)));
             };
             let (set_sql, matches) = if operation == Operation::Update {
-                let spec = case.update.as_ref().expect("update cell of an update case");
-                if spec.set.is_empty() {
+                if set.is_empty() {
                     return Err("`update:` needs `set:`".to_owned());
                 }
-                let set = render_values(&spec.set)?;
                 (
                     set.iter().map(|(c, v)| format!("{} = {v}", quote_ident(c))).collect::<Vec<_>>().join(", "),
                     set.iter()
@@ -485,11 +505,16 @@ fn table_cell(
             } else {
                 (String::new(), "false".to_owned())
             };
+            // Rows are found again by key: `$1` the keys before, `$2` the keys an allowed
+            // update gives them (they differ when `set` changes a key column).
             let before = format!(
-                "select count(*), count(*) filter (where {matches}), coalesce(array_agg({key_expr}), '{{}}'), {fingerprint} from {qualified} t where {filter}"
+                "select count(*), count(*) filter (where {matches}), coalesce(array_agg({old_key}), '{{}}'), \
+                 coalesce(array_agg({new_key}), '{{}}'), {fingerprint} from {qualified} t where {filter}"
             );
             let after = format!(
-                "select count(*), count(*) filter (where {matches}), {fingerprint} from {qualified} t where {key_expr} = any($1)"
+                "select count(*) filter (where {old_key} = any($1)), count(*) filter (where {old_key} = any($2) and {matches}), \
+                 md5(coalesce(string_agg(t::text, ',' order by t::text) filter (where {old_key} = any($1)), '')) \
+                 from {qualified} t where {old_key} = any($1) or {old_key} = any($2)"
             );
             let op = if operation == Operation::Update {
                 format!("update {qualified} t set {set_sql} where {filter}")

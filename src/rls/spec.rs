@@ -36,6 +36,10 @@ pub struct CaseSpec {
     pub deny: Option<Who>,
     /// For `sql` cases: the SQLSTATE a denying function raises instead of 42501.
     pub sqlstate: Option<String>,
+    /// For `sql` cases that read (`select * from get_user_jobs(…)`): judge by the rows
+    /// returned — allow = at least one row, deny = none (or 42501 / `sqlstate`).
+    #[serde(default)]
+    pub returns_rows: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
