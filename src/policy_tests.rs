@@ -207,3 +207,35 @@ impl Prepared {
         let _ = server.drop_database(&database).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The matrix the README documents is valid input.
+    #[test]
+    fn readme_matrix_example_is_valid() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("## RLS matrices")
+            .nth(1)
+            .expect("README has an RLS matrices section");
+        let yaml = section
+            .split("```yaml")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("the section has a yaml block");
+        let spec: PolicyFileSpec = crate::config::parse_yaml(yaml, Path::new("README.md")).unwrap();
+        let actors = Actors::resolve(&spec.actors).unwrap();
+        assert_eq!(spec.cases.len(), 6);
+        let file = PolicyFile {
+            rel: "README.md".to_owned(),
+            path: PathBuf::from("README.md"),
+            text: yaml.to_owned(),
+            spec,
+            actors,
+            setup_line: 1,
+        };
+        assert_eq!(crate::rls::plan::check(&file), Vec::new());
+    }
+}
