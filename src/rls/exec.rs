@@ -19,16 +19,18 @@ const CELLS_PER_EXTRA_WORKER: usize = 400;
 
 /// Runs each cell of `$1` (a JSON array) and returns one JSON object per cell.
 ///
-/// Per cell: the admin `before` query; then, in a nested block, `set_config('role', …)` and
-/// the claims (what `SET LOCAL ROLE` and PostgREST's settings do), the effective-role check,
-/// the actor's statement (its error caught and recorded), back to the session role, the admin
-/// `after` query; then a raised DBCIR rolls the whole cell back, so every cell sees the same
-/// state. QUERY_CANCELED (statement_timeout) is not caught by OTHERS and fails the batch.
+/// Per cell, in one block (a subtransaction): the admin `before` query; `set_config('role',
+/// …)` and the claims (what `SET LOCAL ROLE` and PostgREST's settings do); the effective-role
+/// check; the actor's statement in a nested block (its error caught and recorded); back to
+/// the session role; the admin `after` query; then a raised DBCIR rolls the whole cell back,
+/// so every cell sees the same state. Two subtransactions per cell, no more: they are most of
+/// a cell's cost. QUERY_CANCELED (statement_timeout) is not caught by OTHERS and fails the
+/// batch.
 const BATCH_FUNCTION: &str = r#"
 create or replace function pg_temp.dbci_cells(cells jsonb) returns setof jsonb
 language plpgsql as $dbci$
 declare
-  c jsonb; res jsonb;
+  c jsonb; res jsonb; phase text;
   b_count bigint; b_match bigint; b_keys text[]; b_new_keys text[]; b_fp text;
   a_count bigint; a_match bigint; a_fp text;
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
@@ -39,16 +41,12 @@ begin
     b_keys := null;
     b_new_keys := null;
     begin
+      phase := 'before';
       if c ? 'before' then
-        begin
-          execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
-        exception when others then
-          get stacked diagnostics st = returned_sqlstate, msg = message_text;
-          res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg);
-          raise sqlstate 'DBCIR';
-        end;
+        execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
         res := res || jsonb_build_object('before_count', b_count, 'before_match', b_match, 'before_fp', b_fp);
       end if;
+      phase := 'impersonate';
       perform set_config('role', c->>'role', true);
       perform set_config('request.jwt.claims', c->>'claims', true);
       perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
@@ -73,23 +71,23 @@ begin
           'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
       end;
       perform set_config('role', 'none', true);
+      phase := 'after';
       if c ? 'after' then
-        begin
-          if (c->>'keys')::boolean then
-            execute c->>'after' into a_count, a_match, a_fp using b_keys, b_new_keys;
-          else
-            execute c->>'after' into a_count, a_match, a_fp;
-          end if;
-        exception when others then
-          get stacked diagnostics st = returned_sqlstate, msg = message_text;
-          res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg);
-          raise sqlstate 'DBCIR';
-        end;
+        if (c->>'keys')::boolean then
+          execute c->>'after' into a_count, a_match, a_fp using b_keys, b_new_keys;
+        else
+          execute c->>'after' into a_count, a_match, a_fp;
+        end if;
         res := res || jsonb_build_object('after_count', a_count, 'after_match', a_match, 'after_fp', a_fp);
       end if;
       raise sqlstate 'DBCIR';
-    exception when sqlstate 'DBCIR' then
-      null;
+    exception
+      when sqlstate 'DBCIR' then
+        null;
+      when others then
+        -- The case's own SQL (its where, values) or the impersonation itself failed.
+        get stacked diagnostics st = returned_sqlstate, msg = message_text;
+        res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', phase);
     end;
     return next res;
   end loop;
@@ -112,9 +110,11 @@ pub struct CellResult {
     pub error: Option<String>,
     pub detail: Option<String>,
     pub hint: Option<String>,
-    /// The case's own SQL (its `where`, values) failed as admin: a broken test.
+    /// The case's own SQL (its `where`, values) failed as admin, or impersonating the actor
+    /// failed (`phase` says which): a broken test.
     pub setup_sqlstate: Option<String>,
     pub setup_error: Option<String>,
+    pub phase: Option<String>,
     pub after_count: Option<i64>,
     pub after_match: Option<i64>,
     pub after_fp: Option<String>,

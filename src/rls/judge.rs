@@ -40,10 +40,14 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         return broken(format!("the batch running this cell failed: {error}"));
     }
     if let Some(error) = &result.setup_error {
-        return broken(format!(
-            "the case's own SQL failed as admin ({}): {error}",
-            result.setup_sqlstate.as_deref().unwrap_or("?")
-        ));
+        let state = result.setup_sqlstate.as_deref().unwrap_or("?");
+        return broken(match result.phase.as_deref() {
+            Some("impersonate") => format!(
+                "impersonating {} as role {} failed ({state}): {error}",
+                cell.actor, actor.db_role
+            ),
+            _ => format!("the case's own SQL failed as admin ({state}): {error}"),
+        });
     }
     if let (Some(user), Some(superuser), Some(bypass)) =
         (&result.user, result.superuser, result.bypass)
