@@ -141,7 +141,10 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         }
     }
     if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        print!("{}", github::annotations(&report));
+        print!(
+            "{}",
+            github::annotations(&report, &github::Paths::from_env())
+        );
         if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
             let appended = std::fs::OpenOptions::new()
                 .create(true)

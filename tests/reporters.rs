@@ -242,6 +242,14 @@ fn passing_report() -> Report {
     report
 }
 
+/// The repository is checked out at /w, db-ci runs there.
+fn paths() -> github::Paths {
+    github::Paths {
+        workspace: "/w".into(),
+        cwd: "/w".into(),
+    }
+}
+
 fn timestamp() -> OffsetDateTime {
     OffsetDateTime::UNIX_EPOCH
 }
@@ -355,7 +363,7 @@ fn junit_is_written_atomically_to_its_path() {
 
 #[test]
 fn annotations_of_a_failing_run() {
-    insta::assert_snapshot!(github::annotations(&failing_report()));
+    insta::assert_snapshot!(github::annotations(&failing_report(), &paths()));
 }
 
 #[test]
@@ -368,7 +376,7 @@ fn annotations_stop_at_githubs_per_step_limit() {
             ..failure.clone()
         })
         .collect();
-    let text = github::annotations(&report);
+    let text = github::annotations(&report, &paths());
     let errors = text.lines().filter(|l| l.starts_with("::error ")).count();
     // 13 idempotence failures and 2 rls ones: 10 annotated, 5 counted.
     assert_eq!(errors, github::MAX_ERROR_ANNOTATIONS);
@@ -419,7 +427,7 @@ fn summary_and_annotations_of_a_run_that_stopped() {
         kind: "environment",
         message: "find a usable PostgreSQL backend:\n  local: no initdb".to_owned(),
     });
-    let annotations = github::annotations(&report);
+    let annotations = github::annotations(&report, &paths());
     assert_eq!(
         annotations,
         "::error title=db-ci%3A environment error::find a usable PostgreSQL backend:%0A  local: no initdb\n"
@@ -480,4 +488,30 @@ fn json_keeps_the_design_contract() {
         value["stages"][3]["reason"],
         "no properties in policy-tests"
     );
+}
+
+#[test]
+fn annotation_paths_are_relative_to_the_repository_root() {
+    let at = |workspace: &str, cwd: &str, project: &str| {
+        github::Paths {
+            workspace: workspace.into(),
+            cwd: cwd.into(),
+        }
+        .repository_path(project, "migrations/0001_init.sql")
+    };
+    assert_eq!(at("/w", "/w", "."), "migrations/0001_init.sql");
+    assert_eq!(
+        at("/w", "/w", "db/project"),
+        "db/project/migrations/0001_init.sql"
+    );
+    assert_eq!(
+        at("/w", "/w/db", "./project"),
+        "db/project/migrations/0001_init.sql"
+    );
+    assert_eq!(
+        at("/w", "/elsewhere", "/w/db/../project"),
+        "project/migrations/0001_init.sql"
+    );
+    // Outside the workspace GitHub cannot place it anyway: the absolute path, unchanged.
+    assert_eq!(at("/w", "/w", "/tmp/p"), "/tmp/p/migrations/0001_init.sql");
 }

@@ -4,6 +4,7 @@
 //! goes: workflow-command data and properties, markdown table cells.
 
 use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
 
 use super::{CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict, Verdict};
 
@@ -16,9 +17,54 @@ pub const MAX_ERROR_ANNOTATIONS: usize = 10;
 /// the JUnit and JSON reports have them all).
 const MAX_SUMMARY_FAILURES: usize = 50;
 
+/// Where the annotations are resolved: GitHub reads `file=` relative to the repository root
+/// (`$GITHUB_WORKSPACE`), while the report names files relative to the project directory,
+/// itself given relative to the working directory.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub workspace: PathBuf,
+    pub cwd: PathBuf,
+}
+
+impl Paths {
+    /// `$GITHUB_WORKSPACE` (else the working directory) and the working directory.
+    pub fn from_env() -> Paths {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let workspace = std::env::var_os("GITHUB_WORKSPACE")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cwd.clone());
+        Paths { workspace, cwd }
+    }
+
+    /// `file` of the project at `project`, relative to the workspace when it lies inside it.
+    pub fn repository_path(&self, project: &str, file: &str) -> String {
+        let path = self.cwd.join(project).join(file);
+        let mut normal = PathBuf::new();
+        for component in path.components() {
+            match component {
+                Component::CurDir => {}
+                Component::ParentDir => {
+                    normal.pop();
+                }
+                other => normal.push(other),
+            }
+        }
+        let workspace: PathBuf = self
+            .workspace
+            .components()
+            .filter(|c| *c != Component::CurDir)
+            .collect();
+        normal
+            .strip_prefix(&workspace)
+            .unwrap_or(&normal)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// The `::error file=…,line=…,col=…,title=…::message` lines for the first failures, then a
 /// `::warning::` line if some were left out.
-pub fn annotations(report: &Report) -> String {
+pub fn annotations(report: &Report, paths: &Paths) -> String {
     let failures: Vec<(&StageReport, &Failure)> = report
         .stages
         .iter()
@@ -37,7 +83,8 @@ pub fn annotations(report: &Report) -> String {
         let mut properties = Vec::new();
         // A failure no file could be blamed for is annotated on the run, not on a file.
         if !failure.file.starts_with('(') {
-            properties.push(format!("file={}", escape_property(&failure.file)));
+            let file = paths.repository_path(&report.project, &failure.file);
+            properties.push(format!("file={}", escape_property(&file)));
             if failure.line > 0 {
                 properties.push(format!("line={}", failure.line));
                 if let Some(column) = failure.column {
