@@ -4,7 +4,7 @@
 //! goes: workflow-command data and properties, markdown table cells.
 
 use std::fmt::Write as _;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, PathBuf};
 
 use super::{CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict, Verdict};
 

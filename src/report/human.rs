@@ -279,7 +279,11 @@ impl<W: Write> Reporter for Human<W> {
                 summary_line(self, report)
             }
         };
-        let _ = writeln!(self.out, "{line}");
+        // A line printed under a live bar would be torn by its next redraw.
+        let _ = match self.bar.clone() {
+            Some(bar) => bar.suspend(|| writeln!(self.out, "{line}")),
+            None => writeln!(self.out, "{line}"),
+        };
     }
 }
 
