@@ -65,11 +65,7 @@ impl Paths {
 /// The `::error file=…,line=…,col=…,title=…::message` lines for the first failures, then a
 /// `::warning::` line if some were left out.
 pub fn annotations(report: &Report, paths: &Paths) -> String {
-    let failures: Vec<(&StageReport, &Failure)> = report
-        .stages
-        .iter()
-        .flat_map(|stage| stage.failures.iter().map(move |f| (stage, f)))
-        .collect();
+    let failures = all_failures(report);
     let mut out = String::new();
     if let Some(error) = &report.error {
         let _ = writeln!(
@@ -96,11 +92,7 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
             "title={}",
             escape_property(&format!("db-ci {}", stage.name))
         ));
-        let mut message = failure.message.clone();
-        for note in &failure.notes {
-            message.push_str("\nnote: ");
-            message.push_str(note);
-        }
+        let message = message_with_notes(failure);
         let _ = writeln!(
             out,
             "::error {}::{}",
@@ -120,6 +112,25 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
         );
     }
     out
+}
+
+/// Every failure of every stage, in stage order.
+fn all_failures(report: &Report) -> Vec<(&StageReport, &Failure)> {
+    report
+        .stages
+        .iter()
+        .flat_map(|stage| stage.failures.iter().map(move |f| (stage, f)))
+        .collect()
+}
+
+/// The failure's message followed by its notes, one per line.
+fn message_with_notes(failure: &Failure) -> String {
+    let mut message = failure.message.clone();
+    for note in &failure.notes {
+        message.push_str("\nnote: ");
+        message.push_str(note);
+    }
+    message
 }
 
 /// Workflow-command message data: `%`, CR and LF are the characters the runner decodes.
@@ -216,11 +227,7 @@ pub fn summary(report: &Report) -> String {
 }
 
 fn failures_section(out: &mut String, report: &Report) {
-    let failures: Vec<(&str, &Failure)> = report
-        .stages
-        .iter()
-        .flat_map(|stage| stage.failures.iter().map(move |f| (stage.name, f)))
-        .collect();
+    let failures = all_failures(report);
     if failures.is_empty() {
         return;
     }
@@ -233,14 +240,11 @@ fn failures_section(out: &mut String, report: &Report) {
                 let _ = write!(place, ":{column}");
             }
         }
-        let mut message = failure.message.clone();
-        for note in &failure.notes {
-            message.push_str("\nnote: ");
-            message.push_str(note);
-        }
+        let message = message_with_notes(failure);
         let _ = writeln!(
             out,
-            "| {stage} | {} | {} |",
+            "| {} | {} | {} |",
+            stage.name,
             escape_markdown(&place),
             escape_markdown(&message)
         );
