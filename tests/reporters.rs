@@ -515,3 +515,28 @@ fn annotation_paths_are_relative_to_the_repository_root() {
     // Outside the workspace GitHub cannot place it anyway: the absolute path, unchanged.
     assert_eq!(at("/w", "/w", "/tmp/p"), "/tmp/p/migrations/0001_init.sql");
 }
+
+#[test]
+fn console_without_a_terminal_prints_no_progress() {
+    let report = failing_report();
+    let rls = report.stage("rls").unwrap();
+    let mut out = Vec::new();
+    {
+        let mut human = Human::new(&mut out, false);
+        human.event(&Event::StageStarted {
+            name: "rls",
+            total: rls.cases.len(),
+        });
+        for case in &rls.cases {
+            human.event(&Event::CaseDone { stage: "rls", case });
+        }
+        human.event(&Event::StageDone(rls));
+    }
+    let text = String::from_utf8(out).unwrap();
+    // Only the stage's own lines: no bar, no carriage return, no escape code.
+    assert!(text.starts_with("        FAIL [ 0.04s] rls\n"), "{text}");
+    assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+    let mut stage_only = Vec::new();
+    Human::new(&mut stage_only, false).event(&Event::StageDone(rls));
+    assert_eq!(text, String::from_utf8(stage_only).unwrap());
+}

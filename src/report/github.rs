@@ -68,12 +68,7 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
     let failures = all_failures(report);
     let mut out = String::new();
     if let Some(error) = &report.error {
-        let _ = writeln!(
-            out,
-            "::error title={}::{}",
-            escape_property(&format!("db-ci: {} error", error.kind)),
-            escape_data(&error.message)
-        );
+        out.push_str(&error_annotation(error.kind, &error.message));
     }
     for (stage, failure) in failures.iter().take(MAX_ERROR_ANNOTATIONS) {
         let mut properties = Vec::new();
@@ -112,6 +107,24 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
         );
     }
     out
+}
+
+/// The annotation of an error that stopped the run (`kind`: input or environment).
+pub fn error_annotation(kind: &str, message: &str) -> String {
+    format!(
+        "::error title={}::{}\n",
+        escape_property(&format!("db-ci: {kind} error")),
+        escape_data(message)
+    )
+}
+
+/// The job summary of a run that stopped before it had a report (the project could not be
+/// read).
+pub fn error_summary(kind: &str, message: &str) -> String {
+    format!(
+        "## db-ci: ❌ {kind} error\n\n**Error:** {}\n\n",
+        escape_markdown(message)
+    )
 }
 
 /// Every failure of every stage, in stage order.
@@ -174,12 +187,15 @@ fn stage_icon(verdict: StageVerdict) -> &'static str {
 /// The `$GITHUB_STEP_SUMMARY` markdown: verdict table, failures, the RLS grid, RLS coverage.
 pub fn summary(report: &Report) -> String {
     let mut out = String::new();
-    let verdict = match (&report.error, report.verdict) {
-        (Some(error), _) => format!("❌ {} error", error.kind),
-        (None, Verdict::Pass) => "✅ pass".to_owned(),
-        (None, Verdict::Fail) => "❌ fail".to_owned(),
-    };
-    let _ = writeln!(out, "## db-ci: {verdict}\n");
+    if let Some(error) = &report.error {
+        out.push_str(&error_summary(error.kind, &error.message));
+    } else {
+        let verdict = match report.verdict {
+            Verdict::Pass => "✅ pass",
+            Verdict::Fail => "❌ fail",
+        };
+        let _ = writeln!(out, "## db-ci: {verdict}\n");
+    }
     let mut facts = vec![format!("project {}", escape_markdown(&report.project))];
     if let Some(backend) = &report.backend {
         facts.push(escape_markdown(backend));
@@ -190,9 +206,6 @@ pub fn summary(report: &Report) -> String {
     }
     facts.push(format!("{:.2} s", report.duration_ms as f64 / 1000.0));
     let _ = writeln!(out, "{}\n", facts.join(" · "));
-    if let Some(error) = &report.error {
-        let _ = writeln!(out, "**Error:** {}\n", escape_markdown(&error.message));
-    }
 
     out.push_str("| stage | verdict | checks | time | details |\n|---|---|---:|---:|---|\n");
     for stage in &report.stages {
