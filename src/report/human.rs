@@ -62,8 +62,10 @@ impl<W: Write> Human<W> {
             return;
         }
         let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
+        // Styled only when colour is on (NO_COLOR holds for the bar too).
+        let prefix_style = if self.color { ".cyan.bold" } else { "" };
         let template = format!(
-            "{{prefix:>{VERB_WIDTH}.cyan.bold}} [{{elapsed:>5}}] {{bar:30}} {{pos}}/{{len}} {{msg}}"
+            "{{prefix:>{VERB_WIDTH}{prefix_style}}} [{{elapsed:>5}}] {{bar:30}} {{pos}}/{{len}} {{msg}}"
         );
         if let Ok(style) = ProgressStyle::with_template(&template) {
             bar.set_style(style.progress_chars("=> "));
@@ -263,10 +265,10 @@ impl<W: Write> Reporter for Human<W> {
                 self.start_bar(name, *total);
                 return;
             }
-            Event::CaseDone { case, .. } => {
+            Event::CaseDone { stage, case } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    bar.set_message(case.name.clone());
+                    bar.set_message(format!("{stage}: {}", case.name));
                 }
                 return;
             }
