@@ -13,6 +13,8 @@ use crate::replay::FileResult;
 
 /// Width of the right-aligned verb column (`   Booted`, `     FAIL`…).
 const VERB_WIDTH: usize = 12;
+/// Width of the stage-name column, so that the reasons after it line up (`idempotence` + 1).
+const STAGE_NAME_WIDTH: usize = 12;
 
 pub struct Human<W: Write> {
     out: W,
@@ -94,8 +96,7 @@ impl<W: Write> Human<W> {
             stage.name
         );
         if let Some(reason) = &stage.reason {
-            // Reasons line up in a column after the longest stage name.
-            text.push_str(&" ".repeat(12usize.saturating_sub(stage.name.len()) + 1));
+            text.push_str(&" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.len()) + 1));
             text.push_str(reason);
         }
         for failure in &stage.failures {
