@@ -104,6 +104,16 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         Ok(project) => project,
         Err(error) => {
             eprintln!("error: {}", error.render());
+            let kind = if error.exit_code() == exit::INPUT {
+                "input"
+            } else {
+                "environment"
+            };
+            let message = error.to_string();
+            github_output(
+                || github::error_annotation(kind, &message),
+                || github::error_summary(kind, &message),
+            );
             return error.exit_code();
         }
     };
@@ -140,20 +150,27 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
             code = code.max(exit::ENVIRONMENT);
         }
     }
-    if std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true") {
-        print!("{}", github::annotations(&report));
-        if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-            let appended = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .and_then(|mut file| {
-                    std::io::Write::write_all(&mut file, github::summary(&report).as_bytes())
-                });
-            if let Err(e) = appended {
-                eprintln!("error: write the job summary: {e}");
-            }
+    github_output(
+        || github::annotations(&report, &github::Paths::from_env()),
+        || github::summary(&report),
+    );
+    code
+}
+
+/// On GitHub Actions: prints the annotations and appends the job summary.
+fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() -> String) {
+    if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
+        return;
+    }
+    print!("{}", annotations());
+    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
+        let appended = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| std::io::Write::write_all(&mut file, summary().as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("error: write the job summary: {e}");
         }
     }
-    code
 }

@@ -3,6 +3,9 @@
 //! The binary (`db-ci`) is a thin layer over this library: [`project::Project::discover`]
 //! reads a project, [`run::run`] boots a backend and runs the stages, and the returned
 //! [`report::Report`] carries the verdict, the JSON contract and the exit code.
+//!
+//! In a Rust test, [`testing::Gate`] does all of that and keeps the replayed database for
+//! your own checks (a `sqlx::PgPool` with the `sqlx` feature).
 
 pub mod actors;
 pub mod backend;
@@ -24,3 +27,4 @@ pub mod shim;
 pub mod snapshot;
 pub mod sql;
 pub mod stage;
+pub mod testing;

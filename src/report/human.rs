@@ -1,55 +1,218 @@
 //! The console reporter: one line per stage with its duration, failures with file:line and
-//! the SQL excerpt, one summary line. Colour only on a terminal.
+//! the SQL excerpt, the RLS coverage table, one summary line. Colour only on a terminal
+//! (and never with `NO_COLOR`); progress bars for long stages only on a terminal.
 
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
-use super::{Report, StageVerdict, Verdict};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::{Coverage, Failure, Report, StageReport, StageVerdict, Verdict};
 use crate::events::{Event, Reporter};
 use crate::replay::FileResult;
+
+/// Width of the right-aligned verb column (`   Booted`, `     FAIL`…).
+const VERB_WIDTH: usize = 12;
+/// Width of the stage-name column, so that the reasons after it line up (`idempotence` + 1).
+const STAGE_NAME_WIDTH: usize = 12;
 
 pub struct Human<W: Write> {
     out: W,
     color: bool,
+    /// Draw a progress bar while a stage runs (a terminal only: bars in a CI log are noise).
+    progress: bool,
+    bar: Option<ProgressBar>,
     /// Print every file as it is applied.
     pub verbose: bool,
 }
 
 impl Human<std::io::Stdout> {
+    /// The reporter on stdout: colour and progress bars when stdout is a terminal.
     pub fn stdout() -> Self {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let terminal = std::io::stdout().is_terminal();
+        let color = terminal && std::env::var_os("NO_COLOR").is_none();
         Human {
-            out: std::io::stdout(),
-            color,
-            verbose: false,
+            progress: terminal,
+            ..Human::new(std::io::stdout(), color)
         }
     }
 }
 
 impl<W: Write> Human<W> {
+    /// A reporter writing to `out`, without progress bars.
     pub fn new(out: W, color: bool) -> Self {
         Human {
             out,
             color,
+            progress: false,
+            bar: None,
             verbose: false,
         }
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color {
-            format!("\x1b[{code}m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
+        paint(self.color, code, text)
     }
 
     fn verb(&self, verb: &str, code: &str) -> String {
-        self.paint(code, &format!("{verb:>12}"))
+        self.paint(code, &format!("{verb:>VERB_WIDTH$}"))
+    }
+
+    fn start_bar(&mut self, name: &str, total: usize) {
+        self.finish_bar();
+        if !self.progress || total == 0 {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stdout());
+        // Styled only when colour is on (NO_COLOR holds for the bar too).
+        let prefix_style = if self.color { ".cyan.bold" } else { "" };
+        let template = format!(
+            "{{prefix:>{VERB_WIDTH}{prefix_style}}} [{{elapsed:>5}}] {{bar:30}} {{pos}}/{{len}} {{msg}}"
+        );
+        if let Ok(style) = ProgressStyle::with_template(&template) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_prefix("Running");
+        bar.set_message(name.to_owned());
+        self.bar = Some(bar);
+    }
+
+    fn finish_bar(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn stage_text(&self, stage: &StageReport) -> String {
+        let (verb, code) = match stage.verdict {
+            StageVerdict::Pass => ("PASS", "1;32"),
+            StageVerdict::Fail => ("FAIL", "1;31"),
+            StageVerdict::Skipped => ("SKIP", "1;33"),
+        };
+        let mut text = format!(
+            "{} [{:>6}] {}",
+            self.verb(verb, code),
+            secs(Duration::from_millis(stage.duration_ms)),
+            stage.name
+        );
+        if let Some(reason) = &stage.reason {
+            text.push_str(&" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.len()) + 1));
+            text.push_str(reason);
+        }
+        for failure in &stage.failures {
+            text.push('\n');
+            text.push_str(&failure_lines(
+                self.color,
+                &" ".repeat(VERB_WIDTH + 1),
+                failure,
+            ));
+        }
+        if let Some(coverage) = &stage.coverage {
+            text.push('\n');
+            text.push_str(&coverage_table(self.color, coverage));
+        }
+        text
+    }
+}
+
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
     }
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
+}
+
+/// One failure as the console shows it: `file:line:col: message`, the statement, the notes;
+/// every line starts with `indent` (the console indents under the verb column).
+fn failure_lines(color: bool, indent: &str, failure: &Failure) -> String {
+    let column = failure.column.map(|c| format!(":{c}")).unwrap_or_default();
+    let mut text = format!(
+        "{indent}{}:{}{column}: {}",
+        paint(color, "1", &failure.file),
+        failure.line,
+        failure.message.replace('\n', &format!("\n{indent}"))
+    );
+    if let Some(statement) = &failure.statement {
+        for line in statement.lines() {
+            text.push_str(&format!("\n{indent}{} {line}", paint(color, "34", "│")));
+        }
+    }
+    for note in &failure.notes {
+        text.push_str(&format!(
+            "\n{indent}{} {}",
+            paint(color, "36", "note:"),
+            note.replace('\n', &format!("\n{indent}      "))
+        ));
+    }
+    text
+}
+
+/// The failure text without colour, exactly as the console prints it: what the JUnit
+/// failure body and the library's assertions show.
+pub fn failure_text(failure: &Failure) -> String {
+    failure_lines(false, "", failure)
+}
+
+/// Every failure of `report` without colour, stage by stage, as the console prints them,
+/// plus the run error if the run stopped: the text a failed library assertion panics with.
+pub fn report_failures_text(report: &Report) -> String {
+    let human = Human::new(Vec::new(), false);
+    let mut text = String::new();
+    for stage in report
+        .stages
+        .iter()
+        .filter(|s| s.verdict == StageVerdict::Fail)
+    {
+        text.push_str(&human.stage_text(stage));
+        text.push('\n');
+    }
+    if let Some(error) = &report.error {
+        text.push_str(&format!("error: {}\n", error.message));
+    }
+    text.push_str(&summary_line(&human, report));
+    text
+}
+
+/// Which (table, command) pairs have an RLS cell: `✓` covered, `·` not.
+fn coverage_table(color: bool, coverage: &Coverage) -> String {
+    let indent = " ".repeat(VERB_WIDTH);
+    let width = coverage
+        .tables
+        .iter()
+        .map(|row| row.table.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max("table".len());
+    let minimum = coverage
+        .minimum
+        .map(|m| format!(" (minimum {m:.0}%)"))
+        .unwrap_or_default();
+    let mut text = format!(
+        "{indent} RLS coverage {:.0}%{minimum}\n{indent} {:<width$}  select insert update delete",
+        coverage.percent, "table"
+    );
+    let mark = |covered: bool| {
+        if covered {
+            paint(color, "32", "✓")
+        } else {
+            paint(color, "33", "·")
+        }
+    };
+    for row in &coverage.tables {
+        text.push_str(&format!("\n{indent} {:<width$} ", row.table));
+        // Each column is 7 wide (" select"); the mark may carry colour codes, which a
+        // `{:>7}` would count, so it is padded by hand.
+        for covered in [row.select, row.insert, row.update, row.delete] {
+            text.push_str("      ");
+            text.push_str(&mark(covered));
+        }
+    }
+    text
 }
 
 impl<W: Write> Reporter for Human<W> {
@@ -99,62 +262,39 @@ impl<W: Write> Reporter for Human<W> {
                     outcome.file
                 )
             }
-            Event::StageDone(stage) => {
-                let (verb, code) = match stage.verdict {
-                    StageVerdict::Pass => ("PASS", "1;32"),
-                    StageVerdict::Fail => ("FAIL", "1;31"),
-                    StageVerdict::Skipped => ("SKIP", "1;33"),
-                };
-                let mut text = format!(
-                    "{} [{:>6}] {:<12}",
-                    self.verb(verb, code),
-                    secs(Duration::from_millis(stage.duration_ms)),
-                    stage.name
-                );
-                if let Some(reason) = &stage.reason {
-                    text.push_str(&format!(" {reason}"));
-                }
-                for failure in &stage.failures {
-                    let column = failure.column.map(|c| format!(":{c}")).unwrap_or_default();
-                    text.push_str(&format!(
-                        "\n{:>12} {}:{}{column}: {}",
-                        "",
-                        self.paint("1", &failure.file),
-                        failure.line,
-                        failure.message.replace('\n', "\n             ")
-                    ));
-                    if let Some(statement) = &failure.statement {
-                        for line in statement.lines() {
-                            text.push_str(&format!(
-                                "\n{:>12} {} {line}",
-                                "",
-                                self.paint("34", "│")
-                            ));
-                        }
-                    }
-                    for note in &failure.notes {
-                        text.push_str(&format!(
-                            "\n{:>12} {} {}",
-                            "",
-                            self.paint("36", "note:"),
-                            note.replace('\n', "\n                   ")
-                        ));
-                    }
-                }
-                text
+            Event::StageStarted { name, total } => {
+                self.start_bar(name, *total);
+                return;
             }
-            Event::StageStarted { .. } | Event::CaseDone { .. } => return,
-            Event::RunDone(report) => summary_line(self, report),
+            Event::CaseDone { stage, case } => {
+                if let Some(bar) = &self.bar {
+                    bar.inc(1);
+                    bar.set_message(format!("{stage}: {}", case.name));
+                }
+                return;
+            }
+            Event::StageDone(stage) => {
+                self.finish_bar();
+                self.stage_text(stage)
+            }
+            Event::RunDone(report) => {
+                self.finish_bar();
+                summary_line(self, report)
+            }
         };
-        let _ = writeln!(self.out, "{line}");
+        // A line printed under a live bar would be torn by its next redraw.
+        let _ = match self.bar.clone() {
+            Some(bar) => bar.suspend(|| writeln!(self.out, "{line}")),
+            None => writeln!(self.out, "{line}"),
+        };
     }
 }
 
 fn summary_line<W: Write>(human: &Human<W>, report: &Report) -> String {
     let count = |v: StageVerdict| report.stages.iter().filter(|s| s.verdict == v).count();
-    let (verb, code) = match report.verdict {
-        Verdict::Pass => ("Summary", "1;32"),
-        Verdict::Fail => ("Summary", "1;31"),
+    let code = match report.verdict {
+        Verdict::Pass => "1;32",
+        Verdict::Fail => "1;31",
     };
     let verdict = match (&report.error, report.verdict) {
         (Some(e), _) => format!("error ({})", e.kind),
@@ -167,7 +307,7 @@ fn summary_line<W: Write>(human: &Human<W>, report: &Report) -> String {
         .unwrap_or_default();
     format!(
         "{} [{:>6}] {verdict}: {} passed, {} failed, {} skipped{seed}",
-        human.verb(verb, code),
+        human.verb("Summary", code),
         secs(Duration::from_millis(report.duration_ms)),
         count(StageVerdict::Pass),
         count(StageVerdict::Fail),

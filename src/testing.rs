@@ -1,0 +1,278 @@
+//! The library API for `cargo test`: run db-ci on a project from a Rust test, assert on the
+//! report with the console's failure text, and reach the booted, replayed database (a
+//! `tokio_postgres` client, or with the `sqlx` feature a `sqlx::PgPool`) for your own tests.
+//!
+//! ```no_run
+//! use db_ci::testing::Gate;
+//!
+//! #[tokio::test]
+//! async fn migrations_are_safe_to_ship() {
+//!     let checked = Gate::new(".").run().await.expect("read the project");
+//!     checked.assert_pass();
+//!     // Your own checks on the replayed database, while `checked` keeps the server alive.
+//!     let client = checked.client().await.unwrap();
+//!     let row = client.query_one("select count(*) from profiles", &[]).await.unwrap();
+//!     assert_eq!(row.get::<_, i64>(0), 2);
+//!     checked.shutdown().await;
+//! }
+//! ```
+//!
+//! The backend is chosen as by the CLI: `DB_CI_BACKEND`, `DB_CI_IMAGE`, `DB_CI_DATABASE_URL`
+//! apply unless the builder sets them, and `auto` picks a container when an engine and the
+//! image are usable, else local PostgreSQL binaries.
+
+use std::path::{Path, PathBuf};
+
+use crate::backend::{BackendKind, BackendOptions};
+use crate::error::{Error, Result};
+use crate::events::Silent;
+use crate::project::Project;
+use crate::report::human::report_failures_text;
+use crate::report::{Report, StageVerdict, Verdict};
+use crate::run::{run_keeping, Replayed, RunOptions};
+
+/// What to run: a project directory and the options the CLI's flags stand for.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    dir: PathBuf,
+    options: RunOptions,
+}
+
+impl Gate {
+    /// The project in `dir` (a `db-ci.yaml`, a Supabase CLI layout, or a recognised layout),
+    /// with the backend from the `DB_CI_*` environment variables, else `auto`.
+    pub fn new(dir: impl AsRef<Path>) -> Gate {
+        let mut backend = BackendOptions::default();
+        if let Some(kind) = std::env::var("DB_CI_BACKEND")
+            .ok()
+            .and_then(|k| clap::ValueEnum::from_str(&k, true).ok())
+        {
+            backend.kind = kind;
+        }
+        if let Ok(image) = std::env::var("DB_CI_IMAGE") {
+            backend.image = image;
+        }
+        backend.database_url = std::env::var("DB_CI_DATABASE_URL").ok();
+        Gate {
+            dir: dir.as_ref().to_owned(),
+            options: RunOptions {
+                backend,
+                seed: Some(u64::from(rand::random::<u32>())),
+                ..RunOptions::default()
+            },
+        }
+    }
+
+    /// Where the throwaway PostgreSQL comes from.
+    pub fn backend(mut self, kind: BackendKind) -> Gate {
+        self.options.backend.kind = kind;
+        self
+    }
+
+    /// The container image for the container backend.
+    pub fn image(mut self, image: impl Into<String>) -> Gate {
+        self.options.backend.image = image.into();
+        self
+    }
+
+    /// A server on which db-ci creates and drops its own databases (the url backend).
+    pub fn database_url(mut self, url: impl Into<String>) -> Gate {
+        self.options.backend.database_url = Some(url.into());
+        self
+    }
+
+    /// The property-test seed (by default a random one, as the CLI picks; the report and the
+    /// failure text carry it, for replay).
+    pub fn seed(mut self, seed: u64) -> Gate {
+        self.options.seed = Some(seed);
+        self
+    }
+
+    /// Runs only these stages after replay (e.g. `["rls"]`); the others are reported skipped.
+    pub fn only(mut self, stages: &[&'static str]) -> Gate {
+        self.options.only = Some(stages.to_vec());
+        self
+    }
+
+    /// Accept the new catalog snapshot instead of failing on a difference.
+    pub fn update_snapshot(mut self, update: bool) -> Gate {
+        self.options.update_snapshot = update;
+        self
+    }
+
+    /// Reads the project, boots the backend, runs the stages, and keeps the server with the
+    /// replayed database for the caller. Fails only when the project cannot be read (exit 2);
+    /// a run that stopped on its environment (exit 3) is an `Ok` whose report says so.
+    pub async fn run(self) -> Result<Checked> {
+        let project = Project::discover(&self.dir)?;
+        let (report, replayed) = run_keeping(&project, &self.options, &mut Silent).await;
+        Ok(Checked {
+            #[cfg(feature = "sqlx")]
+            pool: tokio::sync::OnceCell::new(),
+            replayed,
+            report,
+            project,
+        })
+    }
+}
+
+/// A finished run: its report, and the server holding the replayed database until
+/// [`Checked::shutdown`] or drop.
+pub struct Checked {
+    // Declared before `replayed`: fields drop in order, so the pool closes before the server
+    // it is connected to goes away.
+    #[cfg(feature = "sqlx")]
+    pool: tokio::sync::OnceCell<sqlx::PgPool>,
+    replayed: Option<Replayed>,
+    report: Report,
+    project: Project,
+}
+
+impl Checked {
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// The server and the database after replay (pass 1), if the run got as far as booting.
+    pub fn replayed(&self) -> Option<&Replayed> {
+        self.replayed.as_ref()
+    }
+
+    /// Every failure as the console prints it, and the summary line.
+    pub fn failure_text(&self) -> String {
+        report_failures_text(&self.report)
+    }
+
+    /// Panics unless every stage passed or was skipped, with the console's failure text.
+    #[track_caller]
+    pub fn assert_pass(&self) {
+        if self.report.verdict != Verdict::Pass {
+            panic!(
+                "db-ci: {} did not pass:\n{}",
+                self.report.project,
+                self.failure_text()
+            );
+        }
+    }
+
+    /// Panics unless the run failed (a check failed, or the run stopped on an error).
+    #[track_caller]
+    pub fn assert_fail(&self) {
+        if self.report.verdict != Verdict::Fail {
+            panic!(
+                "db-ci: {} passed, a failure was expected:\n{}",
+                self.report.project,
+                self.failure_text()
+            );
+        }
+    }
+
+    /// Panics unless stage `name` has `verdict`, with the console's failure text.
+    #[track_caller]
+    pub fn assert_stage(&self, name: &str, verdict: StageVerdict) {
+        let stage = self
+            .report
+            .stage(name)
+            .unwrap_or_else(|| panic!("db-ci: no stage named {name:?}"));
+        if stage.verdict != verdict {
+            panic!(
+                "db-ci: stage {name} is {:?} ({}), expected {verdict:?}:\n{}",
+                stage.verdict,
+                stage.reason.as_deref().unwrap_or("no reason given"),
+                self.failure_text()
+            );
+        }
+    }
+
+    /// Panics unless stage `stage` reports a failure at `file:line` (`file` relative to the
+    /// project, as the report names it).
+    #[track_caller]
+    pub fn assert_failure_at(&self, stage: &str, file: &str, line: usize) {
+        let found = self
+            .report
+            .stage(stage)
+            .is_some_and(|s| s.failures.iter().any(|f| f.file == file && f.line == line));
+        if !found {
+            panic!(
+                "db-ci: no {stage} failure at {file}:{line}; the run reported:\n{}",
+                self.failure_text()
+            );
+        }
+    }
+
+    fn database(&self) -> Result<&Replayed> {
+        self.replayed.as_ref().ok_or_else(|| {
+            Error::environment(format!(
+                "reach the replayed database: the run stopped before it existed ({})",
+                self.report
+                    .error
+                    .as_ref()
+                    .map_or("no error recorded", |e| e.message.as_str())
+            ))
+        })
+    }
+
+    /// A new `tokio_postgres` client on the replayed database, as the superuser. It must not
+    /// be used after [`Checked::shutdown`].
+    pub async fn client(&self) -> Result<tokio_postgres::Client> {
+        let replayed = self.database()?;
+        replayed.server.connect(&replayed.database).await
+    }
+
+    /// A `postgres://` URL of the replayed database, with the password if the server has one:
+    /// for tools of your own. Never print it.
+    pub fn database_url(&self) -> Result<String> {
+        let replayed = self.database()?;
+        Ok(replayed.server.connection.url(&replayed.database))
+    }
+
+    /// A `sqlx` pool on the replayed database (made on first use, then shared). It borrows
+    /// `self`, which keeps the server alive; a clone of it must not outlive `self`: after
+    /// [`Checked::shutdown`] or drop, its connections fail.
+    #[cfg(feature = "sqlx")]
+    pub async fn pg_pool(&self) -> Result<&sqlx::PgPool> {
+        let replayed = self.database()?;
+        self.pool
+            .get_or_try_init(|| async {
+                let connection = &replayed.server.connection;
+                let mut options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+                    .port(connection.port)
+                    .username(&connection.user)
+                    .database(&replayed.database)
+                    .application_name("db-ci-test");
+                options = match &connection.host {
+                    crate::backend::Host::Tcp(host) => options.host(host),
+                    crate::backend::Host::Socket(dir) => options.socket(dir),
+                };
+                if let Some(password) = &connection.password {
+                    options = options.password(password);
+                }
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(4)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| {
+                        Error::environment(format!(
+                            "connect a sqlx pool to {}: {e}",
+                            connection.redacted(&replayed.database)
+                        ))
+                    })
+            })
+            .await
+    }
+
+    /// Closes the pool, drops the databases db-ci made and stops the server, waiting for it.
+    pub async fn shutdown(self) {
+        #[cfg(feature = "sqlx")]
+        if let Some(pool) = self.pool.get() {
+            pool.close().await;
+        }
+        if let Some(replayed) = self.replayed {
+            replayed.server.shutdown().await;
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! The library API as a user's `cargo test` uses it (`db_ci::testing`): a passing project
+//! with the replayed database queried through tokio-postgres and (with the `sqlx` feature) a
+//! `PgPool`, and a failing project whose assertion panics with the console's failure text.
+
+mod common;
+
+use std::path::PathBuf;
+
+use db_ci::backend::BackendKind;
+use db_ci::report::StageVerdict;
+use db_ci::testing::Gate;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
+/// The local backend (fast to boot), or a loud skip where this machine has none.
+fn gate(name: &str) -> Option<Gate> {
+    common::Backend::local()?;
+    Some(Gate::new(fixture(name)).backend(BackendKind::Local).seed(7))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passing_project_and_its_replayed_database() {
+    let Some(gate) = gate("pass-minimal") else {
+        return;
+    };
+    let checked = gate.run().await.expect("read the project");
+    checked.assert_pass();
+    checked.assert_stage("replay", StageVerdict::Pass);
+    checked.assert_stage("idempotence", StageVerdict::Pass);
+    assert_eq!(checked.report().seed, Some(7));
+
+    let client = checked
+        .client()
+        .await
+        .expect("connect to the replayed database");
+    let row = client
+        .query_one("select text from greetings where id = 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "hello");
+    // The Supabase shim is there too: a user's test can impersonate as db-ci does.
+    let row = client
+        .query_one(
+            "select count(*) from pg_roles where rolname = 'authenticated'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 1);
+
+    #[cfg(feature = "sqlx")]
+    {
+        let pool = checked.pg_pool().await.expect("a sqlx pool");
+        let text: String = sqlx::query_scalar("select text from greetings where id = $1")
+            .bind(1_i32)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(text, "hello");
+        // The same pool again: made once, shared.
+        assert!(std::ptr::eq(pool, checked.pg_pool().await.unwrap()));
+    }
+    drop(client);
+    checked.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_project_panics_with_the_console_failure_text() {
+    let Some(gate) = gate("fail-syntax-error") else {
+        return;
+    };
+    let checked = gate.run().await.expect("read the project");
+    checked.assert_fail();
+    checked.assert_stage("replay", StageVerdict::Fail);
+    checked.assert_stage("idempotence", StageVerdict::Skipped);
+    checked.assert_failure_at("replay", "migrations/0002_add_title.sql", 7);
+
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checked.assert_pass()))
+        .expect_err("assert_pass panics on a failing project");
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains(&checked.failure_text()),
+        "panic message:\n{message}"
+    );
+    assert!(
+        message.contains("migrations/0002_add_title.sql:7:"),
+        "panic message:\n{message}"
+    );
+    assert!(message.contains("syntax error at or near \"tabel\""));
+    assert!(message.contains("Summary ["));
+    checked.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unreadable_project_is_an_error_not_a_report() {
+    let error = match Gate::new(fixture("input-duplicate-version")).run().await {
+        Ok(_) => panic!("a duplicate version must not give a report"),
+        Err(error) => error,
+    };
+    assert_eq!(error.exit_code(), db_ci::error::exit::INPUT);
+}

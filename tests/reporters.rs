@@ -1,0 +1,542 @@
+//! The reporters (console, JUnit, GitHub annotations and job summary, JSON) on hand-built
+//! reports, RLS cells included: insta snapshots of what each prints, plus the escaping each
+//! must get right. Durations are fixed in the reports, the JUnit timestamp is passed in.
+
+use db_ci::events::{Event, Reporter};
+use db_ci::report::human::Human;
+use db_ci::report::{
+    github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
+    RunError, StageReport, StageVerdict, Verdict,
+};
+use junit_report::OffsetDateTime;
+
+/// Text with every character some reporter must escape.
+const NASTY: &str =
+    "quote \" apostrophe ' <tag> & amp | pipe % percent: colon, comma\r\nsecond line ]]> end";
+
+fn file_case(stage: &str, file: &str, verdict: CaseVerdict, line: Option<usize>) -> Case {
+    Case {
+        name: file.to_owned(),
+        group: stage.to_owned(),
+        verdict,
+        file: Some(file.to_owned()),
+        line,
+        duration_ms: 12,
+        message: None,
+        cell: None,
+    }
+}
+
+fn cell(case: &str, actor: &str, operation: &str, expected: &str, observed: &str) -> Case {
+    let verdict = match observed {
+        "broken" => CaseVerdict::Broken,
+        o if o == expected => CaseVerdict::Pass,
+        _ => CaseVerdict::Fail,
+    };
+    Case {
+        name: format!("{case} / {operation} as {actor}"),
+        group: "policy-tests/profiles.yaml".to_owned(),
+        verdict,
+        file: Some("policy-tests/profiles.yaml".to_owned()),
+        line: Some(if case.starts_with("profiles") { 9 } else { 20 }),
+        duration_ms: 3,
+        message: (verdict != CaseVerdict::Pass)
+            .then(|| format!("{operation} as {actor}: expected {expected}, observed {observed}")),
+        cell: Some(RlsCell {
+            case: case.to_owned(),
+            target: if case.starts_with("profiles") {
+                "public.profiles"
+            } else {
+                "sql"
+            }
+            .to_owned(),
+            actor: actor.to_owned(),
+            operation: operation.to_owned(),
+            expected: expected.to_owned(),
+            observed: observed.to_owned(),
+        }),
+    }
+}
+
+fn stage(name: &'static str, verdict: StageVerdict, duration_ms: u64) -> StageReport {
+    StageReport {
+        duration_ms,
+        ..StageReport::new(name, verdict)
+    }
+}
+
+/// A failing run: replay passes, idempotence fails twice (one file, one catalog difference
+/// no file case stands for), rls fails with a denied cell allowed and a broken cell.
+fn failing_report() -> Report {
+    let mut replay = stage("replay", StageVerdict::Pass, 90);
+    replay.reason = Some("3 files applied".to_owned());
+    replay.checks = 3;
+    replay.cases = vec![
+        file_case(
+            "replay",
+            "migrations/0001_init.sql",
+            CaseVerdict::Pass,
+            None,
+        ),
+        file_case(
+            "replay",
+            "migrations/0002_policies.sql",
+            CaseVerdict::Pass,
+            None,
+        ),
+        file_case("replay", "seeds/seed.sql", CaseVerdict::Pass, None),
+    ];
+
+    let mut idempotence = stage("idempotence", StageVerdict::Fail, 120);
+    idempotence.checks = 3;
+    idempotence.failures = vec![
+        Failure {
+            file: "migrations/0002_policies.sql".to_owned(),
+            line: 14,
+            column: Some(1),
+            message: "policy \"owners manage <their> todos\" for table \"todos\" already exists"
+                .to_owned(),
+            notes: vec![
+                "this file succeeded in pass 1 and failed when run a second time".to_owned(),
+                "not re-runnable: precede it with DROP POLICY IF EXISTS … ON …".to_owned(),
+            ],
+            statement: Some("create policy \"owners manage <their> todos\" on todos\n  using (owner = auth.uid());".to_owned()),
+        },
+        Failure {
+            file: "seeds/seed.sql".to_owned(),
+            line: 3,
+            column: None,
+            message: NASTY.to_owned(),
+            notes: vec![],
+            statement: None,
+        },
+    ];
+    idempotence.cases = vec![
+        file_case(
+            "idempotence",
+            "migrations/0001_init.sql",
+            CaseVerdict::Pass,
+            None,
+        ),
+        Case {
+            message: Some(idempotence.failures[0].message.clone()),
+            ..file_case(
+                "idempotence",
+                "migrations/0002_policies.sql",
+                CaseVerdict::Fail,
+                Some(14),
+            )
+        },
+        file_case("idempotence", "seeds/seed.sql", CaseVerdict::Skipped, None),
+    ];
+    idempotence.cases[2].message = Some("exempt: data seed, run once".to_owned());
+
+    let mut rls = stage("rls", StageVerdict::Fail, 45);
+    let profiles = "profiles: owner only | visible";
+    rls.cases = vec![
+        cell(profiles, "alice", "select", "allow", "allow"),
+        cell(profiles, "anon", "select", "deny", "allow"),
+        cell(profiles, "alice", "update", "allow", "allow"),
+        cell(profiles, "anon", "update", "deny", "deny"),
+        cell(profiles, "alice", "delete", "deny", "broken"),
+        cell(
+            "start_session is the owner's",
+            "alice",
+            "sql",
+            "allow",
+            "allow",
+        ),
+        cell(
+            "start_session is the owner's",
+            "anon",
+            "sql",
+            "deny",
+            "deny",
+        ),
+    ];
+    rls.checks = rls.cases.len();
+    rls.failures = vec![
+        Failure {
+            file: "policy-tests/profiles.yaml".to_owned(),
+            line: 9,
+            column: None,
+            message: "select as anon: expected deny, observed allow (1 of 1 target rows visible)"
+                .to_owned(),
+            notes: vec![],
+            statement: None,
+        },
+        Failure {
+            file: "policy-tests/profiles.yaml".to_owned(),
+            line: 9,
+            column: None,
+            message: "delete as alice: broken test: insert or update on table \"x\" violates foreign key constraint".to_owned(),
+            notes: vec![],
+            statement: None,
+        },
+    ];
+    rls.coverage = Some(Coverage {
+        tables: vec![
+            CoverageRow {
+                table: "public.profiles".to_owned(),
+                select: true,
+                insert: false,
+                update: true,
+                delete: true,
+            },
+            CoverageRow {
+                table: "public.todos".to_owned(),
+                select: false,
+                insert: false,
+                update: false,
+                delete: false,
+            },
+        ],
+        percent: 37.5,
+        minimum: Some(50.0),
+    });
+
+    let mut properties = stage("properties", StageVerdict::Skipped, 0);
+    properties.reason = Some("no properties in policy-tests".to_owned());
+    let mut snapshot = stage("snapshot", StageVerdict::Skipped, 0);
+    snapshot.reason = Some("no committed snapshot".to_owned());
+    let mut lint = stage("lint", StageVerdict::Skipped, 0);
+    lint.reason = Some("not selected".to_owned());
+
+    Report {
+        verdict: Verdict::Fail,
+        db_ci_version: "0.1.0",
+        project: "fixtures/example".to_owned(),
+        backend: Some("local PostgreSQL 15.18".to_owned()),
+        server_version: Some("15.18".to_owned()),
+        replay_mode: "strict".to_owned(),
+        seed: Some(42),
+        duration_ms: 812,
+        stages: vec![replay, idempotence, rls, properties, snapshot, lint],
+        error: None,
+    }
+}
+
+fn passing_report() -> Report {
+    let mut report = failing_report();
+    report.verdict = Verdict::Pass;
+    report.stages.truncate(1);
+    for (name, reason) in [
+        (
+            "idempotence",
+            "pass 2 applied; 40 catalog objects and 2 tables identical",
+        ),
+        ("rls", "no policy tests in policy-tests"),
+        ("properties", "no properties in policy-tests"),
+        ("snapshot", "no committed snapshot"),
+        ("lint", "not selected"),
+    ] {
+        let verdict = if name == "idempotence" {
+            StageVerdict::Pass
+        } else {
+            StageVerdict::Skipped
+        };
+        let mut stage = stage(name, verdict, 10);
+        stage.reason = Some(reason.to_owned());
+        report.stages.push(stage);
+    }
+    report
+}
+
+/// The repository is checked out at /w, db-ci runs there.
+fn paths() -> github::Paths {
+    github::Paths {
+        workspace: "/w".into(),
+        cwd: "/w".into(),
+    }
+}
+
+fn timestamp() -> OffsetDateTime {
+    OffsetDateTime::UNIX_EPOCH
+}
+
+fn junit_text(report: &Report) -> String {
+    String::from_utf8(junit::to_xml(report, timestamp()).unwrap()).unwrap()
+}
+
+fn console_text(report: &Report) -> String {
+    let mut out = Vec::new();
+    {
+        let mut human = Human::new(&mut out, false);
+        for stage in &report.stages {
+            human.event(&Event::StageDone(stage));
+        }
+        human.event(&Event::RunDone(report));
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn junit_of_a_failing_run() {
+    insta::assert_snapshot!(junit_text(&failing_report()));
+}
+
+#[test]
+fn junit_of_a_passing_run_has_no_failures() {
+    let xml = junit_text(&passing_report());
+    assert!(!xml.contains("<failure"), "{xml}");
+    assert!(!xml.contains("<error"), "{xml}");
+    insta::assert_snapshot!(xml);
+}
+
+/// What a JUnit consumer reads back: every `failure`/`error` element's message attribute and
+/// body, unescaped by a real XML parser.
+fn parsed_failures(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event as Xml;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut found: Vec<(String, String)> = Vec::new();
+    let mut inside = false;
+    loop {
+        match reader
+            .read_event()
+            .expect("the JUnit file is well-formed XML")
+        {
+            Xml::Start(e) if matches!(e.name().as_ref(), b"failure" | b"error") => {
+                let message = e
+                    .try_get_attribute("message")
+                    .unwrap()
+                    .expect("a message attribute")
+                    .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .unwrap()
+                    .into_owned();
+                found.push((message, String::new()));
+                inside = true;
+            }
+            Xml::End(e) if matches!(e.name().as_ref(), b"failure" | b"error") => inside = false,
+            Xml::CData(text) if inside => {
+                let body = String::from_utf8(text.into_inner().into_owned()).unwrap();
+                found.last_mut().unwrap().1.push_str(&body);
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    found
+}
+
+#[test]
+fn junit_escapes_markup_quotes_newlines_and_cdata_ends() {
+    let xml = junit_text(&failing_report());
+    let failures = parsed_failures(&xml);
+    let nasty = failures
+        .iter()
+        .find(|(message, _)| message.starts_with("quote"))
+        .expect("the failure with the nasty message is a testcase");
+    assert_eq!(nasty.0, NASTY.lines().next().unwrap());
+    assert!(
+        nasty.1.contains("second line ]]> end"),
+        "body: {:?}",
+        nasty.1
+    );
+    assert!(nasty
+        .1
+        .starts_with("seeds/seed.sql:3: quote \" apostrophe ' <tag> & amp"));
+    // Denied-but-allowed cell, broken cell, the policy failure, the catalog-less one.
+    assert_eq!(failures.len(), 4, "{failures:#?}");
+    let policy = failures
+        .iter()
+        .find(|(m, _)| m.starts_with("policy"))
+        .unwrap();
+    assert!(policy
+        .1
+        .contains("migrations/0002_policies.sql:14:1: policy"));
+    assert!(policy.1.contains("note: not re-runnable"));
+}
+
+#[test]
+fn junit_is_written_atomically_to_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reports/db-ci.xml");
+    junit::write(&failing_report(), &path).unwrap();
+    let xml = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(parsed_failures(&xml).len(), 4);
+    // Only the report is left in the directory: no temporary file.
+    assert_eq!(
+        std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+        1
+    );
+}
+
+#[test]
+fn annotations_of_a_failing_run() {
+    insta::assert_snapshot!(github::annotations(&failing_report(), &paths()));
+}
+
+#[test]
+fn annotations_stop_at_githubs_per_step_limit() {
+    let mut report = failing_report();
+    let failure = report.stages[1].failures[0].clone();
+    report.stages[1].failures = (1..=13)
+        .map(|line| Failure {
+            line,
+            ..failure.clone()
+        })
+        .collect();
+    let text = github::annotations(&report, &paths());
+    let errors = text.lines().filter(|l| l.starts_with("::error ")).count();
+    // 13 idempotence failures and 2 rls ones: 10 annotated, 5 counted.
+    assert_eq!(errors, github::MAX_ERROR_ANNOTATIONS);
+    let warning = text.lines().last().unwrap();
+    assert!(
+        warning.starts_with("::warning title=db-ci::5 more failures are not annotated"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn workflow_command_escaping() {
+    assert_eq!(
+        github::escape_data("50% done\r\nnext: a, b"),
+        "50%25 done%0D%0Anext: a, b"
+    );
+    assert_eq!(github::escape_property("dir:a,b%\nc"), "dir%3Aa%2Cb%25%0Ac");
+}
+
+#[test]
+fn markdown_escaping_keeps_table_cells_whole() {
+    assert_eq!(
+        github::escape_markdown("a | b <script> *x*\nnext"),
+        "a \\| b \\<script\\> \\*x\\*<br>next"
+    );
+}
+
+#[test]
+fn summary_of_a_failing_run_has_the_rls_grid() {
+    let summary = github::summary(&failing_report());
+    assert!(summary.contains("### RLS matrix"));
+    insta::assert_snapshot!(summary);
+}
+
+#[test]
+fn summary_of_a_passing_run() {
+    let summary = github::summary(&passing_report());
+    assert!(summary.starts_with("## db-ci: ✅ pass"));
+    assert!(!summary.contains("❌"));
+    insta::assert_snapshot!(summary);
+}
+
+#[test]
+fn summary_and_annotations_of_a_run_that_stopped() {
+    let mut report = passing_report();
+    report.verdict = Verdict::Fail;
+    report.error = Some(RunError {
+        kind: "environment",
+        message: "find a usable PostgreSQL backend:\n  local: no initdb".to_owned(),
+    });
+    let annotations = github::annotations(&report, &paths());
+    assert_eq!(
+        annotations,
+        "::error title=db-ci%3A environment error::find a usable PostgreSQL backend:%0A  local: no initdb\n"
+    );
+    assert!(github::summary(&report).starts_with("## db-ci: ❌ environment error"));
+    let xml = junit_text(&report);
+    assert_eq!(
+        parsed_failures(&xml)[0].0,
+        "find a usable PostgreSQL backend:"
+    );
+}
+
+#[test]
+fn console_output_of_a_failing_run() {
+    insta::assert_snapshot!(console_text(&failing_report()));
+}
+
+#[test]
+fn console_output_of_a_passing_run() {
+    insta::assert_snapshot!(console_text(&passing_report()));
+}
+
+#[test]
+fn json_keeps_the_design_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    json::write(&failing_report(), &path).unwrap();
+    let value: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(value["verdict"], "fail");
+    let names: Vec<&str> = value["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "replay",
+            "idempotence",
+            "rls",
+            "properties",
+            "snapshot",
+            "lint"
+        ]
+    );
+    let idempotence = &value["stages"][1];
+    assert_eq!(idempotence["verdict"], "fail");
+    assert_eq!(
+        idempotence["failures"][0]["file"],
+        "migrations/0002_policies.sql"
+    );
+    assert_eq!(idempotence["failures"][0]["line"], 14);
+    assert_eq!(value["stages"][2]["cases"][1]["cell"]["observed"], "allow");
+    assert_eq!(value["stages"][3]["verdict"], "skipped");
+    assert_eq!(
+        value["stages"][3]["reason"],
+        "no properties in policy-tests"
+    );
+}
+
+#[test]
+fn annotation_paths_are_relative_to_the_repository_root() {
+    let at = |workspace: &str, cwd: &str, project: &str| {
+        github::Paths {
+            workspace: workspace.into(),
+            cwd: cwd.into(),
+        }
+        .repository_path(project, "migrations/0001_init.sql")
+    };
+    assert_eq!(at("/w", "/w", "."), "migrations/0001_init.sql");
+    assert_eq!(
+        at("/w", "/w", "db/project"),
+        "db/project/migrations/0001_init.sql"
+    );
+    assert_eq!(
+        at("/w", "/w/db", "./project"),
+        "db/project/migrations/0001_init.sql"
+    );
+    assert_eq!(
+        at("/w", "/elsewhere", "/w/db/../project"),
+        "project/migrations/0001_init.sql"
+    );
+    // Outside the workspace GitHub cannot place it anyway: the absolute path, unchanged.
+    assert_eq!(at("/w", "/w", "/tmp/p"), "/tmp/p/migrations/0001_init.sql");
+}
+
+#[test]
+fn console_without_a_terminal_prints_no_progress() {
+    let report = failing_report();
+    let rls = report.stage("rls").unwrap();
+    let mut out = Vec::new();
+    {
+        let mut human = Human::new(&mut out, false);
+        human.event(&Event::StageStarted {
+            name: "rls",
+            total: rls.cases.len(),
+        });
+        for case in &rls.cases {
+            human.event(&Event::CaseDone { stage: "rls", case });
+        }
+        human.event(&Event::StageDone(rls));
+    }
+    let text = String::from_utf8(out).unwrap();
+    // Only the stage's own lines: no bar, no carriage return, no escape code.
+    assert!(text.starts_with("        FAIL [ 0.04s] rls\n"), "{text}");
+    assert!(!text.contains('\r') && !text.contains('\x1b'), "{text:?}");
+    let mut stage_only = Vec::new();
+    Human::new(&mut stage_only, false).event(&Event::StageDone(rls));
+    assert_eq!(text, String::from_utf8(stage_only).unwrap());
+}
