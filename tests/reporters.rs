@@ -182,6 +182,7 @@ fn failing_report() -> Report {
                 insert: false,
                 update: true,
                 delete: true,
+                not_applicable: vec![],
             },
             CoverageRow {
                 table: "public.todos".to_owned(),
@@ -189,6 +190,19 @@ fn failing_report() -> Report {
                 insert: false,
                 update: false,
                 delete: false,
+                not_applicable: vec![],
+            },
+            CoverageRow {
+                table: "public.todo_counts".to_owned(),
+                select: true,
+                insert: false,
+                update: false,
+                delete: false,
+                not_applicable: vec![
+                    "insert".to_owned(),
+                    "update".to_owned(),
+                    "delete".to_owned(),
+                ],
             },
         ],
         percent: 37.5,

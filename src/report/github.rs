@@ -363,16 +363,21 @@ fn coverage_section(out: &mut String, coverage: &Coverage) {
         "### RLS coverage: {:.0}%{minimum}\n\n| table | select | insert | update | delete |\n|---|:---:|:---:|:---:|:---:|",
         coverage.percent
     );
-    let mark = |covered: bool| if covered { "✅" } else { "—" };
     for row in &coverage.tables {
+        let marks: Vec<&str> = row
+            .commands()
+            .iter()
+            .map(|(_, covered, applies)| match (covered, applies) {
+                (true, _) => "✅",
+                (false, true) => "—",
+                (false, false) => "n/a",
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} |",
             escape_markdown(&row.table),
-            mark(row.select),
-            mark(row.insert),
-            mark(row.update),
-            mark(row.delete)
+            marks.join(" | ")
         );
     }
     out.push('\n');

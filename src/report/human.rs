@@ -178,7 +178,7 @@ pub fn report_failures_text(report: &Report) -> String {
     text
 }
 
-/// Which (table, command) pairs have an RLS cell: `✓` covered, `·` not.
+/// Which (table, command) pairs have an RLS cell: `✓` covered, `·` not, `-` not applicable.
 fn coverage_table(color: bool, coverage: &Coverage) -> String {
     let indent = " ".repeat(VERB_WIDTH);
     let width = coverage
@@ -196,20 +196,23 @@ fn coverage_table(color: bool, coverage: &Coverage) -> String {
         "{indent} RLS coverage {:.0}%{minimum}\n{indent} {:<width$}  select insert update delete",
         coverage.percent, "table"
     );
-    let mark = |covered: bool| {
+    let mark = |covered: bool, applies: bool| {
         if covered {
             paint(color, "32", "✓")
-        } else {
+        } else if applies {
             paint(color, "33", "·")
+        } else {
+            // The relation does not support the command (a materialized view's insert).
+            "-".to_owned()
         }
     };
     for row in &coverage.tables {
         text.push_str(&format!("\n{indent} {:<width$} ", row.table));
         // Each column is 7 wide (" select"); the mark may carry colour codes, which a
         // `{:>7}` would count, so it is padded by hand.
-        for covered in [row.select, row.insert, row.update, row.delete] {
+        for (_, covered, applies) in row.commands() {
             text.push_str("      ");
-            text.push_str(&mark(covered));
+            text.push_str(&mark(covered, applies));
         }
     }
     text

@@ -164,6 +164,19 @@ pub struct CoverageRow {
     pub not_applicable: Vec<String>,
 }
 
+impl CoverageRow {
+    /// (command, covered, applicable) for select, insert, update, delete.
+    pub fn commands(&self) -> [(&'static str, bool, bool); 4] {
+        let applies = |name: &str| !self.not_applicable.iter().any(|n| n == name);
+        [
+            ("select", self.select, applies("select")),
+            ("insert", self.insert, applies("insert")),
+            ("update", self.update, applies("update")),
+            ("delete", self.delete, applies("delete")),
+        ]
+    }
+}
+
 /// An error that stopped the run before its stages could finish (exit 2 or 3).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunError {
