@@ -263,6 +263,21 @@ impl Actor {
         sql
     }
 
+    /// [`Actor::impersonation_sql`] for people to read: the legacy per-claim settings (which
+    /// repeat the claims one by one) are named in a comment instead of spelled out.
+    pub fn impersonation_sql_for_display(&self) -> String {
+        let full = self.impersonation_sql();
+        let mut lines: Vec<&str> = full.lines().take(2).collect();
+        let claims = lines.pop().unwrap_or_default();
+        let mut text = lines.join("\n");
+        text.push('\n');
+        text.push_str(claims);
+        if full.lines().count() > 2 {
+            text.push_str("  -- and the legacy request.jwt.claim.<name> settings");
+        }
+        text
+    }
+
     /// Checks the row of [`EFFECTIVE_ROLE_SQL`] read inside the impersonated transaction:
     /// never a superuser, never BYPASSRLS unless the actor is service_role.
     pub fn check_effective_role(

@@ -89,12 +89,22 @@ pub async fn explain(
         )
         .await
         .map_err(failed)?;
-    if policies.is_empty() && enabled {
+    if policies.is_empty() && enabled && kind != "v" && kind != "m" {
         notes.push(format!(
             "no policy on {target}: RLS denies every row to every role without BYPASSRLS"
         ));
     }
-    for policy in policies {
+    // The policies that decide this command first; the others only counted.
+    let decides = |command: &str| {
+        command == "ALL"
+            || operation == Operation::Sql
+            || command.eq_ignore_ascii_case(operation.as_str())
+    };
+    let others = policies
+        .iter()
+        .filter(|p| !decides(&p.get::<_, String>(2)))
+        .count();
+    for policy in policies.iter().filter(|p| decides(&p.get::<_, String>(2))) {
         let name: String = policy.get(0);
         let permissive: String = policy.get(1);
         let command: String = policy.get(2);
@@ -112,6 +122,12 @@ pub async fn explain(
             line.push_str(&format!(" WITH CHECK ({check})"));
         }
         notes.push(line);
+    }
+    if others > 0 {
+        notes.push(format!(
+            "(and {others} polic{} on {target} for other commands)",
+            if others == 1 { "y" } else { "ies" }
+        ));
     }
     Ok(notes)
 }

@@ -362,7 +362,8 @@ async fn run_file(
             .actors
             .get(&cell.actor)
             .expect("planned from the file's actors");
-        let mut notes = vec![format!("claims: {}", actor.claims)];
+        // The claims are in the statement's request.jwt.claims.
+        let mut notes = Vec::new();
         if cell.operation != Operation::Sql {
             let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
             if !explained.contains_key(&key) {
@@ -396,7 +397,7 @@ async fn run_file(
             statement: (!cell.op.is_empty()).then(|| {
                 format!(
                     "begin;\n{}\n{};\nrollback;",
-                    actor.impersonation_sql(),
+                    actor.impersonation_sql_for_display(),
                     cell.op
                 )
             }),
