@@ -1,10 +1,11 @@
 //! The engine: proptest strategies over operation sequences, each step run in a savepoint with
 //! the invariant checked after it, and shrinking of a failing sequence to a minimal one.
 
+use std::collections::HashSet;
+
 use futures_util::{pin_mut, TryStreamExt};
 use proptest::collection::vec as vec_of;
 use proptest::prelude::*;
-use proptest::sample::Index;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
@@ -28,16 +29,20 @@ pub struct Compiled {
     pub draw_pools: Vec<Vec<Vec<String>>>,
     pub actors: Vec<Actor>,
     pub invariant: String,
+    /// What a step runs to check the invariant: `execute` of a prepared statement when the
+    /// invariant could be prepared (planned once, not at every step), else its text.
+    pub invariant_call: String,
     pub cases: u32,
     pub max_steps: u32,
 }
 
-/// One generated step as proptest sees it: which operation, which actor, which pool entries.
-/// Indexes shrink towards the first operation, actor and pool entry.
-type RawStep = (Index, Index, Vec<Index>);
+/// One generated step as proptest sees it: which operation, which actor, which pool entries
+/// (taken modulo the pool's size). Small integer ranges shrink in a few tries, towards the
+/// first operation, actor and pool entry.
+type RawStep = (usize, usize, Vec<usize>);
 
 /// A step with its values chosen: what runs, and what the reproducer prints.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Step {
     pub operation: usize,
     pub actor: Option<usize>,
@@ -144,12 +149,20 @@ pub fn runner(seed: u64, file: &str, property: &str, cases: u32) -> TestRunner {
 
 fn strategy(compiled: &Compiled) -> impl Strategy<Value = Vec<RawStep>> {
     let draws = compiled.draw_pools.iter().map(Vec::len).max().unwrap_or(0);
+    let largest_pool = compiled
+        .draw_pools
+        .iter()
+        .flatten()
+        .map(Vec::len)
+        .max()
+        .unwrap_or(1)
+        .max(1);
     let max_steps = compiled.max_steps.max(1) as usize;
     vec_of(
         (
-            any::<Index>(),
-            any::<Index>(),
-            vec_of(any::<Index>(), draws),
+            0..compiled.templates.len().max(1),
+            0..compiled.actors.len().max(1),
+            vec_of(0..largest_pool, draws),
         ),
         1..=max_steps,
     )
@@ -159,15 +172,15 @@ impl Compiled {
     fn concrete(&self, raw: &[RawStep]) -> Vec<Step> {
         raw.iter()
             .map(|(operation, actor, picks)| {
-                let operation = operation.index(self.templates.len());
+                let operation = *operation;
                 let values: Vec<&str> = self.draw_pools[operation]
                     .iter()
                     .zip(picks)
-                    .map(|(pool, pick)| pool[pick.index(pool.len())].as_str())
+                    .map(|(pool, pick)| pool[pick % pool.len()].as_str())
                     .collect();
                 Step {
                     operation,
-                    actor: (!self.actors.is_empty()).then(|| actor.index(self.actors.len())),
+                    actor: (!self.actors.is_empty()).then_some(*actor),
                     sql: self.templates[operation].render(&values),
                 }
             })
@@ -234,6 +247,27 @@ async fn run_batch(
     }
 }
 
+/// The prepared statement holding the invariant while a property runs.
+pub const PREPARED_INVARIANT: &str = "db_ci_invariant";
+
+/// Prepares the invariant (one statement) so each step only executes it; returns the SQL a
+/// step runs. A invariant that cannot be prepared (several statements) runs as text.
+pub async fn prepare_invariant(client: &Client, invariant: &str) -> String {
+    let text = invariant.trim().trim_end_matches(';');
+    let sql = format!(
+        "savepoint db_ci_prepare; prepare {PREPARED_INVARIANT} as {text}; release savepoint db_ci_prepare"
+    );
+    match client.batch_execute(&sql).await {
+        Ok(()) => format!("execute {PREPARED_INVARIANT}"),
+        Err(_) => {
+            let _ = client
+                .batch_execute("rollback to savepoint db_ci_prepare")
+                .await;
+            invariant.to_owned()
+        }
+    }
+}
+
 /// Reads the rows of one query as admin.
 pub async fn query_rows(client: &Client, sql: &str) -> std::result::Result<Rows, String> {
     match run_batch(client, sql).await {
@@ -264,7 +298,7 @@ async fn run_step(
         batch.push_str(&end_impersonation_sql(actor));
         batch.push('\n');
     }
-    batch.push_str(&compiled.invariant);
+    batch.push_str(&compiled.invariant_call);
     let through_operation = before_operation + operation_statements;
     match run_batch(client, &batch).await {
         Ok(done) => {
@@ -301,8 +335,8 @@ async fn run_step(
     }
 }
 
-/// Rejections are counted, errors inside functions and triggers are failures, and an error in
-/// the operation's own text (a syntax error, an unknown column) is a broken property.
+/// Rejections are counted, errors inside functions and triggers are failures, and any other
+/// error of the operation's own statement is a broken property.
 fn classify(
     error: &tokio_postgres::Error,
     impersonated: bool,
@@ -318,11 +352,13 @@ fn classify(
     if sqlstate.starts_with("23") || (impersonated && sqlstate == "42501") {
         return Ok(StepOutcome::Rejected { sqlstate });
     }
+    // An error with no function context comes from the operation's own text (a typo, an
+    // unknown column, a value that does not parse): the property is wrong, not the project.
     let inside_function = db.where_().is_some_and(|w| !w.is_empty());
-    if sqlstate.starts_with("42") && !inside_function {
+    if !inside_function {
         return Err(Broken {
             message: format!(
-                "operation {} is invalid SQL: {}",
+                "operation {} fails by itself (SQLSTATE {sqlstate}): {}",
                 operation + 1,
                 db.message()
             ),
@@ -453,16 +489,30 @@ async fn shrink(
     let mut executed = 0u64;
     let mut outcomes = Vec::new();
     let mut iterations = 0;
+    // Different raw values often pick the same concrete steps: run each sequence once.
+    let mut passed: HashSet<Vec<Step>> = HashSet::new();
     if !tree.simplify() {
         return Ok(finish(best, executed));
     }
     while iterations < MAX_SHRINK_ITERS {
         iterations += 1;
         let steps = compiled.concrete(&tree.current());
-        let result = run_sequence(client, compiled, &steps, &mut outcomes).await?;
-        executed += outcomes.len() as u64;
-        if matches!(result, CaseResult::Failed { .. }) {
-            best = (result, steps, outcomes.clone());
+        let failed = if steps == best.1 {
+            true
+        } else if passed.contains(&steps) {
+            false
+        } else {
+            let result = run_sequence(client, compiled, &steps, &mut outcomes).await?;
+            executed += outcomes.len() as u64;
+            let failed = matches!(result, CaseResult::Failed { .. });
+            if failed {
+                best = (result, steps, outcomes.clone());
+            } else {
+                passed.insert(steps);
+            }
+            failed
+        };
+        if failed {
             if !tree.simplify() {
                 break;
             }

@@ -275,9 +275,13 @@ impl Run<'_> {
             crate::error::Error::environment(format!("begin: {}", db_error_text(&e)))
         })?;
         let outcome = self.in_transaction(client, &rendered).await;
-        client.batch_execute("rollback").await.map_err(|e| {
-            crate::error::Error::environment(format!("rollback: {}", db_error_text(&e)))
-        })?;
+        // The prepared invariant outlives the transaction: this session's only statement.
+        client
+            .batch_execute("rollback; deallocate all")
+            .await
+            .map_err(|e| {
+                crate::error::Error::environment(format!("rollback: {}", db_error_text(&e)))
+            })?;
         outcome
     }
 
@@ -295,7 +299,7 @@ impl Run<'_> {
                 return Ok(self.broken(self.line, message));
             }
         }
-        let compiled = match self.compile(client, rendered).await {
+        let mut compiled = match self.compile(client, rendered).await {
             Ok(compiled) => compiled,
             Err(broken) => return Ok(broken),
         };
@@ -313,6 +317,7 @@ impl Run<'_> {
             }
             Ok(_) => {}
         }
+        compiled.invariant_call = engine::prepare_invariant(client, &compiled.invariant).await;
         client
             .batch_execute(&format!("savepoint {CASE_SAVEPOINT}"))
             .await
@@ -355,7 +360,15 @@ impl Run<'_> {
                 }
                 PoolSpec::Values(values) => values
                     .iter()
-                    .map(literal_sql)
+                    .map(|value| match value {
+                        // `'{{alice.id}}'` in a list is the actor's id.
+                        serde_json::Value::String(text) => self
+                            .file
+                            .actors
+                            .render(text)
+                            .map(|text| crate::backend::quote_literal(&text)),
+                        other => literal_sql(other),
+                    })
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|e| self.broken(line, format!("pool `{name}`: {e}")))?,
             };
@@ -382,6 +395,7 @@ impl Run<'_> {
             draw_pools,
             actors: rendered.actors.clone(),
             invariant: rendered.invariant.clone(),
+            invariant_call: rendered.invariant.clone(),
             cases: self.spec.cases.max(1),
             max_steps: self.spec.max_steps.max(1),
         })
