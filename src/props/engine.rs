@@ -367,7 +367,12 @@ fn classify(
     }
     let mut message = db.message().to_owned();
     if let Some(context) = db.where_() {
-        message.push_str(&format!(" ({})", context.replace('\n', "; ")));
+        // The function frames, not the text of the statement that failed inside them.
+        let frames: Vec<&str> = context
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("SQL statement"))
+            .collect();
+        message.push_str(&format!(" ({})", frames.join("; ")));
     }
     Ok(StepOutcome::Raised { sqlstate, message })
 }
