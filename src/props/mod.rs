@@ -174,6 +174,13 @@ pub async fn stage_with_tally(
     Ok((stage, tally))
 }
 
+/// What is wrong with a property, and the line that says it: reported as a broken test.
+type Problem = (usize, String);
+
+fn problem(line: usize, message: impl Into<String>) -> Problem {
+    (line, message.into())
+}
+
 /// One property of one file, run on the file's prepared database.
 struct Run<'a> {
     ctx: &'a StageContext<'a>,
@@ -201,22 +208,21 @@ impl Run<'_> {
         )
     }
 
-    fn render(&self) -> std::result::Result<Rendered, Outcome> {
+    fn render(&self) -> std::result::Result<Rendered, Problem> {
         let actors = &self.file.actors;
-        let render =
-            |text: &str, line: usize| actors.render(text).map_err(|e| self.broken(line, e));
+        let render = |text: &str, line: usize| actors.render(text).map_err(|e| problem(line, e));
         if self.spec.operations.is_empty() {
-            return Err(self.broken(self.line, "no operations to run".to_owned()));
+            return Err(problem(self.line, "no operations to run".to_owned()));
         }
         let mut operations = Vec::new();
         for operation in &self.spec.operations {
             let line = line_of(operation);
-            let template = Template::parse(&render(&operation.value, line)?)
-                .map_err(|e| self.broken(line, e))?;
+            let template =
+                Template::parse(&render(&operation.value, line)?).map_err(|e| problem(line, e))?;
             for draw in &template.draws {
                 if !self.spec.pools.contains_key(&draw.pool) {
                     let pools: Vec<&str> = self.spec.pools.keys().map(String::as_str).collect();
-                    return Err(self.broken(
+                    return Err(problem(
                         line,
                         format!(
                             "`{{{{{}}}}}` names no pool (pools: {})",
@@ -237,7 +243,7 @@ impl Run<'_> {
             match actors.get(&name.value) {
                 Some(actor) => run_as.push(actor.clone()),
                 None => {
-                    return Err(self.broken(
+                    return Err(problem(
                         line_of(name),
                         format!(
                             "`as: {}` is not an actor of this file (actors: {})",
@@ -269,7 +275,7 @@ impl Run<'_> {
     async fn outcome(&self, client: &Client) -> Result<Outcome> {
         let rendered = match self.render() {
             Ok(rendered) => rendered,
-            Err(broken) => return Ok(broken),
+            Err((line, message)) => return Ok(self.broken(line, message)),
         };
         client.batch_execute("begin").await.map_err(|e| {
             crate::error::Error::environment(format!("begin: {}", db_error_text(&e)))
@@ -301,7 +307,7 @@ impl Run<'_> {
         }
         let mut compiled = match self.compile(client, rendered).await {
             Ok(compiled) => compiled,
-            Err(broken) => return Ok(broken),
+            Err((line, message)) => return Ok(self.broken(line, message)),
         };
         let invariant_line = line_of(&self.spec.invariant);
         match engine::query_rows(client, &compiled.invariant).await {
@@ -334,7 +340,7 @@ impl Run<'_> {
         &self,
         client: &Client,
         rendered: &Rendered,
-    ) -> std::result::Result<Compiled, Outcome> {
+    ) -> std::result::Result<Compiled, Problem> {
         let mut pools = std::collections::BTreeMap::new();
         for (name, pool) in &self.spec.pools {
             let line = line_of(pool);
@@ -344,10 +350,10 @@ impl Run<'_> {
                         .file
                         .actors
                         .render(query)
-                        .map_err(|e| self.broken(line, e))?;
+                        .map_err(|e| problem(line, e))?;
                     let rows = engine::query_rows(client, &query)
                         .await
-                        .map_err(|e| self.broken(line, format!("pool `{name}`: {e}")))?;
+                        .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?;
                     rows.rows
                         .iter()
                         .map(|row| {
@@ -370,10 +376,10 @@ impl Run<'_> {
                         other => literal_sql(other),
                     })
                     .collect::<std::result::Result<_, _>>()
-                    .map_err(|e| self.broken(line, format!("pool `{name}`: {e}")))?,
+                    .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?,
             };
             if values.is_empty() {
-                return Err(self.broken(
+                return Err(problem(
                     line,
                     format!("pool `{name}` is empty: no operation can draw from it"),
                 ));
