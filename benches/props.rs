@@ -22,6 +22,11 @@ const FOUR_PROPERTIES: &[&str] = &[
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // `cargo test --all-targets` runs bench binaries too: the figures only on `cargo bench`.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("props benchmark: run it with `cargo bench --bench props`");
+        return;
+    }
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut total_seconds = 0.0;
     let mut total_properties = 0;
