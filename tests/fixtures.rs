@@ -21,6 +21,17 @@ struct Expected {
     error_contains: Option<String>,
     #[serde(default)]
     pending: Vec<Pending>,
+    /// Verdicts of single checks (e.g. a property that must pass beside one that fails).
+    #[serde(default)]
+    cases: Vec<ExpectedCase>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedCase {
+    stage: String,
+    name: String,
+    verdict: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,6 +157,20 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
                     want.message_contains,
                     serde_json::to_string(&failures).unwrap()
                 ));
+            }
+        }
+        for want in &expected.cases {
+            let stage = stages.iter().find(|s| s["name"] == want.stage.as_str());
+            let cases = stage
+                .and_then(|s| s["cases"].as_array().cloned())
+                .unwrap_or_default();
+            match cases.iter().find(|c| c["name"] == want.name.as_str()) {
+                Some(c) if c["verdict"] == want.verdict.as_str() => {}
+                Some(c) => problems.push(format!(
+                    "{} case {:?} is {}, expected {}",
+                    want.stage, want.name, c["verdict"], want.verdict
+                )),
+                None => problems.push(format!("no {} case {:?}", want.stage, want.name)),
             }
         }
     }

@@ -1,17 +1,585 @@
 //! The properties stage: proptest-driven operation sequences against trigger-maintained
-//! counters, shrunk to a runnable SQL reproducer (issue 4 builds it).
+//! counters, shrunk to a runnable SQL reproducer.
 
+pub mod engine;
+pub mod reproducer;
 pub mod spec;
 
+use std::time::Instant;
+
+use tokio_postgres::Client;
+
+use crate::actors::{Actor, EFFECTIVE_ROLE_SQL};
+use crate::backend::db_error_text;
 use crate::error::Result;
-use crate::events::Reporter;
-use crate::report::StageReport;
+use crate::events::{Event, Reporter};
+use crate::policy_tests::{self, PolicyFile};
+use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
+use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};
+use spec::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
+
+/// A property is vacuous when fewer than this share of its steps changed anything.
+const MIN_EFFECTIVE_SHARE: f64 = 0.05;
+
+/// What one property's run produced for the report.
+struct Outcome {
+    verdict: CaseVerdict,
+    message: Option<String>,
+    failure: Option<Failure>,
+    tally: Tally,
+    executed: u64,
+}
+
+impl Outcome {
+    fn broken(file: &PolicyFile, line: usize, message: String) -> Outcome {
+        Outcome {
+            verdict: CaseVerdict::Broken,
+            failure: Some(Failure {
+                file: file.rel.clone(),
+                line,
+                column: None,
+                message: message.clone(),
+                notes: vec![
+                    "the property itself is wrong: fix it so it can test something".to_owned(),
+                ],
+                statement: None,
+            }),
+            message: Some(message),
+            tally: Tally::default(),
+            executed: 0,
+        }
+    }
+}
+
+/// Counts over the whole stage, for its reason line and the benchmark.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTally {
+    pub properties: usize,
+    pub cases: u64,
+    pub steps: u64,
+    pub rejected: u64,
+    /// Steps executed including shrinking.
+    pub executed: u64,
+}
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
-    let _ = (ctx, reporter);
-    Ok(StageReport::skipped(
-        "properties",
-        format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION")),
-    ))
+    stage_with_tally(ctx, reporter)
+        .await
+        .map(|(stage, _)| stage)
+}
+
+/// The stage, and its counts (the benchmark reports steps per second from them).
+pub async fn stage_with_tally(
+    ctx: &StageContext<'_>,
+    reporter: &mut dyn Reporter,
+) -> Result<(StageReport, StageTally)> {
+    let started = Instant::now();
+    let files: Vec<&PolicyFile> = ctx
+        .policy_files
+        .iter()
+        .filter(|f| !f.spec.properties.is_empty())
+        .collect();
+    let folder = ctx
+        .project
+        .policy_tests
+        .strip_prefix(&ctx.project.root)
+        .unwrap_or(&ctx.project.policy_tests)
+        .display()
+        .to_string();
+    if files.is_empty() {
+        let reason = if ctx.policy_files.is_empty() {
+            format!("no policy tests in {folder}")
+        } else {
+            format!(
+                "no properties in the {} policy-test file(s) of {folder}",
+                ctx.policy_files.len()
+            )
+        };
+        return Ok((
+            StageReport::skipped("properties", reason),
+            StageTally::default(),
+        ));
+    }
+    // The CLI always passes a seed; a library caller without one gets a fixed seed, so that
+    // a run is still reproducible.
+    let seed = ctx.options.seed.unwrap_or(0);
+    let total = files.iter().map(|f| f.spec.properties.len()).sum();
+    reporter.event(&Event::StageStarted {
+        name: "properties",
+        total,
+    });
+    let mut stage = StageReport::new("properties", StageVerdict::Pass);
+    let mut tally = StageTally::default();
+    for file in files {
+        let prepared = policy_tests::prepare(ctx.server, ctx.database, file, "props").await?;
+        let (prepared, setup_failure) = match prepared {
+            Ok(prepared) => (prepared, None),
+            Err((prepared, failure)) => (prepared, Some(failure)),
+        };
+        for property in &file.spec.properties {
+            let property_started = Instant::now();
+            let line = line_of(property);
+            let outcome = match &setup_failure {
+                Some(failure) => Outcome::broken(file, failure.line, failure.message.clone()),
+                None => {
+                    let run = Run {
+                        ctx,
+                        file,
+                        spec: &property.value,
+                        line,
+                        seed,
+                    };
+                    run.outcome(&prepared.client).await?
+                }
+            };
+            tally.properties += 1;
+            tally.cases += outcome.tally.cases;
+            tally.steps += outcome.tally.steps;
+            tally.rejected += outcome.tally.rejected;
+            tally.executed += outcome.executed;
+            let case = Case {
+                name: property.value.name.clone(),
+                group: file.rel.clone(),
+                verdict: outcome.verdict,
+                file: Some(file.rel.clone()),
+                line: Some(line),
+                duration_ms: property_started.elapsed().as_millis() as u64,
+                message: outcome.message,
+                cell: None,
+            };
+            reporter.event(&Event::CaseDone {
+                stage: "properties",
+                case: &case,
+            });
+            stage.cases.push(case);
+            stage.failures.extend(outcome.failure);
+        }
+        prepared.drop_all(ctx.server).await;
+    }
+    stage.checks = stage.cases.len();
+    stage.duration_ms = started.elapsed().as_millis() as u64;
+    if stage.cases.iter().any(|c| c.verdict != CaseVerdict::Pass) {
+        stage.verdict = StageVerdict::Fail;
+    } else {
+        stage.reason = Some(format!(
+            "{} propert{} held over {} cases and {} steps ({} rejected by constraints or RLS), seed {seed}",
+            tally.properties,
+            if tally.properties == 1 { "y" } else { "ies" },
+            tally.cases,
+            tally.steps,
+            tally.rejected
+        ));
+    }
+    Ok((stage, tally))
+}
+
+/// What is wrong with a property, and the line that says it: reported as a broken test.
+type Problem = (usize, String);
+
+fn problem(line: usize, message: impl Into<String>) -> Problem {
+    (line, message.into())
+}
+
+/// One property of one file, run on the file's prepared database.
+struct Run<'a> {
+    ctx: &'a StageContext<'a>,
+    file: &'a PolicyFile,
+    spec: &'a PropertySpec,
+    line: usize,
+    seed: u64,
+}
+
+/// The property's SQL with actor templates filled, and its actors resolved.
+struct Rendered {
+    setup: Option<String>,
+    operations: Vec<Template>,
+    invariant: String,
+    show: Option<String>,
+    actors: Vec<Actor>,
+}
+
+impl Run<'_> {
+    fn broken(&self, line: usize, message: String) -> Outcome {
+        Outcome::broken(
+            self.file,
+            line,
+            format!("property \"{}\": {message}", self.spec.name),
+        )
+    }
+
+    fn render(&self) -> std::result::Result<Rendered, Problem> {
+        let actors = &self.file.actors;
+        let render = |text: &str, line: usize| actors.render(text).map_err(|e| problem(line, e));
+        if self.spec.operations.is_empty() {
+            return Err(problem(self.line, "no operations to run".to_owned()));
+        }
+        let mut operations = Vec::new();
+        for operation in &self.spec.operations {
+            let line = line_of(operation);
+            let template =
+                Template::parse(&render(&operation.value, line)?).map_err(|e| problem(line, e))?;
+            for draw in &template.draws {
+                if !self.spec.pools.contains_key(&draw.pool) {
+                    let pools: Vec<&str> = self.spec.pools.keys().map(String::as_str).collect();
+                    return Err(problem(
+                        line,
+                        format!(
+                            "`{{{{{}}}}}` names no pool (pools: {})",
+                            draw.pool,
+                            if pools.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                pools.join(", ")
+                            }
+                        ),
+                    ));
+                }
+            }
+            operations.push(template);
+        }
+        let mut run_as = Vec::new();
+        for name in &self.spec.run_as {
+            match actors.get(&name.value) {
+                Some(actor) => run_as.push(actor.clone()),
+                None => {
+                    return Err(problem(
+                        line_of(name),
+                        format!(
+                            "`as: {}` is not an actor of this file (actors: {})",
+                            name.value,
+                            actors.names().collect::<Vec<_>>().join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+        let setup = match &self.spec.setup {
+            Some(setup) => Some(render(&setup.value, line_of(setup))?),
+            None => None,
+        };
+        let show = match &self.spec.show {
+            Some(show) => Some(render(&show.value, line_of(show))?),
+            None => None,
+        };
+        Ok(Rendered {
+            setup,
+            operations,
+            invariant: render(&self.spec.invariant.value, line_of(&self.spec.invariant))?,
+            show,
+            actors: run_as,
+        })
+    }
+
+    /// Runs the property in a transaction on `client` and rolls it back.
+    async fn outcome(&self, client: &Client) -> Result<Outcome> {
+        let rendered = match self.render() {
+            Ok(rendered) => rendered,
+            Err((line, message)) => return Ok(self.broken(line, message)),
+        };
+        client.batch_execute("begin").await.map_err(|e| {
+            crate::error::Error::environment(format!("begin: {}", db_error_text(&e)))
+        })?;
+        let outcome = self.in_transaction(client, &rendered).await;
+        // The prepared invariant outlives the transaction: this session's only statement.
+        client
+            .batch_execute("rollback; deallocate all")
+            .await
+            .map_err(|e| {
+                crate::error::Error::environment(format!("rollback: {}", db_error_text(&e)))
+            })?;
+        outcome
+    }
+
+    async fn in_transaction(&self, client: &Client, rendered: &Rendered) -> Result<Outcome> {
+        if let (Some(setup), Some(spanned)) = (&rendered.setup, &self.spec.setup) {
+            if let Err(e) = client.batch_execute(setup).await {
+                return Ok(self.broken(
+                    line_of(spanned),
+                    format!("setup failed: {}", db_error_text(&e)),
+                ));
+            }
+        }
+        for actor in &rendered.actors {
+            if let Err(message) = check_actor(client, actor).await {
+                return Ok(self.broken(self.line, message));
+            }
+        }
+        let mut compiled = match self.compile(client, rendered).await {
+            Ok(compiled) => compiled,
+            Err((line, message)) => return Ok(self.broken(line, message)),
+        };
+        let invariant_line = line_of(&self.spec.invariant);
+        match engine::query_rows(client, &compiled.invariant).await {
+            Err(e) => return Ok(self.broken(invariant_line, format!("the invariant query failed: {e}"))),
+            Ok(rows) if !rows.rows.is_empty() => {
+                return Ok(self.broken(
+                    invariant_line,
+                    format!(
+                        "the invariant does not hold before any operation (fix the setup or the seeds): {}",
+                        rows.describe(3).join(" ")
+                    ),
+                ))
+            }
+            Ok(_) => {}
+        }
+        compiled.invariant_call = engine::prepare_invariant(client, &compiled.invariant).await;
+        client
+            .batch_execute(&format!("savepoint {CASE_SAVEPOINT}"))
+            .await
+            .map_err(|e| crate::error::Error::environment(db_error_text(&e)))?;
+        let mut runner = engine::runner(self.seed, &self.file.rel, &self.spec.name, compiled.cases);
+        let finding = engine::run(client, &compiled, &mut runner)
+            .await
+            .map_err(crate::error::Error::environment)?;
+        Ok(self.judge(client, rendered, &compiled, finding).await)
+    }
+
+    /// Reads the pools (in the transaction, after setup) and fixes each draw's values.
+    async fn compile(
+        &self,
+        client: &Client,
+        rendered: &Rendered,
+    ) -> std::result::Result<Compiled, Problem> {
+        let mut pools = std::collections::BTreeMap::new();
+        for (name, pool) in &self.spec.pools {
+            let line = line_of(pool);
+            let values: Vec<String> = match &pool.value {
+                PoolSpec::Query(query) => {
+                    let query = self
+                        .file
+                        .actors
+                        .render(query)
+                        .map_err(|e| problem(line, e))?;
+                    let rows = engine::query_rows(client, &query)
+                        .await
+                        .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?;
+                    rows.rows
+                        .iter()
+                        .map(|row| {
+                            row.first()
+                                .cloned()
+                                .flatten()
+                                .map_or("null".to_owned(), |v| crate::backend::quote_literal(&v))
+                        })
+                        .collect()
+                }
+                PoolSpec::Values(values) => values
+                    .iter()
+                    .map(|value| match value {
+                        // `'{{alice.id}}'` in a list is the actor's id.
+                        serde_json::Value::String(text) => self
+                            .file
+                            .actors
+                            .render(text)
+                            .map(|text| crate::backend::quote_literal(&text)),
+                        other => literal_sql(other),
+                    })
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?,
+            };
+            if values.is_empty() {
+                return Err(problem(
+                    line,
+                    format!("pool `{name}` is empty: no operation can draw from it"),
+                ));
+            }
+            pools.insert(name.as_str(), values);
+        }
+        let draw_pools = rendered
+            .operations
+            .iter()
+            .map(|t| {
+                t.draws
+                    .iter()
+                    .map(|d| pools[d.pool.as_str()].clone())
+                    .collect()
+            })
+            .collect();
+        Ok(Compiled {
+            templates: rendered.operations.clone(),
+            draw_pools,
+            actors: rendered.actors.clone(),
+            invariant: rendered.invariant.clone(),
+            invariant_call: rendered.invariant.clone(),
+            cases: self.spec.cases.max(1),
+            max_steps: self.spec.max_steps.max(1),
+        })
+    }
+
+    async fn judge(
+        &self,
+        client: &Client,
+        rendered: &Rendered,
+        compiled: &Compiled,
+        finding: Finding,
+    ) -> Outcome {
+        let tally = finding.tally;
+        let mut outcome = Outcome {
+            verdict: CaseVerdict::Pass,
+            message: None,
+            failure: None,
+            tally,
+            executed: finding.executed,
+        };
+        let counts = format!(
+            "{} case(s), {} step(s): {} rejected by constraints or RLS, {} changed nothing",
+            tally.cases, tally.steps, tally.rejected, tally.no_ops
+        );
+        match &finding.result {
+            CaseResult::Held => {
+                let effective = tally.steps - tally.rejected - tally.no_ops;
+                if (effective as f64) < MIN_EFFECTIVE_SHARE * tally.steps as f64 {
+                    let broken = self.broken(
+                        self.line,
+                        format!(
+                            "vacuous: only {effective} of {} steps changed anything ({counts}); the operations never exercise the counter",
+                            tally.steps
+                        ),
+                    );
+                    return Outcome {
+                        tally,
+                        executed: finding.executed,
+                        ..broken
+                    };
+                }
+                outcome.message = Some(format!("held: {counts}"));
+            }
+            CaseResult::Broken(broken) => {
+                let line = broken
+                    .operation
+                    .and_then(|o| self.spec.operations.get(o))
+                    .map_or(line_of(&self.spec.invariant), line_of);
+                return Outcome {
+                    tally,
+                    executed: finding.executed,
+                    ..self.broken(line, broken.message.clone())
+                };
+            }
+            CaseResult::Failed { step, outcome: how } => {
+                let failure = self
+                    .failure(client, rendered, compiled, &finding, *step, how)
+                    .await;
+                outcome.verdict = CaseVerdict::Fail;
+                outcome.message = Some(failure.message.clone());
+                outcome.failure = Some(failure);
+            }
+        }
+        outcome
+    }
+
+    async fn failure(
+        &self,
+        client: &Client,
+        rendered: &Rendered,
+        compiled: &Compiled,
+        finding: &Finding,
+        step: usize,
+        how: &StepOutcome,
+    ) -> Failure {
+        let count = step + 1;
+        let steps_word = if count == 1 { "step" } else { "steps" };
+        let message = match how {
+            StepOutcome::Violated(rows) => format!(
+                "property \"{}\" violated after {count} {steps_word}: {}",
+                self.spec.name,
+                rows.describe(1).join(" ")
+            ),
+            StepOutcome::Raised { sqlstate, message } => format!(
+                "property \"{}\" failed after {count} {steps_word}: step {count} raised an error (SQLSTATE {sqlstate}): {message}",
+                self.spec.name
+            ),
+            _ => format!("property \"{}\" failed after {count} {steps_word}", self.spec.name),
+        };
+        let replay_command = format!(
+            "db-ci props {} --seed {}",
+            self.ctx.project.root.display(),
+            self.seed
+        );
+        let mut notes = vec![format!(
+            "seed {}: `{replay_command}` replays this run and prints the same sequence",
+            self.seed
+        )];
+        for (index, (step, _)) in finding.steps.iter().enumerate() {
+            let who = step
+                .actor
+                .and_then(|a| compiled.actors.get(a))
+                .map_or(String::new(), |a| format!(" as {}", a.name));
+            notes.push(format!("step {}{who}: {}", index + 1, step.sql.trim()));
+        }
+        if let StepOutcome::Violated(rows) = how {
+            notes.push(format!(
+                "before step {count} the invariant held; after it, it returns: {}",
+                rows.describe(5).join(" ")
+            ));
+        }
+        if let Some(show) = &rendered.show {
+            let steps: Vec<_> = finding.steps.iter().map(|(s, _)| s.clone()).collect();
+            match engine::before_and_after(client, compiled, &steps, show).await {
+                Ok((before, after)) => {
+                    notes.push(format!(
+                        "show before step {count}: {}",
+                        before.describe(10).join(" ")
+                    ));
+                    notes.push(format!(
+                        "show after step {count}: {}",
+                        after.describe(10).join(" ")
+                    ));
+                }
+                Err(e) => notes.push(format!("the show query failed: {e}")),
+            }
+        }
+        notes.push(format!(
+            "found after {} case(s) and {} step(s), then shrunk to {count} {steps_word}",
+            finding.tally.cases, finding.tally.steps
+        ));
+        let users = self.file.actors.create_users_sql();
+        let file_setup = self
+            .file
+            .spec
+            .setup
+            .as_ref()
+            .and_then(|s| self.file.actors.render(s).ok());
+        let at = self.file.at(self.line);
+        let script = reproducer::Script {
+            property: &self.spec.name,
+            at: &at,
+            seed: self.seed,
+            replay_command: &replay_command,
+            create_users: &users,
+            file_setup: file_setup.as_deref(),
+            property_setup: rendered.setup.as_deref(),
+            actors: &compiled.actors,
+            steps: &finding.steps,
+            invariant: &rendered.invariant,
+        };
+        Failure {
+            file: self.file.rel.clone(),
+            line: self.line,
+            column: None,
+            message,
+            notes,
+            statement: Some(script.render()),
+        }
+    }
+}
+
+/// Checks that impersonating `actor` really runs as its role, without superuser or (unless
+/// service_role) BYPASSRLS, exactly as RLS cells check it.
+async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), String> {
+    let sql = format!(
+        "savepoint db_ci_actor;\n{}\n{EFFECTIVE_ROLE_SQL};",
+        actor.impersonation_sql()
+    );
+    let rows = engine::query_rows(client, &sql).await;
+    let _ = client
+        .batch_execute("rollback to savepoint db_ci_actor")
+        .await;
+    let rows = rows.map_err(|e| format!("impersonating `{}` failed: {e}", actor.name))?;
+    let row = rows
+        .rows
+        .first()
+        .ok_or_else(|| format!("impersonating `{}`: no role row", actor.name))?;
+    let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    actor.check_effective_role(&text(0), text(1) == "t", text(2) == "t")
 }
