@@ -117,7 +117,9 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
     }
-    if let Some((line, message)) = crate::rls::plan::check(&file).into_iter().next() {
+    let mut problems = crate::rls::plan::check(&file);
+    problems.extend(crate::props::check(&file));
+    if let Some((line, message)) = problems.into_iter().next() {
         return Err(Error::input(format!("{}: {message}", file.at(line))));
     }
     Ok(file)

@@ -181,6 +181,85 @@ fn problem(line: usize, message: impl Into<String>) -> Problem {
     (line, message.into())
 }
 
+/// The property's templates filled with the file's actors and checked against its pools and
+/// actors; needs no database, so a bad property is found when the file is read.
+fn render(
+    file: &PolicyFile,
+    spec: &PropertySpec,
+    property_line: usize,
+) -> std::result::Result<Rendered, Problem> {
+    let actors = &file.actors;
+    let render = |text: &str, line: usize| actors.render(text).map_err(|e| problem(line, e));
+    if spec.operations.is_empty() {
+        return Err(problem(property_line, "no operations to run".to_owned()));
+    }
+    let mut operations = Vec::new();
+    for operation in &spec.operations {
+        let line = line_of(operation);
+        let template =
+            Template::parse(&render(&operation.value, line)?).map_err(|e| problem(line, e))?;
+        for draw in &template.draws {
+            if !spec.pools.contains_key(&draw.pool) {
+                let pools: Vec<&str> = spec.pools.keys().map(String::as_str).collect();
+                return Err(problem(
+                    line,
+                    format!(
+                        "`{{{{{}}}}}` names no pool (pools: {})",
+                        draw.pool,
+                        if pools.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            pools.join(", ")
+                        }
+                    ),
+                ));
+            }
+        }
+        operations.push(template);
+    }
+    let mut run_as = Vec::new();
+    for name in &spec.run_as {
+        match actors.get(&name.value) {
+            Some(actor) => run_as.push(actor.clone()),
+            None => {
+                return Err(problem(
+                    line_of(name),
+                    format!(
+                        "`as: {}` is not an actor of this file (actors: {})",
+                        name.value,
+                        actors.names().collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        }
+    }
+    let setup = match &spec.setup {
+        Some(setup) => Some(render(&setup.value, line_of(setup))?),
+        None => None,
+    };
+    let show = match &spec.show {
+        Some(show) => Some(render(&show.value, line_of(show))?),
+        None => None,
+    };
+    Ok(Rendered {
+        setup,
+        operations,
+        invariant: render(&spec.invariant.value, line_of(&spec.invariant))?,
+        show,
+        actors: run_as,
+    })
+}
+
+/// The input errors of `file`'s properties (an unknown pool or actor, a template that does
+/// not parse), so a bad property is exit 2 before anything boots.
+pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
+    file.spec
+        .properties
+        .iter()
+        .filter_map(|property| render(file, &property.value, line_of(property)).err())
+        .collect()
+}
+
 /// One property of one file, run on the file's prepared database.
 struct Run<'a> {
     ctx: &'a StageContext<'a>,
@@ -209,66 +288,7 @@ impl Run<'_> {
     }
 
     fn render(&self) -> std::result::Result<Rendered, Problem> {
-        let actors = &self.file.actors;
-        let render = |text: &str, line: usize| actors.render(text).map_err(|e| problem(line, e));
-        if self.spec.operations.is_empty() {
-            return Err(problem(self.line, "no operations to run".to_owned()));
-        }
-        let mut operations = Vec::new();
-        for operation in &self.spec.operations {
-            let line = line_of(operation);
-            let template =
-                Template::parse(&render(&operation.value, line)?).map_err(|e| problem(line, e))?;
-            for draw in &template.draws {
-                if !self.spec.pools.contains_key(&draw.pool) {
-                    let pools: Vec<&str> = self.spec.pools.keys().map(String::as_str).collect();
-                    return Err(problem(
-                        line,
-                        format!(
-                            "`{{{{{}}}}}` names no pool (pools: {})",
-                            draw.pool,
-                            if pools.is_empty() {
-                                "none".to_owned()
-                            } else {
-                                pools.join(", ")
-                            }
-                        ),
-                    ));
-                }
-            }
-            operations.push(template);
-        }
-        let mut run_as = Vec::new();
-        for name in &self.spec.run_as {
-            match actors.get(&name.value) {
-                Some(actor) => run_as.push(actor.clone()),
-                None => {
-                    return Err(problem(
-                        line_of(name),
-                        format!(
-                            "`as: {}` is not an actor of this file (actors: {})",
-                            name.value,
-                            actors.names().collect::<Vec<_>>().join(", ")
-                        ),
-                    ))
-                }
-            }
-        }
-        let setup = match &self.spec.setup {
-            Some(setup) => Some(render(&setup.value, line_of(setup))?),
-            None => None,
-        };
-        let show = match &self.spec.show {
-            Some(show) => Some(render(&show.value, line_of(show))?),
-            None => None,
-        };
-        Ok(Rendered {
-            setup,
-            operations,
-            invariant: render(&self.spec.invariant.value, line_of(&self.spec.invariant))?,
-            show,
-            actors: run_as,
-        })
+        render(self.file, self.spec, self.line)
     }
 
     /// Runs the property in a transaction on `client` and rolls it back.
