@@ -31,6 +31,9 @@ pub struct Config {
     pub snapshot: crate::snapshot::SnapshotConfig,
     #[serde(default)]
     pub lint: crate::lint::LintConfig,
+    /// Catalog expectations checked after replay (reported by the snapshot stage).
+    #[serde(default)]
+    pub expect: crate::snapshot::ExpectConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

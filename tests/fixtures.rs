@@ -67,7 +67,8 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
     args.extend(backend.args());
     args.extend(["--json".into(), json_path.display().to_string()]);
     args.extend(expected.args.iter().cloned());
-    let output = common::db_ci(&args);
+    // CI=true: a missing snapshot fails instead of being written into the repository.
+    let output = common::db_ci_with_env(&args, &[("CI", "true")]);
     let code = output.status.code().unwrap_or(-1);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
