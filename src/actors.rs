@@ -453,7 +453,10 @@ mod tests {
         assert!(actors.get("svc").unwrap().may_bypass_rls());
         assert!(!alice.may_bypass_rls());
         let sql = alice.impersonation_sql();
-        assert!(sql.starts_with("set local role \"authenticated\";"), "{sql}");
+        assert!(
+            sql.starts_with("set local role \"authenticated\";"),
+            "{sql}"
+        );
         assert!(sql.contains("'request.jwt.claim.sub'"), "{sql}");
         assert!(sql.contains("'request.jwt.claims'"), "{sql}");
     }

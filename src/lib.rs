@@ -13,6 +13,7 @@ pub mod data;
 pub mod error;
 pub mod events;
 pub mod lint;
+pub(crate) mod locate;
 pub mod project;
 pub mod props;
 pub mod replay;

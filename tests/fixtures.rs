@@ -21,6 +21,10 @@ struct Expected {
     error_contains: Option<String>,
     #[serde(default)]
     pending: Vec<Pending>,
+    /// Lint findings at any level (also below the fail level), as `rule: object`: each must
+    /// be a case of the lint stage.
+    #[serde(default)]
+    lint_findings: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -147,6 +151,25 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
                     want.message_contains,
                     serde_json::to_string(&failures).unwrap()
                 ));
+            }
+        }
+    }
+    if !expected.lint_findings.is_empty() {
+        let report: serde_json::Value = std::fs::read_to_string(&json_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let cases: Vec<String> = report["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["name"] == "lint")
+            .flat_map(|s| s["cases"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        for want in &expected.lint_findings {
+            if !cases.contains(want) {
+                problems.push(format!("no lint finding {want:?}; got {cases:?}"));
             }
         }
     }

@@ -8,7 +8,12 @@ const CONTEXT_LINES: usize = 4;
 
 /// The unified diff from `expected` (committed) to `actual` (the database), or `None` when
 /// they are equal.
-pub fn unified(expected: &str, actual: &str, expected_name: &str, actual_name: &str) -> Option<String> {
+pub fn unified(
+    expected: &str,
+    actual: &str,
+    expected_name: &str,
+    actual_name: &str,
+) -> Option<String> {
     if expected == actual {
         return None;
     }

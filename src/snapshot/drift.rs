@@ -21,7 +21,10 @@ pub enum Drift {
 pub async fn drift_command(dir: &Path, against: &str) -> i32 {
     match check(dir, against).await {
         Ok(Drift::None) => {
-            println!("no drift: {} matches the committed snapshot", redact_url(against));
+            println!(
+                "no drift: {} matches the committed snapshot",
+                redact_url(against)
+            );
             exit::PASS
         }
         Ok(Drift::Found(diff)) => {
@@ -64,7 +67,12 @@ pub async fn check(dir: &Path, against: &str) -> Result<Drift> {
     connection.abort();
     let live = super::render::to_yaml(&live?);
     Ok(
-        match super::diff::unified(&committed, &live, &format!("{rel} (committed)"), "live database") {
+        match super::diff::unified(
+            &committed,
+            &live,
+            &format!("{rel} (committed)"),
+            "live database",
+        ) {
             None => Drift::None,
             Some(diff) => Drift::Found(diff),
         },

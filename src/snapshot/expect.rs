@@ -61,9 +61,18 @@ impl Count {
     fn describe(self) -> String {
         match self {
             Count::Exactly(n) => format!("exactly {n}"),
-            Count::Between { min: Some(a), max: Some(b) } => format!("between {a} and {b}"),
-            Count::Between { min: Some(a), max: None } => format!("at least {a}"),
-            Count::Between { min: None, max: Some(b) } => format!("at most {b}"),
+            Count::Between {
+                min: Some(a),
+                max: Some(b),
+            } => format!("between {a} and {b}"),
+            Count::Between {
+                min: Some(a),
+                max: None,
+            } => format!("at least {a}"),
+            Count::Between {
+                min: None,
+                max: Some(b),
+            } => format!("at most {b}"),
             Count::Between { .. } => "any number".to_owned(),
         }
     }
@@ -95,7 +104,10 @@ pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Result<Vec<Outcome>> {
             name: format!("{key}: {}", want.describe()),
             key,
             problem: (!want.holds(have)).then(|| {
-                format!("expected {} {key}, the replayed catalog has {have}", want.describe())
+                format!(
+                    "expected {} {key}, the replayed catalog has {have}",
+                    want.describe()
+                )
             }),
         });
     }
@@ -104,7 +116,8 @@ pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Result<Vec<Outcome>> {
         outcomes.push(Outcome {
             name: format!("exists: {object}"),
             key: "objects",
-            problem: (!found).then(|| format!("expected {object} to exist after replay; it does not")),
+            problem: (!found)
+                .then(|| format!("expected {object} to exist after replay; it does not")),
         });
     }
     Ok(outcomes)
@@ -115,7 +128,10 @@ fn exists(catalog: &Catalog, reference: &str) -> Result<bool> {
     let rest = rest.trim();
     let on = |text: &str| -> Option<(String, String)> {
         let (name, table) = text.rsplit_once(" on ")?;
-        Some((name.trim().trim_matches('"').to_owned(), table.trim().to_owned()))
+        Some((
+            name.trim().trim_matches('"').to_owned(),
+            table.trim().to_owned(),
+        ))
     };
     Ok(match kind {
         "table" => catalog.project_tables().any(|t| t.qualified() == rest),
@@ -124,7 +140,10 @@ fn exists(catalog: &Catalog, reference: &str) -> Result<bool> {
             .functions
             .iter()
             .any(|f| format!("{}.{}", f.schema, f.name) == rest || f.signature() == rest),
-        "type" => catalog.types.iter().any(|t| format!("{}.{}", t.schema, t.name) == rest),
+        "type" => catalog
+            .types
+            .iter()
+            .any(|t| format!("{}.{}", t.schema, t.name) == rest),
         "extension" => catalog.extensions.iter().any(|e| e.name == rest),
         "policy" | "trigger" => {
             let Some((name, table)) = on(rest) else {

@@ -57,9 +57,7 @@ impl SnapshotConfig {
 
 /// The snapshot file of `project`.
 pub fn snapshot_path(project: &Project) -> PathBuf {
-    project
-        .root
-        .join(project.config.snapshot.relative_path())
+    project.root.join(project.config.snapshot.relative_path())
 }
 
 /// Reads the catalog inside a read-only, repeatable-read transaction (one consistent view,
@@ -127,7 +125,10 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     if !expect.is_empty() {
         let outcomes = expect::check(expect, &catalog)?;
         let held = outcomes.iter().filter(|o| o.problem.is_none()).count();
-        summary.push(format!("{held} of {} catalog expectations hold", outcomes.len()));
+        summary.push(format!(
+            "{held} of {} catalog expectations hold",
+            outcomes.len()
+        ));
         for outcome in outcomes {
             let line = config_line(project, outcome.key);
             if let Some(problem) = &outcome.problem {
@@ -246,7 +247,12 @@ fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<
         Some(committed) => {
             let line = diff::first_changed_line(&committed, yaml);
             let (added, removed) = diff::counts(&committed, yaml);
-            let unified = diff::unified(&committed, yaml, &format!("{rel} (committed)"), "database after replay");
+            let unified = diff::unified(
+                &committed,
+                yaml,
+                &format!("{rel} (committed)"),
+                "database after replay",
+            );
             let message = format!(
                 "the catalog differs from the committed snapshot {rel} (+{added} -{removed} lines)"
             );
@@ -266,7 +272,8 @@ fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<
 
 /// The line of `key:` under `expect:` in db-ci.yaml, else 1.
 fn config_line(project: &Project, key: &str) -> usize {
-    let text = std::fs::read_to_string(project.root.join(crate::config::FILE_NAME)).unwrap_or_default();
+    let text =
+        std::fs::read_to_string(project.root.join(crate::config::FILE_NAME)).unwrap_or_default();
     let mut in_expect = false;
     for (number, line) in text.lines().enumerate() {
         if line.starts_with("expect:") {

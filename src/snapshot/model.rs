@@ -306,8 +306,11 @@ fn project_schema(alias: &str) -> String {
 
 async fn rows(client: &Client, what: &str, sql: &str) -> Result<Vec<tokio_postgres::Row>> {
     let platform: Vec<String> = PLATFORM_SCHEMAS.iter().map(|s| s.to_string()).collect();
-    let params: &[&(dyn tokio_postgres::types::ToSql + Sync)] =
-        if sql.contains("$1") { &[&platform] } else { &[] };
+    let params: &[&(dyn tokio_postgres::types::ToSql + Sync)] = if sql.contains("$1") {
+        &[&platform]
+    } else {
+        &[]
+    };
     client.query(sql, params).await.map_err(|e| {
         Error::environment(format!("read the catalog ({what}): {}", db_error_text(&e)))
     })
@@ -321,7 +324,10 @@ pub fn tidy(text: &str) -> String {
         .map(|l| l.trim_end_matches([' ', '\t', '\r']))
         .collect();
     let first = lines.iter().position(|l| !l.is_empty()).unwrap_or(0);
-    let last = lines.iter().rposition(|l| !l.is_empty()).map_or(0, |i| i + 1);
+    let last = lines
+        .iter()
+        .rposition(|l| !l.is_empty())
+        .map_or(0, |i| i + 1);
     lines[first..last.max(first)].join("\n")
 }
 
@@ -335,7 +341,10 @@ impl Catalog {
             .await
             .map_err(|e| Error::environment(format!("pin the search path: {e}")))?;
         let major: i32 = client
-            .query_one("select current_setting('server_version_num')::int / 10000", &[])
+            .query_one(
+                "select current_setting('server_version_num')::int / 10000",
+                &[],
+            )
             .await
             .map_err(|e| Error::environment(format!("read the server version: {e}")))?
             .get(0);

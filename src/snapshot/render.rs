@@ -95,7 +95,10 @@ fn table_node(table: &Table) -> Node {
     let mut node = MapBuilder::default();
     if table.platform {
         // Only what the project added to a platform table.
-        node = node.text("platform", "true (only the project's policies and triggers)");
+        node = node.text(
+            "platform",
+            "true (only the project's policies and triggers)",
+        );
     } else {
         node = node
             .text("kind", table.kind.clone())
@@ -103,7 +106,9 @@ fn table_node(table: &Table) -> Node {
             .maybe("comment", table.comment.as_ref())
             .maybe("partition_of", table.partition_of.as_ref());
     }
-    node = node.flag("rls", table.rls).flag("force_rls", table.force_rls);
+    node = node
+        .flag("rls", table.rls)
+        .flag("force_rls", table.force_rls);
     if !table.platform {
         node = node.map(
             "columns",
@@ -170,7 +175,10 @@ fn table_node(table: &Table) -> Node {
                         "R" => " (enabled replica)".to_owned(),
                         _ => " (enabled always)".to_owned(),
                     };
-                    (t.name.clone(), Node::Scalar(format!("{}{state}", t.definition)))
+                    (
+                        t.name.clone(),
+                        Node::Scalar(format!("{}{state}", t.definition)),
+                    )
                 })
                 .collect(),
         ),
@@ -420,7 +428,10 @@ mod tests {
         let mut out = String::new();
         write_map(
             &mut out,
-            &[("body".into(), Node::Scalar("begin\n\n  return new;\nend".into()))],
+            &[(
+                "body".into(),
+                Node::Scalar("begin\n\n  return new;\nend".into()),
+            )],
             2,
         );
         assert_eq!(out, "  body: |-\n    begin\n\n      return new;\n    end\n");
