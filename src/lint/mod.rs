@@ -251,10 +251,14 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let client = ctx.server.connect(ctx.database).await?;
     let catalog = crate::snapshot::read_catalog(&client).await?;
     drop(client);
-    if catalog.tables.is_empty() && catalog.views.is_empty() && catalog.functions.is_empty() {
+    if catalog.tables.is_empty()
+        && catalog.views.is_empty()
+        && catalog.functions.is_empty()
+        && catalog.extensions.is_empty()
+    {
         return Ok(StageReport::skipped(
             "lint",
-            "the project's schemas hold no tables, views or functions to lint",
+            "the database holds no tables, views, functions or extensions to lint",
         ));
     }
     let scope = Scope {
