@@ -214,6 +214,9 @@ mod tests {
         assert_eq!(config.replay.statement_timeout, Duration::from_secs(60));
         assert_eq!(config.replay.exempt.len(), 1);
         assert!(config.shim.expose_new_tables);
+        assert_eq!(config.lint.allow.len(), 1);
+        assert_eq!(config.expect.objects.len(), 2);
+        assert!(config.snapshot.enabled);
     }
 
     #[test]
