@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{per_policy, Finding, Level, Rule, Scope};
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {
@@ -42,25 +42,12 @@ pub fn calls_per_row(expression: &str) -> bool {
 }
 
 fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
-    let mut found = Vec::new();
-    for table in &catalog.tables {
-        for policy in &table.policies {
-            let per_row = [&policy.using, &policy.with_check]
-                .iter()
-                .any(|e| e.as_deref().is_some_and(calls_per_row));
-            if per_row {
-                found.push(Finding {
-                    object: format!("policy {:?} on {}", policy.name, table.qualified()),
-                    detail: "calls an auth function per row; wrap it as (select auth.uid())".into(),
-                    anchor: Anchor {
-                        kind: "policy",
-                        name: policy.name.clone(),
-                    },
-                });
-            }
-        }
-    }
-    found
+    per_policy(catalog, |policy| {
+        [&policy.using, &policy.with_check]
+            .iter()
+            .any(|e| e.as_deref().is_some_and(calls_per_row))
+            .then(|| "calls an auth function per row; wrap it as (select auth.uid())".to_owned())
+    })
 }
 
 #[cfg(test)]

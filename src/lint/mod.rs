@@ -165,6 +165,29 @@ pub fn api_reachable(grants: &[Grant], privileges: &[&str]) -> bool {
     API_ROLES.iter().any(|r| granted(grants, r, privileges))
 }
 
+/// One finding per policy (on any table) for which `problem` names what is wrong.
+pub fn per_policy(
+    catalog: &Catalog,
+    problem: impl Fn(&crate::snapshot::model::Policy) -> Option<String>,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for table in &catalog.tables {
+        for policy in &table.policies {
+            if let Some(detail) = problem(policy) {
+                found.push(Finding {
+                    object: format!("policy {:?} on {}", policy.name, table.qualified()),
+                    detail,
+                    anchor: Anchor {
+                        kind: "policy",
+                        name: policy.name.clone(),
+                    },
+                });
+            }
+        }
+    }
+    found
+}
+
 /// A finding that survived levels and allowances.
 struct Reported<'a> {
     rule: &'a Rule,

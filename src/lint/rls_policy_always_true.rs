@@ -1,7 +1,7 @@
 //! rls_policy_always_true (splinter, warn): a permissive write policy for the API roles whose
 //! USING or WITH CHECK is literally `true`: RLS is on but lets every write through.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{per_policy, Finding, Level, Rule, Scope};
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {
@@ -15,35 +15,24 @@ pub static RULE: Rule = Rule {
 const WRITES: &[&str] = &["insert", "update", "delete", "all"];
 
 fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
-    let mut found = Vec::new();
-    for table in &catalog.tables {
-        for policy in &table.policies {
-            let for_api = policy
-                .roles
-                .iter()
-                .any(|r| r == "public" || r == "anon" || r == "authenticated");
-            let is_true = |e: &Option<String>| e.as_deref().is_some_and(|e| e.trim() == "true");
-            if policy.permissive
-                && for_api
-                && WRITES.contains(&policy.command.as_str())
-                && (is_true(&policy.using) || is_true(&policy.with_check))
-            {
-                found.push(Finding {
-                    object: format!("policy {:?} on {}", policy.name, table.qualified()),
-                    detail: format!(
-                        "a permissive {} policy for {} that is always true",
-                        policy.command,
-                        policy.roles.join(", ")
-                    ),
-                    anchor: Anchor {
-                        kind: "policy",
-                        name: policy.name.clone(),
-                    },
-                });
-            }
-        }
-    }
-    found
+    let is_true = |e: &Option<String>| e.as_deref().is_some_and(|e| e.trim() == "true");
+    per_policy(catalog, |policy| {
+        let for_api = policy
+            .roles
+            .iter()
+            .any(|r| r == "public" || r == "anon" || r == "authenticated");
+        (policy.permissive
+            && for_api
+            && WRITES.contains(&policy.command.as_str())
+            && (is_true(&policy.using) || is_true(&policy.with_check)))
+        .then(|| {
+            format!(
+                "a permissive {} policy for {} that is always true",
+                policy.command,
+                policy.roles.join(", ")
+            )
+        })
+    })
 }
 
 #[cfg(test)]

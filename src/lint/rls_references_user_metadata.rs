@@ -1,7 +1,7 @@
 //! rls_references_user_metadata (splinter, error): a policy trusts `user_metadata`, which
 //! every user can edit about themselves.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{per_policy, Finding, Level, Rule, Scope};
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {
@@ -13,27 +13,15 @@ pub static RULE: Rule = Rule {
 };
 
 fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
-    let mut found = Vec::new();
-    for table in &catalog.tables {
-        for policy in &table.policies {
-            let text = format!(
-                "{} {}",
-                policy.using.as_deref().unwrap_or_default(),
-                policy.with_check.as_deref().unwrap_or_default()
-            );
-            if text.contains("user_metadata") || text.contains("raw_user_meta_data") {
-                found.push(Finding {
-                    object: format!("policy {:?} on {}", policy.name, table.qualified()),
-                    detail: "the policy reads user_metadata, which the user can change".into(),
-                    anchor: Anchor {
-                        kind: "policy",
-                        name: policy.name.clone(),
-                    },
-                });
-            }
-        }
-    }
-    found
+    per_policy(catalog, |policy| {
+        let text = format!(
+            "{} {}",
+            policy.using.as_deref().unwrap_or_default(),
+            policy.with_check.as_deref().unwrap_or_default()
+        );
+        (text.contains("user_metadata") || text.contains("raw_user_meta_data"))
+            .then(|| "the policy reads user_metadata, which the user can change".to_owned())
+    })
 }
 
 #[cfg(test)]
