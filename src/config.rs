@@ -31,6 +31,9 @@ pub struct Config {
     pub snapshot: crate::snapshot::SnapshotConfig,
     #[serde(default)]
     pub lint: crate::lint::LintConfig,
+    /// Catalog expectations checked after replay (reported by the snapshot stage).
+    #[serde(default)]
+    pub expect: crate::snapshot::ExpectConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +214,9 @@ mod tests {
         assert_eq!(config.replay.statement_timeout, Duration::from_secs(60));
         assert_eq!(config.replay.exempt.len(), 1);
         assert!(config.shim.expose_new_tables);
+        assert_eq!(config.lint.allow.len(), 1);
+        assert_eq!(config.expect.objects.len(), 2);
+        assert!(config.snapshot.enabled);
     }
 
     #[test]

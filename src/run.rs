@@ -9,6 +9,7 @@ use crate::config::ReplayMode;
 use crate::data::DataFingerprint;
 use crate::error::Result;
 use crate::events::{Event, Reporter};
+use crate::locate::line_mentioning;
 use crate::project::{Project, SqlFile};
 use crate::replay::{self, FileOutcome, FileResult, PassOptions};
 use crate::report::{
@@ -360,43 +361,6 @@ async fn idempotence(
     push_stage(report, reporter, stage);
     Ok(())
 }
-/// The line of the first statement in `file` that names the object of `key` (e.g.
-/// `index public.t_x_idx1`, `rows public.t`), trying its own name, then its table's; else 1.
-fn line_mentioning(project: &Project, file: &str, key: &str, definition: &str) -> usize {
-    let Some(sql_file) = project.files().find(|f| f.rel == file) else {
-        return 1;
-    };
-    let path = key.split_once(' ').map_or(key, |(_, rest)| rest);
-    let path = path.split('(').next().unwrap_or(path);
-    let parts: Vec<String> = path
-        .split('.')
-        .map(|p| p.trim_matches('"').to_lowercase())
-        .collect();
-    // Its own name, its table's (never the schema's), then the table an index is ON.
-    let mut names: Vec<String> = parts.iter().skip(1).rev().take(2).cloned().collect();
-    let on_table = regex::Regex::new(r#"(?i) ON (?:[\w"]+\.)?"?(\w+)"?"#).unwrap();
-    if let Some(table) = on_table.captures(definition).and_then(|c| c.get(1)) {
-        names.push(table.as_str().to_lowercase());
-    }
-    let statements = crate::sql::split(&sql_file.text);
-    let kind = key.split(' ').next().unwrap_or_default();
-    let kind = regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(kind))).unwrap();
-    // Statements of the object's kind first (`create index … on comments`), then any.
-    for same_kind in [true, false] {
-        for name in &names {
-            let pattern = regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(name))).unwrap();
-            let found = statements.iter().find(|s| {
-                let text = s.text(&sql_file.text);
-                pattern.is_match(text) && (!same_kind || kind.is_match(text))
-            });
-            if let Some(statement) = found {
-                return crate::sql::line_col(&sql_file.text, statement.start).0;
-            }
-        }
-    }
-    1
-}
-
 fn stage_from_pass(
     name: &'static str,
     outcomes: &[FileOutcome],

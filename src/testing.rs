@@ -223,6 +223,13 @@ impl Checked {
         replayed.server.connect(&replayed.database).await
     }
 
+    /// The catalog of the replayed database as the snapshot stage renders it: sorted, no OIDs,
+    /// the same text on every backend. Feed it to insta: `insta::assert_snapshot!(yaml)`.
+    pub async fn catalog_yaml(&self) -> Result<String> {
+        let client = self.client().await?;
+        crate::snapshot::catalog_yaml(&client, &self.project).await
+    }
+
     /// A `postgres://` URL of the replayed database, with the password if the server has one:
     /// for tools of your own. Never print it.
     pub fn database_url(&self) -> Result<String> {

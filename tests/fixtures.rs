@@ -21,6 +21,10 @@ struct Expected {
     error_contains: Option<String>,
     #[serde(default)]
     pending: Vec<Pending>,
+    /// Lint findings at any level (also below the fail level), as `rule: object`: each must
+    /// be a case of the lint stage.
+    #[serde(default)]
+    lint_findings: Vec<String>,
     /// Verdicts of single checks (e.g. a property that must pass beside one that fails).
     #[serde(default)]
     cases: Vec<ExpectedCase>,
@@ -78,7 +82,8 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
     args.extend(backend.args());
     args.extend(["--json".into(), json_path.display().to_string()]);
     args.extend(expected.args.iter().cloned());
-    let output = common::db_ci(&args);
+    // CI=true: a missing snapshot fails instead of being written into the repository.
+    let output = common::db_ci_with_env(&args, &[("CI", "true")]);
     let code = output.status.code().unwrap_or(-1);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -171,6 +176,25 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
                     want.stage, want.name, c["verdict"], want.verdict
                 )),
                 None => problems.push(format!("no {} case {:?}", want.stage, want.name)),
+            }
+        }
+    }
+    if !expected.lint_findings.is_empty() {
+        let report: serde_json::Value = std::fs::read_to_string(&json_path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        let cases: Vec<String> = report["stages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| s["name"] == "lint")
+            .flat_map(|s| s["cases"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["name"].as_str().map(str::to_owned))
+            .collect();
+        for want in &expected.lint_findings {
+            if !cases.contains(want) {
+                problems.push(format!("no lint finding {want:?}; got {cases:?}"));
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The library API as a user's `cargo test` uses it (`db_ci::testing`): a passing project
 //! with the replayed database queried through tokio-postgres and (with the `sqlx` feature) a
-//! `PgPool`, and a failing project whose assertion panics with the console's failure text.
+//! `PgPool`, its catalog through insta, and a failing project whose assertion panics with the console's failure text.
 
 mod common;
 
@@ -64,6 +64,13 @@ async fn a_passing_project_and_its_replayed_database() {
         // The same pool again: made once, shared.
         assert!(std::ptr::eq(pool, checked.pg_pool().await.unwrap()));
     }
+    // The catalog through insta, exactly the text of the committed db-ci.snapshot.yaml.
+    let catalog = checked.catalog_yaml().await.expect("render the catalog");
+    insta::assert_snapshot!("pass_minimal_catalog", catalog);
+    assert_eq!(
+        catalog,
+        std::fs::read_to_string(fixture("pass-minimal").join("db-ci.snapshot.yaml")).unwrap()
+    );
     drop(client);
     checked.shutdown().await;
 }

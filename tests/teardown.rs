@@ -77,7 +77,11 @@ fn local_backend_cleans_up_after_pass_and_fail() {
         return;
     }
     for (migration, code) in [
-        ("create table if not exists t (id int primary key);", 0),
+        (
+            // RLS on: the lint stage would rightly fail an exposed table without it.
+            "create table if not exists t (id int primary key); alter table t enable row level security;",
+            0,
+        ),
         ("create tabel t ();", 1),
     ] {
         let run_dir = tempfile::tempdir().unwrap();

@@ -1,32 +1,288 @@
 //! The snapshot stage: the project's catalog as one deterministic YAML file, compared with
-//! the committed one (issue 5 builds it), and drift of a live database against it.
+//! the committed one; catalog expectations; and (in [`drift`]) a live database against it.
+
+pub mod diff;
+pub mod drift;
+pub mod expect;
+pub mod model;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use serde::Deserialize;
 
-use crate::error::Result;
+pub use drift::drift_command;
+pub use expect::ExpectConfig;
+
+use crate::error::{Error, Result};
 use crate::events::Reporter;
-use crate::report::StageReport;
+use crate::project::Project;
+use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
 
+/// Where the snapshot lives when the config does not say, relative to the project root.
+pub const DEFAULT_PATH: &str = "db-ci.snapshot.yaml";
+
 /// `snapshot:` in db-ci.yaml.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotConfig {
     /// Where the committed snapshot lives, relative to the project root.
     pub path: Option<String>,
+    /// `false` turns the comparison off (expectations still run).
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig {
+            path: None,
+            enabled: true,
+        }
+    }
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl SnapshotConfig {
+    /// The snapshot's path relative to the project root, with `/` separators.
+    pub fn relative_path(&self) -> String {
+        self.path.clone().unwrap_or_else(|| DEFAULT_PATH.to_owned())
+    }
+}
+
+/// The snapshot file of `project`.
+pub fn snapshot_path(project: &Project) -> PathBuf {
+    project.root.join(project.config.snapshot.relative_path())
+}
+
+/// Reads the catalog inside a read-only, repeatable-read transaction (one consistent view,
+/// and a guarantee that reading never writes).
+pub async fn read_catalog(client: &tokio_postgres::Client) -> Result<model::Catalog> {
+    client
+        .batch_execute("begin isolation level repeatable read read only")
+        .await
+        .map_err(|e| Error::environment(format!("begin a read-only transaction: {e}")))?;
+    let catalog = model::Catalog::read(client).await;
+    let _ = client.batch_execute("rollback").await;
+    catalog
+}
+
+/// The snapshot YAML of the database `client` is connected to: what the snapshot stage writes
+/// and compares, for library users (e.g. `insta::assert_snapshot!`).
+pub async fn catalog_yaml(client: &tokio_postgres::Client, project: &Project) -> Result<String> {
+    // The rendering does not depend on the project today; the parameter keeps room for
+    // per-project rendering options without breaking callers.
+    let _ = project;
+    Ok(render::to_yaml(&read_catalog(client).await?))
+}
+
+/// Whether we run in CI, where a missing snapshot is a failure and nothing is written (the
+/// convention insta follows).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
+}
+
+/// Writes `text` to `path` through a temporary file in the same folder and a rename, so a
+/// reader never sees half a snapshot.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::input(format!("write the snapshot {}: {e}", path.display()))
+    };
+    std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
+    let mut file = tempfile::NamedTempFile::new_in(parent).map_err(|e| fail(&e))?;
+    file.write_all(text.as_bytes()).map_err(|e| fail(&e))?;
+    file.as_file().sync_all().map_err(|e| fail(&e))?;
+    file.persist(path).map_err(|e| fail(&e.error))?;
+    Ok(())
 }
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
-    let _ = (ctx, reporter);
-    Ok(StageReport::skipped(
-        "snapshot",
-        format!("not built yet in db-ci {}", env!("CARGO_PKG_VERSION")),
-    ))
+    let _ = reporter;
+    let started = Instant::now();
+    let project = ctx.project;
+    let client = ctx.server.connect(ctx.database).await?;
+    let catalog = read_catalog(&client).await?;
+    drop(client);
+    let mut report = StageReport::new("snapshot", StageVerdict::Pass);
+    let mut summary = Vec::new();
+
+    if project.config.snapshot.enabled {
+        let yaml = render::to_yaml(&catalog);
+        let (case, failure, what) = compare(project, &yaml, ctx.options.update_snapshot)?;
+        report.cases.push(case);
+        report.failures.extend(failure);
+        summary.push(what);
+    }
+
+    let expect = &project.config.expect;
+    if !expect.is_empty() {
+        let outcomes = expect::check(expect, &catalog)?;
+        let held = outcomes.iter().filter(|o| o.problem.is_none()).count();
+        summary.push(format!(
+            "{held} of {} catalog expectations hold",
+            outcomes.len()
+        ));
+        for outcome in outcomes {
+            let line = config_line(project, outcome.key);
+            if let Some(problem) = &outcome.problem {
+                report.failures.push(Failure {
+                    file: crate::config::FILE_NAME.to_owned(),
+                    line,
+                    column: None,
+                    message: format!("catalog expectation failed: {problem}"),
+                    notes: vec![],
+                    statement: None,
+                });
+            }
+            report.cases.push(Case {
+                name: outcome.name,
+                group: "expect".to_owned(),
+                verdict: if outcome.problem.is_some() {
+                    CaseVerdict::Fail
+                } else {
+                    CaseVerdict::Pass
+                },
+                file: Some(crate::config::FILE_NAME.to_owned()),
+                line: Some(line),
+                duration_ms: 0,
+                message: outcome.problem,
+                cell: None,
+            });
+        }
+    }
+
+    report.checks = report.cases.len();
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    if report.cases.is_empty() {
+        return Ok(StageReport {
+            duration_ms: report.duration_ms,
+            ..StageReport::skipped(
+                "snapshot",
+                "snapshot.enabled is false and no `expect:` is configured",
+            )
+        });
+    }
+    if !report.failures.is_empty() {
+        report.verdict = StageVerdict::Fail;
+    }
+    report.reason = Some(summary.join("; "));
+    Ok(report)
 }
 
-/// `db-ci drift --against URL`: returns the exit code.
-pub async fn drift_command(dir: &std::path::Path, against: &str) -> i32 {
-    let _ = (dir, against);
-    eprintln!("error: drift is not built yet");
-    crate::error::exit::ENVIRONMENT
+/// Compares the rendered catalog with the committed snapshot (writing it when asked or when
+/// it is missing outside CI): the case, its failure, and a summary.
+fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<Failure>, String)> {
+    let rel = project.config.snapshot.relative_path();
+    let path = snapshot_path(project);
+    let case = |verdict, message: Option<String>, line| Case {
+        name: format!("catalog matches {rel}"),
+        group: "snapshot".to_owned(),
+        verdict,
+        file: Some(rel.clone()),
+        line,
+        duration_ms: 0,
+        message,
+        cell: None,
+    };
+    let failure = |line: usize, message: String, diff: Option<String>, note: &str| Failure {
+        file: rel.clone(),
+        line,
+        column: None,
+        message,
+        notes: vec![note.to_owned()],
+        statement: diff,
+    };
+    let committed = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(Error::input(format!(
+                "read the snapshot {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    match committed {
+        Some(committed) if committed == yaml => Ok((
+            case(CaseVerdict::Pass, None, None),
+            None,
+            format!("catalog identical to {rel}"),
+        )),
+        _ if update => {
+            write_atomically(&path, yaml)?;
+            Ok((
+                case(CaseVerdict::Pass, None, None),
+                None,
+                format!("wrote {rel} (--update-snapshot): commit it"),
+            ))
+        }
+        None if in_ci() => {
+            let message = format!("no committed catalog snapshot at {rel}");
+            Ok((
+                case(CaseVerdict::Fail, Some(message.clone()), Some(1)),
+                Some(failure(
+                    1,
+                    message,
+                    None,
+                    "CI=true: db-ci does not write snapshots in CI; run `db-ci run --update-snapshot` locally and commit the file",
+                )),
+                "snapshot missing".to_owned(),
+            ))
+        }
+        None => {
+            write_atomically(&path, yaml)?;
+            Ok((
+                case(CaseVerdict::Pass, None, None),
+                None,
+                format!("no snapshot yet: wrote {rel}, commit it"),
+            ))
+        }
+        Some(committed) => {
+            let line = diff::first_changed_line(&committed, yaml);
+            let (added, removed) = diff::counts(&committed, yaml);
+            let unified = diff::unified(
+                &committed,
+                yaml,
+                &format!("{rel} (committed)"),
+                "database after replay",
+            );
+            let message = format!(
+                "the catalog differs from the committed snapshot {rel} (+{added} -{removed} lines)"
+            );
+            Ok((
+                case(CaseVerdict::Fail, Some(message.clone()), Some(line)),
+                Some(failure(
+                    line,
+                    message,
+                    unified,
+                    "review the diff; if the change is intended, accept it with `db-ci run --update-snapshot` and commit the file",
+                )),
+                "snapshot differs".to_owned(),
+            ))
+        }
+    }
+}
+
+/// The line of `key:` under `expect:` in db-ci.yaml, else 1.
+fn config_line(project: &Project, key: &str) -> usize {
+    let text =
+        std::fs::read_to_string(project.root.join(crate::config::FILE_NAME)).unwrap_or_default();
+    let mut in_expect = false;
+    for (number, line) in text.lines().enumerate() {
+        if line.starts_with("expect:") {
+            in_expect = true;
+        } else if in_expect && line.trim_start().starts_with(&format!("{key}:")) {
+            return number + 1;
+        } else if !line.starts_with([' ', '#']) && !line.is_empty() {
+            in_expect = false;
+        }
+    }
+    1
 }

@@ -71,8 +71,15 @@ pub fn skip<T>(name: &str, why: &str) -> Option<T> {
 }
 
 pub fn db_ci(args: &[String]) -> Output {
+    db_ci_with_env(args, &[])
+}
+
+/// Runs the binary with extra environment variables (e.g. `CI=true`, so that a fixture run
+/// never writes a snapshot into the repository).
+pub fn db_ci_with_env(args: &[String], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_db-ci"))
         .args(args)
+        .envs(env.iter().copied())
         .env_remove("DB_CI_BACKEND")
         .env_remove("DB_CI_DATABASE_URL")
         .output()

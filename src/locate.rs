@@ -1,0 +1,86 @@
+//! Where in the user's files an object comes from: the line of the statement that names it,
+//! or that creates it, so that failures point at `file:line` of a migration.
+
+use crate::project::Project;
+
+/// The line of the first statement in `file` that names the object of `key` (e.g.
+/// `index public.t_x_idx1`, `rows public.t`), trying its own name, then its table's; else 1.
+pub(crate) fn line_mentioning(project: &Project, file: &str, key: &str, definition: &str) -> usize {
+    let Some(sql_file) = project.files().find(|f| f.rel == file) else {
+        return 1;
+    };
+    let path = key.split_once(' ').map_or(key, |(_, rest)| rest);
+    let path = path.split('(').next().unwrap_or(path);
+    let parts: Vec<String> = path
+        .split('.')
+        .map(|p| p.trim_matches('"').to_lowercase())
+        .collect();
+    // Its own name, its table's (never the schema's), then the table an index is ON.
+    let mut names: Vec<String> = parts.iter().skip(1).rev().take(2).cloned().collect();
+    let on_table = regex::Regex::new(r#"(?i) ON (?:[\w"]+\.)?"?(\w+)"?"#).unwrap();
+    if let Some(table) = on_table.captures(definition).and_then(|c| c.get(1)) {
+        names.push(table.as_str().to_lowercase());
+    }
+    let statements = crate::sql::split(&sql_file.text);
+    let kind = key.split(' ').next().unwrap_or_default();
+    let kind = regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(kind))).unwrap();
+    // Statements of the object's kind first (`create index … on comments`), then any.
+    for same_kind in [true, false] {
+        for name in &names {
+            let pattern = regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(name))).unwrap();
+            let found = statements.iter().find(|s| {
+                let text = s.text(&sql_file.text);
+                pattern.is_match(text) && (!same_kind || kind.is_match(text))
+            });
+            if let Some(statement) = found {
+                return crate::sql::line_col(&sql_file.text, statement.start).0;
+            }
+        }
+    }
+    1
+}
+
+/// The first statement, in replay order, that creates the object `name` of `kind` (`table`,
+/// `view`, `function`, `policy`, `index`, `extension`, `trigger`…): its file and line.
+pub(crate) fn creating_statement(
+    project: &Project,
+    kind: &str,
+    name: &str,
+) -> Option<(String, usize)> {
+    let kind_pattern = kind
+        .split(' ')
+        .map(regex::escape)
+        .collect::<Vec<_>>()
+        .join(r"\s+");
+    let pattern = regex::Regex::new(&format!(
+        r#"(?is)^\s*create\s+(?:or\s+replace\s+)?(?:[a-z_]+\s+)*?{kind_pattern}\s+(?:if\s+not\s+exists\s+)?(?:(?:"[^"]+"|[\w$]+)\.)?"?{}"?(?:[\s(;]|$)"#,
+        regex::escape(name)
+    ))
+    .ok()?;
+    for file in project.files() {
+        for statement in crate::sql::split(&file.text) {
+            let text = statement.text(&file.text);
+            let code = strip_leading_comments(text);
+            if pattern.is_match(code) {
+                let offset = statement.start + (text.len() - code.len());
+                return Some((file.rel.clone(), crate::sql::line_col(&file.text, offset).0));
+            }
+        }
+    }
+    None
+}
+
+/// `text` without the comment lines and blank lines it starts with.
+fn strip_leading_comments(text: &str) -> &str {
+    let mut rest = text;
+    loop {
+        let trimmed = rest.trim_start();
+        if let Some(comment) = trimmed.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(block) = trimmed.strip_prefix("/*") {
+            rest = block.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            return trimmed;
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! Catalog expectations (`expect:` in db-ci.yaml): counts of tables, views, functions,
+//! policies and triggers, and objects that must exist after replay.
+
+use serde::Deserialize;
+
+use super::model::Catalog;
+use crate::error::{Error, Result};
+
+/// `expect:` in db-ci.yaml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectConfig {
+    /// The project's tables (platform tables excluded).
+    pub tables: Option<Count>,
+    /// Views and materialized views.
+    pub views: Option<Count>,
+    /// Functions and procedures.
+    pub functions: Option<Count>,
+    /// Policies, also those on platform tables such as `storage.objects`.
+    pub policies: Option<Count>,
+    pub triggers: Option<Count>,
+    /// Objects that must exist: `table public.profiles`, `view public.v`,
+    /// `function public.handle_new_user`, `policy "name" on public.t`,
+    /// `trigger on_auth_user_created on auth.users`, `type public.mood`, `extension vector`.
+    #[serde(default)]
+    pub objects: Vec<String>,
+}
+
+impl ExpectConfig {
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_none()
+            && self.views.is_none()
+            && self.functions.is_none()
+            && self.policies.is_none()
+            && self.triggers.is_none()
+            && self.objects.is_empty()
+    }
+}
+
+/// An exact count (`38`) or bounds (`{min: 33}`, `{min: 1, max: 5}`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(untagged)]
+pub enum Count {
+    Exactly(usize),
+    Between {
+        #[serde(default)]
+        min: Option<usize>,
+        #[serde(default)]
+        max: Option<usize>,
+    },
+}
+
+impl Count {
+    fn holds(self, n: usize) -> bool {
+        match self {
+            Count::Exactly(want) => n == want,
+            Count::Between { min, max } => min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Count::Exactly(n) => format!("exactly {n}"),
+            Count::Between {
+                min: Some(a),
+                max: Some(b),
+            } => format!("between {a} and {b}"),
+            Count::Between {
+                min: Some(a),
+                max: None,
+            } => format!("at least {a}"),
+            Count::Between {
+                min: None,
+                max: Some(b),
+            } => format!("at most {b}"),
+            Count::Between { .. } => "any number".to_owned(),
+        }
+    }
+}
+
+/// One expectation's outcome: its name, the config key it comes from, and what is wrong.
+pub struct Outcome {
+    pub name: String,
+    pub key: &'static str,
+    pub problem: Option<String>,
+}
+
+/// Checks every expectation against `catalog`; an unreadable object reference is input.
+pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Result<Vec<Outcome>> {
+    let tables = catalog.project_tables().count();
+    let policies = catalog.tables.iter().map(|t| t.policies.len()).sum();
+    let triggers = catalog.tables.iter().map(|t| t.triggers.len()).sum();
+    let counts: [(&'static str, Option<Count>, usize); 5] = [
+        ("tables", expect.tables, tables),
+        ("views", expect.views, catalog.views.len()),
+        ("functions", expect.functions, catalog.functions.len()),
+        ("policies", expect.policies, policies),
+        ("triggers", expect.triggers, triggers),
+    ];
+    let mut outcomes = Vec::new();
+    for (key, want, have) in counts {
+        let Some(want) = want else { continue };
+        outcomes.push(Outcome {
+            name: format!("{key}: {}", want.describe()),
+            key,
+            problem: (!want.holds(have)).then(|| {
+                format!(
+                    "expected {} {key}, the replayed catalog has {have}",
+                    want.describe()
+                )
+            }),
+        });
+    }
+    for object in &expect.objects {
+        let found = exists(catalog, object)?;
+        outcomes.push(Outcome {
+            name: format!("exists: {object}"),
+            key: "objects",
+            problem: (!found)
+                .then(|| format!("expected {object} to exist after replay; it does not")),
+        });
+    }
+    Ok(outcomes)
+}
+
+fn exists(catalog: &Catalog, reference: &str) -> Result<bool> {
+    let (kind, rest) = reference.split_once(' ').unwrap_or((reference, ""));
+    let rest = rest.trim();
+    let on = |text: &str| -> Option<(String, String)> {
+        let (name, table) = text.rsplit_once(" on ")?;
+        Some((
+            name.trim().trim_matches('"').to_owned(),
+            table.trim().to_owned(),
+        ))
+    };
+    Ok(match kind {
+        "table" => catalog.project_tables().any(|t| t.qualified() == rest),
+        "view" => catalog.views.iter().any(|v| v.qualified() == rest),
+        "function" | "procedure" => catalog
+            .functions
+            .iter()
+            .any(|f| format!("{}.{}", f.schema, f.name) == rest || f.signature() == rest),
+        "type" => catalog
+            .types
+            .iter()
+            .any(|t| format!("{}.{}", t.schema, t.name) == rest),
+        "extension" => catalog.extensions.iter().any(|e| e.name == rest),
+        "policy" | "trigger" => {
+            let Some((name, table)) = on(rest) else {
+                return Err(bad_reference(reference));
+            };
+            catalog.tables.iter().any(|t| {
+                t.qualified() == table
+                    && if kind == "policy" {
+                        t.policies.iter().any(|p| p.name == name)
+                    } else {
+                        t.triggers.iter().any(|p| p.name == name)
+                    }
+            })
+        }
+        _ => return Err(bad_reference(reference)),
+    })
+}
+
+fn bad_reference(reference: &str) -> Error {
+    Error::input(format!(
+        "read `expect.objects` entry {reference:?} in db-ci.yaml: write `table schema.name`, \
+         `view …`, `function …`, `type …`, `extension name`, `policy \"name\" on schema.table` \
+         or `trigger name on schema.table`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::model::Table;
+
+    fn catalog() -> Catalog {
+        let mut catalog = Catalog::default();
+        for name in ["a", "b"] {
+            catalog.tables.push(Table {
+                schema: "public".into(),
+                name: name.into(),
+                kind: "table".into(),
+                platform: false,
+                owner: "postgres".into(),
+                rls: false,
+                force_rls: false,
+                comment: None,
+                partition_of: None,
+                columns: vec![],
+                constraints: vec![],
+                indexes: vec![],
+                policies: vec![],
+                triggers: vec![],
+                grants: vec![],
+            });
+        }
+        catalog
+    }
+
+    #[test]
+    fn counts_and_objects_pass_and_fail() {
+        let expect: ExpectConfig = crate::config::parse_yaml(
+            "tables: {min: 3}\nviews: 0\nobjects: [table public.a, table public.zz]\n",
+            std::path::Path::new("db-ci.yaml"),
+        )
+        .unwrap();
+        let outcomes = check(&expect, &catalog()).unwrap();
+        let problems: Vec<_> = outcomes.iter().filter_map(|o| o.problem.clone()).collect();
+        assert_eq!(outcomes.len(), 4);
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("at least 3 tables"), "{problems:?}");
+        assert!(problems[1].contains("public.zz"), "{problems:?}");
+    }
+
+    #[test]
+    fn an_unknown_object_kind_is_input() {
+        let expect = ExpectConfig {
+            objects: vec!["gizmo public.a".into()],
+            ..Default::default()
+        };
+        let err = check(&expect, &catalog()).err().unwrap();
+        assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+    }
+}
