@@ -78,6 +78,9 @@ pub struct RunArgs {
     /// have a cell.
     #[arg(long, value_name = "PERCENT")]
     pub min_coverage: Option<f64>,
+    /// The lowest lint level that fails the run (overrides `lint.fail_level` in db-ci.yaml).
+    #[arg(long, value_enum, value_name = "LEVEL", env = "DB_CI_FAIL_ON_LINT")]
+    pub fail_on_lint: Option<crate::lint::FailOn>,
     /// Property-test seed (printed on every run, for replay).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -129,6 +132,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         ),
         update_snapshot: args.update_snapshot,
         min_coverage: args.min_coverage,
+        fail_on_lint: args.fail_on_lint,
         only,
     };
     let mut human = Human::stdout();

@@ -28,6 +28,8 @@ pub struct RunOptions {
     pub update_snapshot: bool,
     /// Fail the rls stage below this coverage percentage (overrides the config).
     pub min_coverage: Option<f64>,
+    /// The lowest lint level that fails the run (overrides `lint.fail_level`).
+    pub fail_on_lint: Option<crate::lint::FailOn>,
     /// The stages after replay to run; `None` runs them all. Replay always runs (every other
     /// stage works on its result); a stage left out is reported skipped, "not selected".
     pub only: Option<Vec<&'static str>>,

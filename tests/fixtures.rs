@@ -11,6 +11,9 @@ use serde::Deserialize;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Expected {
+    /// The db-ci command: `run` (default), or a single stage (`rls`, `props`, …).
+    #[serde(default = "run_command")]
+    command: String,
     #[serde(default)]
     args: Vec<String>,
     exit_code: i32,
@@ -55,6 +58,10 @@ struct Pending {
     defect: String,
 }
 
+fn run_command() -> String {
+    "run".to_owned()
+}
+
 fn fixture_dirs() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
@@ -78,7 +85,7 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
         .map_err(|e| format!("{name}: parse expected.yaml: {e}"))?;
     let json_dir = tempfile::tempdir().unwrap();
     let json_path = json_dir.path().join("report.json");
-    let mut args: Vec<String> = vec!["run".into(), dir.display().to_string()];
+    let mut args: Vec<String> = vec![expected.command.clone(), dir.display().to_string()];
     args.extend(backend.args());
     args.extend(["--json".into(), json_path.display().to_string()]);
     args.extend(expected.args.iter().cloned());

@@ -49,6 +49,28 @@ impl Level {
     }
 }
 
+/// The lowest level that fails the run, from the command line (`--fail-on-lint`), overriding
+/// `lint.fail_level`; `never` reports findings without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    Info,
+    Warn,
+    Error,
+    Never,
+}
+
+impl FailOn {
+    /// The level at or above which findings fail; `None` for never.
+    pub fn level(self) -> Option<Level> {
+        match self {
+            FailOn::Info => Some(Level::Info),
+            FailOn::Warn => Some(Level::Warn),
+            FailOn::Error => Some(Level::Error),
+            FailOn::Never => None,
+        }
+    }
+}
+
 /// A rule's level in the config: a level, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -287,7 +309,10 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let scope = Scope {
         exposed_schemas: &project.config.rls.exposed_schemas,
     };
-    let fail_level = config.fail_level.unwrap_or(Level::Error);
+    let fail_level = match ctx.options.fail_on_lint {
+        Some(fail_on) => fail_on.level(),
+        None => Some(config.fail_level.unwrap_or(Level::Error)),
+    };
     let (reported, clean) = evaluate(&catalog, &scope, config, &all_rules);
     let snapshot_rel = project.config.snapshot.relative_path();
     let snapshot_text =
@@ -321,7 +346,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             CaseVerdict::Skipped
         } else {
             *per_level.entry(item.level).or_default() += 1;
-            if item.level >= fail_level {
+            if fail_level.is_some_and(|fail_level| item.level >= fail_level) {
                 report.failures.push(Failure {
                     file: file.clone(),
                     line,
@@ -379,7 +404,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         count(Level::Error),
         count(Level::Warn),
         count(Level::Info),
-        fail_level.as_str()
+        fail_level.map_or("never (--fail-on-lint never)", Level::as_str)
     ));
     if !report.failures.is_empty() {
         report.verdict = StageVerdict::Fail;
