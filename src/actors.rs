@@ -237,19 +237,12 @@ impl Actor {
             "set_config('request.jwt.claims', {}, true)",
             quote_literal(&claims)
         )];
-        if let Value::Object(map) = &self.claims {
-            for (key, value) in map {
-                let text = match value {
-                    Value::String(s) => s.clone(),
-                    Value::Null => continue,
-                    other => other.to_string(),
-                };
-                settings.push(format!(
-                    "set_config({}, {}, true)",
-                    quote_literal(&format!("request.jwt.claim.{key}")),
-                    quote_literal(&text)
-                ));
-            }
+        for (key, text) in self.legacy_claims() {
+            settings.push(format!(
+                "set_config({}, {}, true)",
+                quote_literal(&format!("request.jwt.claim.{key}")),
+                quote_literal(&text)
+            ));
         }
         let legacy = settings.split_off(1);
         let mut sql = format!(
@@ -261,6 +254,21 @@ impl Actor {
             sql.push_str(&format!("\nselect {};", legacy.join(", ")));
         }
         sql
+    }
+
+    /// The claims as the legacy `request.jwt.claim.<name>` settings hold them: strings as
+    /// they are, everything else as JSON text; nulls left out.
+    pub fn legacy_claims(&self) -> Vec<(String, String)> {
+        let Value::Object(map) = &self.claims else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter_map(|(key, value)| match value {
+                Value::Null => None,
+                Value::String(s) => Some((key.clone(), s.clone())),
+                other => Some((key.clone(), other.to_string())),
+            })
+            .collect()
     }
 
     /// [`Actor::impersonation_sql`] for people to read: the legacy per-claim settings (which

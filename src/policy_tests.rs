@@ -125,6 +125,31 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
     Ok(file)
 }
 
+/// The policy-test files a stage has work in (`has` says which), or why the stage is
+/// skipped: no policy tests at all, or none with `what` (e.g. "RLS cases (`cases:`)").
+pub fn files_for<'a>(
+    project: &Project,
+    files: &'a [PolicyFile],
+    has: impl Fn(&PolicyFile) -> bool,
+    what: &str,
+) -> std::result::Result<Vec<&'a PolicyFile>, String> {
+    let folder = project
+        .policy_tests
+        .strip_prefix(&project.root)
+        .unwrap_or(&project.policy_tests)
+        .display()
+        .to_string();
+    let chosen: Vec<&PolicyFile> = files.iter().filter(|f| has(f)).collect();
+    match (files.is_empty(), chosen.is_empty()) {
+        (true, _) => Err(format!("no policy tests in {folder}")),
+        (false, true) => Err(format!(
+            "no {what} in the {} policy-test file(s) of {folder}",
+            files.len()
+        )),
+        (false, false) => Ok(chosen),
+    }
+}
+
 /// The 1-based line of a top-level `key:` in YAML text.
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
     let prefix = format!("{key}:");

@@ -75,32 +75,20 @@ pub async fn stage_with_tally(
     reporter: &mut dyn Reporter,
 ) -> Result<(StageReport, StageTally)> {
     let started = Instant::now();
-    let files: Vec<&PolicyFile> = ctx
-        .policy_files
-        .iter()
-        .filter(|f| !f.spec.properties.is_empty())
-        .collect();
-    let folder = ctx
-        .project
-        .policy_tests
-        .strip_prefix(&ctx.project.root)
-        .unwrap_or(&ctx.project.policy_tests)
-        .display()
-        .to_string();
-    if files.is_empty() {
-        let reason = if ctx.policy_files.is_empty() {
-            format!("no policy tests in {folder}")
-        } else {
-            format!(
-                "no properties in the {} policy-test file(s) of {folder}",
-                ctx.policy_files.len()
-            )
-        };
-        return Ok((
-            StageReport::skipped("properties", reason),
-            StageTally::default(),
-        ));
-    }
+    let files = match crate::policy_tests::files_for(
+        ctx.project,
+        ctx.policy_files,
+        |f| !f.spec.properties.is_empty(),
+        "properties",
+    ) {
+        Ok(files) => files,
+        Err(reason) => {
+            return Ok((
+                StageReport::skipped("properties", reason),
+                StageTally::default(),
+            ))
+        }
+    };
     // The CLI always passes a seed; a library caller without one gets a fixed seed, so that
     // a run is still reproducible.
     let seed = ctx.options.seed.unwrap_or(0);

@@ -54,26 +54,15 @@ const STAGE: &str = "rls";
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let started = Instant::now();
-    let files: Vec<&PolicyFile> = ctx
-        .policy_files
-        .iter()
-        .filter(|f| !f.spec.cases.is_empty())
-        .collect();
-    let dir = ctx
-        .project
-        .policy_tests
-        .strip_prefix(&ctx.project.root)
-        .unwrap_or(&ctx.project.policy_tests)
-        .display()
-        .to_string();
-    if files.is_empty() {
-        let reason = if ctx.policy_files.is_empty() {
-            format!("no policy tests in {dir}")
-        } else {
-            format!("no RLS cases (`cases:`) in the policy-test files of {dir}")
-        };
-        return Ok(StageReport::skipped(STAGE, reason));
-    }
+    let files = match policy_tests::files_for(
+        ctx.project,
+        ctx.policy_files,
+        |f| !f.spec.cases.is_empty(),
+        "RLS cases (`cases:`)",
+    ) {
+        Ok(files) => files,
+        Err(reason) => return Ok(StageReport::skipped(STAGE, reason)),
+    };
 
     // Catalog facts for planning and coverage, read from the replayed database.
     let (plans, relations) = {

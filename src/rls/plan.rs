@@ -529,17 +529,11 @@ fn table_cell(
 
 /// The cell as the JSON the batch function reads.
 pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
-    let mut legacy = serde_json::Map::new();
-    if let Value::Object(claims) = &actor.claims {
-        for (key, value) in claims {
-            let text = match value {
-                Value::String(s) => s.clone(),
-                Value::Null => continue,
-                other => other.to_string(),
-            };
-            legacy.insert(key.clone(), Value::String(text));
-        }
-    }
+    let legacy: serde_json::Map<String, Value> = actor
+        .legacy_claims()
+        .into_iter()
+        .map(|(key, text)| (key, Value::String(text)))
+        .collect();
     let mut value = json!({
         "i": index,
         "role": actor.db_role,
