@@ -304,6 +304,8 @@ async fn run_file(
             .map(|(client, chunk)| exec::run_on(client, &file.actors, chunk, &sender));
         futures_util::future::join_all(runs).await
     };
+    // Which cell each case of this file stands for, in the order the cases are reported.
+    let mut case_cells: Vec<usize> = Vec::with_capacity(cells.len());
     let judge_all = async {
         let mut batch_started = Instant::now();
         while let Some(batch) = receiver.recv().await {
@@ -328,6 +330,7 @@ async fn run_file(
                     case: &case,
                 });
                 report.cases.push(case);
+                case_cells.push(result.i);
             }
         }
     };
@@ -339,14 +342,12 @@ async fn run_file(
     // Failures, explained from the prepared database.
     let mut explained: BTreeMap<(String, String, Operation), Vec<String>> = BTreeMap::new();
     let first_new_case = report.cases.len() - cells.len();
-    for case_index in first_new_case..report.cases.len() {
-        let case = &report.cases[case_index];
+    for (offset, cell_index) in case_cells.iter().enumerate() {
+        let case = &report.cases[first_new_case + offset];
         if case.verdict == CaseVerdict::Pass {
             continue;
         }
-        let Some(cell) = cells.iter().find(|c| case.name == case_name(c)) else {
-            continue;
-        };
+        let cell = &cells[*cell_index];
         let actor = file
             .actors
             .get(&cell.actor)

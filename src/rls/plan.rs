@@ -308,7 +308,14 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     .get(actor_name)
                     .expect("resolved against the file's actors");
                 match table_cell(file, case, actor, operation, &qualified, &key) {
-                    Ok((before, op, op_kind, after, filter, broken)) => plan.cells.push(Cell {
+                    Ok(CellSql {
+                        before,
+                        op,
+                        op_kind,
+                        after,
+                        filter,
+                        broken,
+                    }) => plan.cells.push(Cell {
                         file: file.rel.clone(),
                         case: case.name.clone(),
                         case_line: line,
@@ -358,14 +365,15 @@ fn add_holes(
     }
 }
 
-type TableCell = (
-    Option<String>,
-    String,
-    OpKind,
-    Option<String>,
-    String,
-    Option<String>,
-);
+/// The SQL of one table cell (see [`Cell`] for what each part is).
+struct CellSql {
+    before: Option<String>,
+    op: String,
+    op_kind: OpKind,
+    after: Option<String>,
+    filter: String,
+    broken: Option<String>,
+}
 
 /// The before/op/after SQL of a table cell.
 fn table_cell(
@@ -375,7 +383,7 @@ fn table_cell(
     operation: Operation,
     qualified: &str,
     key: &[String],
-) -> Result<TableCell, String> {
+) -> Result<CellSql, String> {
     let mut conditions = Vec::new();
     if let (Some(bucket), Some(object)) = (&case.bucket, &case.object) {
         conditions.push(format!(
@@ -432,14 +440,14 @@ fn table_cell(
                 .collect()
         };
     match operation {
-        Operation::Select => Ok((
-            Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {filter}")),
-            format!("select count(*) from {qualified} t where {filter}"),
-            OpKind::Count,
-            None,
+        Operation::Select => Ok(CellSql {
+            before: Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {filter}")),
+            op: format!("select count(*) from {qualified} t where {filter}"),
+            op_kind: OpKind::Count,
+            after: None,
             filter,
-            None,
-        )),
+            broken: None,
+        }),
         Operation::Insert => {
             let spec = case.insert.as_ref().expect("insert cell of an insert case");
             let mut values: BTreeMap<String, Value> = BTreeMap::new();
@@ -469,16 +477,16 @@ fn table_cell(
                 .join(" and ");
             let columns = values.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>().join(", ");
             let literals = values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().join(", ");
-            Ok((
-                Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {identifies}")),
-                format!("insert into {qualified} ({columns}) values ({literals})"),
-                OpKind::Rows,
-                Some(format!(
+            Ok(CellSql {
+                before: Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {identifies}")),
+                op: format!("insert into {qualified} ({columns}) values ({literals})"),
+                op_kind: OpKind::Rows,
+                after: Some(format!(
                     "select count(*), 0::bigint, ''::text from {qualified} t where {identifies}"
                 )),
-                identifies,
-                None,
-            ))
+                filter: identifies,
+                broken: None,
+            })
         }
         Operation::Update | Operation::Delete => {
             let set = match (operation, &case.update) {
@@ -489,7 +497,14 @@ fn table_cell(
                 let message = format!(
                     "broken test: {qualified} has no primary key, so db-ci cannot tell which target rows changed; add `key: [column, …]` to the case"
                 );
-                return Ok((None, String::new(), OpKind::Rows, None, filter, Some(message)));
+                return Ok(CellSql {
+                    before: None,
+                    op: String::new(),
+                    op_kind: OpKind::Rows,
+                    after: None,
+                    filter,
+                    broken: Some(message),
+                });
             };
             let (set_sql, matches) = if operation == Operation::Update {
                 if set.is_empty() {
@@ -521,7 +536,14 @@ fn table_cell(
             } else {
                 format!("delete from {qualified} t where {filter}")
             };
-            Ok((Some(before), op, OpKind::Rows, Some(after), filter, None))
+            Ok(CellSql {
+                before: Some(before),
+                op,
+                op_kind: OpKind::Rows,
+                after: Some(after),
+                filter,
+                broken: None,
+            })
         }
         Operation::Sql => unreachable!("sql cases are planned apart"),
     }
