@@ -365,9 +365,13 @@ async fn run_file(
             notes.extend(explained[&key].iter().cloned());
         }
         let message = format!(
-            "case `{}` on {}: {}",
+            "case `{}`{}: {}",
             cell.case,
-            cell.target,
+            if cell.operation == Operation::Sql {
+                String::new()
+            } else {
+                format!(" on {}", cell.target)
+            },
             case.message.clone().unwrap_or_default()
         );
         // A broken case (no target row) reads the same for every actor: say it once.
