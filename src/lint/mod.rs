@@ -7,6 +7,7 @@ mod auth_users_exposed;
 mod duplicate_index;
 mod extension_in_public;
 mod function_search_path_mutable;
+mod materialized_view_in_api;
 mod multiple_permissive_policies;
 mod no_primary_key;
 mod policy_exists_rls_disabled;
@@ -152,6 +153,7 @@ pub fn rules() -> Vec<&'static Rule> {
         &policy_exists_rls_disabled::RULE,
         &rls_enabled_no_policy::RULE,
         &security_definer_view::RULE,
+        &materialized_view_in_api::RULE,
         &auth_users_exposed::RULE,
         &rls_references_user_metadata::RULE,
         &rls_policy_always_true::RULE,
