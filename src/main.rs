@@ -3,6 +3,14 @@
 use clap::Parser;
 
 fn main() {
+    // An empty DB_CI_* variable means unset: the GitHub Action passes every input through
+    // `env:`, given or not, and clap would reject an empty value for a flag like
+    // --fail-on-lint.
+    for (key, value) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("DB_CI_") && value.is_empty() {
+            std::env::remove_var(key);
+        }
+    }
     let cli = db_ci::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
