@@ -205,16 +205,8 @@ pub async fn prepare(
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
         if let Err(e) = prepared.client.batch_execute(&sql).await {
-            let line = e
-                .as_db_error()
-                .and_then(|d| match d.position() {
-                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => Some(*p as usize),
-                    _ => None,
-                })
-                .map(|p| {
-                    let offset = crate::sql::char_position_to_offset(&sql, p);
-                    file.setup_line + crate::sql::line_col(&sql, offset).0 - 1
-                })
+            let line = crate::sql::error_offset(&e, &sql)
+                .map(|offset| file.setup_line + crate::sql::line_col(&sql, offset).0 - 1)
                 .unwrap_or(file.setup_line);
             let failure = SetupFailure {
                 line,

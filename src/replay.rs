@@ -169,12 +169,7 @@ async fn locate_failure(
         start: 0,
         end: file.text.len(),
     };
-    let position = error.as_db_error().and_then(|db| match db.position() {
-        Some(ErrorPosition::Original(p)) => Some(*p as usize),
-        _ => None,
-    });
-    if let Some(position) = position {
-        let offset = sql::char_position_to_offset(&file.text, position);
+    if let Some(offset) = sql::error_offset(error, &file.text) {
         let statement = statements
             .iter()
             .find(|s| s.start <= offset && offset < s.end.max(s.start + 1))

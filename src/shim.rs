@@ -70,15 +70,10 @@ pub fn sql_files(mode: GrantMode) -> Vec<(&'static str, &'static str)> {
 pub async fn apply(client: &Client, mode: GrantMode) -> Result<()> {
     for (name, sql) in sql_files(mode) {
         client.batch_execute(sql).await.map_err(|e| {
-            let position = e
-                .as_db_error()
-                .and_then(|db| match db.position() {
-                    Some(tokio_postgres::error::ErrorPosition::Original(p)) => {
-                        let offset = crate::sql::char_position_to_offset(sql, *p as usize);
-                        let (line, col) = crate::sql::line_col(sql, offset);
-                        Some(format!(":{line}:{col}"))
-                    }
-                    _ => None,
+            let position = crate::sql::error_offset(&e, sql)
+                .map(|offset| {
+                    let (line, col) = crate::sql::line_col(sql, offset);
+                    format!(":{line}:{col}")
                 })
                 .unwrap_or_default();
             Error::environment(format!(

@@ -205,6 +205,17 @@ pub fn char_position_to_offset(text: &str, position: usize) -> usize {
         .unwrap_or(text.len())
 }
 
+/// The byte offset within `text` (the SQL that was sent) of the position the server reported
+/// with `error`, if it reported one in that text.
+pub fn error_offset(error: &tokio_postgres::Error, text: &str) -> Option<usize> {
+    match error.as_db_error()?.position()? {
+        tokio_postgres::error::ErrorPosition::Original(position) => {
+            Some(char_position_to_offset(text, *position as usize))
+        }
+        tokio_postgres::error::ErrorPosition::Internal { .. } => None,
+    }
+}
+
 /// A short excerpt of a statement for failure messages: first lines, trimmed.
 pub fn excerpt(text: &str, max_lines: usize) -> String {
     let lines: Vec<&str> = text.trim().lines().collect();
