@@ -232,28 +232,32 @@ impl Actor {
     /// `SET LOCAL ROLE`, `request.jwt.claims`, and the legacy per-claim settings that old
     /// `auth.uid()` definitions read. Meant to follow a `BEGIN`.
     pub fn impersonation_sql(&self) -> String {
-        let claims = self.claims.to_string();
-        let mut settings = vec![format!(
-            "set_config('request.jwt.claims', {}, true)",
-            quote_literal(&claims)
-        )];
-        for (key, text) in self.legacy_claims() {
-            settings.push(format!(
-                "set_config({}, {}, true)",
-                quote_literal(&format!("request.jwt.claim.{key}")),
-                quote_literal(&text)
-            ));
-        }
-        let legacy = settings.split_off(1);
-        let mut sql = format!(
-            "set local role {};\nselect {};",
-            crate::backend::quote_ident(&self.db_role),
-            settings[0]
-        );
+        let mut sql = self.role_and_claims_sql();
+        let legacy: Vec<String> = self
+            .legacy_claims()
+            .into_iter()
+            .map(|(key, text)| {
+                format!(
+                    "set_config({}, {}, true)",
+                    quote_literal(&format!("request.jwt.claim.{key}")),
+                    quote_literal(&text)
+                )
+            })
+            .collect();
         if !legacy.is_empty() {
             sql.push_str(&format!("\nselect {};", legacy.join(", ")));
         }
         sql
+    }
+
+    /// `SET LOCAL ROLE` and `request.jwt.claims`: the first two statements of
+    /// [`Actor::impersonation_sql`].
+    fn role_and_claims_sql(&self) -> String {
+        format!(
+            "set local role {};\nselect set_config('request.jwt.claims', {}, true);",
+            crate::backend::quote_ident(&self.db_role),
+            quote_literal(&self.claims.to_string())
+        )
     }
 
     /// The claims as the legacy `request.jwt.claim.<name>` settings hold them: strings as
@@ -274,13 +278,8 @@ impl Actor {
     /// [`Actor::impersonation_sql`] for people to read: the legacy per-claim settings (which
     /// repeat the claims one by one) are named in a comment instead of spelled out.
     pub fn impersonation_sql_for_display(&self) -> String {
-        let full = self.impersonation_sql();
-        let mut lines: Vec<&str> = full.lines().take(2).collect();
-        let claims = lines.pop().unwrap_or_default();
-        let mut text = lines.join("\n");
-        text.push('\n');
-        text.push_str(claims);
-        if full.lines().count() > 2 {
+        let mut text = self.role_and_claims_sql();
+        if !self.legacy_claims().is_empty() {
             text.push_str("  -- and the legacy request.jwt.claim.<name> settings");
         }
         text

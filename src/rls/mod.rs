@@ -150,16 +150,12 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                 .tables
                 .iter()
                 .filter_map(|row| {
-                    let missing: Vec<&str> = [
-                        ("select", row.select),
-                        ("insert", row.insert),
-                        ("update", row.update),
-                        ("delete", row.delete),
-                    ]
-                    .iter()
-                    .filter(|(name, hit)| !hit && !row.not_applicable.iter().any(|n| n == name))
-                    .map(|(name, _)| *name)
-                    .collect();
+                    let missing: Vec<&str> = row
+                        .commands()
+                        .into_iter()
+                        .filter(|(_, covered, applies)| !covered && *applies)
+                        .map(|(name, _, _)| name)
+                        .collect();
                     (!missing.is_empty()).then(|| format!("{} ({})", row.table, missing.join(", ")))
                 })
                 .collect();
