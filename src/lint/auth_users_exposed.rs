@@ -50,13 +50,7 @@ mod tests {
             view("invoker", true, &[("auth.users", false)]),
             revoked,
         ];
-        let exposed = exposed();
-        let found = check(
-            &catalog,
-            &Scope {
-                exposed_schemas: &exposed,
-            },
-        );
+        let found = findings(check, &catalog);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.users_view");
     }

@@ -64,12 +64,7 @@ mod tests {
             index("t_a_idx1", "CREATE INDEX ON public.t USING btree (a)"),
             index("t_b_idx", "CREATE INDEX ON public.t USING btree (b)"),
         ];
-        let found = check(
-            &catalog(vec![t]),
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &catalog(vec![t]));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.t_a_idx,t_a_idx1");
     }

@@ -47,12 +47,7 @@ mod tests {
                 schema: "extensions".into(),
             },
         ];
-        let found = check(
-            &c,
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &c);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "vector");
     }

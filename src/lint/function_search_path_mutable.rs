@@ -44,12 +44,7 @@ mod tests {
             function("loose", false, &[]),
             function("pinned", false, &["search_path=public"]),
         ];
-        let found = check(
-            &c,
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &c);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.loose()");
     }

@@ -44,13 +44,7 @@ mod tests {
         revoked.materialized = true;
         revoked.grants = vec![grant("service_role", &["SELECT"])];
         catalog.views = vec![exposed_matview, revoked, view("plain", true, &[])];
-        let exposed = exposed();
-        let found = check(
-            &catalog,
-            &Scope {
-                exposed_schemas: &exposed,
-            },
-        );
+        let found = findings(check, &catalog);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.stats");
     }

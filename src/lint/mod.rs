@@ -525,10 +525,35 @@ pub(crate) mod build {
         }
     }
 
-    pub const PUBLIC_ONLY: &[String] = &[];
-
+    /// The default exposed schemas.
     pub fn exposed() -> Vec<String> {
         vec!["public".to_owned()]
+    }
+
+    /// A rule's findings with `public` exposed, as by default.
+    pub fn findings(
+        check: fn(&Catalog, &super::Scope<'_>) -> Vec<super::Finding>,
+        catalog: &Catalog,
+    ) -> Vec<super::Finding> {
+        check(
+            catalog,
+            &super::Scope {
+                exposed_schemas: &exposed(),
+            },
+        )
+    }
+
+    /// A rule's findings with no schema exposed to the API.
+    pub fn findings_with_nothing_exposed(
+        check: fn(&Catalog, &super::Scope<'_>) -> Vec<super::Finding>,
+        catalog: &Catalog,
+    ) -> Vec<super::Finding> {
+        check(
+            catalog,
+            &super::Scope {
+                exposed_schemas: &[],
+            },
+        )
     }
 }
 

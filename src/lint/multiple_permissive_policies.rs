@@ -84,13 +84,7 @@ mod tests {
         split
             .policies
             .push(policy("write", "insert", &["authenticated"], Some("true")));
-        let exposed = exposed();
-        let found = check(
-            &catalog(vec![both, split]),
-            &Scope {
-                exposed_schemas: &exposed,
-            },
-        );
+        let found = findings(check, &catalog(vec![both, split]));
         assert_eq!(found.len(), 1);
         assert!(
             found[0]

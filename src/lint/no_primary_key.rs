@@ -37,12 +37,7 @@ mod tests {
     fn flags_tables_without_primary_key() {
         let mut bare = table("bare");
         bare.constraints.clear();
-        let found = check(
-            &catalog(vec![bare, table("keyed")]),
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &catalog(vec![bare, table("keyed")]));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.bare");
     }

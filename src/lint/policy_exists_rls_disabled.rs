@@ -52,12 +52,7 @@ mod tests {
         on.policies
             .push(policy("own", "select", &["authenticated"], Some("true")));
         let catalog = catalog(vec![off, on]);
-        let found = check(
-            &catalog,
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &catalog);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.off");
     }

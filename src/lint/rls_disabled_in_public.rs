@@ -40,23 +40,11 @@ mod tests {
         revoked.rls = false;
         revoked.grants.retain(|g| g.grantee == "service_role");
         let catalog = catalog(vec![open, revoked, table("guarded")]);
-        let exposed = exposed();
-        let found = check(
-            &catalog,
-            &Scope {
-                exposed_schemas: &exposed,
-            },
-        );
+        let found = findings(check, &catalog);
         assert_eq!(
             found.iter().map(|f| f.object.as_str()).collect::<Vec<_>>(),
             ["public.open"]
         );
-        assert!(check(
-            &catalog,
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY
-            }
-        )
-        .is_empty());
+        assert!(findings_with_nothing_exposed(check, &catalog).is_empty());
     }
 }

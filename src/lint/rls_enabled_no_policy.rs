@@ -39,13 +39,7 @@ mod tests {
             .policies
             .push(policy("p", "select", &["anon"], Some("true")));
         let catalog = catalog(vec![table("locked"), with_policy]);
-        let exposed = exposed();
-        let found = check(
-            &catalog,
-            &Scope {
-                exposed_schemas: &exposed,
-            },
-        );
+        let found = findings(check, &catalog);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.locked");
     }

@@ -63,12 +63,7 @@ mod tests {
             &["authenticated"],
             Some("(auth.uid() = user_id)"),
         ));
-        let found = check(
-            &catalog(vec![t]),
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &catalog(vec![t]));
         assert_eq!(found.len(), 1);
         assert!(found[0].object.contains("anyone edits"));
     }

@@ -44,12 +44,7 @@ mod tests {
             &["authenticated"],
             Some("((auth.jwt() -> 'app_metadata'::text) ->> 'role'::text) = 'admin'::text"),
         ));
-        let found = check(
-            &catalog(vec![t]),
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &catalog(vec![t]));
         assert_eq!(found.len(), 1);
         assert!(found[0].object.contains("\"admins\""));
     }

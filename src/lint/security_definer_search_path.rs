@@ -42,12 +42,7 @@ mod tests {
             function("pinned_definer", true, &["search_path="]),
             function("invoker", false, &[]),
         ];
-        let found = check(
-            &c,
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &c);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.open_definer()");
     }

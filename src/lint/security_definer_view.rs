@@ -47,13 +47,7 @@ mod tests {
             view("invoker", true, &[("public.profiles", true)]),
             view("plain", false, &[("public.tags", false)]),
         ];
-        let exposed = exposed();
-        let found = check(
-            &catalog,
-            &Scope {
-                exposed_schemas: &exposed,
-            },
-        );
+        let found = findings(check, &catalog);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.leaky");
     }

@@ -68,12 +68,7 @@ mod tests {
             partial: false,
             shape: String::new(),
         });
-        let found = check(
-            &catalog(vec![t]),
-            &Scope {
-                exposed_schemas: PUBLIC_ONLY,
-            },
-        );
+        let found = findings_with_nothing_exposed(check, &catalog(vec![t]));
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].object, "public.t.t_a_fkey");
     }
