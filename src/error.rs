@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Exit codes, as documented in the README and DESIGN.md.
+/// Exit codes, as documented in docs/contract.md and the README.
 pub mod exit {
     /// Every check passed.
     pub const PASS: i32 = 0;

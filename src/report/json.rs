@@ -1,4 +1,4 @@
-//! The JSON reporter: the DESIGN.md contract (`verdict`, `stages[].name/verdict/failures`…),
+//! The JSON reporter: the contract of docs/contract.md (`verdict`, `stages[].name/verdict/failures`…),
 //! written atomically so a reader never sees half a file.
 
 use std::path::Path;

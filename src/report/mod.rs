@@ -1,4 +1,4 @@
-//! The run report (the JSON contract of DESIGN.md) and the reporters that print it.
+//! The run report (the JSON contract of docs/contract.md) and the reporters that print it.
 
 pub mod github;
 pub mod human;

@@ -1,5 +1,5 @@
 //! Judging a cell: what was observed (allow, deny, partial) and whether the test itself is
-//! broken, with DESIGN.md's non-vacuous semantics.
+//! broken, with the non-vacuous semantics of docs/contract.md.
 
 use super::exec::CellResult;
 use super::plan::{Cell, OpKind};
