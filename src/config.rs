@@ -34,6 +34,9 @@ pub struct Config {
     /// Catalog expectations checked after replay (reported by the snapshot stage).
     #[serde(default)]
     pub expect: crate::snapshot::ExpectConfig,
+    /// pgTAP test files run by the pgtap stage.
+    #[serde(default)]
+    pub pgtap: crate::pgtap::PgtapConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
