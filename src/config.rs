@@ -220,6 +220,8 @@ mod tests {
         assert_eq!(config.lint.allow.len(), 1);
         assert_eq!(config.expect.objects.len(), 2);
         assert!(config.snapshot.enabled);
+        assert_eq!(config.pgtap.paths, vec!["supabase/tests"]);
+        assert_eq!(config.pgtap.jobs, Some(2));
     }
 
     #[test]
