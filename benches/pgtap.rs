@@ -51,7 +51,7 @@ fn migration() -> String {
 /// shape `supabase test db` suites have.
 fn test_file(i: usize) -> String {
     let t = table(i);
-    let mut sql = format!("begin;\nselect plan(40);\n\n");
+    let mut sql = String::from("begin;\nselect plan(40);\n\n");
     let schema = [
         format!("select has_table('public', '{t}', '{t} exists');"),
         format!("select has_pk('public', '{t}', '{t} has a primary key');"),
