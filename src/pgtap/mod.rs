@@ -193,15 +193,25 @@ pub async fn stage(
         }
     }
     report.checks = assertions;
-    report.verdict = if report.failures.is_empty() {
-        StageVerdict::Pass
-    } else {
+    report.verdict = if !report.failures.is_empty() {
         StageVerdict::Fail
+    } else if assertions == 0 {
+        // Every file skipped itself (`1..0 # skip`): nothing was checked, so no pass.
+        StageVerdict::Skipped
+    } else {
+        StageVerdict::Pass
     };
-    report.reason = Some(format!(
-        "{passed} of {assertions} assertion(s) passed in {} file(s)",
-        suite.scripts.len()
-    ));
+    report.reason = Some(if report.verdict == StageVerdict::Skipped {
+        format!(
+            "all {} test file(s) skipped themselves: no assertion ran",
+            suite.scripts.len()
+        )
+    } else {
+        format!(
+            "{passed} of {assertions} assertion(s) passed in {} file(s)",
+            suite.scripts.len()
+        )
+    });
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -273,19 +283,23 @@ async fn run_on(
             databases.push(name.clone());
             worker_dbs.push(name);
         }
-        let mut clients = Vec::new();
-        for database in &worker_dbs {
-            clients.push(exec::connect(server, database, timeout).await?);
-        }
         let queue = Mutex::new(isolated);
         let results = Mutex::new(Vec::new());
-        let workers = clients.iter().map(|client| async {
-            loop {
-                let next = queue.lock().unwrap().pop_front();
-                let Some(i) = next else { return Ok(()) };
-                let run = exec::run_script(client, &scripts[i], true).await;
-                results.lock().unwrap().push((i, run));
-                exec::reset(client, timeout).await?;
+        let workers = worker_dbs.iter().map(|database| {
+            let (queue, results) = (&queue, &results);
+            async move {
+                let mut client = exec::connect(server, database, timeout).await?;
+                loop {
+                    let next = queue.lock().unwrap().pop_front();
+                    let Some(i) = next else { return Ok(()) };
+                    let run = exec::run_script(&client, &scripts[i], true).await;
+                    results.lock().unwrap().push((i, run));
+                    // A file may have ended its own session (pg_terminate_backend): start
+                    // a new one rather than fail the run.
+                    if exec::reset(&client, timeout).await.is_err() {
+                        client = exec::connect(server, database, timeout).await?;
+                    }
+                }
             }
         });
         let outcomes: Vec<Result<()>> = futures_util::future::join_all(workers).await;
@@ -381,13 +395,18 @@ fn failures(judged: &Judged) -> Vec<Failure> {
             column: Some(a.pos.column),
             message: failed_message(a),
             // pgTAP repeats the description as "Failed test N: …"; have/want are the news.
+            // finish()'s "Looks like you failed…" summary follows the last assertion.
             notes: a
                 .diagnostics
                 .iter()
-                .filter(|d| !d.starts_with("Failed test") && !d.starts_with("Failed (TODO) test"))
+                .filter(|d| {
+                    !d.starts_with("Failed test")
+                        && !d.starts_with("Failed (TODO) test")
+                        && !d.starts_with("Looks like you")
+                })
                 .cloned()
                 .collect(),
-            statement: Some(crate::sql::excerpt(&a.statement, 6)),
+            statement: Some(crate::sql::excerpt(&a.statement, 6)).filter(|s| !s.is_empty()),
         });
     }
     for problem in &judged.problems {
