@@ -33,6 +33,11 @@ BEGIN
     EXCEPTION WHEN raise_exception THEN
       ASSERT SQLERRM LIKE '%not available offline%', SQLERRM;
     END;
+    -- Projects pin versions: every published one resolves to this implementation.
+    CREATE EXTENSION "basejump-supabase_test_helpers" VERSION '0.0.1';
+    ASSERT (SELECT extversion FROM pg_extension WHERE extname = 'basejump-supabase_test_helpers') = '0.0.1', 'pinned 0.0.1';
+    ASSERT to_regprocedure('tests.freeze_time(timestamptz)') IS NOT NULL, 'the whole API under any version';
+    DROP EXTENSION "basejump-supabase_test_helpers";
     CREATE EXTENSION "basejump-supabase_test_helpers" VERSION '0.0.6';
 
     -- Users.
