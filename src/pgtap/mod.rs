@@ -117,8 +117,8 @@ fn relative(root: &Path, path: &Path) -> String {
         .replace('\\', "/")
 }
 
-/// `\i` reads relative to where psql runs (the project root for `supabase test db`); `\ir`
-/// relative to the including file.
+/// `\i` reads relative to the project root (psql's working directory when a project runs
+/// its tests from there); `\ir` relative to the including file.
 fn read_include(
     root: &Path,
     included: &str,
