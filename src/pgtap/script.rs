@@ -283,6 +283,12 @@ fn expand(
             column,
         };
         let piece = &text[start..end];
+        if !meta && copies_from_stdin(piece) {
+            return Err(format!(
+                "{rel}:{line}:{column}: COPY … FROM STDIN reads data psql sends from the file, which db-ci does not do: \
+                 use INSERT … VALUES in test files"
+            ));
+        }
         if !meta {
             let interpolated = interpolate(piece, vars);
             steps.push(Step {
@@ -334,6 +340,16 @@ fn expand(
         }
     }
     Ok(())
+}
+
+fn copies_from_stdin(statement: &str) -> bool {
+    let lower = statement.to_ascii_lowercase();
+    lower.starts_with("copy")
+        && lower
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(2)
+            .any(|w| w == ["from", "stdin"] || w == ["from", "stdin;"])
 }
 
 /// Whether every statement sits inside a `BEGIN … ROLLBACK` block.
@@ -425,6 +441,13 @@ mod tests {
         let err = parse("supabase/tests/a.sql", text, &no_files).unwrap_err();
         assert!(err.starts_with("supabase/tests/a.sql:2:1: "), "{err}");
         assert!(err.contains("`\\copy` is not supported"), "{err}");
+        let err = parse(
+            "a.sql",
+            "select 1;\ncopy notes from stdin;\n1\tx\n\\.\n",
+            &no_files,
+        )
+        .unwrap_err();
+        assert!(err.starts_with("a.sql:2:1: COPY"), "{err}");
         let err = parse("a.sql", "\\set x `date`", &no_files).unwrap_err();
         assert!(err.contains("backquoted"), "{err}");
     }
