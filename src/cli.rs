@@ -9,7 +9,7 @@ use crate::error::exit;
 use crate::events::Reporter;
 use crate::project::Project;
 use crate::report::{github, human::Human, json, junit, Report};
-use crate::run::{run, RunOptions};
+use crate::run::{run_keeping, RunOptions};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,6 +33,8 @@ pub enum Command {
     Rls(RunArgs),
     /// Replay once, then run the counter properties.
     Props(RunArgs),
+    /// Replay once, then run the pgTAP test files (supabase/tests).
+    Pgtap(RunArgs),
     /// Replay once, then compare the catalog with the committed snapshot.
     Snapshot(RunArgs),
     /// Replay once, then lint the catalog.
@@ -87,6 +89,9 @@ pub struct RunArgs {
     /// Print every file as it is applied.
     #[arg(long, short)]
     pub verbose: bool,
+    /// After the run, print a URL to the replayed database and keep it until Ctrl-C.
+    #[arg(long)]
+    pub keep: bool,
 }
 
 /// Runs the parsed command; returns the process exit code.
@@ -96,6 +101,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Replay(args) => run_command(args, Some(vec!["idempotence"])).await,
         Command::Rls(args) => run_command(args, Some(vec!["rls"])).await,
         Command::Props(args) => run_command(args, Some(vec!["properties"])).await,
+        Command::Pgtap(args) => run_command(args, Some(vec!["pgtap"])).await,
         Command::Snapshot(args) => run_command(args, Some(vec!["snapshot"])).await,
         Command::Lint(args) => run_command(args, Some(vec!["lint"])).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
@@ -137,7 +143,8 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     };
     let mut human = Human::stdout();
     human.verbose = args.verbose;
-    let report: Report = run(&project, &options, &mut human as &mut dyn Reporter).await;
+    let (report, replayed): (Report, _) =
+        run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
         eprintln!("error: {}", error.message);
     }
@@ -158,6 +165,13 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         || github::annotations(&report, &github::Paths::from_env()),
         || github::summary(&report),
     );
+    if let Some(replayed) = replayed {
+        if args.keep {
+            replayed.keep().await;
+        } else {
+            replayed.server.shutdown().await;
+        }
+    }
     code
 }
 

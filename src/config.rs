@@ -34,6 +34,9 @@ pub struct Config {
     /// Catalog expectations checked after replay (reported by the snapshot stage).
     #[serde(default)]
     pub expect: crate::snapshot::ExpectConfig,
+    /// pgTAP test files run by the pgtap stage.
+    #[serde(default)]
+    pub pgtap: crate::pgtap::PgtapConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +220,8 @@ mod tests {
         assert_eq!(config.lint.allow.len(), 1);
         assert_eq!(config.expect.objects.len(), 2);
         assert!(config.snapshot.enabled);
+        assert_eq!(config.pgtap.paths, vec!["supabase/tests"]);
+        assert_eq!(config.pgtap.jobs, Some(2));
     }
 
     #[test]

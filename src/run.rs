@@ -143,6 +143,8 @@ async fn run_stages(
 ) -> Result<()> {
     // Policy tests are read before boot: a file that does not parse is exit 2 at once.
     let policy_files = crate::policy_tests::load(project)?;
+    // So are pgTAP files: an unsupported psql meta-command is exit 2 naming its line.
+    let pgtap_suite = crate::pgtap::load(project)?;
     let boot = Instant::now();
     let server = Server::start(&options.backend).await?;
     report.backend = Some(server.description.clone());
@@ -225,13 +227,14 @@ async fn run_stages(
         database: &pass1_db,
         policy_files: &policy_files,
     };
-    for name in ["rls", "properties", "snapshot", "lint"] {
+    for name in ["rls", "properties", "pgtap", "snapshot", "lint"] {
         let stage = if !options.selected(name) {
             StageReport::skipped(name, "not selected")
         } else {
             match name {
                 "rls" => crate::rls::stage(&ctx, reporter).await?,
                 "properties" => crate::props::stage(&ctx, reporter).await?,
+                "pgtap" => crate::pgtap::stage(&ctx, &pgtap_suite, reporter).await?,
                 "snapshot" => crate::snapshot::stage(&ctx, reporter).await?,
                 _ => crate::lint::stage(&ctx, reporter).await?,
             }

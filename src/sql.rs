@@ -18,6 +18,19 @@ impl Statement {
 /// Splits `source` into statements the way psql does: semicolons outside quotes, comments,
 /// dollar-quoted bodies and `BEGIN ATOMIC … END` function bodies end a statement.
 pub fn split(source: &str) -> Vec<Statement> {
+    split_inner(source, None)
+}
+
+/// Splits a file written for psql: like [`split`], and a backslash outside quotes and
+/// comments starts a meta-command that runs to the end of its line (returned apart, in
+/// order; a statement in progress ends where the meta-command starts, as `\g` would end it).
+pub fn split_psql(source: &str) -> (Vec<Statement>, Vec<Statement>) {
+    let mut metas = Vec::new();
+    let statements = split_inner(source, Some(&mut metas));
+    (statements, metas)
+}
+
+fn split_inner(source: &str, mut metas: Option<&mut Vec<Statement>>) -> Vec<Statement> {
     let bytes = source.as_bytes();
     let mut statements = Vec::new();
     let mut i = 0;
@@ -55,6 +68,20 @@ pub fn split(source: &str) -> Vec<Statement> {
             }
             _ if c.is_ascii_whitespace() => {
                 i += 1;
+                continue;
+            }
+            b'\\' if metas.is_some() => {
+                if let Some(begun) = start.take() {
+                    let end = begun + source[begun..i].trim_end().len();
+                    statements.push(Statement { start: begun, end });
+                    previous_word.clear();
+                }
+                let end = source[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                let end = i + source[i..end].trim_end().len();
+                if let Some(metas) = metas.as_mut() {
+                    metas.push(Statement { start: i, end });
+                }
+                i = end;
                 continue;
             }
             _ => {}
@@ -280,6 +307,21 @@ mod tests {
         let sql = "select 1;\n\n-- next\n  insert into t values (1);";
         let statements = split(sql);
         assert_eq!(line_col(sql, statements[1].start), (4, 3));
+    }
+
+    #[test]
+    fn psql_meta_commands_are_split_apart() {
+        let sql = "\\set ON_ERROR_STOP 1\nselect '\\x';\n  \\ir helpers.sql\nselect 1 \\gset\nselect $$\n\\q\n$$;";
+        let (statements, metas) = split_psql(sql);
+        let texts: Vec<&str> = statements.iter().map(|s| s.text(sql)).collect();
+        assert_eq!(texts, ["select '\\x';", "select 1", "select $$\n\\q\n$$;"]);
+        let metas: Vec<&str> = metas.iter().map(|s| s.text(sql)).collect();
+        assert_eq!(
+            metas,
+            ["\\set ON_ERROR_STOP 1", "\\ir helpers.sql", "\\gset"]
+        );
+        // Outside psql mode a backslash is just a character of the statement.
+        assert_eq!(split("select 1 \\gset").len(), 1);
     }
 
     #[test]

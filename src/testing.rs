@@ -272,6 +272,19 @@ impl Checked {
             .await
     }
 
+    /// What `db-ci run --keep` does: prints a URL (without the password) to the replayed
+    /// database, waits for Ctrl-C, then shuts down as [`Checked::shutdown`]. For a test you
+    /// want to poke at by hand: `checked.keep().await` instead of `shutdown()`.
+    pub async fn keep(self) {
+        #[cfg(feature = "sqlx")]
+        if let Some(pool) = self.pool.get() {
+            pool.close().await;
+        }
+        if let Some(replayed) = self.replayed {
+            replayed.keep().await;
+        }
+    }
+
     /// Closes the pool, drops the databases db-ci made and stops the server, waiting for it.
     pub async fn shutdown(self) {
         #[cfg(feature = "sqlx")]

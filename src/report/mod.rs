@@ -15,6 +15,7 @@ pub const STAGES: &[&str] = &[
     "idempotence",
     "rls",
     "properties",
+    "pgtap",
     "snapshot",
     "lint",
 ];

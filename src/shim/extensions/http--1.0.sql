@@ -71,8 +71,15 @@ BEGIN ATOMIC
   INSERT INTO http_stub_calls (method, uri, headers, content_type, content)
   VALUES (upper((request).method), (request).uri, (request).headers,
           (request).content_type, (request).content);
-  SELECT ROW(599, 'text/plain', ARRAY[]::http_header[],
-             'db-ci stub: the http extension is not available in this database; no request was sent'
+  -- database.dev (dbdev's registry) gets an empty JSON list, "no package version": the
+  -- dbdev bootstrap test files copy then installs nothing, and db-ci's own supabase-dbdev
+  -- and test-helpers stubs are what CREATE EXTENSION finds.
+  SELECT ROW(599,
+             CASE WHEN (request).uri LIKE 'https://api.database.dev/%' THEN 'application/json'
+                  ELSE 'text/plain' END,
+             ARRAY[]::http_header[],
+             CASE WHEN (request).uri LIKE 'https://api.database.dev/%' THEN '[]'
+                  ELSE 'db-ci stub: the http extension is not available in this database; no request was sent' END
          )::http_response;
 END;
 

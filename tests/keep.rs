@@ -1,0 +1,98 @@
+//! `--keep`: after the run, the replayed database is reachable at the printed URL (which holds
+//! no password) until Ctrl-C, then everything is torn down.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn nothing_left(run_dir: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<_> = std::fs::read_dir(run_dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "left behind: {left:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn keep_serves_the_replayed_database_until_ctrl_c() {
+    if common::Backend::local().is_none() {
+        return;
+    }
+    let run_dir = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    }
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-pgtap-supabase-suite");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args([
+            "pgtap",
+            &fixture.display().to_string(),
+            "--backend",
+            "local",
+            "--keep",
+        ])
+        .env("DB_CI_RUN_DIR", run_dir.path())
+        .env_remove("DB_CI_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut url = None;
+    let mut seen = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(at) = line.find("postgres://") {
+            url.get_or_insert_with(|| line[at..].trim().to_owned());
+        }
+        if line.contains("press Ctrl-C") {
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no URL printed:\n{seen}"));
+    assert!(seen.contains("PASS"), "{seen}");
+    assert!(url.starts_with("postgres://postgres@"), "{url}");
+    // The replayed database, as the migrations left it: the pgtap stage worked on a clone.
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .args([url.as_str(), "-tAc", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    if Command::new("psql").arg("--version").output().is_ok() {
+        assert_eq!(psql("select to_regclass('public.notes') is not null"), "t");
+        assert_eq!(
+            psql("select count(*) from pg_extension where extname in ('pgtap', 'basejump-supabase_test_helpers')"),
+            "0"
+        );
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    // The run's verdict (0), or 130 when the interrupt handler got the signal first: either
+    // way after tearing down.
+    assert!(matches!(status.code(), Some(0) | Some(130)), "{status:?}");
+    nothing_left(run_dir.path());
+}
