@@ -243,10 +243,17 @@ async fn run_on(
 ) -> Result<Vec<FileRun>> {
     let server = ctx.server;
     {
-        // pgTAP made for the run, in `extensions`, as `supabase test db` does.
+        // pgTAP made for the run, in `extensions`, as `supabase test db` does. On Supabase the
+        // platform creates extensions as supabase_admin, so a migration's
+        // `ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC` (run as postgres)
+        // does not take pgTAP's functions away from the roles tests switch to.
         let client = server.connect(template).await?;
         client
-            .batch_execute("create extension if not exists pgtap with schema extensions")
+            .batch_execute(
+                "set role supabase_admin; \
+                 create extension if not exists pgtap with schema extensions; \
+                 reset role",
+            )
             .await
             .map_err(|e| {
                 Error::environment(format!(
