@@ -3,6 +3,8 @@
 
 pub mod container;
 pub mod local;
+pub mod owner;
+pub mod sweep;
 pub mod url;
 
 use std::path::PathBuf;
@@ -151,12 +153,27 @@ pub struct Server {
     pub stub_extensions_installed: bool,
     created: Mutex<Vec<String>>,
     handle: Option<Handle>,
+    /// 12 hex digits naming this server's databases (`db_ci_<tag>_…`) and carried by its
+    /// sessions (`application_name = 'db-ci <tag>'`): how a later run tells them from a live
+    /// run's on a shared server.
+    tag: String,
+    /// Counts databases named, so names stay unique within the run.
+    named: std::sync::atomic::AtomicU32,
+    /// The url backend's session held for the whole run: while it lives, this run's databases
+    /// are never swept by another run.
+    keepalive: Option<Client>,
 }
 
 impl Server {
     /// Starts (or reaches) a server as `options` say. `auto`: the URL if given, else a
     /// container when an engine and the image are usable, else local binaries.
     pub async fn start(options: &BackendOptions) -> Result<Server> {
+        // Every run first removes what dead runs left on this machine.
+        let _ = tokio::task::spawn_blocking(|| {
+            sweep::local_clusters(&local::run_root());
+            sweep::staging_dirs(&local::cache_root());
+        })
+        .await;
         match options.kind {
             BackendKind::Url => {
                 let url = options.database_url.as_deref().ok_or_else(|| {
@@ -205,6 +222,9 @@ impl Server {
             stub_extensions_installed,
             created: Mutex::new(Vec::new()),
             handle: Some(handle),
+            tag: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+            named: std::sync::atomic::AtomicU32::new(0),
+            keepalive: None,
         }
     }
 
@@ -228,10 +248,27 @@ impl Server {
 
     pub async fn connect(&self, dbname: &str) -> Result<Client> {
         connect_config(
-            &self.connection.config(dbname),
+            &self.session_config(dbname),
             &self.connection.redacted(dbname),
         )
         .await
+    }
+
+    /// The configuration of this run's sessions: tagged with the run (see [`Server::tag`]).
+    fn session_config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = self.connection.config(dbname);
+        config.application_name(&self.application_name());
+        if self.kind == BackendKind::Url && self.major >= 14 {
+            // A run killed mid-statement leaves its session running on a shared server until
+            // the statement ends; with this the server notices the client is gone within 1s.
+            config.options("-c client_connection_check_interval=1000");
+        }
+        config
+    }
+
+    /// `db-ci <tag>`: the `application_name` of every session of this run.
+    pub fn application_name(&self) -> String {
+        format!("db-ci {}", self.tag)
     }
 
     /// Creates a database db-ci owns (optionally as a copy of `template`).
@@ -245,6 +282,8 @@ impl Server {
             ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
+        // Recorded before it exists: an exit while CREATE DATABASE runs still drops it.
+        self.created.lock().unwrap().push(name.to_owned());
         // A template still being disconnected from (a client just dropped) is "in use" for
         // a few milliseconds: retry briefly rather than fail.
         let mut attempt = 0;
@@ -266,7 +305,6 @@ impl Server {
                 }
             }
         }
-        self.created.lock().unwrap().push(name.to_owned());
         if let Some(template) = template {
             copy_database_settings(&admin, template, name).await?;
         }
@@ -296,11 +334,10 @@ impl Server {
 
     /// A fresh database name unique to this run.
     pub fn unique_name(&self, purpose: &str) -> String {
-        format!(
-            "db_ci_{}_{:08x}_{purpose}",
-            std::process::id(),
-            rand::random::<u32>()
-        )
+        let n = self
+            .named
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("db_ci_{}_{n}_{purpose}", self.tag)
     }
 
     /// Drops what we created and stops what we started, waiting for it.
@@ -331,7 +368,7 @@ impl Drop for Server {
         let names: Vec<String> = self.created.lock().unwrap().drain(..).collect();
         if matches!(self.handle, Some(Handle::Url)) && !names.is_empty() {
             let config = self.connection.config(&self.connection.maintenance_db);
-            url::drop_databases_blocking(config, names);
+            url::drop_databases_blocking(config, self.application_name(), names);
         }
         match self.handle.take() {
             Some(Handle::Local(cluster)) => cluster.stop(),
