@@ -91,6 +91,20 @@ pub struct RunArgs {
 
 /// Runs the parsed command; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
+    // Before anything can print: every form of these passwords is masked in every output.
+    match &cli.command {
+        Command::Drift(args) => crate::redact::register(&args.against),
+        Command::Run(args)
+        | Command::Replay(args)
+        | Command::Rls(args)
+        | Command::Props(args)
+        | Command::Snapshot(args)
+        | Command::Lint(args) => {
+            if let Some(url) = &args.database_url {
+                crate::redact::register(url);
+            }
+        }
+    }
     match cli.command {
         Command::Run(args) => run_command(args, None).await,
         Command::Replay(args) => run_command(args, Some(vec!["idempotence"])).await,
@@ -106,7 +120,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let project = match Project::discover(&args.dir) {
         Ok(project) => project,
         Err(error) => {
-            eprintln!("error: {}", error.render());
+            eprintln!("error: {}", crate::redact::scrub(&error.render()));
             let kind = if error.exit_code() == exit::INPUT {
                 "input"
             } else {
@@ -139,7 +153,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     human.verbose = args.verbose;
     let report: Report = run(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", crate::redact::scrub(&error.message));
     }
     let mut code = report.exit_code();
     if let Some(path) = &args.json {
@@ -166,13 +180,16 @@ fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() ->
     if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
         return;
     }
-    print!("{}", annotations());
+    print!("{}", crate::redact::scrub(&annotations()));
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, summary().as_bytes()));
+            .and_then(|mut file| {
+                let summary = crate::redact::scrub(&summary()).into_owned();
+                std::io::Write::write_all(&mut file, summary.as_bytes())
+            });
         if let Err(e) = appended {
             eprintln!("error: write the job summary: {e}");
         }

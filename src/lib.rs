@@ -20,6 +20,7 @@ pub(crate) mod locate;
 pub mod policy_tests;
 pub mod project;
 pub mod props;
+pub mod redact;
 pub mod replay;
 pub mod report;
 pub mod rls;

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 
 /// Connects to `url` to manage throwaway databases; never writes into `url`'s own database.
 pub async fn connect(url: &str) -> Result<Server> {
+    crate::redact::register(url);
     let config = tokio_postgres::Config::from_str(url)
         .map_err(|e| Error::input(format!("parse --database-url {}: {e}", redact_url(url))))?;
     let host = match config.get_hosts().first() {
@@ -56,16 +57,10 @@ impl Server {
     }
 }
 
-/// `url` with its password replaced by `***`.
+/// `url` (or key=value conninfo) with its password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
-    match ::url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(unparsable URL)".to_owned(),
-    }
+    crate::redact::register(url);
+    crate::redact::scrub(url).into_owned()
 }
 
 /// Drops databases from a `Drop` impl, where no async runtime may be usable.
