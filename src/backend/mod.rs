@@ -6,6 +6,7 @@ pub mod local;
 pub mod owner;
 pub mod sweep;
 pub mod url;
+pub mod watchdog;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -162,6 +163,8 @@ pub struct Server {
     /// The url backend's session held for the whole run: while it lives, this run's databases
     /// are never swept by another run.
     keepalive: Option<Client>,
+    /// The statement time limit's watchdog, once [`Server::limit_statements`] started it.
+    watchdog: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Server {
@@ -225,6 +228,7 @@ impl Server {
             tag: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
             named: std::sync::atomic::AtomicU32::new(0),
             keepalive: None,
+            watchdog: Mutex::new(None),
         }
     }
 
@@ -271,9 +275,35 @@ impl Server {
         format!("db-ci {}", self.tag)
     }
 
+    /// A session for db-ci's own maintenance (CREATE/DROP DATABASE): named `db-ci <tag>
+    /// admin`, so the statement time limit never cancels it.
+    async fn admin(&self) -> Result<Client> {
+        let dbname = &self.connection.maintenance_db;
+        let mut config = self.session_config(dbname);
+        config.application_name(&format!("{} admin", self.application_name()));
+        connect_config(&config, &self.connection.redacted(dbname)).await
+    }
+
+    /// Stops every statement of this run's sessions that runs longer than `limit`, from
+    /// db-ci's side (see [`watchdog`]); `Duration::ZERO` means no limit.
+    pub async fn limit_statements(&self, limit: Duration) -> Result<()> {
+        if limit.is_zero() {
+            return Ok(());
+        }
+        let dbname = &self.connection.maintenance_db;
+        let mut config = self.session_config(dbname);
+        config.application_name(&format!("{} watchdog", self.application_name()));
+        let client = connect_config(&config, &self.connection.redacted(dbname)).await?;
+        let task = watchdog::spawn(client, self.application_name(), limit);
+        if let Some(old) = self.watchdog.lock().unwrap().replace(task) {
+            old.abort();
+        }
+        Ok(())
+    }
+
     /// Creates a database db-ci owns (optionally as a copy of `template`).
     pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
-        let admin = self.connect(&self.connection.maintenance_db).await?;
+        let admin = self.admin().await?;
         let sql = match template {
             Some(t) => format!(
                 "create database {} template {}",
@@ -318,7 +348,7 @@ impl Server {
                 "drop database {name}: db-ci did not create it"
             )));
         }
-        let admin = self.connect(&self.connection.maintenance_db).await?;
+        let admin = self.admin().await?;
         admin
             .batch_execute(&format!(
                 "drop database if exists {} with (force)",
@@ -365,6 +395,9 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // Reached on panic or cancellation (Ctrl-C) without shutdown().
+        if let Some(task) = self.watchdog.lock().unwrap().take() {
+            task.abort();
+        }
         let names: Vec<String> = self.created.lock().unwrap().drain(..).collect();
         if matches!(self.handle, Some(Handle::Url)) && !names.is_empty() {
             let config = self.connection.config(&self.connection.maintenance_db);
@@ -453,6 +486,10 @@ pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str)
 /// The text of a database error: the server's message when there is one.
 pub fn db_error_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
+        // Only db-ci cancels its sessions' statements: the time limit's watchdog did.
+        Some(db) if watchdog::is_timeout(error) && db.message().contains("user request") => {
+            format!("{} (db-ci cancelled it)", watchdog::TIMEOUT_MESSAGE)
+        }
         Some(db) => db.message().to_owned(),
         None => {
             let mut text = error.to_string();

@@ -225,7 +225,7 @@ async fn remove_containers(
 pub const ABANDONED_DATABASES: &str = "select d.datname from pg_database d \
      where d.datname ~ '^db_ci_[0-9a-f]{12}_' \
      and not exists (select 1 from pg_stat_activity a \
-                     where a.application_name = 'db-ci ' || substr(d.datname, 7, 12)) \
+                     where a.application_name like 'db-ci ' || substr(d.datname, 7, 12) || '%') \
      order by 1";
 
 /// Drops the databases [`ABANDONED_DATABASES`] finds; returns their names.

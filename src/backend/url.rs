@@ -88,7 +88,7 @@ pub(super) fn drop_databases_blocking(
                 let busy = client
                     .query_one(
                         "select count(pg_cancel_backend(pid)) from pg_stat_activity \
-                         where application_name = $1 and state = 'active' \
+                         where application_name like $1 || '%' and state = 'active' \
                          and pid <> pg_backend_pid()",
                         &[&application_name],
                     )
