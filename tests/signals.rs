@@ -415,6 +415,9 @@ fn container_backend_sigterm_and_sigkill_leave_nothing_after_the_next_run() {
 /// The url backend on a private local cluster: every signal at boot (while `CREATE DATABASE`
 /// waits on a lock) and in replay; the next run leaves no `db_ci_*` database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// The guard serialises the tests of this binary (they count databases and processes); the
+// other tests are synchronous, so holding it across awaits cannot deadlock.
+#[allow(clippy::await_holding_lock)]
 async fn url_backend_signals_mid_create_and_replay_leave_no_database() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if common::Backend::local().is_none() {
@@ -543,4 +546,68 @@ async fn url_backend_signals_mid_create_and_replay_leave_no_database() {
     drop(admin);
     drop(locker);
     server.shutdown().await;
+}
+
+/// The largest property allowed runs in bounded memory and stops at Ctrl-C like anything
+/// else.
+#[test]
+fn ctrl_c_during_properties_ends_the_run_promptly() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if common::Backend::local().is_none() {
+        return;
+    }
+    let proj = project(
+        "create table if not exists c (id int primary key, n int not null default 0);\n\
+         alter table c enable row level security;\n\
+         insert into c values (1, 0) on conflict do nothing;",
+    );
+    std::fs::create_dir_all(proj.path().join("policy-tests")).unwrap();
+    std::fs::write(
+        proj.path().join("policy-tests/c.yaml"),
+        "properties:\n  - name: as long as allowed\n    cases: 10000\n    max_steps: 1000\n    \
+         operations: [update c set n = n + 1]\n    invariant: select 1 where false\n",
+    )
+    .unwrap();
+    let run_dir = tempfile::tempdir().unwrap();
+    world_writable(run_dir.path());
+    let env = [("DB_CI_RUN_DIR", run_dir.path())];
+    let child = db_ci(
+        &[
+            "props".into(),
+            proj.path().display().to_string(),
+            "--backend".into(),
+            "local".into(),
+        ],
+        &env,
+    )
+    .spawn()
+    .unwrap();
+    // Boot and replay take a second or two: by then the property runs.
+    std::thread::sleep(Duration::from_secs(6));
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let rss_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(
+        rss_kb < 300_000,
+        "db-ci uses {rss_kb} kB running a property"
+    );
+    let sent = Instant::now();
+    send(&child, Signal::SIGINT);
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "Ctrl-C took {:?}",
+        sent.elapsed()
+    );
+    assert_exit(&output, Signal::SIGINT, "Ctrl-C during properties");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("idempotence"),
+        "the run never reached the properties: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert_clean(run_dir.path(), "Ctrl-C during properties");
 }

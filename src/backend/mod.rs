@@ -261,7 +261,7 @@ impl Server {
     /// The configuration of this run's sessions: tagged with the run (see [`Server::tag`]).
     fn session_config(&self, dbname: &str) -> tokio_postgres::Config {
         let mut config = self.connection.config(dbname);
-        config.application_name(&self.application_name());
+        config.application_name(self.application_name());
         if self.kind == BackendKind::Url && self.major >= 14 {
             // A run killed mid-statement leaves its session running on a shared server until
             // the statement ends; with this the server notices the client is gone within 1s.
@@ -280,7 +280,7 @@ impl Server {
     async fn admin(&self) -> Result<Client> {
         let dbname = &self.connection.maintenance_db;
         let mut config = self.session_config(dbname);
-        config.application_name(&format!("{} admin", self.application_name()));
+        config.application_name(format!("{} admin", self.application_name()));
         connect_config(&config, &self.connection.redacted(dbname)).await
     }
 
@@ -292,7 +292,7 @@ impl Server {
         }
         let dbname = &self.connection.maintenance_db;
         let mut config = self.session_config(dbname);
-        config.application_name(&format!("{} watchdog", self.application_name()));
+        config.application_name(format!("{} watchdog", self.application_name()));
         let client = connect_config(&config, &self.connection.redacted(dbname)).await?;
         let task = watchdog::spawn(client, self.application_name(), limit);
         if let Some(old) = self.watchdog.lock().unwrap().replace(task) {
