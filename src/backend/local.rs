@@ -436,8 +436,13 @@ pub async fn start() -> Result<Server> {
             .map_err(|e| Error::environment(format!("prepare the local cluster: {e}")))??;
     let (prepared, install) = prepared;
 
+    // The owner in the name too: a run killed before it wrote the owner file is still known.
+    let prefix = match super::owner::Owner::current() {
+        Some(me) => format!("db-ci-local-{}-{}-", me.pid, me.start),
+        None => "db-ci-local-".to_owned(),
+    };
     let dir = tempfile::Builder::new()
-        .prefix("db-ci-local-")
+        .prefix(&prefix)
         .tempdir_in(run_root())
         .map_err(|e| Error::environment(format!("create a temp dir: {e}")))?;
     // Who owns this cluster: a later run removes it (and stops its server) once we are gone.

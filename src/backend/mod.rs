@@ -4,6 +4,7 @@
 pub mod container;
 pub mod local;
 pub mod owner;
+pub mod roles;
 pub mod sweep;
 pub mod url;
 pub mod watchdog;
@@ -373,6 +374,11 @@ impl Server {
     /// Drops what we created and stops what we started, waiting for it.
     pub async fn shutdown(mut self) {
         self.drop_created().await;
+        if matches!(self.handle, Some(Handle::Url)) {
+            if let Ok(admin) = self.admin().await {
+                roles::release(&admin, &self.application_name()).await;
+            }
+        }
         match self.handle.take() {
             Some(Handle::Local(cluster)) => cluster.stop(),
             Some(Handle::Container(container)) => container.stop().await,
@@ -399,7 +405,7 @@ impl Drop for Server {
             task.abort();
         }
         let names: Vec<String> = self.created.lock().unwrap().drain(..).collect();
-        if matches!(self.handle, Some(Handle::Url)) && !names.is_empty() {
+        if matches!(self.handle, Some(Handle::Url)) {
             let config = self.connection.config(&self.connection.maintenance_db);
             url::drop_databases_blocking(config, self.application_name(), names);
         }

@@ -111,7 +111,8 @@ fn candidates(root: &Path, prefix: &str) -> Vec<PathBuf> {
 pub fn local_clusters(run_root: &Path) -> Vec<PathBuf> {
     let mut removed = Vec::new();
     for dir in candidates(run_root, "db-ci-local-") {
-        let recorded = owner::read_owner_file(&dir.join(OWNER_FILE));
+        let recorded =
+            owner::read_owner_file(&dir.join(OWNER_FILE)).or_else(|| owner_in_name(&dir));
         let liveness = recorded.as_ref().map(Owner::liveness);
         let postmaster = live_postmaster(&dir, &dir.join("data"));
         let orphan = postmaster.is_some_and(|pid| owner::parent_pid(pid) == Some(1));
@@ -129,6 +130,19 @@ pub fn local_clusters(run_root: &Path) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// The owner a cluster directory's name carries (`db-ci-local-<pid>-<start>-…`), on this
+/// boot and in this pid namespace: the name is written atomically with the directory, the
+/// owner file an instant later.
+fn owner_in_name(dir: &Path) -> Option<Owner> {
+    let name = dir.file_name()?.to_str()?.strip_prefix("db-ci-local-")?;
+    let mut parts = name.splitn(3, '-');
+    let pid = parts.next()?.parse().ok()?;
+    let start = parts.next()?.parse().ok()?;
+    parts.next()?;
+    let me = Owner::current()?;
+    Some(Owner { pid, start, ..me })
 }
 
 /// Removes half-built cache entries under `cache_root` whose builder is gone, stopping an
@@ -257,6 +271,15 @@ pub async fn url_databases(client: &tokio_postgres::Client) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cluster_dir_names_its_owner() {
+        let me = Owner::current().unwrap();
+        let dir = PathBuf::from(format!("/x/db-ci-local-{}-{}-AbC123", me.pid, me.start));
+        assert_eq!(owner_in_name(&dir), Some(me.clone()));
+        assert_eq!(owner_in_name(Path::new("/x/db-ci-local-AbC123")), None);
+        assert_eq!(owner_in_name(Path::new("/x/db-ci-local-12-x-AbC")), None);
+    }
 
     #[test]
     fn only_provably_abandoned_dirs_go() {

@@ -37,6 +37,10 @@ pub async fn connect(url: &str) -> Result<Server> {
     let maintenance = server.connection.maintenance_db.clone();
     let keepalive = server.connect(&maintenance).await?;
     super::sweep::url_databases(&keepalive).await;
+    // The server is the user's: check it before the shim changes any cluster-wide role.
+    for line in super::roles::prepare(&keepalive).await? {
+        eprintln!("db-ci: url server: {line}");
+    }
     server.keepalive = Some(keepalive);
     let mut server = server.identify().await?;
     server.stub_extensions_installed = server.stub_extensions_available().await?;
@@ -108,6 +112,7 @@ pub(super) fn drop_databases_blocking(
                     ))
                     .await;
             }
+            super::roles::release(&client, &application_name).await;
         });
     };
     let _ = std::thread::spawn(work).join();
