@@ -62,7 +62,10 @@ pub struct RunArgs {
     /// Container image for the container backend.
     #[arg(long, default_value = DEFAULT_IMAGE, env = "DB_CI_IMAGE")]
     pub image: String,
-    /// A server on which db-ci creates and drops its own databases (url backend).
+    /// A server you give db-ci (url backend): it creates and drops its own databases and
+    /// the shim's cluster roles there (NOLOGIN, dropped by the last run), connected as the
+    /// `postgres` superuser. Roles set up differently are refused unless
+    /// DB_CI_URL_ADOPT_ROLES=1.
     #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Write the JSON report here.
