@@ -64,7 +64,10 @@ pub struct RunArgs {
     /// Container image for the container backend.
     #[arg(long, default_value = DEFAULT_IMAGE, env = "DB_CI_IMAGE")]
     pub image: String,
-    /// A server on which db-ci creates and drops its own databases (url backend).
+    /// A server you give db-ci (url backend): it creates and drops its own databases and
+    /// the shim's cluster roles there (NOLOGIN, dropped by the last run), connected as the
+    /// `postgres` superuser. Roles set up differently are refused unless
+    /// DB_CI_URL_ADOPT_ROLES=1.
     #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Write the JSON report here.
@@ -96,6 +99,20 @@ pub struct RunArgs {
 
 /// Runs the parsed command; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
+    // Before anything can print: every form of these passwords is masked in every output.
+    match &cli.command {
+        Command::Drift(args) => crate::redact::register(&args.against),
+        Command::Run(args)
+        | Command::Replay(args)
+        | Command::Rls(args)
+        | Command::Props(args)
+        | Command::Snapshot(args)
+        | Command::Lint(args) => {
+            if let Some(url) = &args.database_url {
+                crate::redact::register(url);
+            }
+        }
+    }
     match cli.command {
         Command::Run(args) => run_command(args, None).await,
         Command::Replay(args) => run_command(args, Some(vec!["idempotence"])).await,
@@ -112,7 +129,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let project = match Project::discover(&args.dir) {
         Ok(project) => project,
         Err(error) => {
-            eprintln!("error: {}", error.render());
+            eprintln!("error: {}", crate::redact::scrub(&error.render()));
             let kind = if error.exit_code() == exit::INPUT {
                 "input"
             } else {
@@ -146,7 +163,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let (report, replayed): (Report, _) =
         run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", crate::redact::scrub(&error.message));
     }
     let mut code = report.exit_code();
     if let Some(path) = &args.json {
@@ -180,13 +197,16 @@ fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() ->
     if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
         return;
     }
-    print!("{}", annotations());
+    print!("{}", crate::redact::scrub(&annotations()));
     if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
         let appended = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
-            .and_then(|mut file| std::io::Write::write_all(&mut file, summary().as_bytes()));
+            .and_then(|mut file| {
+                let summary = crate::redact::scrub(&summary()).into_owned();
+                std::io::Write::write_all(&mut file, summary.as_bytes())
+            });
         if let Err(e) = appended {
             eprintln!("error: write the job summary: {e}");
         }

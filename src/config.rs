@@ -136,13 +136,25 @@ mod humantime_serde_compat {
 
     use serde::{Deserialize, Deserializer};
 
+    /// A duration, or `off` (no limit: `Duration::ZERO`). A zero spelled as a duration is
+    /// refused: it switches the limit off, which must be meant.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        humantime::parse_duration(&text).map_err(|e| {
+        if text.trim() == "off" {
+            return Ok(Duration::ZERO);
+        }
+        let duration = humantime::parse_duration(&text).map_err(|e| {
             serde::de::Error::custom(format!(
                 "invalid duration `{text}` ({e}); write e.g. `30s` or `2m`"
             ))
-        })
+        })?;
+        if duration.is_zero() {
+            return Err(serde::de::Error::custom(format!(
+                "a statement timeout of `{text}` would switch the limit off; write `off` if \
+                 that is meant"
+            )));
+        }
+        Ok(duration)
     }
 }
 
@@ -232,6 +244,24 @@ mod tests {
         assert!(message.starts_with("db-ci.yaml:3:"), "{message}");
         assert!(message.contains("mdoe"), "{message}");
         assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+    }
+
+    #[test]
+    fn a_zero_timeout_must_be_spelled_off() {
+        let err = parse_yaml::<Config>(
+            "replay:\n  statement_timeout: 0s\n",
+            Path::new("db-ci.yaml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().starts_with("db-ci.yaml:2:"), "{err}");
+        assert!(err.to_string().contains("write `off`"), "{err}");
+        assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+        let config = parse_yaml::<Config>(
+            "replay:\n  statement_timeout: off\n",
+            Path::new("db-ci.yaml"),
+        )
+        .unwrap();
+        assert!(config.replay.statement_timeout.is_zero());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod pgtap;
 pub mod policy_tests;
 pub mod project;
 pub mod props;
+pub mod redact;
 pub mod replay;
 pub mod report;
 pub mod rls;

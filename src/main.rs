@@ -24,14 +24,28 @@ fn main() {
         }
     };
     let code = runtime.block_on(async {
-        tokio::select! {
-            code = db_ci::cli::main(cli) => code,
-            _ = tokio::signal::ctrl_c() => {
-                // Dropping the run tears down the server, container and temp dirs.
-                eprintln!("interrupted: cleaning up");
-                130
-            }
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        // SIGTERM (timeout, docker stop, a cancelled CI job) and SIGHUP (a closed terminal)
+        // end the run exactly like Ctrl-C; the exit code is 128 + the signal's number.
+        let (Ok(mut term), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            eprintln!("error: install the signal handlers");
+            return db_ci::error::exit::ENVIRONMENT;
+        };
+        let signal = tokio::select! {
+            code = db_ci::cli::main(cli) => return code,
+            _ = tokio::signal::ctrl_c() => ("SIGINT", libc::SIGINT),
+            _ = term.recv() => ("SIGTERM", libc::SIGTERM),
+            _ = hup.recv() => ("SIGHUP", libc::SIGHUP),
+        };
+        // The run future is dropped before block_on returns: that tears down the server,
+        // container, databases and temp dirs.
+        eprintln!("interrupted by {}: cleaning up", signal.0);
+        // A container still starting when the signal came belongs to no run yet.
+        db_ci::backend::sweep::own_containers().await;
+        128 + signal.1
     });
     drop(runtime);
     std::process::exit(code);

@@ -134,15 +134,38 @@ pub async fn apply_file(
     }
 
     let statements = sql::split(&file.text);
-    if file.no_transaction {
-        for statement in &statements {
-            if let Err(error) = client.batch_execute(statement.text(&file.text)).await {
-                return Err(map_error(file, statement, &error, options));
+    // The file's statements one by one in one transaction, like the Supabase CLI: an error
+    // or a time-out names the statement that was running, and the time limit (enforced by
+    // the server's watchdog per statement) applies to each. A file of one statement runs
+    // alone, as it would in one batch (CREATE INDEX CONCURRENTLY works there).
+    let transaction = !file.no_transaction && statements.len() > 1;
+    if transaction {
+        client.batch_execute("begin").await.map_err(|e| {
+            harness_failure(file, &format!("begin the file: {}", db_error_text(&e)))
+        })?;
+    }
+    for statement in &statements {
+        if let Err(error) = client.batch_execute(statement.text(&file.text)).await {
+            if transaction {
+                // The whole file rolls back.
+                let _ = client.batch_execute("rollback").await;
             }
+            return Err(map_error(file, statement, &error, options));
         }
-    } else if let Err(error) = client.batch_execute(&file.text).await {
-        // The whole file is one implicit transaction, like the Supabase CLI; it rolled back.
-        return Err(locate_failure(client, file, &statements, &error, options).await);
+    }
+    if transaction {
+        if let Err(error) = client.batch_execute("commit").await {
+            // A deferred constraint or trigger raised at the end of the file.
+            let last = statements.last().copied().unwrap_or(sql::Statement {
+                start: 0,
+                end: file.text.len(),
+            });
+            let mut failure = map_error(file, &last, &error, options);
+            failure
+                .notes
+                .push("raised at the end of the file's transaction (COMMIT)".to_owned());
+            return Err(failure);
+        }
     }
     if options.record_ledger {
         if let Err(e) = record(client, file, &statements).await {
@@ -153,44 +176,6 @@ pub async fn apply_file(
         }
     }
     Ok(())
-}
-
-/// Points a failed file batch at its statement. With a position the server names the token;
-/// without one (an error raised inside a trigger or function) the file runs again statement
-/// by statement, in a transaction rolled back afterwards, to find the statement that fails.
-async fn locate_failure(
-    client: &Client,
-    file: &SqlFile,
-    statements: &[sql::Statement],
-    error: &tokio_postgres::Error,
-    options: PassOptions,
-) -> FileFailure {
-    let whole = sql::Statement {
-        start: 0,
-        end: file.text.len(),
-    };
-    if let Some(offset) = sql::error_offset(error, &file.text) {
-        let statement = statements
-            .iter()
-            .find(|s| s.start <= offset && offset < s.end.max(s.start + 1))
-            .copied()
-            .unwrap_or(whole);
-        let mut failure = map_error(file, &whole, error, options);
-        failure.statement = sql::excerpt(statement.text(&file.text), 4);
-        return failure;
-    }
-    if client.batch_execute("begin").await.is_ok() {
-        for statement in statements {
-            if let Err(again) = client.batch_execute(statement.text(&file.text)).await {
-                let _ = client.batch_execute("rollback").await;
-                return map_error(file, statement, &again, options);
-            }
-        }
-        let _ = client.batch_execute("rollback").await;
-    }
-    // It did not fail again: report the first error at the file's first statement.
-    let first = statements.first().copied().unwrap_or(whole);
-    map_error(file, &first, error, options)
 }
 
 async fn record(

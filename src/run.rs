@@ -147,6 +147,11 @@ async fn run_stages(
     let pgtap_suite = crate::pgtap::load(project)?;
     let boot = Instant::now();
     let server = Server::start(&options.backend).await?;
+    // Enforced from db-ci's side for every statement of the run: SQL under test can switch
+    // the server's own statement_timeout off.
+    server
+        .limit_statements(project.config.replay.statement_timeout)
+        .await?;
     report.backend = Some(server.description.clone());
     report.server_version = Some(server.version.clone());
     reporter.event(&Event::BackendReady {

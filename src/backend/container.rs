@@ -90,6 +90,9 @@ pub async fn start(image: &str) -> Result<Server> {
     usable(image)
         .await
         .map_err(|problem| Error::environment(format!("use the container backend: {problem}")))?;
+    if let Ok(docker) = bollard::Docker::connect_with_defaults() {
+        super::sweep::containers(&docker).await;
+    }
     let (name, tag) = split_image(image);
     let password = format!("dbci{:016x}", rand::random::<u64>());
     let mut command = vec!["postgres".to_owned()];
@@ -110,6 +113,12 @@ pub async fn start(image: &str) -> Result<Server> {
         .with_env_var("POSTGRES_INITDB_ARGS", "--no-sync")
         .with_mount(Mount::tmpfs_mount(DATA_DIR))
         .with_label(LABEL, std::process::id().to_string())
+        .with_label(
+            super::sweep::OWNER_LABEL,
+            super::owner::Owner::current()
+                .map(|o| o.render())
+                .unwrap_or_default(),
+        )
         .with_cmd(command)
         .with_startup_timeout(Duration::from_secs(120));
     let inner = request

@@ -210,7 +210,7 @@ pub fn cache_root() -> PathBuf {
 
 /// Where per-run clusters live: memory-backed when the machine has it (a throwaway cluster
 /// needs no disk, and copying the template there is several times faster).
-fn run_root() -> PathBuf {
+pub(crate) fn run_root() -> PathBuf {
     if let Some(dir) = std::env::var_os("DB_CI_RUN_DIR") {
         return PathBuf::from(dir);
     }
@@ -277,6 +277,8 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         .prefix(&format!("staging-{key}-"))
         .tempdir_in(&root)
         .map_err(|e| Error::environment(format!("create cache entry: {e}")))?;
+    // Named first thing, so a run killed mid-build leaves an entry the next run can sweep.
+    super::owner::write_owner_file(&staging.path().join(super::sweep::OWNER_FILE));
     let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
     build_tree(install, &staging.path().join("tree"), &stubs)?;
 
@@ -434,10 +436,17 @@ pub async fn start() -> Result<Server> {
             .map_err(|e| Error::environment(format!("prepare the local cluster: {e}")))??;
     let (prepared, install) = prepared;
 
+    // The owner in the name too: a run killed before it wrote the owner file is still known.
+    let prefix = match super::owner::Owner::current() {
+        Some(me) => format!("db-ci-local-{}-{}-", me.pid, me.start),
+        None => "db-ci-local-".to_owned(),
+    };
     let dir = tempfile::Builder::new()
-        .prefix("db-ci-local-")
+        .prefix(&prefix)
         .tempdir_in(run_root())
         .map_err(|e| Error::environment(format!("create a temp dir: {e}")))?;
+    // Who owns this cluster: a later run removes it (and stops its server) once we are gone.
+    super::owner::write_owner_file(&dir.path().join(super::sweep::OWNER_FILE));
     run_as.own(dir.path())?;
     let data = dir.path().join("data");
     let status = Command::new("cp")

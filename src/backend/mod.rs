@@ -3,7 +3,11 @@
 
 pub mod container;
 pub mod local;
+pub mod owner;
+pub mod roles;
+pub mod sweep;
 pub mod url;
+pub mod watchdog;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -151,12 +155,29 @@ pub struct Server {
     pub stub_extensions_installed: bool,
     created: Mutex<Vec<String>>,
     handle: Option<Handle>,
+    /// 12 hex digits naming this server's databases (`db_ci_<tag>_…`) and carried by its
+    /// sessions (`application_name = 'db-ci <tag>'`): how a later run tells them from a live
+    /// run's on a shared server.
+    tag: String,
+    /// Counts databases named, so names stay unique within the run.
+    named: std::sync::atomic::AtomicU32,
+    /// The url backend's session held for the whole run: while it lives, this run's databases
+    /// are never swept by another run.
+    keepalive: Option<Client>,
+    /// The statement time limit's watchdog, once [`Server::limit_statements`] started it.
+    watchdog: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Server {
     /// Starts (or reaches) a server as `options` say. `auto`: the URL if given, else a
     /// container when an engine and the image are usable, else local binaries.
     pub async fn start(options: &BackendOptions) -> Result<Server> {
+        // Every run first removes what dead runs left on this machine.
+        let _ = tokio::task::spawn_blocking(|| {
+            sweep::local_clusters(&local::run_root());
+            sweep::staging_dirs(&local::cache_root());
+        })
+        .await;
         match options.kind {
             BackendKind::Url => {
                 let url = options.database_url.as_deref().ok_or_else(|| {
@@ -205,6 +226,10 @@ impl Server {
             stub_extensions_installed,
             created: Mutex::new(Vec::new()),
             handle: Some(handle),
+            tag: format!("{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff),
+            named: std::sync::atomic::AtomicU32::new(0),
+            keepalive: None,
+            watchdog: Mutex::new(None),
         }
     }
 
@@ -228,15 +253,58 @@ impl Server {
 
     pub async fn connect(&self, dbname: &str) -> Result<Client> {
         connect_config(
-            &self.connection.config(dbname),
+            &self.session_config(dbname),
             &self.connection.redacted(dbname),
         )
         .await
     }
 
+    /// The configuration of this run's sessions: tagged with the run (see [`Server::tag`]).
+    fn session_config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = self.connection.config(dbname);
+        config.application_name(self.application_name());
+        if self.kind == BackendKind::Url && self.major >= 14 {
+            // A run killed mid-statement leaves its session running on a shared server until
+            // the statement ends; with this the server notices the client is gone within 1s.
+            config.options("-c client_connection_check_interval=1000");
+        }
+        config
+    }
+
+    /// `db-ci <tag>`: the `application_name` of every session of this run.
+    pub fn application_name(&self) -> String {
+        format!("db-ci {}", self.tag)
+    }
+
+    /// A session for db-ci's own maintenance (CREATE/DROP DATABASE): named `db-ci <tag>
+    /// admin`, so the statement time limit never cancels it.
+    async fn admin(&self) -> Result<Client> {
+        let dbname = &self.connection.maintenance_db;
+        let mut config = self.session_config(dbname);
+        config.application_name(format!("{} admin", self.application_name()));
+        connect_config(&config, &self.connection.redacted(dbname)).await
+    }
+
+    /// Stops every statement of this run's sessions that runs longer than `limit`, from
+    /// db-ci's side (see [`watchdog`]); `Duration::ZERO` means no limit.
+    pub async fn limit_statements(&self, limit: Duration) -> Result<()> {
+        if limit.is_zero() {
+            return Ok(());
+        }
+        let dbname = &self.connection.maintenance_db;
+        let mut config = self.session_config(dbname);
+        config.application_name(format!("{} watchdog", self.application_name()));
+        let client = connect_config(&config, &self.connection.redacted(dbname)).await?;
+        let task = watchdog::spawn(client, self.application_name(), limit);
+        if let Some(old) = self.watchdog.lock().unwrap().replace(task) {
+            old.abort();
+        }
+        Ok(())
+    }
+
     /// Creates a database db-ci owns (optionally as a copy of `template`).
     pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
-        let admin = self.connect(&self.connection.maintenance_db).await?;
+        let admin = self.admin().await?;
         let sql = match template {
             Some(t) => format!(
                 "create database {} template {}",
@@ -245,6 +313,8 @@ impl Server {
             ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
+        // Recorded before it exists: an exit while CREATE DATABASE runs still drops it.
+        self.created.lock().unwrap().push(name.to_owned());
         // A template still being disconnected from (a client just dropped) is "in use" for
         // a few milliseconds: retry briefly rather than fail.
         let mut attempt = 0;
@@ -266,7 +336,6 @@ impl Server {
                 }
             }
         }
-        self.created.lock().unwrap().push(name.to_owned());
         if let Some(template) = template {
             copy_database_settings(&admin, template, name).await?;
         }
@@ -280,7 +349,7 @@ impl Server {
                 "drop database {name}: db-ci did not create it"
             )));
         }
-        let admin = self.connect(&self.connection.maintenance_db).await?;
+        let admin = self.admin().await?;
         admin
             .batch_execute(&format!(
                 "drop database if exists {} with (force)",
@@ -296,16 +365,20 @@ impl Server {
 
     /// A fresh database name unique to this run.
     pub fn unique_name(&self, purpose: &str) -> String {
-        format!(
-            "db_ci_{}_{:08x}_{purpose}",
-            std::process::id(),
-            rand::random::<u32>()
-        )
+        let n = self
+            .named
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("db_ci_{}_{n}_{purpose}", self.tag)
     }
 
     /// Drops what we created and stops what we started, waiting for it.
     pub async fn shutdown(mut self) {
         self.drop_created().await;
+        if matches!(self.handle, Some(Handle::Url)) {
+            if let Ok(admin) = self.admin().await {
+                roles::release(&admin, &self.application_name()).await;
+            }
+        }
         match self.handle.take() {
             Some(Handle::Local(cluster)) => cluster.stop(),
             Some(Handle::Container(container)) => container.stop().await,
@@ -328,10 +401,13 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         // Reached on panic or cancellation (Ctrl-C) without shutdown().
+        if let Some(task) = self.watchdog.lock().unwrap().take() {
+            task.abort();
+        }
         let names: Vec<String> = self.created.lock().unwrap().drain(..).collect();
-        if matches!(self.handle, Some(Handle::Url)) && !names.is_empty() {
+        if matches!(self.handle, Some(Handle::Url)) {
             let config = self.connection.config(&self.connection.maintenance_db);
-            url::drop_databases_blocking(config, names);
+            url::drop_databases_blocking(config, self.application_name(), names);
         }
         match self.handle.take() {
             Some(Handle::Local(cluster)) => cluster.stop(),
@@ -416,6 +492,10 @@ pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str)
 /// The text of a database error: the server's message when there is one.
 pub fn db_error_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
+        // Only db-ci cancels its sessions' statements: the time limit's watchdog did.
+        Some(db) if watchdog::is_timeout(error) && db.message().contains("user request") => {
+            format!("{} (db-ci cancelled it)", watchdog::TIMEOUT_MESSAGE)
+        }
         Some(db) => db.message().to_owned(),
         None => {
             let mut text = error.to_string();

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 
 /// Connects to `url` to manage throwaway databases; never writes into `url`'s own database.
 pub async fn connect(url: &str) -> Result<Server> {
+    crate::redact::register(url);
     let config = tokio_postgres::Config::from_str(url)
         .map_err(|e| Error::input(format!("parse --database-url {}: {e}", redact_url(url))))?;
     let host = match config.get_hosts().first() {
@@ -30,9 +31,18 @@ pub async fn connect(url: &str) -> Result<Server> {
         description,
         false,
         Handle::Url,
-    )
-    .identify()
-    .await?;
+    );
+    // First a session tagged with this run, held to the end: from now on no other run takes
+    // this run's databases for a dead run's.
+    let maintenance = server.connection.maintenance_db.clone();
+    let keepalive = server.connect(&maintenance).await?;
+    super::sweep::url_databases(&keepalive).await;
+    // The server is the user's: check it before the shim changes any cluster-wide role.
+    for line in super::roles::prepare(&keepalive).await? {
+        eprintln!("db-ci: url server: {line}");
+    }
+    server.keepalive = Some(keepalive);
+    let mut server = server.identify().await?;
     server.stub_extensions_installed = server.stub_extensions_available().await?;
     Ok(server)
 }
@@ -51,20 +61,20 @@ impl Server {
     }
 }
 
-/// `url` with its password replaced by `***`.
+/// `url` (or key=value conninfo) with its password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
-    match ::url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        Ok(parsed) => parsed.to_string(),
-        Err(_) => "(unparsable URL)".to_owned(),
-    }
+    crate::redact::register(url);
+    crate::redact::scrub(url).into_owned()
 }
 
 /// Drops databases from a `Drop` impl, where no async runtime may be usable.
-pub(super) fn drop_databases_blocking(config: tokio_postgres::Config, names: Vec<String>) {
+/// Statements this run still has running (a CREATE DATABASE among them, when interrupted) are
+/// cancelled first and waited for, so none completes after the drop.
+pub(super) fn drop_databases_blocking(
+    config: tokio_postgres::Config,
+    application_name: String,
+    names: Vec<String>,
+) {
     let work = move || {
         let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -77,6 +87,23 @@ pub(super) fn drop_databases_blocking(config: tokio_postgres::Config, names: Vec
                 return;
             };
             tokio::spawn(conn);
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+            loop {
+                let busy = client
+                    .query_one(
+                        "select count(pg_cancel_backend(pid)) from pg_stat_activity \
+                         where application_name like $1 || '%' and state = 'active' \
+                         and pid <> pg_backend_pid()",
+                        &[&application_name],
+                    )
+                    .await
+                    .map(|row| row.get::<_, i64>(0))
+                    .unwrap_or(0);
+                if busy == 0 || std::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
             for name in names {
                 let _ = client
                     .batch_execute(&format!(
@@ -85,6 +112,7 @@ pub(super) fn drop_databases_blocking(config: tokio_postgres::Config, names: Vec
                     ))
                     .await;
             }
+            super::roles::release(&client, &application_name).await;
         });
     };
     let _ = std::thread::spawn(work).join();

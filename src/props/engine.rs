@@ -349,6 +349,16 @@ fn classify(
         });
     };
     let sqlstate = db.code().code().to_owned();
+    if crate::backend::watchdog::is_timeout(error) {
+        return Err(Broken {
+            message: format!(
+                "operation {} ran past the time limit (replay.statement_timeout): {}",
+                operation + 1,
+                db_error_text(error)
+            ),
+            operation: Some(operation),
+        });
+    }
     if sqlstate.starts_with("23") || (impersonated && sqlstate == "42501") {
         return Ok(StepOutcome::Rejected { sqlstate });
     }

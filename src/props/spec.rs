@@ -34,10 +34,34 @@ pub struct PropertySpec {
     /// Optional actors each step runs as (one drawn per step), impersonated like RLS cells.
     #[serde(rename = "as", default)]
     pub run_as: Vec<Spanned<String>>,
-    #[serde(default = "default_cases")]
+    #[serde(default = "default_cases", deserialize_with = "bounded_cases")]
     pub cases: u32,
-    #[serde(default = "default_max_steps")]
+    #[serde(default = "default_max_steps", deserialize_with = "bounded_max_steps")]
     pub max_steps: u32,
+}
+
+/// The most cases one property may ask for: beyond it a run takes hours, not a CI step.
+pub const MAX_CASES: u32 = 10_000;
+/// The longest sequence one case may run: a sequence is held in memory, and a counter bug
+/// shows within a few steps.
+pub const MAX_STEPS: u32 = 1_000;
+
+fn bounded<'de, D: serde::Deserializer<'de>>(d: D, key: &str, most: u32) -> Result<u32, D::Error> {
+    let value = i64::deserialize(d)?;
+    if !(1..=i64::from(most)).contains(&value) {
+        return Err(serde::de::Error::custom(format!(
+            "`{key}: {value}` is out of range: use 1 to {most}"
+        )));
+    }
+    Ok(value as u32)
+}
+
+fn bounded_cases<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    bounded(d, "cases", MAX_CASES)
+}
+
+fn bounded_max_steps<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    bounded(d, "max_steps", MAX_STEPS)
 }
 
 fn default_cases() -> u32 {
@@ -193,6 +217,23 @@ properties:
         assert_eq!(literals, ["'upvote'", "'downvote'", "3", "null"]);
         assert_eq!(line_of(&spec.operations[1]), 8);
         assert_eq!(spec.run_as.len(), 2);
+    }
+
+    #[test]
+    fn cases_and_steps_are_bounded_at_their_location() {
+        for (key, value) in [
+            ("cases", "2147483647"),
+            ("cases", "0"),
+            ("max_steps", "100000000"),
+            ("max_steps", "-1"),
+        ] {
+            let yaml = format!(
+                "properties:\n  - name: p\n    operations: [select 1]\n    invariant: select 1 where false\n    {key}: {value}\n"
+            );
+            let err = serde_saphyr::from_str::<Doc>(&yaml).unwrap_err();
+            assert_eq!(err.location().map(|l| l.line()), Some(5), "{key}: {err}");
+            assert!(err.to_string().contains("out of range"), "{err}");
+        }
     }
 
     #[test]

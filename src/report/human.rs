@@ -285,6 +285,7 @@ impl<W: Write> Reporter for Human<W> {
                 summary_line(self, report)
             }
         };
+        let line = crate::redact::scrub(&line);
         // A line printed under a live bar would be torn by its next redraw.
         let _ = match self.bar.clone() {
             Some(bar) => bar.suspend(|| writeln!(self.out, "{line}")),

@@ -14,7 +14,7 @@ use super::{Case, CaseVerdict, Failure, Report, StageReport, StageVerdict};
 /// Writes the JUnit XML of `report` to `path`, atomically (a reader never sees half a file).
 pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
     let xml = to_xml(report, OffsetDateTime::now_utc())?;
-    super::write_atomically(path, &xml)
+    super::write_atomically(path, &crate::redact::scrub_bytes(xml))
 }
 
 /// The JUnit XML of `report`, every testsuite stamped with `timestamp`.

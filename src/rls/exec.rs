@@ -154,45 +154,64 @@ pub async fn run_on(
     done: &tokio::sync::mpsc::UnboundedSender<Vec<CellResult>>,
 ) -> Result<()> {
     for batch in cells.chunks(BATCH) {
-        let json: Vec<serde_json::Value> = batch
-            .iter()
-            .map(|(index, cell)| {
-                let actor = actors
-                    .get(&cell.actor)
-                    .expect("cells are planned from the file's actors");
-                cell_json(*index, cell, actor)
-            })
-            .collect();
-        let payload = serde_json::Value::Array(json).to_string();
-        let results = match client
-            .query(
-                "select r::text from pg_temp.dbci_cells($1::text::jsonb) r",
-                &[&payload],
-            )
-            .await
-        {
-            Ok(rows) => rows
-                .iter()
-                .map(|row| {
-                    let text: String = row.get(0);
-                    serde_json::from_str::<CellResult>(&text).map_err(|e| {
-                        Error::environment(format!("read an rls cell result: {e}: {text}"))
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-            Err(e) => {
-                let message = db_error_text(&e);
-                batch
-                    .iter()
-                    .map(|(index, _)| CellResult {
-                        i: *index,
-                        batch_error: Some(message.clone()),
-                        ..CellResult::default()
-                    })
-                    .collect()
+        let (mut results, timed_out) = run_batch(client, actors, batch).await?;
+        if timed_out && batch.len() > 1 {
+            // One cell ran past the time limit and took its batch down: run the batch's
+            // cells one by one, so only the cell that times out is broken.
+            results.clear();
+            for one in batch.chunks(1) {
+                results.extend(run_batch(client, actors, one).await?.0);
             }
-        };
+        }
         let _ = done.send(results);
     }
     Ok(())
+}
+
+/// Runs one batch; says whether it failed on the statement time limit.
+async fn run_batch(
+    client: &Client,
+    actors: &Actors,
+    batch: &[(usize, &Cell)],
+) -> Result<(Vec<CellResult>, bool)> {
+    let json: Vec<serde_json::Value> = batch
+        .iter()
+        .map(|(index, cell)| {
+            let actor = actors
+                .get(&cell.actor)
+                .expect("cells are planned from the file's actors");
+            cell_json(*index, cell, actor)
+        })
+        .collect();
+    let payload = serde_json::Value::Array(json).to_string();
+    let results = match client
+        .query(
+            "select r::text from pg_temp.dbci_cells($1::text::jsonb) r",
+            &[&payload],
+        )
+        .await
+    {
+        Ok(rows) => rows
+            .iter()
+            .map(|row| {
+                let text: String = row.get(0);
+                serde_json::from_str::<CellResult>(&text).map_err(|e| {
+                    Error::environment(format!("read an rls cell result: {e}: {text}"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?,
+        Err(e) => {
+            let message = db_error_text(&e);
+            let results = batch
+                .iter()
+                .map(|(index, _)| CellResult {
+                    i: *index,
+                    batch_error: Some(message.clone()),
+                    ..CellResult::default()
+                })
+                .collect();
+            return Ok((results, crate::backend::watchdog::is_timeout(&e)));
+        }
+    };
+    Ok((results, false))
 }

@@ -35,7 +35,7 @@ pub async fn drift_command(dir: &Path, against: &str) -> i32 {
             exit::FAIL
         }
         Err(error) => {
-            eprintln!("error: failed to {}", error.render());
+            eprintln!("error: failed to {}", crate::redact::scrub(&error.render()));
             error.exit_code()
         }
     }

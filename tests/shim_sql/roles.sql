@@ -23,7 +23,7 @@ BEGIN
   ASSERT NOT (SELECT rolbypassrls FROM pg_roles WHERE rolname = 'authenticated'), 'authenticated must not bypass RLS';
 
   -- PostgREST's login role
-  ASSERT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'authenticator'), 'authenticator must be LOGIN';
+  ASSERT NOT (SELECT rolcanlogin FROM pg_roles WHERE rolname = 'authenticator'), 'authenticator must be NOLOGIN (nothing logs in as it here)';
   ASSERT NOT (SELECT rolinherit FROM pg_roles WHERE rolname = 'authenticator'), 'authenticator must be NOINHERIT';
   ASSERT NOT (SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = 'authenticator'),
     'authenticator must have no special power';

@@ -9,7 +9,10 @@
 -- Deliberate differences from a hosted project (see src/shim/README.md):
 --   * postgres is NOT demoted here (it stays the superuser that runs the
 --     harness); RLS tests must SET ROLE to anon/authenticated/service_role.
---   * admin roles are created NOLOGIN (nothing logs in as them here), and
+--   * every role is created NOLOGIN, authenticator included: nothing logs in
+--     as them here (db-ci impersonates with SET ROLE), and a passwordless
+--     LOGIN role that can SET ROLE service_role must not appear on a server
+--     db-ci was given; and
 --     supabase_auth_admin/supabase_storage_admin get no CREATEROLE.
 
 DO $shim$
@@ -34,7 +37,7 @@ BEGIN
       ('anon',                     'NOLOGIN INHERIT'),
       ('authenticated',            'NOLOGIN INHERIT'),
       ('service_role',             'NOLOGIN INHERIT BYPASSRLS'),
-      ('authenticator',            'LOGIN NOINHERIT'),
+      ('authenticator',            'NOLOGIN NOINHERIT'),
       ('supabase_admin',           'NOLOGIN SUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS'),
       ('supabase_auth_admin',      'NOLOGIN NOINHERIT'),
       ('supabase_storage_admin',   'NOLOGIN NOINHERIT'),
@@ -59,7 +62,6 @@ BEGIN
       ('authenticated',  'rolinherit',   true,  'INHERIT'),
       ('service_role',   'rolinherit',   true,  'INHERIT'),
       ('service_role',   'rolbypassrls', true,  'BYPASSRLS'),
-      ('authenticator',  'rolcanlogin',  true,  'LOGIN'),
       ('authenticator',  'rolinherit',   false, 'NOINHERIT'),
       ('supabase_admin', 'rolsuper',     true,  'SUPERUSER')
     ) AS t(name, attr, want, clause)

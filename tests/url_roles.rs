@@ -1,0 +1,218 @@
+//! The url backend on a server that is the user's: roles an administrator restricted are not
+//! silently changed, what db-ci creates is NOLOGIN, listed, and gone after the run, and a
+//! user other than the `postgres` superuser is refused with the reason.
+
+mod common;
+
+use std::path::Path;
+
+use db_ci::backend::roles::SHIM_ROLES;
+use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
+use tokio_postgres::NoTls;
+
+fn run(url: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
+    let mut all_env = vec![("CI", "true")];
+    all_env.extend_from_slice(env);
+    let output = common::db_ci_with_env(
+        &[
+            "run".into(),
+            fixture.display().to_string(),
+            "--backend".into(),
+            "url".into(),
+            "--database-url".into(),
+            url.to_owned(),
+        ],
+        &all_env,
+    );
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
+    if common::Backend::local().is_none() {
+        return;
+    }
+    let server = Server::start(&BackendOptions {
+        kind: BackendKind::Local,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let Host::Socket(socket) = &server.connection.host else {
+        panic!("local backend uses a socket")
+    };
+    let host = socket.display().to_string().replace('/', "%2F");
+    let port = server.connection.port;
+    let url = |user: &str| format!("postgres://{user}@{host}:{port}/postgres");
+    // The administrator's own session: not a db-ci run.
+    let mut config = server.connection.config("postgres");
+    config.application_name("administrator");
+    let (admin, conn) = config.connect(NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let roles = || async {
+        admin
+            .query(
+                "select rolname::text, rolcanlogin, rolbypassrls from pg_roles \
+                 where rolname = any($1) order by 1",
+                &[&SHIM_ROLES],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, String>(0),
+                    r.get::<_, bool>(1),
+                    r.get::<_, bool>(2),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // An administrator restricted service_role: no BYPASSRLS.
+    admin
+        .batch_execute("create role service_role nologin inherit nobypassrls")
+        .await
+        .unwrap();
+    let (code, text) = tokio::task::spawn_blocking({
+        let url = url("postgres");
+        move || run(&url, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(3), "{text}");
+    assert!(text.contains("service_role: BYPASSRLS"), "{text}");
+    assert!(text.contains("DB_CI_URL_ADOPT_ROLES=1"), "{text}");
+    assert_eq!(
+        roles().await,
+        vec![("service_role".to_owned(), false, false)],
+        "a refused run changed roles"
+    );
+
+    // Opted in: the change is made and said; the roles db-ci created are NOLOGIN, listed,
+    // and dropped at the end; the administrator's role stays.
+    let (code, text) = tokio::task::spawn_blocking({
+        let url = url("postgres");
+        move || run(&url, &[("DB_CI_URL_ADOPT_ROLES", "1")])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("changed role service_role: BYPASSRLS"),
+        "{text}"
+    );
+    assert!(text.contains("created roles anon, authenticated"), "{text}");
+    assert!(text.contains("removed roles"), "{text}");
+    assert_eq!(
+        roles().await,
+        vec![("service_role".to_owned(), false, true)],
+        "db-ci's roles were left behind"
+    );
+
+    // No restricted roles: everything db-ci creates is NOLOGIN while it runs, and gone after.
+    admin.batch_execute("drop role service_role").await.unwrap();
+    let (code, text) = tokio::task::spawn_blocking({
+        let url = url("postgres");
+        move || run(&url, &[])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{text}");
+    assert_eq!(roles().await, vec![], "{text}");
+
+    // Another user, superuser or not: refused with the reason, nothing created.
+    admin
+        .batch_execute("create role app_owner login superuser; create role app_user login createdb")
+        .await
+        .unwrap();
+    for user in ["app_owner", "app_user"] {
+        let (code, text) = tokio::task::spawn_blocking({
+            let url = url(user);
+            move || run(&url, &[])
+        })
+        .await
+        .unwrap();
+        assert_eq!(code, Some(3), "{user}: {text}");
+        assert!(text.contains("superuser `postgres`"), "{user}: {text}");
+        assert_eq!(roles().await, vec![], "{user}: {text}");
+    }
+    let dbs: i64 = admin
+        .query_one(
+            "select count(*) from pg_database where datname like 'db\\_ci\\_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(dbs, 0);
+    drop(admin);
+    server.shutdown().await;
+}
+
+/// While a db-ci run uses the roles, another run that ends does not drop them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_stay_while_another_run_uses_them() {
+    if common::Backend::local().is_none() {
+        return;
+    }
+    let server = Server::start(&BackendOptions {
+        kind: BackendKind::Local,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let Host::Socket(socket) = &server.connection.host else {
+        panic!("local backend uses a socket")
+    };
+    let url = format!(
+        "postgres://postgres@{}:{}/postgres",
+        socket.display().to_string().replace('/', "%2F"),
+        server.connection.port
+    );
+    // A live run: a url Server held by this test.
+    let live = Server::start(&BackendOptions {
+        kind: BackendKind::Url,
+        database_url: Some(url.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (code, text) = tokio::task::spawn_blocking(move || run(&url, &[]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{text}");
+    assert!(!text.contains("removed roles"), "{text}");
+    let client = live.connect("postgres").await.unwrap();
+    let n: i64 = client
+        .query_one(
+            "select count(*) from pg_roles where rolname = any($1)",
+            &[&SHIM_ROLES],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n as usize, SHIM_ROLES.len());
+    drop(client);
+    live.shutdown().await;
+    let admin = server.connect("postgres").await.unwrap();
+    let n: i64 = admin
+        .query_one(
+            "select count(*) from pg_roles where rolname = any($1)",
+            &[&SHIM_ROLES],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0, "the last run did not drop db-ci's roles");
+    drop(admin);
+    server.shutdown().await;
+}
