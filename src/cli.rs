@@ -106,6 +106,7 @@ pub async fn main(cli: Cli) -> i32 {
         | Command::Replay(args)
         | Command::Rls(args)
         | Command::Props(args)
+        | Command::Pgtap(args)
         | Command::Snapshot(args)
         | Command::Lint(args) => {
             if let Some(url) = &args.database_url {
