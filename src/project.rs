@@ -316,6 +316,13 @@ fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
     let bytes = std::fs::read(path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| Error::input(format!("read {rel}: not UTF-8 ({e})")))?;
+    // PostgreSQL cannot receive a NUL byte in a query: it is the file's defect, not a check's.
+    if let Some(offset) = text.find('\0') {
+        let (line, column) = crate::sql::line_col(&text, offset);
+        return Err(Error::input(format!(
+            "read {rel}:{line}:{column}: a NUL byte (\\0) in SQL, which PostgreSQL cannot receive"
+        )));
+    }
     let version = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -680,6 +687,18 @@ mod tests {
         std::os::unix::fs::symlink("nowhere.sql", dir.path().join("seed.sql")).unwrap();
         let err = Project::discover(dir.path()).unwrap_err();
         assert!(err.to_string().contains("seed.sql: a symlink"), "{err}");
+    }
+
+    #[test]
+    fn a_nul_byte_is_input_at_its_line_and_column() {
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;\nselect 'a\0b';\n")]);
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("migrations/0001_a.sql:2:10: a NUL byte"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     // Catalog facts for planning and coverage, read from the replayed database.
     let (plans, relations) = {
         let client = ctx.server.connect(ctx.database).await?;
+        policy_tests::check_actor_roles(&client, &files).await?;
         let mut plans = Vec::new();
         for file in &files {
             let targets = target_info(&client, file).await?;
