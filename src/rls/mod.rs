@@ -145,7 +145,26 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         .min_coverage
         .or(ctx.project.config.rls.min_coverage);
     let coverage = coverage::coverage(&relations, &covered, minimum);
-    if let Some(minimum) = minimum {
+    // No table or view in the exposed schemas: there is no coverage to measure, and a
+    // required minimum cannot be met by nothing.
+    let nothing_exposed = relations.is_empty().then(|| {
+        format!(
+            "no coverage to measure: no table or view in the exposed schemas ({})",
+            ctx.project.config.rls.exposed_schemas.join(", ")
+        )
+    });
+    if let (Some(minimum), Some(why)) = (minimum, &nothing_exposed) {
+        report.failures.push(Failure {
+            file: files[0].rel.clone(),
+            line: 1,
+            column: None,
+            message: format!("RLS coverage cannot meet the minimum {minimum:.1}%: {why}"),
+            notes: vec![
+                "set `rls.exposed_schemas` in db-ci.yaml to the schemas your API serves".to_owned(),
+            ],
+            statement: None,
+        });
+    } else if let Some(minimum) = minimum {
         if coverage.percent + f64::EPSILON < minimum {
             let uncovered: Vec<String> = coverage
                 .tables
@@ -184,12 +203,18 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     } else {
         StageVerdict::Fail
     };
+    let measured = match &nothing_exposed {
+        Some(why) => why.clone(),
+        None => format!(
+            "coverage {:.1}% of exposed table commands",
+            coverage.percent
+        ),
+    };
     report.reason = Some(format!(
-        "{passed} of {cells} cells as expected in {} file(s); coverage {:.1}% of exposed table commands",
-        files.len(),
-        coverage.percent
+        "{passed} of {cells} cells as expected in {} file(s); {measured}",
+        files.len()
     ));
-    report.coverage = Some(coverage);
+    report.coverage = nothing_exposed.is_none().then_some(coverage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
