@@ -361,9 +361,17 @@ async fn run_file(
         outcome?;
     }
 
+    let first_new_case = report.cases.len() - cells.len();
+    vacuous_sql_cases(
+        &clients[0],
+        cells,
+        &case_cells,
+        &mut report.cases[first_new_case..],
+    )
+    .await;
+
     // Failures, explained from the prepared database.
     let mut explained: BTreeMap<(String, String, Operation), Vec<String>> = BTreeMap::new();
-    let first_new_case = report.cases.len() - cells.len();
     for (offset, cell_index) in case_cells.iter().enumerate() {
         let case = &report.cases[first_new_case + offset];
         if case.verdict == CaseVerdict::Pass {
@@ -424,6 +432,73 @@ async fn run_file(
         let _ = ctx.server.drop_database(&database).await;
     }
     Ok(())
+}
+
+/// An `sql:` case must show it can succeed, like a table case must have target rows: when
+/// no actor's cell observed allow (rows returned, or success), its statement runs as admin
+/// (in a transaction rolled back); if it returns no row or fails there too, the case checks
+/// nothing (a misspelt id, a function that never returns rows) and every cell is broken.
+async fn vacuous_sql_cases(
+    client: &Client,
+    cells: &[Cell],
+    case_cells: &[usize],
+    cases: &mut [Case],
+) {
+    // Sql cases by their line: the reported positions of their cells.
+    let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (position, index) in case_cells.iter().enumerate() {
+        if cells[*index].operation == Operation::Sql {
+            by_case
+                .entry(cells[*index].case_line)
+                .or_default()
+                .push(position);
+        }
+    }
+    for positions in by_case.values() {
+        let judged = |p: &usize| cases[*p].cell.as_ref().map(|c| c.observed.as_str());
+        if positions
+            .iter()
+            .any(|p| matches!(judged(p), Some("allow") | Some("broken")))
+        {
+            continue;
+        }
+        let cell = &cells[case_cells[positions[0]]];
+        let admin = as_admin(client, cell).await;
+        let Err(why) = admin else { continue };
+        let message = format!(
+            "broken test: the statement {why} for every actor and as admin: the case checks nothing \
+             (a misspelt id or argument?); make it succeed for someone, e.g. create the rows in `setup:`"
+        );
+        for p in positions {
+            let case = &mut cases[*p];
+            case.verdict = CaseVerdict::Broken;
+            case.message = Some(message.clone());
+            if let Some(cell) = case.cell.as_mut() {
+                cell.observed = "broken".to_owned();
+            }
+        }
+    }
+}
+
+/// Runs an sql cell's statement as admin, rolled back: `Err` says how it came out empty.
+async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+    if client.batch_execute("begin").await.is_err() {
+        return Ok(()); // cannot tell: never turn a verdict on a harness problem
+    }
+    let outcome = if cell.op_kind == plan::OpKind::Count {
+        match client.query_one(cell.op.as_str(), &[]).await {
+            Ok(row) if row.get::<_, i64>(0) > 0 => Ok(()),
+            Ok(_) => Err("returns no row".to_owned()),
+            Err(e) => Err(format!("fails ({})", db_error_text(&e))),
+        }
+    } else {
+        client
+            .batch_execute(&cell.op)
+            .await
+            .map_err(|e| format!("fails ({})", db_error_text(&e)))
+    };
+    let _ = client.batch_execute("rollback").await;
+    outcome
 }
 
 fn case_name(cell: &Cell) -> String {
