@@ -237,7 +237,7 @@ async fn target_info(
                 "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
                                   from pg_catalog.pg_index i join pg_catalog.pg_attribute a \
                                     on a.attrelid = i.indrelid and a.attnum = any(i.indkey) \
-                                  where i.indrelid = c.oid and i.indisprimary), '{}') \
+                                  where i.indrelid = c.oid and i.indisprimary), '{}'), c.relkind in ('r', 'p') \
                  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
                  where n.nspname = $1 and c.relname = $2",
                 &[&schema, &table],
@@ -249,6 +249,7 @@ async fn target_info(
                 qualified: format!("{schema}.{table}"),
                 exists: true,
                 key: row.get(0),
+                has_xmin: row.get(1),
             },
             None => TargetInfo::default(),
         };
