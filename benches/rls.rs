@@ -21,6 +21,12 @@ fn table(i: usize) -> String {
     format!("t{i:02}")
 }
 
+/// The text an update writes into a table's `body`: plain YAML scalars as users write them,
+/// words YAML 1.1 would have read as booleans (db-ci reads YAML 1.2: they stay text).
+fn word(i: usize) -> &'static str {
+    ["no", "off", "n", "yes", "on", "y", "edited"][i % 7]
+}
+
 fn migration() -> String {
     let mut sql = String::new();
     for i in 1..=TABLES {
@@ -61,10 +67,11 @@ fn matrix() -> String {
             yaml,
             "  - name: {t} rows are their owner's\n    table: {t}\n    where: owner_id = '{{{{u1.id}}}}'\n\
              \x20   select: {{ allow: [u1, service], deny: others }}\n\
-             \x20   update: {{ set: {{ body: edited }}, allow: [u1, service], deny: others }}\n\
+             \x20   update: {{ set: {{ body: {word} }}, allow: [u1, service], deny: others }}\n\
              \x20   delete: {{ allow: [u1, service], deny: others }}\n\
              \x20 - name: {t} rows are created by their owner\n    table: {t}\n\
-             \x20   insert: {{ values: {{ owner_id: '{{{{u1.id}}}}', slug: '{{{{me.name}}}}-new' }}, allow: [u1, service], deny: others }}\n"
+             \x20   insert: {{ values: {{ owner_id: '{{{{u1.id}}}}', slug: '{{{{me.name}}}}-new', body: {word} }}, allow: [u1, service], deny: others }}\n",
+            word = word(i)
         )
         .unwrap();
     }
@@ -103,12 +110,12 @@ fn pgtap_files(dir: &Path, ids: &[(String, String)]) {
             // select
             write!(body, "savepoint c;\n{}select is((select count(*)::int from public.{t} where owner_id = '{u1}'), {expected}, 'select as {actor}');\nrollback to savepoint c;\n", claims(actor)).unwrap();
             // update: the actor's statement, then the rows as admin
-            write!(body, "savepoint c;\n{}select lives_ok($$update public.{t} set body = 'edited' where owner_id = '{u1}'$$, 'update as {actor} runs');\nreset role;\nselect is((select count(*)::int from public.{t} where owner_id = '{u1}' and body = 'edited'), {expected}, 'update as {actor}');\nrollback to savepoint c;\n", claims(actor)).unwrap();
+            write!(body, "savepoint c;\n{}select lives_ok($$update public.{t} set body = '{w}' where owner_id = '{u1}'$$, 'update as {actor} runs');\nreset role;\nselect is((select count(*)::int from public.{t} where owner_id = '{u1}' and body = '{w}'), {expected}, 'update as {actor}');\nrollback to savepoint c;\n", claims(actor), w = word(i)).unwrap();
             // delete
             write!(body, "savepoint c;\n{}select lives_ok($$delete from public.{t} where owner_id = '{u1}'$$, 'delete as {actor} runs');\nreset role;\nselect is((select count(*)::int from public.{t} where owner_id = '{u1}'), {}, 'delete as {actor}');\nrollback to savepoint c;\n", claims(actor), 1 - expected).unwrap();
             // insert
             let insert =
-                format!("insert into public.{t} (owner_id, slug) values ('{u1}', '{actor}-new')");
+                format!("insert into public.{t} (owner_id, slug, body) values ('{u1}', '{actor}-new', '{}')", word(i));
             if !owner {
                 write!(body, "savepoint c;\n{}select throws_ok($${insert}$$, '42501', null, 'insert as {actor} denied');\nrollback to savepoint c;\n", claims(actor)).unwrap();
                 tests += 1;

@@ -159,8 +159,16 @@ mod humantime_serde_compat {
 }
 
 /// Parses YAML text into `T`, turning errors into diagnostics that point at `path:line:col`.
+///
+/// Every input file is YAML 1.2 (the core schema), as users write GitHub workflows: only
+/// `true`/`false` are booleans, so a plain `n`, `no`, `off`, `y`, `yes`, `on` stays text
+/// (YAML 1.1 read `title: n` as `false`), and `1_000` is text, not a number.
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
-    serde_saphyr::from_str(text).map_err(|err| yaml_error(&err, text, path))
+    let options = serde_saphyr::options! {
+        strict_booleans: true,
+        underscored_numbers_as_strings: true,
+    };
+    serde_saphyr::from_str_with_options(text, options).map_err(|err| yaml_error(&err, text, path))
 }
 
 pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> Error {
@@ -262,6 +270,31 @@ mod tests {
         )
         .unwrap();
         assert!(config.replay.statement_timeout.is_zero());
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_are_text_and_core_scalars_are_typed() {
+        let yaml = "a: n\nb: no\nc: off\nd: Yes\ne: on\nf: y\ng: true\nh: false\ni: ~\nj: null\nk: 3\nl: 2.5\nm: \"true\"\no: '3'\np: 1_000\n";
+        let value: serde_json::Value = parse_yaml(yaml, Path::new("t.yaml")).unwrap();
+        for (key, text) in [
+            ("a", "n"),
+            ("b", "no"),
+            ("c", "off"),
+            ("d", "Yes"),
+            ("e", "on"),
+            ("f", "y"),
+        ] {
+            assert_eq!(value[key], serde_json::json!(text), "{key}");
+        }
+        assert_eq!(value["g"], serde_json::json!(true));
+        assert_eq!(value["h"], serde_json::json!(false));
+        assert!(value["i"].is_null() && value["j"].is_null());
+        assert_eq!(value["k"], serde_json::json!(3));
+        assert_eq!(value["l"], serde_json::json!(2.5));
+        // Quoted is always text.
+        assert_eq!(value["m"], serde_json::json!("true"));
+        assert_eq!(value["o"], serde_json::json!("3"));
+        assert_eq!(value["p"], serde_json::json!("1_000"));
     }
 
     #[test]

@@ -84,3 +84,72 @@ fn strip_leading_comments(text: &str) -> &str {
         }
     }
 }
+
+/// The file to blame for a pass-2 difference the rebuilt replay did not reproduce (the
+/// re-run's effect depended on randomness, the clock or state outside the database): of the
+/// files re-run in pass 2 (`rerun`, in order), the last one that writes the table of `key`
+/// (`rows public.notes`, `index public.x`), else the last one naming it, else the last one.
+pub(crate) fn likely_file<'a>(project: &Project, rerun: &[&'a str], key: &str) -> Option<&'a str> {
+    let path = key.split_once(' ').map_or(key, |(_, rest)| rest);
+    let path = path.split('(').next().unwrap_or(path);
+    let name = path.rsplit('.').next().unwrap_or(path).trim_matches('"');
+    let name = regex::escape(&name.to_lowercase());
+    let writes = regex::Regex::new(&format!(
+        r#"(?is)\b(?:insert\s+into|update|delete\s+from|merge\s+into|copy|truncate(?:\s+table)?)\s+(?:only\s+)?(?:(?:"[^"]+"|\w+)\.)?"?{name}"?(?:[\s(;,]|$)"#
+    ))
+    .ok()?;
+    let names = regex::Regex::new(&format!(r"(?i)\b{name}\b")).ok()?;
+    let text = |rel: &str| {
+        project
+            .files()
+            .find(|f| f.rel == rel)
+            .map(|f| f.text.as_str())
+            .unwrap_or_default()
+    };
+    let last = |pattern: &regex::Regex| rerun.iter().rev().find(|rel| pattern.is_match(text(rel)));
+    last(&writes)
+        .or_else(|| last(&names))
+        .or_else(|| rerun.last())
+        .copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreproduced_difference_is_blamed_on_the_last_file_writing_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, text).unwrap();
+        };
+        write("migrations/0001_a.sql", "create table notes (id uuid);\n");
+        write("migrations/0002_b.sql", "create table tags (id int);\n");
+        write(
+            "seed.sql",
+            "insert into public.notes values (gen_random_uuid());\n",
+        );
+        let project = Project::discover(dir.path()).unwrap();
+        let rerun = ["migrations/0001_a.sql", "migrations/0002_b.sql", "seed.sql"];
+        assert_eq!(
+            likely_file(&project, &rerun, "rows public.notes"),
+            Some("seed.sql")
+        );
+        // Named but never written: the last file naming it; named nowhere: the last file.
+        assert_eq!(
+            likely_file(&project, &rerun, "rows public.tags"),
+            Some("migrations/0002_b.sql")
+        );
+        assert_eq!(
+            likely_file(&project, &rerun, "index public.zz_idx"),
+            Some("seed.sql")
+        );
+        assert_eq!(
+            likely_file(&project, &rerun[..1], "rows public.notes"),
+            Some("migrations/0001_a.sql")
+        );
+        assert_eq!(likely_file(&project, &[], "rows public.notes"), None);
+    }
+}

@@ -150,6 +150,66 @@ pub fn files_for<'a>(
     }
 }
 
+/// The 1-based line of the actor `name` under the top-level `actors:` key (else of `actors:`).
+pub fn actor_line(text: &str, name: &str) -> usize {
+    let start = key_line(text, "actors").unwrap_or(1);
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        // The block ends at the next top-level key.
+        if !line.is_empty() && !line.starts_with([' ', '\t', '#']) {
+            break;
+        }
+        let trimmed = line.trim_start();
+        let key = trimmed.trim_start_matches(['"', '\'']);
+        if key.starts_with(name)
+            && key[name.len()..]
+                .trim_start_matches(['"', '\''])
+                .starts_with(':')
+        {
+            return i + 1;
+        }
+    }
+    // Flow style (`actors: { alice: … }`): the line of `actors:`.
+    start
+}
+
+/// Every actor's database role must exist once the project is replayed: a role the database
+/// lacks is the user's input (a misspelt role, a migration that never creates it), exit 2
+/// at the actor's line, never an environment problem or a broken cell.
+pub async fn check_actor_roles(client: &Client, files: &[&PolicyFile]) -> Result<()> {
+    let mut roles: Vec<String> = files
+        .iter()
+        .flat_map(|f| f.actors.by_name.values().map(|a| a.db_role.clone()))
+        .collect();
+    roles.sort();
+    roles.dedup();
+    let rows = client
+        .query(
+            "select r from unnest($1::text[]) r where not exists \
+             (select 1 from pg_catalog.pg_roles where rolname = r)",
+            &[&roles],
+        )
+        .await
+        .map_err(|e| {
+            Error::environment(format!("read the actors' roles: {}", db_error_text(&e)))
+        })?;
+    let missing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    for file in files {
+        for actor in file.actors.by_name.values() {
+            if missing.contains(&actor.db_role) {
+                return Err(Error::input(format!(
+                    "{}: actor `{}` runs as role `{}`, which the database does not have after replay \
+                     (create it in a migration, or map the actor to an existing role)",
+                    file.at(actor_line(&file.text, &actor.name)),
+                    actor.name,
+                    actor.db_role
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The 1-based line of a top-level `key:` in YAML text.
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
     let prefix = format!("{key}:");
@@ -188,14 +248,8 @@ pub async fn prepare(
     let users = file.actors.create_users_sql();
     if !users.is_empty() {
         if let Err(e) = prepared.client.batch_execute(&users).await {
-            let line = key_line(&file.text, "actors").unwrap_or(1);
-            let failure = SetupFailure {
-                line,
-                message: format!(
-                    "creating the actors' auth.users rows failed (a trigger on auth.users?): {}",
-                    db_error_text(&e)
-                ),
-            };
+            let (line, message) = users_failure(file, &e);
+            let failure = SetupFailure { line, message };
             return Ok(Err((prepared, failure)));
         }
     }
@@ -205,7 +259,12 @@ pub async fn prepare(
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
         if let Err(e) = prepared.client.batch_execute(&sql).await {
-            let line = crate::sql::error_offset(&e, &sql)
+            let offset = match crate::sql::error_offset(&e, &sql) {
+                Some(offset) => Some(offset),
+                // No position (a constraint, a trigger's error): the statement that fails.
+                None => failing_statement(&prepared.client, &sql).await,
+            };
+            let line = offset
                 .map(|offset| file.setup_line + crate::sql::line_col(&sql, offset).0 - 1)
                 .unwrap_or(file.setup_line);
             let failure = SetupFailure {
@@ -216,6 +275,64 @@ pub async fn prepare(
         }
     }
     Ok(Ok(prepared))
+}
+
+/// Runs `sql` again statement by statement in a transaction rolled back afterwards, and
+/// returns the offset of the first statement that fails.
+async fn failing_statement(client: &Client, sql: &str) -> Option<usize> {
+    client.batch_execute("begin").await.ok()?;
+    let mut found = None;
+    for statement in crate::sql::split(sql) {
+        let text = statement.text(sql);
+        if client.batch_execute(text).await.is_err() {
+            // Past the statement's leading blank lines and comments: its first token.
+            let code = text.trim_start();
+            found = Some(statement.start + (text.len() - code.len()));
+            break;
+        }
+    }
+    let _ = client.batch_execute("rollback").await;
+    found
+}
+
+/// Where and why creating the actors' users failed. A unique violation is a user the
+/// project already has (a seed): say which actor collided with what; an error raised
+/// inside a function is the project's trigger on auth.users.
+fn users_failure(file: &PolicyFile, error: &tokio_postgres::Error) -> (usize, String) {
+    let text = db_error_text(error);
+    let db = error.as_db_error();
+    if let Some(db) = db.filter(|db| db.code().code() == "23505") {
+        let detail = db.detail().unwrap_or_default();
+        let actor = file.actors.by_name.values().find(|a| {
+            [a.id.as_deref(), a.email.as_deref(), a.phone.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|v| detail.contains(&format!("({v})")) || detail.contains(&format!(", {v})")))
+        });
+        if let Some(actor) = actor {
+            return (
+                actor_line(&file.text, &actor.name),
+                format!(
+                    "actor `{}` collides with a user already in auth.users after replay ({}): a migration \
+                     or seed created it; give the actor another email (or `id:`)",
+                    actor.name,
+                    detail.trim_end_matches('.')
+                ),
+            );
+        }
+        return (
+            key_line(&file.text, "actors").unwrap_or(1),
+            format!("creating the actors' auth.users rows collided with an existing row: {text}; {detail}"),
+        );
+    }
+    let hint = match db.and_then(|db| db.where_()) {
+        Some(context) => format!(" (raised in {})", context.lines().next().unwrap_or(context)),
+        None => String::new(),
+    };
+    (
+        key_line(&file.text, "actors").unwrap_or(1),
+        format!("creating the actors' auth.users rows failed{hint}: {text}"),
+    )
 }
 
 impl Prepared {
@@ -232,6 +349,14 @@ mod tests {
     use super::*;
 
     /// The matrix the README documents is valid input.
+    #[test]
+    fn actor_lines_are_found_under_actors() {
+        let text = "# x\nsetup: |\n  alice: no\nactors:\n  anon: anon\n  \"alice\": { user: a@b.c }\n  alicia: x\ncases: []\n";
+        assert_eq!(actor_line(text, "alice"), 6);
+        assert_eq!(actor_line(text, "alicia"), 7);
+        assert_eq!(actor_line(text, "bob"), 4);
+    }
+
     #[test]
     fn readme_matrix_example_is_valid() {
         let readme = include_str!("../README.md");

@@ -198,6 +198,9 @@ impl Project {
         for dir in &migration_dirs {
             migrations.extend(read_migration_dir(root, dir)?);
         }
+        if migrations.is_empty() {
+            return Err(no_migrations(root, &layout, &migration_dirs));
+        }
         check_versions(&mut migrations)?;
 
         let mut seeds = Vec::new();
@@ -255,6 +258,39 @@ impl Project {
     }
 }
 
+/// A layout with no migration in it would replay nothing and pass: say where db-ci looked.
+fn no_migrations(root: &Path, layout: &str, dirs: &[String]) -> Error {
+    Error::input(format!(
+        "find migrations in {}: no .sql file in {}{}: nothing to check; \
+         point db-ci.yaml `migrations:` at the folder that holds them",
+        root.display(),
+        dirs.iter()
+            .map(|d| format!("{}/", d.trim_end_matches('/')))
+            .collect::<Vec<_>>()
+            .join(", "),
+        // A known layout is named by its folder already; a config file is worth naming.
+        if layout.ends_with('/') {
+            String::new()
+        } else {
+            format!(" (as {layout} says)")
+        }
+    ))
+}
+
+/// A `.sql` entry that is a symlink to nothing: a file the user meant to run, missing.
+fn broken_symlink(root: &Path, path: &Path) -> Option<Error> {
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    (is_link && !path.exists()).then(|| {
+        let target = std::fs::read_link(path)
+            .map(|t| t.display().to_string())
+            .unwrap_or_default();
+        Error::input(format!(
+            "read {}: a symlink to {target}, which does not exist",
+            rel_path(root, path)
+        ))
+    })
+}
+
 fn has_no_transaction_marker(text: &str) -> bool {
     text.lines()
         .any(|line| line.trim().eq_ignore_ascii_case("-- db-ci: no-transaction"))
@@ -280,6 +316,13 @@ fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
     let bytes = std::fs::read(path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
     let text = String::from_utf8(bytes)
         .map_err(|e| Error::input(format!("read {rel}: not UTF-8 ({e})")))?;
+    // PostgreSQL cannot receive a NUL byte in a query: it is the file's defect, not a check's.
+    if let Some(offset) = text.find('\0') {
+        let (line, column) = crate::sql::line_col(&text, offset);
+        return Err(Error::input(format!(
+            "read {rel}:{line}:{column}: a NUL byte (\\0) in SQL, which PostgreSQL cannot receive"
+        )));
+    }
     let version = path
         .file_name()
         .and_then(|n| n.to_str())
@@ -295,7 +338,7 @@ fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
     })
 }
 
-fn sql_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
+fn sql_files_in(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| Error::input(format!("read directory {}: {e}", dir.display())))?;
     let mut paths = Vec::new();
@@ -304,8 +347,13 @@ fn sql_files_in(dir: &Path) -> Result<Vec<PathBuf>> {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path.is_file() && name.ends_with(".sql") && !name.starts_with('.') {
-            paths.push(path);
+        if name.ends_with(".sql") && !name.starts_with('.') {
+            if let Some(error) = broken_symlink(root, &path) {
+                return Err(error);
+            }
+            if path.is_file() {
+                paths.push(path);
+            }
         }
     }
     paths.sort();
@@ -320,7 +368,7 @@ fn read_migration_dir(root: &Path, dir: &str) -> Result<Vec<SqlFile>> {
             root.display()
         )));
     }
-    sql_files_in(&path)?
+    sql_files_in(root, &path)?
         .iter()
         .map(|p| read_sql(root, p, FileKind::Migration))
         .collect()
@@ -372,6 +420,9 @@ fn read_seed_pattern(root: &Path, pattern: &str, explicit: bool) -> Result<Vec<S
     let is_glob = pattern.contains(['*', '?', '[']);
     let full = root.join(pattern);
     if !is_glob {
+        if let Some(error) = broken_symlink(root, &full) {
+            return Err(error);
+        }
         if full.is_file() {
             return Ok(vec![read_sql(root, &full, FileKind::Seed)?]);
         }
@@ -387,6 +438,9 @@ fn read_seed_pattern(root: &Path, pattern: &str, explicit: bool) -> Result<Vec<S
         .map_err(|e| Error::input(format!("read seeds: invalid glob `{pattern}`: {e}")))?;
     let mut files = Vec::new();
     for path in paths.flatten() {
+        if let Some(error) = broken_symlink(root, &path) {
+            return Err(error);
+        }
         if path.is_file() {
             files.push(read_sql(root, &path, FileKind::Seed)?);
         }
@@ -584,6 +638,67 @@ mod tests {
             .map(|m| m.no_transaction)
             .collect();
         assert_eq!(flags, [false, true, true]);
+    }
+
+    #[test]
+    fn no_migrations_names_the_folders_looked_at() {
+        // A layout found but empty, and a configured folder with no .sql file in it.
+        for files in [
+            vec![
+                ("supabase/migrations/README.md", "x"),
+                ("supabase/seed.sql", "select 1;"),
+            ],
+            vec![
+                ("db-ci.yaml", "migrations: [db/a, db/b]\n"),
+                ("db/a/notes.txt", "x"),
+                ("db/b/x.md", ""),
+            ],
+        ] {
+            let dir = project_with(&files);
+            let err = Project::discover(dir.path()).unwrap_err();
+            assert_eq!(err.exit_code(), 2);
+            let text = err.to_string();
+            assert!(text.contains("nothing to check"), "{text}");
+            let looked = if files[0].0 == "db-ci.yaml" {
+                "db/a/, db/b/"
+            } else {
+                "supabase/migrations/"
+            };
+            assert!(text.contains(looked), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_broken_symlink_migration_or_seed_is_input() {
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        std::os::unix::fs::symlink(
+            "../gone/0002_b.sql",
+            dir.path().join("migrations/0002_b.sql"),
+        )
+        .unwrap();
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("migrations/0002_b.sql: a symlink to ../gone/0002_b.sql"),
+            "{err}"
+        );
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        std::os::unix::fs::symlink("nowhere.sql", dir.path().join("seed.sql")).unwrap();
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("seed.sql: a symlink"), "{err}");
+    }
+
+    #[test]
+    fn a_nul_byte_is_input_at_its_line_and_column() {
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;\nselect 'a\0b';\n")]);
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("migrations/0001_a.sql:2:10: a NUL byte"),
+            "{err}"
+        );
     }
 
     #[test]

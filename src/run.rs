@@ -315,11 +315,27 @@ async fn idempotence(
             .await?;
             stage.verdict = StageVerdict::Fail;
             stage.reason = None;
+            // The files pass 2 re-ran: where a difference the rebuilt replay did not
+            // reproduce is blamed (never "(unknown)").
+            let rerun: Vec<&str> = pass2
+                .iter()
+                .filter(|o| matches!(o.result, FileResult::Applied))
+                .map(|o| o.file.as_str())
+                .collect();
+            let not_reproduced = "the rebuilt replay did not reproduce this difference (the re-run's \
+                 effect depends on randomness, the clock or state outside the database): this is the \
+                 last file re-run in pass 2 that writes or names it";
             for change in &catalog_changes {
-                let file = blame
-                    .get(change.key())
-                    .cloned()
-                    .unwrap_or_else(|| "(unknown)".to_owned());
+                let (file, guessed) = match blame.get(change.key()) {
+                    Some(file) => (file.clone(), false),
+                    None => (
+                        crate::locate::likely_file(project, &rerun, change.key())
+                            .or_else(|| project.files().last().map(|f| f.rel.as_str()))
+                            .unwrap_or_default()
+                            .to_owned(),
+                        true,
+                    ),
+                };
                 let definition = catalog2
                     .objects
                     .get(change.key())
@@ -331,20 +347,32 @@ async fn idempotence(
                     line,
                     column: None,
                     message: format!("catalog differs after pass 2: {}", change.describe()),
-                    notes: vec![
+                    notes: vec![if guessed {
+                        not_reproduced.to_owned()
+                    } else {
                         "a re-run of this file left the schema different from the first run"
-                            .to_owned(),
-                    ],
+                            .to_owned()
+                    }],
                     statement: None,
                 });
             }
             for change in &data_changes {
                 let key = format!("rows {}", change.table);
-                let file = blame
-                    .get(&key)
-                    .cloned()
-                    .unwrap_or_else(|| "(unknown)".to_owned());
+                let (file, guessed) = match blame.get(&key) {
+                    Some(file) => (file.clone(), false),
+                    None => (
+                        crate::locate::likely_file(project, &rerun, &key)
+                            .or_else(|| project.files().last().map(|f| f.rel.as_str()))
+                            .unwrap_or_default()
+                            .to_owned(),
+                        true,
+                    ),
+                };
                 let line = line_mentioning(project, &file, &key, "");
+                let mut notes = change.sample.clone();
+                if guessed {
+                    notes.push(not_reproduced.to_owned());
+                }
                 stage.failures.push(Failure {
                     file,
                     line,
@@ -353,7 +381,7 @@ async fn idempotence(
                         "data differs after pass 2 in table {}: {}",
                         change.table, change.summary
                     ),
-                    notes: change.sample.clone(),
+                    notes,
                     statement: None,
                 });
             }

@@ -89,19 +89,60 @@ pub struct LintConfig {
     /// Findings at or above this level fail the stage (default `error`).
     pub fail_level: Option<Level>,
     /// Per rule id: `error`, `warn`, `info` or `off`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "levels_of_known_rules")]
     pub levels: BTreeMap<String, RuleLevel>,
     /// Findings accepted on purpose, each with its reason.
     #[serde(default)]
     pub allow: Vec<Allowance>,
 }
 
+/// `lint.levels` read strictly: its keys are rule ids, so an unknown one is an unknown key,
+/// rejected where it is written.
+fn levels_of_known_rules<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<BTreeMap<String, RuleLevel>, D::Error> {
+    let levels = BTreeMap::<String, RuleLevel>::deserialize(deserializer)?;
+    for id in levels.keys() {
+        known_rule(id).map_err(serde::de::Error::custom)?;
+    }
+    Ok(levels)
+}
+
+fn known_rule_id<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<String, D::Error> {
+    let id = String::deserialize(deserializer)?;
+    known_rule(&id).map_err(serde::de::Error::custom)?;
+    Ok(id)
+}
+
+fn a_reason<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> std::result::Result<String, D::Error> {
+    let reason = String::deserialize(deserializer)?;
+    if reason.trim().is_empty() {
+        return Err(serde::de::Error::custom("an allowance needs a reason"));
+    }
+    Ok(reason)
+}
+
+fn known_rule(id: &str) -> std::result::Result<(), String> {
+    let rules = rules();
+    if rules.iter().any(|r| r.id == id) {
+        return Ok(());
+    }
+    let ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
+    Err(format!("unknown rule `{id}` (rules: {})", ids.join(", ")))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allowance {
+    #[serde(deserialize_with = "known_rule_id")]
     pub rule: String,
     /// The finding's object as reported, e.g. `public.greetings`.
     pub object: String,
+    #[serde(deserialize_with = "a_reason")]
     pub reason: String,
 }
 
@@ -585,6 +626,24 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no_such_rule"));
+    }
+
+    #[test]
+    fn unknown_rules_and_blank_reasons_are_rejected_where_written() {
+        for (yaml, line, needle) in [
+            ("lint:\n  levels:\n    no_such_rule: off\n", 3, "unknown rule `no_such_rule`"),
+            ("lint:\n  allow:\n    - rule: nope\n      object: public.t\n      reason: x\n", 3, "unknown rule `nope`"),
+            ("lint:\n  allow:\n    - rule: no_primary_key\n      object: public.t\n      reason: ' '\n", 5, "needs a reason"),
+        ] {
+            let err = crate::config::parse_yaml::<crate::config::Config>(
+                yaml,
+                std::path::Path::new("db-ci.yaml"),
+            )
+            .unwrap_err();
+            let message = err.to_string();
+            assert!(message.starts_with(&format!("db-ci.yaml:{line}:")), "{yaml}: {message}");
+            assert!(message.contains(needle), "{yaml}: {message}");
+        }
     }
 
     #[test]

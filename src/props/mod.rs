@@ -89,6 +89,10 @@ pub async fn stage_with_tally(
             ))
         }
     };
+    {
+        let client = ctx.server.connect(ctx.database).await?;
+        crate::policy_tests::check_actor_roles(&client, &files).await?;
+    }
     // The CLI always passes a seed; a library caller without one gets a fixed seed, so that
     // a run is still reproducible.
     let seed = ctx.options.seed.unwrap_or(0);

@@ -84,8 +84,9 @@ pub fn coverage(
     }
     Coverage {
         tables: rows,
+        // Nothing exposed is nothing measured: never a 100% that a minimum would accept.
         percent: if total == 0 {
-            100.0
+            0.0
         } else {
             (hit as f64 * 1000.0 / total as f64).round() / 10.0
         },
@@ -96,6 +97,13 @@ pub fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nothing_exposed_is_not_full_coverage() {
+        let c = coverage(&[], &BTreeSet::new(), Some(80.0));
+        assert_eq!(c.percent, 0.0);
+        assert!(c.tables.is_empty());
+    }
 
     #[test]
     fn coverage_counts_each_table_command_pair() {

@@ -154,7 +154,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             } else {
                 (
                     "partial",
-                    format!("{rows} row(s) updated; {matching} of {before} target row(s) now have the new values"),
+                    format!("{rows} row(s) updated; {matching} of {before} target row(s) were written by it"),
                 )
             }
         }

@@ -67,6 +67,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     // Catalog facts for planning and coverage, read from the replayed database.
     let (plans, relations) = {
         let client = ctx.server.connect(ctx.database).await?;
+        policy_tests::check_actor_roles(&client, &files).await?;
         let mut plans = Vec::new();
         for file in &files {
             let targets = target_info(&client, file).await?;
@@ -144,7 +145,26 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         .min_coverage
         .or(ctx.project.config.rls.min_coverage);
     let coverage = coverage::coverage(&relations, &covered, minimum);
-    if let Some(minimum) = minimum {
+    // No table or view in the exposed schemas: there is no coverage to measure, and a
+    // required minimum cannot be met by nothing.
+    let nothing_exposed = relations.is_empty().then(|| {
+        format!(
+            "no coverage to measure: no table or view in the exposed schemas ({})",
+            ctx.project.config.rls.exposed_schemas.join(", ")
+        )
+    });
+    if let (Some(minimum), Some(why)) = (minimum, &nothing_exposed) {
+        report.failures.push(Failure {
+            file: files[0].rel.clone(),
+            line: 1,
+            column: None,
+            message: format!("RLS coverage cannot meet the minimum {minimum:.1}%: {why}"),
+            notes: vec![
+                "set `rls.exposed_schemas` in db-ci.yaml to the schemas your API serves".to_owned(),
+            ],
+            statement: None,
+        });
+    } else if let Some(minimum) = minimum {
         if coverage.percent + f64::EPSILON < minimum {
             let uncovered: Vec<String> = coverage
                 .tables
@@ -183,12 +203,18 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     } else {
         StageVerdict::Fail
     };
+    let measured = match &nothing_exposed {
+        Some(why) => why.clone(),
+        None => format!(
+            "coverage {:.1}% of exposed table commands",
+            coverage.percent
+        ),
+    };
     report.reason = Some(format!(
-        "{passed} of {cells} cells as expected in {} file(s); coverage {:.1}% of exposed table commands",
-        files.len(),
-        coverage.percent
+        "{passed} of {cells} cells as expected in {} file(s); {measured}",
+        files.len()
     ));
-    report.coverage = Some(coverage);
+    report.coverage = nothing_exposed.is_none().then_some(coverage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -211,7 +237,7 @@ async fn target_info(
                 "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
                                   from pg_catalog.pg_index i join pg_catalog.pg_attribute a \
                                     on a.attrelid = i.indrelid and a.attnum = any(i.indkey) \
-                                  where i.indrelid = c.oid and i.indisprimary), '{}') \
+                                  where i.indrelid = c.oid and i.indisprimary), '{}'), c.relkind in ('r', 'p') \
                  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
                  where n.nspname = $1 and c.relname = $2",
                 &[&schema, &table],
@@ -223,6 +249,7 @@ async fn target_info(
                 qualified: format!("{schema}.{table}"),
                 exists: true,
                 key: row.get(0),
+                has_xmin: row.get(1),
             },
             None => TargetInfo::default(),
         };
@@ -335,9 +362,17 @@ async fn run_file(
         outcome?;
     }
 
+    let first_new_case = report.cases.len() - cells.len();
+    vacuous_sql_cases(
+        &clients[0],
+        cells,
+        &case_cells,
+        &mut report.cases[first_new_case..],
+    )
+    .await;
+
     // Failures, explained from the prepared database.
     let mut explained: BTreeMap<(String, String, Operation), Vec<String>> = BTreeMap::new();
-    let first_new_case = report.cases.len() - cells.len();
     for (offset, cell_index) in case_cells.iter().enumerate() {
         let case = &report.cases[first_new_case + offset];
         if case.verdict == CaseVerdict::Pass {
@@ -398,6 +433,73 @@ async fn run_file(
         let _ = ctx.server.drop_database(&database).await;
     }
     Ok(())
+}
+
+/// An `sql:` case must show it can succeed, like a table case must have target rows: when
+/// no actor's cell observed allow (rows returned, or success), its statement runs as admin
+/// (in a transaction rolled back); if it returns no row or fails there too, the case checks
+/// nothing (a misspelt id, a function that never returns rows) and every cell is broken.
+async fn vacuous_sql_cases(
+    client: &Client,
+    cells: &[Cell],
+    case_cells: &[usize],
+    cases: &mut [Case],
+) {
+    // Sql cases by their line: the reported positions of their cells.
+    let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (position, index) in case_cells.iter().enumerate() {
+        if cells[*index].operation == Operation::Sql {
+            by_case
+                .entry(cells[*index].case_line)
+                .or_default()
+                .push(position);
+        }
+    }
+    for positions in by_case.values() {
+        let judged = |p: &usize| cases[*p].cell.as_ref().map(|c| c.observed.as_str());
+        if positions
+            .iter()
+            .any(|p| matches!(judged(p), Some("allow") | Some("broken")))
+        {
+            continue;
+        }
+        let cell = &cells[case_cells[positions[0]]];
+        let admin = as_admin(client, cell).await;
+        let Err(why) = admin else { continue };
+        let message = format!(
+            "broken test: the statement {why} for every actor and as admin: the case checks nothing \
+             (a misspelt id or argument?); make it succeed for someone, e.g. create the rows in `setup:`"
+        );
+        for p in positions {
+            let case = &mut cases[*p];
+            case.verdict = CaseVerdict::Broken;
+            case.message = Some(message.clone());
+            if let Some(cell) = case.cell.as_mut() {
+                cell.observed = "broken".to_owned();
+            }
+        }
+    }
+}
+
+/// Runs an sql cell's statement as admin, rolled back: `Err` says how it came out empty.
+async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+    if client.batch_execute("begin").await.is_err() {
+        return Ok(()); // cannot tell: never turn a verdict on a harness problem
+    }
+    let outcome = if cell.op_kind == plan::OpKind::Count {
+        match client.query_one(cell.op.as_str(), &[]).await {
+            Ok(row) if row.get::<_, i64>(0) > 0 => Ok(()),
+            Ok(_) => Err("returns no row".to_owned()),
+            Err(e) => Err(format!("fails ({})", db_error_text(&e))),
+        }
+    } else {
+        client
+            .batch_execute(&cell.op)
+            .await
+            .map_err(|e| format!("fails ({})", db_error_text(&e)))
+    };
+    let _ = client.batch_execute("rollback").await;
+    outcome
 }
 
 fn case_name(cell: &Cell) -> String {

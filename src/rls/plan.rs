@@ -64,7 +64,17 @@ pub struct TargetInfo {
     pub exists: bool,
     /// Primary key columns (empty for views and tables without one).
     pub key: Vec<String>,
+    /// A table whose rows carry `xmin`: a row the actor's statement wrote is found by that
+    /// (the row as written, whatever a BEFORE trigger made of the values sent). Views are
+    /// read back by the values sent.
+    pub has_xmin: bool,
 }
+
+/// A row version written inside the cell: its `xmin` is newer than the batch's transaction
+/// id (which the first write of a cell assigns before its subtransaction's, and which rows
+/// committed by the setup predate). Compared on the 32-bit xid, as `xmin` holds it.
+const WRITTEN_IN_CELL: &str =
+    "t.xmin::text::bigint > pg_catalog.pg_current_xact_id()::text::bigint % 4294967296";
 
 /// Everything planned from one file.
 #[derive(Debug, Default)]
@@ -307,7 +317,15 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     .actors
                     .get(actor_name)
                     .expect("resolved against the file's actors");
-                match table_cell(file, case, actor, operation, &qualified, &key) {
+                match table_cell(
+                    file,
+                    case,
+                    actor,
+                    operation,
+                    &qualified,
+                    &key,
+                    info.has_xmin,
+                ) {
                     Ok(CellSql {
                         before,
                         op,
@@ -383,6 +401,7 @@ fn table_cell(
     operation: Operation,
     qualified: &str,
     key: &[String],
+    has_xmin: bool,
 ) -> Result<CellSql, String> {
     let mut conditions = Vec::new();
     if let (Some(bucket), Some(object)) = (&case.bucket, &case.object) {
@@ -477,13 +496,24 @@ fn table_cell(
                 .join(" and ");
             let columns = values.iter().map(|(c, _)| quote_ident(c)).collect::<Vec<_>>().join(", ");
             let literals = values.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>().join(", ");
+            // A table's new row is the one the statement wrote, found by `xmin` as admin
+            // sees it: a BEFORE trigger may rewrite the values sent (a slug, an email).
+            let (before, after) = if has_xmin {
+                (
+                    "select 0::bigint, 0::bigint, null::text[], null::text[], ''::text".to_owned(),
+                    format!("select count(*) filter (where {WRITTEN_IN_CELL}), 0::bigint, ''::text from {qualified} t"),
+                )
+            } else {
+                (
+                    format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {identifies}"),
+                    format!("select count(*), 0::bigint, ''::text from {qualified} t where {identifies}"),
+                )
+            };
             Ok(CellSql {
-                before: Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {identifies}")),
+                before: Some(before),
                 op: format!("insert into {qualified} ({columns}) values ({literals})"),
                 op_kind: OpKind::Rows,
-                after: Some(format!(
-                    "select count(*), 0::bigint, ''::text from {qualified} t where {identifies}"
-                )),
+                after: Some(after),
                 filter: identifies,
                 broken: None,
             })
@@ -526,8 +556,15 @@ fn table_cell(
                 "select count(*), count(*) filter (where {matches}), coalesce(array_agg({old_key}), '{{}}'), \
                  coalesce(array_agg({new_key}), '{{}}'), {fingerprint} from {qualified} t where {filter}"
             );
+            // An updated row is found by its key (the new key when `set` changes it) and
+            // counts as changed when the statement wrote it, never by the values sent.
+            let changed = if has_xmin && operation == Operation::Update {
+                WRITTEN_IN_CELL
+            } else {
+                matches.as_str()
+            };
             let after = format!(
-                "select count(*) filter (where {old_key} = any($1)), count(*) filter (where {old_key} = any($2) and {matches}), \
+                "select count(*) filter (where {old_key} = any($1)), count(*) filter (where {old_key} = any($2) and {changed}), \
                  md5(coalesce(string_agg(t::text, ',' order by t::text) filter (where {old_key} = any($1)), '')) \
                  from {qualified} t where {old_key} = any($1) or {old_key} = any($2)"
             );
@@ -593,6 +630,7 @@ pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
                 TargetInfo {
                     exists: true,
                     key: vec!["id".to_owned()],
+                    has_xmin: true,
                     ..TargetInfo::default()
                 },
             )

@@ -11,18 +11,23 @@ use crate::error::{Error, Result};
 #[serde(deny_unknown_fields)]
 pub struct ExpectConfig {
     /// The project's tables (platform tables excluded).
+    #[serde(default, deserialize_with = "some_count")]
     pub tables: Option<Count>,
     /// Views and materialized views.
+    #[serde(default, deserialize_with = "some_count")]
     pub views: Option<Count>,
     /// Functions and procedures.
+    #[serde(default, deserialize_with = "some_count")]
     pub functions: Option<Count>,
     /// Policies, also those on platform tables such as `storage.objects`.
+    #[serde(default, deserialize_with = "some_count")]
     pub policies: Option<Count>,
+    #[serde(default, deserialize_with = "some_count")]
     pub triggers: Option<Count>,
     /// Objects that must exist: `table public.profiles`, `view public.v`,
     /// `function public.handle_new_user`, `policy "name" on public.t`,
     /// `trigger on_auth_user_created on auth.users`, `type public.mood`, `extension vector`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "object_references")]
     pub objects: Vec<String>,
 }
 
@@ -38,16 +43,97 @@ impl ExpectConfig {
 }
 
 /// An exact count (`38`) or bounds (`{min: 33}`, `{min: 1, max: 5}`).
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy)]
 pub enum Count {
     Exactly(usize),
     Between {
-        #[serde(default)]
         min: Option<usize>,
-        #[serde(default)]
         max: Option<usize>,
     },
+}
+
+/// `{min, max}` as written: strict, so `{mni: 999}` is an error, not "any number".
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Bounds {
+    min: Option<usize>,
+    max: Option<usize>,
+}
+
+/// A count that expects something: a number, or bounds with `min` or `max`. An empty value
+/// (`~`, `{}`) would be an expectation that always holds, so it is an input error.
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{self, MapAccess, Visitor};
+        struct CountVisitor;
+        const WANT: &str = "a number, or `{min: N}`, `{max: N}`, `{min: N, max: M}`";
+        impl<'de> Visitor<'de> for CountVisitor {
+            type Value = Count;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(WANT)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Count, E> {
+                usize::try_from(v)
+                    .map(Count::Exactly)
+                    .map_err(|_| E::custom(format!("{v} is too large")))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Count, E> {
+                Err(E::custom(format!("{v}: a count is not negative")))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Count, E> {
+                Err(E::custom(format!(
+                    "an empty count expects nothing: write {WANT}"
+                )))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Count, E> {
+                self.visit_unit()
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Count, A::Error> {
+                let bounds = Bounds::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                match (bounds.min, bounds.max) {
+                    (None, None) => Err(de::Error::custom(format!(
+                        "`{{}}` expects nothing: write {WANT}"
+                    ))),
+                    (Some(min), Some(max)) if min > max => Err(de::Error::custom(format!(
+                        "min {min} is above max {max}: no catalog can hold it"
+                    ))),
+                    (min, max) => Ok(Count::Between { min, max }),
+                }
+            }
+        }
+        deserializer.deserialize_any(CountVisitor)
+    }
+}
+
+/// `tables: ~` is not "no expectation" but a mistake: every count given must expect something.
+fn some_count<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Count>, D::Error> {
+    Count::deserialize(deserializer).map(Some)
+}
+
+/// Object references, each checked for its form while the file is read.
+fn object_references<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    let references = Vec::<String>::deserialize(deserializer)?;
+    for reference in &references {
+        if !well_formed(reference) {
+            return Err(serde::de::Error::custom(bad_reference(reference)));
+        }
+    }
+    Ok(references)
+}
+
+/// Whether `reference` has a form [`exists`] understands.
+fn well_formed(reference: &str) -> bool {
+    let (kind, rest) = reference.split_once(' ').unwrap_or((reference, ""));
+    let rest = rest.trim();
+    match kind {
+        "table" | "view" | "function" | "procedure" | "type" | "extension" => !rest.is_empty(),
+        "policy" | "trigger" => rest.rsplit_once(" on ").is_some(),
+        _ => false,
+    }
 }
 
 impl Count {
@@ -212,6 +298,46 @@ mod tests {
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("at least 3 tables"), "{problems:?}");
         assert!(problems[1].contains("public.zz"), "{problems:?}");
+    }
+
+    #[test]
+    fn counts_that_expect_nothing_are_rejected_where_written() {
+        let config = |yaml: &str| {
+            crate::config::parse_yaml::<crate::config::Config>(
+                yaml,
+                std::path::Path::new("db-ci.yaml"),
+            )
+        };
+        for (yaml, line, needle) in [
+            ("expect:\n  tables: { mni: 999 }\n", 2, "mni"),
+            ("expect:\n  tables: {}\n", 2, "expects nothing"),
+            ("expect:\n  views: ~\n", 2, "expects nothing"),
+            ("expect:\n  policies: {maximum: 0}\n", 2, "maximum"),
+            ("expect:\n  triggers: {min: 3, max: 1}\n", 2, "above max"),
+            (
+                "expect:\n  objects:\n    - gizmo public.a\n",
+                3,
+                "expect.objects",
+            ),
+        ] {
+            let err = config(yaml).unwrap_err();
+            let message = err.to_string();
+            assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+            assert!(
+                message.starts_with(&format!("db-ci.yaml:{line}:")),
+                "{yaml}: {message}"
+            );
+            assert!(message.contains(needle), "{yaml}: {message}");
+        }
+        let ok = config("expect:\n  tables: {max: 0}\n  views: 0\n  objects: [table public.a]\n")
+            .unwrap();
+        assert!(matches!(
+            ok.expect.tables,
+            Some(Count::Between {
+                min: None,
+                max: Some(0)
+            })
+        ));
     }
 
     #[test]
