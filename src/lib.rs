@@ -16,6 +16,7 @@ pub mod data;
 pub mod error;
 pub mod events;
 pub mod lint;
+pub mod live;
 pub(crate) mod locate;
 pub mod policy_tests;
 pub mod project;
