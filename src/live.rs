@@ -174,6 +174,16 @@ impl Target {
                 db_error_text(&e)
             ))
         };
+        // A unix socket never carries TLS (libpq ignores sslmode there too).
+        let socket_only = !config.get_hosts().is_empty()
+            && config
+                .get_hosts()
+                .iter()
+                .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+        if socket_only {
+            config.ssl_mode(WireSslMode::Disable);
+            return spawn(config.connect(tokio_postgres::NoTls).await.map_err(fail)?);
+        }
         match self.ssl_mode {
             SslMode::Disable => {
                 config.ssl_mode(WireSslMode::Disable);
