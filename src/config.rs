@@ -34,6 +34,10 @@ pub struct Config {
     /// Catalog expectations checked after replay (reported by the snapshot stage).
     #[serde(default)]
     pub expect: crate::snapshot::ExpectConfig,
+    /// The release gate (`db-ci gate --against`): production's statement timeout, accepted
+    /// findings.
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -126,6 +130,13 @@ where
         OneOrMany::One(one) => vec![one],
         OneOrMany::Many(many) => many,
     })
+}
+
+/// A humantime duration (`30s`, `2m`) for `deserialize_with`.
+pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Duration, D::Error> {
+    humantime_serde_compat::deserialize(d)
 }
 
 mod humantime_serde_compat {

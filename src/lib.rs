@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod gate;
 pub mod lint;
 pub mod live;
 pub(crate) mod locate;
