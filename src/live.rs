@@ -175,12 +175,12 @@ impl Target {
             ))
         };
         // A unix socket never carries TLS (libpq ignores sslmode there too).
-        let socket_only = !config.get_hosts().is_empty()
-            && config
-                .get_hosts()
-                .iter()
-                .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
-        if socket_only {
+        // (A `?host=/dir` query parameter makes the socket one of the hosts.)
+        let socket = config
+            .get_hosts()
+            .iter()
+            .any(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
+        if socket {
             config.ssl_mode(WireSslMode::Disable);
             return spawn(config.connect(tokio_postgres::NoTls).await.map_err(fail)?);
         }

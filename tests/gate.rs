@@ -69,17 +69,72 @@ fn case(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn gate_catches_dangerous_releases_and_passes_safe_twins() {
-    if common::Backend::local().is_none() {
-        return;
+async fn gate_on_the_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        scenario(BackendKind::Local, backend).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_on_the_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        scenario(BackendKind::Container, backend).await;
+    }
+}
+
+/// The rehearsal must run production's major version: a PostgreSQL 15 production gated with a
+/// PostgreSQL 17 container is exit 3, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_of_another_major_version_is_refused() {
+    let (Some(_), Some(container)) = (common::Backend::local(), common::Backend::container())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), EARLIER, &[], "");
+    let project = Project::discover(dir.path()).unwrap();
+    let options = RunOptions {
+        backend: BackendOptions {
+            kind: BackendKind::Local,
+            ..Default::default()
+        },
+        only: Some(vec![]),
+        ..Default::default()
+    };
+    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    let prod = replayed.expect("production replayed");
+    std::fs::write(
+        dir.path().join("migrations/0030_x.sql"),
+        "create table public.x (id int);\n",
+    )
+    .unwrap();
+    let mut args = vec![
+        "gate".to_owned(),
+        dir.path().display().to_string(),
+        "--against".into(),
+        prod.server.connection.url(&prod.database),
+    ];
+    args.extend(container.args());
+    let out = common::db_ci(&args);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("(major 15)") && text.contains("(major 17)"),
+        "{text}"
+    );
+    prod.server.shutdown().await;
+}
+
+async fn scenario(kind: BackendKind, backend: common::Backend) {
     // Production: the earlier migrations through db-ci's ledger, then real data.
     let prod_dir = tempfile::tempdir().unwrap();
     write_project(prod_dir.path(), EARLIER, &[], "");
     let project = Project::discover(prod_dir.path()).unwrap();
     let options = RunOptions {
         backend: BackendOptions {
-            kind: BackendKind::Local,
+            kind,
+            image: common::container_image(),
             ..Default::default()
         },
         only: Some(vec![]),
@@ -96,19 +151,18 @@ async fn gate_catches_dangerous_releases_and_passes_safe_twins() {
                case when g % 1000 = 0 then null else 'n' end
              from generate_series(1, 1000000) g;
              analyze;
-             create role gate_reader login bypassrls;
+             create role gate_reader login bypassrls password 'Reader-Secret';
              grant pg_read_all_data to gate_reader;",
         )
         .await
         .unwrap();
-    let Host::Socket(socket) = &prod.server.connection.host else {
-        panic!("local backend uses a socket")
+    let host = match &prod.server.connection.host {
+        Host::Socket(socket) => socket.display().to_string().replace('/', "%2F"),
+        Host::Tcp(host) => host.clone(),
     };
     let url = format!(
-        "postgres://gate_reader@{}:{}/{}",
-        socket.display().to_string().replace('/', "%2F"),
-        prod.server.connection.port,
-        prod.database
+        "postgres://gate_reader:Reader-Secret@{host}:{}/{}?sslmode=prefer",
+        prod.server.connection.port, prod.database
     );
     let catalog_before = Fingerprint::read(&admin).await.unwrap();
     let data_before = DataFingerprint::read(&admin).await.unwrap();
@@ -274,16 +328,16 @@ async fn gate_catches_dangerous_releases_and_passes_safe_twins() {
         let earlier: Vec<(&str, &str)> = c.earlier.iter().map(|(n, s)| (*n, s.as_str())).collect();
         write_project(&dir, &earlier, &c.pending, c.config);
         let json = dir.join("report.json");
-        let out = common::db_ci(&[
+        let mut args = vec![
             "gate".into(),
             dir.display().to_string(),
             "--against".into(),
             url.clone(),
-            "--backend".into(),
-            "local".into(),
             "--json".into(),
             json.display().to_string(),
-        ]);
+        ];
+        args.extend(backend.args());
+        let out = common::db_ci(&args);
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr)
             + &std::fs::read_to_string(&json).unwrap_or_default();
@@ -292,6 +346,9 @@ async fn gate_catches_dangerous_releases_and_passes_safe_twins() {
     let results = common::parallel(cases.iter().collect(), 2, run);
     let mut problems = Vec::new();
     for (c, (code, text)) in cases.iter().zip(&results) {
+        if text.contains("Reader-Secret") {
+            problems.push(format!("{}: the password was printed\n{text}", c.name));
+        }
         if *code != Some(c.exit) {
             problems.push(format!(
                 "{}: exit {code:?}, expected {}\n{text}",
