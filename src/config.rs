@@ -228,6 +228,7 @@ mod tests {
         assert_eq!(config.lint.allow.len(), 1);
         assert_eq!(config.expect.objects.len(), 2);
         assert!(config.snapshot.enabled);
+        assert_eq!(config.gate.allow.len(), 1);
     }
 
     #[test]
