@@ -41,6 +41,18 @@ pub enum Command {
     Lint(RunArgs),
     /// Compare a live database with the committed snapshot, read-only; exit 1 on drift.
     Drift(DriftArgs),
+    /// Gate a release: rehearse production's pending migrations on a database shaped like it
+    /// (read-only on production); exit 1 when applying them is not safe.
+    Gate(GateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GateArgs {
+    /// Production (read only, in a verified read-only session; TLS per sslmode/sslrootcert).
+    #[arg(long, env = "DB_CI_GATE_URL", hide_env_values = true)]
+    pub against: String,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +114,12 @@ pub async fn main(cli: Cli) -> i32 {
     // Before anything can print: every form of these passwords is masked in every output.
     match &cli.command {
         Command::Drift(args) => crate::redact::register(&args.against),
+        Command::Gate(args) => {
+            crate::redact::register(&args.against);
+            if let Some(url) = &args.run.database_url {
+                crate::redact::register(url);
+            }
+        }
         Command::Run(args)
         | Command::Replay(args)
         | Command::Rls(args)
@@ -123,6 +141,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Snapshot(args) => run_command(args, Some(vec!["snapshot"])).await,
         Command::Lint(args) => run_command(args, Some(vec!["lint"])).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
+        Command::Gate(args) => gate_command(args).await,
     }
 }
 
@@ -212,4 +231,48 @@ fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() ->
             eprintln!("error: write the job summary: {e}");
         }
     }
+}
+
+async fn gate_command(args: GateArgs) -> i32 {
+    let project = match Project::discover(&args.run.dir)
+        .and_then(|p| crate::gate::validate(&p.config.gate).map(|()| p))
+    {
+        Ok(project) => project,
+        Err(error) => {
+            eprintln!("error: {}", error.render());
+            return error.exit_code();
+        }
+    };
+    let options = crate::gate::GateOptions {
+        backend: BackendOptions {
+            kind: args.run.backend,
+            image: args.run.image,
+            database_url: args.run.database_url,
+        },
+        against: args.against,
+    };
+    let mut human = Human::stdout();
+    human.verbose = args.run.verbose;
+    let report = crate::gate::gate(&project, &options, &mut human as &mut dyn Reporter).await;
+    if let Some(error) = &report.error {
+        eprintln!("error: {}", error.message);
+    }
+    let mut code = report.exit_code();
+    if let Some(path) = &args.run.json {
+        if let Err(e) = json::write(&report, path) {
+            eprintln!("error: write the JSON report {}: {e}", path.display());
+            code = code.max(exit::ENVIRONMENT);
+        }
+    }
+    if let Some(path) = &args.run.junit {
+        if let Err(e) = junit::write(&report, path) {
+            eprintln!("error: write the JUnit report {}: {e}", path.display());
+            code = code.max(exit::ENVIRONMENT);
+        }
+    }
+    github_output(
+        || github::annotations(&report, &github::Paths::from_env()),
+        || github::summary(&report),
+    );
+    code
 }

@@ -37,6 +37,10 @@ pub struct Config {
     /// pgTAP test files run by the pgtap stage.
     #[serde(default)]
     pub pgtap: crate::pgtap::PgtapConfig,
+    /// The release gate (`db-ci gate --against`): production's statement timeout, accepted
+    /// findings.
+    #[serde(default)]
+    pub gate: crate::gate::GateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +133,13 @@ where
         OneOrMany::One(one) => vec![one],
         OneOrMany::Many(many) => many,
     })
+}
+
+/// A humantime duration (`30s`, `2m`) for `deserialize_with`.
+pub(crate) fn duration<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Duration, D::Error> {
+    humantime_serde_compat::deserialize(d)
 }
 
 mod humantime_serde_compat {
@@ -242,6 +253,7 @@ mod tests {
         assert!(config.snapshot.enabled);
         assert_eq!(config.pgtap.paths, vec!["supabase/tests"]);
         assert_eq!(config.pgtap.jobs, Some(2));
+        assert_eq!(config.gate.allow.len(), 1);
     }
 
     #[test]

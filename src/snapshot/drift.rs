@@ -2,11 +2,14 @@
 //! transaction, compared with the committed snapshot. Never writes; never prints the password.
 
 use std::path::Path;
-use std::str::FromStr;
+use std::time::Duration;
 
 use crate::backend::url::redact_url;
 use crate::error::{exit, Error, Result};
 use crate::project::Project;
+
+/// How long one catalog query on the live database may run.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What a drift check found.
 #[derive(Debug)]
@@ -52,19 +55,10 @@ pub async fn check(dir: &Path, against: &str) -> Result<Drift> {
             path.display()
         ))
     })?;
-    let safe_url = redact_url(against);
-    let config = tokio_postgres::Config::from_str(against)
-        .map_err(|e| Error::input(format!("parse --against {safe_url}: {e}")))?;
-    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| {
-        Error::environment(format!(
-            "connect to {safe_url}: {}",
-            crate::backend::db_error_text(&e)
-        ))
-    })?;
-    let connection = tokio::spawn(connection);
-    let live = read_only_catalog(&client, &safe_url).await;
-    drop(client);
-    connection.abort();
+    let target = crate::live::Target::parse(against, "--against", |k| std::env::var(k).ok())?;
+    let session = crate::live::ReadOnly::open(&target, READ_TIMEOUT).await?;
+    let live = super::model::Catalog::read(session.client()).await;
+    session.close().await;
     let live = super::render::to_yaml(&live?);
     Ok(
         match super::diff::unified(
@@ -77,35 +71,4 @@ pub async fn check(dir: &Path, against: &str) -> Result<Drift> {
             Some(diff) => Drift::Found(diff),
         },
     )
-}
-
-/// Makes the session read-only, proves it is, and reads the catalog; refuses otherwise.
-async fn read_only_catalog(
-    client: &tokio_postgres::Client,
-    safe_url: &str,
-) -> Result<super::model::Catalog> {
-    let refuse = |why: String| {
-        Error::environment(format!(
-            "make the session on {safe_url} read-only ({why}): refusing to read it"
-        ))
-    };
-    client
-        .batch_execute(
-            "set session characteristics as transaction read only; \
-             begin isolation level repeatable read read only",
-        )
-        .await
-        .map_err(|e| refuse(crate::backend::db_error_text(&e)))?;
-    let row = client
-        .query_one("show transaction_read_only", &[])
-        .await
-        .map_err(|e| refuse(crate::backend::db_error_text(&e)))?;
-    let read_only: String = row.get(0);
-    if read_only != "on" {
-        let _ = client.batch_execute("rollback").await;
-        return Err(refuse(format!("transaction_read_only is {read_only}")));
-    }
-    let catalog = super::model::Catalog::read(client).await;
-    let _ = client.batch_execute("rollback").await;
-    catalog
 }

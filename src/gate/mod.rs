@@ -1,0 +1,702 @@
+//! `db-ci gate --against PROD`: the release gate a deploy runs before production applies its
+//! pending migrations. Reads production read-only (ledger, catalog, sizes), rehearses the
+//! pending migrations on a throwaway database shaped like it, tracing what each statement
+//! locks, rewrites and scans, pre-flights data-dependent failures on production's rows, and
+//! gives one verdict: exit 0 safe, 1 blocked, 2 input, 3 environment.
+
+pub mod judge;
+pub mod ledger;
+pub mod preflight;
+pub mod shape;
+pub mod trace;
+
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::backend::{BackendOptions, Server};
+use crate::error::{Error, Result};
+use crate::events::{Event, Reporter};
+use crate::live::{ReadOnly, Target};
+use crate::project::{FileKind, Project, SqlFile};
+use crate::replay::{self, FileResult, PassOptions};
+use crate::report::{
+    Case, CaseVerdict, Failure, Report, RunError, StageReport, StageVerdict, Verdict,
+};
+use crate::shim::{self, GrantMode};
+use crate::snapshot::model::Catalog;
+
+use judge::{Finding, FindingKind, Size, Sizes};
+
+/// `gate:` in db-ci.yaml.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// How long one read-only query on production may run (pre-flight checks over it say
+    /// "not checked").
+    #[serde(
+        default = "default_prod_timeout",
+        deserialize_with = "crate::config::duration"
+    )]
+    pub statement_timeout: Duration,
+    /// Findings accepted on purpose, each with its reason.
+    #[serde(default)]
+    pub allow: Vec<Allow>,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            statement_timeout: default_prod_timeout(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+fn default_prod_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+
+/// One accepted finding: in `file`, optionally only on `relation` and of `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allow {
+    pub file: String,
+    #[serde(default)]
+    pub relation: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub reason: String,
+}
+
+impl Allow {
+    fn matches(&self, finding: &Finding) -> bool {
+        self.file == finding.file
+            && self
+                .relation
+                .as_ref()
+                .is_none_or(|r| finding.relation.as_deref() == Some(r.as_str()))
+            && self
+                .kind
+                .as_ref()
+                .is_none_or(|k| k == finding.kind.as_str())
+    }
+}
+
+/// Checks `gate.allow` before anything boots: a reason is mandatory, a kind must exist.
+pub fn validate(config: &GateConfig) -> Result<()> {
+    const KINDS: &[&str] = &[
+        "ledger",
+        "drift",
+        "rehearsal-failed",
+        "rewrite",
+        "scan",
+        "index-build",
+        "lock-without-timeout",
+        "data-violation",
+        "not-checked",
+        "destructive",
+    ];
+    for (i, allow) in config.allow.iter().enumerate() {
+        if allow.reason.trim().is_empty() {
+            return Err(Error::input(format!(
+                "read db-ci.yaml: gate.allow[{i}] ({}) needs a non-empty `reason`",
+                allow.file
+            )));
+        }
+        if let Some(kind) = &allow.kind {
+            if !KINDS.contains(&kind.as_str()) {
+                return Err(Error::input(format!(
+                    "read db-ci.yaml: gate.allow[{i}] kind `{kind}` is not one of {}",
+                    KINDS.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What to gate.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// Where the rehearsal server comes from.
+    pub backend: BackendOptions,
+    /// Production's URL (never printed with its password).
+    pub against: String,
+}
+
+/// What production holds, read once, read-only.
+struct Production {
+    version: String,
+    major: u32,
+    ledger: Vec<ledger::AppliedRow>,
+    has_ledger: bool,
+    sizes: Sizes,
+    catalog: Catalog,
+}
+
+/// Runs the gate; environment and input errors are folded into the report.
+pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn Reporter) -> Report {
+    let started = Instant::now();
+    let mut report = Report {
+        verdict: Verdict::Pass,
+        db_ci_version: env!("CARGO_PKG_VERSION"),
+        project: project.root.display().to_string(),
+        backend: None,
+        server_version: None,
+        replay_mode: project.replay_mode().as_str().to_owned(),
+        seed: None,
+        duration_ms: 0,
+        stages: Vec::new(),
+        error: None,
+    };
+    let mut stage = StageReport::new("gate", StageVerdict::Pass);
+    if let Err(error) = run(project, options, reporter, &mut report, &mut stage).await {
+        report.error = Some(RunError {
+            kind: if error.exit_code() == crate::error::exit::INPUT {
+                "input"
+            } else {
+                "environment"
+            },
+            message: error.render(),
+        });
+        stage.verdict = StageVerdict::Skipped;
+        stage.reason = Some("the gate stopped before a verdict (see error)".to_owned());
+    }
+    stage.duration_ms = started.elapsed().as_millis() as u64;
+    reporter.event(&Event::StageDone(&stage));
+    report.verdict = if report.error.is_none() && stage.verdict != StageVerdict::Fail {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
+    report.stages.push(stage);
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    reporter.event(&Event::RunDone(&report));
+    report
+}
+
+async fn run(
+    project: &Project,
+    options: &GateOptions,
+    reporter: &mut dyn Reporter,
+    report: &mut Report,
+    stage: &mut StageReport,
+) -> Result<()> {
+    validate(&project.config.gate)?;
+    let target = Target::parse(&options.against, "--against", |k| std::env::var(k).ok())?;
+    let repo = repo_migrations(project);
+    let prod_timeout = project.config.gate.statement_timeout;
+    let session = ReadOnly::open(&target, prod_timeout).await?;
+    let prod = read_production(&session).await?;
+    let analysis = ledger::analyse(&repo, &prod.ledger);
+    let mut findings: Vec<Finding> = Vec::new();
+    for problem in &analysis.problems {
+        findings.push(Finding {
+            kind: FindingKind::Ledger,
+            blocks: true,
+            file: problem
+                .file()
+                .unwrap_or("supabase_migrations.schema_migrations")
+                .to_owned(),
+            line: 1,
+            relation: None,
+            message: problem.message(),
+            advice: vec![problem.advice().to_owned()],
+            statement: None,
+            allowed: None,
+        });
+    }
+    let pending: Vec<&SqlFile> = analysis
+        .pending
+        .iter()
+        .map(|&i| &project.migrations[i])
+        .collect();
+    let applied: Vec<&SqlFile> = analysis
+        .applied
+        .iter()
+        .map(|&i| &project.migrations[i])
+        .collect();
+    let mut notes = vec![format!(
+        "production {} (PostgreSQL {}): {} applied, {} pending{}",
+        target.shown,
+        prod.version,
+        applied.len(),
+        pending.len(),
+        if pending.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                pending
+                    .iter()
+                    .map(|f| f.rel.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    )];
+    if !prod.has_ledger {
+        notes.push(
+            "production has no supabase_migrations.schema_migrations: every migration counts as \
+             pending"
+                .to_owned(),
+        );
+    }
+    if !analysis.not_compared.is_empty() {
+        notes.push(format!(
+            "the ledger stored no statements for {}: edits after apply not checked there",
+            analysis.not_compared.join(", ")
+        ));
+    }
+
+    if !analysis.problems.is_empty() {
+        session.close().await;
+        notes.push("rehearsal skipped: the ledger must be consistent first".to_owned());
+        finish(project, stage, findings, notes, 0);
+        return Ok(());
+    }
+    if pending.is_empty() {
+        session.close().await;
+        notes.push("nothing to apply".to_owned());
+        finish(project, stage, findings, notes, 0);
+        return Ok(());
+    }
+
+    // The rehearsal: a throwaway server of production's major version.
+    let boot = Instant::now();
+    let server = Server::start(&options.backend).await?;
+    report.backend = Some(server.description.clone());
+    report.server_version = Some(server.version.clone());
+    reporter.event(&Event::BackendReady {
+        description: &server.description,
+        duration: boot.elapsed(),
+    });
+    let outcome = rehearse(
+        project,
+        &server,
+        &session,
+        &prod,
+        &applied,
+        &pending,
+        &mut findings,
+        &mut notes,
+    )
+    .await;
+    server.shutdown().await;
+    session.close().await;
+    let checks = outcome?;
+    finish(project, stage, findings, notes, checks);
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rehearse(
+    project: &Project,
+    server: &Server,
+    session: &ReadOnly,
+    prod: &Production,
+    applied: &[&SqlFile],
+    pending: &[&SqlFile],
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<String>,
+) -> Result<usize> {
+    if server.major != prod.major {
+        return Err(Error::environment(format!(
+            "rehearse on a server like production's: production runs PostgreSQL {} (major {}), \
+             the rehearsal server {} (major {}); pick an image or binaries of major {} \
+             (--image, PG_BIN)",
+            prod.version, prod.major, server.version, server.major, prod.major
+        )));
+    }
+    let database = server.unique_name("gate");
+    server.create_database(&database, None).await?;
+    let client = server.connect(&database).await?;
+    shim::apply(
+        &client,
+        GrantMode::from_expose(project.config.shim.expose_new_tables),
+    )
+    .await?;
+    let timeout = project.config.replay.statement_timeout;
+    let outcomes = replay::apply_all(
+        &client,
+        applied.iter().copied(),
+        PassOptions {
+            statement_timeout: timeout,
+            record_ledger: true,
+            skip_recorded: false,
+            honour_exemptions: false,
+        },
+        |_| {},
+    )
+    .await;
+    if let Some(failure) = outcomes.iter().find_map(|o| match &o.result {
+        FileResult::Failed(f) => Some(f),
+        _ => None,
+    }) {
+        findings.push(Finding {
+            kind: FindingKind::RehearsalFailed,
+            blocks: true,
+            file: failure.file.clone(),
+            line: failure.line,
+            relation: None,
+            message: format!(
+                "an applied migration fails on an empty database, so the rehearsal cannot be \
+                 built: {}",
+                failure.message
+            ),
+            advice: failure.notes.clone(),
+            statement: Some(failure.statement.clone()).filter(|s| !s.is_empty()),
+            allowed: None,
+        });
+        return Ok(applied.len());
+    }
+    // The rehearsal stands for production only if their catalogs match.
+    // Inside a transaction, as on production: the catalog read pins its search path locally.
+    let begin = |e: tokio_postgres::Error| {
+        Error::environment(format!(
+            "read the rehearsal's catalog: {}",
+            crate::backend::db_error_text(&e)
+        ))
+    };
+    client
+        .batch_execute("begin read only")
+        .await
+        .map_err(begin)?;
+    let rehearsal = Catalog::read(&client).await;
+    client.batch_execute("rollback").await.map_err(begin)?;
+    let rehearsal = rehearsal?;
+    let ours = crate::snapshot::render::to_yaml(&rehearsal);
+    let theirs = crate::snapshot::render::to_yaml(&prod.catalog);
+    if let Some(diff) = crate::snapshot::diff::unified(
+        &ours,
+        &theirs,
+        "rehearsal (the repository's applied migrations)",
+        "production",
+    ) {
+        findings.push(Finding {
+            kind: FindingKind::Drift,
+            blocks: true,
+            file: applied
+                .last()
+                .map(|f| f.rel.clone())
+                .unwrap_or_else(|| "(no applied migration)".to_owned()),
+            line: 1,
+            relation: None,
+            message: "production's schema has drifted from its applied migrations: the \
+                      rehearsal cannot be trusted (- rehearsal, + production)"
+                .to_owned(),
+            advice: vec![
+                diff,
+                "bring the hand-made change into a migration (`supabase db diff`), or undo it \
+                 in production"
+                    .to_owned(),
+            ],
+            statement: None,
+            allowed: None,
+        });
+        return Ok(applied.len() + 1);
+    }
+    let mut checks = applied.len() + 1;
+    for file in pending {
+        let trace = trace::apply(&client, file, timeout, true)
+            .await
+            .map_err(|e| Error::environment(format!("rehearse {}: {e}", file.rel)))?;
+        if let Some((line, message)) = &trace.failed {
+            findings.push(Finding {
+                kind: FindingKind::RehearsalFailed,
+                blocks: true,
+                file: file.rel.clone(),
+                line: *line,
+                relation: None,
+                message: format!("fails on a database shaped like production: {message}"),
+                advice: Vec::new(),
+                statement: None,
+                allowed: None,
+            });
+            break;
+        }
+        for statement in &trace.statements {
+            checks += 1;
+            findings.extend(judge::judge_statement(statement, &prod.sizes));
+            findings.extend(destructive(statement, &prod.sizes));
+            findings.extend(preflight::check(session, statement, &prod.sizes).await);
+        }
+        notes.push(format!(
+            "rehearsed {} ({} statements, {:.0} ms)",
+            file.rel,
+            trace.statements.len(),
+            trace.duration.as_secs_f64() * 1000.0
+        ));
+    }
+    Ok(checks)
+}
+
+/// Dropped tables that hold production rows; dropped columns of them; renames clients see.
+fn destructive(statement: &trace::StatementTrace, sizes: &Sizes) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = |relation: &str, message: String, advice: &str| {
+        findings.push(Finding {
+            kind: FindingKind::Destructive,
+            blocks: true,
+            file: statement.file.clone(),
+            line: statement.line,
+            relation: Some(relation.to_owned()),
+            message,
+            advice: vec![advice.to_owned()],
+            statement: Some(statement.text.clone()),
+            allowed: None,
+        })
+    };
+    for (name, kind) in &statement.dropped {
+        let Some(size) = sizes.get(name) else {
+            continue;
+        };
+        if matches!(kind, 'r' | 'p' | 'm') && size.holds_rows() {
+            push(
+                name,
+                format!(
+                    "drops {name}, which holds {} in production",
+                    size.describe()
+                ),
+                "keep the table until nothing reads it, and drop it in a later release after a \
+                 backup; or accept it in gate.allow with the reason",
+            );
+        }
+    }
+    for op in shape::operations(&statement.text) {
+        match op {
+            shape::Operation::DropColumn { table, column } => {
+                if let Some(size) = sizes.get(&table).filter(|s| s.holds_rows()) {
+                    push(
+                        &table,
+                        format!(
+                            "drops column {table}.{column}, holding data in {} production rows",
+                            judge::human_count(size.rows)
+                        ),
+                        "stop writing and reading the column first, and drop it in a later \
+                         release; or accept it in gate.allow with the reason",
+                    );
+                }
+            }
+            shape::Operation::RenameTable { table, to } if sizes.contains_key(&table) => push(
+                &table,
+                format!(
+                    "renames {table} to {to}: clients, RPCs and function bodies that name \
+                     {table} break the moment it applies"
+                ),
+                "add the new name as a view (or the new table beside the old) and move clients \
+                 over before removing the old name",
+            ),
+            shape::Operation::RenameColumn { table, column, to } if sizes.contains_key(&table) => {
+                push(
+                    &table,
+                    format!(
+                        "renames column {table}.{column} to {to}: clients and function bodies \
+                         that name it break the moment it applies"
+                    ),
+                    "add the new column, write both, move readers, then drop the old one",
+                )
+            }
+            _ => {}
+        }
+    }
+    findings
+}
+
+fn repo_migrations(project: &Project) -> Vec<ledger::RepoMigration> {
+    project
+        .migrations
+        .iter()
+        .filter(|f| f.kind == FileKind::Migration)
+        .filter_map(|f| {
+            Some(ledger::RepoMigration {
+                version: f.version.clone()?,
+                file: f.rel.clone(),
+                statements: crate::sql::split(&f.text)
+                    .iter()
+                    .map(|s| s.text(&f.text).to_owned())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+async fn read_production(session: &ReadOnly) -> Result<Production> {
+    let fail = |what: &str, e: String| {
+        Error::environment(format!("read {what} from {}: {e}", session.shown))
+    };
+    let client = session.client();
+    let row = client
+        .query_one(
+            "select current_setting('server_version'), current_setting('server_version_num')::int",
+            &[],
+        )
+        .await
+        .map_err(|e| fail("the server version", crate::backend::db_error_text(&e)))?;
+    let version: String = row.get(0);
+    let major = (row.get::<_, i32>(1) / 10000) as u32;
+    let has_ledger: bool = client
+        .query_one(
+            "select to_regclass('supabase_migrations.schema_migrations') is not null",
+            &[],
+        )
+        .await
+        .map_err(|e| fail("the ledger", crate::backend::db_error_text(&e)))?
+        .get(0);
+    let mut ledger = Vec::new();
+    if has_ledger {
+        let full = "select version::text, name::text, statements::text[] \
+                    from supabase_migrations.schema_migrations order by version";
+        let bare = "select version::text, null::text, null::text[] \
+                    from supabase_migrations.schema_migrations order by version";
+        let rows = match session.bounded_query(full).await {
+            Ok(Some(rows)) => rows,
+            // Older ledgers have no name/statements columns.
+            _ => session
+                .bounded_query(bare)
+                .await
+                .map_err(|e| {
+                    fail(
+                        "the ledger",
+                        format!(
+                            "{e} (the role needs USAGE on schema supabase_migrations and SELECT \
+                             on its schema_migrations)"
+                        ),
+                    )
+                })?
+                .ok_or_else(|| fail("the ledger", "statement timeout".to_owned()))?,
+        };
+        ledger = rows
+            .iter()
+            .map(|row| ledger::AppliedRow {
+                version: row.get(0),
+                name: row.get(1),
+                statements: row.get(2),
+            })
+            .collect();
+    }
+    let rows = client
+        .query(
+            "select n.nspname || '.' || c.relname, c.reltuples::float8, \
+             pg_relation_size(c.oid)::int8 \
+             from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+             where c.relkind in ('r', 'p', 'm') \
+             and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')",
+            &[],
+        )
+        .await
+        .map_err(|e| fail("relation sizes", crate::backend::db_error_text(&e)))?;
+    let sizes = rows
+        .iter()
+        .map(|row| {
+            (
+                row.get::<_, String>(0),
+                Size {
+                    rows: row.get(1),
+                    bytes: row.get(2),
+                },
+            )
+        })
+        .collect();
+    let catalog = Catalog::read(client).await?;
+    Ok(Production {
+        version,
+        major,
+        ledger,
+        has_ledger,
+        sizes,
+        catalog,
+    })
+}
+
+/// Applies `gate.allow`, and turns findings into the stage's failures and cases.
+fn finish(
+    project: &Project,
+    stage: &mut StageReport,
+    mut findings: Vec<Finding>,
+    notes: Vec<String>,
+    checks: usize,
+) {
+    for finding in &mut findings {
+        if let Some(allow) = project
+            .config
+            .gate
+            .allow
+            .iter()
+            .find(|a| a.matches(finding))
+        {
+            finding.allowed = Some(allow.reason.clone());
+        }
+    }
+    let blocking = findings
+        .iter()
+        .filter(|f| f.blocks && f.allowed.is_none())
+        .count();
+    stage.checks = checks.max(1);
+    for finding in &findings {
+        let blocks = finding.blocks && finding.allowed.is_none();
+        let mut finding_notes = finding
+            .advice
+            .iter()
+            .map(|a| format!("safe: {a}"))
+            .collect::<Vec<_>>();
+        if finding.kind == FindingKind::Drift {
+            finding_notes = finding.advice.clone();
+        }
+        if let Some(reason) = &finding.allowed {
+            finding_notes.insert(0, format!("allowed by gate.allow: {reason}"));
+        }
+        if blocks {
+            stage.failures.push(Failure {
+                file: finding.file.clone(),
+                line: finding.line,
+                column: None,
+                message: finding.message.clone(),
+                notes: finding_notes,
+                statement: finding.statement.clone(),
+            });
+        }
+        stage.cases.push(Case {
+            name: format!(
+                "{}:{} {}",
+                finding.file,
+                finding.line,
+                finding.kind.as_str()
+            ),
+            group: finding.file.clone(),
+            verdict: if blocks {
+                CaseVerdict::Fail
+            } else {
+                CaseVerdict::Pass
+            },
+            file: Some(finding.file.clone()),
+            line: Some(finding.line),
+            duration_ms: 0,
+            message: Some(if blocks {
+                finding.message.clone()
+            } else if let Some(reason) = &finding.allowed {
+                format!("allowed ({reason}): {}", finding.message)
+            } else {
+                format!("warning: {}", finding.message)
+            }),
+            cell: None,
+        });
+    }
+    let warnings: Vec<String> = findings
+        .iter()
+        .filter(|f| !(f.blocks && f.allowed.is_none()))
+        .map(|f| format!("{}:{}: {}", f.file, f.line, f.message))
+        .collect();
+    let mut reason = notes.join("; ");
+    if !warnings.is_empty() {
+        reason.push_str(&format!("; not blocking: {}", warnings.join("; ")));
+    }
+    if blocking > 0 {
+        stage.verdict = StageVerdict::Fail;
+        reason = format!("blocked by {blocking} finding(s); {reason}");
+    } else {
+        reason = format!("safe to apply; {reason}");
+    }
+    stage.reason = Some(reason);
+}

@@ -1,0 +1,496 @@
+//! What a migration statement says it does, read from its text: the operations whose cost
+//! depends on production's data (scans, rewrites, index builds, drops). Pure logic; the
+//! rehearsal's trace says what really happened, this names it and finds the safe rewrite.
+
+use std::sync::OnceLock;
+
+use regex::Regex;
+
+/// One operation a statement asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operation {
+    /// `CREATE [UNIQUE] INDEX [CONCURRENTLY] … ON table`.
+    CreateIndex {
+        table: String,
+        concurrently: bool,
+        unique: bool,
+    },
+    /// `ADD [CONSTRAINT n] CHECK (…) / UNIQUE (…) / PRIMARY KEY (…) / FOREIGN KEY (…) …`.
+    AddConstraint {
+        table: String,
+        kind: ConstraintKind,
+        not_valid: bool,
+    },
+    /// `ALTER COLUMN c SET NOT NULL`.
+    SetNotNull {
+        table: String,
+        column: String,
+    },
+    /// `ALTER COLUMN c [SET DATA] TYPE t`.
+    AlterType {
+        table: String,
+        column: String,
+        new_type: String,
+    },
+    /// `ADD COLUMN c … DEFAULT <volatile>` or `… NOT NULL` without a default.
+    AddColumn {
+        table: String,
+        column: String,
+        volatile_default: bool,
+        not_null_without_default: bool,
+    },
+    DropTable {
+        table: String,
+    },
+    DropColumn {
+        table: String,
+        column: String,
+    },
+    RenameTable {
+        table: String,
+        to: String,
+    },
+    RenameColumn {
+        table: String,
+        column: String,
+        to: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConstraintKind {
+    Check(String),
+    Unique(Vec<String>),
+    PrimaryKey(Vec<String>),
+    ForeignKey {
+        columns: Vec<String>,
+        references: String,
+        referenced: Vec<String>,
+    },
+}
+
+impl ConstraintKind {
+    pub fn describe(&self) -> &'static str {
+        match self {
+            ConstraintKind::Check(_) => "CHECK",
+            ConstraintKind::Unique(_) => "UNIQUE",
+            ConstraintKind::PrimaryKey(_) => "PRIMARY KEY",
+            ConstraintKind::ForeignKey { .. } => "FOREIGN KEY",
+        }
+    }
+}
+
+fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).unwrap())
+}
+
+const NAME: &str = r#"((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?)"#;
+
+/// `public.t`, `"T"`, `t` → `schema.name` as the catalog spells it (unquoted names fold to
+/// lower case; an unqualified name is taken as `public`).
+pub fn qualify(name: &str) -> String {
+    let parts: Vec<String> = split_name(name);
+    match parts.as_slice() {
+        [schema, table] => format!("{schema}.{table}"),
+        [table] => format!("public.{table}"),
+        _ => name.to_owned(),
+    }
+}
+
+fn split_name(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut was_quoted = false;
+    for c in name.chars() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                was_quoted = true;
+            }
+            '.' if !quoted => {
+                parts.push(fold(&current, was_quoted));
+                current.clear();
+                was_quoted = false;
+            }
+            _ => current.push(c),
+        }
+    }
+    parts.push(fold(&current, was_quoted));
+    parts
+}
+
+fn fold(part: &str, quoted: bool) -> String {
+    if quoted {
+        part.to_owned()
+    } else {
+        part.to_ascii_lowercase()
+    }
+}
+
+fn column_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|c| fold(c.trim().trim_matches('"'), c.trim().starts_with('"')))
+        .filter(|c| !c.is_empty())
+        .collect()
+}
+
+/// The text up to the parenthesis that closes the one `text` starts after.
+fn balanced(text: &str) -> &str {
+    let mut depth = 1;
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[..i];
+                }
+            }
+            _ => {}
+        }
+    }
+    text
+}
+
+/// The operations in one statement (an `ALTER TABLE` may hold several).
+pub fn operations(statement: &str) -> Vec<Operation> {
+    static INDEX: OnceLock<Regex> = OnceLock::new();
+    static ALTER: OnceLock<Regex> = OnceLock::new();
+    static DROP_TABLE: OnceLock<Regex> = OnceLock::new();
+    let text = strip_comments(statement);
+    let mut ops = Vec::new();
+    let index = re(
+        &INDEX,
+        &format!(
+            r"(?is)^\s*create\s+(unique\s+)?index\s+(concurrently\s+)?(?:if\s+not\s+exists\s+)?(?:{NAME}\s+)?on\s+(?:only\s+)?{NAME}"
+        ),
+    );
+    if let Some(c) = index.captures(&text) {
+        ops.push(Operation::CreateIndex {
+            table: qualify(&c[4]),
+            concurrently: c.get(2).is_some(),
+            unique: c.get(1).is_some(),
+        });
+        return ops;
+    }
+    let drop = re(
+        &DROP_TABLE,
+        r"(?is)^\s*drop\s+table\s+(?:if\s+exists\s+)?(.+?)(?:\s+cascade|\s+restrict)?\s*;?\s*$",
+    );
+    if let Some(c) = drop.captures(&text) {
+        for name in c[1].split(',') {
+            ops.push(Operation::DropTable {
+                table: qualify(name.trim()),
+            });
+        }
+        return ops;
+    }
+    let alter = re(
+        &ALTER,
+        &format!(r"(?is)^\s*alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{NAME}\s+(.*)$"),
+    );
+    let Some(c) = alter.captures(&text) else {
+        return ops;
+    };
+    let table = qualify(&c[1]);
+    let body = c[2].trim_end().trim_end_matches(';').to_owned();
+    for action in split_actions(&body) {
+        if let Some(op) = alter_action(&table, action.trim()) {
+            ops.push(op);
+        }
+    }
+    ops
+}
+
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.find("--") {
+            Some(i) => &line[..i],
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Splits an ALTER TABLE body at top-level commas.
+fn split_actions(body: &str) -> Vec<&str> {
+    let mut actions = Vec::new();
+    let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
+    for (i, c) in body.char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '(' if !quoted => depth += 1,
+            ')' if !quoted => depth -= 1,
+            ',' if !quoted && depth == 0 => {
+                actions.push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    actions.push(&body[start..]);
+    actions
+}
+
+fn alter_action(table: &str, action: &str) -> Option<Operation> {
+    static ADD_CONSTRAINT: OnceLock<Regex> = OnceLock::new();
+    static NOT_NULL: OnceLock<Regex> = OnceLock::new();
+    static TYPE: OnceLock<Regex> = OnceLock::new();
+    static ADD_COLUMN: OnceLock<Regex> = OnceLock::new();
+    static DROP_COLUMN: OnceLock<Regex> = OnceLock::new();
+    static RENAME_COLUMN: OnceLock<Regex> = OnceLock::new();
+    static RENAME_TABLE: OnceLock<Regex> = OnceLock::new();
+    static FK: OnceLock<Regex> = OnceLock::new();
+    let lower = action.to_ascii_lowercase();
+    let add = re(
+        &ADD_CONSTRAINT,
+        r"(?is)^add\s+(?:constraint\s+\S+\s+)?(check|unique|primary\s+key|foreign\s+key)\s*(?:nulls\s+(?:not\s+)?distinct\s*)?\(",
+    );
+    if let Some(c) = add.captures(action) {
+        let rest = &action[c.get(0).unwrap().end()..];
+        let inside = balanced(rest);
+        let kind = match c[1].to_ascii_lowercase().split_whitespace().next() {
+            Some("check") => ConstraintKind::Check(inside.trim().to_owned()),
+            Some("unique") => ConstraintKind::Unique(column_list(inside)),
+            Some("primary") => ConstraintKind::PrimaryKey(column_list(inside)),
+            _ => {
+                let after = &rest[inside.len()..];
+                let fk = re(
+                    &FK,
+                    &format!(r"(?is)^\)\s*references\s+{NAME}\s*(?:\(([^)]*)\))?"),
+                );
+                let m = fk.captures(after)?;
+                ConstraintKind::ForeignKey {
+                    columns: column_list(inside),
+                    references: qualify(&m[1]),
+                    referenced: m
+                        .get(2)
+                        .map(|r| column_list(r.as_str()))
+                        .unwrap_or_default(),
+                }
+            }
+        };
+        return Some(Operation::AddConstraint {
+            table: table.to_owned(),
+            kind,
+            not_valid: lower.contains("not valid"),
+        });
+    }
+    let not_null = re(
+        &NOT_NULL,
+        r#"(?is)^alter\s+(?:column\s+)?("[^"]+"|\w+)\s+set\s+not\s+null"#,
+    );
+    if let Some(c) = not_null.captures(action) {
+        return Some(Operation::SetNotNull {
+            table: table.to_owned(),
+            column: fold(c[1].trim_matches('"'), c[1].starts_with('"')),
+        });
+    }
+    let ty = re(
+        &TYPE,
+        r#"(?is)^alter\s+(?:column\s+)?("[^"]+"|\w+)\s+(?:set\s+data\s+)?type\s+(.+?)(?:\s+using\s+.*)?$"#,
+    );
+    if let Some(c) = ty.captures(action) {
+        return Some(Operation::AlterType {
+            table: table.to_owned(),
+            column: fold(c[1].trim_matches('"'), c[1].starts_with('"')),
+            new_type: c[2].trim().to_owned(),
+        });
+    }
+    let add_column = re(
+        &ADD_COLUMN,
+        r#"(?is)^add\s+(?:column\s+)?(?:if\s+not\s+exists\s+)?("[^"]+"|\w+)\s+(.*)$"#,
+    );
+    if let Some(c) = add_column.captures(action) {
+        let definition = c[2].to_ascii_lowercase();
+        let default = definition
+            .split_once("default")
+            .map(|(_, d)| d.trim().to_owned());
+        let volatile = default.as_deref().is_some_and(|d| {
+            [
+                "random(",
+                "gen_random_uuid(",
+                "uuid_generate_v4(",
+                "clock_timestamp(",
+                "nextval(",
+                "timeofday(",
+            ]
+            .iter()
+            .any(|f| d.contains(f))
+        });
+        return Some(Operation::AddColumn {
+            table: table.to_owned(),
+            column: fold(c[1].trim_matches('"'), c[1].starts_with('"')),
+            volatile_default: volatile,
+            not_null_without_default: definition.contains("not null") && default.is_none(),
+        });
+    }
+    let drop = re(
+        &DROP_COLUMN,
+        r#"(?is)^drop\s+(?:column\s+)?(?:if\s+exists\s+)?("[^"]+"|\w+)"#,
+    );
+    if let Some(c) = drop.captures(action) {
+        let column = fold(c[1].trim_matches('"'), c[1].starts_with('"'));
+        if column != "constraint" {
+            return Some(Operation::DropColumn {
+                table: table.to_owned(),
+                column,
+            });
+        }
+    }
+    let rename_column = re(
+        &RENAME_COLUMN,
+        r#"(?is)^rename\s+(?:column\s+)?("[^"]+"|\w+)\s+to\s+("[^"]+"|\w+)"#,
+    );
+    let rename_table = re(&RENAME_TABLE, r#"(?is)^rename\s+to\s+("[^"]+"|\w+)"#);
+    if let Some(c) = rename_table.captures(action) {
+        let schema = table.split('.').next().unwrap_or("public");
+        return Some(Operation::RenameTable {
+            table: table.to_owned(),
+            to: format!(
+                "{schema}.{}",
+                fold(c[1].trim_matches('"'), c[1].starts_with('"'))
+            ),
+        });
+    }
+    if let Some(c) = rename_column.captures(action) {
+        if !c[1].eq_ignore_ascii_case("constraint") {
+            return Some(Operation::RenameColumn {
+                table: table.to_owned(),
+                column: fold(c[1].trim_matches('"'), c[1].starts_with('"')),
+                to: fold(c[2].trim_matches('"'), c[2].starts_with('"')),
+            });
+        }
+    }
+    None
+}
+
+/// Whether the statement (or the session before it in its file) set a `lock_timeout`.
+pub fn sets_lock_timeout(statement: &str) -> bool {
+    let lower = statement.to_ascii_lowercase();
+    lower.contains("lock_timeout")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_builds() {
+        assert_eq!(
+            operations("CREATE INDEX messages_room_idx ON public.messages (room_id);"),
+            vec![Operation::CreateIndex {
+                table: "public.messages".into(),
+                concurrently: false,
+                unique: false
+            }]
+        );
+        assert_eq!(
+            operations("create unique index concurrently if not exists i on \"Msg\" (a)"),
+            vec![Operation::CreateIndex {
+                table: "public.Msg".into(),
+                concurrently: true,
+                unique: true
+            }]
+        );
+    }
+
+    #[test]
+    fn alter_table_actions() {
+        let ops = operations(
+            "alter table messages add constraint body_len check (length(body) < 100) not valid, \
+             alter column room_id set not null",
+        );
+        assert_eq!(
+            ops,
+            vec![
+                Operation::AddConstraint {
+                    table: "public.messages".into(),
+                    kind: ConstraintKind::Check("length(body) < 100".into()),
+                    not_valid: true
+                },
+                Operation::SetNotNull {
+                    table: "public.messages".into(),
+                    column: "room_id".into()
+                }
+            ]
+        );
+        let ops = operations(
+            "ALTER TABLE public.messages ADD CONSTRAINT m_fk FOREIGN KEY (room_id) REFERENCES rooms (id);",
+        );
+        assert_eq!(
+            ops,
+            vec![Operation::AddConstraint {
+                table: "public.messages".into(),
+                kind: ConstraintKind::ForeignKey {
+                    columns: vec!["room_id".into()],
+                    references: "public.rooms".into(),
+                    referenced: vec!["id".into()]
+                },
+                not_valid: false
+            }]
+        );
+        assert!(matches!(
+            operations("alter table t alter column n type bigint").as_slice(),
+            [Operation::AlterType { column, new_type, .. }] if column == "n" && new_type == "bigint"
+        ));
+        assert!(matches!(
+            operations("alter table t add column c uuid default gen_random_uuid()").as_slice(),
+            [Operation::AddColumn {
+                volatile_default: true,
+                ..
+            }]
+        ));
+        assert!(matches!(
+            operations("alter table t add column c int default 0 not null").as_slice(),
+            [Operation::AddColumn {
+                volatile_default: false,
+                not_null_without_default: false,
+                ..
+            }]
+        ));
+        assert!(matches!(
+            operations("alter table t add unique (a, b)").as_slice(),
+            [Operation::AddConstraint { kind: ConstraintKind::Unique(cols), .. }] if cols == &["a", "b"]
+        ));
+    }
+
+    #[test]
+    fn destructive_statements() {
+        assert_eq!(
+            operations("drop table if exists public.a, b cascade;"),
+            vec![
+                Operation::DropTable {
+                    table: "public.a".into()
+                },
+                Operation::DropTable {
+                    table: "public.b".into()
+                }
+            ]
+        );
+        assert_eq!(
+            operations("alter table t drop column body"),
+            vec![Operation::DropColumn {
+                table: "public.t".into(),
+                column: "body".into()
+            }]
+        );
+        assert!(operations("alter table t drop constraint c").is_empty());
+        assert_eq!(
+            operations("alter table t rename to u"),
+            vec![Operation::RenameTable {
+                table: "public.t".into(),
+                to: "public.u".into()
+            }]
+        );
+        assert_eq!(
+            operations("alter table t rename column a to b"),
+            vec![Operation::RenameColumn {
+                table: "public.t".into(),
+                column: "a".into(),
+                to: "b".into()
+            }]
+        );
+    }
+}

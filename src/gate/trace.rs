@@ -1,0 +1,237 @@
+//! Applying pending migrations on the rehearsal database statement by statement, inside each
+//! file's transaction, and recording what each statement did: the relation locks the session
+//! holds afterwards (from its own `pg_locks`), the relations rewritten (relfilenode changed),
+//! created and dropped, and how long each lock is held until the file commits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::Client;
+
+use crate::backend::{db_error_text, quote_literal};
+use crate::project::SqlFile;
+use crate::sql;
+
+/// A user relation as the catalog had it at one point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    /// `schema.name`
+    pub name: String,
+    /// `r` table, `p` partitioned, `i` index, `m` materialized view…
+    pub kind: char,
+    pub filenode: i64,
+    /// For an index: the table's oid.
+    pub table: i64,
+}
+
+pub type Relations = BTreeMap<i64, Relation>;
+
+/// What one statement did.
+#[derive(Debug, Clone)]
+pub struct StatementTrace {
+    pub file: String,
+    pub line: usize,
+    pub text: String,
+    /// Locks first taken by this statement: (mode, relation name, relation kind), e.g.
+    /// `AccessExclusiveLock` on `public.messages`.
+    pub locks: Vec<(String, String, char)>,
+    /// Relations whose storage was rewritten.
+    pub rewritten: Vec<String>,
+    /// Indexes created: (index, its table).
+    pub indexes_built: Vec<(String, String)>,
+    /// Relations that no longer exist: (name, kind).
+    pub dropped: Vec<(String, char)>,
+    pub duration: Duration,
+    /// How long its locks stay held, until the file commits.
+    pub held: Duration,
+    /// Whether the file set a `lock_timeout` before this statement.
+    pub lock_timeout_set: bool,
+}
+
+/// One pending file's outcome on the rehearsal.
+#[derive(Debug, Clone)]
+pub struct FileTrace {
+    pub file: String,
+    pub statements: Vec<StatementTrace>,
+    /// The error and line when a statement failed (the file rolled back).
+    pub failed: Option<(usize, String)>,
+    pub duration: Duration,
+}
+
+const RELATIONS: &str = "select c.oid::int8, n.nspname || '.' || c.relname, c.relkind::text, \
+     c.relfilenode::int8, coalesce(i.indrelid, 0)::int8 \
+     from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+     left join pg_index i on i.indexrelid = c.oid \
+     where c.relkind in ('r', 'p', 'i', 'm', 'I') \
+     and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')";
+
+const LOCKS: &str = "select l.relation::int8, l.mode from pg_locks l \
+     where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted";
+
+pub async fn relations(client: &Client) -> Result<Relations, String> {
+    let rows = client
+        .query(RELATIONS, &[])
+        .await
+        .map_err(|e| db_error_text(&e))?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let kind: String = row.get(2);
+            (
+                row.get::<_, i64>(0),
+                Relation {
+                    name: row.get(1),
+                    kind: kind.chars().next().unwrap_or('r'),
+                    filenode: row.get(3),
+                    table: row.get(4),
+                },
+            )
+        })
+        .collect())
+}
+
+async fn locks(client: &Client) -> Result<BTreeSet<(i64, String)>, String> {
+    let rows = client
+        .query(LOCKS, &[])
+        .await
+        .map_err(|e| db_error_text(&e))?;
+    Ok(rows
+        .iter()
+        .filter_map(|row| Some((row.get::<_, Option<i64>>(0)?, row.get::<_, String>(1))))
+        .collect())
+}
+
+/// Applies `file` with tracing (or without, `traced = false`, for the plain apply the
+/// benchmark compares with). A file that cannot run in a transaction runs statement by
+/// statement, each on its own.
+pub async fn apply(
+    client: &Client,
+    file: &SqlFile,
+    statement_timeout: Duration,
+    traced: bool,
+) -> Result<FileTrace, String> {
+    let started = Instant::now();
+    // DISCARD ALL cannot share an implicit transaction with anything else.
+    let timeout = format!(
+        "set statement_timeout = {}",
+        quote_literal(&format!("{}ms", statement_timeout.as_millis()))
+    );
+    for setup in ["discard all", timeout.as_str()] {
+        client
+            .batch_execute(setup)
+            .await
+            .map_err(|e| db_error_text(&e))?;
+    }
+    let statements = sql::split(&file.text);
+    let mut trace = FileTrace {
+        file: file.rel.clone(),
+        statements: Vec::new(),
+        failed: None,
+        duration: Duration::ZERO,
+    };
+    let in_transaction = !file.no_transaction;
+    if in_transaction {
+        client
+            .batch_execute("begin")
+            .await
+            .map_err(|e| db_error_text(&e))?;
+    }
+    let mut before = if traced {
+        relations(client).await?
+    } else {
+        Relations::new()
+    };
+    let mut held: BTreeSet<(i64, String)> = BTreeSet::new();
+    let mut taken_at: Vec<Instant> = Vec::new();
+    let mut lock_timeout_set = false;
+    for statement in &statements {
+        let text = statement.text(&file.text);
+        let (line, _) = sql::line_col(&file.text, statement.start);
+        let step = Instant::now();
+        if let Err(e) = client.batch_execute(text).await {
+            if in_transaction {
+                let _ = client.batch_execute("rollback").await;
+            }
+            trace.failed = Some((line, db_error_text(&e)));
+            trace.duration = started.elapsed();
+            return Ok(trace);
+        }
+        let duration = step.elapsed();
+        if !traced {
+            continue;
+        }
+        let now_held = if in_transaction {
+            locks(client).await?
+        } else {
+            BTreeSet::new()
+        };
+        let after = relations(client).await?;
+        let name_of = |oid: i64| {
+            after
+                .get(&oid)
+                .or_else(|| before.get(&oid))
+                .map(|r| (r.name.clone(), r.kind))
+        };
+        let locks: Vec<(String, String, char)> = now_held
+            .difference(&held)
+            .filter_map(|(oid, mode)| {
+                let (name, kind) = name_of(*oid)?;
+                Some((mode.clone(), name, kind))
+            })
+            .collect();
+        let rewritten = after
+            .iter()
+            .filter(|(oid, rel)| {
+                before
+                    .get(oid)
+                    .is_some_and(|old| old.filenode != rel.filenode && rel.filenode != 0)
+            })
+            .map(|(_, rel)| rel.name.clone())
+            .collect();
+        let indexes_built = after
+            .iter()
+            .filter(|(oid, rel)| rel.kind == 'i' && !before.contains_key(oid))
+            .filter_map(|(_, rel)| {
+                let table = before.get(&rel.table)?;
+                Some((rel.name.clone(), table.name.clone()))
+            })
+            .collect();
+        let dropped = before
+            .iter()
+            .filter(|(oid, _)| !after.contains_key(oid))
+            .map(|(_, rel)| (rel.name.clone(), rel.kind))
+            .collect();
+        lock_timeout_set |= super::shape::sets_lock_timeout(text);
+        trace.statements.push(StatementTrace {
+            file: file.rel.clone(),
+            line,
+            text: sql::excerpt(text, 3),
+            locks,
+            rewritten,
+            indexes_built,
+            dropped,
+            duration,
+            held: Duration::ZERO,
+            lock_timeout_set,
+        });
+        taken_at.push(step);
+        held = now_held;
+        before = after;
+    }
+    if in_transaction {
+        client
+            .batch_execute("commit")
+            .await
+            .map_err(|e| db_error_text(&e))?;
+    }
+    let committed = Instant::now();
+    for (statement, taken) in trace.statements.iter_mut().zip(taken_at) {
+        statement.held = if in_transaction {
+            committed - taken
+        } else {
+            statement.duration
+        };
+    }
+    trace.duration = started.elapsed();
+    Ok(trace)
+}

@@ -1,0 +1,392 @@
+//! `db-ci gate --against PROD`: the test builds its own "production" (a database on a local
+//! server this test starts, the project's earlier migrations applied through the ledger, a
+//! million rows in `public.messages`), reached as a role that has no write rights, so any write
+//! the gate attempted would fail loudly; and proves, by fingerprint, that nothing changed.
+//! Each dangerous pending migration is caught and its safe twin passes; diverged, edited and
+//! out-of-order ledgers block; data that violates a new constraint blocks; a drifted
+//! production blocks with the diff.
+
+mod common;
+
+use std::path::Path;
+
+use db_ci::backend::{BackendKind, BackendOptions, Host};
+use db_ci::catalog::Fingerprint;
+use db_ci::data::DataFingerprint;
+use db_ci::project::Project;
+use db_ci::run::{run_keeping, RunOptions};
+
+const EARLIER: &[(&str, &str)] = &[
+    (
+        "0010_rooms.sql",
+        "create table public.rooms (id int primary key, name text not null);\n\
+         alter table public.rooms enable row level security;\n",
+    ),
+    (
+        "0020_messages.sql",
+        "create table public.messages (\n  id int primary key,\n  room_id int references public.rooms (id),\n  \
+         body text,\n  note text\n);\n\
+         alter table public.messages enable row level security;\n\
+         create policy \"read\" on public.messages for select to authenticated using (true);\n",
+    ),
+];
+
+fn write_project(dir: &Path, earlier: &[(&str, &str)], pending: &[(&str, &str)], config: &str) {
+    std::fs::create_dir_all(dir.join("migrations")).unwrap();
+    for (name, sql) in earlier.iter().chain(pending) {
+        std::fs::write(dir.join("migrations").join(name), sql).unwrap();
+    }
+    std::fs::write(
+        dir.join("db-ci.yaml"),
+        format!("migrations: migrations\n{config}"),
+    )
+    .unwrap();
+}
+
+struct Case {
+    name: &'static str,
+    earlier: Vec<(&'static str, String)>,
+    pending: Vec<(&'static str, &'static str)>,
+    config: &'static str,
+    exit: i32,
+    expect: Vec<&'static str>,
+}
+
+fn case(
+    name: &'static str,
+    pending: Vec<(&'static str, &'static str)>,
+    exit: i32,
+    expect: Vec<&'static str>,
+) -> Case {
+    Case {
+        name,
+        earlier: EARLIER.iter().map(|(n, s)| (*n, s.to_string())).collect(),
+        pending,
+        config: "",
+        exit,
+        expect,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_on_the_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        scenario(BackendKind::Local, backend).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_on_the_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        scenario(BackendKind::Container, backend).await;
+    }
+}
+
+/// The rehearsal must run production's major version: a PostgreSQL 15 production gated with a
+/// PostgreSQL 17 container is exit 3, naming both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rehearsal_of_another_major_version_is_refused() {
+    let (Some(_), Some(container)) = (common::Backend::local(), common::Backend::container())
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_project(dir.path(), EARLIER, &[], "");
+    let project = Project::discover(dir.path()).unwrap();
+    let options = RunOptions {
+        backend: BackendOptions {
+            kind: BackendKind::Local,
+            ..Default::default()
+        },
+        only: Some(vec![]),
+        ..Default::default()
+    };
+    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    let prod = replayed.expect("production replayed");
+    std::fs::write(
+        dir.path().join("migrations/0030_x.sql"),
+        "create table public.x (id int);\n",
+    )
+    .unwrap();
+    let mut args = vec![
+        "gate".to_owned(),
+        dir.path().display().to_string(),
+        "--against".into(),
+        prod.server.connection.url(&prod.database),
+    ];
+    args.extend(container.args());
+    let out = common::db_ci(&args);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("(major 15)") && text.contains("(major 17)"),
+        "{text}"
+    );
+    prod.server.shutdown().await;
+}
+
+async fn scenario(kind: BackendKind, backend: common::Backend) {
+    // Production: the earlier migrations through db-ci's ledger, then real data.
+    let prod_dir = tempfile::tempdir().unwrap();
+    write_project(prod_dir.path(), EARLIER, &[], "");
+    let project = Project::discover(prod_dir.path()).unwrap();
+    let options = RunOptions {
+        backend: BackendOptions {
+            kind,
+            image: common::container_image(),
+            ..Default::default()
+        },
+        only: Some(vec![]),
+        ..Default::default()
+    };
+    let (report, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    assert_eq!(report.exit_code(), 0, "{report:?}");
+    let prod = replayed.expect("production replayed");
+    let admin = prod.server.connect(&prod.database).await.unwrap();
+    admin
+        .batch_execute(
+            "insert into public.rooms select g, 'room ' || g from generate_series(1, 100) g;
+             insert into public.messages select g, 1 + g % 100, 'hello ' || g,
+               case when g % 1000 = 0 then null else 'n' end
+             from generate_series(1, 1000000) g;
+             analyze;
+             create role gate_reader login bypassrls password 'Reader-Secret';
+             grant pg_read_all_data to gate_reader;",
+        )
+        .await
+        .unwrap();
+    let host = match &prod.server.connection.host {
+        Host::Socket(socket) => socket.display().to_string().replace('/', "%2F"),
+        Host::Tcp(host) => host.clone(),
+    };
+    let url = format!(
+        "postgres://gate_reader:Reader-Secret@{host}:{}/{}?sslmode=prefer",
+        prod.server.connection.port, prod.database
+    );
+    let catalog_before = Fingerprint::read(&admin).await.unwrap();
+    let data_before = DataFingerprint::read(&admin).await.unwrap();
+
+    let edited = EARLIER[1].1.replace("body text", "body varchar(200)");
+    let mut cases = vec![
+        case(
+            "nothing-pending",
+            vec![],
+            0,
+            vec!["safe to apply", "nothing to apply"],
+        ),
+        case(
+            "pass-add-nullable-column-with-lock-timeout",
+            vec![(
+                "0030_add_column.sql",
+                "set lock_timeout = '5s';\nalter table public.messages add column edited_at timestamptz;\n",
+            )],
+            0,
+            vec!["safe to apply", "rehearsed migrations/0030_add_column.sql"],
+        ),
+        case(
+            "fail-rewrite-type-change",
+            vec![(
+                "0030_bigint.sql",
+                "alter table public.messages alter column id type bigint;\n",
+            )],
+            1,
+            vec![
+                "ACCESS EXCLUSIVE on public.messages (1.0 M rows",
+                "for a full rewrite: every read and write waits until this migration commits",
+                "new column, backfill",
+            ],
+        ),
+        case(
+            "fail-rewrite-volatile-default",
+            vec![(
+                "0030_uuid.sql",
+                "alter table public.messages add column ref uuid default gen_random_uuid();\n",
+            )],
+            1,
+            vec!["full rewrite", "without the volatile default"],
+        ),
+        case(
+            "pass-constant-default",
+            vec![(
+                "0030_flag.sql",
+                "set lock_timeout = '5s';\nalter table public.messages add column flagged boolean not null default false;\n",
+            )],
+            0,
+            vec!["safe to apply"],
+        ),
+        case(
+            "fail-index-without-concurrently",
+            vec![(
+                "0030_index.sql",
+                "create index messages_room_idx on public.messages (room_id);\n",
+            )],
+            1,
+            vec!["SHARE on public.messages (1.0 M rows", "CONCURRENTLY"],
+        ),
+        case(
+            "pass-index-concurrently",
+            vec![(
+                "0030_index.sql",
+                "create index concurrently messages_room_idx on public.messages (room_id);\n",
+            )],
+            0,
+            vec!["safe to apply"],
+        ),
+        case(
+            "fail-check-validates-under-lock",
+            vec![(
+                "0030_check.sql",
+                "alter table public.messages add constraint body_len check (length(body) < 100);\n",
+            )],
+            1,
+            vec!["while validating the new CHECK constraint scans it", "NOT VALID"],
+        ),
+        case(
+            "pass-check-not-valid-then-validate",
+            vec![(
+                "0030_check.sql",
+                "set lock_timeout = '5s';\n\
+                 alter table public.messages add constraint body_len check (length(body) < 100) not valid;\n\
+                 alter table public.messages validate constraint body_len;\n",
+            )],
+            0,
+            vec!["safe to apply"],
+        ),
+        case(
+            "fail-data-violates-not-null",
+            vec![(
+                "0030_not_null.sql",
+                "alter table public.messages alter column note set not null;\n",
+            )],
+            1,
+            vec!["production has rows where note is null", "would fail in production"],
+        ),
+        case(
+            "fail-drop-table-with-rows",
+            vec![("0030_drop.sql", "drop table public.messages;\n")],
+            1,
+            vec!["drops public.messages, which holds 1.0 M rows"],
+        ),
+        case(
+            "fail-drop-column-with-rows",
+            vec![("0030_drop.sql", "alter table public.messages drop column note;\n")],
+            1,
+            vec!["drops column public.messages.note"],
+        ),
+        case(
+            "fail-pending-migration-fails",
+            vec![("0030_bad.sql", "alter table public.nope add column x int;\n")],
+            1,
+            vec!["fails on a database shaped like production", "public.nope"],
+        ),
+        Case {
+            name: "fail-diverged",
+            earlier: vec![(EARLIER[0].0, EARLIER[0].1.to_string())],
+            pending: vec![],
+            config: "",
+            exit: 1,
+            expect: vec!["production has applied 1 migration the repository does not have: 0020 (messages)"],
+        },
+        Case {
+            name: "fail-edited-after-apply",
+            earlier: vec![
+                (EARLIER[0].0, EARLIER[0].1.to_string()),
+                (EARLIER[1].0, edited),
+            ],
+            pending: vec![],
+            config: "",
+            exit: 1,
+            expect: vec!["migration 0020 (migrations/0020_messages.sql) was edited after production applied it"],
+        },
+        case(
+            "fail-out-of-order",
+            vec![("0015_late.sql", "create table public.late (id int);\n")],
+            1,
+            vec!["pending migration 0015 is older than 0020"],
+        ),
+        Case {
+            name: "pass-allowed-with-reason",
+            earlier: EARLIER.iter().map(|(n, s)| (*n, s.to_string())).collect(),
+            pending: vec![("0030_drop.sql", "alter table public.messages drop column note;\n")],
+            config: "gate:\n  allow:\n    - file: migrations/0030_drop.sql\n      kind: destructive\n      reason: the note column was never read\n",
+            exit: 0,
+            expect: vec!["allowed (the note column was never read)"],
+        },
+        Case {
+            name: "input-allow-without-reason",
+            earlier: EARLIER.iter().map(|(n, s)| (*n, s.to_string())).collect(),
+            pending: vec![],
+            config: "gate:\n  allow:\n    - file: migrations/0030_drop.sql\n      reason: ''\n",
+            exit: 2,
+            expect: vec!["needs a non-empty `reason`"],
+        },
+    ];
+    let base = tempfile::tempdir().unwrap();
+    let run = |c: &Case| {
+        let dir = base.path().join(c.name);
+        let earlier: Vec<(&str, &str)> = c.earlier.iter().map(|(n, s)| (*n, s.as_str())).collect();
+        write_project(&dir, &earlier, &c.pending, c.config);
+        let json = dir.join("report.json");
+        let mut args = vec![
+            "gate".into(),
+            dir.display().to_string(),
+            "--against".into(),
+            url.clone(),
+            "--json".into(),
+            json.display().to_string(),
+        ];
+        args.extend(backend.args());
+        let out = common::db_ci(&args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr)
+            + &std::fs::read_to_string(&json).unwrap_or_default();
+        (out.status.code(), text)
+    };
+    let results = common::parallel(cases.iter().collect(), 2, run);
+    let mut problems = Vec::new();
+    for (c, (code, text)) in cases.iter().zip(&results) {
+        if text.contains("Reader-Secret") {
+            problems.push(format!("{}: the password was printed\n{text}", c.name));
+        }
+        if *code != Some(c.exit) {
+            problems.push(format!(
+                "{}: exit {code:?}, expected {}\n{text}",
+                c.name, c.exit
+            ));
+            continue;
+        }
+        for needle in &c.expect {
+            if !text.contains(needle) {
+                problems.push(format!("{}: output lacks `{needle}`\n{text}", c.name));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+
+    // Nothing was written to production.
+    assert_eq!(catalog_before, Fingerprint::read(&admin).await.unwrap());
+    assert!(data_before
+        .diff(&DataFingerprint::read(&admin).await.unwrap(), 0.0)
+        .is_empty());
+
+    // A hand-made change in production: the rehearsal cannot be trusted.
+    admin
+        .batch_execute("alter table public.messages add column hand_made text")
+        .await
+        .unwrap();
+    cases.truncate(0);
+    let drifted = case(
+        "fail-drifted-production",
+        vec![("0030_add_column.sql", "set lock_timeout = '5s';\nalter table public.messages add column edited_at timestamptz;\n")],
+        1,
+        vec!["production's schema has drifted", "hand_made", "cannot be trusted"],
+    );
+    let (code, text) = run(&drifted);
+    assert_eq!(code, Some(1), "{text}");
+    for needle in &drifted.expect {
+        assert!(text.contains(needle), "lacks `{needle}`: {text}");
+    }
+    drop(admin);
+    prod.server.shutdown().await;
+}
