@@ -59,9 +59,14 @@ pub struct RunArgs {
     /// Where the throwaway PostgreSQL comes from.
     #[arg(long, value_enum, default_value_t = BackendKind::Auto, env = "DB_CI_BACKEND")]
     pub backend: BackendKind,
-    /// Container image for the container backend.
-    #[arg(long, default_value = DEFAULT_IMAGE, env = "DB_CI_IMAGE")]
-    pub image: String,
+    /// Container image for the container backend (default: pgvector/pgvector:pgNN, NN the
+    /// project's `[db] major_version`, else 17).
+    #[arg(long, env = "DB_CI_IMAGE")]
+    pub image: Option<String>,
+    /// Run on a server of another major version than `supabase/config.toml`'s
+    /// `[db] major_version` (otherwise exit 3).
+    #[arg(long)]
+    pub any_server_version: bool,
     /// A server on which db-ci creates and drops its own databases (url backend).
     #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -103,7 +108,7 @@ pub async fn main(cli: Cli) -> i32 {
 }
 
 async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
-    let project = match Project::discover(&args.dir) {
+    let project = match Project::find(&args.dir) {
         Ok(project) => project,
         Err(error) => {
             eprintln!("error: {}", error.render());
@@ -123,9 +128,14 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let options = RunOptions {
         backend: BackendOptions {
             kind: args.backend,
-            image: args.image,
+            image: args
+                .image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.database_url,
         },
+        image_given: args.image.is_some(),
+        any_server_version: args.any_server_version,
         seed: Some(
             args.seed
                 .unwrap_or_else(|| u64::from(rand::random::<u32>())),
@@ -158,6 +168,9 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         || github::annotations(&report, &github::Paths::from_env()),
         || github::summary(&report),
     );
+    if let Some(hint) = crate::init::next_step_hint(&project) {
+        println!("{hint}");
+    }
     code
 }
 

@@ -15,6 +15,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod events;
+pub mod init;
 pub mod lint;
 pub(crate) mod locate;
 pub mod policy_tests;

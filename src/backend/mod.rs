@@ -4,6 +4,7 @@
 pub mod container;
 pub mod local;
 pub mod url;
+pub mod version;
 
 use std::path::PathBuf;
 use std::sync::Mutex;
