@@ -39,6 +39,31 @@ pub enum Command {
     Lint(RunArgs),
     /// Compare a live database with the committed snapshot, read-only; exit 1 on drift.
     Drift(DriftArgs),
+    /// Replay the project and write a db-ci.yaml tuned to it (mode, exposed schemas, seeds
+    /// that need an exemption, flagged for review).
+    Init(InitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (or any folder inside it).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing db-ci.yaml.
+    #[arg(long)]
+    pub force: bool,
+    /// Where the throwaway PostgreSQL comes from.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto, env = "DB_CI_BACKEND")]
+    pub backend: BackendKind,
+    /// Container image for the container backend.
+    #[arg(long, env = "DB_CI_IMAGE")]
+    pub image: Option<String>,
+    /// A server on which db-ci creates and drops its own databases (url backend).
+    #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Run on a server of another major version than `[db] major_version`.
+    #[arg(long)]
+    pub any_server_version: bool,
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +129,23 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Snapshot(args) => run_command(args, Some(vec!["snapshot"])).await,
         Command::Lint(args) => run_command(args, Some(vec!["lint"])).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
+        Command::Init(args) => {
+            let options = RunOptions {
+                backend: BackendOptions {
+                    kind: args.backend,
+                    image: args
+                        .image
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
+                    database_url: args.database_url,
+                },
+                image_given: args.image.is_some(),
+                any_server_version: args.any_server_version,
+                only: Some(vec!["idempotence"]),
+                ..RunOptions::default()
+            };
+            crate::init::command(&args.dir, args.force, &options).await
+        }
     }
 }
 
@@ -168,6 +210,9 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         || github::annotations(&report, &github::Paths::from_env()),
         || github::summary(&report),
     );
+    for line in crate::init::unconfirmed_exemptions(&project) {
+        println!("{line}");
+    }
     if let Some(hint) = crate::init::next_step_hint(&project) {
         println!("{hint}");
     }
