@@ -44,6 +44,9 @@ pub enum Command {
     /// Gate a release: rehearse production's pending migrations on a database shaped like it
     /// (read-only on production); exit 1 when applying them is not safe.
     Gate(GateArgs),
+    /// Replay the project and write a db-ci.yaml tuned to it (mode, exposed schemas, seeds
+    /// that need an exemption, flagged for review).
+    Init(InitArgs),
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +56,28 @@ pub struct GateArgs {
     pub against: String,
     #[command(flatten)]
     pub run: RunArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project directory (or any folder inside it).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite an existing db-ci.yaml.
+    #[arg(long)]
+    pub force: bool,
+    /// Where the throwaway PostgreSQL comes from.
+    #[arg(long, value_enum, default_value_t = BackendKind::Auto, env = "DB_CI_BACKEND")]
+    pub backend: BackendKind,
+    /// Container image for the container backend.
+    #[arg(long, env = "DB_CI_IMAGE")]
+    pub image: Option<String>,
+    /// A server on which db-ci creates and drops its own databases (url backend).
+    #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Run on a server of another major version than `[db] major_version`.
+    #[arg(long)]
+    pub any_server_version: bool,
 }
 
 #[derive(Debug, Args)]
@@ -73,9 +98,14 @@ pub struct RunArgs {
     /// Where the throwaway PostgreSQL comes from.
     #[arg(long, value_enum, default_value_t = BackendKind::Auto, env = "DB_CI_BACKEND")]
     pub backend: BackendKind,
-    /// Container image for the container backend.
-    #[arg(long, default_value = DEFAULT_IMAGE, env = "DB_CI_IMAGE")]
-    pub image: String,
+    /// Container image for the container backend (default: pgvector/pgvector:pgNN, NN the
+    /// project's `[db] major_version`, else 17).
+    #[arg(long, env = "DB_CI_IMAGE")]
+    pub image: Option<String>,
+    /// Run on a server of another major version than `supabase/config.toml`'s
+    /// `[db] major_version` (otherwise exit 3).
+    #[arg(long)]
+    pub any_server_version: bool,
     /// A server you give db-ci (url backend): it creates and drops its own databases and
     /// the shim's cluster roles there (NOLOGIN, dropped by the last run), connected as the
     /// `postgres` superuser. Roles set up differently are refused unless
@@ -114,6 +144,11 @@ pub async fn main(cli: Cli) -> i32 {
     // Before anything can print: every form of these passwords is masked in every output.
     match &cli.command {
         Command::Drift(args) => crate::redact::register(&args.against),
+        Command::Init(args) => {
+            if let Some(url) = &args.database_url {
+                crate::redact::register(url);
+            }
+        }
         Command::Gate(args) => {
             crate::redact::register(&args.against);
             if let Some(url) = &args.run.database_url {
@@ -142,11 +177,28 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Lint(args) => run_command(args, Some(vec!["lint"])).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
+        Command::Init(args) => {
+            let options = RunOptions {
+                backend: BackendOptions {
+                    kind: args.backend,
+                    image: args
+                        .image
+                        .clone()
+                        .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
+                    database_url: args.database_url,
+                },
+                image_given: args.image.is_some(),
+                any_server_version: args.any_server_version,
+                only: Some(vec!["idempotence"]),
+                ..RunOptions::default()
+            };
+            crate::init::command(&args.dir, args.force, &options).await
+        }
     }
 }
 
 async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
-    let project = match Project::discover(&args.dir) {
+    let project = match Project::find(&args.dir) {
         Ok(project) => project,
         Err(error) => {
             eprintln!("error: {}", crate::redact::scrub(&error.render()));
@@ -166,9 +218,14 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let options = RunOptions {
         backend: BackendOptions {
             kind: args.backend,
-            image: args.image,
+            image: args
+                .image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.database_url,
         },
+        image_given: args.image.is_some(),
+        any_server_version: args.any_server_version,
         seed: Some(
             args.seed
                 .unwrap_or_else(|| u64::from(rand::random::<u32>())),
@@ -202,6 +259,12 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         || github::annotations(&report, &github::Paths::from_env()),
         || github::summary(&report),
     );
+    for line in crate::init::unconfirmed_exemptions(&project) {
+        println!("{line}");
+    }
+    if let Some(hint) = crate::init::next_step_hint(&project) {
+        println!("{hint}");
+    }
     if let Some(replayed) = replayed {
         if args.keep {
             replayed.keep().await;
@@ -234,7 +297,7 @@ fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() ->
 }
 
 async fn gate_command(args: GateArgs) -> i32 {
-    let project = match Project::discover(&args.run.dir)
+    let project = match Project::find(&args.run.dir)
         .and_then(|p| crate::gate::validate(&p.config.gate).map(|()| p))
     {
         Ok(project) => project,
@@ -246,10 +309,15 @@ async fn gate_command(args: GateArgs) -> i32 {
     let options = crate::gate::GateOptions {
         backend: BackendOptions {
             kind: args.run.backend,
-            image: args.run.image,
+            image: args
+                .run
+                .image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.run.database_url,
         },
         against: args.against,
+        image_given: args.run.image.is_some(),
     };
     let mut human = Human::stdout();
     human.verbose = args.run.verbose;

@@ -63,10 +63,13 @@ impl Default for ShimConfig {
 #[serde(rename_all = "lowercase")]
 pub enum ReplayMode {
     /// Pass 2 re-runs every file.
-    #[default]
     Strict,
     /// Pass 2 skips migrations recorded in `supabase_migrations.schema_migrations`.
     Ledger,
+    /// Ledger for a Supabase CLI layout (how those projects deploy), strict elsewhere;
+    /// resolved by project discovery.
+    #[default]
+    Auto,
 }
 
 impl ReplayMode {
@@ -74,6 +77,7 @@ impl ReplayMode {
         match self {
             ReplayMode::Strict => "strict",
             ReplayMode::Ledger => "ledger",
+            ReplayMode::Auto => "auto",
         }
     }
 }
@@ -96,7 +100,7 @@ pub struct ReplayConfig {
 impl Default for ReplayConfig {
     fn default() -> Self {
         ReplayConfig {
-            mode: ReplayMode::Strict,
+            mode: ReplayMode::Auto,
             statement_timeout: default_statement_timeout(),
             no_transaction: Vec::new(),
             exempt: Vec::new(),
@@ -228,6 +232,24 @@ impl Config {
         }
         parse_yaml(&text, &path).map(Some)
     }
+
+    /// Whether `DIR/db-ci.yaml` sets `rls.exposed_schemas` itself (else the Supabase CLI's
+    /// `[api] schemas` are the default). Called after [`Config::load`] accepted the file.
+    pub fn sets_exposed_schemas(dir: &Path) -> bool {
+        #[derive(Deserialize)]
+        struct Probe {
+            rls: Option<ProbeRls>,
+        }
+        #[derive(Deserialize)]
+        struct ProbeRls {
+            exposed_schemas: Option<serde::de::IgnoredAny>,
+        }
+        std::fs::read_to_string(dir.join(FILE_NAME))
+            .ok()
+            .and_then(|text| serde_saphyr::from_str::<Probe>(&text).ok())
+            .and_then(|probe| probe.rls)
+            .is_some_and(|rls| rls.exposed_schemas.is_some())
+    }
 }
 
 #[cfg(test)]
@@ -244,7 +266,7 @@ mod tests {
             .expect("docs/config.md has a yaml block");
         let config: Config = parse_yaml(yaml, Path::new("docs/config.md")).unwrap();
         assert_eq!(config.migrations, vec!["supabase/migrations"]);
-        assert_eq!(config.replay.mode, ReplayMode::Strict);
+        assert_eq!(config.replay.mode, ReplayMode::Auto);
         assert_eq!(config.replay.statement_timeout, Duration::from_secs(60));
         assert_eq!(config.replay.exempt.len(), 1);
         assert!(config.shim.expose_new_tables);

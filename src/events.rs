@@ -13,6 +13,8 @@ pub enum Event<'a> {
         migrations: usize,
         seeds: usize,
         mode: &'a str,
+        /// Why this mode (`auto` resolved, or set in db-ci.yaml).
+        mode_reason: &'a str,
     },
     BackendReady {
         description: &'a str,

@@ -16,6 +16,7 @@ pub mod data;
 pub mod error;
 pub mod events;
 pub mod gate;
+pub mod init;
 pub mod keep;
 pub mod lint;
 pub mod live;

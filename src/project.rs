@@ -130,6 +130,22 @@ pub struct Project {
     pub migrations: Vec<SqlFile>,
     pub seeds: Vec<SqlFile>,
     pub policy_tests: PathBuf,
+    /// What `supabase/config.toml` says about the server and the API (defaults without one).
+    pub supabase: SupabaseSettings,
+    /// The replay mode in effect (`auto` resolved) and why, for the header line.
+    pub mode: ReplayMode,
+    pub mode_reason: String,
+}
+
+/// The parts of `supabase/config.toml` beyond where SQL lives.
+#[derive(Debug, Clone, Default)]
+pub struct SupabaseSettings {
+    /// Whether the project has a `supabase/config.toml` (the Supabase CLI layout).
+    pub cli_layout: bool,
+    /// `[db] major_version`: the PostgreSQL major version the project runs on.
+    pub major_version: Option<u32>,
+    /// `[api] schemas` when the API is enabled: the schemas PostgREST serves.
+    pub api_schemas: Option<Vec<String>>,
 }
 
 impl Project {
@@ -137,8 +153,17 @@ impl Project {
         self.migrations.iter().chain(self.seeds.iter())
     }
 
+    /// The replay mode in effect: `strict` or `ledger` (`auto` is resolved at discovery).
     pub fn replay_mode(&self) -> ReplayMode {
-        self.config.replay.mode
+        self.mode
+    }
+
+    /// Finds the project `dir` belongs to, like the Supabase CLI: the nearest enclosing folder
+    /// (`dir` itself first) holding `db-ci.yaml` or `supabase/config.toml`; `dir` itself when
+    /// none does. So a run from `supabase/` or `supabase/migrations/` checks the whole project,
+    /// never the half of it below.
+    pub fn find(dir: &Path) -> Result<Project> {
+        Project::discover(&project_root(dir))
     }
 
     /// Discovers the project at `root`: `db-ci.yaml`, else `supabase/config.toml`, else the
@@ -152,7 +177,8 @@ impl Project {
         }
         let config = Config::load(root)?;
         let has_config = config.is_some();
-        let config = config.unwrap_or_default();
+        let mut config = config.unwrap_or_default();
+        let cli_config = SupabaseCliConfig::load(root)?;
 
         let (layout, migration_dirs, seed_patterns, seeds_explicit) =
             if has_config && !config.migrations.is_empty() {
@@ -162,7 +188,7 @@ impl Project {
                     config.seeds.clone(),
                     true,
                 )
-            } else if let Some(cli) = SupabaseCliConfig::load(root)? {
+            } else if let Some(cli) = &cli_config {
                 let seeds = if has_config && !config.seeds.is_empty() {
                     config.seeds.clone()
                 } else {
@@ -213,6 +239,16 @@ impl Project {
             }
         }
 
+        let supabase = cli_config
+            .as_ref()
+            .map(SupabaseCliConfig::settings)
+            .unwrap_or_default();
+        if let Some(schemas) = &supabase.api_schemas {
+            if !Config::sets_exposed_schemas(root) {
+                config.rls.exposed_schemas = schemas.clone();
+            }
+        }
+        let (mode, mode_reason) = resolve_mode(config.replay.mode, &supabase, &migration_dirs);
         let mut project = Project {
             root: root.to_path_buf(),
             layout,
@@ -220,6 +256,9 @@ impl Project {
             config,
             migrations,
             seeds,
+            supabase,
+            mode,
+            mode_reason,
         };
         project.apply_file_settings()?;
         Ok(project)
@@ -289,6 +328,56 @@ fn broken_symlink(root: &Path, path: &Path) -> Option<Error> {
             rel_path(root, path)
         ))
     })
+}
+
+/// The nearest folder from `dir` upwards that holds `db-ci.yaml` or `supabase/config.toml`;
+/// `dir` when none does.
+pub fn project_root(dir: &Path) -> PathBuf {
+    let absolute = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    for candidate in absolute.ancestors() {
+        if candidate.join(crate::config::FILE_NAME).is_file()
+            || candidate.join("supabase/config.toml").is_file()
+        {
+            return if candidate == absolute {
+                dir.to_path_buf()
+            } else {
+                candidate.to_path_buf()
+            };
+        }
+    }
+    dir.to_path_buf()
+}
+
+/// `auto` is `ledger` for a Supabase CLI project (`supabase/config.toml`, migrations in
+/// `supabase/migrations`): the CLI applies each migration once and records it, so a second
+/// deploy must be a no-op; `strict` elsewhere.
+fn resolve_mode(
+    declared: ReplayMode,
+    supabase: &SupabaseSettings,
+    migration_dirs: &[String],
+) -> (ReplayMode, String) {
+    match declared {
+        ReplayMode::Strict => (ReplayMode::Strict, "set in db-ci.yaml".to_owned()),
+        ReplayMode::Ledger => (ReplayMode::Ledger, "set in db-ci.yaml".to_owned()),
+        ReplayMode::Auto => {
+            let cli_migrations = migration_dirs
+                .iter()
+                .all(|d| d.trim_end_matches('/') == "supabase/migrations");
+            if supabase.cli_layout && cli_migrations {
+                (
+                    ReplayMode::Ledger,
+                    "auto: a Supabase CLI project applies each migration once; \
+                     `replay: {mode: strict}` in db-ci.yaml re-runs them all"
+                        .to_owned(),
+                )
+            } else {
+                (
+                    ReplayMode::Strict,
+                    "auto: not a Supabase CLI layout, so every file must be re-runnable".to_owned(),
+                )
+            }
+        }
+    }
 }
 
 fn has_no_transaction_marker(text: &str) -> bool {
@@ -459,6 +548,31 @@ fn read_seed_pattern(root: &Path, pattern: &str, explicit: bool) -> Result<Vec<S
 struct SupabaseCliConfig {
     #[serde(default)]
     db: SupabaseDb,
+    #[serde(default)]
+    api: SupabaseApi,
+}
+
+/// `[api]`: what PostgREST serves. `extra_search_path` schemas go on the request
+/// search_path but get no endpoints, so they are not exposed.
+#[derive(Debug, Deserialize)]
+struct SupabaseApi {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default = "default_api_schemas")]
+    schemas: Vec<String>,
+}
+
+impl Default for SupabaseApi {
+    fn default() -> Self {
+        SupabaseApi {
+            enabled: true,
+            schemas: default_api_schemas(),
+        }
+    }
+}
+
+fn default_api_schemas() -> Vec<String> {
+    vec!["public".to_owned(), "graphql_public".to_owned()]
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -511,8 +625,19 @@ impl SupabaseCliConfig {
                 .unwrap_or_default();
             Error::input(format!("supabase/config.toml{at}: {}", e.message()))
         })?;
-        let _ = parsed.db.major_version;
         Ok(Some(parsed))
+    }
+
+    fn settings(&self) -> SupabaseSettings {
+        SupabaseSettings {
+            cli_layout: true,
+            major_version: self.db.major_version,
+            api_schemas: Some(if self.api.enabled {
+                self.api.schemas.clone()
+            } else {
+                Vec::new()
+            }),
+        }
     }
 
     /// Seed globs relative to the project root (the CLI resolves them against `supabase/`).
@@ -699,6 +824,80 @@ mod tests {
                 .contains("migrations/0001_a.sql:2:10: a NUL byte"),
             "{err}"
         );
+    }
+
+    fn auto_mode_is_ledger_for_a_cli_layout_and_strict_elsewhere() {
+        let cli = project_with(&[
+            ("supabase/config.toml", "[db]\nmajor_version = 15\n"),
+            ("supabase/migrations/20240101000000_init.sql", "select 1;"),
+        ]);
+        let project = Project::discover(cli.path()).unwrap();
+        assert_eq!(project.replay_mode(), ReplayMode::Ledger);
+        assert!(
+            project.mode_reason.contains("auto"),
+            "{}",
+            project.mode_reason
+        );
+        assert_eq!(project.supabase.major_version, Some(15));
+
+        let plain = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        assert_eq!(
+            Project::discover(plain.path()).unwrap().replay_mode(),
+            ReplayMode::Strict
+        );
+
+        std::fs::write(cli.path().join("db-ci.yaml"), "replay:\n  mode: strict\n").unwrap();
+        let project = Project::discover(cli.path()).unwrap();
+        assert_eq!(project.replay_mode(), ReplayMode::Strict);
+        assert_eq!(project.mode_reason, "set in db-ci.yaml");
+    }
+
+    #[test]
+    fn api_schemas_are_the_default_exposed_schemas() {
+        let dir = project_with(&[
+            (
+                "supabase/config.toml",
+                "[api]\nschemas = ['public', 'api']\nextra_search_path = ['public', 'extensions']\n",
+            ),
+            ("supabase/migrations/20240101000000_init.sql", "select 1;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(project.config.rls.exposed_schemas, ["public", "api"]);
+
+        // db-ci.yaml's own list wins.
+        std::fs::write(
+            dir.path().join("db-ci.yaml"),
+            "rls:\n  exposed_schemas: [public]\n",
+        )
+        .unwrap();
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(project.config.rls.exposed_schemas, ["public"]);
+
+        // The API disabled: nothing is exposed.
+        std::fs::remove_file(dir.path().join("db-ci.yaml")).unwrap();
+        std::fs::write(
+            dir.path().join("supabase/config.toml"),
+            "[api]\nenabled = false\n",
+        )
+        .unwrap();
+        let project = Project::discover(dir.path()).unwrap();
+        assert!(project.config.rls.exposed_schemas.is_empty());
+    }
+
+    #[test]
+    fn a_nested_folder_finds_the_enclosing_project() {
+        let dir = project_with(&[
+            ("supabase/config.toml", "[db]\nmajor_version = 15\n"),
+            ("supabase/migrations/20240101000000_init.sql", "select 1;"),
+        ]);
+        let root = std::path::absolute(dir.path()).unwrap();
+        let from_supabase = Project::find(&dir.path().join("supabase")).unwrap();
+        assert_eq!(from_supabase.root, root);
+        assert_eq!(from_supabase.layout, "supabase/config.toml");
+        let from_migrations = Project::find(&dir.path().join("supabase/migrations")).unwrap();
+        assert_eq!(from_migrations.root, root);
+        // The project folder itself keeps the path as given.
+        assert_eq!(Project::find(dir.path()).unwrap().root, dir.path());
     }
 
     #[test]

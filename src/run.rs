@@ -33,6 +33,11 @@ pub struct RunOptions {
     /// The stages after replay to run; `None` runs them all. Replay always runs (every other
     /// stage works on its result); a stage left out is reported skipped, "not selected".
     pub only: Option<Vec<&'static str>>,
+    /// The container image was given (`--image`/`DB_CI_IMAGE`): used as given, not re-tagged
+    /// to the project's `[db] major_version`.
+    pub image_given: bool,
+    /// Run on a server of another major version than the project's `[db] major_version`.
+    pub any_server_version: bool,
 }
 
 impl RunOptions {
@@ -75,6 +80,7 @@ pub async fn run_keeping(
         migrations: project.migrations.len(),
         seeds: project.seeds.len(),
         mode: project.replay_mode().as_str(),
+        mode_reason: &project.mode_reason,
     });
     let mut report = Report {
         verdict: Verdict::Pass,
@@ -146,7 +152,15 @@ async fn run_stages(
     // So are pgTAP files: an unsupported psql meta-command is exit 2 naming its line.
     let pgtap_suite = crate::pgtap::load(project)?;
     let boot = Instant::now();
-    let server = Server::start(&options.backend).await?;
+    let server = crate::backend::version::start(
+        &options.backend,
+        crate::backend::version::VersionPolicy {
+            major: project.supabase.major_version,
+            image_given: options.image_given,
+            any_version: options.any_server_version,
+        },
+    )
+    .await?;
     // Enforced from db-ci's side for every statement of the run: SQL under test can switch
     // the server's own statement_timeout off.
     server

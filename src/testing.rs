@@ -49,8 +49,9 @@ impl Gate {
         {
             backend.kind = kind;
         }
-        if let Ok(image) = std::env::var("DB_CI_IMAGE") {
-            backend.image = image;
+        let image_given = std::env::var("DB_CI_IMAGE").ok();
+        if let Some(image) = &image_given {
+            backend.image = image.clone();
         }
         backend.database_url = std::env::var("DB_CI_DATABASE_URL").ok();
         Gate {
@@ -58,6 +59,7 @@ impl Gate {
             options: RunOptions {
                 backend,
                 seed: Some(u64::from(rand::random::<u32>())),
+                image_given: image_given.is_some(),
                 ..RunOptions::default()
             },
         }
@@ -72,6 +74,7 @@ impl Gate {
     /// The container image for the container backend.
     pub fn image(mut self, image: impl Into<String>) -> Gate {
         self.options.backend.image = image.into();
+        self.options.image_given = true;
         self
     }
 
@@ -104,7 +107,7 @@ impl Gate {
     /// replayed database for the caller. Fails only when the project cannot be read (exit 2);
     /// a run that stopped on its environment (exit 3) is an `Ok` whose report says so.
     pub async fn run(self) -> Result<Checked> {
-        let project = Project::discover(&self.dir)?;
+        let project = Project::find(&self.dir)?;
         let (report, replayed) = run_keeping(&project, &self.options, &mut Silent).await;
         Ok(Checked {
             #[cfg(feature = "sqlx")]

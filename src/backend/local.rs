@@ -144,6 +144,42 @@ pub fn find_install() -> Result<Install> {
                  PATH or /usr/lib/postgresql/*/bin",
             )
         })?;
+    install_at(bindir)
+}
+
+/// Server binaries of PostgreSQL `major`: those [`find_install`] picks when they are that
+/// version, else the distributions' usual place for it (`/usr/lib/postgresql/MAJOR/bin`, …).
+pub fn find_install_major(major: u32) -> Option<Install> {
+    if let Ok(install) = find_install() {
+        if install.major() == Some(major) {
+            return Some(install);
+        }
+    }
+    [
+        format!("/usr/lib/postgresql/{major}/bin"),
+        format!("/usr/pgsql-{major}/bin"),
+        format!("/opt/homebrew/opt/postgresql@{major}/bin"),
+        format!("/usr/local/opt/postgresql@{major}/bin"),
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .filter(|dir| dir.join("postgres").is_file() && dir.join("initdb").is_file())
+    .filter_map(|dir| install_at(dir).ok())
+    .find(|install| install.major() == Some(major))
+}
+
+impl Install {
+    /// The major version in `postgres --version` (`postgres (PostgreSQL) 15.18 …` is 15).
+    pub fn major(&self) -> Option<u32> {
+        let rest = self.version_line.split(')').nth(1)?.trim_start();
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    }
+}
+
+fn install_at(bindir: PathBuf) -> Result<Install> {
     let version_line = run_text(&bindir.join("postgres"), &["--version"])?;
     let pg_config = bindir.join("pg_config");
     let (sharedir, pkglibdir) = if pg_config.is_file() {
@@ -428,7 +464,11 @@ impl Drop for Cluster {
 
 /// Boots a private cluster from the cached template.
 pub async fn start() -> Result<Server> {
-    let install = find_install()?;
+    start_install(find_install()?).await
+}
+
+/// Boots a private cluster of the binaries in `install`.
+pub async fn start_install(install: Install) -> Result<Server> {
     let run_as = RunAs::detect()?;
     let prepared =
         tokio::task::spawn_blocking(move || prepare(&install, run_as).map(|p| (p, install)))

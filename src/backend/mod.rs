@@ -7,6 +7,7 @@ pub mod owner;
 pub mod roles;
 pub mod sweep;
 pub mod url;
+pub mod version;
 pub mod watchdog;
 
 use std::path::PathBuf;

@@ -123,6 +123,9 @@ pub struct GateOptions {
     pub backend: BackendOptions,
     /// Production's URL (never printed with its password).
     pub against: String,
+    /// `--image` was given: use it as given instead of the default image of production's
+    /// major version.
+    pub image_given: bool,
 }
 
 /// What production holds, read once, read-only.
@@ -265,7 +268,17 @@ async fn run(
 
     // The rehearsal: a throwaway server of production's major version.
     let boot = Instant::now();
-    let server = Server::start(&options.backend).await?;
+    // Local binaries or the default image of production's major version when there are any;
+    // a server of another version is refused below with both versions named.
+    let server = crate::backend::version::start(
+        &options.backend,
+        crate::backend::version::VersionPolicy {
+            major: Some(prod.major),
+            image_given: options.image_given,
+            any_version: true,
+        },
+    )
+    .await?;
     report.backend = Some(server.description.clone());
     report.server_version = Some(server.version.clone());
     reporter.event(&Event::BackendReady {

@@ -227,8 +227,10 @@ impl<W: Write> Reporter for Human<W> {
                 migrations,
                 seeds,
                 mode,
+                mode_reason,
             } => format!(
-                "{} {root} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay",
+                "{} {root} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
+                 ({mode_reason})",
                 self.verb("Project", "1;32")
             ),
             Event::BackendReady {
