@@ -51,6 +51,10 @@ fn write_project(root: &std::path::Path) {
 }
 
 fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("init benchmark: run it with `cargo bench --bench init`");
+        return;
+    }
     let mut times = Vec::new();
     for _ in 0..ROUNDS {
         let temp = tempfile::tempdir().unwrap();
