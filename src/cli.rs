@@ -267,6 +267,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     }
     if let Some(replayed) = replayed {
         if args.keep {
+            crate::keep::hold_verdict(code);
             replayed.keep().await;
         } else {
             replayed.server.shutdown().await;

@@ -3,8 +3,25 @@
 
 use std::io::Write;
 
+use std::sync::atomic::{AtomicI32, Ordering};
+
 use crate::backend::{Connection, Host};
 use crate::run::Replayed;
+
+/// The run's exit code while its database is kept: Ctrl-C is then how the user says "done",
+/// not an interruption, so the process still exits with the verdict.
+static VERDICT_WHILE_KEPT: AtomicI32 = AtomicI32::new(-1);
+
+/// Records the verdict's exit code before [`Replayed::keep`] waits for Ctrl-C.
+pub fn hold_verdict(code: i32) {
+    VERDICT_WHILE_KEPT.store(code, Ordering::SeqCst);
+}
+
+/// The exit code to end with when Ctrl-C comes while a database is kept.
+pub fn verdict_while_kept() -> Option<i32> {
+    let code = VERDICT_WHILE_KEPT.load(Ordering::SeqCst);
+    (code >= 0).then_some(code)
+}
 
 impl Replayed {
     /// Prints how to reach the replayed database, waits for Ctrl-C, then shuts the server

@@ -42,10 +42,16 @@ fn main() {
         };
         // The run future is dropped before block_on returns: that tears down the server,
         // container, databases and temp dirs.
-        eprintln!("interrupted by {}: cleaning up", signal.0);
+        if db_ci::keep::verdict_while_kept().is_none() {
+            eprintln!("interrupted by {}: cleaning up", signal.0);
+        }
         // A container still starting when the signal came belongs to no run yet.
         db_ci::backend::sweep::own_containers().await;
-        128 + signal.1
+        match db_ci::keep::verdict_while_kept() {
+            // Ctrl-C ends `--keep` on purpose: the run's verdict stands.
+            Some(code) if signal.1 == libc::SIGINT => code,
+            _ => 128 + signal.1,
+        }
     });
     drop(runtime);
     std::process::exit(code);

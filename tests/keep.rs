@@ -91,8 +91,7 @@ fn keep_serves_the_replayed_database_until_ctrl_c() {
     )
     .unwrap();
     let status = child.wait().unwrap();
-    // The run's verdict (0), or 130 when the interrupt handler got the signal first: either
-    // way after tearing down.
-    assert!(matches!(status.code(), Some(0) | Some(130)), "{status:?}");
+    // Ctrl-C is how a user ends --keep: the exit code is still the run's verdict (a pass).
+    assert_eq!(status.code(), Some(0), "{status:?}");
     nothing_left(run_dir.path());
 }
