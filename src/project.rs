@@ -826,6 +826,7 @@ mod tests {
         );
     }
 
+    #[test]
     fn auto_mode_is_ledger_for_a_cli_layout_and_strict_elsewhere() {
         let cli = project_with(&[
             ("supabase/config.toml", "[db]\nmajor_version = 15\n"),
