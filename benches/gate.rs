@@ -116,6 +116,7 @@ async fn main() {
     let options = GateOptions {
         backend: local.clone(),
         against: url,
+        image_given: false,
     };
     let mut gates = Vec::new();
     let mut runs = Vec::new();
