@@ -261,6 +261,9 @@ pub async fn prepare(
         if let Err(e) = prepared.client.batch_execute(&sql).await {
             let offset = match crate::sql::error_offset(&e, &sql) {
                 Some(offset) => Some(offset),
+                // Re-running a statement the time limit stopped would wait for the limit
+                // twice: the setup's first line stands for it.
+                None if crate::backend::watchdog::is_timeout(&e) => None,
                 // No position (a constraint, a trigger's error): the statement that fails.
                 None => failing_statement(&prepared.client, &sql).await,
             };

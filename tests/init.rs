@@ -6,24 +6,12 @@ mod common;
 
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn init_then_run(backend: common::Backend) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/fail-supabase-cli-seed-not-rerunnable");
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("project");
-    copy_dir(&fixture, &root);
+    common::copy_dir(&fixture, &root);
     let with_backend = |mut args: Vec<String>| {
         args.push("--any-server-version".into());
         args.extend(backend.args());

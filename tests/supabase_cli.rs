@@ -5,23 +5,11 @@ mod common;
 
 use std::path::Path;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap().flatten() {
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn run_from_supabase_folder(backend: common::Backend) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-supabase-cli-layout");
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("project");
-    copy_dir(&fixture, &root);
+    common::copy_dir(&fixture, &root);
     // No committed snapshot: a local run (no CI) writes one, and it must land at the root.
     std::fs::remove_file(root.join("db-ci.snapshot.yaml")).unwrap();
     let json = temp.path().join("report.json");
