@@ -8,6 +8,7 @@
 //! libtap-parser-sourcehandler-pgtap-perl`; `scripts/install-local-postgres.sh` adds it);
 //! without it the comparison is skipped, loudly.
 
+use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -158,7 +159,7 @@ async fn main() {
             kind: BackendKind::Local,
             ..Default::default()
         },
-        only: Some(vec!["pgtap"]),
+        only: Some(vec![StageId::Pgtap]),
         ..Default::default()
     };
 
@@ -167,7 +168,7 @@ async fn main() {
     let mut kept = None;
     for round in 0..3 {
         let (report, replayed) = run_keeping(&project, &options, &mut Silent).await;
-        let stage = report.stage("pgtap").unwrap();
+        let stage = report.stage(StageId::Pgtap).unwrap();
         assert_eq!(
             stage.verdict,
             StageVerdict::Pass,

@@ -4,6 +4,7 @@
 //!
 //! `cargo bench --bench rls` (local backend; pg_prove from libtap-parser-sourcehandler-pgtap-perl).
 
+use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
@@ -149,7 +150,7 @@ async fn main() {
             kind: BackendKind::Local,
             ..Default::default()
         },
-        only: Some(vec!["rls"]),
+        only: Some(vec![StageId::Rls]),
         ..Default::default()
     };
 
@@ -158,7 +159,7 @@ async fn main() {
     let mut kept = None;
     for round in 0..3 {
         let (report, replayed) = run_keeping(&project, &options, &mut Silent).await;
-        let stage = report.stage("rls").unwrap();
+        let stage = report.stage(StageId::Rls).unwrap();
         assert_eq!(
             stage.verdict,
             db_ci::report::StageVerdict::Pass,

@@ -140,9 +140,9 @@ async fn main() {
             "polaris must pass: {:?}",
             report.stages
         );
-        let stage_ms = |name: &str| report.stage(name).map_or(0, |s| s.duration_ms);
+        let stage_ms = |name| report.stage(name).map_or(0, |s| s.duration_ms);
         passes.push(Duration::from_millis(
-            stage_ms("replay") + stage_ms("idempotence"),
+            stage_ms(db_ci::StageId::Replay) + stage_ms(db_ci::StageId::Idempotence),
         ));
     }
     let files = polaris.files().count();

@@ -10,6 +10,7 @@ use crate::events::Reporter;
 use crate::project::Project;
 use crate::report::{github, human::Human, json, junit, Report};
 use crate::run::{run_keeping, RunOptions};
+use crate::stage_id::StageId;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -169,12 +170,12 @@ pub async fn main(cli: Cli) -> i32 {
     }
     match cli.command {
         Command::Run(args) => run_command(args, None).await,
-        Command::Replay(args) => run_command(args, Some(vec!["idempotence"])).await,
-        Command::Rls(args) => run_command(args, Some(vec!["rls"])).await,
-        Command::Props(args) => run_command(args, Some(vec!["properties"])).await,
-        Command::Pgtap(args) => run_command(args, Some(vec!["pgtap"])).await,
-        Command::Snapshot(args) => run_command(args, Some(vec!["snapshot"])).await,
-        Command::Lint(args) => run_command(args, Some(vec!["lint"])).await,
+        Command::Replay(args) => run_command(args, Some(vec![StageId::Idempotence])).await,
+        Command::Rls(args) => run_command(args, Some(vec![StageId::Rls])).await,
+        Command::Props(args) => run_command(args, Some(vec![StageId::Properties])).await,
+        Command::Pgtap(args) => run_command(args, Some(vec![StageId::Pgtap])).await,
+        Command::Snapshot(args) => run_command(args, Some(vec![StageId::Snapshot])).await,
+        Command::Lint(args) => run_command(args, Some(vec![StageId::Lint])).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
         Command::Init(args) => {
@@ -189,7 +190,7 @@ pub async fn main(cli: Cli) -> i32 {
                 },
                 image_given: args.image.is_some(),
                 any_server_version: args.any_server_version,
-                only: Some(vec!["idempotence"]),
+                only: Some(vec![StageId::Idempotence]),
                 ..RunOptions::default()
             };
             crate::init::command(&args.dir, args.force, &options).await
@@ -197,7 +198,7 @@ pub async fn main(cli: Cli) -> i32 {
     }
 }
 
-async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
+async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
     let project = match Project::find(&args.dir) {
         Ok(project) => project,
         Err(error) => {

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use crate::replay::FileOutcome;
 use crate::report::{Case, Report, StageReport};
+use crate::stage_id::StageId;
 
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
@@ -30,12 +31,12 @@ pub enum Event<'a> {
     },
     /// A stage with `total` checks to make has started (for progress bars).
     StageStarted {
-        name: &'static str,
+        name: StageId,
         total: usize,
     },
     /// One check of a running stage is done.
     CaseDone {
-        stage: &'static str,
+        stage: StageId,
         case: &'a Case,
     },
     StageDone(&'a StageReport),

@@ -8,6 +8,7 @@ use crate::project::{FileKind, Project};
 use crate::report::human::Human;
 use crate::report::{StageReport, StageVerdict, Verdict};
 use crate::run::{run, RunOptions};
+use crate::stage_id::StageId;
 
 /// One line for the end of a run on a project without `db-ci.yaml`: what to do next.
 /// `None` once the project is configured.
@@ -202,14 +203,14 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
         eprintln!("error: {}", error.message);
         return report.exit_code();
     }
-    if report.stage("replay").map(|s| s.verdict) != Some(StageVerdict::Pass) {
+    if report.stage(StageId::Replay).map(|s| s.verdict) != Some(StageVerdict::Pass) {
         eprintln!(
             "error: tune {}: the first replay fails; fix the failure above, then run db-ci init again",
             path.display()
         );
         return exit::FAIL;
     }
-    let tuning = tune(&project, report.stage("idempotence"));
+    let tuning = tune(&project, report.stage(StageId::Idempotence));
     if let Err(e) = std::fs::write(&path, render_config(&project, &tuning)) {
         eprintln!("error: write {}: {e}", path.display());
         return exit::ENVIRONMENT;

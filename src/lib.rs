@@ -34,4 +34,7 @@ pub mod shim;
 pub mod snapshot;
 pub mod sql;
 pub mod stage;
+pub mod stage_id;
 pub mod testing;
+
+pub use stage_id::StageId;

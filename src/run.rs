@@ -13,10 +13,11 @@ use crate::locate::line_mentioning;
 use crate::project::{Project, SqlFile};
 use crate::replay::{self, FileOutcome, FileResult, PassOptions};
 use crate::report::{
-    Case, CaseVerdict, Failure, Report, RunError, StageReport, StageVerdict, Verdict, STAGES,
+    Case, CaseVerdict, Failure, Report, RunError, StageReport, StageVerdict, Verdict,
 };
 use crate::shim::{self, GrantMode};
 use crate::stage::StageContext;
+use crate::stage_id::StageId;
 
 /// What to run.
 #[derive(Debug, Clone, Default)]
@@ -32,7 +33,7 @@ pub struct RunOptions {
     pub fail_on_lint: Option<crate::lint::FailOn>,
     /// The stages after replay to run; `None` runs them all. Replay always runs (every other
     /// stage works on its result); a stage left out is reported skipped, "not selected".
-    pub only: Option<Vec<&'static str>>,
+    pub only: Option<Vec<StageId>>,
     /// The container image was given (`--image`/`DB_CI_IMAGE`): used as given, not re-tagged
     /// to the project's `[db] major_version`.
     pub image_given: bool,
@@ -41,10 +42,10 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
-    fn selected(&self, stage: &str) -> bool {
+    fn selected(&self, stage: StageId) -> bool {
         self.only
             .as_ref()
-            .is_none_or(|only| stage == "replay" || only.contains(&stage))
+            .is_none_or(|only| stage == StageId::Replay || only.contains(&stage))
     }
 }
 
@@ -113,7 +114,7 @@ pub async fn run_keeping(
     } else {
         "an earlier stage failed"
     };
-    for name in STAGES {
+    for name in StageId::RUN {
         if report.stage(name).is_none() {
             let stage = StageReport::skipped(name, why);
             reporter.event(&Event::StageDone(&stage));
@@ -205,7 +206,9 @@ async fn run_stages(
         |outcome| reporter.event(&Event::FileDone { pass: 1, outcome }),
     )
     .await;
-    let replay_stage = stage_from_pass("replay", &pass1, pass1_started.elapsed(), |_| Vec::new());
+    let replay_stage = stage_from_pass(StageId::Replay, &pass1, pass1_started.elapsed(), |_| {
+        Vec::new()
+    });
     let replay_failed = replay_stage.verdict == StageVerdict::Fail;
     push_stage(report, reporter, replay_stage);
     if replay_failed {
@@ -217,7 +220,7 @@ async fn run_stages(
         return Ok(());
     }
 
-    if options.selected("idempotence") {
+    if options.selected(StageId::Idempotence) {
         idempotence(
             &server,
             project,
@@ -232,7 +235,7 @@ async fn run_stages(
         push_stage(
             report,
             reporter,
-            StageReport::skipped("idempotence", "not selected"),
+            StageReport::skipped(StageId::Idempotence, "not selected"),
         );
     }
     drop(client);
@@ -246,16 +249,18 @@ async fn run_stages(
         database: &pass1_db,
         policy_files: &policy_files,
     };
-    for name in ["rls", "properties", "pgtap", "snapshot", "lint"] {
+    for name in StageId::AFTER_REPLAY {
         let stage = if !options.selected(name) {
             StageReport::skipped(name, "not selected")
         } else {
             match name {
-                "rls" => crate::rls::stage(&ctx, reporter).await?,
-                "properties" => crate::props::stage(&ctx, reporter).await?,
-                "pgtap" => crate::pgtap::stage(&ctx, &pgtap_suite, reporter).await?,
-                "snapshot" => crate::snapshot::stage(&ctx, reporter).await?,
-                _ => crate::lint::stage(&ctx, reporter).await?,
+                StageId::Rls => crate::rls::stage(&ctx, reporter).await?,
+                StageId::Properties => crate::props::stage(&ctx, reporter).await?,
+                StageId::Pgtap => crate::pgtap::stage(&ctx, &pgtap_suite, reporter).await?,
+                StageId::Snapshot => crate::snapshot::stage(&ctx, reporter).await?,
+                StageId::Lint => crate::lint::stage(&ctx, reporter).await?,
+                // Run above (replay, idempotence) or by another command (gate).
+                StageId::Replay | StageId::Idempotence | StageId::Gate => continue,
             }
         };
         push_stage(report, reporter, stage);
@@ -293,7 +298,7 @@ async fn idempotence(
         reporter.event(&Event::FileDone { pass: 2, outcome })
     })
     .await;
-    let mut stage = stage_from_pass("idempotence", &pass2, Duration::ZERO, |failure| {
+    let mut stage = stage_from_pass(StageId::Idempotence, &pass2, Duration::ZERO, |failure| {
         let kind = project
             .files()
             .find(|f| f.rel == failure.file)
@@ -414,7 +419,7 @@ async fn idempotence(
     Ok(())
 }
 fn stage_from_pass(
-    name: &'static str,
+    name: StageId,
     outcomes: &[FileOutcome],
     duration: Duration,
     extra_notes: impl Fn(&replay::FileFailure) -> Vec<String>,
@@ -458,7 +463,7 @@ fn stage_from_pass(
             };
             Case {
                 name: outcome.file.clone(),
-                group: name.to_owned(),
+                group: name.as_str().to_owned(),
                 verdict,
                 file: Some(outcome.file.clone()),
                 line,

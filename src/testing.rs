@@ -30,6 +30,7 @@ use crate::project::Project;
 use crate::report::human::report_failures_text;
 use crate::report::{Report, StageVerdict, Verdict};
 use crate::run::{run_keeping, Replayed, RunOptions};
+pub use crate::stage_id::StageId;
 
 /// What to run: a project directory and the options the CLI's flags stand for.
 #[derive(Debug, Clone)]
@@ -91,8 +92,9 @@ impl Gate {
         self
     }
 
-    /// Runs only these stages after replay (e.g. `["rls"]`); the others are reported skipped.
-    pub fn only(mut self, stages: &[&'static str]) -> Gate {
+    /// Runs only these stages after replay (e.g. `[StageId::Rls]`); the others are reported
+    /// skipped. Typed, so that a misspelt stage cannot silently skip the one meant.
+    pub fn only(mut self, stages: &[StageId]) -> Gate {
         self.options.only = Some(stages.to_vec());
         self
     }
@@ -176,11 +178,11 @@ impl Checked {
 
     /// Panics unless stage `name` has `verdict`, with the console's failure text.
     #[track_caller]
-    pub fn assert_stage(&self, name: &str, verdict: StageVerdict) {
+    pub fn assert_stage(&self, name: StageId, verdict: StageVerdict) {
         let stage = self
             .report
             .stage(name)
-            .unwrap_or_else(|| panic!("db-ci: no stage named {name:?}"));
+            .unwrap_or_else(|| panic!("db-ci: no stage named {name}"));
         if stage.verdict != verdict {
             panic!(
                 "db-ci: stage {name} is {:?} ({}), expected {verdict:?}:\n{}",
@@ -194,7 +196,7 @@ impl Checked {
     /// Panics unless stage `stage` reports a failure at `file:line` (`file` relative to the
     /// project, as the report names it).
     #[track_caller]
-    pub fn assert_failure_at(&self, stage: &str, file: &str, line: usize) {
+    pub fn assert_failure_at(&self, stage: StageId, file: &str, line: usize) {
         let found = self
             .report
             .stage(stage)

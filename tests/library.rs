@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use db_ci::backend::BackendKind;
 use db_ci::report::StageVerdict;
 use db_ci::testing::Gate;
+use db_ci::StageId;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -29,8 +30,8 @@ async fn a_passing_project_and_its_replayed_database() {
     };
     let checked = gate.run().await.expect("read the project");
     checked.assert_pass();
-    checked.assert_stage("replay", StageVerdict::Pass);
-    checked.assert_stage("idempotence", StageVerdict::Pass);
+    checked.assert_stage(StageId::Replay, StageVerdict::Pass);
+    checked.assert_stage(StageId::Idempotence, StageVerdict::Pass);
     assert_eq!(checked.report().seed, Some(7));
 
     let client = checked
@@ -82,9 +83,9 @@ async fn a_failing_project_panics_with_the_console_failure_text() {
     };
     let checked = gate.run().await.expect("read the project");
     checked.assert_fail();
-    checked.assert_stage("replay", StageVerdict::Fail);
-    checked.assert_stage("idempotence", StageVerdict::Skipped);
-    checked.assert_failure_at("replay", "migrations/0002_add_title.sql", 7);
+    checked.assert_stage(StageId::Replay, StageVerdict::Fail);
+    checked.assert_stage(StageId::Idempotence, StageVerdict::Skipped);
+    checked.assert_failure_at(StageId::Replay, "migrations/0002_add_title.sql", 7);
 
     let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| checked.assert_pass()))
         .expect_err("assert_pass panics on a failing project");
@@ -111,4 +112,32 @@ async fn an_unreadable_project_is_an_error_not_a_report() {
         Err(error) => error,
     };
     assert_eq!(error.exit_code(), db_ci::error::exit::INPUT);
+}
+
+/// `only` selects stages by type: the selected one runs (and here fails, as the project is
+/// wrong), replay runs because every stage needs it, the rest are reported skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_runs_the_selected_stage_and_reports_the_rest_skipped() {
+    let Some(gate) = gate("fail-rls-using-true-leak") else {
+        return;
+    };
+    let checked = gate
+        .only(&[StageId::Rls])
+        .run()
+        .await
+        .expect("read the project");
+    checked.assert_stage(StageId::Replay, StageVerdict::Pass);
+    checked.assert_stage(StageId::Rls, StageVerdict::Fail);
+    for skipped in [
+        StageId::Idempotence,
+        StageId::Properties,
+        StageId::Pgtap,
+        StageId::Snapshot,
+        StageId::Lint,
+    ] {
+        checked.assert_stage(skipped, StageVerdict::Skipped);
+        let reason = checked.report().stage(skipped).unwrap().reason.clone();
+        assert_eq!(reason.as_deref(), Some("not selected"), "{skipped}");
+    }
+    checked.assert_failure_at(StageId::Rls, "policy-tests/notes.yaml", 11);
 }

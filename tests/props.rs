@@ -3,6 +3,7 @@
 
 mod common;
 
+use db_ci::StageId;
 use std::path::Path;
 
 use db_ci::backend::{BackendKind, BackendOptions};
@@ -17,7 +18,7 @@ fn options(seed: u64) -> RunOptions {
             ..Default::default()
         },
         seed: Some(seed),
-        only: Some(vec!["properties"]),
+        only: Some(vec![StageId::Properties]),
         ..Default::default()
     }
 }
@@ -31,7 +32,7 @@ async fn reproducers_show_the_violation_in_a_fresh_session_and_seeds_replay_exac
     let project = Project::discover(&root).unwrap();
     let (report, replayed) = run_keeping(&project, &options(11), &mut Silent).await;
     let replayed = replayed.expect("the project replays");
-    let stage = report.stage("properties").unwrap().clone();
+    let stage = report.stage(StageId::Properties).unwrap().clone();
     // follows (admin), follows (as users), mood cache.
     assert_eq!(stage.failures.len(), 3, "{stage:?}");
     for failure in &stage.failures {
@@ -62,7 +63,7 @@ async fn reproducers_show_the_violation_in_a_fresh_session_and_seeds_replay_exac
 
     let (again, replayed) = run_keeping(&project, &options(11), &mut Silent).await;
     replayed.unwrap().server.shutdown().await;
-    let again = again.stage("properties").unwrap();
+    let again = again.stage(StageId::Properties).unwrap();
     assert_eq!(
         serde_json::to_string(&stage.failures).unwrap(),
         serde_json::to_string(&again.failures).unwrap(),

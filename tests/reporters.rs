@@ -8,6 +8,7 @@ use db_ci::report::{
     github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
     RunError, StageReport, StageVerdict, Verdict,
 };
+use db_ci::StageId;
 use junit_report::OffsetDateTime;
 
 /// Text with every character some reporter must escape.
@@ -58,7 +59,7 @@ fn cell(case: &str, actor: &str, operation: &str, expected: &str, observed: &str
     }
 }
 
-fn stage(name: &'static str, verdict: StageVerdict, duration_ms: u64) -> StageReport {
+fn stage(name: StageId, verdict: StageVerdict, duration_ms: u64) -> StageReport {
     StageReport {
         duration_ms,
         ..StageReport::new(name, verdict)
@@ -68,7 +69,7 @@ fn stage(name: &'static str, verdict: StageVerdict, duration_ms: u64) -> StageRe
 /// A failing run: replay passes, idempotence fails twice (one file, one catalog difference
 /// no file case stands for), rls fails with a denied cell allowed and a broken cell.
 fn failing_report() -> Report {
-    let mut replay = stage("replay", StageVerdict::Pass, 90);
+    let mut replay = stage(StageId::Replay, StageVerdict::Pass, 90);
     replay.reason = Some("3 files applied".to_owned());
     replay.checks = 3;
     replay.cases = vec![
@@ -87,7 +88,7 @@ fn failing_report() -> Report {
         file_case("replay", "seeds/seed.sql", CaseVerdict::Pass, None),
     ];
 
-    let mut idempotence = stage("idempotence", StageVerdict::Fail, 120);
+    let mut idempotence = stage(StageId::Idempotence, StageVerdict::Fail, 120);
     idempotence.checks = 3;
     idempotence.failures = vec![
         Failure {
@@ -131,7 +132,7 @@ fn failing_report() -> Report {
     ];
     idempotence.cases[2].message = Some("exempt: data seed, run once".to_owned());
 
-    let mut rls = stage("rls", StageVerdict::Fail, 45);
+    let mut rls = stage(StageId::Rls, StageVerdict::Fail, 45);
     let profiles = "profiles: owner only | visible";
     rls.cases = vec![
         cell(profiles, "alice", "select", "allow", "allow"),
@@ -209,11 +210,11 @@ fn failing_report() -> Report {
         minimum: Some(50.0),
     });
 
-    let mut properties = stage("properties", StageVerdict::Skipped, 0);
+    let mut properties = stage(StageId::Properties, StageVerdict::Skipped, 0);
     properties.reason = Some("no properties in policy-tests".to_owned());
-    let mut snapshot = stage("snapshot", StageVerdict::Skipped, 0);
+    let mut snapshot = stage(StageId::Snapshot, StageVerdict::Skipped, 0);
     snapshot.reason = Some("no committed snapshot".to_owned());
-    let mut lint = stage("lint", StageVerdict::Skipped, 0);
+    let mut lint = stage(StageId::Lint, StageVerdict::Skipped, 0);
     lint.reason = Some("not selected".to_owned());
 
     Report {
@@ -249,7 +250,7 @@ fn passing_report() -> Report {
         } else {
             StageVerdict::Skipped
         };
-        let mut stage = stage(name, verdict, 10);
+        let mut stage = stage(StageId::parse(name).unwrap(), verdict, 10);
         stage.reason = Some(reason.to_owned());
         report.stages.push(stage);
     }
@@ -533,16 +534,19 @@ fn annotation_paths_are_relative_to_the_repository_root() {
 #[test]
 fn console_without_a_terminal_prints_no_progress() {
     let report = failing_report();
-    let rls = report.stage("rls").unwrap();
+    let rls = report.stage(StageId::Rls).unwrap();
     let mut out = Vec::new();
     {
         let mut human = Human::new(&mut out, false);
         human.event(&Event::StageStarted {
-            name: "rls",
+            name: StageId::Rls,
             total: rls.cases.len(),
         });
         for case in &rls.cases {
-            human.event(&Event::CaseDone { stage: "rls", case });
+            human.event(&Event::CaseDone {
+                stage: StageId::Rls,
+                case,
+            });
         }
         human.event(&Event::StageDone(rls));
     }

@@ -25,6 +25,7 @@ use crate::report::{
 };
 use crate::shim::{self, GrantMode};
 use crate::snapshot::model::Catalog;
+use crate::stage_id::StageId;
 
 use judge::{Finding, FindingKind, Size, Sizes};
 
@@ -153,7 +154,7 @@ pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn R
         stages: Vec::new(),
         error: None,
     };
-    let mut stage = StageReport::new("gate", StageVerdict::Pass);
+    let mut stage = StageReport::new(StageId::Gate, StageVerdict::Pass);
     if let Err(error) = run(project, options, reporter, &mut report, &mut stage).await {
         report.error = Some(RunError {
             kind: if error.exit_code() == crate::error::exit::INPUT {

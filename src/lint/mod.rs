@@ -30,6 +30,7 @@ use crate::events::Reporter;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::snapshot::model::{Catalog, Grant};
 use crate::stage::StageContext;
+use crate::stage_id::StageId;
 
 /// How serious a finding is. Ordered: `info < warn < error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
@@ -345,7 +346,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         && catalog.extensions.is_empty()
     {
         return Ok(StageReport::skipped(
-            "lint",
+            StageId::Lint,
             "the database holds no tables, views, functions or extensions to lint",
         ));
     }
@@ -361,7 +362,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let snapshot_text =
         std::fs::read_to_string(crate::snapshot::snapshot_path(project)).unwrap_or_default();
 
-    let mut report = StageReport::new("lint", StageVerdict::Pass);
+    let mut report = StageReport::new(StageId::Lint, StageVerdict::Pass);
     let mut per_level: BTreeMap<Level, usize> = BTreeMap::new();
     let mut allowed = 0;
     for item in &reported {

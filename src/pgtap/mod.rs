@@ -25,8 +25,9 @@ use crate::events::{Event, Reporter};
 use crate::project::Project;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
+use crate::stage_id::StageId;
 
-const STAGE: &str = "pgtap";
+const STAGE: StageId = StageId::Pgtap;
 
 /// `pgtap:` in db-ci.yaml.
 #[derive(Debug, Clone, Deserialize)]

@@ -16,6 +16,7 @@ use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
+use crate::stage_id::StageId;
 use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};
 use spec::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
 
@@ -84,7 +85,7 @@ pub async fn stage_with_tally(
         Ok(files) => files,
         Err(reason) => {
             return Ok((
-                StageReport::skipped("properties", reason),
+                StageReport::skipped(StageId::Properties, reason),
                 StageTally::default(),
             ))
         }
@@ -98,10 +99,10 @@ pub async fn stage_with_tally(
     let seed = ctx.options.seed.unwrap_or(0);
     let total = files.iter().map(|f| f.spec.properties.len()).sum();
     reporter.event(&Event::StageStarted {
-        name: "properties",
+        name: StageId::Properties,
         total,
     });
-    let mut stage = StageReport::new("properties", StageVerdict::Pass);
+    let mut stage = StageReport::new(StageId::Properties, StageVerdict::Pass);
     let mut tally = StageTally::default();
     for file in files {
         let prepared = policy_tests::prepare(ctx.server, ctx.database, file, "props").await?;
@@ -141,7 +142,7 @@ pub async fn stage_with_tally(
                 cell: None,
             };
             reporter.event(&Event::CaseDone {
-                stage: "properties",
+                stage: StageId::Properties,
                 case: &case,
             });
             stage.cases.push(case);

@@ -3,6 +3,7 @@
 //! the RLS matrix as a grid, RLS coverage). Everything user-controlled is escaped for where it
 //! goes: workflow-command data and properties, markdown table cells.
 
+use crate::stage_id::StageId;
 use std::fmt::Write as _;
 use std::path::{Component, PathBuf};
 
@@ -230,7 +231,7 @@ pub fn summary(report: &Report) -> String {
     out.push('\n');
 
     failures_section(&mut out, report);
-    if let Some(rls) = report.stage("rls") {
+    if let Some(rls) = report.stage(StageId::Rls) {
         rls_grid(&mut out, rls);
         if let Some(coverage) = &rls.coverage {
             coverage_section(&mut out, coverage);

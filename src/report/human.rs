@@ -96,7 +96,9 @@ impl<W: Write> Human<W> {
             stage.name
         );
         if let Some(reason) = &stage.reason {
-            text.push_str(&" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.len()) + 1));
+            text.push_str(
+                &" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.as_str().len()) + 1),
+            );
             text.push_str(reason);
         }
         for failure in &stage.failures {
@@ -268,7 +270,7 @@ impl<W: Write> Reporter for Human<W> {
                 )
             }
             Event::StageStarted { name, total } => {
-                self.start_bar(name, *total);
+                self.start_bar(name.as_str(), *total);
                 return;
             }
             Event::CaseDone { stage, case } => {

@@ -50,7 +50,7 @@ pub fn to_xml(report: &Report, timestamp: OffsetDateTime) -> std::io::Result<Vec
 }
 
 fn stage_suite(stage: &StageReport, timestamp: OffsetDateTime) -> TestSuite {
-    let mut suite = TestSuiteBuilder::new(stage.name);
+    let mut suite = TestSuiteBuilder::new(stage.name.as_str());
     suite.set_timestamp(timestamp);
     for case in &stage.cases {
         suite.add_testcase(case_testcase(stage, case));
@@ -69,7 +69,7 @@ fn stage_suite(stage: &StageReport, timestamp: OffsetDateTime) -> TestSuite {
         };
         suite.add_testcase(
             TestCaseBuilder::failure(&name, Duration::ZERO, "fail", first_line(&failure.message))
-                .set_classname(stage.name)
+                .set_classname(stage.name.as_str())
                 .set_filepath(&failure.file)
                 .set_trace(&cdata_safe(&failure_text(failure)))
                 .build(),
@@ -83,10 +83,15 @@ fn stage_suite(stage: &StageReport, timestamp: OffsetDateTime) -> TestSuite {
         StageVerdict::Fail if !has_failing_case && stage.failures.is_empty() => {
             let reason = stage.reason.as_deref().unwrap_or("the stage failed");
             suite.add_testcase(
-                TestCaseBuilder::failure(stage.name, Duration::ZERO, "fail", first_line(reason))
-                    .set_classname(stage.name)
-                    .set_trace(&cdata_safe(reason))
-                    .build(),
+                TestCaseBuilder::failure(
+                    stage.name.as_str(),
+                    Duration::ZERO,
+                    "fail",
+                    first_line(reason),
+                )
+                .set_classname(stage.name.as_str())
+                .set_trace(&cdata_safe(reason))
+                .build(),
             );
         }
         StageVerdict::Skipped if stage.cases.is_empty() => {
@@ -94,8 +99,8 @@ fn stage_suite(stage: &StageReport, timestamp: OffsetDateTime) -> TestSuite {
             // empty (green-looking) suite.
             let reason = stage.reason.as_deref().unwrap_or("skipped");
             suite.add_testcase(
-                TestCaseBuilder::skipped_with_cause(stage.name, "skipped", reason)
-                    .set_classname(stage.name)
+                TestCaseBuilder::skipped_with_cause(stage.name.as_str(), "skipped", reason)
+                    .set_classname(stage.name.as_str())
                     .build(),
             );
         }

@@ -9,16 +9,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-/// The stages, in the order a run reaches them.
-pub const STAGES: &[&str] = &[
-    "replay",
-    "idempotence",
-    "rls",
-    "properties",
-    "pgtap",
-    "snapshot",
-    "lint",
-];
+pub use crate::stage_id::StageId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -51,7 +42,7 @@ pub struct Failure {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct StageReport {
-    pub name: &'static str,
+    pub name: StageId,
     pub verdict: StageVerdict,
     /// Why a stage was skipped, or what a passing stage checked.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -70,14 +61,14 @@ pub struct StageReport {
 }
 
 impl StageReport {
-    pub fn skipped(name: &'static str, reason: impl Into<String>) -> StageReport {
+    pub fn skipped(name: StageId, reason: impl Into<String>) -> StageReport {
         StageReport {
             reason: Some(reason.into()),
             ..StageReport::new(name, StageVerdict::Skipped)
         }
     }
 
-    pub fn new(name: &'static str, verdict: StageVerdict) -> StageReport {
+    pub fn new(name: StageId, verdict: StageVerdict) -> StageReport {
         StageReport {
             name,
             verdict,
@@ -204,7 +195,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn stage(&self, name: &str) -> Option<&StageReport> {
+    pub fn stage(&self, name: StageId) -> Option<&StageReport> {
         self.stages.iter().find(|s| s.name == name)
     }
 

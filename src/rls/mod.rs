@@ -25,6 +25,7 @@ use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
 use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
 use crate::stage::StageContext;
+use crate::stage_id::StageId;
 
 /// `rls:` in db-ci.yaml.
 #[derive(Debug, Clone, Deserialize)]
@@ -50,7 +51,7 @@ fn default_exposed_schemas() -> Vec<String> {
     vec!["public".to_owned()]
 }
 
-const STAGE: &str = "rls";
+const STAGE: StageId = StageId::Rls;
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let started = Instant::now();

@@ -20,6 +20,7 @@ use crate::events::Reporter;
 use crate::project::Project;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
+use crate::stage_id::StageId;
 
 /// Where the snapshot lives when the config does not say, relative to the project root.
 pub const DEFAULT_PATH: &str = "db-ci.snapshot.yaml";
@@ -110,7 +111,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let client = ctx.server.connect(ctx.database).await?;
     let catalog = read_catalog(&client).await?;
     drop(client);
-    let mut report = StageReport::new("snapshot", StageVerdict::Pass);
+    let mut report = StageReport::new(StageId::Snapshot, StageVerdict::Pass);
     let mut summary = Vec::new();
 
     if project.config.snapshot.enabled {
@@ -164,7 +165,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         return Ok(StageReport {
             duration_ms: report.duration_ms,
             ..StageReport::skipped(
-                "snapshot",
+                StageId::Snapshot,
                 "snapshot.enabled is false and no `expect:` is configured",
             )
         });
