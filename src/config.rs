@@ -191,12 +191,23 @@ pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> 
         .location()
         .map(|l| format!(":{}:{}", l.line(), l.column()))
         .unwrap_or_default();
+    // The user-facing wording: the default one gives the parser's own advice (e.g. "set
+    // DuplicateKeyPolicy in Options") that means nothing to a db-ci user.
+    let formatter = serde_saphyr::UserMessageFormatter;
     let message = format!(
         "{}{location}: {}",
         path.display(),
-        bare_message(&err.to_string())
+        bare_message(&serde_saphyr::MessageFormatter::format_message(
+            &formatter, err
+        ))
     );
-    let report = serde_saphyr::miette::to_miette_report(err, text, &path.display().to_string());
+    let name = path.display().to_string();
+    // The error may carry a snippet of its own, named `<input>`: the option renames it too.
+    let options = serde_saphyr::render_options! {
+        source_name: Some(name.as_str()),
+        formatter: &formatter,
+    };
+    let report = serde_saphyr::miette::to_miette_report_with_options(err, text, &name, options);
     Error::Yaml {
         rendered: format!("{message}\n{report:?}"),
         message,
@@ -336,5 +347,20 @@ mod tests {
         let yaml = "replay:\n  statement_timeout: forever\n";
         let err = parse_yaml::<Config>(yaml, Path::new("db-ci.yaml")).unwrap_err();
         assert!(err.to_string().contains("forever"), "{err}");
+    }
+
+    #[test]
+    fn yaml_errors_name_the_file_and_never_the_parsers_own_advice() {
+        let yaml = "replay:\n  statement_timeout: 1s\nreplay:\n  statement_timeout: 2s\n";
+        let err = parse_yaml::<Config>(yaml, Path::new("project/db-ci.yaml")).unwrap_err();
+        let rendered = err.render();
+        assert!(
+            err.to_string()
+                .starts_with("project/db-ci.yaml:3:1: duplicate mapping key `replay`"),
+            "{err}"
+        );
+        assert!(rendered.contains("[project/db-ci.yaml:3:1]"), "{rendered}");
+        assert!(!rendered.contains("<input>"), "{rendered}");
+        assert!(!rendered.contains("DuplicateKeyPolicy"), "{rendered}");
     }
 }

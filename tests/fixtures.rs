@@ -31,6 +31,10 @@ struct Expected {
     /// Verdicts of single checks (e.g. a property that must pass beside one that fails).
     #[serde(default)]
     cases: Vec<ExpectedCase>,
+    /// An input error (exit 2) that only the replayed catalog can show (an actor's role that
+    /// no migration creates): the one kind allowed to need a server.
+    #[serde(default)]
+    input_error_needs_catalog: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -236,4 +240,39 @@ fn fixtures_on_local_backend() {
 #[test]
 fn fixtures_on_container_backend() {
     walk(common::Backend::container());
+}
+
+/// Every input error that does not depend on the catalog is found before a backend is
+/// touched: with a database URL nothing answers on, such a project still exits 2 with its
+/// error, never 3 (environment). Needs no PostgreSQL, so it runs everywhere.
+#[test]
+fn input_errors_are_found_before_any_backend_is_touched() {
+    // Port 1 on loopback: refused at once, so a run that tries to boot fails fast with 3.
+    let unreachable = "postgres://db-ci@127.0.0.1:1/postgres";
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    for dir in fixture_dirs() {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let expected: Expected =
+            serde_saphyr::from_str(&std::fs::read_to_string(dir.join("expected.yaml")).unwrap())
+                .unwrap();
+        if expected.exit_code != 2 || expected.input_error_needs_catalog {
+            continue;
+        }
+        let mut args: Vec<String> = vec![expected.command.clone(), dir.display().to_string()];
+        args.extend(["--database-url".into(), unreachable.into()]);
+        args.extend(expected.args.iter().cloned());
+        let output = common::db_ci_with_env(&args, &[("CI", "true")]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let needle = expected.error_contains.unwrap_or_default().to_lowercase();
+        if output.status.code() != Some(2) || !stderr.to_lowercase().contains(&needle) {
+            problems.push(format!(
+                "{name}: exit {:?}, expected 2 with {needle:?}:\n{stderr}",
+                output.status.code()
+            ));
+        }
+        checked += 1;
+    }
+    assert!(checked >= 15, "only {checked} input fixtures were checked");
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
