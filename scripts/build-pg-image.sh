@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build db-ci/pgvector:pg17 — PostgreSQL 17 + pgvector + pgTAP (+ pg_cron) on Debian 13 —
 # from Debian's packages alone, for machines whose Docker engine reaches no registry.
-# See ../shared/ENVIRONMENT.md §2. The image honours the official `postgres` image's
+# (debootstrap of Debian 13 into a folder, PostgreSQL from Debian's archive, imported with
+# `docker import`: no base image is pulled). The image honours the official `postgres` image's
 # contract (scripts/image/docker-entrypoint.sh), so the harness treats it like
 # pgvector/pgvector:pg17.
 #

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Give this machine a local PostgreSQL 15 with pgvector 0.8.0, pgTAP (and pg_cron when the
-# archive has it), for db-ci's `local` backend. See ../shared/ENVIRONMENT.md §1.
+# archive has it), for db-ci's `local` backend, from Debian's packages alone.
 #
 # Idempotent: when everything is already there it only checks and prints (well under 1 s).
 # Needs root (or passwordless sudo) only when something is missing.

@@ -9,13 +9,12 @@
 
 pub mod actors;
 pub mod backend;
-pub mod catalog;
 pub mod cli;
 pub mod config;
-pub mod data;
 pub mod error;
 pub mod events;
 pub mod gate;
+pub mod idempotence;
 pub mod init;
 pub mod keep;
 pub mod lint;

@@ -8,7 +8,9 @@ use tokio_postgres::Client;
 
 use crate::backend::{db_error_text, quote_literal};
 use crate::project::{FileKind, SqlFile};
+use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::sql;
+use crate::stage_id::StageId;
 
 /// Why one file failed, pointing into it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -346,6 +348,82 @@ pub fn rerun_advice(statement: &str, sqlstate: &str, kind: FileKind) -> Vec<Stri
         );
     }
     notes
+}
+
+/// The stage report of one replay pass: a case per file, a failure per file that failed.
+pub fn stage_report(
+    name: StageId,
+    outcomes: &[FileOutcome],
+    duration: Duration,
+    extra_notes: impl Fn(&FileFailure) -> Vec<String>,
+) -> StageReport {
+    let mut failures = Vec::new();
+    for outcome in outcomes {
+        if let FileResult::Failed(f) = &outcome.result {
+            let mut notes = f.notes.clone();
+            notes.extend(extra_notes(f));
+            failures.push(Failure {
+                file: f.file.clone(),
+                line: f.line,
+                column: Some(f.column),
+                message: f.message.clone(),
+                notes,
+                statement: Some(f.statement.clone()).filter(|s| !s.is_empty()),
+            });
+        }
+    }
+    let applied = outcomes
+        .iter()
+        .filter(|o| matches!(o.result, FileResult::Applied))
+        .count();
+    let skipped = outcomes.len() - applied - failures.len();
+    let cases = outcomes
+        .iter()
+        .map(|outcome| {
+            let (verdict, line, message) = match &outcome.result {
+                FileResult::Applied => (CaseVerdict::Pass, None, None),
+                FileResult::SkippedByLedger => (
+                    CaseVerdict::Skipped,
+                    None,
+                    Some("recorded in the ledger".to_owned()),
+                ),
+                FileResult::Exempt(reason) => (
+                    CaseVerdict::Skipped,
+                    None,
+                    Some(format!("exempt: {reason}")),
+                ),
+                FileResult::Failed(f) => (CaseVerdict::Fail, Some(f.line), Some(f.message.clone())),
+            };
+            Case {
+                name: outcome.file.clone(),
+                group: name.as_str().to_owned(),
+                verdict,
+                file: Some(outcome.file.clone()),
+                line,
+                duration_ms: outcome.duration.as_millis() as u64,
+                message,
+                cell: None,
+            }
+        })
+        .collect();
+    let verdict = if failures.is_empty() {
+        StageVerdict::Pass
+    } else {
+        StageVerdict::Fail
+    };
+    StageReport {
+        reason: Some(if skipped > 0 {
+            format!("{applied} files applied, {skipped} skipped (ledger or exempt)")
+        } else {
+            format!("{applied} files applied")
+        })
+        .filter(|_| failures.is_empty()),
+        checks: outcomes.len(),
+        duration_ms: duration.as_millis() as u64,
+        failures,
+        cases,
+        ..StageReport::new(name, verdict)
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 mod common;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
-use db_ci::catalog::Fingerprint;
+use db_ci::idempotence::catalog::Fingerprint;
 use db_ci::project::Project;
 use db_ci::run::{run_keeping, RunOptions};
 

@@ -11,8 +11,8 @@ mod common;
 use std::path::Path;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
-use db_ci::catalog::Fingerprint;
-use db_ci::data::DataFingerprint;
+use db_ci::idempotence::catalog::Fingerprint;
+use db_ci::idempotence::data::DataFingerprint;
 use db_ci::project::Project;
 use db_ci::run::{run_keeping, RunOptions};
 

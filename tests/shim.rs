@@ -5,7 +5,7 @@
 mod common;
 
 use db_ci::backend::{BackendKind, BackendOptions, Server};
-use db_ci::catalog::Fingerprint;
+use db_ci::idempotence::catalog::Fingerprint;
 use db_ci::shim::{self, GrantMode};
 
 fn scripts(mode: GrantMode) -> Vec<(String, String)> {

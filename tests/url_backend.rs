@@ -5,7 +5,7 @@
 mod common;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
-use db_ci::catalog::Fingerprint;
+use db_ci::idempotence::catalog::Fingerprint;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_backend_uses_only_its_own_databases() {

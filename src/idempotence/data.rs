@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+use super::catalog::SYSTEM_SCHEMA_FILTER;
 use crate::backend::{db_error_text, quote_ident};
-use crate::catalog::SYSTEM_SCHEMA_FILTER;
 use crate::error::{Error, Result};
 
 /// Schemas whose rows are bookkeeping, not data: the migration ledger and the pg_net stub's
