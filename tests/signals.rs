@@ -4,10 +4,11 @@
 
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
@@ -571,7 +572,7 @@ fn ctrl_c_during_properties_ends_the_run_promptly() {
     let run_dir = tempfile::tempdir().unwrap();
     world_writable(run_dir.path());
     let env = [("DB_CI_RUN_DIR", run_dir.path())];
-    let child = db_ci(
+    let mut child = db_ci(
         &[
             "props".into(),
             proj.path().display().to_string(),
@@ -582,8 +583,24 @@ fn ctrl_c_during_properties_ends_the_run_promptly() {
     )
     .spawn()
     .unwrap();
-    // Boot and replay take a second or two: by then the property runs.
-    std::thread::sleep(Duration::from_secs(6));
+    // The property runs once the console has reported the stages before it (idempotence, not
+    // selected): read stdout as it comes rather than guess how long boot takes on this machine.
+    let stdout = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let stdout = Arc::clone(&stdout);
+        let pipe = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut text = stdout.lock().unwrap();
+                text.push_str(&line);
+                text.push('\n');
+            }
+        })
+    };
+    wait_for("the properties stage", Duration::from_secs(120), || {
+        stdout.lock().unwrap().contains("idempotence")
+    });
+    std::thread::sleep(Duration::from_secs(1));
     let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let rss_kb: u64 = status
         .lines()
@@ -597,17 +614,14 @@ fn ctrl_c_during_properties_ends_the_run_promptly() {
     );
     let sent = Instant::now();
     send(&child, Signal::SIGINT);
-    let output = child.wait_with_output().unwrap();
+    let mut output = child.wait_with_output().unwrap();
     assert!(
         sent.elapsed() < Duration::from_secs(5),
         "Ctrl-C took {:?}",
         sent.elapsed()
     );
+    reader.join().unwrap();
+    output.stdout = stdout.lock().unwrap().clone().into_bytes();
     assert_exit(&output, Signal::SIGINT, "Ctrl-C during properties");
-    assert!(
-        String::from_utf8_lossy(&output.stdout).contains("idempotence"),
-        "the run never reached the properties: {}",
-        String::from_utf8_lossy(&output.stdout)
-    );
     assert_clean(run_dir.path(), "Ctrl-C during properties");
 }
