@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::backend::quote_literal;
+use crate::sql::quote_literal;
 
 /// The `exp` and `iat` every impersonated JWT carries: fixed, so that a run is reproducible
 /// byte for byte, and far enough ahead that no policy comparing `exp` with `now()` rejects it.

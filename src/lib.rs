@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod gate;
 pub mod idempotence;
 pub mod init;

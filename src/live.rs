@@ -16,8 +16,9 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 use tokio_postgres::config::SslMode as WireSslMode;
 use tokio_postgres::Client;
 
-use crate::backend::{db_error_text, quote_literal, url::redact_url};
+use crate::backend::url::redact_url;
 use crate::error::{Error, Result};
+use crate::sql::{db_error_text, quote_literal};
 
 /// libpq's `sslmode`, with its meaning: which modes encrypt, which verify what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

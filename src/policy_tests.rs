@@ -9,11 +9,12 @@ use serde::Deserialize;
 use tokio_postgres::Client;
 
 use crate::actors::{ActorSpec, Actors};
-use crate::backend::{db_error_text, Server};
+use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::project::Project;
 use crate::props::spec::PropertySpec;
 use crate::rls::spec::CaseSpec;
+use crate::sql::db_error_text;
 
 /// One `policy-tests/*.yaml` file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -263,7 +264,7 @@ pub async fn prepare(
                 Some(offset) => Some(offset),
                 // Re-running a statement the time limit stopped would wait for the limit
                 // twice: the setup's first line stands for it.
-                None if crate::backend::watchdog::is_timeout(&e) => None,
+                None if crate::sql::is_timeout(&e) => None,
                 // No position (a constraint, a trigger's error): the statement that fails.
                 None => failing_statement(&prepared.client, &sql).await,
             };

@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
-use crate::backend::{db_error_text, quote_literal};
 use crate::project::{FileKind, SqlFile};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::sql;
+use crate::sql::{db_error_text, quote_literal};
 use crate::stage_id::StageId;
 
 /// Why one file failed, pointing into it.

@@ -4,8 +4,8 @@
 use include_dir::{include_dir, Dir};
 use tokio_postgres::Client;
 
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
+use crate::sql::db_error_text;
 
 static SQL: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/shim/sql");
 static EXTENSIONS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/src/shim/extensions");

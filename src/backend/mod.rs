@@ -17,6 +17,8 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 
 use crate::error::{Error, Result};
+// Their home was here; the re-export keeps code written against it compiling.
+pub use crate::sql::{db_error_text, quote_ident, quote_literal};
 
 /// The image used when `--image` is not given (the official pgvector image's contract).
 pub const DEFAULT_IMAGE: &str = "pgvector/pgvector:pg17";
@@ -488,34 +490,6 @@ pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str)
         let _ = connection.await;
     });
     Ok(client)
-}
-
-/// The text of a database error: the server's message when there is one.
-pub fn db_error_text(error: &tokio_postgres::Error) -> String {
-    match error.as_db_error() {
-        // Only db-ci cancels its sessions' statements: the time limit's watchdog did.
-        Some(db) if watchdog::is_timeout(error) && db.message().contains("user request") => {
-            format!("{} (db-ci cancelled it)", watchdog::TIMEOUT_MESSAGE)
-        }
-        Some(db) => db.message().to_owned(),
-        None => {
-            let mut text = error.to_string();
-            let mut source = std::error::Error::source(error);
-            while let Some(s) = source {
-                text = format!("{text}: {s}");
-                source = s.source();
-            }
-            text
-        }
-    }
-}
-
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-pub fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }
 
 /// Waits until `config` accepts connections, up to `limit`.

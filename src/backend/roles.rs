@@ -5,8 +5,8 @@
 
 use tokio_postgres::Client;
 
-use super::db_error_text;
 use crate::error::{Error, Result};
+use crate::sql::db_error_text;
 
 /// Set to `1` to let db-ci change the attributes of existing roles the shim relies on.
 pub const ADOPT_ENV: &str = "DB_CI_URL_ADOPT_ROLES";

@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
+// Their home was here; the re-export keeps code written against it compiling.
+pub use crate::sql::{is_timeout, TIMEOUT_MESSAGE};
+
 /// How often the watchdog looks: a statement ends at most this long after its limit.
 pub const TICK: Duration = Duration::from_millis(50);
-
-/// The message a statement cancelled by the watchdog reports.
-pub const TIMEOUT_MESSAGE: &str = "canceling statement due to statement timeout";
 
 /// Cancels statements of sessions named `application_name` running longer than `limit`.
 const CANCEL_LATE: &str = "select count(pg_cancel_backend(pid)) from pg_stat_activity \
@@ -44,10 +44,4 @@ pub fn spawn(
             }
         }
     })
-}
-
-/// Whether `error` is a statement the time limit stopped: the server's own timeout or the
-/// watchdog's cancel.
-pub fn is_timeout(error: &tokio_postgres::Error) -> bool {
-    error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
 }

@@ -5,8 +5,8 @@
 use super::judge::{Finding, FindingKind, Sizes};
 use super::shape::{self, ConstraintKind, Operation};
 use super::trace::StatementTrace;
-use crate::backend::quote_ident;
 use crate::live::ReadOnly;
+use crate::sql::quote_ident;
 
 fn quote_relation(name: &str) -> String {
     match name.split_once('.') {

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::Client;
 
-use crate::backend::{db_error_text, quote_literal};
 use crate::project::SqlFile;
 use crate::sql;
+use crate::sql::{db_error_text, quote_literal};
 
 /// A user relation as the catalog had it at one point.
 #[derive(Debug, Clone, PartialEq, Eq)]

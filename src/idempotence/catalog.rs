@@ -5,23 +5,11 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
 
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
+use crate::sql::db_error_text;
 
-/// Schemas that belong to PostgreSQL itself.
-pub const SYSTEM_SCHEMA_FILTER: &str = "n.nspname not in ('pg_catalog', 'information_schema') \
-     and n.nspname not like 'pg\\_toast%' and n.nspname not like 'pg\\_temp%'";
-
-/// Objects that are members of an extension are the extension's business, not the project's.
-const NOT_EXTENSION_MEMBER: &str =
-    "not exists (select 1 from pg_depend d where d.classid = {class}::regclass \
-     and d.objid = {oid} and d.deptype = 'e')";
-
-fn not_member(class: &str, oid: &str) -> String {
-    NOT_EXTENSION_MEMBER
-        .replace("{class}", &format!("'{class}'"))
-        .replace("{oid}", oid)
-}
+use crate::sql::catalog::not_extension_member as not_member;
+use crate::sql::catalog::SYSTEM_SCHEMA_FILTER;
 
 /// Key → definition, for every object. Keys read like `policy public.profiles."own rows"`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

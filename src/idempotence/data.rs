@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::catalog::SYSTEM_SCHEMA_FILTER;
-use crate::backend::{db_error_text, quote_ident};
 use crate::error::{Error, Result};
+use crate::sql::catalog::{not_extension_member, SYSTEM_SCHEMA_FILTER};
+use crate::sql::{db_error_text, quote_ident};
 
 /// Schemas whose rows are bookkeeping, not data: the migration ledger and the pg_net stub's
 /// request queue (a webhook trigger fired twice is not a seed that changed data).
@@ -41,6 +41,7 @@ impl DataFingerprint {
             .map(|s| format!("'{s}'"))
             .collect::<Vec<_>>()
             .join(", ");
+        let member = not_extension_member("pg_class", "c.oid");
         let specs_sql = format!(
             "select quote_ident(n.nspname) || '.' || quote_ident(c.relname), \
                     array_agg(a.attname::text order by a.attnum), \
@@ -53,8 +54,7 @@ impl DataFingerprint {
              join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped \
              join pg_type t on t.oid = a.atttypid \
              where c.relkind = 'r' and {SYSTEM_SCHEMA_FILTER} and n.nspname not in ({bookkeeping}) \
-               and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass \
-                               and d.objid = c.oid and d.deptype = 'e') \
+               and {member} \
              group by n.nspname, c.relname, c.oid order by 1"
         );
         let rows = client

@@ -7,8 +7,9 @@ use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::script::{Script, StepKind};
 use super::tap::{Death, Output, Pos};
-use crate::backend::{db_error_text, Server};
+use crate::backend::Server;
 use crate::error::{Error, Result};
+use crate::sql::db_error_text;
 
 /// What a file printed and how it ended.
 #[derive(Debug, Clone)]

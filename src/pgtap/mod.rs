@@ -19,11 +19,11 @@ use serde::Deserialize;
 use self::exec::FileRun;
 use self::script::Script;
 use self::tap::{Directive, Judged};
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::project::Project;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
+use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 

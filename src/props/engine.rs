@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use crate::actors::Actor;
-use crate::backend::{db_error_text, quote_literal};
 use crate::props::spec::Template;
+use crate::sql::{db_error_text, quote_literal};
 
 /// How many simplifications shrinking may try before it settles (proptest's default).
 const MAX_SHRINK_ITERS: u32 = 1024;
@@ -349,7 +349,7 @@ fn classify(
         });
     };
     let sqlstate = db.code().code().to_owned();
-    if crate::backend::watchdog::is_timeout(error) {
+    if crate::sql::is_timeout(error) {
         return Err(Broken {
             message: format!(
                 "operation {} ran past the time limit (replay.statement_timeout): {}",

@@ -10,11 +10,11 @@ use std::time::Instant;
 use tokio_postgres::Client;
 
 use crate::actors::{Actor, EFFECTIVE_ROLE_SQL};
-use crate::backend::db_error_text;
 use crate::error::Result;
 use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
+use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};

@@ -5,8 +5,6 @@ pub mod human;
 pub mod json;
 pub mod junit;
 
-use std::path::Path;
-
 use serde::Serialize;
 
 pub use crate::stage_id::StageId;
@@ -211,16 +209,4 @@ impl Report {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory renamed over it, so
-/// a reader (a test-report action, a later step) never sees half a report.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    std::io::Write::write_all(&mut temp, bytes)?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
+pub(crate) use crate::files::write_atomically;

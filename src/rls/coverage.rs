@@ -5,9 +5,10 @@ use std::collections::BTreeSet;
 use tokio_postgres::Client;
 
 use super::spec::Operation;
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
 use crate::report::{Coverage, CoverageRow};
+use crate::sql::catalog::not_extension_member;
+use crate::sql::db_error_text;
 
 /// An exposed relation and the commands it supports.
 #[derive(Debug, Clone)]
@@ -23,12 +24,13 @@ pub struct Relation {
 pub async fn exposed_relations(client: &Client, schemas: &[String]) -> Result<Vec<Relation>> {
     let rows = client
         .query(
-            "select n.nspname::text || '.' || c.relname::text, pg_catalog.pg_relation_is_updatable(c.oid, true) \
-             from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
-             where c.relkind in ('r', 'p', 'v', 'm', 'f') and n.nspname = any($1) \
-               and not exists (select 1 from pg_catalog.pg_depend d \
-                               where d.classid = 'pg_catalog.pg_class'::regclass and d.objid = c.oid and d.deptype = 'e') \
-             order by 1",
+            &format!(
+                "select n.nspname::text || '.' || c.relname::text, pg_catalog.pg_relation_is_updatable(c.oid, true) \
+                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+                 where c.relkind in ('r', 'p', 'v', 'm', 'f') and n.nspname = any($1) and {} \
+                 order by 1",
+                not_extension_member("pg_class", "c.oid")
+            ),
             &[&schemas],
         )
         .await

@@ -7,8 +7,9 @@ use tokio_postgres::Client;
 
 use super::plan::{cell_json, Cell};
 use crate::actors::Actors;
-use crate::backend::{db_error_text, Server};
+use crate::backend::Server;
 use crate::error::{Error, Result};
+use crate::sql::db_error_text;
 
 /// Cells per round trip: large enough that latency vanishes, small enough that a statement
 /// timeout names a small batch.
@@ -210,7 +211,7 @@ async fn run_batch(
                     ..CellResult::default()
                 })
                 .collect();
-            return Ok((results, crate::backend::watchdog::is_timeout(&e)));
+            return Ok((results, crate::sql::is_timeout(&e)));
         }
     };
     Ok((results, false))

@@ -5,8 +5,8 @@ use tokio_postgres::Client;
 
 use super::plan::split_target;
 use super::spec::Operation;
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
+use crate::sql::db_error_text;
 
 /// Notes describing `target` (`schema.table`) as seen by `role` for `operation`.
 pub async fn explain(

@@ -19,11 +19,11 @@ use tokio_postgres::Client;
 use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
 use self::spec::Operation;
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
 use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
+use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 

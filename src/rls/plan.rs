@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 
 use super::spec::{resolve, CaseSpec, Expect, Operation};
 use crate::actors::{Actor, ActorKind};
-use crate::backend::{quote_ident, quote_literal};
 use crate::policy_tests::PolicyFile;
+use crate::sql::{quote_ident, quote_literal};
 
 /// How the actor's statement's result is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

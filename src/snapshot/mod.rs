@@ -88,20 +88,10 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-/// Writes `text` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees half a snapshot.
+/// Writes the snapshot `text` to `path` whole (never half a snapshot).
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let parent = path.parent().unwrap_or(Path::new("."));
-    let fail = |e: &dyn std::fmt::Display| {
-        Error::input(format!("write the snapshot {}: {e}", path.display()))
-    };
-    std::fs::create_dir_all(parent).map_err(|e| fail(&e))?;
-    let mut file = tempfile::NamedTempFile::new_in(parent).map_err(|e| fail(&e))?;
-    file.write_all(text.as_bytes()).map_err(|e| fail(&e))?;
-    file.as_file().sync_all().map_err(|e| fail(&e))?;
-    file.persist(path).map_err(|e| fail(&e.error))?;
-    Ok(())
+    crate::files::write_atomically(path, text.as_bytes())
+        .map_err(|e| Error::input(format!("write the snapshot {}: {e}", path.display())))
 }
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {

@@ -4,8 +4,9 @@
 
 use tokio_postgres::Client;
 
-use crate::backend::db_error_text;
 use crate::error::{Error, Result};
+use crate::sql::catalog::not_extension_member;
+use crate::sql::db_error_text;
 
 /// Schemas the platform (the shim, or real Supabase) owns. Their objects are not the
 /// project's and are left out, except what migrations add to platform tables: policies
@@ -286,13 +287,6 @@ fn grants(lines: Option<Vec<String>>) -> Vec<Grant> {
             }
         })
         .collect()
-}
-
-fn not_extension_member(class: &str, oid: &str) -> String {
-    format!(
-        "not exists (select 1 from pg_depend d where d.classid = '{class}'::regclass \
-         and d.objid = {oid} and d.deptype = 'e')"
-    )
 }
 
 /// The schemas whose objects are the project's: not PostgreSQL's, not the platform's.

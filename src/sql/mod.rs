@@ -1,4 +1,13 @@
-//! Splitting SQL files into statements and mapping server positions back to file:line:col.
+//! The SQL leaf: splitting files into statements and mapping server positions back to
+//! file:line:col, quoting, server error text and the catalog filters every reader shares.
+//! It imports nothing of db-ci's.
+
+pub mod catalog;
+pub mod error;
+pub mod quote;
+
+pub use error::{db_error_text, is_timeout, TIMEOUT_MESSAGE};
+pub use quote::{quote_ident, quote_literal};
 
 /// One statement of a file: byte offsets into the file's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

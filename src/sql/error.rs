@@ -1,0 +1,30 @@
+//! What a server error says, in words db-ci can print, and whether it is the time limit.
+
+/// The message a statement cancelled by the watchdog reports.
+pub const TIMEOUT_MESSAGE: &str = "canceling statement due to statement timeout";
+
+/// Whether `error` is a statement the time limit stopped: the server's own timeout or the
+/// watchdog's cancel.
+pub fn is_timeout(error: &tokio_postgres::Error) -> bool {
+    error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+}
+
+/// The text of a database error: the server's message when there is one.
+pub fn db_error_text(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        // Only db-ci cancels its sessions' statements: the time limit's watchdog did.
+        Some(db) if is_timeout(error) && db.message().contains("user request") => {
+            format!("{} (db-ci cancelled it)", TIMEOUT_MESSAGE)
+        }
+        Some(db) => db.message().to_owned(),
+        None => {
+            let mut text = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(s) = source {
+                text = format!("{text}: {s}");
+                source = s.source();
+            }
+            text
+        }
+    }
+}
