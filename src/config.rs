@@ -173,60 +173,8 @@ mod humantime_serde_compat {
     }
 }
 
-/// Parses YAML text into `T`, turning errors into diagnostics that point at `path:line:col`.
-///
-/// Every input file is YAML 1.2 (the core schema), as users write GitHub workflows: only
-/// `true`/`false` are booleans, so a plain `n`, `no`, `off`, `y`, `yes`, `on` stays text
-/// (YAML 1.1 read `title: n` as `false`), and `1_000` is text, not a number.
-pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T> {
-    let options = serde_saphyr::options! {
-        strict_booleans: true,
-        underscored_numbers_as_strings: true,
-    };
-    serde_saphyr::from_str_with_options(text, options).map_err(|err| yaml_error(&err, text, path))
-}
-
-pub(crate) fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> Error {
-    let location = err
-        .location()
-        .map(|l| format!(":{}:{}", l.line(), l.column()))
-        .unwrap_or_default();
-    // The user-facing wording: the default one gives the parser's own advice (e.g. "set
-    // DuplicateKeyPolicy in Options") that means nothing to a db-ci user.
-    let formatter = serde_saphyr::UserMessageFormatter;
-    let message = format!(
-        "{}{location}: {}",
-        path.display(),
-        bare_message(&serde_saphyr::MessageFormatter::format_message(
-            &formatter, err
-        ))
-    );
-    let name = path.display().to_string();
-    // The error may carry a snippet of its own, named `<input>`: the option renames it too.
-    let options = serde_saphyr::render_options! {
-        source_name: Some(name.as_str()),
-        formatter: &formatter,
-    };
-    let report = serde_saphyr::miette::to_miette_report_with_options(err, text, &name, options);
-    Error::Yaml {
-        rendered: format!("{message}\n{report:?}"),
-        message,
-        path: path.to_path_buf(),
-    }
-}
-
-/// serde-saphyr's first line without its own `error: line N column M:` prefix.
-fn bare_message(text: &str) -> &str {
-    let first = text.lines().next().unwrap_or(text);
-    let first = first.strip_prefix("error: ").unwrap_or(first);
-    match first
-        .strip_prefix("line ")
-        .and_then(|rest| rest.split_once(": "))
-    {
-        Some((position, message)) if position.contains("column") => message,
-        _ => first,
-    }
-}
+// Its home was here; the re-export keeps code written against it compiling.
+pub use crate::yaml::parse_yaml;
 
 impl Config {
     /// Reads `DIR/db-ci.yaml` if it exists.
@@ -318,49 +266,9 @@ mod tests {
     }
 
     #[test]
-    fn yaml_1_1_booleans_are_text_and_core_scalars_are_typed() {
-        let yaml = "a: n\nb: no\nc: off\nd: Yes\ne: on\nf: y\ng: true\nh: false\ni: ~\nj: null\nk: 3\nl: 2.5\nm: \"true\"\no: '3'\np: 1_000\n";
-        let value: serde_json::Value = parse_yaml(yaml, Path::new("t.yaml")).unwrap();
-        for (key, text) in [
-            ("a", "n"),
-            ("b", "no"),
-            ("c", "off"),
-            ("d", "Yes"),
-            ("e", "on"),
-            ("f", "y"),
-        ] {
-            assert_eq!(value[key], serde_json::json!(text), "{key}");
-        }
-        assert_eq!(value["g"], serde_json::json!(true));
-        assert_eq!(value["h"], serde_json::json!(false));
-        assert!(value["i"].is_null() && value["j"].is_null());
-        assert_eq!(value["k"], serde_json::json!(3));
-        assert_eq!(value["l"], serde_json::json!(2.5));
-        // Quoted is always text.
-        assert_eq!(value["m"], serde_json::json!("true"));
-        assert_eq!(value["o"], serde_json::json!("3"));
-        assert_eq!(value["p"], serde_json::json!("1_000"));
-    }
-
-    #[test]
     fn bad_duration_names_the_value() {
         let yaml = "replay:\n  statement_timeout: forever\n";
         let err = parse_yaml::<Config>(yaml, Path::new("db-ci.yaml")).unwrap_err();
         assert!(err.to_string().contains("forever"), "{err}");
-    }
-
-    #[test]
-    fn yaml_errors_name_the_file_and_never_the_parsers_own_advice() {
-        let yaml = "replay:\n  statement_timeout: 1s\nreplay:\n  statement_timeout: 2s\n";
-        let err = parse_yaml::<Config>(yaml, Path::new("project/db-ci.yaml")).unwrap_err();
-        let rendered = err.render();
-        assert!(
-            err.to_string()
-                .starts_with("project/db-ci.yaml:3:1: duplicate mapping key `replay`"),
-            "{err}"
-        );
-        assert!(rendered.contains("[project/db-ci.yaml:3:1]"), "{rendered}");
-        assert!(!rendered.contains("<input>"), "{rendered}");
-        assert!(!rendered.contains("DuplicateKeyPolicy"), "{rendered}");
     }
 }

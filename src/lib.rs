@@ -36,5 +36,6 @@ pub mod sql;
 pub mod stage;
 pub mod stage_id;
 pub mod testing;
+pub mod yaml;
 
 pub use stage_id::StageId;

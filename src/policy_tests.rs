@@ -91,7 +91,7 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
             "{rel}:1: empty policy-test file: give `cases:` or `properties:`"
         )));
     } else {
-        crate::config::parse_yaml(&text, Path::new(&rel))?
+        crate::yaml::parse_yaml(&text, Path::new(&rel))?
     };
     let actors = Actors::resolve(&spec.actors).map_err(|e| {
         Error::input(format!(
@@ -153,25 +153,9 @@ pub fn files_for<'a>(
 
 /// The 1-based line of the actor `name` under the top-level `actors:` key (else of `actors:`).
 pub fn actor_line(text: &str, name: &str) -> usize {
-    let start = key_line(text, "actors").unwrap_or(1);
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate().skip(start) {
-        // The block ends at the next top-level key.
-        if !line.is_empty() && !line.starts_with([' ', '\t', '#']) {
-            break;
-        }
-        let trimmed = line.trim_start();
-        let key = trimmed.trim_start_matches(['"', '\'']);
-        if key.starts_with(name)
-            && key[name.len()..]
-                .trim_start_matches(['"', '\''])
-                .starts_with(':')
-        {
-            return i + 1;
-        }
-    }
-    // Flow style (`actors: { alice: … }`): the line of `actors:`.
-    start
+    crate::yaml::key_line(text, &["actors", name])
+        .or_else(|| crate::yaml::key_line(text, &["actors"]))
+        .unwrap_or(1)
 }
 
 /// Every actor's database role must exist once the project is replayed: a role the database
@@ -213,10 +197,7 @@ pub async fn check_actor_roles(client: &Client, files: &[&PolicyFile]) -> Result
 
 /// The 1-based line of a top-level `key:` in YAML text.
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
-    let prefix = format!("{key}:");
-    text.lines()
-        .position(|line| line.starts_with(&prefix))
-        .map(|i| i + 1)
+    crate::yaml::key_line(text, &[key])
 }
 
 /// A database prepared for one policy-test file: a clone of the replayed database with the
@@ -373,7 +354,7 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split("```").next())
             .expect("the section has a yaml block");
-        let spec: PolicyFileSpec = crate::config::parse_yaml(yaml, Path::new("README.md")).unwrap();
+        let spec: PolicyFileSpec = crate::yaml::parse_yaml(yaml, Path::new("README.md")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
         assert_eq!(spec.cases.len(), 6);
         let file = PolicyFile {

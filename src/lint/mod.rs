@@ -636,7 +636,7 @@ mod tests {
             ("lint:\n  allow:\n    - rule: nope\n      object: public.t\n      reason: x\n", 3, "unknown rule `nope`"),
             ("lint:\n  allow:\n    - rule: no_primary_key\n      object: public.t\n      reason: ' '\n", 5, "needs a reason"),
         ] {
-            let err = crate::config::parse_yaml::<crate::config::Config>(
+            let err = crate::yaml::parse_yaml::<crate::config::Config>(
                 yaml,
                 std::path::Path::new("db-ci.yaml"),
             )
@@ -656,7 +656,7 @@ mod tests {
         let scope = Scope {
             exposed_schemas: &exposed,
         };
-        let config: LintConfig = crate::config::parse_yaml(
+        let config: LintConfig = crate::yaml::parse_yaml(
             "levels: {no_primary_key: off}\nallow: [{rule: rls_disabled_in_public, object: public.t, reason: demo}]\n",
             std::path::Path::new("db-ci.yaml"),
         )

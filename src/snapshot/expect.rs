@@ -287,7 +287,7 @@ mod tests {
 
     #[test]
     fn counts_and_objects_pass_and_fail() {
-        let expect: ExpectConfig = crate::config::parse_yaml(
+        let expect: ExpectConfig = crate::yaml::parse_yaml(
             "tables: {min: 3}\nviews: 0\nobjects: [table public.a, table public.zz]\n",
             std::path::Path::new("db-ci.yaml"),
         )
@@ -303,7 +303,7 @@ mod tests {
     #[test]
     fn counts_that_expect_nothing_are_rejected_where_written() {
         let config = |yaml: &str| {
-            crate::config::parse_yaml::<crate::config::Config>(
+            crate::yaml::parse_yaml::<crate::config::Config>(
                 yaml,
                 std::path::Path::new("db-ci.yaml"),
             )

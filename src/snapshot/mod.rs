@@ -265,15 +265,7 @@ fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<
 fn config_line(project: &Project, key: &str) -> usize {
     let text =
         std::fs::read_to_string(project.root.join(crate::config::FILE_NAME)).unwrap_or_default();
-    let mut in_expect = false;
-    for (number, line) in text.lines().enumerate() {
-        if line.starts_with("expect:") {
-            in_expect = true;
-        } else if in_expect && line.trim_start().starts_with(&format!("{key}:")) {
-            return number + 1;
-        } else if !line.starts_with([' ', '#']) && !line.is_empty() {
-            in_expect = false;
-        }
-    }
-    1
+    crate::yaml::key_line(&text, &["expect", key])
+        .or_else(|| crate::yaml::key_line(&text, &["expect"]))
+        .unwrap_or(1)
 }
