@@ -31,6 +31,11 @@ const EARLIER: &[(&str, &str)] = &[
     ),
 ];
 
+/// Who may read messages, before and after the release.
+const MATRIX: &str = "actors:\n  alice: { user: alice@example.com }\n  anon: anon\n\
+setup: |\n  insert into public.rooms values (1, 'lobby');\n  insert into public.messages values (1, 1, 'hi', 'n');\n\
+cases:\n  - name: messages are for signed-in users\n    table: public.messages\n    where: id = 1\n    select: { allow: [alice], deny: [anon] }\n";
+
 fn write_project(dir: &Path, earlier: &[(&str, &str)], pending: &[(&str, &str)], config: &str) {
     std::fs::create_dir_all(dir.join("migrations")).unwrap();
     for (name, sql) in earlier.iter().chain(pending) {
@@ -48,6 +53,8 @@ struct Case {
     earlier: Vec<(&'static str, String)>,
     pending: Vec<(&'static str, &'static str)>,
     config: &'static str,
+    /// `policy-tests/messages.yaml`, run on the rehearsal after the pending migrations.
+    policy: Option<&'static str>,
     exit: i32,
     expect: Vec<&'static str>,
 }
@@ -63,6 +70,7 @@ fn case(
         earlier: EARLIER.iter().map(|(n, s)| (*n, s.to_string())).collect(),
         pending,
         config: "",
+        policy: None,
         exit,
         expect,
     }
@@ -285,6 +293,7 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             earlier: vec![(EARLIER[0].0, EARLIER[0].1.to_string())],
             pending: vec![],
             config: "",
+            policy: None,
             exit: 1,
             expect: vec!["production has applied 1 migration the repository does not have: 0020 (messages)"],
         },
@@ -296,6 +305,7 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             ],
             pending: vec![],
             config: "",
+            policy: None,
             exit: 1,
             expect: vec!["migration 0020 (migrations/0020_messages.sql) was edited after production applied it"],
         },
@@ -310,14 +320,51 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             earlier: EARLIER.iter().map(|(n, s)| (*n, s.to_string())).collect(),
             pending: vec![("0030_drop.sql", "alter table public.messages drop column note;\n")],
             config: "gate:\n  allow:\n    - file: migrations/0030_drop.sql\n      kind: destructive\n      reason: the note column was never read\n",
+            policy: None,
             exit: 0,
             expect: vec!["allowed (the note column was never read)"],
         },
+        // The release's effect on who reads what: the matrix and the lints run on the
+        // rehearsal after the pending migrations.
+        Case {
+            policy: Some(MATRIX),
+            ..case(
+                "fail-release-opens-messages-to-anon",
+                vec![(
+                    "0030_anon.sql",
+                    "create policy \"anon read\" on public.messages for select to anon using (true);\n",
+                )],
+                1,
+                vec!["select as anon: expected deny, observed allow"],
+            )
+        },
+        Case {
+            policy: Some(MATRIX),
+            ..case(
+                "pass-release-keeps-messages-private",
+                vec![(
+                    "0030_add_column.sql",
+                    "set lock_timeout = '5s';\nalter table public.messages add column edited_at timestamptz;\n",
+                )],
+                0,
+                vec!["safe to apply", "2 of 2 cells as expected"],
+            )
+        },
+        case(
+            "fail-release-disables-rls",
+            vec![(
+                "0030_no_rls.sql",
+                "alter table public.messages disable row level security;\n",
+            )],
+            1,
+            vec!["rls_disabled_in_public"],
+        ),
         Case {
             name: "input-allow-without-reason",
             earlier: EARLIER.iter().map(|(n, s)| (*n, s.to_string())).collect(),
             pending: vec![],
             config: "gate:\n  allow:\n    - file: migrations/0030_drop.sql\n      reason: ''\n",
+            policy: None,
             exit: 2,
             expect: vec!["needs a non-empty `reason`"],
         },
@@ -327,6 +374,10 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
         let dir = base.path().join(c.name);
         let earlier: Vec<(&str, &str)> = c.earlier.iter().map(|(n, s)| (*n, s.as_str())).collect();
         write_project(&dir, &earlier, &c.pending, c.config);
+        if let Some(policy) = c.policy {
+            std::fs::create_dir_all(dir.join("policy-tests")).unwrap();
+            std::fs::write(dir.join("policy-tests/messages.yaml"), policy).unwrap();
+        }
         let json = dir.join("report.json");
         let mut args = vec![
             "gate".into(),

@@ -25,6 +25,7 @@ use crate::report::{
 };
 use crate::shim::{self, GrantMode};
 use crate::snapshot::model::Catalog;
+use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
 use judge::{Finding, FindingKind, Size, Sizes};
@@ -155,7 +156,17 @@ pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn R
         error: None,
     };
     let mut stage = StageReport::new(StageId::Gate, StageVerdict::Pass);
-    if let Err(error) = run(project, options, reporter, &mut report, &mut stage).await {
+    let mut after = Vec::new();
+    if let Err(error) = run(
+        project,
+        options,
+        reporter,
+        &mut report,
+        &mut stage,
+        &mut after,
+    )
+    .await
+    {
         report.error = Some(RunError {
             kind: if error.exit_code() == crate::error::exit::INPUT {
                 "input"
@@ -169,12 +180,31 @@ pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn R
     }
     stage.duration_ms = started.elapsed().as_millis() as u64;
     reporter.event(&Event::StageDone(&stage));
-    report.verdict = if report.error.is_none() && stage.verdict != StageVerdict::Fail {
+    report.stages.push(stage);
+    // The stages that judge the schema production will have: on the rehearsal after the
+    // pending migrations, else skipped with the reason.
+    for name in AFTER_REHEARSAL {
+        let stage = match after.iter().position(|s: &StageReport| s.name == name) {
+            Some(i) => after.remove(i),
+            None => {
+                let stage =
+                    StageReport::skipped(name, "the gate stopped before the rehearsal (see error)");
+                reporter.event(&Event::StageDone(&stage));
+                stage
+            }
+        };
+        report.stages.push(stage);
+    }
+    report.verdict = if report.error.is_none()
+        && report
+            .stages
+            .iter()
+            .all(|s| s.verdict != StageVerdict::Fail)
+    {
         Verdict::Pass
     } else {
         Verdict::Fail
     };
-    report.stages.push(stage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     reporter.event(&Event::RunDone(&report));
     report
@@ -186,8 +216,11 @@ async fn run(
     reporter: &mut dyn Reporter,
     report: &mut Report,
     stage: &mut StageReport,
+    after: &mut Vec<StageReport>,
 ) -> Result<()> {
     validate(&project.config.gate)?;
+    // Read before anything connects: a bad matrix is exit 2 at once, as in `db-ci run`.
+    let policy_files = crate::policy_tests::load(project)?;
     let target = Target::parse(&options.against, "--against", |k| std::env::var(k).ok())?;
     let repo = repo_migrations(project);
     let prod_timeout = project.config.gate.statement_timeout;
@@ -257,12 +290,20 @@ async fn run(
     if !analysis.problems.is_empty() {
         session.close().await;
         notes.push("rehearsal skipped: the ledger must be consistent first".to_owned());
+        after.extend(not_rehearsed(
+            "no rehearsal: the ledger must be consistent first",
+            reporter,
+        ));
         finish(project, stage, findings, notes, 0);
         return Ok(());
     }
     if pending.is_empty() {
         session.close().await;
         notes.push("nothing to apply".to_owned());
+        after.extend(not_rehearsed(
+            "nothing to apply: production has every migration (`db-ci run` checks them)",
+            reporter,
+        ));
         finish(project, stage, findings, notes, 0);
         return Ok(());
     }
@@ -297,11 +338,136 @@ async fn run(
         &mut notes,
     )
     .await;
-    server.shutdown().await;
     session.close().await;
-    let checks = outcome?;
+    let outcome = match outcome {
+        Ok(rehearsed) => after_rehearsal(
+            project,
+            options,
+            &server,
+            &policy_files,
+            &rehearsed,
+            reporter,
+        )
+        .await
+        .map(|stages| (rehearsed.checks, stages)),
+        Err(error) => Err(error),
+    };
+    server.shutdown().await;
+    let (checks, stages) = outcome?;
+    after.extend(stages);
     finish(project, stage, findings, notes, checks);
     Ok(())
+}
+
+/// The stages run on the rehearsal once production's pending migrations are applied: what
+/// the release changes in who may read and write what (RLS matrices, RLS-related lints).
+const AFTER_REHEARSAL: [StageId; 2] = [StageId::Rls, StageId::Lint];
+
+/// The stages after the rehearsal, skipped because `why`.
+fn not_rehearsed(why: &str, reporter: &mut dyn Reporter) -> Vec<StageReport> {
+    AFTER_REHEARSAL
+        .into_iter()
+        .map(|name| {
+            let stage = StageReport::skipped(name, why);
+            reporter.event(&Event::StageDone(&stage));
+            stage
+        })
+        .collect()
+}
+
+/// The rehearsal's outcome: how many checks it made and, when every pending migration
+/// applied on a rehearsal that matches production, the database holding the result.
+struct Rehearsed {
+    checks: usize,
+    database: Option<String>,
+}
+
+/// Runs [`AFTER_REHEARSAL`] on the rehearsed database, after the project's seeds (the stages'
+/// matrices are written against seeded data, as in `db-ci run`).
+async fn after_rehearsal(
+    project: &Project,
+    options: &GateOptions,
+    server: &Server,
+    policy_files: &[crate::policy_tests::PolicyFile],
+    rehearsed: &Rehearsed,
+    reporter: &mut dyn Reporter,
+) -> Result<Vec<StageReport>> {
+    let Some(database) = &rehearsed.database else {
+        return Ok(not_rehearsed(
+            "the rehearsal did not reach the state after the pending migrations (see the gate's \
+             findings)",
+            reporter,
+        ));
+    };
+    let client = server.connect(database).await?;
+    let seeds = replay::apply_all(
+        &client,
+        project.seeds.iter(),
+        PassOptions {
+            statement_timeout: project.config.replay.statement_timeout,
+            record_ledger: false,
+            skip_recorded: false,
+            honour_exemptions: false,
+        },
+        |_| {},
+    )
+    .await;
+    // The stages clone the database: no session may stay connected to it.
+    drop(client);
+    if let Some(failure) = seeds.iter().find_map(|o| match &o.result {
+        FileResult::Failed(f) => Some(f),
+        _ => None,
+    }) {
+        let why = format!(
+            "the seeds fail after the pending migrations ({}:{}: {})",
+            failure.file, failure.line, failure.message
+        );
+        return Ok(AFTER_REHEARSAL
+            .into_iter()
+            .map(|name| {
+                let stage = StageReport {
+                    verdict: StageVerdict::Fail,
+                    failures: vec![Failure {
+                        file: failure.file.clone(),
+                        line: failure.line,
+                        column: Some(failure.column),
+                        message: format!(
+                            "seed fails after the pending migrations: {}",
+                            failure.message
+                        ),
+                        notes: failure.notes.clone(),
+                        statement: Some(failure.statement.clone()).filter(|s| !s.is_empty()),
+                    }],
+                    reason: Some(why.clone()),
+                    ..StageReport::new(name, StageVerdict::Fail)
+                };
+                reporter.event(&Event::StageDone(&stage));
+                stage
+            })
+            .collect());
+    }
+    let run_options = crate::run::RunOptions {
+        backend: options.backend.clone(),
+        ..Default::default()
+    };
+    let ctx = StageContext {
+        project,
+        options: &run_options,
+        server,
+        database,
+        policy_files,
+    };
+    let mut stages = Vec::new();
+    for name in AFTER_REHEARSAL {
+        let stage = match name {
+            StageId::Rls => crate::rls::stage(&ctx, reporter).await?,
+            StageId::Lint => crate::lint::stage(&ctx, reporter).await?,
+            _ => continue,
+        };
+        reporter.event(&Event::StageDone(&stage));
+        stages.push(stage);
+    }
+    Ok(stages)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,7 +480,7 @@ async fn rehearse(
     pending: &[&SqlFile],
     findings: &mut Vec<Finding>,
     notes: &mut Vec<String>,
-) -> Result<usize> {
+) -> Result<Rehearsed> {
     if server.major != prod.major {
         return Err(Error::environment(format!(
             "rehearse on a server like production's: production runs PostgreSQL {} (major {}), \
@@ -363,7 +529,10 @@ async fn rehearse(
             statement: Some(failure.statement.clone()).filter(|s| !s.is_empty()),
             allowed: None,
         });
-        return Ok(applied.len());
+        return Ok(Rehearsed {
+            checks: applied.len(),
+            database: None,
+        });
     }
     // The rehearsal stands for production only if their catalogs match.
     // Inside a transaction, as on production: the catalog read pins its search path locally.
@@ -409,7 +578,10 @@ async fn rehearse(
             statement: None,
             allowed: None,
         });
-        return Ok(applied.len() + 1);
+        return Ok(Rehearsed {
+            checks: applied.len() + 1,
+            database: None,
+        });
     }
     let mut checks = applied.len() + 1;
     for file in pending {
@@ -428,7 +600,10 @@ async fn rehearse(
                 statement: None,
                 allowed: None,
             });
-            break;
+            return Ok(Rehearsed {
+                checks,
+                database: None,
+            });
         }
         for statement in &trace.statements {
             checks += 1;
@@ -443,7 +618,10 @@ async fn rehearse(
             trace.duration.as_secs_f64() * 1000.0
         ));
     }
-    Ok(checks)
+    Ok(Rehearsed {
+        checks,
+        database: Some(database),
+    })
 }
 
 /// Dropped tables that hold production rows; dropped columns of them; renames clients see.
