@@ -4,15 +4,19 @@
 
 use db_ci::events::{Event, Reporter};
 use db_ci::report::human::Human;
+use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
     github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
     RunError, StageReport, StageVerdict, Verdict,
 };
-use junit_report::OffsetDateTime;
 
 /// Text with every character some reporter must escape.
 const NASTY: &str =
     "quote \" apostrophe ' <tag> & amp | pipe % percent: colon, comma\r\nsecond line ]]> end";
+
+/// Control characters as data can hold them: an ANSI colour, a bell, a NUL, a lone CR, a C1
+/// CSI.
+const CONTROLS: &str = " \u{1b}[31mred\u{7}\u{0} cr\rhere \u{9b}2J";
 
 fn file_case(stage: &str, file: &str, verdict: CaseVerdict, line: Option<usize>) -> Case {
     Case {
@@ -359,6 +363,196 @@ fn junit_escapes_markup_quotes_newlines_and_cdata_ends() {
         .1
         .contains("migrations/0002_policies.sql:14:1: policy"));
     assert!(policy.1.contains("note: not re-runnable"));
+}
+
+/// The attributes of every element named `name`, in document order.
+fn elements(xml: &str, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event as Xml;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut found = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Xml::Start(e) | Xml::Empty(e) if e.name().as_ref() == name.as_bytes() => {
+                found.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                    .unwrap()
+                                    .into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A character XML 1.0 allows (its `Char` production).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+#[test]
+fn junit_holds_only_valid_xml_characters() {
+    let mut report = failing_report();
+    // Control characters in every place data reaches: a case name, a file, a message.
+    report.stages[1].failures[1].message.push_str(CONTROLS);
+    report.stages[2].cases[0].name = "profiles \u{1b}]0;title\u{7} / select".to_owned();
+    report.stages[2].cases[0].file = Some("policy-tests/\u{1}odd.yaml".to_owned());
+    report.stages[2].cases[0].message = Some("a \u{ffff} value".to_owned());
+    let xml = junit_text(&report);
+    let bad: Vec<char> = xml.chars().filter(|c| !is_xml_char(*c)).collect();
+    assert!(bad.is_empty(), "characters XML forbids: {bad:?}");
+    // Shown escaped, not dropped: the reader still sees that they were there.
+    assert!(
+        xml.contains(r"end \x1b[31mred\x07\x00 cr\x0dhere \u{9b}2J"),
+        "{xml}"
+    );
+    assert!(xml.contains(r"profiles \x1b]0;title\x07 / select"), "{xml}");
+    assert!(xml.contains(r"policy-tests/\x01odd.yaml"), "{xml}");
+    assert!(xml.contains(r"a \u{ffff} value"), "{xml}");
+    // libxml2's own parser agrees, where it is installed (Debian: libxml2-utils).
+    if let Ok(status) = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .map(|o| o.status)
+    {
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db-ci.xml");
+        std::fs::write(&path, &xml).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "xmllint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("xmllint not installed: checked the characters only");
+    }
+}
+
+#[test]
+fn junit_suites_carry_the_stage_time_and_the_root_the_totals() {
+    let xml = junit_text(&failing_report());
+    let root = &elements(&xml, "testsuites")[0];
+    // 3 replay + 3 idempotence + 1 catalog-less failure + 7 rls cells + 3 skipped stages.
+    assert_eq!(root["tests"], "17", "{root:?}");
+    assert_eq!(root["failures"], "3", "{root:?}");
+    assert_eq!(root["errors"], "1", "{root:?}");
+    assert_eq!(root["skipped"], "4", "{root:?}");
+    assert_eq!(root["time"], "0.812", "{root:?}");
+    let suites = elements(&xml, "testsuite");
+    let times: Vec<(&str, &str)> = suites
+        .iter()
+        .map(|s| (s["name"].as_str(), s["time"].as_str()))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            ("replay", "0.090"),
+            ("idempotence", "0.120"),
+            ("rls", "0.045"),
+            ("properties", "0.000"),
+            ("snapshot", "0.000"),
+            ("lint", "0.000")
+        ]
+    );
+    // The per-suite counts add up to the root's.
+    for key in ["tests", "failures", "errors", "skipped"] {
+        let sum: usize = suites
+            .iter()
+            .map(|s| s[key].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(sum.to_string(), root[key], "{key}");
+    }
+}
+
+#[test]
+fn junit_shows_lint_warnings_as_system_out_of_their_testcase() {
+    let mut report = passing_report();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Pass;
+    lint.cases = vec![
+        Case {
+            message: Some(
+                "warn auth_rls_initplan: policy \"read own\" on public.todos: re-evaluates \
+                 auth.uid() per row"
+                    .to_owned(),
+            ),
+            group: "auth_rls_initplan".to_owned(),
+            name: "auth_rls_initplan: policy \"read own\" on public.todos".to_owned(),
+            ..file_case(
+                "lint",
+                "migrations/0002_policies.sql",
+                CaseVerdict::Pass,
+                Some(7),
+            )
+        },
+        Case {
+            name: "no_primary_key: no findings".to_owned(),
+            file: None,
+            line: None,
+            ..file_case("lint", "", CaseVerdict::Pass, None)
+        },
+    ];
+    let xml = junit_text(&report);
+    let outs = system_outs(&xml);
+    assert_eq!(
+        outs,
+        [(
+            "auth_rls_initplan: policy \"read own\" on public.todos".to_owned(),
+            "warn auth_rls_initplan: policy \"read own\" on public.todos: re-evaluates \
+             auth.uid() per row"
+                .to_owned()
+        )]
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+}
+
+/// (testcase name, system-out text) for every testcase with a system-out.
+fn system_outs(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event as Xml;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut case = String::new();
+    let mut inside = false;
+    let mut found = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Xml::Start(e) if e.name().as_ref() == b"testcase" => {
+                case = e
+                    .try_get_attribute("name")
+                    .unwrap()
+                    .unwrap()
+                    .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .unwrap()
+                    .into_owned();
+            }
+            Xml::Start(e) if e.name().as_ref() == b"system-out" => {
+                inside = true;
+                found.push((case.clone(), String::new()));
+            }
+            Xml::End(e) if e.name().as_ref() == b"system-out" => inside = false,
+            Xml::CData(text) if inside => {
+                let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
+                found.last_mut().unwrap().1.push_str(&text);
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    found
 }
 
 #[test]
