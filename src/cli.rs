@@ -240,7 +240,8 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
     let (report, replayed): (Report, _) =
         run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
-        eprintln!("error: {}", crate::redact::scrub(&error.message));
+        let message = crate::report::escape_controls(&error.message);
+        eprintln!("error: {}", crate::redact::scrub(&message));
     }
     let mut code = report.exit_code();
     if let Some(path) = &args.json {
@@ -324,7 +325,7 @@ async fn gate_command(args: GateArgs) -> i32 {
     human.verbose = args.run.verbose;
     let report = crate::gate::gate(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", crate::report::escape_controls(&error.message));
     }
     let mut code = report.exit_code();
     if let Some(path) = &args.run.json {

@@ -1,6 +1,7 @@
 //! Walks every folder in `fixtures/`, runs `db-ci run` on it on every available backend, and
 //! checks the exit code and JSON report against the folder's `expected.yaml`, and that the
-//! JUnit report of every run is XML a strict parser accepts.
+//! JUnit report of every run is XML a strict parser accepts and that nothing it prints holds
+//! a raw control character.
 
 mod common;
 
@@ -95,13 +96,26 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
     // CI=true: a missing snapshot fails instead of being written into the repository.
     let output = common::db_ci_with_env(&args, &[("CI", "true")]);
     let code = output.status.code().unwrap_or(-1);
+    let raw_controls = |bytes: &[u8]| -> Vec<char> {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect()
+    };
+    let mut problems = Vec::new();
+    // Data (a seed value in an error's detail) must never reach the terminal raw.
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let raw = raw_controls(bytes);
+        if !raw.is_empty() {
+            problems.push(format!("{stream} holds raw control characters: {raw:?}"));
+        }
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let context = format!(
         "{name} on {}:\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         backend.name
     );
-    let mut problems = Vec::new();
     if code != expected.exit_code {
         problems.push(format!("exit code {code}, expected {}", expected.exit_code));
     }

@@ -11,12 +11,10 @@ use db_ci::report::{
 };
 
 /// Text with every character some reporter must escape.
-const NASTY: &str =
-    "quote \" apostrophe ' <tag> & amp | pipe % percent: colon, comma\r\nsecond line ]]> end";
-
-/// Control characters as data can hold them: an ANSI colour, a bell, a NUL, a lone CR, a C1
-/// CSI.
-const CONTROLS: &str = " \u{1b}[31mred\u{7}\u{0} cr\rhere \u{9b}2J";
+/// Control characters included, as data can hold them: an ANSI colour, a bell, a NUL, a lone
+/// CR, a C1 CSI.
+const NASTY: &str = "quote \" apostrophe ' <tag> & amp | pipe % percent: colon, comma\r\nsecond \
+     line ]]> end \u{1b}[31mred\u{7}\u{0} cr\rhere \u{9b}2J";
 
 fn file_case(stage: &str, file: &str, verdict: CaseVerdict, line: Option<usize>) -> Case {
     Case {
@@ -403,7 +401,6 @@ fn is_xml_char(c: char) -> bool {
 fn junit_holds_only_valid_xml_characters() {
     let mut report = failing_report();
     // Control characters in every place data reaches: a case name, a file, a message.
-    report.stages[1].failures[1].message.push_str(CONTROLS);
     report.stages[2].cases[0].name = "profiles \u{1b}]0;title\u{7} / select".to_owned();
     report.stages[2].cases[0].file = Some("policy-tests/\u{1}odd.yaml".to_owned());
     report.stages[2].cases[0].message = Some("a \u{ffff} value".to_owned());
@@ -598,8 +595,8 @@ fn annotations_stop_at_githubs_per_step_limit() {
 #[test]
 fn workflow_command_escaping() {
     assert_eq!(
-        github::escape_data("50% done\r\nnext: a, b"),
-        "50%25 done%0D%0Anext: a, b"
+        github::escape_data("50% done\r\nnext: a, b\ra"),
+        "50%25 done%0Anext: a, b\\x0da"
     );
     assert_eq!(github::escape_property("dir:a,b%\nc"), "dir%3Aa%2Cb%25%0Ac");
 }
@@ -651,6 +648,67 @@ fn summary_and_annotations_of_a_run_that_stopped() {
 #[test]
 fn console_output_of_a_failing_run() {
     insta::assert_snapshot!(console_text(&failing_report()));
+}
+
+/// Whatever the data holds, no reporter that writes to a terminal or a log passes a control
+/// character through: only newlines (and the console's own colour, when on).
+#[test]
+fn no_reporter_emits_a_raw_control_character_from_data() {
+    let report = failing_report();
+    let raw = |text: &str| -> Vec<char> {
+        text.chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect()
+    };
+    let console = console_text(&report);
+    assert_eq!(raw(&console), Vec::<char>::new(), "{console:?}");
+    assert!(
+        console.contains(r"end \x1b[31mred\x07\x00 cr\x0dhere \u{9b}2J"),
+        "{console}"
+    );
+    let annotations = github::annotations(&report, &paths());
+    assert_eq!(raw(&annotations), Vec::<char>::new(), "{annotations:?}");
+    assert!(
+        annotations.contains(r"end \x1b[31mred\x07\x00"),
+        "{annotations}"
+    );
+    let summary = github::summary(&report);
+    assert_eq!(raw(&summary), Vec::<char>::new(), "{summary:?}");
+    // With colour on, the only escapes are the console's own SGR codes.
+    let mut coloured = Vec::new();
+    {
+        let mut human = Human::new(&mut coloured, true);
+        for stage in &report.stages {
+            human.event(&Event::StageDone(stage));
+        }
+    }
+    let coloured = String::from_utf8(coloured).unwrap();
+    let without_sgr = regex_lite_strip_sgr(&coloured);
+    assert_eq!(raw(&without_sgr), Vec::<char>::new(), "{coloured:?}");
+    assert!(coloured.contains(r"\x1b[31mred"), "{coloured}");
+}
+
+/// `text` without `ESC [ digits/semicolons m` sequences.
+fn regex_lite_strip_sgr(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after
+            .strip_prefix('[')
+            .and_then(|a| a.find('m').map(|m| (a, m)))
+            .filter(|(a, m)| a[..*m].chars().all(|c| c.is_ascii_digit() || c == ';'));
+        match end {
+            Some((_, m)) => rest = &after[m + 2..],
+            None => {
+                out.push('\u{1b}');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]

@@ -146,9 +146,11 @@ fn message_with_notes(failure: &Failure) -> String {
     message
 }
 
-/// Workflow-command message data: `%`, CR and LF are the characters the runner decodes.
+/// Workflow-command message data: `%`, CR and LF are the characters the runner decodes; any
+/// other control character from data is shown escaped (`\x1b`), never sent raw into the log.
 pub fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
+    super::escape_controls(text)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
@@ -162,7 +164,7 @@ pub fn escape_property(text: &str) -> String {
 /// (`|` ends a cell; `*`, `_`, `` ` ``, `<`… would format or inject HTML), newlines as `<br>`.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    for c in super::escape_controls(text).chars() {
         match c {
             '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '#' | '&' | '!' => {
                 out.push('\\');

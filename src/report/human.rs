@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Coverage, Failure, Report, StageReport, StageVerdict, Verdict};
+use super::{
+    escape_controls as esc, Coverage, Failure, Report, StageReport, StageVerdict, Verdict,
+};
 use crate::events::{Event, Reporter};
 use crate::replay::FileResult;
 
@@ -73,7 +75,7 @@ impl<W: Write> Human<W> {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix("Running");
-        bar.set_message(name.to_owned());
+        bar.set_message(esc(name).into_owned());
         self.bar = Some(bar);
     }
 
@@ -97,7 +99,7 @@ impl<W: Write> Human<W> {
         );
         if let Some(reason) = &stage.reason {
             text.push_str(&" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.len()) + 1));
-            text.push_str(reason);
+            text.push_str(&esc(reason));
         }
         for failure in &stage.failures {
             text.push('\n');
@@ -133,12 +135,12 @@ fn failure_lines(color: bool, indent: &str, failure: &Failure) -> String {
     let column = failure.column.map(|c| format!(":{c}")).unwrap_or_default();
     let mut text = format!(
         "{indent}{}:{}{column}: {}",
-        paint(color, "1", &failure.file),
+        paint(color, "1", &esc(&failure.file)),
         failure.line,
-        failure.message.replace('\n', &format!("\n{indent}"))
+        esc(&failure.message).replace('\n', &format!("\n{indent}"))
     );
     if let Some(statement) = &failure.statement {
-        for line in statement.lines() {
+        for line in esc(statement).lines() {
             text.push_str(&format!("\n{indent}{} {line}", paint(color, "34", "│")));
         }
     }
@@ -146,7 +148,7 @@ fn failure_lines(color: bool, indent: &str, failure: &Failure) -> String {
         text.push_str(&format!(
             "\n{indent}{} {}",
             paint(color, "36", "note:"),
-            note.replace('\n', &format!("\n{indent}      "))
+            esc(note).replace('\n', &format!("\n{indent}      "))
         ));
     }
     text
@@ -172,7 +174,7 @@ pub fn report_failures_text(report: &Report) -> String {
         text.push('\n');
     }
     if let Some(error) = &report.error {
-        text.push_str(&format!("error: {}\n", error.message));
+        text.push_str(&format!("error: {}\n", esc(&error.message)));
     }
     text.push_str(&summary_line(&human, report));
     text
@@ -184,7 +186,7 @@ fn coverage_table(color: bool, coverage: &Coverage) -> String {
     let width = coverage
         .tables
         .iter()
-        .map(|row| row.table.chars().count())
+        .map(|row| esc(&row.table).chars().count())
         .max()
         .unwrap_or(0)
         .max("table".len());
@@ -207,7 +209,7 @@ fn coverage_table(color: bool, coverage: &Coverage) -> String {
         }
     };
     for row in &coverage.tables {
-        text.push_str(&format!("\n{indent} {:<width$} ", row.table));
+        text.push_str(&format!("\n{indent} {:<width$} ", esc(&row.table)));
         // Each column is 7 wide (" select"); the mark may carry colour codes, which a
         // `{:>7}` would count, so it is padded by hand.
         for (_, covered, applies) in row.commands() {
@@ -229,16 +231,18 @@ impl<W: Write> Reporter for Human<W> {
                 mode,
                 mode_reason,
             } => format!(
-                "{} {root} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
+                "{} {} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
                  ({mode_reason})",
-                self.verb("Project", "1;32")
+                self.verb("Project", "1;32"),
+                esc(root)
             ),
             Event::BackendReady {
                 description,
                 duration,
             } => format!(
-                "{} {description} in {}",
+                "{} {} in {}",
                 self.verb("Booted", "1;32"),
+                esc(description),
                 secs(*duration)
             ),
             Event::ShimApplied { grants, duration } => format!(
@@ -264,7 +268,7 @@ impl<W: Write> Reporter for Human<W> {
                         if failed { "1;31" } else { "32" }
                     ),
                     secs(outcome.duration),
-                    outcome.file
+                    esc(&outcome.file)
                 )
             }
             Event::StageStarted { name, total } => {
@@ -274,7 +278,7 @@ impl<W: Write> Reporter for Human<W> {
             Event::CaseDone { stage, case } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    bar.set_message(format!("{stage}: {}", case.name));
+                    bar.set_message(format!("{stage}: {}", esc(&case.name)));
                 }
                 return;
             }
