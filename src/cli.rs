@@ -131,7 +131,7 @@ pub struct RunArgs {
     /// Property-test seed (printed on every run, for replay).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Print every file as it is applied.
+    /// Print every file as it is applied, and findings below the fail level (lint warnings).
     #[arg(long, short)]
     pub verbose: bool,
     /// After the run, print a URL to the replayed database and keep it until Ctrl-C.
@@ -209,7 +209,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
             };
             let message = error.to_string();
             github_output(
-                || github::error_annotation(kind, &message),
+                || github::error_annotation(kind, &message, &github::Paths::from_env(), None),
                 || github::error_summary(kind, &message),
             );
             return error.exit_code();

@@ -162,7 +162,8 @@ fn failing_report() -> Report {
             file: "policy-tests/profiles.yaml".to_owned(),
             line: 9,
             column: None,
-            message: "select as anon: expected deny, observed allow (1 of 1 target rows visible)"
+            message: "case `profiles: owner only | visible` on public.profiles: select as anon: \
+                      expected deny, observed allow (1 of 1 target rows visible)"
                 .to_owned(),
             notes: vec![],
             statement: None,
@@ -171,7 +172,9 @@ fn failing_report() -> Report {
             file: "policy-tests/profiles.yaml".to_owned(),
             line: 9,
             column: None,
-            message: "delete as alice: broken test: insert or update on table \"x\" violates foreign key constraint".to_owned(),
+            message: "case `profiles: owner only | visible` on public.profiles: delete as alice: \
+                      broken test: insert or update on table \"x\" violates foreign key constraint"
+                .to_owned(),
             notes: vec![],
             statement: None,
         },
@@ -582,14 +585,183 @@ fn annotations_stop_at_githubs_per_step_limit() {
         })
         .collect();
     let text = github::annotations(&report, &paths());
-    let errors = text.lines().filter(|l| l.starts_with("::error ")).count();
-    // 13 idempotence failures and 2 rls ones: 10 annotated, 5 counted.
-    assert_eq!(errors, github::MAX_ERROR_ANNOTATIONS);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("::error ")).collect();
+    // 13 failing idempotence statements and 1 failing rls case: the first 10 in stage order
+    // are annotated, the other 4 counted.
+    assert_eq!(errors.len(), github::MAX_ERROR_ANNOTATIONS);
+    assert!(errors.iter().all(|e| e.contains("title=db-ci idempotence")));
+    assert!(errors[9].contains("line=10,"), "{}", errors[9]);
     let warning = text.lines().last().unwrap();
     assert!(
-        warning.starts_with("::warning title=db-ci::5 more failures are not annotated"),
+        warning.starts_with(
+            "::warning title=db-ci::4 more failing checks are not annotated (idempotence 3, rls 1)"
+        ),
         "{warning}"
     );
+    assert!(
+        warning.contains("The job summary lists every failure"),
+        "{warning}"
+    );
+}
+
+#[test]
+fn one_annotation_per_failing_case_names_every_actor_and_operation() {
+    let text = github::annotations(&failing_report(), &paths());
+    let rls: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("policy-tests/profiles.yaml"))
+        .collect();
+    // The two wrong cells of the case at line 9 share one annotation.
+    assert_eq!(rls.len(), 1, "{text}");
+    assert!(rls[0].starts_with(
+        "::error file=fixtures/example/policy-tests/profiles.yaml,line=9,\
+         title=db-ci rls (2 failures)::case `profiles: owner only | visible` on public.profiles:%0A"
+    ));
+    assert!(rls[0].contains("%0A- select as anon: expected deny, observed allow"));
+    assert!(rls[0].contains("%0A- delete as alice: broken test"));
+    // Every failing check of every stage has exactly one annotation: 2 idempotence, 1 rls.
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("::error ")).count(),
+        3
+    );
+    assert!(!text.contains("::warning"), "{text}");
+}
+
+/// Many failing RLS cases before the lint stage: the lint failures are still in the summary
+/// (no cap drops a whole stage) and counted by the overflow warning.
+#[test]
+fn later_stages_failures_are_never_dropped() {
+    let mut report = failing_report();
+    let template = report.stages[2].failures[0].clone();
+    report.stages[2].failures = (1..=60)
+        .map(|line| Failure {
+            line,
+            message: format!("case `c{line}`: select as anon: expected deny, observed allow"),
+            ..template.clone()
+        })
+        .collect();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Fail;
+    lint.failures = (1..=8)
+        .map(|n| Failure {
+            file: "migrations/0001_init.sql".to_owned(),
+            line: n,
+            column: None,
+            message: format!("error rls_disabled_in_public: public.t{n}: RLS is off"),
+            notes: vec!["fix: `alter table … enable row level security`".to_owned()],
+            statement: None,
+        })
+        .collect();
+    let summary = github::summary(&report);
+    for n in 1..=8 {
+        assert!(
+            summary.contains(&format!("public.t{n}: RLS is off")),
+            "lint t{n}"
+        );
+    }
+    assert!(summary.contains("c60"));
+    let annotations = github::annotations(&report, &paths());
+    // 2 idempotence + 58 more rls + 8 lint beyond the budget.
+    assert!(
+        annotations.contains(
+            "::warning title=db-ci::60 more failing checks are not annotated (rls 52, lint 8)"
+        ),
+        "{annotations}"
+    );
+}
+
+#[test]
+fn input_errors_are_annotated_at_their_file_and_line() {
+    let mut report = passing_report();
+    report.verdict = Verdict::Fail;
+    report.error = Some(RunError {
+        kind: "input",
+        message: "policy-tests/notes.yaml:14:5: unknown field `selct`, expected one of select\n  \
+                  × unknown field `selct`\n    ╭─[<input>:14:5]\n 14 │     selct: {}\n    ╰────"
+            .to_owned(),
+    });
+    let annotations = github::annotations(&report, &paths());
+    assert_eq!(
+        annotations,
+        "::error file=fixtures/example/policy-tests/notes.yaml,line=14,col=5,\
+         title=db-ci%3A input error::policy-tests/notes.yaml:14:5: unknown field `selct`, \
+         expected one of select\n"
+    );
+    // Read before the project was: the path is relative to the working directory.
+    let early = github::error_annotation(
+        "input",
+        "fixtures/x/db-ci.yaml:3:15: unknown field `mni`",
+        &paths(),
+        None,
+    );
+    assert!(
+        early.starts_with("::error file=fixtures/x/db-ci.yaml,line=3,col=15,title="),
+        "{early}"
+    );
+    // No location, no file.
+    let plain = github::error_annotation(
+        "input",
+        "order migrations: duplicate version 0002: a.sql and b.sql",
+        &paths(),
+        None,
+    );
+    assert!(plain.starts_with("::error title="), "{plain}");
+    // The summary keeps the snippet, in a fixed-width block.
+    let summary = github::summary(&report);
+    assert!(
+        summary.contains("```text\npolicy-tests/notes.yaml:14:5: unknown field `selct`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(" 14 │     selct: {}\n    ╰────\n```\n"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn github_logs_fold_each_stages_detail() {
+    let report = failing_report();
+    let mut out = Vec::new();
+    {
+        let mut human = Human::new(&mut out, false);
+        human.groups = true;
+        for stage in &report.stages {
+            human.event(&Event::StageDone(stage));
+        }
+        human.event(&Event::RunDone(&report));
+    }
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // A stage with nothing more than its line is not folded.
+    assert_eq!(
+        lines[0],
+        "        PASS [ 0.09s] replay       3 files applied"
+    );
+    assert_eq!(lines[1], "::group::        FAIL [ 0.12s] idempotence");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::group::")).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| **l == "::endgroup::").count(),
+        2,
+        "{text}"
+    );
+    let rls = lines
+        .iter()
+        .position(|l| l.starts_with("::group::") && l.contains("rls"))
+        .unwrap();
+    let end = rls
+        + lines[rls..]
+            .iter()
+            .position(|l| *l == "::endgroup::")
+            .unwrap();
+    assert!(
+        lines[rls..end].iter().any(|l| l.contains("RLS coverage")),
+        "{text}"
+    );
+    assert!(lines[end + 1].contains("SKIP"), "{text}");
 }
 
 #[test]

@@ -13,10 +13,6 @@ use super::{CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict, V
 /// are, so nobody takes the annotations for the whole list.
 pub const MAX_ERROR_ANNOTATIONS: usize = 10;
 
-/// At most this many failures are listed in the job summary (a summary is capped at 1 MiB;
-/// the JUnit and JSON reports have them all).
-const MAX_SUMMARY_FAILURES: usize = 50;
-
 /// Where the annotations are resolved: GitHub reads `file=` relative to the repository root
 /// (`$GITHUB_WORKSPACE`), while the report names files relative to the project directory,
 /// itself given relative to the working directory.
@@ -62,15 +58,24 @@ impl Paths {
     }
 }
 
-/// The `::error file=…,line=…,col=…,title=…::message` lines for the first failures, then a
-/// `::warning::` line if some were left out.
+/// The `::error file=…,line=…,col=…,title=…::message` lines, one per failing case or finding
+/// (every actor and operation of an RLS case in one annotation), in stage order up to GitHub's
+/// budget, then a `::warning::` that counts the rest.
 pub fn annotations(report: &Report, paths: &Paths) -> String {
-    let failures = all_failures(report);
+    let groups = failure_groups(report);
     let mut out = String::new();
+    let mut budget = MAX_ERROR_ANNOTATIONS;
     if let Some(error) = &report.error {
-        out.push_str(&error_annotation(error.kind, &error.message));
+        out.push_str(&error_annotation(
+            error.kind,
+            &error.message,
+            paths,
+            Some(&report.project),
+        ));
+        budget -= 1;
     }
-    for (stage, failure) in failures.iter().take(MAX_ERROR_ANNOTATIONS) {
+    for group in groups.iter().take(budget) {
+        let failure = group.failures[0];
         let mut properties = Vec::new();
         // A failure no file could be blamed for is annotated on the run, not on a file.
         if !failure.file.starts_with('(') {
@@ -78,72 +83,216 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
             properties.push(format!("file={}", escape_property(&file)));
             if failure.line > 0 {
                 properties.push(format!("line={}", failure.line));
-                if let Some(column) = failure.column {
+                if let Some(column) = failure.column.filter(|_| group.failures.len() == 1) {
                     properties.push(format!("col={column}"));
                 }
             }
         }
-        properties.push(format!(
-            "title={}",
-            escape_property(&format!("db-ci {}", stage.name))
-        ));
-        let message = message_with_notes(failure);
+        let title = match group.failures.len() {
+            1 => format!("db-ci {}", group.stage.name),
+            n => format!("db-ci {} ({n} failures)", group.stage.name),
+        };
+        properties.push(format!("title={}", escape_property(&title)));
         let _ = writeln!(
             out,
             "::error {}::{}",
             properties.join(","),
-            escape_data(&message)
+            escape_data(&group.message())
         );
     }
-    if failures.len() > MAX_ERROR_ANNOTATIONS {
+    if groups.len() > budget {
+        let left: Vec<&FailureGroup> = groups.iter().skip(budget).collect();
+        let mut per_stage: Vec<(&str, usize)> = Vec::new();
+        for group in &left {
+            match per_stage
+                .iter_mut()
+                .find(|(name, _)| *name == group.stage.name)
+            {
+                Some((_, count)) => *count += 1,
+                None => per_stage.push((group.stage.name, 1)),
+            }
+        }
+        let per_stage: Vec<String> = per_stage
+            .iter()
+            .map(|(name, count)| format!("{name} {count}"))
+            .collect();
         let _ = writeln!(
             out,
             "::warning title=db-ci::{}",
             escape_data(&format!(
-                "{} more failures are not annotated (GitHub shows {MAX_ERROR_ANNOTATIONS} error \
-                 annotations per step): see the job summary or the JUnit/JSON report",
-                failures.len() - MAX_ERROR_ANNOTATIONS
+                "{} more failing checks are not annotated ({}): GitHub shows \
+                 {MAX_ERROR_ANNOTATIONS} error annotations per step. The job summary lists every \
+                 failure, as do the JUnit and JSON reports",
+                left.len(),
+                per_stage.join(", ")
             ))
         );
     }
     out
 }
 
-/// The annotation of an error that stopped the run (`kind`: input or environment).
-pub fn error_annotation(kind: &str, message: &str) -> String {
+/// The failures of one failing check: the cells of one RLS case (they share its file:line),
+/// one lint finding, one migration's statement.
+pub(crate) struct FailureGroup<'a> {
+    pub stage: &'a StageReport,
+    pub failures: Vec<&'a Failure>,
+}
+
+impl FailureGroup<'_> {
+    /// The check's failures split for display: what they share (`case `…` on t:`), one line
+    /// per failure (the actor, operation, expected and observed), and their notes without
+    /// repeats. A single failure is all head.
+    pub fn parts(&self) -> (String, Vec<String>, Vec<String>) {
+        let mut notes: Vec<String> = Vec::new();
+        for note in self.failures.iter().flat_map(|f| &f.notes) {
+            if !notes.contains(note) {
+                notes.push(note.clone());
+            }
+        }
+        if let [failure] = self.failures.as_slice() {
+            return (failure.message.clone(), Vec::new(), notes);
+        }
+        let messages: Vec<&str> = self.failures.iter().map(|f| f.message.as_str()).collect();
+        let shared = shared_prefix(&messages);
+        let items = messages
+            .iter()
+            .map(|m| m[shared.len()..].to_owned())
+            .collect();
+        (shared.trim_end().to_owned(), items, notes)
+    }
+
+    /// One message for the whole check: the head, a `- ` line per failure, then the notes.
+    pub fn message(&self) -> String {
+        let (head, items, notes) = self.parts();
+        let mut lines: Vec<String> = Vec::new();
+        if !head.is_empty() {
+            lines.push(head);
+        }
+        lines.extend(items.into_iter().map(|item| format!("- {item}")));
+        lines.extend(notes.into_iter().map(|note| format!("note: {note}")));
+        lines.join("\n")
+    }
+}
+
+/// The longest prefix every message shares that ends after a `": "` (so it never cuts a word).
+fn shared_prefix<'a>(messages: &[&'a str]) -> &'a str {
+    let Some(first) = messages.first() else {
+        return "";
+    };
+    let mut len = first.len();
+    for message in &messages[1..] {
+        len = first
+            .char_indices()
+            .zip(message.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, c), _)| i + c.len_utf8())
+            .min(len);
+    }
+    match first[..len].rfind(": ") {
+        Some(at) => &first[..at + 2],
+        None => "",
+    }
+}
+
+/// Failures grouped by the check they belong to (stage, file and line), in stage order.
+/// A failure without a line (a catalog difference) is a check of its own.
+pub(crate) fn failure_groups(report: &Report) -> Vec<FailureGroup<'_>> {
+    let mut groups: Vec<FailureGroup> = Vec::new();
+    for stage in &report.stages {
+        let first = groups.len();
+        for failure in &stage.failures {
+            let same = groups[first..].iter_mut().find(|g| {
+                let other = g.failures[0];
+                failure.line > 0 && other.line == failure.line && other.file == failure.file
+            });
+            match same {
+                Some(group) => group.failures.push(failure),
+                None => groups.push(FailureGroup {
+                    stage,
+                    failures: vec![failure],
+                }),
+            }
+        }
+    }
+    groups
+}
+
+/// Where an error message points: its first `file:line[:col]:`.
+pub(crate) fn error_location(message: &str) -> Option<(String, usize, Option<usize>)> {
+    static LOCATION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern = LOCATION.get_or_init(|| {
+        regex::Regex::new(r"(?:^|[\s(])([^\s:()<>]+):([0-9]+)(?::([0-9]+))?:").expect("valid regex")
+    });
+    let first = message.lines().next()?;
+    let found = pattern.captures(first)?;
+    Some((
+        found[1].to_owned(),
+        found[2].parse().ok()?,
+        found.get(3).and_then(|c| c.as_str().parse().ok()),
+    ))
+}
+
+/// The message without the source snippet miette draws under it (box art needs a fixed-width
+/// font; the annotation already sits on the line).
+fn without_snippet(message: &str) -> String {
+    message
+        .lines()
+        .take_while(|line| !line.trim_start().starts_with('×'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The annotation of an error that stopped the run (`kind`: input or environment), at the
+/// file and line it names. `project` is the directory the message's paths are relative to;
+/// without one (the project could not be read) they are relative to the working directory.
+pub fn error_annotation(kind: &str, message: &str, paths: &Paths, project: Option<&str>) -> String {
+    let mut properties = Vec::new();
+    if let Some((file, line, column)) = error_location(message) {
+        // The project's own files are named relative to it, the project's location (read
+        // before there was a project) relative to the working directory.
+        let base = match project {
+            Some(project) if paths.cwd.join(project).join(&file).exists() => project,
+            _ if paths.cwd.join(&file).exists() => ".",
+            Some(project) => project,
+            None => ".",
+        };
+        let file = paths.repository_path(base, &file);
+        properties.push(format!("file={}", escape_property(&file)));
+        properties.push(format!("line={line}"));
+        if let Some(column) = column {
+            properties.push(format!("col={column}"));
+        }
+    }
+    properties.push(format!(
+        "title={}",
+        escape_property(&format!("db-ci: {kind} error"))
+    ));
     format!(
-        "::error title={}::{}\n",
-        escape_property(&format!("db-ci: {kind} error")),
-        escape_data(message)
+        "::error {}::{}\n",
+        properties.join(","),
+        escape_data(&without_snippet(message))
     )
 }
 
 /// The job summary of a run that stopped before it had a report (the project could not be
-/// read).
+/// read): the first line, then the whole message as a fenced block, source snippet and all.
 pub fn error_summary(kind: &str, message: &str) -> String {
+    let first = message.lines().next().unwrap_or_default();
     format!(
-        "## db-ci: ❌ {kind} error\n\n**Error:** {}\n\n",
-        escape_markdown(message)
+        "## db-ci: ❌ {kind} error\n\n**Error:** {}\n\n{}\n",
+        escape_markdown(first),
+        fenced(message, "text")
     )
 }
 
-/// Every failure of every stage, in stage order.
-fn all_failures(report: &Report) -> Vec<(&StageReport, &Failure)> {
-    report
-        .stages
-        .iter()
-        .flat_map(|stage| stage.failures.iter().map(move |f| (stage, f)))
-        .collect()
-}
-
-/// The failure's message followed by its notes, one per line.
-fn message_with_notes(failure: &Failure) -> String {
-    let mut message = failure.message.clone();
-    for note in &failure.notes {
-        message.push_str("\nnote: ");
-        message.push_str(note);
-    }
-    message
+/// `text` as a fenced code block: a fence longer than any run of backticks inside, control
+/// characters shown escaped (markdown shows the rest as is, in a fixed-width font).
+pub fn fenced(text: &str, language: &str) -> String {
+    let text = super::escape_controls(text);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{language}\n{}\n{fence}\n", text.trim_end())
 }
 
 /// Workflow-command message data: `%`, CR and LF are the characters the runner decodes; any
@@ -241,37 +390,98 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
+/// Every failing check, grouped: a block per RLS case, lint finding or statement, with its
+/// file:line, one line per actor and operation that was wrong, and the notes (the fix hint).
+/// Never capped: a summary far under GitHub's 1 MiB holds thousands.
 fn failures_section(out: &mut String, report: &Report) {
-    let failures = all_failures(report);
-    if failures.is_empty() {
+    let groups = failure_groups(report);
+    if groups.is_empty() {
         return;
     }
-    out.push_str("### Failures\n\n| stage | where | message |\n|---|---|---|\n");
-    for (stage, failure) in failures.iter().take(MAX_SUMMARY_FAILURES) {
+    out.push_str("### Failures\n\n");
+    for group in &groups {
+        let failure = group.failures[0];
         let mut place = failure.file.clone();
         if failure.line > 0 {
             let _ = write!(place, ":{}", failure.line);
-            if let Some(column) = failure.column {
+            if let Some(column) = failure.column.filter(|_| group.failures.len() == 1) {
                 let _ = write!(place, ":{column}");
             }
         }
-        let message = message_with_notes(failure);
+        let count = match group.failures.len() {
+            1 => String::new(),
+            n => format!(" · {n} failures"),
+        };
         let _ = writeln!(
             out,
-            "| {} | {} | {} |",
-            stage.name,
-            escape_markdown(&place),
-            escape_markdown(&message)
+            "❌ **{}** · {}{count}\n",
+            group.stage.name,
+            code(&place)
         );
+        let (head, items, notes) = group.parts();
+        if !head.is_empty() {
+            let _ = writeln!(out, "{}\n", inline(&head));
+        }
+        for item in &items {
+            let _ = writeln!(out, "- {}", inline(item));
+        }
+        for note in &notes {
+            let _ = writeln!(out, "- *note:* {}", inline(note));
+        }
+        if !items.is_empty() || !notes.is_empty() {
+            out.push('\n');
+        }
+        if let (1, Some(statement)) = (group.failures.len(), &failure.statement) {
+            let _ = writeln!(
+                out,
+                "<details><summary>statement</summary>\n\n{}\n</details>\n",
+                fenced(statement, "sql")
+            );
+        }
     }
-    if failures.len() > MAX_SUMMARY_FAILURES {
-        let _ = writeln!(
-            out,
-            "\n…and {} more in the JUnit and JSON reports.",
-            failures.len() - MAX_SUMMARY_FAILURES
-        );
+}
+
+/// `text` as inline code that stays code anywhere, a table cell included: HTML-escaped in
+/// `<code>` (backticks inside a table would need escaping, which GitHub then shows).
+pub fn code(text: &str) -> String {
+    format!("<code>{}</code>", html_literal(text))
+}
+
+/// Text shown literally inside HTML that markdown still parses: markup and every character
+/// markdown or a table would act on as an entity.
+fn html_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in super::escape_controls(text).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("<br>"),
+            '\r' => {}
+            '|' | '*' | '_' | '`' | '[' | ']' | '\\' | '~' | '#' | '!' | '$' => {
+                let _ = write!(out, "&#{};", c as u32);
+            }
+            c => out.push(c),
+        }
     }
-    out.push('\n');
+    out
+}
+
+/// Markdown for a message: its `` `code` `` spans as [`code`], the rest escaped.
+pub fn inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('`') {
+        let Some(len) = rest[open + 1..].find('`') else {
+            break;
+        };
+        out.push_str(&escape_markdown(&rest[..open]));
+        out.push_str(&code(&rest[open + 1..open + 1 + len]));
+        rest = &rest[open + 2 + len..];
+    }
+    out.push_str(&escape_markdown(rest));
+    out
 }
 
 /// The RLS matrix: a row per (case, actor), a column per operation; each cell the expected

@@ -2,13 +2,15 @@
 //! the SQL excerpt, the RLS coverage table, one summary line. Colour only on a terminal
 //! (and never with `NO_COLOR`); progress bars for long stages only on a terminal.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{
-    escape_controls as esc, Coverage, Failure, Report, StageReport, StageVerdict, Verdict,
+    escape_controls as esc, CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict,
+    Verdict,
 };
 use crate::events::{Event, Reporter};
 use crate::replay::FileResult;
@@ -24,8 +26,12 @@ pub struct Human<W: Write> {
     /// Draw a progress bar while a stage runs (a terminal only: bars in a CI log are noise).
     progress: bool,
     bar: Option<ProgressBar>,
-    /// Print every file as it is applied.
+    /// Print every file as it is applied, and findings below the fail level.
     pub verbose: bool,
+    /// Fold each stage's detail in `::group::`/`::endgroup::` (GitHub Actions logs).
+    pub groups: bool,
+    /// A `::group::` of applied files is open.
+    files_group: bool,
 }
 
 impl Human<std::io::Stdout> {
@@ -35,6 +41,7 @@ impl Human<std::io::Stdout> {
         let color = terminal && std::env::var_os("NO_COLOR").is_none();
         Human {
             progress: terminal,
+            groups: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
             ..Human::new(std::io::stdout(), color)
         }
     }
@@ -49,6 +56,8 @@ impl<W: Write> Human<W> {
             progress: false,
             bar: None,
             verbose: false,
+            groups: false,
+            files_group: false,
         }
     }
 
@@ -85,35 +94,71 @@ impl<W: Write> Human<W> {
         }
     }
 
+    /// `::endgroup::` and a newline if a group of applied files is open, else nothing.
+    fn end_files_group(&mut self) -> String {
+        if std::mem::take(&mut self.files_group) {
+            "::endgroup::\n".to_owned()
+        } else {
+            String::new()
+        }
+    }
+
     fn stage_text(&self, stage: &StageReport) -> String {
         let (verb, code) = match stage.verdict {
             StageVerdict::Pass => ("PASS", "1;32"),
             StageVerdict::Fail => ("FAIL", "1;31"),
             StageVerdict::Skipped => ("SKIP", "1;33"),
         };
-        let mut text = format!(
-            "{} [{:>6}] {}",
-            self.verb(verb, code),
-            secs(Duration::from_millis(stage.duration_ms)),
-            stage.name
-        );
-        if let Some(reason) = &stage.reason {
-            text.push_str(&" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.len()) + 1));
-            text.push_str(&esc(reason));
-        }
+        let head = |verb: String| {
+            let mut text = format!(
+                "{verb} [{:>6}] {}",
+                secs(Duration::from_millis(stage.duration_ms)),
+                stage.name
+            );
+            if let Some(reason) = &stage.reason {
+                text.push_str(&" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.len()) + 1));
+                text.push_str(&esc(reason));
+            }
+            text
+        };
+        let indent = " ".repeat(VERB_WIDTH + 1);
+        let mut detail = String::new();
         for failure in &stage.failures {
-            text.push('\n');
-            text.push_str(&failure_lines(
-                self.color,
-                &" ".repeat(VERB_WIDTH + 1),
-                failure,
-            ));
+            detail.push('\n');
+            detail.push_str(&failure_lines(self.color, &indent, failure));
+        }
+        if self.verbose {
+            // Findings below the fail level (lint warnings): passing checks with a message.
+            for case in stage
+                .cases
+                .iter()
+                .filter(|c| c.verdict == CaseVerdict::Pass)
+            {
+                let Some(message) = &case.message else {
+                    continue;
+                };
+                let place = match (&case.file, case.line) {
+                    (Some(file), Some(line)) => format!("{}:{line}: ", esc(file)),
+                    (Some(file), None) => format!("{}: ", esc(file)),
+                    _ => String::new(),
+                };
+                let _ = write!(detail, "\n{indent}{place}{}", esc(message));
+            }
         }
         if let Some(coverage) = &stage.coverage {
-            text.push('\n');
-            text.push_str(&coverage_table(self.color, coverage));
+            detail.push('\n');
+            detail.push_str(&coverage_table(self.color, coverage));
         }
-        text
+        if self.groups && !detail.is_empty() {
+            // The plain head titles the fold (a group title shows no colour); the coloured
+            // head stays visible beside it in the log.
+            return format!(
+                "::group::{}\n{}{detail}\n::endgroup::",
+                head(format!("{verb:>VERB_WIDTH$}")),
+                head(self.verb(verb, code))
+            );
+        }
+        head(self.verb(verb, code)) + &detail
     }
 }
 
@@ -261,7 +306,7 @@ impl<W: Write> Reporter for Human<W> {
                     FileResult::Exempt(_) => "exempt, skipped",
                     FileResult::Failed(_) => "failed",
                 };
-                format!(
+                let line = format!(
                     "{} [{:>6}] pass {pass} {} {state}",
                     self.verb(
                         if failed { "FAIL" } else { "OK" },
@@ -269,7 +314,14 @@ impl<W: Write> Reporter for Human<W> {
                     ),
                     secs(outcome.duration),
                     esc(&outcome.file)
-                )
+                );
+                // Hundreds of files in a CI log: folded until the stage's verdict.
+                if self.groups && self.verbose && !self.files_group {
+                    self.files_group = true;
+                    format!("::group::pass {pass}: files\n{line}")
+                } else {
+                    line
+                }
             }
             Event::StageStarted { name, total } => {
                 self.start_bar(name, *total);
@@ -284,11 +336,11 @@ impl<W: Write> Reporter for Human<W> {
             }
             Event::StageDone(stage) => {
                 self.finish_bar();
-                self.stage_text(stage)
+                self.end_files_group() + &self.stage_text(stage)
             }
             Event::RunDone(report) => {
                 self.finish_bar();
-                summary_line(self, report)
+                self.end_files_group() + &summary_line(self, report)
             }
         };
         let line = crate::redact::scrub(&line);
