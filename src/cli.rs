@@ -8,7 +8,8 @@ use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
 use crate::error::exit;
 use crate::events::Reporter;
 use crate::project::Project;
-use crate::report::{github, human::Human, json, junit, Report};
+use crate::report::human::{ColorWhen, Human};
+use crate::report::{github, json, junit, Report};
 use crate::run::{run_keeping, RunOptions};
 
 #[derive(Debug, Parser)]
@@ -134,6 +135,10 @@ pub struct RunArgs {
     /// Print every file as it is applied, and findings below the fail level (lint warnings).
     #[arg(long, short)]
     pub verbose: bool,
+    /// Colour the console: auto (a terminal or a GitHub Actions log, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE forces it), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     /// After the run, print a URL to the replayed database and keep it until Ctrl-C.
     #[arg(long)]
     pub keep: bool,
@@ -235,7 +240,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<&'static str>>) -> i32 {
         fail_on_lint: args.fail_on_lint,
         only,
     };
-    let mut human = Human::stdout();
+    let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;
     let (report, replayed): (Report, _) =
         run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
@@ -321,7 +326,7 @@ async fn gate_command(args: GateArgs) -> i32 {
         against: args.against,
         image_given: args.run.image.is_some(),
     };
-    let mut human = Human::stdout();
+    let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
     let report = crate::gate::gate(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {

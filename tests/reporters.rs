@@ -978,3 +978,63 @@ fn console_without_a_terminal_prints_no_progress() {
     Human::new(&mut stage_only, false).event(&Event::StageDone(rls));
     assert_eq!(text, String::from_utf8(stage_only).unwrap());
 }
+
+#[test]
+fn colour_choice() {
+    use db_ci::report::human::ColorWhen;
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| std::ffi::OsString::from(v))
+        }
+    };
+    let auto = ColorWhen::Auto;
+    assert!(auto.enabled(true, env(&[])));
+    assert!(!auto.enabled(false, env(&[])));
+    assert!(!auto.enabled(true, env(&[("TERM", "dumb")])));
+    assert!(!auto.enabled(true, env(&[("NO_COLOR", "1")])));
+    // Empty means unset, for NO_COLOR and CLICOLOR_FORCE alike.
+    assert!(auto.enabled(true, env(&[("NO_COLOR", "")])));
+    assert!(!auto.enabled(false, env(&[("CLICOLOR_FORCE", "")])));
+    assert!(auto.enabled(false, env(&[("CLICOLOR_FORCE", "1")])));
+    assert!(!auto.enabled(true, env(&[("CLICOLOR", "0")])));
+    assert!(auto.enabled(false, env(&[("GITHUB_ACTIONS", "true")])));
+    assert!(!auto.enabled(false, env(&[("GITHUB_ACTIONS", "true"), ("NO_COLOR", "x")])));
+    assert!(ColorWhen::Always.enabled(false, env(&[("NO_COLOR", "1")])));
+    assert!(!ColorWhen::Never.enabled(true, env(&[("CLICOLOR_FORCE", "1")])));
+}
+
+#[test]
+fn verbose_console_lists_lint_warnings_at_their_line() {
+    let mut report = passing_report();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Pass;
+    lint.reason = Some("18 rules: 0 error, 1 warn".to_owned());
+    lint.cases = vec![Case {
+        message: Some("warn auth_rls_initplan: policy \"read own\" on public.todos".to_owned()),
+        ..file_case(
+            "lint",
+            "migrations/0002_policies.sql",
+            CaseVerdict::Pass,
+            Some(7),
+        )
+    }];
+    let lint = report.stage("lint").unwrap();
+    let print = |verbose: bool| {
+        let mut out = Vec::new();
+        {
+            let mut human = Human::new(&mut out, false);
+            human.verbose = verbose;
+            human.event(&Event::StageDone(lint));
+        }
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        print(true),
+        "        PASS [ 0.01s] lint         18 rules: 0 error, 1 warn\n             \
+         migrations/0002_policies.sql:7: warn auth_rls_initplan: policy \"read own\" on \
+         public.todos\n"
+    );
+    assert!(!print(false).contains("auth_rls_initplan"));
+}

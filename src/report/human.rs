@@ -1,11 +1,14 @@
 //! The console reporter: one line per stage with its duration, failures with file:line and
-//! the SQL excerpt, the RLS coverage table, one summary line. Colour only on a terminal
-//! (and never with `NO_COLOR`); progress bars for long stages only on a terminal.
+//! the SQL excerpt, the RLS coverage table, one summary line. Colour per `--color` (on a
+//! terminal and in GitHub Actions logs by default, never with a non-empty `NO_COLOR`), in
+//! anstyle's styles; progress bars for long stages only on a terminal.
 
+use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use anstyle::{AnsiColor, Color, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{
@@ -34,11 +37,62 @@ pub struct Human<W: Write> {
     files_group: bool,
 }
 
+const GOOD: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const BAD: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Red)));
+const NOTICE: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const GREEN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const YELLOW: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const BLUE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Blue)));
+const CYAN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Cyan)));
+const BOLD: Style = Style::new().bold();
+
+/// `--color`: when the console is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal and in GitHub Actions logs, unless `NO_COLOR` is set (non-empty);
+    /// `CLICOLOR_FORCE` forces it on, `CLICOLOR=0` off.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether to colour, given how stdout is connected and the environment (`var` reads a
+    /// variable). An empty `NO_COLOR` or `CLICOLOR_FORCE` counts as unset, as both conventions
+    /// say.
+    pub fn enabled(self, terminal: bool, var: impl Fn(&str) -> Option<OsString>) -> bool {
+        let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto if set("NO_COLOR") => false,
+            ColorWhen::Auto if set("CLICOLOR_FORCE") => true,
+            ColorWhen::Auto if var("CLICOLOR").is_some_and(|v| v == "0") => false,
+            // The Actions log viewer renders ANSI colour although stdout is a pipe.
+            ColorWhen::Auto if var("GITHUB_ACTIONS").is_some_and(|v| v == "true") => true,
+            ColorWhen::Auto => terminal && var("TERM").is_none_or(|t| t != "dumb"),
+        }
+    }
+}
+
 impl Human<std::io::Stdout> {
-    /// The reporter on stdout: colour and progress bars when stdout is a terminal.
+    /// The reporter on stdout, coloured as `--color auto` decides; progress bars when
+    /// stdout is a terminal.
     pub fn stdout() -> Self {
+        Human::stdout_with(ColorWhen::Auto)
+    }
+
+    /// The reporter on stdout, coloured as `when` decides.
+    pub fn stdout_with(when: ColorWhen) -> Self {
         let terminal = std::io::stdout().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none();
+        let color = when.enabled(terminal, |name| std::env::var_os(name));
         Human {
             progress: terminal,
             groups: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
@@ -61,12 +115,8 @@ impl<W: Write> Human<W> {
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
-        paint(self.color, code, text)
-    }
-
-    fn verb(&self, verb: &str, code: &str) -> String {
-        self.paint(code, &format!("{verb:>VERB_WIDTH$}"))
+    fn verb(&self, verb: &str, style: Style) -> String {
+        paint(self.color, style, &format!("{verb:>VERB_WIDTH$}"))
     }
 
     fn start_bar(&mut self, name: &str, total: usize) {
@@ -105,9 +155,9 @@ impl<W: Write> Human<W> {
 
     fn stage_text(&self, stage: &StageReport) -> String {
         let (verb, code) = match stage.verdict {
-            StageVerdict::Pass => ("PASS", "1;32"),
-            StageVerdict::Fail => ("FAIL", "1;31"),
-            StageVerdict::Skipped => ("SKIP", "1;33"),
+            StageVerdict::Pass => ("PASS", GOOD),
+            StageVerdict::Fail => ("FAIL", BAD),
+            StageVerdict::Skipped => ("SKIP", NOTICE),
         };
         let head = |verb: String| {
             let mut text = format!(
@@ -162,9 +212,9 @@ impl<W: Write> Human<W> {
     }
 }
 
-fn paint(color: bool, code: &str, text: &str) -> String {
+fn paint(color: bool, style: Style, text: &str) -> String {
     if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
+        format!("{style}{text}{style:#}")
     } else {
         text.to_owned()
     }
@@ -180,19 +230,19 @@ fn failure_lines(color: bool, indent: &str, failure: &Failure) -> String {
     let column = failure.column.map(|c| format!(":{c}")).unwrap_or_default();
     let mut text = format!(
         "{indent}{}:{}{column}: {}",
-        paint(color, "1", &esc(&failure.file)),
+        paint(color, BOLD, &esc(&failure.file)),
         failure.line,
         esc(&failure.message).replace('\n', &format!("\n{indent}"))
     );
     if let Some(statement) = &failure.statement {
         for line in esc(statement).lines() {
-            text.push_str(&format!("\n{indent}{} {line}", paint(color, "34", "│")));
+            text.push_str(&format!("\n{indent}{} {line}", paint(color, BLUE, "│")));
         }
     }
     for note in &failure.notes {
         text.push_str(&format!(
             "\n{indent}{} {}",
-            paint(color, "36", "note:"),
+            paint(color, CYAN, "note:"),
             esc(note).replace('\n', &format!("\n{indent}      "))
         ));
     }
@@ -245,9 +295,9 @@ fn coverage_table(color: bool, coverage: &Coverage) -> String {
     );
     let mark = |covered: bool, applies: bool| {
         if covered {
-            paint(color, "32", "✓")
+            paint(color, GREEN, "✓")
         } else if applies {
-            paint(color, "33", "·")
+            paint(color, YELLOW, "·")
         } else {
             // The relation does not support the command (a materialized view's insert).
             "-".to_owned()
@@ -278,7 +328,7 @@ impl<W: Write> Reporter for Human<W> {
             } => format!(
                 "{} {} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
                  ({mode_reason})",
-                self.verb("Project", "1;32"),
+                self.verb("Project", GOOD),
                 esc(root)
             ),
             Event::BackendReady {
@@ -286,13 +336,13 @@ impl<W: Write> Reporter for Human<W> {
                 duration,
             } => format!(
                 "{} {} in {}",
-                self.verb("Booted", "1;32"),
+                self.verb("Booted", GOOD),
                 esc(description),
                 secs(*duration)
             ),
             Event::ShimApplied { grants, duration } => format!(
                 "{} Supabase platform shim ({grants} grants) in {}",
-                self.verb("Shimmed", "1;32"),
+                self.verb("Shimmed", GOOD),
                 secs(*duration)
             ),
             Event::FileDone { pass, outcome } => {
@@ -310,7 +360,7 @@ impl<W: Write> Reporter for Human<W> {
                     "{} [{:>6}] pass {pass} {} {state}",
                     self.verb(
                         if failed { "FAIL" } else { "OK" },
-                        if failed { "1;31" } else { "32" }
+                        if failed { BAD } else { GREEN }
                     ),
                     secs(outcome.duration),
                     esc(&outcome.file)
@@ -355,8 +405,8 @@ impl<W: Write> Reporter for Human<W> {
 fn summary_line<W: Write>(human: &Human<W>, report: &Report) -> String {
     let count = |v: StageVerdict| report.stages.iter().filter(|s| s.verdict == v).count();
     let code = match report.verdict {
-        Verdict::Pass => "1;32",
-        Verdict::Fail => "1;31",
+        Verdict::Pass => GOOD,
+        Verdict::Fail => BAD,
     };
     let verdict = match (&report.error, report.verdict) {
         (Some(e), _) => format!("error ({})", e.kind),
