@@ -1038,3 +1038,88 @@ fn verbose_console_lists_lint_warnings_at_their_line() {
     );
     assert!(!print(false).contains("auth_rls_initplan"));
 }
+
+/// The job summary's structure, as a reviewer reads it: verdict table first, failures
+/// grouped, failing relations' grids open before the passing ones (folded), coverage, lint
+/// findings below the fail level folded; code as `<code>`, never as escaped backticks.
+#[test]
+fn summary_puts_failures_first_and_folds_what_passed() {
+    let mut report = failing_report();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Pass;
+    lint.reason = Some("18 rules: 0 error, 1 warn".to_owned());
+    lint.cases = vec![Case {
+        message: Some("warn function_search_path_mutable: `public.f()`: no search_path".to_owned()),
+        ..file_case(
+            "lint",
+            "migrations/0001_init.sql",
+            CaseVerdict::Pass,
+            Some(4),
+        )
+    }];
+    let summary = github::summary(&report);
+    let at = |needle: &str| {
+        summary
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{summary}"))
+    };
+    let order = [
+        at("## db-ci: ❌ fail"),
+        at("| stage | verdict |"),
+        at("### Failures"),
+        at("❌ **rls** · <code>policy-tests/profiles.yaml:9</code> · 2 failures"),
+        at("### RLS matrix"),
+        at("#### ❌ <code>public.profiles</code> · 2 of 5 cells wrong"),
+        at("<details><summary>✅ RPC cases (sql) · 2 cells as expected</summary>"),
+        at("<details open><summary>RLS coverage: 38% (minimum 50%)</summary>"),
+        at("<details><summary>Lint: 1 finding below the fail level</summary>"),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{order:?}\n{summary}"
+    );
+    // The failing relation's grid: a row per actor, a column per operation.
+    assert!(summary.contains(
+        "| actor | select | update | delete |\n|---|:---:|:---:|:---:|\n\
+         | alice | ✅ allow | ✅ allow | ⚠️ broken (deny) |\n\
+         | anon | ❌ deny → allow | ✅ deny |  |\n"
+    ));
+    // The failing grid is not folded: no <details> opens between its heading and its table.
+    let failing = at("#### ❌ <code>public.profiles</code>");
+    assert!(!summary[at("### RLS matrix")..failing].contains("<details"));
+    // Code stays code: no escaped backtick anywhere, and the lint finding's code is <code>.
+    assert!(!summary.contains("\\`"), "{summary}");
+    assert!(summary.contains("<code>public.f()</code>"), "{summary}");
+    assert!(summary.contains("case <code>profiles: owner only &#124; visible</code>"));
+}
+
+/// A summary that would pass GitHub's 1 MiB limit leaves out whole sections, from the last,
+/// and says which; the failures stay.
+#[test]
+fn summary_stays_under_githubs_limit_and_says_what_it_left_out() {
+    let mut report = failing_report();
+    let rls = &mut report.stages[2];
+    let template = rls.cases[0].clone();
+    rls.cases = (0..12_000)
+        .map(|n| {
+            let mut case = template.clone();
+            let cell = case.cell.as_mut().unwrap();
+            cell.target = format!("public.table_with_a_long_name_{n}");
+            cell.actor = format!("actor_{}", n % 7);
+            case
+        })
+        .collect();
+    let summary = github::summary(&report);
+    assert!(summary.len() <= github::SUMMARY_LIMIT, "{}", summary.len());
+    assert!(summary.contains("### Failures"));
+    assert!(
+        summary.contains(
+            "*Left out to stay under GitHub's 1 MiB job-summary limit: the RLS grids of \
+             passing relations; the RLS coverage table."
+        ),
+        "{}",
+        &summary[summary.len() - 400..]
+    );
+    // The small report keeps everything.
+    assert!(!github::summary(&failing_report()).contains("Left out"));
+}

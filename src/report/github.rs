@@ -6,7 +6,9 @@
 use std::fmt::Write as _;
 use std::path::{Component, PathBuf};
 
-use super::{CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict, Verdict};
+use super::{
+    Case, CaseVerdict, Coverage, Failure, Report, RlsCell, StageReport, StageVerdict, Verdict,
+};
 
 /// GitHub shows at most 10 `error` annotations per step (and 50 per job); later ones are
 /// dropped silently. We annotate the first ten failures and say plainly how many more there
@@ -335,19 +337,23 @@ fn stage_icon(verdict: StageVerdict) -> &'static str {
     }
 }
 
-/// The `$GITHUB_STEP_SUMMARY` markdown: verdict table, failures, the RLS grid, RLS coverage.
+/// GitHub refuses a job summary over 1 MiB; stay well under it (other steps may write too).
+pub const SUMMARY_LIMIT: usize = 1024 * 1024 - 64 * 1024;
+
+/// The `$GITHUB_STEP_SUMMARY` markdown, most important first: the verdict table, the error
+/// that stopped the run, every failure grouped by check, the RLS matrix (a grid per relation,
+/// failing relations open, the rest folded), RLS coverage, lint findings below the fail
+/// level. Sections that would take it over [`SUMMARY_LIMIT`] are left out, from the last, and
+/// named in a closing line.
 pub fn summary(report: &Report) -> String {
-    let mut out = String::new();
-    if let Some(error) = &report.error {
-        out.push_str(&error_summary(error.kind, &error.message));
-    } else {
-        let verdict = match report.verdict {
-            Verdict::Pass => "✅ pass",
-            Verdict::Fail => "❌ fail",
-        };
-        let _ = writeln!(out, "## db-ci: {verdict}\n");
-    }
-    let mut facts = vec![format!("project {}", escape_markdown(&report.project))];
+    let mut head = String::new();
+    let verdict = match (&report.error, report.verdict) {
+        (Some(error), _) => format!("❌ {} error", error.kind),
+        (None, Verdict::Pass) => "✅ pass".to_owned(),
+        (None, Verdict::Fail) => "❌ fail".to_owned(),
+    };
+    let _ = writeln!(head, "## db-ci: {verdict}\n");
+    let mut facts = vec![format!("project {}", code(&report.project))];
     if let Some(backend) = &report.backend {
         facts.push(escape_markdown(backend));
     }
@@ -356,21 +362,26 @@ pub fn summary(report: &Report) -> String {
         facts.push(format!("seed {seed}"));
     }
     facts.push(format!("{:.2} s", report.duration_ms as f64 / 1000.0));
-    let _ = writeln!(out, "{}\n", facts.join(" · "));
+    let _ = writeln!(head, "{}\n", facts.join(" · "));
 
-    out.push_str("| stage | verdict | checks | time | details |\n|---|---|---:|---:|---|\n");
+    head.push_str("| stage | verdict | checks | time | details |\n|---|---|---:|---:|---|\n");
     for stage in &report.stages {
         let details = match (stage.verdict, &stage.reason) {
-            (StageVerdict::Fail, _) => format!(
-                "{} failure{}",
-                stage.failures.len().max(1),
-                if stage.failures.len() == 1 { "" } else { "s" }
-            ),
-            (_, Some(reason)) => escape_markdown(reason),
+            (StageVerdict::Fail, _) => {
+                let checks = failure_groups_of(stage);
+                let failures = stage.failures.len().max(1);
+                match (checks, failures) {
+                    (0 | 1, 1) => "1 failure".to_owned(),
+                    (c, f) if c == f || c == 0 => format!("{f} failures"),
+                    (1, f) => format!("{f} failures in 1 check"),
+                    (c, f) => format!("{f} failures in {c} checks"),
+                }
+            }
+            (_, Some(reason)) => inline(reason),
             (_, None) => String::new(),
         };
         let _ = writeln!(
-            out,
+            head,
             "| {} | {} | {} | {:.2} s | {details} |",
             stage.name,
             stage_icon(stage.verdict),
@@ -378,15 +389,117 @@ pub fn summary(report: &Report) -> String {
             stage.duration_ms as f64 / 1000.0
         );
     }
-    out.push('\n');
+    head.push('\n');
+    if let Some(error) = &report.error {
+        let _ = writeln!(head, "### Error\n\n{}", fenced(&error.message, "text"));
+    }
 
-    failures_section(&mut out, report);
+    let mut failures = String::new();
+    failures_section(&mut failures, report);
+    let mut sections: Vec<(&str, String)> = Vec::new();
     if let Some(rls) = report.stage("rls") {
-        rls_grid(&mut out, rls);
+        let (failing, passing) = rls_matrix(rls);
+        sections.push(("the RLS grids of failing relations", failing));
+        sections.push(("the RLS grids of passing relations", passing));
         if let Some(coverage) = &rls.coverage {
-            coverage_section(&mut out, coverage);
+            let mut text = String::new();
+            coverage_section(&mut text, coverage);
+            sections.push(("the RLS coverage table", text));
         }
     }
+    if let Some(lint) = report.stage("lint") {
+        sections.push((
+            "the lint findings below the fail level",
+            lint_findings(lint),
+        ));
+    }
+    assemble(head, failures, sections)
+}
+
+/// The summary from its parts, within [`SUMMARY_LIMIT`]: optional sections are dropped from
+/// the last, then failure blocks from the last, and what was left out is said.
+fn assemble(head: String, failures: String, mut sections: Vec<(&str, String)>) -> String {
+    const NOTE_ROOM: usize = 2048;
+    let size = |failures: &str, sections: &[(&str, String)]| {
+        head.len() + failures.len() + sections.iter().map(|(_, s)| s.len()).sum::<usize>()
+    };
+    let mut left_out: Vec<String> = Vec::new();
+    while size(&failures, &sections) + NOTE_ROOM > SUMMARY_LIMIT {
+        match sections.pop() {
+            Some((name, text)) if !text.is_empty() => left_out.insert(0, name.to_owned()),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let mut failures = failures;
+    if head.len() + failures.len() + NOTE_ROOM > SUMMARY_LIMIT {
+        // Whole failure blocks only: each starts with the ❌ line.
+        let room = SUMMARY_LIMIT.saturating_sub(head.len() + NOTE_ROOM);
+        let cut = failures[..room.min(failures.len())]
+            .rfind("\n❌ ")
+            .map_or(0, |at| at + 1);
+        let dropped = failures[cut..].matches("\n❌ ").count()
+            + usize::from(failures[cut..].starts_with("❌ "));
+        failures.truncate(cut);
+        left_out.insert(
+            0,
+            format!("{dropped} failing checks at the end of the list"),
+        );
+    }
+    let mut out = head + &failures;
+    for (_, text) in &sections {
+        out.push_str(text);
+    }
+    if !left_out.is_empty() {
+        let _ = writeln!(
+            out,
+            "*Left out to stay under GitHub's 1 MiB job-summary limit: {}. The JUnit and JSON \
+             reports hold everything.*\n",
+            left_out.join("; ")
+        );
+    }
+    out
+}
+
+/// How many failing checks a stage's failures make.
+fn failure_groups_of(stage: &StageReport) -> usize {
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    let mut count = 0;
+    for failure in &stage.failures {
+        if failure.line > 0 && seen.contains(&(failure.file.as_str(), failure.line)) {
+            continue;
+        }
+        seen.push((failure.file.as_str(), failure.line));
+        count += 1;
+    }
+    count
+}
+
+/// Lint findings below the fail level (passing checks with a message), folded.
+fn lint_findings(stage: &StageReport) -> String {
+    let findings: Vec<_> = stage
+        .cases
+        .iter()
+        .filter(|c| c.verdict == CaseVerdict::Pass)
+        .filter_map(|c| c.message.as_ref().map(|m| (c, m)))
+        .collect();
+    if findings.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "<details><summary>Lint: {} finding{} below the fail level</summary>\n\n",
+        findings.len(),
+        if findings.len() == 1 { "" } else { "s" }
+    );
+    for (case, message) in findings {
+        let place = match (&case.file, case.line) {
+            (Some(file), Some(line)) => format!("{} ", code(&format!("{file}:{line}"))),
+            (Some(file), None) => format!("{} ", code(file)),
+            _ => String::new(),
+        };
+        let _ = writeln!(out, "- {place}{}", inline(message));
+    }
+    out.push_str("\n</details>\n\n");
     out
 }
 
@@ -484,95 +597,196 @@ pub fn inline(text: &str) -> String {
     out
 }
 
-/// The RLS matrix: a row per (case, actor), a column per operation; each cell the expected
-/// outcome, ✅ when observed as expected, ❌ with what was observed otherwise.
-fn rls_grid(out: &mut String, stage: &StageReport) {
+/// One RLS matrix cell's text from every cell a relation's cases have at one (actor,
+/// operation): ✅ and the expected outcome(s) when all were observed as expected, else ❌ and
+/// expected → observed for each wrong one (⚠️ for a broken check).
+fn cell_text(cells: &[(&Case, &RlsCell)]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut passed: Vec<&str> = Vec::new();
+    for (case, cell) in cells {
+        let part = match case.verdict {
+            CaseVerdict::Pass => {
+                if !passed.contains(&cell.expected.as_str()) {
+                    passed.push(&cell.expected);
+                }
+                continue;
+            }
+            CaseVerdict::Fail => format!(
+                "❌ {} → {}",
+                escape_markdown(&cell.expected),
+                escape_markdown(&cell.observed)
+            ),
+            CaseVerdict::Broken => format!("⚠️ broken ({})", escape_markdown(&cell.expected)),
+            CaseVerdict::Skipped => format!("⏭️ {}", escape_markdown(&cell.expected)),
+        };
+        if !parts.contains(&part) {
+            parts.push(part);
+        }
+    }
+    if !passed.is_empty() {
+        let passed: Vec<String> = passed.iter().map(|p| escape_markdown(p)).collect();
+        parts.insert(0, format!("✅ {}", passed.join(", ")));
+    }
+    parts.join("<br>")
+}
+
+/// A markdown table: `corner` over the row labels, one column per `columns`, `cell` for each.
+fn grid(
+    corner: &str,
+    rows: &[String],
+    columns: &[String],
+    cell: impl Fn(&str, &str) -> String,
+) -> String {
+    let mut out = format!("| {corner} |");
+    for column in columns {
+        let _ = write!(out, " {column} |");
+    }
+    out.push_str("\n|---|");
+    for _ in columns {
+        out.push_str(":---:|");
+    }
+    out.push('\n');
+    for row in rows {
+        let _ = write!(out, "| {row} |");
+        for column in columns {
+            let _ = write!(out, " {} |", cell(row, column));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The RLS matrix as one small grid per relation (a row per actor, a column per operation;
+/// RPC cases: a row per case, a column per actor). Returns the grids of relations with a
+/// wrong cell (shown open, first) and those of the others (each folded in `<details>`).
+fn rls_matrix(stage: &StageReport) -> (String, String) {
     const OPERATIONS: [&str; 5] = ["select", "insert", "update", "delete", "sql"];
-    let cells: Vec<_> = stage
+    let cells: Vec<(&Case, &RlsCell)> = stage
         .cases
         .iter()
         .filter_map(|case| case.cell.as_ref().map(|cell| (case, cell)))
         .collect();
     if cells.is_empty() {
-        return;
+        return (String::new(), String::new());
     }
-    // Columns: the known operations that occur, in their usual order, then any others.
-    let mut columns: Vec<&str> = OPERATIONS
-        .iter()
-        .copied()
-        .filter(|op| cells.iter().any(|(_, cell)| cell.operation == *op))
-        .collect();
+    let mut targets: Vec<&str> = Vec::new();
     for (_, cell) in &cells {
-        if !columns.contains(&cell.operation.as_str()) {
-            columns.push(&cell.operation);
+        if !targets.contains(&cell.target.as_str()) {
+            targets.push(&cell.target);
         }
     }
-    // Rows in the order the matrix files list them.
-    let mut rows: Vec<(&str, &str, &str)> = Vec::new();
-    for (_, cell) in &cells {
-        let key = (
-            cell.case.as_str(),
-            cell.target.as_str(),
-            cell.actor.as_str(),
-        );
-        if !rows.contains(&key) {
-            rows.push(key);
+    let mut failing = String::new();
+    let mut passing = String::new();
+    let mut failing_count = 0;
+    for target in targets {
+        let mine: Vec<(&Case, &RlsCell)> = cells
+            .iter()
+            .copied()
+            .filter(|(_, cell)| cell.target == target)
+            .collect();
+        let mut actors: Vec<&str> = Vec::new();
+        for (_, cell) in &mine {
+            if !actors.contains(&cell.actor.as_str()) {
+                actors.push(&cell.actor);
+            }
         }
-    }
-    out.push_str("### RLS matrix\n\n| case | actor |");
-    for column in &columns {
-        let _ = write!(out, " {column} |");
-    }
-    out.push_str("\n|---|---|");
-    for _ in &columns {
-        out.push_str(":---:|");
-    }
-    out.push('\n');
-    for (case_name, target, actor) in rows {
-        let _ = write!(
-            out,
-            "| {} ({}) | {} |",
-            escape_markdown(case_name),
-            escape_markdown(target),
-            escape_markdown(actor)
-        );
-        for column in &columns {
-            let found = cells.iter().find(|(_, cell)| {
-                cell.case == case_name
-                    && cell.target == target
-                    && cell.actor == actor
-                    && cell.operation == *column
-            });
-            let text = match found {
-                None => String::new(),
-                Some((case, cell)) => match case.verdict {
-                    CaseVerdict::Pass => format!("✅ {}", escape_markdown(&cell.expected)),
-                    CaseVerdict::Fail => format!(
-                        "❌ expected {}, got {}",
-                        escape_markdown(&cell.expected),
-                        escape_markdown(&cell.observed)
-                    ),
-                    CaseVerdict::Broken => {
-                        format!("⚠️ broken (expected {})", escape_markdown(&cell.expected))
+        let wrong = mine
+            .iter()
+            .filter(|(case, _)| matches!(case.verdict, CaseVerdict::Fail | CaseVerdict::Broken))
+            .count();
+        let table = if target == "sql" {
+            // RPC cases call a function: the case is the row, the actors the columns.
+            let mut names: Vec<&str> = Vec::new();
+            for (_, cell) in &mine {
+                if !names.contains(&cell.case.as_str()) {
+                    names.push(&cell.case);
+                }
+            }
+            let rows: Vec<String> = names.iter().map(|n| inline(n)).collect();
+            let columns: Vec<String> = actors.iter().map(|a| escape_markdown(a)).collect();
+            grid("case", &rows, &columns, |row, column| {
+                let index = rows.iter().position(|r| r == row).unwrap_or(0);
+                let actor = actors[columns.iter().position(|c| c == column).unwrap_or(0)];
+                let here: Vec<_> = mine
+                    .iter()
+                    .copied()
+                    .filter(|(_, cell)| cell.case == names[index] && cell.actor == actor)
+                    .collect();
+                cell_text(&here)
+            })
+        } else {
+            let operations: Vec<&str> = OPERATIONS
+                .iter()
+                .copied()
+                .filter(|op| mine.iter().any(|(_, cell)| cell.operation == *op))
+                .chain(
+                    mine.iter()
+                        .map(|(_, cell)| cell.operation.as_str())
+                        .filter(|op| !OPERATIONS.contains(op)),
+                )
+                .fold(Vec::new(), |mut seen, op| {
+                    if !seen.contains(&op) {
+                        seen.push(op);
                     }
-                    CaseVerdict::Skipped => format!("⏭️ {}", escape_markdown(&cell.expected)),
-                },
-            };
-            let _ = write!(out, " {text} |");
+                    seen
+                });
+            let rows: Vec<String> = actors.iter().map(|a| escape_markdown(a)).collect();
+            let columns: Vec<String> = operations.iter().map(|o| escape_markdown(o)).collect();
+            grid("actor", &rows, &columns, |row, column| {
+                let actor = actors[rows.iter().position(|r| r == row).unwrap_or(0)];
+                let operation = operations[columns.iter().position(|c| c == column).unwrap_or(0)];
+                let here: Vec<_> = mine
+                    .iter()
+                    .copied()
+                    .filter(|(_, cell)| cell.actor == actor && cell.operation == operation)
+                    .collect();
+                cell_text(&here)
+            })
+        };
+        let name = if target == "sql" {
+            "RPC cases (sql)".to_owned()
+        } else {
+            code(target)
+        };
+        if wrong > 0 {
+            failing_count += 1;
+            let _ = writeln!(
+                failing,
+                "#### ❌ {name} · {wrong} of {} cells wrong\n\n{table}",
+                mine.len()
+            );
+        } else {
+            let _ = writeln!(
+                passing,
+                "<details><summary>✅ {name} · {} cells as expected</summary>\n\n{table}\n</details>\n",
+                mine.len()
+            );
         }
-        out.push('\n');
     }
-    out.push('\n');
+    let legend = "Each cell: ✅ the expected outcome was observed; ❌ expected → observed.\n\n";
+    let failing = if failing_count > 0 {
+        format!("### RLS matrix\n\n{legend}{failing}")
+    } else {
+        String::new()
+    };
+    let passing = match (failing_count, passing.is_empty()) {
+        (_, true) => String::new(),
+        (0, false) => format!("### RLS matrix\n\n{legend}{passing}"),
+        (_, false) => passing,
+    };
+    (failing, passing)
 }
 
 fn coverage_section(out: &mut String, coverage: &Coverage) {
+    let short = coverage.minimum.is_some_and(|m| coverage.percent < m);
     let minimum = coverage
         .minimum
         .map(|m| format!(" (minimum {m:.0}%)"))
         .unwrap_or_default();
     let _ = writeln!(
         out,
-        "### RLS coverage: {:.0}%{minimum}\n\n| table | select | insert | update | delete |\n|---|:---:|:---:|:---:|:---:|",
+        "<details{}><summary>RLS coverage: {:.0}%{minimum}</summary>\n\n| table | select | insert | update | delete |\n|---|:---:|:---:|:---:|:---:|",
+        if short { " open" } else { "" },
         coverage.percent
     );
     for row in &coverage.tables {
@@ -585,12 +799,7 @@ fn coverage_section(out: &mut String, coverage: &Coverage) {
                 (false, false) => "n/a",
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "| {} | {} |",
-            escape_markdown(&row.table),
-            marks.join(" | ")
-        );
+        let _ = writeln!(out, "| {} | {} |", code(&row.table), marks.join(" | "));
     }
-    out.push('\n');
+    out.push_str("\n</details>\n\n");
 }
