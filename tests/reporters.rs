@@ -274,7 +274,7 @@ fn timestamp() -> OffsetDateTime {
 }
 
 fn junit_text(report: &Report) -> String {
-    String::from_utf8(junit::to_xml(report, timestamp()).unwrap()).unwrap()
+    String::from_utf8(junit::to_xml(report, timestamp(), &paths()).unwrap()).unwrap()
 }
 
 fn console_text(report: &Report) -> String {
@@ -1122,4 +1122,21 @@ fn summary_stays_under_githubs_limit_and_says_what_it_left_out() {
     );
     // The small report keeps everything.
     assert!(!github::summary(&failing_report()).contains("Left out"));
+}
+
+#[test]
+fn junit_files_are_repository_relative_like_the_annotations() {
+    let xml = junit_text(&failing_report());
+    let files: Vec<String> = elements(&xml, "testcase")
+        .into_iter()
+        .filter_map(|case| case.get("file").cloned())
+        .collect();
+    assert!(!files.is_empty());
+    assert!(
+        files.iter().all(|f| f.starts_with("fixtures/example/")),
+        "{files:?}"
+    );
+    let annotations = github::annotations(&failing_report(), &paths());
+    assert!(annotations.contains("file=fixtures/example/migrations/0002_policies.sql,"));
+    assert!(files.contains(&"fixtures/example/migrations/0002_policies.sql".to_owned()));
 }

@@ -135,6 +135,9 @@ impl<W: Write> Human<W> {
         }
         bar.set_prefix("Running");
         bar.set_message(esc(name).into_owned());
+        // One check can take a minute (a property's cases): the clock keeps moving meanwhile,
+        // so a slow check never looks like a hang.
+        bar.enable_steady_tick(Duration::from_millis(250));
         self.bar = Some(bar);
     }
 

@@ -11,12 +11,14 @@ use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
 use quick_xml::Writer;
 pub use time::OffsetDateTime;
 
+use super::github::Paths;
 use super::human::failure_text;
 use super::{escape_controls, Case, CaseVerdict, Failure, Report, StageReport, StageVerdict};
 
-/// Writes the JUnit XML of `report` to `path`, atomically (a reader never sees half a file).
+/// Writes the JUnit XML of `report` to `path`, atomically (a reader never sees half a file),
+/// its `file` attributes relative to the repository root like the annotations'.
 pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
-    let xml = to_xml(report, OffsetDateTime::now_utc())?;
+    let xml = to_xml(report, OffsetDateTime::now_utc(), &Paths::from_env())?;
     super::write_atomically(path, &crate::redact::scrub_bytes(xml))
 }
 
@@ -70,8 +72,13 @@ impl Suite {
     }
 }
 
-/// The JUnit XML of `report`, every testsuite stamped with `timestamp`.
-pub fn to_xml(report: &Report, timestamp: OffsetDateTime) -> std::io::Result<Vec<u8>> {
+/// The JUnit XML of `report`, every testsuite stamped with `timestamp`; `file` attributes
+/// resolved by `paths` (test-report actions annotate the repository's files with them).
+pub fn to_xml(
+    report: &Report,
+    timestamp: OffsetDateTime,
+    paths: &Paths,
+) -> std::io::Result<Vec<u8>> {
     let mut suites = Vec::new();
     if let Some(error) = &report.error {
         // The run stopped (exit 2 or 3): say why where a test-report viewer looks.
@@ -93,6 +100,15 @@ pub fn to_xml(report: &Report, timestamp: OffsetDateTime) -> std::io::Result<Vec
         });
     }
     suites.extend(report.stages.iter().map(stage_suite));
+    // Names stay as the console shows them; only the `file` attribute moves to the
+    // repository root. A place no file stands for (`(catalog)`) has no file.
+    for case in suites.iter_mut().flat_map(|s| s.cases.iter_mut()) {
+        case.file = case
+            .file
+            .take()
+            .filter(|f| !f.is_empty() && !f.starts_with('('))
+            .map(|f| paths.repository_path(&report.project, &f));
+    }
     let timestamp = timestamp
         .format(&time::format_description::well_known::Rfc3339)
         .map_err(std::io::Error::other)?;
