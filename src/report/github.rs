@@ -382,7 +382,7 @@ pub fn summary(report: &Report) -> String {
         };
         let _ = writeln!(
             head,
-            "| {} | {} | {} | {:.2} s | {details} |",
+            "| {} | {} | {} | {:.2}&nbsp;s | {details} |",
             stage.name,
             stage_icon(stage.verdict),
             stage.checks,
