@@ -748,10 +748,20 @@ fn github_logs_fold_each_stages_detail() {
         2,
         "{text}"
     );
+    // Data inside the fold cannot issue workflow commands: they are paused around it, with a
+    // token that changes every time, and resumed before the group ends.
+    let idempotence_end = lines.iter().position(|l| *l == "::endgroup::").unwrap();
+    let stop = lines[3]
+        .strip_prefix("::stop-commands::")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(stop.starts_with("db-ci-") && stop.len() > 12, "{stop}");
+    assert_eq!(lines[idempotence_end - 1], format!("::{stop}::"));
     let rls = lines
         .iter()
         .position(|l| l.starts_with("::group::") && l.contains("rls"))
         .unwrap();
+    assert!(lines[rls + 2].starts_with("::stop-commands::db-ci-"), "{text}");
+    assert_ne!(lines[rls + 2], lines[3], "a fresh token per fold");
     let end = rls
         + lines[rls..]
             .iter()

@@ -204,9 +204,12 @@ impl<W: Write> Human<W> {
         }
         if self.groups && !detail.is_empty() {
             // The plain head titles the fold (a group title shows no colour); the coloured
-            // head stays visible beside it in the log.
+            // head stays visible beside it in the log. The runner reads a line that starts
+            // with `::` (after spaces) as a command: the detail quotes data (an error's
+            // detail line), so commands are paused around it with a token data cannot know.
+            let token = format!("db-ci-{:016x}", rand::random::<u64>());
             return format!(
-                "::group::{}\n{}{detail}\n::endgroup::",
+                "::group::{}\n{}\n::stop-commands::{token}{detail}\n::{token}::\n::endgroup::",
                 head(format!("{verb:>VERB_WIDTH$}")),
                 head(self.verb(verb, code))
             );
