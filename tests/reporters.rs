@@ -760,7 +760,10 @@ fn github_logs_fold_each_stages_detail() {
         .iter()
         .position(|l| l.starts_with("::group::") && l.contains("rls"))
         .unwrap();
-    assert!(lines[rls + 2].starts_with("::stop-commands::db-ci-"), "{text}");
+    assert!(
+        lines[rls + 2].starts_with("::stop-commands::db-ci-"),
+        "{text}"
+    );
     assert_ne!(lines[rls + 2], lines[3], "a fresh token per fold");
     let end = rls
         + lines[rls..]

@@ -1,7 +1,8 @@
-//! The GitHub reporter: `::error` workflow commands that annotate the failing file:line in the
-//! pull request, and the `$GITHUB_STEP_SUMMARY` markdown (verdict table per stage, failures,
-//! the RLS matrix as a grid, RLS coverage). Everything user-controlled is escaped for where it
-//! goes: workflow-command data and properties, markdown table cells.
+//! The GitHub reporter: one `::error` annotation per failing check at its file:line in the
+//! pull request (within GitHub's per-step budget), and the `$GITHUB_STEP_SUMMARY` markdown
+//! (verdict table, failures grouped by check, the RLS matrix as a grid per relation, coverage,
+//! lint findings; under GitHub's size limit). Everything user-controlled is escaped for where
+//! it goes: workflow-command data and properties, markdown, `<code>`, fenced blocks.
 
 use std::fmt::Write as _;
 use std::path::{Component, PathBuf};
