@@ -8,7 +8,8 @@ use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
 use crate::error::exit;
 use crate::events::Reporter;
 use crate::project::Project;
-use crate::report::{github, human::Human, json, junit, Report};
+use crate::report::human::{ColorWhen, Human};
+use crate::report::{github, json, junit, Report};
 use crate::run::{run_keeping, RunOptions};
 use crate::stage_id::StageId;
 
@@ -132,9 +133,13 @@ pub struct RunArgs {
     /// Property-test seed (printed on every run, for replay).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Print every file as it is applied.
+    /// Print every file as it is applied, and findings below the fail level (lint warnings).
     #[arg(long, short)]
     pub verbose: bool,
+    /// Colour the console: auto (a terminal or a GitHub Actions log, unless NO_COLOR is set;
+    /// CLICOLOR_FORCE forces it), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
     /// After the run, print a URL to the replayed database and keep it until Ctrl-C.
     #[arg(long)]
     pub keep: bool,
@@ -210,7 +215,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
             };
             let message = error.to_string();
             github_output(
-                || github::error_annotation(kind, &message),
+                || github::error_annotation(kind, &message, &github::Paths::from_env(), None),
                 || github::error_summary(kind, &message),
             );
             return error.exit_code();
@@ -236,12 +241,13 @@ async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
         fail_on_lint: args.fail_on_lint,
         only,
     };
-    let mut human = Human::stdout();
+    let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;
     let (report, replayed): (Report, _) =
         run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
-        eprintln!("error: {}", crate::redact::scrub(&error.message));
+        let message = crate::report::escape_controls(&error.message);
+        eprintln!("error: {}", crate::redact::scrub(&message));
     }
     let mut code = report.exit_code();
     if let Some(path) = &args.json {
@@ -321,11 +327,11 @@ async fn gate_command(args: GateArgs) -> i32 {
         against: args.against,
         image_given: args.run.image.is_some(),
     };
-    let mut human = Human::stdout();
+    let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
     let report = crate::gate::gate(&project, &options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
-        eprintln!("error: {}", error.message);
+        eprintln!("error: {}", crate::report::escape_controls(&error.message));
     }
     let mut code = report.exit_code();
     if let Some(path) = &args.run.json {

@@ -39,3 +39,40 @@ fn empty_db_ci_variables_are_unset() {
         "an invalid level is a usage error"
     );
 }
+
+/// `--color` and the colour conventions, on a project that stops before anything boots.
+#[test]
+fn console_colour_follows_the_flag_and_the_environment() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/input-rls-unknown-key");
+    let coloured = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut args = vec!["run".to_owned(), dir.display().to_string()];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let output = common::db_ci_with_env(&args, env);
+        assert_eq!(output.status.code(), Some(2), "{output:?}");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(stdout.contains("Summary"), "{stdout}");
+        stdout.contains("\u{1b}[")
+    };
+    // Not a terminal: no colour, unless asked for.
+    assert!(!coloured(&[], &[]));
+    assert!(coloured(&["--color", "always"], &[]));
+    assert!(coloured(&[], &[("CLICOLOR_FORCE", "1")]));
+    // A GitHub Actions log renders colour; NO_COLOR and --color never still win.
+    assert!(coloured(&[], &[("GITHUB_ACTIONS", "true")]));
+    assert!(!coloured(
+        &[],
+        &[("GITHUB_ACTIONS", "true"), ("NO_COLOR", "1")]
+    ));
+    assert!(!coloured(
+        &["--color", "never"],
+        &[("GITHUB_ACTIONS", "true")]
+    ));
+    // An empty NO_COLOR is unset (no-color.org).
+    assert!(coloured(
+        &[],
+        &[("GITHUB_ACTIONS", "true"), ("NO_COLOR", "")]
+    ));
+    // --color always beats NO_COLOR: the flag is the more specific request.
+    assert!(coloured(&["--color", "always"], &[("NO_COLOR", "1")]));
+}

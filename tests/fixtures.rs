@@ -1,5 +1,7 @@
 //! Walks every folder in `fixtures/`, runs `db-ci run` on it on every available backend, and
-//! checks the exit code and JSON report against the folder's `expected.yaml`.
+//! checks the exit code and JSON report against the folder's `expected.yaml`, and that the
+//! JUnit report of every run is XML a strict parser accepts and that nothing it prints holds
+//! a raw control character.
 
 mod common;
 
@@ -92,17 +94,32 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
     let mut args: Vec<String> = vec![expected.command.clone(), dir.display().to_string()];
     args.extend(backend.args());
     args.extend(["--json".into(), json_path.display().to_string()]);
+    let junit_path = json_dir.path().join("report.xml");
+    args.extend(["--junit".into(), junit_path.display().to_string()]);
     args.extend(expected.args.iter().cloned());
     // CI=true: a missing snapshot fails instead of being written into the repository.
     let output = common::db_ci_with_env(&args, &[("CI", "true")]);
     let code = output.status.code().unwrap_or(-1);
+    let raw_controls = |bytes: &[u8]| -> Vec<char> {
+        String::from_utf8_lossy(bytes)
+            .chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect()
+    };
+    let mut problems = Vec::new();
+    // Data (a seed value in an error's detail) must never reach the terminal raw.
+    for (stream, bytes) in [("stdout", &output.stdout), ("stderr", &output.stderr)] {
+        let raw = raw_controls(bytes);
+        if !raw.is_empty() {
+            problems.push(format!("{stream} holds raw control characters: {raw:?}"));
+        }
+    }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     let context = format!(
         "{name} on {}:\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
         backend.name
     );
-    let mut problems = Vec::new();
     if code != expected.exit_code {
         problems.push(format!("exit code {code}, expected {}", expected.exit_code));
     }
@@ -116,6 +133,10 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok())
             .ok_or_else(|| format!("no JSON report written\n{context}"))?;
+        match std::fs::read_to_string(&junit_path) {
+            Ok(xml) => problems.extend(junit_problems(&xml, &junit_path)),
+            Err(e) => problems.push(format!("no JUnit report written: {e}")),
+        }
         if let Some(verdict) = &expected.verdict {
             if report["verdict"] != verdict.as_str() {
                 problems.push(format!("verdict {}, expected {verdict}", report["verdict"]));
@@ -215,6 +236,45 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
     } else {
         Err(format!("{}\n{context}", problems.join("\n")))
     }
+}
+
+/// What is wrong with a JUnit file: a character XML 1.0 forbids (a control character from
+/// data), markup a parser rejects, or what xmllint (where installed) rejects.
+fn junit_problems(xml: &str, path: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let forbidden: Vec<char> = xml
+        .chars()
+        .filter(|c| {
+            !matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+        })
+        .collect();
+    if !forbidden.is_empty() {
+        problems.push(format!("JUnit holds characters XML forbids: {forbidden:?}"));
+    }
+    let mut reader = quick_xml::Reader::from_str(xml);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => {
+                problems.push(format!("JUnit is not well-formed: {e}"));
+                break;
+            }
+        }
+    }
+    if let Ok(out) = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg(path)
+        .output()
+    {
+        if !out.status.success() {
+            problems.push(format!(
+                "xmllint rejects the JUnit: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    problems
 }
 
 fn walk(backend: Option<common::Backend>) {

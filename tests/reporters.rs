@@ -4,16 +4,18 @@
 
 use db_ci::events::{Event, Reporter};
 use db_ci::report::human::Human;
+use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
     github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
     RunError, StageReport, StageVerdict, Verdict,
 };
 use db_ci::StageId;
-use junit_report::OffsetDateTime;
 
 /// Text with every character some reporter must escape.
-const NASTY: &str =
-    "quote \" apostrophe ' <tag> & amp | pipe % percent: colon, comma\r\nsecond line ]]> end";
+/// Control characters included, as data can hold them: an ANSI colour, a bell, a NUL, a lone
+/// CR, a C1 CSI.
+const NASTY: &str = "quote \" apostrophe ' <tag> & amp | pipe % percent: colon, comma\r\nsecond \
+     line ]]> end \u{1b}[31mred\u{7}\u{0} cr\rhere \u{9b}2J";
 
 fn file_case(stage: &str, file: &str, verdict: CaseVerdict, line: Option<usize>) -> Case {
     Case {
@@ -161,7 +163,8 @@ fn failing_report() -> Report {
             file: "policy-tests/profiles.yaml".to_owned(),
             line: 9,
             column: None,
-            message: "select as anon: expected deny, observed allow (1 of 1 target rows visible)"
+            message: "case `profiles: owner only | visible` on public.profiles: select as anon: \
+                      expected deny, observed allow (1 of 1 target rows visible)"
                 .to_owned(),
             notes: vec![],
             statement: None,
@@ -170,7 +173,9 @@ fn failing_report() -> Report {
             file: "policy-tests/profiles.yaml".to_owned(),
             line: 9,
             column: None,
-            message: "delete as alice: broken test: insert or update on table \"x\" violates foreign key constraint".to_owned(),
+            message: "case `profiles: owner only | visible` on public.profiles: delete as alice: \
+                      broken test: insert or update on table \"x\" violates foreign key constraint"
+                .to_owned(),
             notes: vec![],
             statement: None,
         },
@@ -270,7 +275,7 @@ fn timestamp() -> OffsetDateTime {
 }
 
 fn junit_text(report: &Report) -> String {
-    String::from_utf8(junit::to_xml(report, timestamp()).unwrap()).unwrap()
+    String::from_utf8(junit::to_xml(report, timestamp(), &paths()).unwrap()).unwrap()
 }
 
 fn console_text(report: &Report) -> String {
@@ -362,6 +367,195 @@ fn junit_escapes_markup_quotes_newlines_and_cdata_ends() {
     assert!(policy.1.contains("note: not re-runnable"));
 }
 
+/// The attributes of every element named `name`, in document order.
+fn elements(xml: &str, name: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+    use quick_xml::events::Event as Xml;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut found = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Xml::Start(e) | Xml::Empty(e) if e.name().as_ref() == name.as_bytes() => {
+                found.push(
+                    e.attributes()
+                        .map(|a| {
+                            let a = a.unwrap();
+                            (
+                                String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                                a.normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                                    .unwrap()
+                                    .into_owned(),
+                            )
+                        })
+                        .collect(),
+                );
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    found
+}
+
+/// A character XML 1.0 allows (its `Char` production).
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}' | '\u{10000}'..)
+}
+
+#[test]
+fn junit_holds_only_valid_xml_characters() {
+    let mut report = failing_report();
+    // Control characters in every place data reaches: a case name, a file, a message.
+    report.stages[2].cases[0].name = "profiles \u{1b}]0;title\u{7} / select".to_owned();
+    report.stages[2].cases[0].file = Some("policy-tests/\u{1}odd.yaml".to_owned());
+    report.stages[2].cases[0].message = Some("a \u{ffff} value".to_owned());
+    let xml = junit_text(&report);
+    let bad: Vec<char> = xml.chars().filter(|c| !is_xml_char(*c)).collect();
+    assert!(bad.is_empty(), "characters XML forbids: {bad:?}");
+    // Shown escaped, not dropped: the reader still sees that they were there.
+    assert!(
+        xml.contains(r"end \x1b[31mred\x07\x00 cr\x0dhere \u{9b}2J"),
+        "{xml}"
+    );
+    assert!(xml.contains(r"profiles \x1b]0;title\x07 / select"), "{xml}");
+    assert!(xml.contains(r"policy-tests/\x01odd.yaml"), "{xml}");
+    assert!(xml.contains(r"a \u{ffff} value"), "{xml}");
+    // libxml2's own parser agrees, where it is installed (Debian: libxml2-utils).
+    if let Ok(status) = std::process::Command::new("xmllint")
+        .arg("--version")
+        .output()
+        .map(|o| o.status)
+    {
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db-ci.xml");
+        std::fs::write(&path, &xml).unwrap();
+        let out = std::process::Command::new("xmllint")
+            .arg("--noout")
+            .arg(&path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "xmllint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("xmllint not installed: checked the characters only");
+    }
+}
+
+#[test]
+fn junit_suites_carry_the_stage_time_and_the_root_the_totals() {
+    let xml = junit_text(&failing_report());
+    let root = &elements(&xml, "testsuites")[0];
+    // 3 replay + 3 idempotence + 1 catalog-less failure + 7 rls cells + 3 skipped stages.
+    assert_eq!(root["tests"], "17", "{root:?}");
+    assert_eq!(root["failures"], "3", "{root:?}");
+    assert_eq!(root["errors"], "1", "{root:?}");
+    assert_eq!(root["skipped"], "4", "{root:?}");
+    assert_eq!(root["time"], "0.812", "{root:?}");
+    let suites = elements(&xml, "testsuite");
+    let times: Vec<(&str, &str)> = suites
+        .iter()
+        .map(|s| (s["name"].as_str(), s["time"].as_str()))
+        .collect();
+    assert_eq!(
+        times,
+        [
+            ("replay", "0.090"),
+            ("idempotence", "0.120"),
+            ("rls", "0.045"),
+            ("properties", "0.000"),
+            ("snapshot", "0.000"),
+            ("lint", "0.000")
+        ]
+    );
+    // The per-suite counts add up to the root's.
+    for key in ["tests", "failures", "errors", "skipped"] {
+        let sum: usize = suites
+            .iter()
+            .map(|s| s[key].parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(sum.to_string(), root[key], "{key}");
+    }
+}
+
+#[test]
+fn junit_shows_lint_warnings_as_system_out_of_their_testcase() {
+    let mut report = passing_report();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Pass;
+    lint.cases = vec![
+        Case {
+            message: Some(
+                "warn auth_rls_initplan: policy \"read own\" on public.todos: re-evaluates \
+                 auth.uid() per row"
+                    .to_owned(),
+            ),
+            group: "auth_rls_initplan".to_owned(),
+            name: "auth_rls_initplan: policy \"read own\" on public.todos".to_owned(),
+            ..file_case(
+                "lint",
+                "migrations/0002_policies.sql",
+                CaseVerdict::Pass,
+                Some(7),
+            )
+        },
+        Case {
+            name: "no_primary_key: no findings".to_owned(),
+            file: None,
+            line: None,
+            ..file_case("lint", "", CaseVerdict::Pass, None)
+        },
+    ];
+    let xml = junit_text(&report);
+    let outs = system_outs(&xml);
+    assert_eq!(
+        outs,
+        [(
+            "auth_rls_initplan: policy \"read own\" on public.todos".to_owned(),
+            "warn auth_rls_initplan: policy \"read own\" on public.todos: re-evaluates \
+             auth.uid() per row"
+                .to_owned()
+        )]
+    );
+    assert!(!xml.contains("<failure"), "{xml}");
+}
+
+/// (testcase name, system-out text) for every testcase with a system-out.
+fn system_outs(xml: &str) -> Vec<(String, String)> {
+    use quick_xml::events::Event as Xml;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut case = String::new();
+    let mut inside = false;
+    let mut found = Vec::new();
+    loop {
+        match reader.read_event().expect("well-formed XML") {
+            Xml::Start(e) if e.name().as_ref() == b"testcase" => {
+                case = e
+                    .try_get_attribute("name")
+                    .unwrap()
+                    .unwrap()
+                    .normalized_value(quick_xml::XmlVersion::Explicit1_0)
+                    .unwrap()
+                    .into_owned();
+            }
+            Xml::Start(e) if e.name().as_ref() == b"system-out" => {
+                inside = true;
+                found.push((case.clone(), String::new()));
+            }
+            Xml::End(e) if e.name().as_ref() == b"system-out" => inside = false,
+            Xml::CData(text) if inside => {
+                let text = String::from_utf8(text.into_inner().into_owned()).unwrap();
+                found.last_mut().unwrap().1.push_str(&text);
+            }
+            Xml::Eof => break,
+            _ => {}
+        }
+    }
+    found
+}
+
 #[test]
 fn junit_is_written_atomically_to_its_path() {
     let dir = tempfile::tempdir().unwrap();
@@ -392,21 +586,203 @@ fn annotations_stop_at_githubs_per_step_limit() {
         })
         .collect();
     let text = github::annotations(&report, &paths());
-    let errors = text.lines().filter(|l| l.starts_with("::error ")).count();
-    // 13 idempotence failures and 2 rls ones: 10 annotated, 5 counted.
-    assert_eq!(errors, github::MAX_ERROR_ANNOTATIONS);
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("::error ")).collect();
+    // 13 failing idempotence statements and 1 failing rls case: the first 10 in stage order
+    // are annotated, the other 4 counted.
+    assert_eq!(errors.len(), github::MAX_ERROR_ANNOTATIONS);
+    assert!(errors.iter().all(|e| e.contains("title=db-ci idempotence")));
+    assert!(errors[9].contains("line=10,"), "{}", errors[9]);
     let warning = text.lines().last().unwrap();
     assert!(
-        warning.starts_with("::warning title=db-ci::5 more failures are not annotated"),
+        warning.starts_with(
+            "::warning title=db-ci::4 more failing checks are not annotated (idempotence 3, rls 1)"
+        ),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("The job summary lists every failure"),
         "{warning}"
     );
 }
 
 #[test]
+fn one_annotation_per_failing_case_names_every_actor_and_operation() {
+    let text = github::annotations(&failing_report(), &paths());
+    let rls: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("policy-tests/profiles.yaml"))
+        .collect();
+    // The two wrong cells of the case at line 9 share one annotation.
+    assert_eq!(rls.len(), 1, "{text}");
+    assert!(rls[0].starts_with(
+        "::error file=fixtures/example/policy-tests/profiles.yaml,line=9,\
+         title=db-ci rls (2 failures)::case `profiles: owner only | visible` on public.profiles:%0A"
+    ));
+    assert!(rls[0].contains("%0A- select as anon: expected deny, observed allow"));
+    assert!(rls[0].contains("%0A- delete as alice: broken test"));
+    // Every failing check of every stage has exactly one annotation: 2 idempotence, 1 rls.
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("::error ")).count(),
+        3
+    );
+    assert!(!text.contains("::warning"), "{text}");
+}
+
+/// Many failing RLS cases before the lint stage: the lint failures are still in the summary
+/// (no cap drops a whole stage) and counted by the overflow warning.
+#[test]
+fn later_stages_failures_are_never_dropped() {
+    let mut report = failing_report();
+    let template = report.stages[2].failures[0].clone();
+    report.stages[2].failures = (1..=60)
+        .map(|line| Failure {
+            line,
+            message: format!("case `c{line}`: select as anon: expected deny, observed allow"),
+            ..template.clone()
+        })
+        .collect();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Fail;
+    lint.failures = (1..=8)
+        .map(|n| Failure {
+            file: "migrations/0001_init.sql".to_owned(),
+            line: n,
+            column: None,
+            message: format!("error rls_disabled_in_public: public.t{n}: RLS is off"),
+            notes: vec!["fix: `alter table … enable row level security`".to_owned()],
+            statement: None,
+        })
+        .collect();
+    let summary = github::summary(&report);
+    for n in 1..=8 {
+        assert!(
+            summary.contains(&format!("public.t{n}: RLS is off")),
+            "lint t{n}"
+        );
+    }
+    assert!(summary.contains("c60"));
+    let annotations = github::annotations(&report, &paths());
+    // 2 idempotence + 58 more rls + 8 lint beyond the budget.
+    assert!(
+        annotations.contains(
+            "::warning title=db-ci::60 more failing checks are not annotated (rls 52, lint 8)"
+        ),
+        "{annotations}"
+    );
+}
+
+#[test]
+fn input_errors_are_annotated_at_their_file_and_line() {
+    let mut report = passing_report();
+    report.verdict = Verdict::Fail;
+    report.error = Some(RunError {
+        kind: "input",
+        message: "policy-tests/notes.yaml:14:5: unknown field `selct`, expected one of select\n  \
+                  × unknown field `selct`\n    ╭─[<input>:14:5]\n 14 │     selct: {}\n    ╰────"
+            .to_owned(),
+    });
+    let annotations = github::annotations(&report, &paths());
+    assert_eq!(
+        annotations,
+        "::error file=fixtures/example/policy-tests/notes.yaml,line=14,col=5,\
+         title=db-ci%3A input error::policy-tests/notes.yaml:14:5: unknown field `selct`, \
+         expected one of select\n"
+    );
+    // Read before the project was: the path is relative to the working directory.
+    let early = github::error_annotation(
+        "input",
+        "fixtures/x/db-ci.yaml:3:15: unknown field `mni`",
+        &paths(),
+        None,
+    );
+    assert!(
+        early.starts_with("::error file=fixtures/x/db-ci.yaml,line=3,col=15,title="),
+        "{early}"
+    );
+    // No location, no file.
+    let plain = github::error_annotation(
+        "input",
+        "order migrations: duplicate version 0002: a.sql and b.sql",
+        &paths(),
+        None,
+    );
+    assert!(plain.starts_with("::error title="), "{plain}");
+    // The summary keeps the snippet, in a fixed-width block.
+    let summary = github::summary(&report);
+    assert!(
+        summary.contains("```text\npolicy-tests/notes.yaml:14:5: unknown field `selct`"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(" 14 │     selct: {}\n    ╰────\n```\n"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn github_logs_fold_each_stages_detail() {
+    let report = failing_report();
+    let mut out = Vec::new();
+    {
+        let mut human = Human::new(&mut out, false);
+        human.groups = true;
+        for stage in &report.stages {
+            human.event(&Event::StageDone(stage));
+        }
+        human.event(&Event::RunDone(&report));
+    }
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // A stage with nothing more than its line is not folded.
+    assert_eq!(
+        lines[0],
+        "        PASS [ 0.09s] replay       3 files applied"
+    );
+    assert_eq!(lines[1], "::group::        FAIL [ 0.12s] idempotence");
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("::group::")).count(),
+        2,
+        "{text}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| **l == "::endgroup::").count(),
+        2,
+        "{text}"
+    );
+    // Data inside the fold cannot issue workflow commands: they are paused around it, with a
+    // token that changes every time, and resumed before the group ends.
+    let idempotence_end = lines.iter().position(|l| *l == "::endgroup::").unwrap();
+    let stop = lines[3]
+        .strip_prefix("::stop-commands::")
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(stop.starts_with("db-ci-") && stop.len() > 12, "{stop}");
+    assert_eq!(lines[idempotence_end - 1], format!("::{stop}::"));
+    let rls = lines
+        .iter()
+        .position(|l| l.starts_with("::group::") && l.contains("rls"))
+        .unwrap();
+    assert!(
+        lines[rls + 2].starts_with("::stop-commands::db-ci-"),
+        "{text}"
+    );
+    assert_ne!(lines[rls + 2], lines[3], "a fresh token per fold");
+    let end = rls
+        + lines[rls..]
+            .iter()
+            .position(|l| *l == "::endgroup::")
+            .unwrap();
+    assert!(
+        lines[rls..end].iter().any(|l| l.contains("RLS coverage")),
+        "{text}"
+    );
+    assert!(lines[end + 1].contains("SKIP"), "{text}");
+}
+
+#[test]
 fn workflow_command_escaping() {
     assert_eq!(
-        github::escape_data("50% done\r\nnext: a, b"),
-        "50%25 done%0D%0Anext: a, b"
+        github::escape_data("50% done\r\nnext: a, b\ra"),
+        "50%25 done%0Anext: a, b\\x0da"
     );
     assert_eq!(github::escape_property("dir:a,b%\nc"), "dir%3Aa%2Cb%25%0Ac");
 }
@@ -458,6 +834,67 @@ fn summary_and_annotations_of_a_run_that_stopped() {
 #[test]
 fn console_output_of_a_failing_run() {
     insta::assert_snapshot!(console_text(&failing_report()));
+}
+
+/// Whatever the data holds, no reporter that writes to a terminal or a log passes a control
+/// character through: only newlines (and the console's own colour, when on).
+#[test]
+fn no_reporter_emits_a_raw_control_character_from_data() {
+    let report = failing_report();
+    let raw = |text: &str| -> Vec<char> {
+        text.chars()
+            .filter(|c| c.is_control() && *c != '\n')
+            .collect()
+    };
+    let console = console_text(&report);
+    assert_eq!(raw(&console), Vec::<char>::new(), "{console:?}");
+    assert!(
+        console.contains(r"end \x1b[31mred\x07\x00 cr\x0dhere \u{9b}2J"),
+        "{console}"
+    );
+    let annotations = github::annotations(&report, &paths());
+    assert_eq!(raw(&annotations), Vec::<char>::new(), "{annotations:?}");
+    assert!(
+        annotations.contains(r"end \x1b[31mred\x07\x00"),
+        "{annotations}"
+    );
+    let summary = github::summary(&report);
+    assert_eq!(raw(&summary), Vec::<char>::new(), "{summary:?}");
+    // With colour on, the only escapes are the console's own SGR codes.
+    let mut coloured = Vec::new();
+    {
+        let mut human = Human::new(&mut coloured, true);
+        for stage in &report.stages {
+            human.event(&Event::StageDone(stage));
+        }
+    }
+    let coloured = String::from_utf8(coloured).unwrap();
+    let without_sgr = regex_lite_strip_sgr(&coloured);
+    assert_eq!(raw(&without_sgr), Vec::<char>::new(), "{coloured:?}");
+    assert!(coloured.contains(r"\x1b[31mred"), "{coloured}");
+}
+
+/// `text` without `ESC [ digits/semicolons m` sequences.
+fn regex_lite_strip_sgr(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('\u{1b}') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after
+            .strip_prefix('[')
+            .and_then(|a| a.find('m').map(|m| (a, m)))
+            .filter(|(a, m)| a[..*m].chars().all(|c| c.is_ascii_digit() || c == ';'));
+        match end {
+            Some((_, m)) => rest = &after[m + 2..],
+            None => {
+                out.push('\u{1b}');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]
@@ -557,4 +994,166 @@ fn console_without_a_terminal_prints_no_progress() {
     let mut stage_only = Vec::new();
     Human::new(&mut stage_only, false).event(&Event::StageDone(rls));
     assert_eq!(text, String::from_utf8(stage_only).unwrap());
+}
+
+#[test]
+fn colour_choice() {
+    use db_ci::report::human::ColorWhen;
+    let env = |vars: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| std::ffi::OsString::from(v))
+        }
+    };
+    let auto = ColorWhen::Auto;
+    assert!(auto.enabled(true, env(&[])));
+    assert!(!auto.enabled(false, env(&[])));
+    assert!(!auto.enabled(true, env(&[("TERM", "dumb")])));
+    assert!(!auto.enabled(true, env(&[("NO_COLOR", "1")])));
+    // Empty means unset, for NO_COLOR and CLICOLOR_FORCE alike.
+    assert!(auto.enabled(true, env(&[("NO_COLOR", "")])));
+    assert!(!auto.enabled(false, env(&[("CLICOLOR_FORCE", "")])));
+    assert!(auto.enabled(false, env(&[("CLICOLOR_FORCE", "1")])));
+    assert!(!auto.enabled(true, env(&[("CLICOLOR", "0")])));
+    assert!(auto.enabled(false, env(&[("GITHUB_ACTIONS", "true")])));
+    assert!(!auto.enabled(false, env(&[("GITHUB_ACTIONS", "true"), ("NO_COLOR", "x")])));
+    assert!(ColorWhen::Always.enabled(false, env(&[("NO_COLOR", "1")])));
+    assert!(!ColorWhen::Never.enabled(true, env(&[("CLICOLOR_FORCE", "1")])));
+}
+
+#[test]
+fn verbose_console_lists_lint_warnings_at_their_line() {
+    let mut report = passing_report();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Pass;
+    lint.reason = Some("18 rules: 0 error, 1 warn".to_owned());
+    lint.cases = vec![Case {
+        message: Some("warn auth_rls_initplan: policy \"read own\" on public.todos".to_owned()),
+        ..file_case(
+            "lint",
+            "migrations/0002_policies.sql",
+            CaseVerdict::Pass,
+            Some(7),
+        )
+    }];
+    let lint = report.stage(StageId::Lint).unwrap();
+    let print = |verbose: bool| {
+        let mut out = Vec::new();
+        {
+            let mut human = Human::new(&mut out, false);
+            human.verbose = verbose;
+            human.event(&Event::StageDone(lint));
+        }
+        String::from_utf8(out).unwrap()
+    };
+    assert_eq!(
+        print(true),
+        "        PASS [ 0.01s] lint         18 rules: 0 error, 1 warn\n             \
+         migrations/0002_policies.sql:7: warn auth_rls_initplan: policy \"read own\" on \
+         public.todos\n"
+    );
+    assert!(!print(false).contains("auth_rls_initplan"));
+}
+
+/// The job summary's structure, as a reviewer reads it: verdict table first, failures
+/// grouped, failing relations' grids open before the passing ones (folded), coverage, lint
+/// findings below the fail level folded; code as `<code>`, never as escaped backticks.
+#[test]
+fn summary_puts_failures_first_and_folds_what_passed() {
+    let mut report = failing_report();
+    let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
+    lint.verdict = StageVerdict::Pass;
+    lint.reason = Some("18 rules: 0 error, 1 warn".to_owned());
+    lint.cases = vec![Case {
+        message: Some("warn function_search_path_mutable: `public.f()`: no search_path".to_owned()),
+        ..file_case(
+            "lint",
+            "migrations/0001_init.sql",
+            CaseVerdict::Pass,
+            Some(4),
+        )
+    }];
+    let summary = github::summary(&report);
+    let at = |needle: &str| {
+        summary
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in:\n{summary}"))
+    };
+    let order = [
+        at("## db-ci: ❌ fail"),
+        at("| stage | verdict |"),
+        at("### Failures"),
+        at("❌ **rls** · <code>policy-tests/profiles.yaml:9</code> · 2 failures"),
+        at("### RLS matrix"),
+        at("#### ❌ <code>public.profiles</code> · 2 of 5 cells wrong"),
+        at("<details><summary>✅ RPC cases (sql) · 2 cells as expected</summary>"),
+        at("<details open><summary>RLS coverage: 38% (minimum 50%)</summary>"),
+        at("<details><summary>Lint: 1 finding below the fail level</summary>"),
+    ];
+    assert!(
+        order.windows(2).all(|w| w[0] < w[1]),
+        "{order:?}\n{summary}"
+    );
+    // The failing relation's grid: a row per actor, a column per operation.
+    assert!(summary.contains(
+        "| actor | select | update | delete |\n|---|:---:|:---:|:---:|\n\
+         | alice | ✅ allow | ✅ allow | ⚠️ broken (deny) |\n\
+         | anon | ❌ deny → allow | ✅ deny |  |\n"
+    ));
+    // The failing grid is not folded: no <details> opens between its heading and its table.
+    let failing = at("#### ❌ <code>public.profiles</code>");
+    assert!(!summary[at("### RLS matrix")..failing].contains("<details"));
+    // Code stays code: no escaped backtick anywhere, and the lint finding's code is <code>.
+    assert!(!summary.contains("\\`"), "{summary}");
+    assert!(summary.contains("<code>public.f()</code>"), "{summary}");
+    assert!(summary.contains("case <code>profiles: owner only &#124; visible</code>"));
+}
+
+/// A summary that would pass GitHub's 1 MiB limit leaves out whole sections, from the last,
+/// and says which; the failures stay.
+#[test]
+fn summary_stays_under_githubs_limit_and_says_what_it_left_out() {
+    let mut report = failing_report();
+    let rls = &mut report.stages[2];
+    let template = rls.cases[0].clone();
+    rls.cases = (0..12_000)
+        .map(|n| {
+            let mut case = template.clone();
+            let cell = case.cell.as_mut().unwrap();
+            cell.target = format!("public.table_with_a_long_name_{n}");
+            cell.actor = format!("actor_{}", n % 7);
+            case
+        })
+        .collect();
+    let summary = github::summary(&report);
+    assert!(summary.len() <= github::SUMMARY_LIMIT, "{}", summary.len());
+    assert!(summary.contains("### Failures"));
+    assert!(
+        summary.contains(
+            "*Left out to stay under GitHub's 1 MiB job-summary limit: the RLS grids of \
+             passing relations; the RLS coverage table."
+        ),
+        "{}",
+        &summary[summary.len() - 400..]
+    );
+    // The small report keeps everything.
+    assert!(!github::summary(&failing_report()).contains("Left out"));
+}
+
+#[test]
+fn junit_files_are_repository_relative_like_the_annotations() {
+    let xml = junit_text(&failing_report());
+    let files: Vec<String> = elements(&xml, "testcase")
+        .into_iter()
+        .filter_map(|case| case.get("file").cloned())
+        .collect();
+    assert!(!files.is_empty());
+    assert!(
+        files.iter().all(|f| f.starts_with("fixtures/example/")),
+        "{files:?}"
+    );
+    let annotations = github::annotations(&failing_report(), &paths());
+    assert!(annotations.contains("file=fixtures/example/migrations/0002_policies.sql,"));
+    assert!(files.contains(&"fixtures/example/migrations/0002_policies.sql".to_owned()));
 }

@@ -1,13 +1,20 @@
 //! The console reporter: one line per stage with its duration, failures with file:line and
-//! the SQL excerpt, the RLS coverage table, one summary line. Colour only on a terminal
-//! (and never with `NO_COLOR`); progress bars for long stages only on a terminal.
+//! the SQL excerpt, the RLS coverage table, one summary line. Colour per `--color` (on a
+//! terminal and in GitHub Actions logs by default, never with a non-empty `NO_COLOR`), in
+//! anstyle's styles; progress bars for long stages only on a terminal.
 
+use std::ffi::OsString;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use anstyle::{AnsiColor, Color, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Coverage, Failure, Report, StageReport, StageVerdict, Verdict};
+use super::{
+    escape_controls as esc, CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict,
+    Verdict,
+};
 use crate::events::{Event, Reporter};
 use crate::replay::FileResult;
 
@@ -22,17 +29,73 @@ pub struct Human<W: Write> {
     /// Draw a progress bar while a stage runs (a terminal only: bars in a CI log are noise).
     progress: bool,
     bar: Option<ProgressBar>,
-    /// Print every file as it is applied.
+    /// Print every file as it is applied, and findings below the fail level.
     pub verbose: bool,
+    /// Fold each stage's detail in `::group::`/`::endgroup::` (GitHub Actions logs).
+    pub groups: bool,
+    /// A `::group::` of applied files is open.
+    files_group: bool,
+}
+
+const GOOD: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const BAD: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Red)));
+const NOTICE: Style = Style::new()
+    .bold()
+    .fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const GREEN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)));
+const YELLOW: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
+const BLUE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Blue)));
+const CYAN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Cyan)));
+const BOLD: Style = Style::new().bold();
+
+/// `--color`: when the console is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal and in GitHub Actions logs, unless `NO_COLOR` is set (non-empty);
+    /// `CLICOLOR_FORCE` forces it on, `CLICOLOR=0` off.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether to colour, given how stdout is connected and the environment (`var` reads a
+    /// variable). An empty `NO_COLOR` or `CLICOLOR_FORCE` counts as unset, as both conventions
+    /// say.
+    pub fn enabled(self, terminal: bool, var: impl Fn(&str) -> Option<OsString>) -> bool {
+        let set = |name: &str| var(name).is_some_and(|v| !v.is_empty());
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto if set("NO_COLOR") => false,
+            ColorWhen::Auto if set("CLICOLOR_FORCE") => true,
+            ColorWhen::Auto if var("CLICOLOR").is_some_and(|v| v == "0") => false,
+            // The Actions log viewer renders ANSI colour although stdout is a pipe.
+            ColorWhen::Auto if var("GITHUB_ACTIONS").is_some_and(|v| v == "true") => true,
+            ColorWhen::Auto => terminal && var("TERM").is_none_or(|t| t != "dumb"),
+        }
+    }
 }
 
 impl Human<std::io::Stdout> {
-    /// The reporter on stdout: colour and progress bars when stdout is a terminal.
+    /// The reporter on stdout, coloured as `--color auto` decides; progress bars when
+    /// stdout is a terminal.
     pub fn stdout() -> Self {
+        Human::stdout_with(ColorWhen::Auto)
+    }
+
+    /// The reporter on stdout, coloured as `when` decides.
+    pub fn stdout_with(when: ColorWhen) -> Self {
         let terminal = std::io::stdout().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none();
+        let color = when.enabled(terminal, |name| std::env::var_os(name));
         Human {
             progress: terminal,
+            groups: std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true"),
             ..Human::new(std::io::stdout(), color)
         }
     }
@@ -47,15 +110,13 @@ impl<W: Write> Human<W> {
             progress: false,
             bar: None,
             verbose: false,
+            groups: false,
+            files_group: false,
         }
     }
 
-    fn paint(&self, code: &str, text: &str) -> String {
-        paint(self.color, code, text)
-    }
-
-    fn verb(&self, verb: &str, code: &str) -> String {
-        self.paint(code, &format!("{verb:>VERB_WIDTH$}"))
+    fn verb(&self, verb: &str, style: Style) -> String {
+        paint(self.color, style, &format!("{verb:>VERB_WIDTH$}"))
     }
 
     fn start_bar(&mut self, name: &str, total: usize) {
@@ -73,7 +134,10 @@ impl<W: Write> Human<W> {
             bar.set_style(style.progress_chars("=> "));
         }
         bar.set_prefix("Running");
-        bar.set_message(name.to_owned());
+        bar.set_message(esc(name).into_owned());
+        // One check can take a minute (a property's cases): the clock keeps moving meanwhile,
+        // so a slow check never looks like a hang.
+        bar.enable_steady_tick(Duration::from_millis(250));
         self.bar = Some(bar);
     }
 
@@ -83,43 +147,82 @@ impl<W: Write> Human<W> {
         }
     }
 
+    /// `::endgroup::` and a newline if a group of applied files is open, else nothing.
+    fn end_files_group(&mut self) -> String {
+        if std::mem::take(&mut self.files_group) {
+            "::endgroup::\n".to_owned()
+        } else {
+            String::new()
+        }
+    }
+
     fn stage_text(&self, stage: &StageReport) -> String {
         let (verb, code) = match stage.verdict {
-            StageVerdict::Pass => ("PASS", "1;32"),
-            StageVerdict::Fail => ("FAIL", "1;31"),
-            StageVerdict::Skipped => ("SKIP", "1;33"),
+            StageVerdict::Pass => ("PASS", GOOD),
+            StageVerdict::Fail => ("FAIL", BAD),
+            StageVerdict::Skipped => ("SKIP", NOTICE),
         };
-        let mut text = format!(
-            "{} [{:>6}] {}",
-            self.verb(verb, code),
-            secs(Duration::from_millis(stage.duration_ms)),
-            stage.name
-        );
-        if let Some(reason) = &stage.reason {
-            text.push_str(
-                &" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.as_str().len()) + 1),
+        let head = |verb: String| {
+            let mut text = format!(
+                "{verb} [{:>6}] {}",
+                secs(Duration::from_millis(stage.duration_ms)),
+                stage.name
             );
-            text.push_str(reason);
-        }
+            if let Some(reason) = &stage.reason {
+                text.push_str(
+                    &" ".repeat(STAGE_NAME_WIDTH.saturating_sub(stage.name.as_str().len()) + 1),
+                );
+                text.push_str(&esc(reason));
+            }
+            text
+        };
+        let indent = " ".repeat(VERB_WIDTH + 1);
+        let mut detail = String::new();
         for failure in &stage.failures {
-            text.push('\n');
-            text.push_str(&failure_lines(
-                self.color,
-                &" ".repeat(VERB_WIDTH + 1),
-                failure,
-            ));
+            detail.push('\n');
+            detail.push_str(&failure_lines(self.color, &indent, failure));
+        }
+        if self.verbose {
+            // Findings below the fail level (lint warnings): passing checks with a message.
+            for case in stage
+                .cases
+                .iter()
+                .filter(|c| c.verdict == CaseVerdict::Pass)
+            {
+                let Some(message) = &case.message else {
+                    continue;
+                };
+                let place = match (&case.file, case.line) {
+                    (Some(file), Some(line)) => format!("{}:{line}: ", esc(file)),
+                    (Some(file), None) => format!("{}: ", esc(file)),
+                    _ => String::new(),
+                };
+                let _ = write!(detail, "\n{indent}{place}{}", esc(message));
+            }
         }
         if let Some(coverage) = &stage.coverage {
-            text.push('\n');
-            text.push_str(&coverage_table(self.color, coverage));
+            detail.push('\n');
+            detail.push_str(&coverage_table(self.color, coverage));
         }
-        text
+        if self.groups && !detail.is_empty() {
+            // The plain head titles the fold (a group title shows no colour); the coloured
+            // head stays visible beside it in the log. The runner reads a line that starts
+            // with `::` (after spaces) as a command: the detail quotes data (an error's
+            // detail line), so commands are paused around it with a token data cannot know.
+            let token = format!("db-ci-{:016x}", rand::random::<u64>());
+            return format!(
+                "::group::{}\n{}\n::stop-commands::{token}{detail}\n::{token}::\n::endgroup::",
+                head(format!("{verb:>VERB_WIDTH$}")),
+                head(self.verb(verb, code))
+            );
+        }
+        head(self.verb(verb, code)) + &detail
     }
 }
 
-fn paint(color: bool, code: &str, text: &str) -> String {
+fn paint(color: bool, style: Style, text: &str) -> String {
     if color {
-        format!("\x1b[{code}m{text}\x1b[0m")
+        format!("{style}{text}{style:#}")
     } else {
         text.to_owned()
     }
@@ -135,20 +238,20 @@ fn failure_lines(color: bool, indent: &str, failure: &Failure) -> String {
     let column = failure.column.map(|c| format!(":{c}")).unwrap_or_default();
     let mut text = format!(
         "{indent}{}:{}{column}: {}",
-        paint(color, "1", &failure.file),
+        paint(color, BOLD, &esc(&failure.file)),
         failure.line,
-        failure.message.replace('\n', &format!("\n{indent}"))
+        esc(&failure.message).replace('\n', &format!("\n{indent}"))
     );
     if let Some(statement) = &failure.statement {
-        for line in statement.lines() {
-            text.push_str(&format!("\n{indent}{} {line}", paint(color, "34", "│")));
+        for line in esc(statement).lines() {
+            text.push_str(&format!("\n{indent}{} {line}", paint(color, BLUE, "│")));
         }
     }
     for note in &failure.notes {
         text.push_str(&format!(
             "\n{indent}{} {}",
-            paint(color, "36", "note:"),
-            note.replace('\n', &format!("\n{indent}      "))
+            paint(color, CYAN, "note:"),
+            esc(note).replace('\n', &format!("\n{indent}      "))
         ));
     }
     text
@@ -174,7 +277,7 @@ pub fn report_failures_text(report: &Report) -> String {
         text.push('\n');
     }
     if let Some(error) = &report.error {
-        text.push_str(&format!("error: {}\n", error.message));
+        text.push_str(&format!("error: {}\n", esc(&error.message)));
     }
     text.push_str(&summary_line(&human, report));
     text
@@ -186,7 +289,7 @@ fn coverage_table(color: bool, coverage: &Coverage) -> String {
     let width = coverage
         .tables
         .iter()
-        .map(|row| row.table.chars().count())
+        .map(|row| esc(&row.table).chars().count())
         .max()
         .unwrap_or(0)
         .max("table".len());
@@ -200,16 +303,16 @@ fn coverage_table(color: bool, coverage: &Coverage) -> String {
     );
     let mark = |covered: bool, applies: bool| {
         if covered {
-            paint(color, "32", "✓")
+            paint(color, GREEN, "✓")
         } else if applies {
-            paint(color, "33", "·")
+            paint(color, YELLOW, "·")
         } else {
             // The relation does not support the command (a materialized view's insert).
             "-".to_owned()
         }
     };
     for row in &coverage.tables {
-        text.push_str(&format!("\n{indent} {:<width$} ", row.table));
+        text.push_str(&format!("\n{indent} {:<width$} ", esc(&row.table)));
         // Each column is 7 wide (" select"); the mark may carry colour codes, which a
         // `{:>7}` would count, so it is padded by hand.
         for (_, covered, applies) in row.commands() {
@@ -231,21 +334,23 @@ impl<W: Write> Reporter for Human<W> {
                 mode,
                 mode_reason,
             } => format!(
-                "{} {root} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
+                "{} {} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
                  ({mode_reason})",
-                self.verb("Project", "1;32")
+                self.verb("Project", GOOD),
+                esc(root)
             ),
             Event::BackendReady {
                 description,
                 duration,
             } => format!(
-                "{} {description} in {}",
-                self.verb("Booted", "1;32"),
+                "{} {} in {}",
+                self.verb("Booted", GOOD),
+                esc(description),
                 secs(*duration)
             ),
             Event::ShimApplied { grants, duration } => format!(
                 "{} Supabase platform shim ({grants} grants) in {}",
-                self.verb("Shimmed", "1;32"),
+                self.verb("Shimmed", GOOD),
                 secs(*duration)
             ),
             Event::FileDone { pass, outcome } => {
@@ -259,15 +364,22 @@ impl<W: Write> Reporter for Human<W> {
                     FileResult::Exempt(_) => "exempt, skipped",
                     FileResult::Failed(_) => "failed",
                 };
-                format!(
+                let line = format!(
                     "{} [{:>6}] pass {pass} {} {state}",
                     self.verb(
                         if failed { "FAIL" } else { "OK" },
-                        if failed { "1;31" } else { "32" }
+                        if failed { BAD } else { GREEN }
                     ),
                     secs(outcome.duration),
-                    outcome.file
-                )
+                    esc(&outcome.file)
+                );
+                // Hundreds of files in a CI log: folded until the stage's verdict.
+                if self.groups && self.verbose && !self.files_group {
+                    self.files_group = true;
+                    format!("::group::pass {pass}: files\n{line}")
+                } else {
+                    line
+                }
             }
             Event::StageStarted { name, total } => {
                 self.start_bar(name.as_str(), *total);
@@ -276,17 +388,17 @@ impl<W: Write> Reporter for Human<W> {
             Event::CaseDone { stage, case } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
-                    bar.set_message(format!("{stage}: {}", case.name));
+                    bar.set_message(format!("{stage}: {}", esc(&case.name)));
                 }
                 return;
             }
             Event::StageDone(stage) => {
                 self.finish_bar();
-                self.stage_text(stage)
+                self.end_files_group() + &self.stage_text(stage)
             }
             Event::RunDone(report) => {
                 self.finish_bar();
-                summary_line(self, report)
+                self.end_files_group() + &summary_line(self, report)
             }
         };
         let line = crate::redact::scrub(&line);
@@ -301,8 +413,8 @@ impl<W: Write> Reporter for Human<W> {
 fn summary_line<W: Write>(human: &Human<W>, report: &Report) -> String {
     let count = |v: StageVerdict| report.stages.iter().filter(|s| s.verdict == v).count();
     let code = match report.verdict {
-        Verdict::Pass => "1;32",
-        Verdict::Fail => "1;31",
+        Verdict::Pass => GOOD,
+        Verdict::Fail => BAD,
     };
     let verdict = match (&report.error, report.verdict) {
         (Some(e), _) => format!("error ({})", e.kind),

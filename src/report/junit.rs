@@ -1,60 +1,251 @@
-//! The JUnit reporter: a testsuite per stage, a testcase per check (migration file, RLS cell,
-//! property, lint finding), failure bodies with file:line. XML escaping is junit-report's job
-//! (via quick-xml), except the one thing CDATA cannot hold, handled in [`cdata_safe`].
+//! The JUnit reporter: a testsuite per stage (its real duration), a testcase per check
+//! (migration file, RLS cell, property, lint finding), failure bodies with file:line, lint
+//! warnings as their testcase's system-out, totals on the root. Written with quick-xml, which
+//! escapes markup; what XML 1.0 cannot hold at all (control characters from data, `]]>` in
+//! CDATA) is handled here.
 
+use std::io::Write as _;
 use std::path::Path;
 
-use junit_report::{
-    Duration, OffsetDateTime, ReportBuilder, TestCase, TestCaseBuilder, TestSuite, TestSuiteBuilder,
-};
+use quick_xml::events::{BytesDecl, BytesEnd, BytesStart, Event};
+use quick_xml::Writer;
+pub use time::OffsetDateTime;
 
+use super::github::Paths;
 use super::human::failure_text;
-use super::{Case, CaseVerdict, Failure, Report, StageReport, StageVerdict};
+use super::{escape_controls, Case, CaseVerdict, Failure, Report, StageReport, StageVerdict};
 
-/// Writes the JUnit XML of `report` to `path`, atomically (a reader never sees half a file).
+/// Writes the JUnit XML of `report` to `path`, atomically (a reader never sees half a file),
+/// its `file` attributes relative to the repository root like the annotations'.
 pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
-    let xml = to_xml(report, OffsetDateTime::now_utc())?;
+    let xml = to_xml(report, OffsetDateTime::now_utc(), &Paths::from_env())?;
     super::write_atomically(path, &crate::redact::scrub_bytes(xml))
 }
 
-/// The JUnit XML of `report`, every testsuite stamped with `timestamp`.
-pub fn to_xml(report: &Report, timestamp: OffsetDateTime) -> std::io::Result<Vec<u8>> {
-    let mut builder = ReportBuilder::new();
+/// What a testcase ended with.
+enum Outcome {
+    Pass,
+    /// The project is wrong: `<failure>`.
+    Failure {
+        message: String,
+        body: String,
+    },
+    /// The check itself is wrong, or the run stopped: `<error>`.
+    Error {
+        kind: String,
+        message: String,
+        body: String,
+    },
+    Skipped {
+        message: String,
+    },
+}
+
+struct XmlCase {
+    name: String,
+    classname: String,
+    file: Option<String>,
+    duration_ms: u64,
+    outcome: Outcome,
+    /// Shown beside a passing check: a lint finding below the fail level.
+    system_out: Option<String>,
+}
+
+struct Suite {
+    name: String,
+    duration_ms: u64,
+    cases: Vec<XmlCase>,
+}
+
+impl Suite {
+    fn count(&self, which: fn(&Outcome) -> bool) -> usize {
+        self.cases.iter().filter(|c| which(&c.outcome)).count()
+    }
+    fn failures(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Failure { .. }))
+    }
+    fn errors(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Error { .. }))
+    }
+    fn skipped(&self) -> usize {
+        self.count(|o| matches!(o, Outcome::Skipped { .. }))
+    }
+}
+
+/// The JUnit XML of `report`, every testsuite stamped with `timestamp`; `file` attributes
+/// resolved by `paths` (test-report actions annotate the repository's files with them).
+pub fn to_xml(
+    report: &Report,
+    timestamp: OffsetDateTime,
+    paths: &Paths,
+) -> std::io::Result<Vec<u8>> {
+    let mut suites = Vec::new();
     if let Some(error) = &report.error {
         // The run stopped (exit 2 or 3): say why where a test-report viewer looks.
-        let case = TestCaseBuilder::error(
-            "db-ci run",
-            Duration::ZERO,
-            error.kind,
-            first_line(&error.message),
-        )
-        .set_trace(&cdata_safe(&error.message))
-        .build();
-        builder.add_testsuite(
-            TestSuiteBuilder::new("run")
-                .set_timestamp(timestamp)
-                .add_testcase(case)
-                .build(),
-        );
+        suites.push(Suite {
+            name: "run".to_owned(),
+            duration_ms: 0,
+            cases: vec![XmlCase {
+                name: "db-ci run".to_owned(),
+                classname: "run".to_owned(),
+                file: None,
+                duration_ms: 0,
+                outcome: Outcome::Error {
+                    kind: error.kind.to_owned(),
+                    message: first_line(&error.message).to_owned(),
+                    body: error.message.clone(),
+                },
+                system_out: None,
+            }],
+        });
     }
-    for stage in &report.stages {
-        builder.add_testsuite(stage_suite(stage, timestamp));
+    suites.extend(report.stages.iter().map(stage_suite));
+    // Names stay as the console shows them; only the `file` attribute moves to the
+    // repository root. A place no file stands for (`(catalog)`) has no file.
+    for case in suites.iter_mut().flat_map(|s| s.cases.iter_mut()) {
+        case.file = case
+            .file
+            .take()
+            .filter(|f| !f.is_empty() && !f.starts_with('('))
+            .map(|f| paths.repository_path(&report.project, &f));
     }
-    let mut xml = Vec::new();
-    builder
-        .build()
-        .write_xml(&mut xml)
+    let timestamp = timestamp
+        .format(&time::format_description::well_known::Rfc3339)
         .map_err(std::io::Error::other)?;
-    xml.push(b'\n');
+    write_xml(report, &suites, &timestamp)
+}
+
+fn write_xml(report: &Report, suites: &[Suite], timestamp: &str) -> std::io::Result<Vec<u8>> {
+    let total = |f: fn(&Suite) -> usize| suites.iter().map(f).sum::<usize>().to_string();
+    let mut writer = Writer::new(Vec::new());
+    writer.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
+    writer.get_mut().push(b'\n');
+    let run_time = seconds(report.duration_ms);
+    let root = BytesStart::new("testsuites").with_attributes([
+        ("name", "db-ci"),
+        ("tests", total(|s| s.cases.len()).as_str()),
+        ("failures", total(Suite::failures).as_str()),
+        ("errors", total(Suite::errors).as_str()),
+        ("skipped", total(Suite::skipped).as_str()),
+        ("time", run_time.as_str()),
+    ]);
+    writer.write_event(Event::Start(root))?;
+    for (id, suite) in suites.iter().enumerate() {
+        let name = xml_text(&suite.name);
+        let start = BytesStart::new("testsuite").with_attributes([
+            ("id", id.to_string().as_str()),
+            ("name", name.as_str()),
+            ("tests", suite.cases.len().to_string().as_str()),
+            ("failures", suite.failures().to_string().as_str()),
+            ("errors", suite.errors().to_string().as_str()),
+            ("skipped", suite.skipped().to_string().as_str()),
+            ("timestamp", timestamp),
+            ("time", seconds(suite.duration_ms).as_str()),
+        ]);
+        writer.write_event(Event::Start(start))?;
+        for case in &suite.cases {
+            write_case(&mut writer, case)?;
+        }
+        writer.write_event(Event::End(BytesEnd::new("testsuite")))?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("testsuites")))?;
+    let mut xml = writer.into_inner();
+    xml.write_all(b"\n")?;
     Ok(xml)
 }
 
-fn stage_suite(stage: &StageReport, timestamp: OffsetDateTime) -> TestSuite {
-    let mut suite = TestSuiteBuilder::new(stage.name.as_str());
-    suite.set_timestamp(timestamp);
-    for case in &stage.cases {
-        suite.add_testcase(case_testcase(stage, case));
+fn write_case(writer: &mut Writer<Vec<u8>>, case: &XmlCase) -> std::io::Result<()> {
+    let name = xml_text(&case.name);
+    let classname = xml_text(&case.classname);
+    let file = case.file.as_deref().map(xml_text);
+    let time = seconds(case.duration_ms);
+    let mut start = BytesStart::new("testcase").with_attributes([
+        ("name", name.as_str()),
+        ("classname", classname.as_str()),
+        ("time", time.as_str()),
+    ]);
+    if let Some(file) = &file {
+        start.push_attribute(("file", file.as_str()));
     }
+    if matches!(case.outcome, Outcome::Pass) && case.system_out.is_none() {
+        return writer.write_event(Event::Empty(start));
+    }
+    writer.write_event(Event::Start(start))?;
+    match &case.outcome {
+        Outcome::Pass => {}
+        Outcome::Failure { message, body } => {
+            write_problem(writer, "failure", "fail", message, body)?;
+        }
+        Outcome::Error {
+            kind,
+            message,
+            body,
+        } => write_problem(writer, "error", kind, message, body)?,
+        Outcome::Skipped { message } => {
+            let message = xml_text(message);
+            let skipped = BytesStart::new("skipped")
+                .with_attributes([("type", "skipped"), ("message", message.as_str())]);
+            writer.write_event(Event::Empty(skipped))?;
+        }
+    }
+    if let Some(out) = &case.system_out {
+        writer.write_event(Event::Start(BytesStart::new("system-out")))?;
+        write_cdata(writer, out)?;
+        writer.write_event(Event::End(BytesEnd::new("system-out")))?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("testcase")))
+}
+
+/// A `<failure>` or `<error>` element: one-line message attribute, the full text as body.
+fn write_problem(
+    writer: &mut Writer<Vec<u8>>,
+    element: &str,
+    kind: &str,
+    message: &str,
+    body: &str,
+) -> std::io::Result<()> {
+    let kind = xml_text(kind);
+    let message = xml_text(first_line(message));
+    let start = BytesStart::new(element)
+        .with_attributes([("type", kind.as_str()), ("message", message.as_str())]);
+    writer.write_event(Event::Start(start))?;
+    write_cdata(writer, body)?;
+    writer.write_event(Event::End(BytesEnd::new(element)))
+}
+
+/// `text` as CDATA: a `]]>` inside would end the section early, so it is split across two
+/// sections (`]]` ends one, `>` opens the next).
+fn write_cdata(writer: &mut Writer<Vec<u8>>, text: &str) -> std::io::Result<()> {
+    let text = xml_text(text).replace("]]>", "]]]]><![CDATA[>");
+    let out = writer.get_mut();
+    out.write_all(b"<![CDATA[")?;
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"]]>")
+}
+
+/// Text XML 1.0 can hold: control characters (other than tab and newline) and the two
+/// non-characters XML forbids are shown escaped, the way the console shows them.
+fn xml_text(text: &str) -> String {
+    escape_controls(text)
+        .chars()
+        .map(|c| match c {
+            '\u{fffe}' | '\u{ffff}' => format!("\\u{{{:x}}}", c as u32),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Seconds with milliseconds, as JUnit's `time` attributes want them.
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+fn stage_suite(stage: &StageReport) -> Suite {
+    let mut cases: Vec<XmlCase> = stage
+        .cases
+        .iter()
+        .map(|case| case_testcase(stage, case))
+        .collect();
     // Failures no failing case stands for (an idempotence difference in the catalog, a stage
     // failing as a whole) still become failing testcases: JUnit must never look greener than
     // the verdict.
@@ -67,46 +258,53 @@ fn stage_suite(stage: &StageReport, timestamp: OffsetDateTime) -> TestSuite {
             0 => failure.file.clone(),
             line => format!("{}:{line}", failure.file),
         };
-        suite.add_testcase(
-            TestCaseBuilder::failure(&name, Duration::ZERO, "fail", first_line(&failure.message))
-                .set_classname(stage.name.as_str())
-                .set_filepath(&failure.file)
-                .set_trace(&cdata_safe(&failure_text(failure)))
-                .build(),
-        );
+        cases.push(XmlCase {
+            name,
+            classname: stage.name.as_str().to_owned(),
+            file: Some(failure.file.clone()),
+            duration_ms: 0,
+            outcome: Outcome::Failure {
+                message: failure.message.clone(),
+                body: failure_text(failure),
+            },
+            system_out: None,
+        });
     }
     let has_failing_case = stage
         .cases
         .iter()
         .any(|c| matches!(c.verdict, CaseVerdict::Fail | CaseVerdict::Broken));
+    let whole_stage = |outcome| XmlCase {
+        name: stage.name.as_str().to_owned(),
+        classname: stage.name.as_str().to_owned(),
+        file: None,
+        duration_ms: 0,
+        outcome,
+        system_out: None,
+    };
     match stage.verdict {
         StageVerdict::Fail if !has_failing_case && stage.failures.is_empty() => {
             let reason = stage.reason.as_deref().unwrap_or("the stage failed");
-            suite.add_testcase(
-                TestCaseBuilder::failure(
-                    stage.name.as_str(),
-                    Duration::ZERO,
-                    "fail",
-                    first_line(reason),
-                )
-                .set_classname(stage.name.as_str())
-                .set_trace(&cdata_safe(reason))
-                .build(),
-            );
+            cases.push(whole_stage(Outcome::Failure {
+                message: reason.to_owned(),
+                body: reason.to_owned(),
+            }));
         }
         StageVerdict::Skipped if stage.cases.is_empty() => {
             // A skipped stage shows as one skipped testcase carrying the reason, never as an
             // empty (green-looking) suite.
             let reason = stage.reason.as_deref().unwrap_or("skipped");
-            suite.add_testcase(
-                TestCaseBuilder::skipped_with_cause(stage.name.as_str(), "skipped", reason)
-                    .set_classname(stage.name.as_str())
-                    .build(),
-            );
+            cases.push(whole_stage(Outcome::Skipped {
+                message: reason.to_owned(),
+            }));
         }
         _ => {}
     }
-    suite.build()
+    Suite {
+        name: stage.name.as_str().to_owned(),
+        duration_ms: stage.duration_ms,
+        cases,
+    }
 }
 
 /// Whether a failing case already stands for `failure` (same file, same line if it has one).
@@ -116,31 +314,38 @@ fn case_covers(case: &Case, failure: &Failure) -> bool {
         && case.line.is_none_or(|line| line == failure.line)
 }
 
-fn case_testcase(stage: &StageReport, case: &Case) -> TestCase {
-    let time = Duration::milliseconds(case.duration_ms as i64);
-    let message = case.message.as_deref().unwrap_or_default();
-    let mut builder = match case.verdict {
-        CaseVerdict::Pass => TestCaseBuilder::success(&case.name, time),
-        CaseVerdict::Skipped => TestCaseBuilder::skipped_with_cause(&case.name, "skipped", message),
-        CaseVerdict::Fail => {
-            let mut builder =
-                TestCaseBuilder::failure(&case.name, time, "fail", first_line(message));
-            builder.set_trace(&cdata_safe(&case_failure_text(stage, case)));
-            builder
-        }
+fn case_testcase(stage: &StageReport, case: &Case) -> XmlCase {
+    let message = case.message.clone().unwrap_or_default();
+    let (outcome, system_out) = match case.verdict {
+        // A message on a passing check is a finding below the fail level (a lint warning):
+        // it belongs beside the testcase, not hidden in a count.
+        CaseVerdict::Pass => (Outcome::Pass, case.message.clone()),
+        CaseVerdict::Skipped => (Outcome::Skipped { message }, None),
+        CaseVerdict::Fail => (
+            Outcome::Failure {
+                message,
+                body: case_failure_text(stage, case),
+            },
+            None,
+        ),
         // A broken check is the test's own fault, not the project's: JUnit's `error`.
-        CaseVerdict::Broken => {
-            let mut builder =
-                TestCaseBuilder::error(&case.name, time, "broken", first_line(message));
-            builder.set_trace(&cdata_safe(&case_failure_text(stage, case)));
-            builder
-        }
+        CaseVerdict::Broken => (
+            Outcome::Error {
+                kind: "broken".to_owned(),
+                message,
+                body: case_failure_text(stage, case),
+            },
+            None,
+        ),
     };
-    builder.set_classname(&case.group);
-    if let Some(file) = &case.file {
-        builder.set_filepath(file);
+    XmlCase {
+        name: case.name.clone(),
+        classname: case.group.clone(),
+        file: case.file.clone(),
+        duration_ms: case.duration_ms,
+        outcome,
+        system_out,
     }
-    builder.build()
 }
 
 /// The body of a failing case: the stage's failure at the case's file:line as the console
@@ -151,8 +356,22 @@ fn case_failure_text(stage: &StageReport, case: &Case) -> String {
         .iter()
         .filter(|f| case_covers(case, f))
         .collect();
-    // Cells of one RLS case share its file:line: keep the failure about this cell.
-    if let Some(message) = case.message.as_deref().filter(|m| !m.is_empty()) {
+    // Cells of one RLS case share its file:line: keep the failure about this cell (its
+    // message names the operation and the actor).
+    let about_cell = |f: &Failure| {
+        case.cell.as_ref().is_some_and(|cell| {
+            let this_cell = format!("{} as {}", cell.operation, cell.actor);
+            f.message.match_indices(&this_cell).any(|(at, _)| {
+                matches!(
+                    f.message[at + this_cell.len()..].chars().next(),
+                    Some(':' | ' ')
+                )
+            })
+        })
+    };
+    if matching.iter().any(|f| about_cell(f)) {
+        matching.retain(|f| about_cell(f));
+    } else if let Some(message) = case.message.as_deref().filter(|m| !m.is_empty()) {
         let same_message: Vec<&Failure> = matching
             .iter()
             .copied()
@@ -188,10 +407,4 @@ fn case_failure_text(stage: &StageReport, case: &Case) -> String {
 /// The `message` attribute: one line (XML normalises newlines in attributes to spaces).
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
-}
-
-/// junit-report writes failure bodies as CDATA without splitting a `]]>` inside them (which
-/// would end the section early and break the file): split it across two sections.
-fn cdata_safe(text: &str) -> String {
-    text.replace("]]>", "]]]]><![CDATA[>")
 }

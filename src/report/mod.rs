@@ -5,6 +5,9 @@ pub mod human;
 pub mod json;
 pub mod junit;
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
 use serde::Serialize;
 
 pub use crate::stage_id::StageId;
@@ -210,3 +213,47 @@ impl Report {
 }
 
 pub(crate) use crate::files::write_atomically;
+/// `text` with every control character shown escaped (`\u{1b}` as `\x1b`, `\u{9b}` as
+/// `\u{9b}`), so data from the database or the project (a seed value in an error message)
+/// can never move the cursor, recolour or clear a reviewer's terminal, nor make a report
+/// file unreadable. Newlines and tabs are layout and stay; a CR before a newline is dropped,
+/// any other CR is escaped (it would overwrite the start of the line).
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    let keep = |c: char| !c.is_control() || c == '\n' || c == '\t';
+    if text.chars().all(keep) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            c if keep(c) => out.push(c),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(escape_controls("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            escape_controls("\u{1b}[2J red\u{7}\u{0}"),
+            "\\x1b[2J red\\x07\\x00"
+        );
+        assert_eq!(escape_controls("a\r\nb\rc"), "a\nb\\x0dc");
+        assert_eq!(escape_controls("csi \u{9b}31m"), "csi \\u{9b}31m");
+        // Printable text, accents and emoji untouched.
+        assert_eq!(escape_controls("é ✅ \\x1b"), "é ✅ \\x1b");
+    }
+}

@@ -79,6 +79,11 @@ pub fn db_ci(args: &[String]) -> Output {
 pub fn db_ci_with_env(args: &[String], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_db-ci"))
         .args(args)
+        // Tests that run under GitHub Actions themselves must not colour their children's
+        // output nor annotate the test job (a test that wants it sets them in `env`).
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("CLICOLOR_FORCE")
         .envs(env.iter().copied())
         .env_remove("DB_CI_BACKEND")
         .env_remove("DB_CI_DATABASE_URL")
