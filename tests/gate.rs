@@ -31,6 +31,10 @@ const EARLIER: &[(&str, &str)] = &[
     ),
 ];
 
+/// A function and a PL/pgSQL caller of it (a call PostgreSQL does not track).
+const FUNCTIONS: &str = "create function public.is_admin() returns boolean language sql stable as $$ select false $$;\n\
+create function public.can_read() returns boolean language plpgsql stable as $$ begin return public.is_admin(); end $$;\n";
+
 /// Who may read messages, before and after the release.
 const MATRIX: &str = "actors:\n  alice: { user: alice@example.com }\n  anon: anon\n\
 setup: |\n  insert into public.rooms values (1, 'lobby');\n  insert into public.messages values (1, 1, 'hi', 'n');\n\
@@ -350,6 +354,36 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
                 vec!["safe to apply", "2 of 2 cells as expected"],
             )
         },
+        case(
+            "fail-drops-a-function-a-body-still-calls",
+            vec![
+                ("0030_functions.sql", FUNCTIONS),
+                ("0040_drop.sql", "-- is_admin is replaced by roles\ndrop function public.is_admin();\n"),
+            ],
+            1,
+            vec![
+                "drops function public.is_admin(), which public.can_read() still calls",
+                "migrations/0040_drop.sql:2",
+            ],
+        ),
+        case(
+            "fail-renames-a-function-a-body-still-calls",
+            vec![
+                ("0030_functions.sql", FUNCTIONS),
+                ("0040_rename.sql", "alter function public.is_admin() rename to is_staff;\n"),
+            ],
+            1,
+            vec!["renames function public.is_admin() to public.is_staff, which public.can_read() still calls"],
+        ),
+        case(
+            "pass-drops-a-function-with-its-callers",
+            vec![
+                ("0030_functions.sql", FUNCTIONS),
+                ("0040_drop.sql", "drop function public.can_read();\ndrop function public.is_admin();\n"),
+            ],
+            0,
+            vec!["safe to apply"],
+        ),
         case(
             "fail-release-disables-rls",
             vec![(

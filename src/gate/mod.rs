@@ -7,6 +7,7 @@
 pub mod judge;
 pub mod ledger;
 pub mod preflight;
+pub mod references;
 pub mod shape;
 pub mod trace;
 
@@ -584,6 +585,14 @@ async fn rehearse(
         });
     }
     let mut checks = applied.len() + 1;
+    let rehearse_error =
+        |file: &SqlFile, e: String| Error::environment(format!("rehearse {}: {e}", file.rel));
+    let mut routines = match pending.first() {
+        Some(first) => references::routines(&client)
+            .await
+            .map_err(|e| rehearse_error(first, e))?,
+        None => references::Routines::new(),
+    };
     for file in pending {
         let trace = trace::apply(&client, file, timeout, true)
             .await
@@ -611,6 +620,15 @@ async fn rehearse(
             findings.extend(destructive(statement, &prod.sizes));
             findings.extend(preflight::check(session, statement, &prod.sizes).await);
         }
+        let now = references::routines(&client)
+            .await
+            .map_err(|e| rehearse_error(file, e))?;
+        findings.extend(
+            references::check(&client, file, &routines, &now)
+                .await
+                .map_err(|e| rehearse_error(file, e))?,
+        );
+        routines = now;
         notes.push(format!(
             "rehearsed {} ({} statements, {:.0} ms)",
             file.rel,
