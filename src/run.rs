@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use crate::backend::{BackendOptions, Server};
+use crate::backend::Server;
 use crate::error::Result;
 use crate::events::{Event, Reporter};
 use crate::project::Project;
@@ -13,35 +13,7 @@ use crate::shim::{self, GrantMode};
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
-/// What to run.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    pub backend: BackendOptions,
-    /// Printed for replay of property tests.
-    pub seed: Option<u64>,
-    /// Accept the new catalog snapshot (write it) instead of failing on a difference.
-    pub update_snapshot: bool,
-    /// Fail the rls stage below this coverage percentage (overrides the config).
-    pub min_coverage: Option<f64>,
-    /// The lowest lint level that fails the run (overrides `lint.fail_level`).
-    pub fail_on_lint: Option<crate::lint::FailOn>,
-    /// The stages after replay to run; `None` runs them all. Replay always runs (every other
-    /// stage works on its result); a stage left out is reported skipped, "not selected".
-    pub only: Option<Vec<StageId>>,
-    /// The container image was given (`--image`/`DB_CI_IMAGE`): used as given, not re-tagged
-    /// to the project's `[db] major_version`.
-    pub image_given: bool,
-    /// Run on a server of another major version than the project's `[db] major_version`.
-    pub any_server_version: bool,
-}
-
-impl RunOptions {
-    fn selected(&self, stage: StageId) -> bool {
-        self.only
-            .as_ref()
-            .is_none_or(|only| stage == StageId::Replay || only.contains(&stage))
-    }
-}
+pub use crate::stage::RunOptions;
 
 /// A booted server with the project replayed into a database: what later stages and library
 /// users work with. Dropping it tears everything down.
