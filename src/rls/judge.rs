@@ -208,3 +208,287 @@ fn error_text(result: &CellResult) -> String {
     .trim()
     .to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actors::ActorKind;
+    use serde_json::Value;
+
+    fn cell(operation: Operation, expect: Expect) -> Cell {
+        Cell {
+            file: "policy-tests/notes.yaml".into(),
+            case: "notes are private".into(),
+            case_line: 7,
+            target: if operation == Operation::Sql {
+                "sql".into()
+            } else {
+                "public.notes".into()
+            },
+            operation,
+            actor: "bob".into(),
+            expect,
+            deny_sqlstate: None,
+            before: None,
+            op: String::new(),
+            op_kind: if operation == Operation::Select {
+                OpKind::Count
+            } else {
+                OpKind::Rows
+            },
+            after: None,
+            filter: "owner_id = alice".into(),
+            broken: None,
+        }
+    }
+
+    fn bob() -> Actor {
+        Actor {
+            name: "bob".into(),
+            kind: ActorKind::User,
+            db_role: "authenticated".into(),
+            id: Some("00000000-0000-4000-8000-000000000002".into()),
+            email: Some("bob@example.com".into()),
+            phone: None,
+            app_metadata: Value::Null,
+            user_metadata: Value::Null,
+            is_anonymous: false,
+            claims: Value::Null,
+        }
+    }
+
+    /// A result as the batch reports it: run as `authenticated`, `before` target rows.
+    fn ran(before: i64) -> CellResult {
+        CellResult {
+            user: Some("authenticated".into()),
+            superuser: Some(false),
+            bypass: Some(false),
+            before_count: Some(before),
+            before_fp: Some("fp1".into()),
+            after_fp: Some("fp1".into()),
+            ..CellResult::default()
+        }
+    }
+
+    fn judged(operation: Operation, expect: Expect, result: CellResult) -> Judgement {
+        judge(&cell(operation, expect), &bob(), &result)
+    }
+
+    #[test]
+    fn select_sees_all_none_or_part_of_the_target_rows() {
+        let seen = |rows| CellResult {
+            rows: Some(rows),
+            ..ran(3)
+        };
+        let all = judged(Operation::Select, Expect::Allow, seen(3));
+        assert_eq!((all.observed, all.verdict), ("allow", CaseVerdict::Pass));
+        let none = judged(Operation::Select, Expect::Deny, seen(0));
+        assert_eq!((none.observed, none.verdict), ("deny", CaseVerdict::Pass));
+        // Partial visibility fails whatever was expected.
+        for expect in [Expect::Allow, Expect::Deny] {
+            let part = judged(Operation::Select, expect, seen(1));
+            assert_eq!(
+                (part.observed, part.verdict),
+                ("partial", CaseVerdict::Fail)
+            );
+            assert!(part
+                .message
+                .unwrap()
+                .contains("1 of 3 target row(s) visible"));
+        }
+        let leak = judged(Operation::Select, Expect::Deny, seen(3));
+        assert_eq!(leak.verdict, CaseVerdict::Fail);
+        assert_eq!(
+            leak.message.as_deref(),
+            Some("select as bob: expected deny, observed allow (all 3 target row(s) visible)")
+        );
+    }
+
+    #[test]
+    fn no_target_row_as_admin_is_a_broken_test_never_a_pass() {
+        for operation in [Operation::Select, Operation::Update, Operation::Delete] {
+            let result = CellResult {
+                rows: Some(0),
+                ..ran(0)
+            };
+            let judgement = judged(operation, Expect::Deny, result);
+            assert_eq!(judgement.verdict, CaseVerdict::Broken, "{operation:?}");
+            assert!(judgement.message.unwrap().contains("checks nothing"));
+        }
+    }
+
+    #[test]
+    fn only_insufficient_privilege_is_a_denial_other_errors_are_broken() {
+        let failed = |state: &str| CellResult {
+            sqlstate: Some(state.into()),
+            error: Some("boom".into()),
+            ..ran(0)
+        };
+        let denied = judged(Operation::Insert, Expect::Deny, failed("42501"));
+        assert_eq!(
+            (denied.observed, denied.verdict),
+            ("deny", CaseVerdict::Pass)
+        );
+        for state in ["23505", "23503", "P0001", "42P01"] {
+            let judgement = judged(Operation::Insert, Expect::Deny, failed(state));
+            assert_eq!(judgement.verdict, CaseVerdict::Broken, "{state}");
+            assert!(judgement.message.unwrap().contains("never counted as deny"));
+        }
+    }
+
+    #[test]
+    fn an_insert_is_allowed_only_when_its_row_exists_afterwards() {
+        let inserted = CellResult {
+            rows: Some(1),
+            after_count: Some(1),
+            ..ran(0)
+        };
+        let allow = judged(Operation::Insert, Expect::Allow, inserted);
+        assert_eq!(
+            (allow.observed, allow.verdict),
+            ("allow", CaseVerdict::Pass)
+        );
+        let swallowed = CellResult {
+            rows: Some(1),
+            after_count: Some(0),
+            ..ran(0)
+        };
+        let partial = judged(Operation::Insert, Expect::Allow, swallowed);
+        assert_eq!(
+            (partial.observed, partial.verdict),
+            ("partial", CaseVerdict::Fail)
+        );
+    }
+
+    #[test]
+    fn an_update_is_judged_by_what_it_changed() {
+        let unchanged = CellResult {
+            rows: Some(0),
+            after_match: Some(0),
+            ..ran(2)
+        };
+        let deny = judged(Operation::Update, Expect::Deny, unchanged);
+        assert_eq!((deny.observed, deny.verdict), ("deny", CaseVerdict::Pass));
+        let changed = |matching| CellResult {
+            rows: Some(matching),
+            after_match: Some(matching),
+            after_fp: Some("fp2".into()),
+            ..ran(2)
+        };
+        let allow = judged(Operation::Update, Expect::Allow, changed(2));
+        assert_eq!(
+            (allow.observed, allow.verdict),
+            ("allow", CaseVerdict::Pass)
+        );
+        let part = judged(Operation::Update, Expect::Allow, changed(1));
+        assert_eq!(
+            (part.observed, part.verdict),
+            ("partial", CaseVerdict::Fail)
+        );
+        // Rows that already hold the `set` values cannot tell allow from deny.
+        let already = CellResult {
+            before_match: Some(2),
+            ..changed(2)
+        };
+        let broken = judged(Operation::Update, Expect::Allow, already);
+        assert_eq!(broken.verdict, CaseVerdict::Broken);
+    }
+
+    #[test]
+    fn a_delete_is_judged_by_what_remains() {
+        let removed = CellResult {
+            rows: Some(2),
+            after_count: Some(0),
+            ..ran(2)
+        };
+        let allow = judged(Operation::Delete, Expect::Allow, removed);
+        assert_eq!(
+            (allow.observed, allow.verdict),
+            ("allow", CaseVerdict::Pass)
+        );
+        let kept = CellResult {
+            rows: Some(0),
+            after_count: Some(2),
+            ..ran(2)
+        };
+        let deny = judged(Operation::Delete, Expect::Deny, kept);
+        assert_eq!((deny.observed, deny.verdict), ("deny", CaseVerdict::Pass));
+        let half = CellResult {
+            rows: Some(1),
+            after_count: Some(1),
+            after_fp: Some("fp2".into()),
+            ..ran(2)
+        };
+        let part = judged(Operation::Delete, Expect::Deny, half);
+        assert_eq!(
+            (part.observed, part.verdict),
+            ("partial", CaseVerdict::Fail)
+        );
+    }
+
+    #[test]
+    fn sql_cases_deny_by_their_declared_state_or_by_returning_nothing() {
+        let mut rpc = cell(Operation::Sql, Expect::Deny);
+        rpc.deny_sqlstate = Some("P0001".into());
+        let raised = CellResult {
+            sqlstate: Some("P0001".into()),
+            error: Some("not a member".into()),
+            ..ran(0)
+        };
+        let deny = judge(&rpc, &bob(), &raised);
+        assert_eq!((deny.observed, deny.verdict), ("deny", CaseVerdict::Pass));
+        let other = CellResult {
+            sqlstate: Some("22023".into()),
+            ..raised
+        };
+        assert_eq!(judge(&rpc, &bob(), &other).verdict, CaseVerdict::Broken);
+
+        let mut count = cell(Operation::Sql, Expect::Allow);
+        count.op_kind = OpKind::Count;
+        let nothing = CellResult {
+            rows: Some(0),
+            ..ran(0)
+        };
+        let judged = judge(&count, &bob(), &nothing);
+        assert_eq!(
+            (judged.observed, judged.verdict),
+            ("deny", CaseVerdict::Fail)
+        );
+    }
+
+    #[test]
+    fn a_cell_that_did_not_run_as_its_actor_is_broken() {
+        let superuser = CellResult {
+            superuser: Some(true),
+            rows: Some(3),
+            ..ran(3)
+        };
+        let judgement = judged(Operation::Select, Expect::Allow, superuser);
+        assert_eq!(judgement.verdict, CaseVerdict::Broken);
+        assert!(judgement.message.unwrap().contains("superuser"));
+        let wrong_role = CellResult {
+            user: Some("postgres".into()),
+            ..ran(3)
+        };
+        assert_eq!(
+            judged(Operation::Select, Expect::Allow, wrong_role).verdict,
+            CaseVerdict::Broken
+        );
+        let unread = CellResult {
+            user: None,
+            ..ran(3)
+        };
+        assert_eq!(
+            judged(Operation::Select, Expect::Allow, unread).verdict,
+            CaseVerdict::Broken
+        );
+        let timed_out = CellResult {
+            batch_error: Some("canceling statement due to statement timeout".into()),
+            ..ran(3)
+        };
+        assert_eq!(
+            judged(Operation::Select, Expect::Allow, timed_out).verdict,
+            CaseVerdict::Broken
+        );
+    }
+}
