@@ -41,6 +41,7 @@ const PENDING: &[&str] = &[
     "alter table public.t20 add constraint t20_title_len check (length(title) < 500) not valid;\n\
      alter table public.t20 validate constraint t20_title_len;\n",
     "create table public.audit (id bigint primary key, t1_id bigint references public.t1 (id), at timestamptz not null default now());\n\
+     alter table public.audit enable row level security;\n\
      create index audit_t1_idx on public.audit (t1_id);\n",
     "alter table public.t30 alter column body set default '';\n\
      create or replace function public.f30(p_id bigint) returns setof public.t30 language sql stable \

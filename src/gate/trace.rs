@@ -58,47 +58,57 @@ pub struct FileTrace {
     pub duration: Duration,
 }
 
-const RELATIONS: &str = "select c.oid::int8, n.nspname || '.' || c.relname, c.relkind::text, \
+/// The relations a statement can lock, rewrite, build or drop (`r` rows), and the relation
+/// locks this session holds (`l` rows), in one round trip. `oid >= 16384` (the first object id
+/// not PostgreSQL's own) lets the index skip the system catalogs.
+const OBSERVE: &str = "select 'r', c.oid::int8, n.nspname || '.' || c.relname, c.relkind::text, \
      c.relfilenode::int8, coalesce(i.indrelid, 0)::int8 \
-     from pg_class c join pg_namespace n on n.oid = c.relnamespace \
-     left join pg_index i on i.indexrelid = c.oid \
-     where c.relkind in ('r', 'p', 'i', 'm', 'I') \
-     and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')";
+     from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+     left join pg_catalog.pg_index i on i.indexrelid = c.oid \
+     where c.oid >= 16384 and c.relkind in ('r', 'p', 'i', 'm', 'I') \
+     and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast') \
+     union all \
+     select 'l', l.relation::int8, l.mode, '', 0, 0 from pg_catalog.pg_locks l \
+     where l.pid = pg_catalog.pg_backend_pid() and l.locktype = 'relation' and l.granted";
 
-const LOCKS: &str = "select l.relation::int8, l.mode from pg_locks l \
-     where l.pid = pg_backend_pid() and l.locktype = 'relation' and l.granted";
-
-pub async fn relations(client: &Client) -> Result<Relations, String> {
-    let rows = client
-        .query(RELATIONS, &[])
-        .await
-        .map_err(|e| db_error_text(&e))?;
-    Ok(rows
-        .iter()
-        .map(|row| {
-            let kind: String = row.get(2);
-            (
-                row.get::<_, i64>(0),
-                Relation {
-                    name: row.get(1),
-                    kind: kind.chars().next().unwrap_or('r'),
-                    filenode: row.get(3),
-                    table: row.get(4),
-                },
-            )
-        })
-        .collect())
+/// The relations there are now and the relation locks this session holds.
+async fn observe(
+    client: &Client,
+    prepared: Option<&tokio_postgres::Statement>,
+) -> Result<(Relations, BTreeSet<(i64, String)>), String> {
+    let rows = match prepared {
+        Some(statement) => client.query(statement, &[]).await,
+        None => client.query(OBSERVE, &[]).await,
+    }
+    .map_err(|e| db_error_text(&e))?;
+    let mut relations = Relations::new();
+    let mut locks = BTreeSet::new();
+    for row in &rows {
+        let what: &str = row.get(0);
+        let Some(oid) = row.get::<_, Option<i64>>(1) else {
+            continue;
+        };
+        if what == "l" {
+            locks.insert((oid, row.get::<_, String>(2)));
+            continue;
+        }
+        let kind: String = row.get(3);
+        relations.insert(
+            oid,
+            Relation {
+                name: row.get(2),
+                kind: kind.chars().next().unwrap_or('r'),
+                filenode: row.get(4),
+                table: row.get(5),
+            },
+        );
+    }
+    Ok((relations, locks))
 }
 
-async fn locks(client: &Client) -> Result<BTreeSet<(i64, String)>, String> {
-    let rows = client
-        .query(LOCKS, &[])
-        .await
-        .map_err(|e| db_error_text(&e))?;
-    Ok(rows
-        .iter()
-        .filter_map(|row| Some((row.get::<_, Option<i64>>(0)?, row.get::<_, String>(1))))
-        .collect())
+/// The relations there are now.
+pub async fn relations(client: &Client) -> Result<Relations, String> {
+    Ok(observe(client, None).await?.0)
 }
 
 /// Applies `file` with tracing (or without, `traced = false`, for the plain apply the
@@ -136,8 +146,19 @@ pub async fn apply(
             .await
             .map_err(|e| db_error_text(&e))?;
     }
+    // Prepared once per file: each observation is then a single message behind its statement.
+    let observation = if traced {
+        Some(
+            client
+                .prepare(OBSERVE)
+                .await
+                .map_err(|e| db_error_text(&e))?,
+        )
+    } else {
+        None
+    };
     let mut before = if traced {
-        relations(client).await?
+        observe(client, observation.as_ref()).await?.0
     } else {
         Relations::new()
     };
@@ -148,7 +169,19 @@ pub async fn apply(
         let text = statement.text(&file.text);
         let (line, _) = sql::line_col(&file.text, statement.start);
         let step = Instant::now();
-        if let Err(e) = client.batch_execute(text).await {
+        // The observation is sent behind the statement without waiting for it (the
+        // connection pipelines them): tracing costs no extra round trip.
+        let statement = async {
+            let result = client.batch_execute(text).await;
+            (result, step.elapsed())
+        };
+        let ((result, duration), observed) = if traced {
+            let (ran, observed) = tokio::join!(statement, observe(client, observation.as_ref()));
+            (ran, Some(observed))
+        } else {
+            (statement.await, None)
+        };
+        if let Err(e) = result {
             if in_transaction {
                 let _ = client.batch_execute("rollback").await;
             }
@@ -156,16 +189,16 @@ pub async fn apply(
             trace.duration = started.elapsed();
             return Ok(trace);
         }
-        let duration = step.elapsed();
-        if !traced {
+        let Some(observed) = observed else {
             continue;
-        }
+        };
+        let (after, now_held) = observed?;
+        // Outside a transaction every lock ended with its statement.
         let now_held = if in_transaction {
-            locks(client).await?
+            now_held
         } else {
             BTreeSet::new()
         };
-        let after = relations(client).await?;
         let name_of = |oid: i64| {
             after
                 .get(&oid)
