@@ -374,7 +374,7 @@ mod tests {
             .expect("the section has a yaml block");
         let spec: PolicyFileSpec = crate::config::parse_yaml(yaml, Path::new("README.md")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
-        assert_eq!(spec.cases.len(), 6);
+        assert_eq!(spec.cases.len(), 9);
         let file = PolicyFile {
             rel: "README.md".to_owned(),
             path: PathBuf::from("README.md"),

@@ -22,7 +22,8 @@ const CELLS_PER_EXTRA_WORKER: usize = 400;
 /// Per cell, in one block (a subtransaction): the admin `before` query; `set_config('role',
 /// …)` and the claims (what `SET LOCAL ROLE` and PostgREST's settings do); the effective-role
 /// check; the actor's statement in a nested block (its error caught and recorded); back to
-/// the session role; the admin `after` query; then a raised DBCIR rolls the whole cell back,
+/// the session role; the admin `after` query; the `then:` post-conditions (each query's rows
+/// as JSON, judged in Rust); then a raised DBCIR rolls the whole cell back,
 /// so every cell sees the same state. Two subtransactions per cell, no more: they are most of
 /// a cell's cost. QUERY_CANCELED (statement_timeout) is not caught by OTHERS and fails the
 /// batch.
@@ -35,6 +36,7 @@ declare
   a_count bigint; a_match bigint; a_fp text;
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
+  q text; t text; thens jsonb;
 begin
   for c in select value from jsonb_array_elements(cells) loop
     res := jsonb_build_object('i', c->'i');
@@ -59,6 +61,9 @@ begin
       begin
         if c->>'kind' = 'count' then
           execute c->>'op' into n;
+        elsif c->>'kind' = 'json' then
+          execute c->>'op' into n, t;
+          res := res || jsonb_build_object('returned', t);
         else
           execute c->>'op';
           get diagnostics n = row_count;
@@ -79,6 +84,15 @@ begin
           execute c->>'after' into a_count, a_match, a_fp;
         end if;
         res := res || jsonb_build_object('after_count', a_count, 'after_match', a_match, 'after_fp', a_fp);
+      end if;
+      phase := 'then';
+      if c ? 'then' then
+        thens := '[]'::jsonb;
+        for q in select value from jsonb_array_elements_text(c->'then') loop
+          execute 'select coalesce(json_agg(dbci_then), ''[]'')::text from (' || q || ') dbci_then' into t;
+          thens := thens || jsonb_build_array(t);
+        end loop;
+        res := res || jsonb_build_object('then', thens);
       end if;
       raise sqlstate 'DBCIR';
     exception
@@ -118,6 +132,11 @@ pub struct CellResult {
     pub after_count: Option<i64>,
     pub after_match: Option<i64>,
     pub after_fp: Option<String>,
+    /// With `returns:`: the rows the statement returned, as JSON text (see
+    /// [`super::plan::returning_rows`]).
+    pub returned: Option<String>,
+    /// Per `then:` query, its rows as JSON text (run as admin after the statement).
+    pub then: Option<Vec<String>>,
     /// The whole batch failed (statement timeout): the error.
     #[serde(skip)]
     pub batch_error: Option<String>,

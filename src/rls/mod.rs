@@ -498,8 +498,36 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
             .await
             .map_err(|e| format!("fails ({})", db_error_text(&e)))
     };
+    // A call that succeeds must also be able to make its `then:` hold.
+    let outcome = match outcome {
+        Ok(()) => then_as_admin(client, cell).await,
+        Err(e) => Err(e),
+    };
     let _ = client.batch_execute("rollback").await;
     outcome
+}
+
+/// Runs the `then:` queries of `cell` after its statement ran as admin.
+async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+    for query in &cell.then {
+        let sql =
+            format!("select coalesce(json_agg(dbci_then), '[]')::text from ({query}) dbci_then");
+        let rows: String = match client.query_one(sql.as_str(), &[]).await {
+            Ok(row) => row.get(0),
+            Err(e) => {
+                return Err(format!(
+                    "succeeds but `then: {query}` fails ({})",
+                    db_error_text(&e)
+                ))
+            }
+        };
+        if let Err(what) = spec::then_holds(&rows) {
+            return Err(format!(
+                "succeeds but `then: {query}` does not hold (it {what})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn case_name(cell: &Cell) -> String {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::spec::{resolve, CaseSpec, Expect, Operation};
+use super::spec::{
+    resolve, returns_rows_wanted, CaseSpec, DenyOn, Expect, OpExpect, Operation, SqlStates,
+};
 use crate::actors::{Actor, ActorKind};
 use crate::backend::{quote_ident, quote_literal};
 use crate::policy_tests::PolicyFile;
@@ -30,8 +32,10 @@ pub struct Cell {
     pub operation: Operation,
     pub actor: String,
     pub expect: Expect,
-    /// The SQLSTATE a denying RPC raises (besides 42501).
-    pub deny_sqlstate: Option<String>,
+    /// The SQLSTATEs that mean denied besides 42501 (`sqlstate:`, `deny_sqlstate:`).
+    pub deny_sqlstates: Vec<String>,
+    /// `deny_on: error`: any error that does not say the statement is wrong is a denial.
+    pub deny_on_error: bool,
     /// Admin query before: (count, rows already as `set` wants, keys, fingerprint).
     pub before: Option<String>,
     /// The statement run as the actor.
@@ -40,10 +44,52 @@ pub struct Cell {
     /// Admin query after, with the keys of `before` as `$1`: (count, rows as `set` wants,
     /// fingerprint).
     pub after: Option<String>,
+    /// `then:` post-conditions, rendered for the actor, run as admin after the statement.
+    pub then: Vec<String>,
+    /// `returns:` rendered for the actor; the statement then also returns its rows as JSON.
+    pub returns: Option<Returns>,
     /// The case's target-row condition, for messages.
     pub filter: String,
     /// Why the cell cannot run (a broken test found while planning), e.g. no key columns.
     pub broken: Option<String>,
+}
+
+/// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Returns {
+    pub want: Value,
+    pub ordered: bool,
+}
+
+/// `sql` wrapped so that it yields its row count and its rows as JSON text, each row as
+/// `[column, value]` pairs in column order (an object would lose the order and duplicate
+/// names, which a single value's "one column" check needs).
+pub fn returning_rows(sql: &str) -> String {
+    format!(
+        "select count(*), coalesce(json_agg((select json_agg(json_build_array(e.key, e.value) order by e.n) \
+         from json_each(row_to_json(dbci_r)) with ordinality e(key, value, n))), '[]')::text \
+         from ({}) dbci_r",
+        sql.trim().trim_end_matches(';')
+    )
+}
+
+/// `want` with `{{me.field}}` and `{{actor.field}}` filled in every string.
+fn render_value(file: &PolicyFile, actor: &Actor, want: &Value) -> Result<Value, String> {
+    Ok(match want {
+        Value::String(s) => Value::String(render_for(file, actor, s)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(file, actor, v))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(file, actor, v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// A case-level problem found while planning: the matrix has a hole or a case is malformed.
@@ -183,6 +229,30 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                 ));
                 continue;
             }
+            if let Some(returns) = &case.returns {
+                if let Err(message) = returns_rows_wanted(&returns.value) {
+                    plan.errors.push((
+                        returns.referenced.line() as usize,
+                        format!("case `{}`: {message}", case.name),
+                    ));
+                    continue;
+                }
+            }
+            if case.ordered
+                && case
+                    .returns
+                    .as_ref()
+                    .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
+            {
+                plan.errors.push((
+                    line,
+                    format!(
+                        "case `{}`: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
             let allow = case.allow.clone().unwrap_or_default();
             let deny = case.deny.clone().unwrap_or_default();
             let expectations = match resolve(&allow, &deny, &actor_names) {
@@ -192,6 +262,16 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     continue;
                 }
             };
+            if case.sqlstate.is_some() && case.deny_sqlstate.is_some() {
+                plan.errors.push((
+                    line,
+                    format!(
+                        "case `{}`: give `deny_sqlstate: [..]` or the older `sqlstate:`, not both",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
             if let Some(state) = &case.sqlstate {
                 if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
                     plan.errors.push((
@@ -210,7 +290,27 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     .actors
                     .get(actor_name)
                     .expect("resolved against the file's actors");
+                // Only what an allowed actor reads is compared (`{{me.email}}` means nothing
+                // for anon).
+                let returns = match case
+                    .returns
+                    .as_ref()
+                    .filter(|_| *expect == Expect::Allow)
+                    .map(|r| render_value(file, actor, &r.value))
+                    .transpose()
+                {
+                    Ok(want) => want.map(|want| Returns {
+                        want,
+                        ordered: case.ordered,
+                    }),
+                    Err(message) => {
+                        plan.errors
+                            .push((line, format!("case `{}`: returns: {message}", case.name)));
+                        break;
+                    }
+                };
                 let op = match render_for(file, actor, sql) {
+                    Ok(op) if returns.is_some() => returning_rows(&op),
                     Ok(op) if case.returns_rows => format!(
                         "select count(*) from ({}) as returned",
                         op.trim().trim_end_matches(';')
@@ -222,6 +322,14 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         break;
                     }
                 };
+                let then = match render_then(file, actor, case.then.as_ref()) {
+                    Ok(then) => then,
+                    Err((l, message)) => {
+                        plan.errors
+                            .push((l, format!("case `{}`: {message}", case.name)));
+                        break;
+                    }
+                };
                 plan.cells.push(Cell {
                     file: file.rel.clone(),
                     case: case.name.clone(),
@@ -230,7 +338,13 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     operation: Operation::Sql,
                     actor: actor_name.clone(),
                     expect: *expect,
-                    deny_sqlstate: case.sqlstate.clone(),
+                    deny_sqlstates: case
+                        .sqlstate
+                        .iter()
+                        .cloned()
+                        .chain(states(case.deny_sqlstate.as_ref()))
+                        .collect(),
+                    deny_on_error: case.deny_on == Some(DenyOn::Error),
                     before: None,
                     op,
                     op_kind: if case.returns_rows {
@@ -239,10 +353,32 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         OpKind::Rows
                     },
                     after: None,
+                    then,
+                    returns,
                     filter: String::new(),
                     broken: None,
                 });
             }
+            continue;
+        }
+        if case.returns.is_some() || case.ordered {
+            plan.errors.push((
+                line,
+                format!(
+                    "case `{}`: `returns:` of a table case goes under `select:` (`select: {{ allow: [...], returns: [...] }}`)",
+                    case.name
+                ),
+            ));
+            continue;
+        }
+        if let Some(then) = &case.then {
+            plan.errors.push((
+                then.referenced.line() as usize,
+                format!(
+                    "case `{}`: `then:` of a table case goes under the operation it follows (`update: {{ set: …, then: … }}`)",
+                    case.name
+                ),
+            ));
             continue;
         }
         if case.allow.is_some()
@@ -276,19 +412,19 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
         let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
         let key: Vec<String> = case.key.clone().unwrap_or_else(|| info.key.clone());
-        let operations: Vec<(Operation, &super::spec::Who, &super::spec::Who)> = [
+        let operations: Vec<(Operation, OpExpect)> = [
             case.select
                 .as_ref()
-                .map(|o| (Operation::Select, &o.allow, &o.deny)),
+                .map(|o| (Operation::Select, o.expect())),
             case.insert
                 .as_ref()
-                .map(|o| (Operation::Insert, &o.allow, &o.deny)),
+                .map(|o| (Operation::Insert, o.expect())),
             case.update
                 .as_ref()
-                .map(|o| (Operation::Update, &o.allow, &o.deny)),
+                .map(|o| (Operation::Update, o.expect())),
             case.delete
                 .as_ref()
-                .map(|o| (Operation::Delete, &o.allow, &o.deny)),
+                .map(|o| (Operation::Delete, o.expect())),
         ]
         .into_iter()
         .flatten()
@@ -303,14 +439,71 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             ));
             continue;
         }
-        for (operation, allow, deny) in operations {
-            let expectations = match resolve(allow, deny, &actor_names) {
+        for (operation, op) in operations {
+            if let Some(select) = case
+                .select
+                .as_ref()
+                .filter(|_| operation == Operation::Select)
+            {
+                if let Some(ordered) = &select.ordered {
+                    plan.errors.push((
+                        ordered.referenced.line() as usize,
+                        format!(
+                            "case `{}`: a table's rows come in no order: `ordered:` is for `sql:` cases",
+                            case.name
+                        ),
+                    ));
+                    continue;
+                }
+                if let Some(returns) = &select.returns {
+                    if returns_rows_wanted(&returns.value) != Ok(true) {
+                        plan.errors.push((
+                            returns.referenced.line() as usize,
+                            format!(
+                                "case `{}`: `returns:` of a select is the target rows: a list of objects naming the columns compared, e.g. `[{{ id: 1, title: x }}]`",
+                                case.name
+                            ),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if let (Operation::Select, Some(then)) = (operation, op.then) {
+                plan.errors.push((
+                    then.referenced.line() as usize,
+                    format!(
+                        "case `{}`: a select changes nothing for `then:` to check; use `returns:` for what it reads",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
+            let deny_sqlstates: Vec<String> = states(case.deny_sqlstate.as_ref())
+                .chain(states(op.deny_sqlstate))
+                .collect();
+            let deny_on_error = case.deny_on.or(op.deny_on) == Some(DenyOn::Error);
+            let then_spec = op.then;
+            let expectations = match resolve(op.allow, op.deny, &actor_names) {
                 Ok(e) => e,
                 Err((l, message)) => {
                     plan.errors.push((if l == 0 { line } else { l }, message));
                     continue;
                 }
             };
+            // Denials by any error are only worth something when the statement can succeed:
+            // an allowed actor's cell shows it does (a case whose own values are wrong, a
+            // NOT NULL or foreign key violation, fails there instead of passing as deny).
+            if deny_on_error && !expectations.cells.values().any(|e| *e == Expect::Allow) {
+                plan.errors.push((
+                    line,
+                    format!(
+                        "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
+                        case.name,
+                        operation.as_str()
+                    ),
+                ));
+                continue;
+            }
             add_holes(&mut plan, case, line, operation, &expectations.missing);
             for (actor_name, expect) in &expectations.cells {
                 let actor = file
@@ -333,22 +526,66 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         after,
                         filter,
                         broken,
-                    }) => plan.cells.push(Cell {
-                        file: file.rel.clone(),
-                        case: case.name.clone(),
-                        case_line: line,
-                        target: format!("{schema}.{table}"),
-                        operation,
-                        actor: actor_name.clone(),
-                        expect: *expect,
-                        deny_sqlstate: None,
-                        before,
-                        op,
-                        op_kind,
-                        after,
-                        filter,
-                        broken,
-                    }),
+                    }) => {
+                        // A write's `then:` is what an allowed actor's write promises.
+                        let then_spec = then_spec.filter(|_| *expect == Expect::Allow);
+                        let then = match render_then(file, actor, then_spec) {
+                            Ok(then) => then,
+                            Err((l, message)) => {
+                                plan.errors
+                                    .push((l, format!("case `{}`: {message}", case.name)));
+                                break;
+                            }
+                        };
+                        let want = case
+                            .select
+                            .as_ref()
+                            .filter(|_| operation == Operation::Select)
+                            .and_then(|s| s.returns.as_ref())
+                            .filter(|_| *expect == Expect::Allow);
+                        let returns = match want
+                            .map(|r| render_value(file, actor, &r.value))
+                            .transpose()
+                        {
+                            Ok(want) => want.map(|want| Returns {
+                                want,
+                                ordered: false,
+                            }),
+                            Err(message) => {
+                                plan.errors.push((
+                                    line,
+                                    format!("case `{}`: returns: {message}", case.name),
+                                ));
+                                break;
+                            }
+                        };
+                        // The rows the actor reads, beside their count.
+                        let op = match (&returns, broken.is_none()) {
+                            (Some(_), true) => returning_rows(&format!(
+                                "select t.* from {qualified} t where {filter}"
+                            )),
+                            _ => op,
+                        };
+                        plan.cells.push(Cell {
+                            file: file.rel.clone(),
+                            case: case.name.clone(),
+                            case_line: line,
+                            target: format!("{schema}.{table}"),
+                            operation,
+                            actor: actor_name.clone(),
+                            expect: *expect,
+                            deny_sqlstates: deny_sqlstates.clone(),
+                            deny_on_error,
+                            before,
+                            op,
+                            op_kind,
+                            after,
+                            then,
+                            returns,
+                            filter,
+                            broken,
+                        });
+                    }
                     Err(message) => {
                         plan.errors
                             .push((line, format!("case `{}`: {message}", case.name)));
@@ -359,6 +596,30 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
     }
     plan
+}
+
+/// The `then:` queries rendered for `actor`; the error carries the line of `then:`.
+fn render_then(
+    file: &PolicyFile,
+    actor: &Actor,
+    then: Option<&serde_saphyr::Spanned<super::spec::Then>>,
+) -> Result<Vec<String>, (usize, String)> {
+    let Some(then) = then else {
+        return Ok(Vec::new());
+    };
+    then.value
+        .0
+        .iter()
+        .map(|query| {
+            render_for(file, actor, query)
+                .map_err(|e| (then.referenced.line() as usize, format!("then: {e}")))
+        })
+        .collect()
+}
+
+/// The SQLSTATEs of an optional `deny_sqlstate:`.
+fn states(list: Option<&SqlStates>) -> impl Iterator<Item = String> + '_ {
+    list.into_iter().flat_map(|l| l.0.iter().cloned())
 }
 
 fn add_holes(
@@ -599,11 +860,18 @@ pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
         "claims": actor.claims.to_string(),
         "legacy": legacy,
         "may_bypass": actor.may_bypass_rls(),
-        "kind": if cell.op_kind == OpKind::Count { "count" } else { "rows" },
+        "kind": match (cell.op_kind, &cell.returns) {
+            (_, Some(_)) => "json",
+            (OpKind::Count, None) => "count",
+            (OpKind::Rows, None) => "rows",
+        },
         "op": cell.op,
     });
     if let Some(before) = &cell.before {
         value["before"] = Value::String(before.clone());
+    }
+    if !cell.then.is_empty() {
+        value["then"] = json!(cell.then);
     }
     if let Some(after) = &cell.after {
         value["after"] = Value::String(after.clone());
@@ -637,4 +905,96 @@ pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
         })
         .collect();
     plan(file, &targets).errors
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::actors::Actors;
+    use crate::policy_tests::PolicyFileSpec;
+
+    /// The input errors `check` finds in a matrix with actors alice and anon.
+    fn errors(cases: &str) -> Vec<(usize, String)> {
+        let text = format!(
+            "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
+        );
+        let spec: PolicyFileSpec = crate::config::parse_yaml(&text, Path::new("m.yaml")).unwrap();
+        let actors = Actors::resolve(&spec.actors).unwrap();
+        let file = PolicyFile {
+            rel: "m.yaml".to_owned(),
+            path: PathBuf::from("m.yaml"),
+            text,
+            spec,
+            actors,
+            setup_line: 1,
+        };
+        check(&file)
+    }
+
+    #[test]
+    fn new_keys_are_refused_where_they_mean_nothing() {
+        for (case, line, says) in [
+            (
+                "  - name: x\n    sql: select 1\n    sqlstate: P0001\n    deny_sqlstate: [P0001]\n    deny: others\n",
+                5,
+                "not both",
+            ),
+            (
+                "  - name: x\n    table: t\n    update: { set: { a: 1 }, deny: others, deny_on: error }\n",
+                5,
+                "`deny_on: error` for update with nobody allowed",
+            ),
+            (
+                "  - name: x\n    table: t\n    then: select true\n    delete: { allow: others }\n",
+                7,
+                "goes under the operation",
+            ),
+            (
+                "  - name: x\n    table: t\n    select: { allow: others, then: select true }\n",
+                7,
+                "a select changes nothing",
+            ),
+            (
+                "  - name: x\n    table: t\n    select: { allow: others, ordered: true }\n",
+                7,
+                "come in no order",
+            ),
+            (
+                "  - name: x\n    table: t\n    select: { allow: others, returns: 3 }\n",
+                7,
+                "`returns:` of a select is the target rows",
+            ),
+            (
+                "  - name: x\n    table: t\n    returns: [{ a: 1 }]\n    select: { allow: others }\n",
+                5,
+                "goes under `select:`",
+            ),
+            (
+                "  - name: x\n    sql: select 1\n    returns: [1, 2]\n    allow: others\n",
+                7,
+                "each an object",
+            ),
+            (
+                "  - name: x\n    sql: select 1\n    returns: 1\n    ordered: true\n    allow: others\n",
+                5,
+                "`ordered: true` compares `returns:` rows in order",
+            ),
+            (
+                "  - name: x\n    sql: select 1\n    then: select '{{bob.id}}'\n    allow: others\n",
+                7,
+                "then: `{{bob.id}}` names no actor",
+            ),
+        ] {
+            let found = errors(case);
+            assert!(
+                found.iter().any(|(l, m)| *l == line && m.contains(says)),
+                "{case}: {found:?}"
+            );
+        }
+        // The forms that mean something are accepted.
+        let fine = "  - name: x\n    sql: select 1\n    deny_sqlstate: [P0001]\n    then: [select true]\n    returns: [{ a: 1 }]\n    ordered: true\n    allow: [alice]\n    deny: others\n  - name: y\n    table: t\n    deny_on: error\n    select: { allow: [alice], deny: others, returns: [{ id: '{{me.id}}' }] }\n    update: { set: { a: 1 }, allow: [alice], deny: others, then: \"select '{{me.email}}' <> ''\" }\n";
+        assert_eq!(errors(fine), Vec::new());
+    }
 }
