@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use crate::actors::{ActorSpec, Actors};
+use crate::actors::{ActorSpec, Actors, Existing, SeededUser};
 use crate::backend::{db_error_text, Server};
 use crate::error::{Error, Result};
 use crate::project::Project;
@@ -210,6 +210,79 @@ pub async fn check_actor_roles(client: &Client, files: &[&PolicyFile]) -> Result
     Ok(())
 }
 
+/// The files with every `existing:` actor bound to its seeded `auth.users` row, read after
+/// replay (the seed made it). A row that is not there is the user's input, like a missing
+/// role: exit 2 at the actor's line.
+pub async fn bind_existing_users(
+    client: &Client,
+    files: &[&PolicyFile],
+) -> Result<Vec<PolicyFile>> {
+    let mut bound = Vec::with_capacity(files.len());
+    for file in files {
+        let mut file = (*file).clone();
+        let PolicyFile {
+            rel, text, actors, ..
+        } = &mut file;
+        for actor in actors.by_name.values_mut() {
+            let Some(existing) = actor.existing.clone() else {
+                continue;
+            };
+            let (condition, value) = match &existing {
+                Existing::Id(id) => ("id = $1::text::uuid", id.clone()),
+                Existing::Email(email) => ("lower(email) = lower($1)", email.clone()),
+            };
+            let rows = client
+                .query(
+                    &format!(
+                        "select id::text, email::text, phone::text, \
+                         coalesce(raw_app_meta_data, '{{}}')::text, coalesce(raw_user_meta_data, '{{}}')::text, \
+                         coalesce(is_anonymous, false) from auth.users where {condition}"
+                    ),
+                    &[&value],
+                )
+                .await
+                .map_err(|e| {
+                    Error::environment(format!("read the seeded users: {}", db_error_text(&e)))
+                })?;
+            let at = format!("{rel}:{}", actor_line(text, &actor.name));
+            let row = match rows.as_slice() {
+                [row] => row,
+                [] => {
+                    return Err(Error::input(format!(
+                        "{at}: actor `{}` is bound to the seeded user with {existing}, but auth.users has no such row after replay \
+                         (is the seed that creates it listed, and the {} right?)",
+                        actor.name,
+                        if matches!(existing, Existing::Id(_)) { "id" } else { "email" }
+                    )))
+                }
+                _ => {
+                    return Err(Error::input(format!(
+                        "{at}: actor `{}` is bound to the seeded user with {existing}, but {} auth.users rows have it; bind by id: `{{ user: {{ id: <uuid> }} }}`",
+                        actor.name,
+                        rows.len()
+                    )))
+                }
+            };
+            let json = |i: usize| -> serde_json::Value {
+                serde_json::from_str(&row.get::<_, String>(i)).unwrap_or(serde_json::Value::Null)
+            };
+            let seeded = SeededUser {
+                id: row.get(0),
+                email: row.get(1),
+                phone: row.get(2),
+                app_metadata: json(3),
+                user_metadata: json(4),
+                is_anonymous: row.get(5),
+            };
+            actor
+                .bind(seeded)
+                .map_err(|e| Error::input(format!("{at}: {e}")))?;
+        }
+        bound.push(file);
+    }
+    Ok(bound)
+}
+
 /// The 1-based line of a top-level `key:` in YAML text.
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
     let prefix = format!("{key}:");
@@ -317,9 +390,11 @@ fn users_failure(file: &PolicyFile, error: &tokio_postgres::Error) -> (usize, St
                 actor_line(&file.text, &actor.name),
                 format!(
                     "actor `{}` collides with a user already in auth.users after replay ({}): a migration \
-                     or seed created it; give the actor another email (or `id:`)",
+                     or seed created it; to act as that user, bind the actor to it (`{{ existing: {} }}` or \
+                     `{{ user: {{ id: <uuid> }} }}`), or give the actor another email (or `id:`)",
                     actor.name,
-                    detail.trim_end_matches('.')
+                    detail.trim_end_matches('.'),
+                    actor.email.as_deref().unwrap_or("<email>")
                 ),
             );
         }

@@ -64,12 +64,15 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         Err(reason) => return Ok(StageReport::skipped(STAGE, reason)),
     };
 
+    // Actors bound to seeded users get their ids and claims from the replayed database.
+    let bound: Vec<PolicyFile>;
     // Catalog facts for planning and coverage, read from the replayed database.
     let (plans, relations) = {
         let client = ctx.server.connect(ctx.database).await?;
         policy_tests::check_actor_roles(&client, &files).await?;
+        bound = policy_tests::bind_existing_users(&client, &files).await?;
         let mut plans = Vec::new();
-        for file in &files {
+        for file in &bound {
             let targets = target_info(&client, file).await?;
             plans.push(plan::plan(file, &targets));
         }
@@ -77,6 +80,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             coverage::exposed_relations(&client, &ctx.project.config.rls.exposed_schemas).await?;
         (plans, relations)
     };
+    let files: Vec<&PolicyFile> = bound.iter().collect();
     let total: usize = plans.iter().map(|p| p.cells.len() + p.holes.len()).sum();
     reporter.event(&Event::StageStarted { name: STAGE, total });
 
