@@ -24,6 +24,10 @@ pub struct PolicyFileSpec {
     pub actors: BTreeMap<String, ActorSpec>,
     /// SQL run as admin after the actors' `auth.users` rows exist; `{{actor.id}}` templates.
     pub setup: Option<String>,
+    /// SQL files (relative to this file's folder) run before `setup:`, after the folder's
+    /// `setup.sql`: setup shared by several files.
+    #[serde(default)]
+    pub include: Vec<serde_saphyr::Spanned<String>>,
     /// RLS matrix cases.
     #[serde(default)]
     pub cases: Vec<serde_saphyr::Spanned<CaseSpec>>,
@@ -43,6 +47,23 @@ pub struct PolicyFile {
     pub actors: Actors,
     /// 1-based line of the `setup:` key's value, for errors in the setup SQL.
     pub setup_line: usize,
+    /// The folder's `setup.sql` and the `include:` files, in the order they run.
+    pub shared: Vec<SharedSql>,
+}
+
+/// The setup every policy-test file of a folder runs first, when the folder has one.
+pub const FOLDER_SETUP: &str = "setup.sql";
+
+/// SQL shared by several policy-test files, run before a file's own `setup:` with the
+/// file's actors filled in.
+#[derive(Debug, Clone)]
+pub struct SharedSql {
+    /// The SQL file, relative to the project root.
+    pub rel: String,
+    pub text: String,
+    /// The line of the policy-test file that brings it in (its `include:` item; 1 for the
+    /// folder's `setup.sql`), where a failure is reported.
+    pub line: usize,
 }
 
 impl PolicyFile {
@@ -71,18 +92,36 @@ pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
         })
         .collect();
     paths.sort();
+    let folder_setup = dir.join(FOLDER_SETUP);
+    let folder_setup = if folder_setup.is_file() {
+        Some(SharedSql {
+            rel: relative(project, &folder_setup),
+            text: std::fs::read_to_string(&folder_setup)
+                .map_err(|e| Error::input(format!("read {}: {e}", folder_setup.display())))?,
+            line: 1,
+        })
+    } else {
+        None
+    };
     paths
         .into_iter()
-        .map(|path| load_file(project, &path))
+        .map(|path| load_file(project, &path, folder_setup.as_ref()))
         .collect()
 }
 
-fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
-    let rel = path
-        .strip_prefix(&project.root)
+fn relative(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root)
         .unwrap_or(path)
         .display()
-        .to_string();
+        .to_string()
+}
+
+fn load_file(
+    project: &Project,
+    path: &Path,
+    folder_setup: Option<&SharedSql>,
+) -> Result<PolicyFile> {
+    let rel = relative(project, path);
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::input(format!("read {}: {e}", path.display())))?;
     let spec: PolicyFileSpec = if text.trim().is_empty() {
@@ -104,6 +143,25 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
         )));
     }
     let setup_line = key_line(&text, "setup").map_or(1, |l| l + 1);
+    let mut shared: Vec<SharedSql> = folder_setup.cloned().into_iter().collect();
+    let folder = path.parent().unwrap_or(Path::new("."));
+    for include in &spec.include {
+        let included = folder.join(&include.value);
+        let text = std::fs::read_to_string(&included).map_err(|e| {
+            Error::input(format!(
+                "{rel}:{}:{}: include `{}`: read {}: {e}",
+                include.referenced.line(),
+                include.referenced.column(),
+                include.value,
+                included.display()
+            ))
+        })?;
+        shared.push(SharedSql {
+            rel: relative(project, &included),
+            text,
+            line: include.referenced.line() as usize,
+        });
+    }
     let file = PolicyFile {
         rel,
         path: path.to_path_buf(),
@@ -111,7 +169,17 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
         spec,
         actors,
         setup_line,
+        shared,
     };
+    for sql in &file.shared {
+        file.actors.render(&sql.text).map_err(|e| {
+            Error::input(format!(
+                "{}: {}: {e} (filled in with this file's actors)",
+                file.at(sql.line),
+                sql.rel
+            ))
+        })?;
+    }
     if let Some(setup) = &file.spec.setup {
         file.actors
             .render(setup)
@@ -326,31 +394,55 @@ pub async fn prepare(
             return Ok(Err((prepared, failure)));
         }
     }
+    for shared in &file.shared {
+        let sql = file
+            .actors
+            .render(&shared.text)
+            .map_err(|e| Error::input(format!("{}: {}: {e}", file.at(shared.line), shared.rel)))?;
+        if let Err((line, e)) = apply(&prepared.client, &sql).await {
+            // Reported at the line that brings the file in, naming the failing line in it.
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            let failure = SetupFailure {
+                line: shared.line,
+                message: format!("setup failed in {}{at}: {}", shared.rel, db_error_text(&e)),
+            };
+            return Ok(Err((prepared, failure)));
+        }
+    }
     if let Some(setup) = &file.spec.setup {
         let sql = file
             .actors
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
-        if let Err(e) = prepared.client.batch_execute(&sql).await {
-            let offset = match crate::sql::error_offset(&e, &sql) {
-                Some(offset) => Some(offset),
-                // Re-running a statement the time limit stopped would wait for the limit
-                // twice: the setup's first line stands for it.
-                None if crate::backend::watchdog::is_timeout(&e) => None,
-                // No position (a constraint, a trigger's error): the statement that fails.
-                None => failing_statement(&prepared.client, &sql).await,
-            };
-            let line = offset
-                .map(|offset| file.setup_line + crate::sql::line_col(&sql, offset).0 - 1)
-                .unwrap_or(file.setup_line);
+        if let Err((line, e)) = apply(&prepared.client, &sql).await {
             let failure = SetupFailure {
-                line,
+                line: line.map_or(file.setup_line, |l| file.setup_line + l - 1),
                 message: format!("setup failed: {}", db_error_text(&e)),
             };
             return Ok(Err((prepared, failure)));
         }
     }
     Ok(Ok(prepared))
+}
+
+/// Runs setup SQL as admin; on failure, the 1-based line of `sql` where the failing
+/// statement starts (when it can be told) and the error.
+async fn apply(
+    client: &Client,
+    sql: &str,
+) -> std::result::Result<(), (Option<usize>, tokio_postgres::Error)> {
+    let Err(e) = client.batch_execute(sql).await else {
+        return Ok(());
+    };
+    let offset = match crate::sql::error_offset(&e, sql) {
+        Some(offset) => Some(offset),
+        // Re-running a statement the time limit stopped would wait for the limit
+        // twice: the setup's first line stands for it.
+        None if crate::backend::watchdog::is_timeout(&e) => None,
+        // No position (a constraint, a trigger's error): the statement that fails.
+        None => failing_statement(client, sql).await,
+    };
+    Err((offset.map(|offset| crate::sql::line_col(sql, offset).0), e))
 }
 
 /// Runs `sql` again statement by statement in a transaction rolled back afterwards, and
@@ -457,6 +549,7 @@ mod tests {
             spec,
             actors,
             setup_line: 1,
+            shared: Vec::new(),
         };
         assert_eq!(crate::rls::plan::check(&file), Vec::new());
     }

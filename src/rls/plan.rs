@@ -929,6 +929,7 @@ mod tests {
             spec,
             actors,
             setup_line: 1,
+            shared: Vec::new(),
         };
         check(&file)
     }
