@@ -186,9 +186,13 @@ fn load_file(
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
     }
     let mut problems = crate::rls::plan::check(&file);
-    problems.extend(crate::props::check(&file));
-    if let Some((line, message)) = problems.into_iter().next() {
-        return Err(Error::input(format!("{}: {message}", file.at(line))));
+    problems.extend(
+        crate::props::check(&file)
+            .into_iter()
+            .map(|(line, message)| (line.into(), message)),
+    );
+    if let Some((pos, message)) = problems.into_iter().next() {
+        return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
     }
     Ok(file)
 }

@@ -87,12 +87,12 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let mut report = StageReport::new(STAGE, StageVerdict::Pass);
     let mut covered = BTreeSet::new();
     for (file, plan) in files.iter().zip(&plans) {
-        for (line, message) in &plan.errors {
+        for (pos, message) in &plan.errors {
             // Only catalog-dependent errors reach here (a missing table): a broken test.
             report.failures.push(Failure {
                 file: file.rel.clone(),
-                line: *line,
-                column: None,
+                line: pos.line,
+                column: pos.column,
                 message: format!("broken test: {message}"),
                 notes: Vec::new(),
                 statement: None,

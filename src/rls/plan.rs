@@ -92,6 +92,38 @@ fn render_value(file: &PolicyFile, actor: &Actor, want: &Value) -> Result<Value,
     })
 }
 
+/// Where an input error is: a line, and the column when the error is about a value whose
+/// position the parser kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: Option<usize>,
+}
+
+impl From<usize> for Pos {
+    fn from(line: usize) -> Pos {
+        Pos { line, column: None }
+    }
+}
+
+impl Pos {
+    /// The position of a value as written.
+    pub fn of<T>(value: &serde_saphyr::Spanned<T>) -> Pos {
+        Pos {
+            line: value.referenced.line() as usize,
+            column: Some(value.referenced.column() as usize),
+        }
+    }
+
+    /// `file:line[:col]`.
+    pub fn at(&self, file: &str) -> String {
+        match self.column {
+            Some(column) => format!("{file}:{}:{column}", self.line),
+            None => format!("{file}:{}", self.line),
+        }
+    }
+}
+
 /// A case-level problem found while planning: the matrix has a hole or a case is malformed.
 #[derive(Debug, Clone)]
 pub struct Hole {
@@ -127,8 +159,8 @@ const WRITTEN_IN_CELL: &str =
 pub struct Plan {
     pub cells: Vec<Cell>,
     pub holes: Vec<Hole>,
-    /// Input errors (exit 2): line and message.
-    pub errors: Vec<(usize, String)>,
+    /// Input errors (exit 2): where and message.
+    pub errors: Vec<(Pos, String)>,
 }
 
 /// Splits `schema.table` (default schema `public`); quotes are honoured.
@@ -183,7 +215,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
     let actor_names: Vec<&str> = file.actors.names().collect();
     if actor_names.contains(&"me") {
         plan.errors.push((
-            crate::policy_tests::key_line(&file.text, "actors").unwrap_or(1),
+            Pos::from(crate::policy_tests::key_line(&file.text, "actors").unwrap_or(1)),
             "an actor may not be called `me`: `{{me.id}}` means the acting actor".to_owned(),
         ));
         return plan;
@@ -198,7 +230,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: give exactly one of `table:`, `bucket:` or `sql:`",
                     case.name
@@ -208,7 +240,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
         if case.object.is_some() && case.bucket.is_none() {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!("case `{}`: `object:` needs `bucket:`", case.name),
             ));
             continue;
@@ -221,7 +253,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                 || case.filter.is_some()
             {
                 plan.errors.push((
-                    line,
+                    Pos::from(line),
                     format!(
                         "case `{}`: an `sql:` case takes `allow:`/`deny:` (and `sqlstate:`), not table operations or `where:`",
                         case.name
@@ -231,10 +263,8 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             }
             if let Some(returns) = &case.returns {
                 if let Err(message) = returns_rows_wanted(&returns.value) {
-                    plan.errors.push((
-                        returns.referenced.line() as usize,
-                        format!("case `{}`: {message}", case.name),
-                    ));
+                    plan.errors
+                        .push((Pos::of(returns), format!("case `{}`: {message}", case.name)));
                     continue;
                 }
             }
@@ -245,7 +275,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
             {
                 plan.errors.push((
-                    line,
+                    Pos::from(line),
                     format!(
                         "case `{}`: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
                         case.name
@@ -258,13 +288,14 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             let expectations = match resolve(&allow, &deny, &actor_names) {
                 Ok(e) => e,
                 Err((l, message)) => {
-                    plan.errors.push((if l == 0 { line } else { l }, message));
+                    plan.errors
+                        .push((Pos::from(if l == 0 { line } else { l }), message));
                     continue;
                 }
             };
             if case.sqlstate.is_some() && case.deny_sqlstate.is_some() {
                 plan.errors.push((
-                    line,
+                    Pos::from(line),
                     format!(
                         "case `{}`: give `deny_sqlstate: [..]` or the older `sqlstate:`, not both",
                         case.name
@@ -275,7 +306,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             if let Some(state) = &case.sqlstate {
                 if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
                     plan.errors.push((
-                        line,
+                        Pos::from(line),
                         format!(
                             "case `{}`: sqlstate `{state}` is not a 5-character SQLSTATE",
                             case.name
@@ -304,8 +335,10 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         ordered: case.ordered,
                     }),
                     Err(message) => {
-                        plan.errors
-                            .push((line, format!("case `{}`: returns: {message}", case.name)));
+                        plan.errors.push((
+                            Pos::from(line),
+                            format!("case `{}`: returns: {message}", case.name),
+                        ));
                         break;
                     }
                 };
@@ -318,7 +351,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     Ok(op) => op,
                     Err(message) => {
                         plan.errors
-                            .push((line, format!("case `{}`: {message}", case.name)));
+                            .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
                         break;
                     }
                 };
@@ -363,7 +396,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
         if case.returns.is_some() || case.ordered {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: `returns:` of a table case goes under `select:` (`select: {{ allow: [...], returns: [...] }}`)",
                     case.name
@@ -373,7 +406,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
         if let Some(then) = &case.then {
             plan.errors.push((
-                then.referenced.line() as usize,
+                Pos::of(then),
                 format!(
                     "case `{}`: `then:` of a table case goes under the operation it follows (`update: {{ set: …, then: … }}`)",
                     case.name
@@ -387,7 +420,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             || case.returns_rows
         {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: `allow:`/`deny:` go under an operation (`select: {{ allow: [...] }}`) for table cases",
                     case.name
@@ -402,7 +435,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             .unwrap_or_default();
         if !info.exists {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: table or view {}.{} does not exist after replay",
                     case.name, schema, table
@@ -431,7 +464,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         .collect();
         if operations.is_empty() {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: no operation: give `select:`, `insert:`, `update:` or `delete:`",
                     case.name
@@ -447,7 +480,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             {
                 if let Some(ordered) = &select.ordered {
                     plan.errors.push((
-                        ordered.referenced.line() as usize,
+                        Pos::of(ordered),
                         format!(
                             "case `{}`: a table's rows come in no order: `ordered:` is for `sql:` cases",
                             case.name
@@ -458,7 +491,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                 if let Some(returns) = &select.returns {
                     if returns_rows_wanted(&returns.value) != Ok(true) {
                         plan.errors.push((
-                            returns.referenced.line() as usize,
+                            Pos::of(returns),
                             format!(
                                 "case `{}`: `returns:` of a select is the target rows: a list of objects naming the columns compared, e.g. `[{{ id: 1, title: x }}]`",
                                 case.name
@@ -470,7 +503,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             }
             if let (Operation::Select, Some(then)) = (operation, op.then) {
                 plan.errors.push((
-                    then.referenced.line() as usize,
+                    Pos::of(then),
                     format!(
                         "case `{}`: a select changes nothing for `then:` to check; use `returns:` for what it reads",
                         case.name
@@ -486,7 +519,8 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             let expectations = match resolve(op.allow, op.deny, &actor_names) {
                 Ok(e) => e,
                 Err((l, message)) => {
-                    plan.errors.push((if l == 0 { line } else { l }, message));
+                    plan.errors
+                        .push((Pos::from(if l == 0 { line } else { l }), message));
                     continue;
                 }
             };
@@ -495,7 +529,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             // NOT NULL or foreign key violation, fails there instead of passing as deny).
             if deny_on_error && !expectations.cells.values().any(|e| *e == Expect::Allow) {
                 plan.errors.push((
-                    line,
+                    Pos::from(line),
                     format!(
                         "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
                         case.name,
@@ -553,7 +587,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                             }),
                             Err(message) => {
                                 plan.errors.push((
-                                    line,
+                                    Pos::from(line),
                                     format!("case `{}`: returns: {message}", case.name),
                                 ));
                                 break;
@@ -588,7 +622,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     }
                     Err(message) => {
                         plan.errors
-                            .push((line, format!("case `{}`: {message}", case.name)));
+                            .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
                         break;
                     }
                 }
@@ -603,7 +637,7 @@ fn render_then(
     file: &PolicyFile,
     actor: &Actor,
     then: Option<&serde_saphyr::Spanned<super::spec::Then>>,
-) -> Result<Vec<String>, (usize, String)> {
+) -> Result<Vec<String>, (Pos, String)> {
     let Some(then) = then else {
         return Ok(Vec::new());
     };
@@ -611,8 +645,7 @@ fn render_then(
         .0
         .iter()
         .map(|query| {
-            render_for(file, actor, query)
-                .map_err(|e| (then.referenced.line() as usize, format!("then: {e}")))
+            render_for(file, actor, query).map_err(|e| (Pos::of(then), format!("then: {e}")))
         })
         .collect()
 }
@@ -886,7 +919,7 @@ pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
 
 /// The input errors of `file`'s cases that need no catalog (unknown actors, malformed cases),
 /// so a bad matrix is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
+pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
     let targets = file
         .spec
         .cases
@@ -916,7 +949,7 @@ mod tests {
     use crate::policy_tests::PolicyFileSpec;
 
     /// The input errors `check` finds in a matrix with actors alice and anon.
-    fn errors(cases: &str) -> Vec<(usize, String)> {
+    fn errors(cases: &str) -> Vec<(Pos, String)> {
         let text = format!(
             "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
         );
@@ -990,10 +1023,18 @@ mod tests {
         ] {
             let found = errors(case);
             assert!(
-                found.iter().any(|(l, m)| *l == line && m.contains(says)),
+                found.iter().any(|(p, m)| p.line == line && m.contains(says)),
                 "{case}: {found:?}"
             );
         }
+        // Errors about a value point at it: file:line:col.
+        let found =
+            errors("  - name: x\n    table: t\n    select: { allow: others, ordered: true }\n");
+        assert_eq!(found[0].0.at("m.yaml"), "m.yaml:7:39", "{found:?}");
+        let found = errors(
+            "  - name: x\n    sql: select 1\n    then: select '{{bob.id}}'\n    allow: others\n",
+        );
+        assert_eq!(found[0].0.at("m.yaml"), "m.yaml:7:11", "{found:?}");
         // The forms that mean something are accepted.
         let fine = "  - name: x\n    sql: select 1\n    deny_sqlstate: [P0001]\n    then: [select true]\n    returns: [{ a: 1 }]\n    ordered: true\n    allow: [alice]\n    deny: others\n  - name: y\n    table: t\n    deny_on: error\n    select: { allow: [alice], deny: others, returns: [{ id: '{{me.id}}' }] }\n    update: { set: { a: 1 }, allow: [alice], deny: others, then: \"select '{{me.email}}' <> ''\" }\n";
         assert_eq!(errors(fine), Vec::new());
