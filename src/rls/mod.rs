@@ -319,7 +319,11 @@ async fn run_file(
         clients.push(exec::connect_worker(ctx.server, database, timeout).await?);
     }
 
-    let indexed: Vec<(usize, &Cell)> = cells.iter().enumerate().collect();
+    // A scenario's steps run together, in order, on one worker.
+    let (scenarios, indexed): (Vec<_>, Vec<_>) = cells
+        .iter()
+        .enumerate()
+        .partition(|(_, cell)| cell.scenario.is_some());
     let per_worker = indexed.len().div_ceil(workers);
     let chunks: Vec<&[(usize, &Cell)]> = indexed.chunks(per_worker.max(1)).collect();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<CellResult>>();
@@ -329,7 +333,12 @@ async fn run_file(
             .iter()
             .zip(&chunks)
             .map(|(client, chunk)| exec::run_on(client, &file.actors, chunk, &sender));
-        futures_util::future::join_all(runs).await
+        let mut outcomes = futures_util::future::join_all(runs).await;
+        if !scenarios.is_empty() {
+            outcomes
+                .push(exec::run_scenarios(&clients[0], &file.actors, &scenarios, &sender).await);
+        }
+        outcomes
     };
     // Which cell each case of this file stands for, in the order the cases are reported.
     let mut case_cells: Vec<usize> = Vec::with_capacity(cells.len());
@@ -389,6 +398,12 @@ async fn run_file(
             .expect("planned from the file's actors");
         // The claims are in the statement's request.jwt.claims.
         let mut notes = Vec::new();
+        if cell.scenario.is_some() {
+            notes.push(
+                "this step ran after the scenario's earlier steps, in the same transaction"
+                    .to_owned(),
+            );
+        }
         if cell.operation != Operation::Sql {
             let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
             if !explained.contains_key(&key) {
@@ -452,7 +467,8 @@ async fn vacuous_sql_cases(
     // Sql cases by their line: the reported positions of their cells.
     let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (position, index) in case_cells.iter().enumerate() {
-        if cells[*index].operation == Operation::Sql {
+        // A scenario's allowed step shows it can succeed (planning requires one).
+        if cells[*index].operation == Operation::Sql && cells[*index].scenario.is_none() {
             by_case
                 .entry(cells[*index].case_line)
                 .or_default()

@@ -52,6 +52,9 @@ pub struct Cell {
     pub filter: String,
     /// Why the cell cannot run (a broken test found while planning), e.g. no key columns.
     pub broken: Option<String>,
+    /// For a step of a `steps:` scenario: the scenario (its case's line) it belongs to;
+    /// its steps run together, in order, in one transaction.
+    pub scenario: Option<usize>,
 }
 
 /// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
@@ -227,15 +230,20 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             case.table.is_some(),
             case.bucket.is_some(),
             case.sql.is_some(),
+            case.steps.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             plan.errors.push((
                 Pos::from(line),
                 format!(
-                    "case `{}`: give exactly one of `table:`, `bucket:` or `sql:`",
+                    "case `{}`: give exactly one of `table:`, `bucket:`, `sql:` or `steps:`",
                     case.name
                 ),
             ));
+            continue;
+        }
+        if let Some(steps) = &case.steps {
+            plan_steps(&mut plan, file, case, line, steps);
             continue;
         }
         if case.object.is_some() && case.bucket.is_none() {
@@ -390,6 +398,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     returns,
                     filter: String::new(),
                     broken: None,
+                    scenario: None,
                 });
             }
             continue;
@@ -618,6 +627,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                             returns,
                             filter,
                             broken,
+                            scenario: None,
                         });
                     }
                     Err(message) => {
@@ -630,6 +640,172 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
     }
     plan
+}
+
+/// Plans a `steps:` scenario: one cell per step, run in order in one transaction.
+fn plan_steps(
+    plan: &mut Plan,
+    file: &PolicyFile,
+    case: &CaseSpec,
+    line: usize,
+    steps: &[serde_saphyr::Spanned<super::spec::StepSpec>],
+) {
+    let name = &case.name;
+    if case.select.is_some()
+        || case.insert.is_some()
+        || case.update.is_some()
+        || case.delete.is_some()
+        || case.filter.is_some()
+        || case.allow.is_some()
+        || case.deny.is_some()
+        || case.sqlstate.is_some()
+        || case.returns.is_some()
+        || case.then.is_some()
+        || case.returns_rows
+        || case.ordered
+    {
+        plan.errors.push((
+            Pos::from(line),
+            format!(
+                "case `{name}`: a `steps:` case has its expectations on each step (`as:`, `sql:`, `expect:`, `then:`, `returns:`…); only `deny_sqlstate:` and `deny_on:` may stand beside it"
+            ),
+        ));
+        return;
+    }
+    if steps.is_empty() {
+        plan.errors.push((
+            Pos::from(line),
+            format!("case `{name}`: `steps: []` checks nothing"),
+        ));
+        return;
+    }
+    // A scenario whose every step is denied could be denied by its own mistake (a misspelt
+    // argument): an allowed step shows the statements can succeed.
+    if steps
+        .iter()
+        .all(|s| s.value.expect == super::spec::StepExpect::Deny)
+    {
+        plan.errors.push((
+            Pos::from(line),
+            format!("case `{name}`: every step expects deny: allow at least one, so the scenario shows its statements can succeed"),
+        ));
+        return;
+    }
+    let mut cells = Vec::new();
+    for (index, spanned) in steps.iter().enumerate() {
+        let step = &spanned.value;
+        let step_line = spanned.referenced.line() as usize;
+        let Some(actor) = file.actors.get(&step.actor.value) else {
+            plan.errors.push((
+                Pos::of(&step.actor),
+                format!(
+                    "case `{name}`: step {}: `{}` is not an actor of this file (actors: {})",
+                    index + 1,
+                    step.actor.value,
+                    file.actors.names().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+            return;
+        };
+        if let Some(returns) = &step.returns {
+            if let Err(message) = returns_rows_wanted(&returns.value) {
+                plan.errors.push((
+                    Pos::of(returns),
+                    format!("case `{name}`: step {}: {message}", index + 1),
+                ));
+                return;
+            }
+        }
+        if step.ordered
+            && step
+                .returns
+                .as_ref()
+                .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
+        {
+            plan.errors.push((
+                Pos::from(step_line),
+                format!(
+                    "case `{name}`: step {}: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
+                    index + 1
+                ),
+            ));
+            return;
+        }
+        let expect = match step.expect {
+            super::spec::StepExpect::Allow => Expect::Allow,
+            super::spec::StepExpect::Deny => Expect::Deny,
+        };
+        let returns = match step
+            .returns
+            .as_ref()
+            .filter(|_| expect == Expect::Allow)
+            .map(|r| render_value(file, actor, &r.value))
+            .transpose()
+        {
+            Ok(want) => want.map(|want| Returns {
+                want,
+                ordered: step.ordered,
+            }),
+            Err(message) => {
+                plan.errors.push((
+                    Pos::from(step_line),
+                    format!("case `{name}`: step {}: returns: {message}", index + 1),
+                ));
+                return;
+            }
+        };
+        let op = match render_for(file, actor, &step.sql) {
+            Ok(op) if returns.is_some() => returning_rows(&op),
+            Ok(op) if step.returns_rows => format!(
+                "select count(*) from ({}) as returned",
+                op.trim().trim_end_matches(';')
+            ),
+            Ok(op) => op,
+            Err(message) => {
+                plan.errors.push((
+                    Pos::from(step_line),
+                    format!("case `{name}`: step {}: {message}", index + 1),
+                ));
+                return;
+            }
+        };
+        let then = match render_then(file, actor, step.then.as_ref()) {
+            Ok(then) => then,
+            Err((pos, message)) => {
+                plan.errors
+                    .push((pos, format!("case `{name}`: step {}: {message}", index + 1)));
+                return;
+            }
+        };
+        cells.push(Cell {
+            file: file.rel.clone(),
+            // Each step is its own reported case: `<case> / step N / sql as <actor>`.
+            case: format!("{name} / step {}", index + 1),
+            case_line: step_line,
+            target: "sql".to_owned(),
+            operation: Operation::Sql,
+            actor: actor.name.clone(),
+            expect,
+            deny_sqlstates: states(case.deny_sqlstate.as_ref())
+                .chain(states(step.deny_sqlstate.as_ref()))
+                .collect(),
+            deny_on_error: case.deny_on.or(step.deny_on) == Some(DenyOn::Error),
+            before: None,
+            op,
+            op_kind: if step.returns_rows {
+                OpKind::Count
+            } else {
+                OpKind::Rows
+            },
+            after: None,
+            then,
+            returns,
+            filter: String::new(),
+            broken: None,
+            scenario: Some(line),
+        });
+    }
+    plan.cells.extend(cells);
 }
 
 /// The `then:` queries rendered for `actor`; the error carries the line of `then:`.
@@ -1027,6 +1203,28 @@ mod tests {
                 "{case}: {found:?}"
             );
         }
+        // steps: each step names an actor of the file; someone must be allowed.
+        for (case, says) in [
+            (
+                "  - name: x\n    steps:\n      - { as: bob, sql: select 1, expect: allow }\n",
+                "step 1: `bob` is not an actor of this file",
+            ),
+            (
+                "  - name: x\n    steps:\n      - { as: alice, sql: select 1, expect: deny }\n",
+                "every step expects deny",
+            ),
+            (
+                "  - name: x\n    allow: [alice]\n    steps:\n      - { as: alice, sql: select 1, expect: allow }\n",
+                "expectations on each step",
+            ),
+            ("  - name: x\n    steps: []\n", "checks nothing"),
+        ] {
+            let found = errors(case);
+            assert!(found.iter().any(|(_, m)| m.contains(says)), "{case}: {found:?}");
+        }
+        let found =
+            errors("  - name: x\n    steps:\n      - { as: bob, sql: select 1, expect: allow }\n");
+        assert_eq!(found[0].0.at("m.yaml"), "m.yaml:7:15", "{found:?}");
         // Errors about a value point at it: file:line:col.
         let found =
             errors("  - name: x\n    table: t\n    select: { allow: others, ordered: true }\n");
@@ -1038,5 +1236,41 @@ mod tests {
         // The forms that mean something are accepted.
         let fine = "  - name: x\n    sql: select 1\n    deny_sqlstate: [P0001]\n    then: [select true]\n    returns: [{ a: 1 }]\n    ordered: true\n    allow: [alice]\n    deny: others\n  - name: y\n    table: t\n    deny_on: error\n    select: { allow: [alice], deny: others, returns: [{ id: '{{me.id}}' }] }\n    update: { set: { a: 1 }, allow: [alice], deny: others, then: \"select '{{me.email}}' <> ''\" }\n";
         assert_eq!(errors(fine), Vec::new());
+        let text = format!(
+            "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{}",
+            "  - name: s\n    deny_sqlstate: [P0001]\n    steps:\n      - { as: alice, sql: select 1, expect: allow, then: select true }\n      - { as: anon, sql: select 2, expect: deny }\n"
+        );
+        let spec: PolicyFileSpec = crate::config::parse_yaml(&text, Path::new("m.yaml")).unwrap();
+        let actors = Actors::resolve(&spec.actors).unwrap();
+        let file = PolicyFile {
+            rel: "m.yaml".to_owned(),
+            path: PathBuf::from("m.yaml"),
+            text,
+            spec,
+            actors,
+            setup_line: 1,
+            shared: Vec::new(),
+        };
+        let plan = plan(&file, &BTreeMap::new());
+        assert_eq!(plan.errors, Vec::new());
+        let steps: Vec<(&str, &str, Option<usize>, &[String])> = plan
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    c.case.as_str(),
+                    c.actor.as_str(),
+                    c.scenario,
+                    c.deny_sqlstates.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].0, "s / step 1");
+        assert_eq!(steps[1].1, "anon");
+        assert_eq!(steps[0].2, Some(5));
+        assert_eq!(steps[1].2, Some(5), "one scenario");
+        assert_eq!(steps[1].3, ["P0001".to_owned()]);
+        assert_eq!(plan.cells[0].then, vec!["select true".to_owned()]);
     }
 }

@@ -30,6 +30,9 @@ pub struct CaseSpec {
     pub delete: Option<OpSpec>,
     /// An RPC case: SQL run as each actor (`select start_session('{{alice.id}}')`).
     pub sql: Option<String>,
+    /// A scenario: statements by named actors, in order, in one transaction rolled back
+    /// afterwards, each with its own expectation.
+    pub steps: Option<Vec<Spanned<StepSpec>>>,
     /// For `sql` cases.
     pub allow: Option<Who>,
     /// For `sql` cases.
@@ -54,6 +57,35 @@ pub struct CaseSpec {
     /// With `returns:` rows: compare them in order (default: in any order).
     #[serde(default)]
     pub ordered: bool,
+}
+
+/// One step of a `steps:` scenario: an SQL statement run as one actor, judged like an
+/// `sql:` cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// The actor the statement runs as.
+    #[serde(rename = "as")]
+    pub actor: Spanned<String>,
+    pub sql: String,
+    /// `allow` or `deny`.
+    pub expect: StepExpect,
+    pub deny_sqlstate: Option<SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    pub then: Option<Spanned<Then>>,
+    #[serde(default)]
+    pub returns_rows: bool,
+    pub returns: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub ordered: bool,
+}
+
+/// What a step expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepExpect {
+    Allow,
+    Deny,
 }
 
 /// `select:` of a table case.
