@@ -1,6 +1,7 @@
 //! Running cells: a server-side function runs a batch of cells per round trip, each in its own
 //! subtransaction that is always rolled back, impersonating the actor the way PostgREST does;
-//! parallel workers each take a `CREATE DATABASE … TEMPLATE` clone.
+//! parallel workers each take a `CREATE DATABASE … TEMPLATE` clone. The steps of a `steps:`
+//! scenario run together instead, in order, in one subtransaction.
 
 use serde::Deserialize;
 use tokio_postgres::Client;
