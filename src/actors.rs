@@ -24,15 +24,19 @@ pub const JWT_IAT: i64 = 1_700_000_000;
 #[derive(Debug, Clone, PartialEq)]
 pub enum ActorSpec {
     Role(String),
-    User(UserSpec),
+    User(Box<UserSpec>),
 }
 
-/// `{ user: alice@example.com, app_metadata: …, … }`, or `{ role: my_role }`.
+/// `{ user: alice@example.com, app_metadata: …, … }`, `{ role: my_role }`, or a user the
+/// project's seed already created: `{ user: { id: <uuid> } }`, `{ existing: <email> }`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
-    /// The user's email: makes the actor an authenticated user with an `auth.users` row.
-    pub user: Option<String>,
+    /// The user's email: makes the actor an authenticated user with an `auth.users` row;
+    /// or `{ id: <uuid> }`: the seeded user with that id.
+    pub user: Option<UserField>,
+    /// The email of a seeded user the actor acts as (no row is inserted).
+    pub existing: Option<String>,
     /// The database role to run as (default `authenticated` for users).
     pub role: Option<String>,
     /// Fix the user's id instead of the deterministic one derived from the actor's name.
@@ -47,6 +51,65 @@ pub struct UserSpec {
     pub is_anonymous: bool,
     /// Extra claims merged into the JWT last (e.g. a custom `user_role` from an auth hook).
     pub claims: Option<Value>,
+}
+
+/// `user:`: an email (a new user db-ci creates) or `{ id: <uuid> }` (a seeded one).
+#[derive(Debug, Clone, PartialEq)]
+pub enum UserField {
+    Email(String),
+    Existing { id: String },
+}
+
+impl<'de> Deserialize<'de> for UserField {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct ById {
+            id: String,
+        }
+        struct FieldVisitor;
+        impl<'de> Visitor<'de> for FieldVisitor {
+            type Value = UserField;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an email, or { id: <uuid> } for a user the seed created")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<UserField, E> {
+                Ok(UserField::Email(v.to_owned()))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<UserField, A::Error> {
+                ById::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|by| UserField::Existing { id: by.id })
+            }
+        }
+        deserializer.deserialize_any(FieldVisitor)
+    }
+}
+
+/// Which seeded `auth.users` row an actor is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Existing {
+    Id(String),
+    Email(String),
+}
+
+impl fmt::Display for Existing {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            Existing::Id(id) => write!(f, "id {id}"),
+            Existing::Email(email) => write!(f, "email {email}"),
+        }
+    }
+}
+
+/// The `auth.users` row a bound actor's claims are built from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeededUser {
+    pub id: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub app_metadata: Value,
+    pub user_metadata: Value,
+    pub is_anonymous: bool,
 }
 
 impl<'de> Deserialize<'de> for ActorSpec {
@@ -64,7 +127,7 @@ impl<'de> Deserialize<'de> for ActorSpec {
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<ActorSpec, A::Error> {
                 UserSpec::deserialize(de::value::MapAccessDeserializer::new(map))
-                    .map(ActorSpec::User)
+                    .map(|user| ActorSpec::User(Box::new(user)))
             }
         }
         deserializer.deserialize_any(SpecVisitor)
@@ -97,6 +160,12 @@ pub struct Actor {
     pub is_anonymous: bool,
     /// The `request.jwt.claims` object.
     pub claims: Value,
+    /// A user the project's seed created: no row is inserted, and the id (for `existing:`),
+    /// email, phone, metadata and claims come from that row once bound (see
+    /// [`Actor::bind`]); until then they are placeholders, good for checking templates.
+    pub existing: Option<Existing>,
+    /// What the spec adds to a bound user's claims: its role, aal and extra claims.
+    spec: Option<UserSpec>,
 }
 
 /// The deterministic user id of an actor: the same name gives the same id in every run, so
@@ -133,6 +202,8 @@ impl Actor {
             user_metadata: Value::Null,
             is_anonymous: false,
             claims: Value::Null,
+            existing: None,
+            spec: None,
         };
         match spec {
             ActorSpec::Role(role) => {
@@ -150,8 +221,61 @@ impl Actor {
                 actor.claims =
                     json!({ "iss": "supabase", "role": role, "iat": JWT_IAT, "exp": JWT_EXP });
             }
+            ActorSpec::User(user)
+                if user.existing.is_some()
+                    || matches!(user.user, Some(UserField::Existing { .. })) =>
+            {
+                let existing = match (&user.user, &user.existing) {
+                    (Some(UserField::Existing { id }), None) => {
+                        if !is_uuid(id) {
+                            return Err(format!("actor `{name}`: id `{id}` is not a uuid"));
+                        }
+                        Existing::Id(id.to_lowercase())
+                    }
+                    (None, Some(email)) => Existing::Email(email.clone()),
+                    _ => {
+                        return Err(format!(
+                            "actor `{name}`: give `user:` for a new user or `existing:` for a seeded one, not both"
+                        ))
+                    }
+                };
+                // These come from the seeded row: a second source would contradict it.
+                for (key, given) in [
+                    ("id", user.id.is_some()),
+                    ("phone", user.phone.is_some()),
+                    ("app_metadata", user.app_metadata.is_some()),
+                    ("user_metadata", user.user_metadata.is_some()),
+                    ("is_anonymous", user.is_anonymous),
+                ] {
+                    if given {
+                        return Err(format!(
+                            "actor `{name}`: `{key}` comes from the seeded user's auth.users row; leave it out (role, aal and claims may be given)"
+                        ));
+                    }
+                }
+                // Placeholders until bound: the id of `user: {{ id }}` is already known.
+                let placeholder = SeededUser {
+                    id: match &existing {
+                        Existing::Id(id) => id.clone(),
+                        Existing::Email(_) => deterministic_id(name),
+                    },
+                    // Empty, not absent: `{{name.email}}` and `{{name.phone}}` are checked
+                    // when the file is read, before the row is known.
+                    email: match &existing {
+                        Existing::Email(email) => Some(email.clone()),
+                        Existing::Id(_) => Some(String::new()),
+                    },
+                    phone: Some(String::new()),
+                    app_metadata: json!({}),
+                    user_metadata: json!({}),
+                    is_anonymous: false,
+                };
+                actor.spec = Some((**user).clone());
+                actor.existing = Some(existing);
+                actor.fill_user(user, placeholder)?;
+            }
             ActorSpec::User(user) => {
-                let Some(email) = user.user.clone() else {
+                let Some(UserField::Email(email)) = user.user.clone() else {
                     let Some(role) = &user.role else {
                         return Err(format!(
                             "actor `{name}`: give `user: <email>` for a signed-in user or `role: <role>` for a database role"
@@ -178,49 +302,81 @@ impl Actor {
                     }
                     None => deterministic_id(name),
                 };
-                let aal = user.aal.clone().unwrap_or_else(|| "aal1".to_owned());
-                if aal != "aal1" && aal != "aal2" {
-                    return Err(format!(
-                        "actor `{name}`: aal must be aal1 or aal2, not `{aal}`"
-                    ));
-                }
                 let mut app_metadata = json!({ "provider": "email", "providers": ["email"] });
                 merge(&mut app_metadata, user.app_metadata.as_ref());
                 let mut user_metadata = json!({});
                 merge(&mut user_metadata, user.user_metadata.as_ref());
-                actor.kind = ActorKind::User;
-                actor.db_role = user
-                    .role
-                    .clone()
-                    .unwrap_or_else(|| "authenticated".to_owned());
-                let amr_method = if aal == "aal2" { "totp" } else { "password" };
-                let mut claims = json!({
-                    "aud": "authenticated",
-                    "exp": JWT_EXP,
-                    "iat": JWT_IAT,
-                    "iss": "http://127.0.0.1:54321/auth/v1",
-                    "sub": id,
-                    "email": email,
-                    "phone": user.phone.clone().unwrap_or_default(),
-                    "app_metadata": app_metadata,
-                    "user_metadata": user_metadata,
-                    "role": actor.db_role,
-                    "aal": aal,
-                    "amr": [{ "method": amr_method, "timestamp": JWT_IAT }],
-                    "session_id": deterministic_id(&format!("{name} session")),
-                    "is_anonymous": user.is_anonymous,
-                });
-                merge(&mut claims, user.claims.as_ref());
-                actor.id = Some(id);
-                actor.email = Some(email);
-                actor.phone = user.phone.clone();
-                actor.app_metadata = app_metadata;
-                actor.user_metadata = user_metadata;
-                actor.is_anonymous = user.is_anonymous;
-                actor.claims = claims;
+                actor.fill_user(
+                    user,
+                    SeededUser {
+                        id,
+                        email: Some(email),
+                        phone: user.phone.clone(),
+                        app_metadata,
+                        user_metadata,
+                        is_anonymous: user.is_anonymous,
+                    },
+                )?;
             }
         }
         Ok(actor)
+    }
+
+    /// Binds an `existing` actor to its seeded row: id, email, phone, metadata and the
+    /// claims GoTrue would issue for it.
+    pub fn bind(&mut self, row: SeededUser) -> Result<(), String> {
+        let spec = self.spec.clone().unwrap_or_default();
+        self.fill_user(&spec, row)
+    }
+
+    /// Makes the actor the signed-in user `row`, with the role, aal and extra claims of `user`.
+    fn fill_user(&mut self, user: &UserSpec, row: SeededUser) -> Result<(), String> {
+        let name = self.name.clone();
+        let aal = user.aal.clone().unwrap_or_else(|| "aal1".to_owned());
+        if aal != "aal1" && aal != "aal2" {
+            return Err(format!(
+                "actor `{name}`: aal must be aal1 or aal2, not `{aal}`"
+            ));
+        }
+        let SeededUser {
+            id,
+            email,
+            phone,
+            app_metadata,
+            user_metadata,
+            is_anonymous,
+        } = row;
+        self.kind = ActorKind::User;
+        self.db_role = user
+            .role
+            .clone()
+            .unwrap_or_else(|| "authenticated".to_owned());
+        let amr_method = if aal == "aal2" { "totp" } else { "password" };
+        let mut claims = json!({
+            "aud": "authenticated",
+            "exp": JWT_EXP,
+            "iat": JWT_IAT,
+            "iss": "http://127.0.0.1:54321/auth/v1",
+            "sub": id,
+            "email": email.clone().unwrap_or_default(),
+            "phone": phone.clone().unwrap_or_default(),
+            "app_metadata": app_metadata,
+            "user_metadata": user_metadata,
+            "role": self.db_role,
+            "aal": aal,
+            "amr": [{ "method": amr_method, "timestamp": JWT_IAT }],
+            "session_id": deterministic_id(&format!("{name} session")),
+            "is_anonymous": is_anonymous,
+        });
+        merge(&mut claims, user.claims.as_ref());
+        self.id = Some(id);
+        self.email = email;
+        self.phone = phone;
+        self.app_metadata = app_metadata;
+        self.user_metadata = user_metadata;
+        self.is_anonymous = is_anonymous;
+        self.claims = claims;
+        Ok(())
     }
 
     /// May this actor bypass row level security? Only service_role, as in Supabase.
@@ -255,7 +411,7 @@ impl Actor {
     fn role_and_claims_sql(&self) -> String {
         format!(
             "set local role {};\nselect set_config('request.jwt.claims', {}, true);",
-            crate::backend::quote_ident(&self.db_role),
+            crate::sql::quote_ident(&self.db_role),
             quote_literal(&self.claims.to_string())
         )
     }
@@ -366,7 +522,7 @@ impl Actors {
         let mut emails: BTreeMap<String, String> = BTreeMap::new();
         for (name, spec) in specs {
             let actor = Actor::resolve(name, spec)?;
-            if let Some(email) = &actor.email {
+            if let Some(email) = actor.email.as_ref().filter(|e| !e.is_empty()) {
                 if let Some(other) = emails.insert(email.to_lowercase(), name.clone()) {
                     return Err(format!(
                         "actors `{other}` and `{name}` have the same email {email}"
@@ -390,7 +546,13 @@ impl Actors {
     /// actors the way GoTrue signs a user up, so `on_auth_user_created` triggers fire.
     pub fn create_users_sql(&self) -> String {
         let mut sql = String::new();
-        for actor in self.by_name.values().filter(|a| a.kind == ActorKind::User) {
+        // A bound actor's row is the seed's: inserting it again is the duplicate key
+        // `existing:` exists to avoid.
+        for actor in self
+            .by_name
+            .values()
+            .filter(|a| a.kind == ActorKind::User && a.existing.is_none())
+        {
             let id = quote_literal(actor.id.as_deref().unwrap_or_default());
             let email = quote_literal(actor.email.as_deref().unwrap_or_default());
             let phone = actor
@@ -519,6 +681,72 @@ mod tests {
         );
         let err = actors.render("{{bob.id}}").unwrap_err();
         assert!(err.contains("bob") && err.contains("alice"), "{err}");
+    }
+
+    #[test]
+    fn existing_actors_insert_nothing_and_take_their_claims_from_the_row() {
+        let specs = parse(
+            "alice: { existing: alice@example.com, aal: aal2 }\ncarol: { user: { id: 00000000-0000-4000-8000-0000000000CC }, claims: { tier: gold } }\nbob: { user: bob@example.com }\n",
+        );
+        let mut actors = Actors::resolve(&specs).unwrap();
+        let sql = actors.create_users_sql();
+        assert!(sql.contains("bob@example.com"), "{sql}");
+        assert!(
+            !sql.contains("alice@example.com") && !sql.contains("0000000000cc"),
+            "{sql}"
+        );
+        let carol = actors.by_name.get_mut("carol").unwrap();
+        assert_eq!(
+            carol.existing,
+            Some(Existing::Id(
+                "00000000-0000-4000-8000-0000000000cc".to_owned()
+            ))
+        );
+        assert_eq!(
+            carol.id.as_deref(),
+            Some("00000000-0000-4000-8000-0000000000cc")
+        );
+        carol
+            .bind(SeededUser {
+                id: "00000000-0000-4000-8000-0000000000cc".to_owned(),
+                email: Some("carol@example.com".to_owned()),
+                phone: None,
+                app_metadata: json!({ "role": "admin" }),
+                user_metadata: json!({ "name": "Carol" }),
+                is_anonymous: false,
+            })
+            .unwrap();
+        assert_eq!(carol.claims["app_metadata"], json!({ "role": "admin" }));
+        assert_eq!(carol.claims["email"], "carol@example.com");
+        assert_eq!(carol.claims["tier"], "gold");
+        assert_eq!(carol.db_role, "authenticated");
+        let alice = actors.get("alice").unwrap();
+        assert_eq!(
+            alice.existing,
+            Some(Existing::Email("alice@example.com".to_owned()))
+        );
+        assert_eq!(alice.claims["aal"], "aal2");
+        // Templates are checked before binding.
+        assert!(actors
+            .render("{{carol.email}} {{alice.id}} {{alice.phone}}")
+            .is_ok());
+        for (bad, says) in [
+            (
+                "a: { existing: a@x.io, app_metadata: { role: admin } }\n",
+                "`app_metadata` comes from the seeded user",
+            ),
+            ("a: { existing: a@x.io, user: a@x.io }\n", "not both"),
+            ("a: { user: { id: nope } }\n", "not a uuid"),
+        ] {
+            let err = Actors::resolve(&parse(bad)).unwrap_err();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+        let err = serde_saphyr::from_str::<BTreeMap<String, ActorSpec>>(
+            "a: { user: { email: a@x.io } }\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("email"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::yaml::parse_yaml;
 
 /// The name of the configuration file at the project root.
 pub const FILE_NAME: &str = "db-ci.yaml";
@@ -172,9 +173,6 @@ mod humantime_serde_compat {
         Ok(duration)
     }
 }
-
-// Its home was here; the re-export keeps code written against it compiling.
-pub use crate::yaml::parse_yaml;
 
 impl Config {
     /// Reads `DIR/db-ci.yaml` if it exists.

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use crate::actors::{ActorSpec, Actors};
+use crate::actors::{ActorSpec, Actors, Existing, SeededUser};
 use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::project::Project;
@@ -25,6 +25,10 @@ pub struct PolicyFileSpec {
     pub actors: BTreeMap<String, ActorSpec>,
     /// SQL run as admin after the actors' `auth.users` rows exist; `{{actor.id}}` templates.
     pub setup: Option<String>,
+    /// SQL files (relative to this file's folder) run before `setup:`, after the folder's
+    /// `setup.sql`: setup shared by several files.
+    #[serde(default)]
+    pub include: Vec<serde_saphyr::Spanned<String>>,
     /// RLS matrix cases.
     #[serde(default)]
     pub cases: Vec<serde_saphyr::Spanned<CaseSpec>>,
@@ -44,6 +48,23 @@ pub struct PolicyFile {
     pub actors: Actors,
     /// 1-based line of the `setup:` key's value, for errors in the setup SQL.
     pub setup_line: usize,
+    /// The folder's `setup.sql` and the `include:` files, in the order they run.
+    pub shared: Vec<SharedSql>,
+}
+
+/// The setup every policy-test file of a folder runs first, when the folder has one.
+pub const FOLDER_SETUP: &str = "setup.sql";
+
+/// SQL shared by several policy-test files, run before a file's own `setup:` with the
+/// file's actors filled in.
+#[derive(Debug, Clone)]
+pub struct SharedSql {
+    /// The SQL file, relative to the project root.
+    pub rel: String,
+    pub text: String,
+    /// The line of the policy-test file that brings it in (its `include:` item; 1 for the
+    /// folder's `setup.sql`), where a failure is reported.
+    pub line: usize,
 }
 
 impl PolicyFile {
@@ -72,18 +93,36 @@ pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
         })
         .collect();
     paths.sort();
+    let folder_setup = dir.join(FOLDER_SETUP);
+    let folder_setup = if folder_setup.is_file() {
+        Some(SharedSql {
+            rel: relative(project, &folder_setup),
+            text: std::fs::read_to_string(&folder_setup)
+                .map_err(|e| Error::input(format!("read {}: {e}", folder_setup.display())))?,
+            line: 1,
+        })
+    } else {
+        None
+    };
     paths
         .into_iter()
-        .map(|path| load_file(project, &path))
+        .map(|path| load_file(project, &path, folder_setup.as_ref()))
         .collect()
 }
 
-fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
-    let rel = path
-        .strip_prefix(&project.root)
+fn relative(project: &Project, path: &Path) -> String {
+    path.strip_prefix(&project.root)
         .unwrap_or(path)
         .display()
-        .to_string();
+        .to_string()
+}
+
+fn load_file(
+    project: &Project,
+    path: &Path,
+    folder_setup: Option<&SharedSql>,
+) -> Result<PolicyFile> {
+    let rel = relative(project, path);
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::input(format!("read {}: {e}", path.display())))?;
     let spec: PolicyFileSpec = if text.trim().is_empty() {
@@ -105,6 +144,25 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
         )));
     }
     let setup_line = key_line(&text, "setup").map_or(1, |l| l + 1);
+    let mut shared: Vec<SharedSql> = folder_setup.cloned().into_iter().collect();
+    let folder = path.parent().unwrap_or(Path::new("."));
+    for include in &spec.include {
+        let included = folder.join(&include.value);
+        let text = std::fs::read_to_string(&included).map_err(|e| {
+            Error::input(format!(
+                "{rel}:{}:{}: include `{}`: read {}: {e}",
+                include.referenced.line(),
+                include.referenced.column(),
+                include.value,
+                included.display()
+            ))
+        })?;
+        shared.push(SharedSql {
+            rel: relative(project, &included),
+            text,
+            line: include.referenced.line() as usize,
+        });
+    }
     let file = PolicyFile {
         rel,
         path: path.to_path_buf(),
@@ -112,16 +170,30 @@ fn load_file(project: &Project, path: &Path) -> Result<PolicyFile> {
         spec,
         actors,
         setup_line,
+        shared,
     };
+    for sql in &file.shared {
+        file.actors.render(&sql.text).map_err(|e| {
+            Error::input(format!(
+                "{}: {}: {e} (filled in with this file's actors)",
+                file.at(sql.line),
+                sql.rel
+            ))
+        })?;
+    }
     if let Some(setup) = &file.spec.setup {
         file.actors
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
     }
     let mut problems = crate::rls::plan::check(&file);
-    problems.extend(crate::props::check(&file));
-    if let Some((line, message)) = problems.into_iter().next() {
-        return Err(Error::input(format!("{}: {message}", file.at(line))));
+    problems.extend(
+        crate::props::check(&file)
+            .into_iter()
+            .map(|(line, message)| (line.into(), message)),
+    );
+    if let Some((pos, message)) = problems.into_iter().next() {
+        return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
     }
     Ok(file)
 }
@@ -195,6 +267,79 @@ pub async fn check_actor_roles(client: &Client, files: &[&PolicyFile]) -> Result
     Ok(())
 }
 
+/// The files with every `existing:` actor bound to its seeded `auth.users` row, read after
+/// replay (the seed made it). A row that is not there is the user's input, like a missing
+/// role: exit 2 at the actor's line.
+pub async fn bind_existing_users(
+    client: &Client,
+    files: &[&PolicyFile],
+) -> Result<Vec<PolicyFile>> {
+    let mut bound = Vec::with_capacity(files.len());
+    for file in files {
+        let mut file = (*file).clone();
+        let PolicyFile {
+            rel, text, actors, ..
+        } = &mut file;
+        for actor in actors.by_name.values_mut() {
+            let Some(existing) = actor.existing.clone() else {
+                continue;
+            };
+            let (condition, value) = match &existing {
+                Existing::Id(id) => ("id = $1::text::uuid", id.clone()),
+                Existing::Email(email) => ("lower(email) = lower($1)", email.clone()),
+            };
+            let rows = client
+                .query(
+                    &format!(
+                        "select id::text, email::text, phone::text, \
+                         coalesce(raw_app_meta_data, '{{}}')::text, coalesce(raw_user_meta_data, '{{}}')::text, \
+                         coalesce(is_anonymous, false) from auth.users where {condition}"
+                    ),
+                    &[&value],
+                )
+                .await
+                .map_err(|e| {
+                    Error::environment(format!("read the seeded users: {}", db_error_text(&e)))
+                })?;
+            let at = format!("{rel}:{}", actor_line(text, &actor.name));
+            let row = match rows.as_slice() {
+                [row] => row,
+                [] => {
+                    return Err(Error::input(format!(
+                        "{at}: actor `{}` is bound to the seeded user with {existing}, but auth.users has no such row after replay \
+                         (is the seed that creates it listed, and the {} right?)",
+                        actor.name,
+                        if matches!(existing, Existing::Id(_)) { "id" } else { "email" }
+                    )))
+                }
+                _ => {
+                    return Err(Error::input(format!(
+                        "{at}: actor `{}` is bound to the seeded user with {existing}, but {} auth.users rows have it; bind by id: `{{ user: {{ id: <uuid> }} }}`",
+                        actor.name,
+                        rows.len()
+                    )))
+                }
+            };
+            let json = |i: usize| -> serde_json::Value {
+                serde_json::from_str(&row.get::<_, String>(i)).unwrap_or(serde_json::Value::Null)
+            };
+            let seeded = SeededUser {
+                id: row.get(0),
+                email: row.get(1),
+                phone: row.get(2),
+                app_metadata: json(3),
+                user_metadata: json(4),
+                is_anonymous: row.get(5),
+            };
+            actor
+                .bind(seeded)
+                .map_err(|e| Error::input(format!("{at}: {e}")))?;
+        }
+        bound.push(file);
+    }
+    Ok(bound)
+}
+
 /// The 1-based line of a top-level `key:` in YAML text.
 pub fn key_line(text: &str, key: &str) -> Option<usize> {
     crate::yaml::key_line(text, &[key])
@@ -235,31 +380,55 @@ pub async fn prepare(
             return Ok(Err((prepared, failure)));
         }
     }
+    for shared in &file.shared {
+        let sql = file
+            .actors
+            .render(&shared.text)
+            .map_err(|e| Error::input(format!("{}: {}: {e}", file.at(shared.line), shared.rel)))?;
+        if let Err((line, e)) = apply(&prepared.client, &sql).await {
+            // Reported at the line that brings the file in, naming the failing line in it.
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            let failure = SetupFailure {
+                line: shared.line,
+                message: format!("setup failed in {}{at}: {}", shared.rel, db_error_text(&e)),
+            };
+            return Ok(Err((prepared, failure)));
+        }
+    }
     if let Some(setup) = &file.spec.setup {
         let sql = file
             .actors
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
-        if let Err(e) = prepared.client.batch_execute(&sql).await {
-            let offset = match crate::sql::error_offset(&e, &sql) {
-                Some(offset) => Some(offset),
-                // Re-running a statement the time limit stopped would wait for the limit
-                // twice: the setup's first line stands for it.
-                None if crate::sql::is_timeout(&e) => None,
-                // No position (a constraint, a trigger's error): the statement that fails.
-                None => failing_statement(&prepared.client, &sql).await,
-            };
-            let line = offset
-                .map(|offset| file.setup_line + crate::sql::line_col(&sql, offset).0 - 1)
-                .unwrap_or(file.setup_line);
+        if let Err((line, e)) = apply(&prepared.client, &sql).await {
             let failure = SetupFailure {
-                line,
+                line: line.map_or(file.setup_line, |l| file.setup_line + l - 1),
                 message: format!("setup failed: {}", db_error_text(&e)),
             };
             return Ok(Err((prepared, failure)));
         }
     }
     Ok(Ok(prepared))
+}
+
+/// Runs setup SQL as admin; on failure, the 1-based line of `sql` where the failing
+/// statement starts (when it can be told) and the error.
+async fn apply(
+    client: &Client,
+    sql: &str,
+) -> std::result::Result<(), (Option<usize>, tokio_postgres::Error)> {
+    let Err(e) = client.batch_execute(sql).await else {
+        return Ok(());
+    };
+    let offset = match crate::sql::error_offset(&e, sql) {
+        Some(offset) => Some(offset),
+        // Re-running a statement the time limit stopped would wait for the limit
+        // twice: the setup's first line stands for it.
+        None if crate::sql::is_timeout(&e) => None,
+        // No position (a constraint, a trigger's error): the statement that fails.
+        None => failing_statement(client, sql).await,
+    };
+    Err((offset.map(|offset| crate::sql::line_col(sql, offset).0), e))
 }
 
 /// Runs `sql` again statement by statement in a transaction rolled back afterwards, and
@@ -299,9 +468,11 @@ fn users_failure(file: &PolicyFile, error: &tokio_postgres::Error) -> (usize, St
                 actor_line(&file.text, &actor.name),
                 format!(
                     "actor `{}` collides with a user already in auth.users after replay ({}): a migration \
-                     or seed created it; give the actor another email (or `id:`)",
+                     or seed created it; to act as that user, bind the actor to it (`{{ existing: {} }}` or \
+                     `{{ user: {{ id: <uuid> }} }}`), or give the actor another email (or `id:`)",
                     actor.name,
-                    detail.trim_end_matches('.')
+                    detail.trim_end_matches('.'),
+                    actor.email.as_deref().unwrap_or("<email>")
                 ),
             );
         }
@@ -356,7 +527,7 @@ mod tests {
             .expect("the section has a yaml block");
         let spec: PolicyFileSpec = crate::yaml::parse_yaml(yaml, Path::new("README.md")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
-        assert_eq!(spec.cases.len(), 6);
+        assert_eq!(spec.cases.len(), 10);
         let file = PolicyFile {
             rel: "README.md".to_owned(),
             path: PathBuf::from("README.md"),
@@ -364,6 +535,7 @@ mod tests {
             spec,
             actors,
             setup_line: 1,
+            shared: Vec::new(),
         };
         assert_eq!(crate::rls::plan::check(&file), Vec::new());
     }

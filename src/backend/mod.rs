@@ -17,8 +17,7 @@ use std::time::Duration;
 use tokio_postgres::{Client, NoTls};
 
 use crate::error::{Error, Result};
-// Their home was here; the re-export keeps code written against it compiling.
-pub use crate::sql::{db_error_text, quote_ident, quote_literal};
+use crate::sql::{db_error_text, quote_ident, quote_literal};
 
 /// The image used when `--image` is not given (the official pgvector image's contract).
 pub const DEFAULT_IMAGE: &str = "pgvector/pgvector:pg17";

@@ -148,8 +148,8 @@ pub async fn prepare(client: &Client) -> Result<Vec<String>> {
     for name in &created {
         let sql = format!(
             "comment on role {} is {}",
-            super::quote_ident(name),
-            super::quote_literal(MARK)
+            crate::sql::quote_ident(name),
+            crate::sql::quote_literal(MARK)
         );
         client.batch_execute(&sql).await.map_err(|e| {
             Error::environment(format!(
@@ -204,7 +204,7 @@ pub async fn release(client: &Client, own: &str) -> Vec<String> {
             .map(|rows| rows.iter().map(|r| r.get(0)).collect())
             .unwrap_or_default();
         if !names.is_empty() {
-            let list: Vec<String> = names.iter().map(|n| super::quote_ident(n)).collect();
+            let list: Vec<String> = names.iter().map(|n| crate::sql::quote_ident(n)).collect();
             match client
                 .batch_execute(&format!("drop role if exists {}", list.join(", ")))
                 .await

@@ -252,7 +252,7 @@ pub async fn url_databases(client: &tokio_postgres::Client) -> Vec<String> {
         let name: String = row.get(0);
         let sql = format!(
             "drop database if exists {} with (force)",
-            super::quote_ident(&name)
+            crate::sql::quote_ident(&name)
         );
         match client.batch_execute(&sql).await {
             Ok(()) => {
@@ -261,7 +261,7 @@ pub async fn url_databases(client: &tokio_postgres::Client) -> Vec<String> {
             }
             Err(e) => eprintln!(
                 "db-ci: warning: could not drop {name}, left by a run that is gone: {}",
-                super::db_error_text(&e)
+                crate::sql::db_error_text(&e)
             ),
         }
     }

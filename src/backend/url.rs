@@ -108,7 +108,7 @@ pub(super) fn drop_databases_blocking(
                 let _ = client
                     .batch_execute(&format!(
                         "drop database if exists {} with (force)",
-                        super::quote_ident(&name)
+                        crate::sql::quote_ident(&name)
                     ))
                     .await;
             }

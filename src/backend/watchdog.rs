@@ -13,9 +13,6 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-// Their home was here; the re-export keeps code written against it compiling.
-pub use crate::sql::{is_timeout, TIMEOUT_MESSAGE};
-
 /// How often the watchdog looks: a statement ends at most this long after its limit.
 pub const TICK: Duration = Duration::from_millis(50);
 

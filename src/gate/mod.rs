@@ -540,7 +540,7 @@ async fn rehearse(
     let begin = |e: tokio_postgres::Error| {
         Error::environment(format!(
             "read the rehearsal's catalog: {}",
-            crate::backend::db_error_text(&e)
+            crate::sql::db_error_text(&e)
         ))
     };
     client
@@ -743,7 +743,7 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
             &[],
         )
         .await
-        .map_err(|e| fail("the server version", crate::backend::db_error_text(&e)))?;
+        .map_err(|e| fail("the server version", crate::sql::db_error_text(&e)))?;
     let version: String = row.get(0);
     let major = (row.get::<_, i32>(1) / 10000) as u32;
     let has_ledger: bool = client
@@ -752,7 +752,7 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
             &[],
         )
         .await
-        .map_err(|e| fail("the ledger", crate::backend::db_error_text(&e)))?
+        .map_err(|e| fail("the ledger", crate::sql::db_error_text(&e)))?
         .get(0);
     let mut ledger = Vec::new();
     if has_ledger {
@@ -796,7 +796,7 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
             &[],
         )
         .await
-        .map_err(|e| fail("relation sizes", crate::backend::db_error_text(&e)))?;
+        .map_err(|e| fail("relation sizes", crate::sql::db_error_text(&e)))?;
     let sizes = rows
         .iter()
         .map(|row| {

@@ -144,7 +144,7 @@ pub async fn check(session: &ReadOnly, statement: &StatementTrace, sizes: &Sizes
         let hidden = session
             .bounded_query(&format!(
                 "select row_security_active({}::regclass)",
-                crate::backend::quote_literal(&quote_relation(&table))
+                crate::sql::quote_literal(&quote_relation(&table))
             ))
             .await;
         if !matches!(&hidden, Ok(Some(rows)) if rows.first().is_some_and(|r| !r.get::<_, bool>(0)))

@@ -222,8 +222,8 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
                     Some(value) => {
                         out.push_str(&text[copied..i]);
                         match quote {
-                            Some(b'\'') => out.push_str(&crate::backend::quote_literal(value)),
-                            Some(_) => out.push_str(&crate::backend::quote_ident(value)),
+                            Some(b'\'') => out.push_str(&crate::sql::quote_literal(value)),
+                            Some(_) => out.push_str(&crate::sql::quote_ident(value)),
                             None => out.push_str(value),
                         }
                         i = start + len + usize::from(quote.is_some());

@@ -90,10 +90,13 @@ pub async fn stage_with_tally(
             ))
         }
     };
-    {
+    // Actors bound to seeded users get their ids and claims from the replayed database.
+    let bound = {
         let client = ctx.server.connect(ctx.database).await?;
         crate::policy_tests::check_actor_roles(&client, &files).await?;
-    }
+        crate::policy_tests::bind_existing_users(&client, &files).await?
+    };
+    let files: Vec<&crate::policy_tests::PolicyFile> = bound.iter().collect();
     // The CLI always passes a seed; a library caller without one gets a fixed seed, so that
     // a run is still reproducible.
     let seed = ctx.options.seed.unwrap_or(0);
@@ -373,7 +376,7 @@ impl Run<'_> {
                             row.first()
                                 .cloned()
                                 .flatten()
-                                .map_or("null".to_owned(), |v| crate::backend::quote_literal(&v))
+                                .map_or("null".to_owned(), |v| crate::sql::quote_literal(&v))
                         })
                         .collect()
                 }
@@ -385,7 +388,7 @@ impl Run<'_> {
                             .file
                             .actors
                             .render(text)
-                            .map(|text| crate::backend::quote_literal(&text)),
+                            .map(|text| crate::sql::quote_literal(&text)),
                         other => literal_sql(other),
                     })
                     .collect::<std::result::Result<_, _>>()

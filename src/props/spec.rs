@@ -164,7 +164,7 @@ pub fn literal_sql(value: &Value) -> Result<String, String> {
         Value::Null => Ok("null".to_owned()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
-        Value::String(s) => Ok(crate::backend::quote_literal(s)),
+        Value::String(s) => Ok(crate::sql::quote_literal(s)),
         other => Err(format!(
             "pool values are scalars (text, numbers, booleans, null), not `{other}`"
         )),

@@ -1,6 +1,7 @@
 //! Running cells: a server-side function runs a batch of cells per round trip, each in its own
 //! subtransaction that is always rolled back, impersonating the actor the way PostgREST does;
-//! parallel workers each take a `CREATE DATABASE … TEMPLATE` clone.
+//! parallel workers each take a `CREATE DATABASE … TEMPLATE` clone. The steps of a `steps:`
+//! scenario run together instead, in order, in one subtransaction.
 
 use serde::Deserialize;
 use tokio_postgres::Client;
@@ -23,7 +24,8 @@ const CELLS_PER_EXTRA_WORKER: usize = 400;
 /// Per cell, in one block (a subtransaction): the admin `before` query; `set_config('role',
 /// …)` and the claims (what `SET LOCAL ROLE` and PostgREST's settings do); the effective-role
 /// check; the actor's statement in a nested block (its error caught and recorded); back to
-/// the session role; the admin `after` query; then a raised DBCIR rolls the whole cell back,
+/// the session role; the admin `after` query; the `then:` post-conditions (each query's rows
+/// as JSON, judged in Rust); then a raised DBCIR rolls the whole cell back,
 /// so every cell sees the same state. Two subtransactions per cell, no more: they are most of
 /// a cell's cost. QUERY_CANCELED (statement_timeout) is not caught by OTHERS and fails the
 /// batch.
@@ -36,6 +38,7 @@ declare
   a_count bigint; a_match bigint; a_fp text;
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
+  q text; t text; thens jsonb;
 begin
   for c in select value from jsonb_array_elements(cells) loop
     res := jsonb_build_object('i', c->'i');
@@ -60,6 +63,9 @@ begin
       begin
         if c->>'kind' = 'count' then
           execute c->>'op' into n;
+        elsif c->>'kind' = 'json' then
+          execute c->>'op' into n, t;
+          res := res || jsonb_build_object('returned', t);
         else
           execute c->>'op';
           get diagnostics n = row_count;
@@ -81,6 +87,15 @@ begin
         end if;
         res := res || jsonb_build_object('after_count', a_count, 'after_match', a_match, 'after_fp', a_fp);
       end if;
+      phase := 'then';
+      if c ? 'then' then
+        thens := '[]'::jsonb;
+        for q in select value from jsonb_array_elements_text(c->'then') loop
+          execute 'select coalesce(json_agg(dbci_then), ''[]'')::text from (' || q || ') dbci_then' into t;
+          thens := thens || jsonb_build_array(t);
+        end loop;
+        res := res || jsonb_build_object('then', thens);
+      end if;
       raise sqlstate 'DBCIR';
     exception
       when sqlstate 'DBCIR' then
@@ -92,6 +107,72 @@ begin
     end;
     return next res;
   end loop;
+end
+$dbci$"#;
+
+/// Runs the steps of one `steps:` scenario (`$1`, cells in order) in one block rolled back
+/// at the end, so each step sees what the steps before it did. Per step, as in
+/// `dbci_cells`: impersonate, check the effective role (a refused role skips the statement),
+/// the statement in a nested block, back to the session role, the `then:` queries (their
+/// own block, so a failing query is reported without ending the scenario).
+const SCENARIO_FUNCTION: &str = r#"
+create or replace function pg_temp.dbci_scenario(steps jsonb) returns setof jsonb
+language plpgsql as $dbci$
+declare
+  c jsonb; res jsonb; results jsonb := '[]'::jsonb;
+  n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
+  st text; msg text; det text; hnt text;
+  q text; t text; thens jsonb;
+begin
+  begin
+    for c in select value from jsonb_array_elements(steps) loop
+      res := jsonb_build_object('i', c->'i');
+      perform set_config('role', c->>'role', true);
+      perform set_config('request.jwt.claims', c->>'claims', true);
+      perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
+      select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
+        from pg_catalog.pg_roles r where r.rolname = current_user;
+      res := res || jsonb_build_object('user', eff_user, 'super', eff_super, 'bypass', eff_bypass);
+      if not (eff_super or (eff_bypass and not (c->>'may_bypass')::boolean)) then
+        begin
+          if c->>'kind' = 'count' then
+            execute c->>'op' into n;
+          elsif c->>'kind' = 'json' then
+            execute c->>'op' into n, t;
+            res := res || jsonb_build_object('returned', t);
+          else
+            execute c->>'op';
+            get diagnostics n = row_count;
+          end if;
+          res := res || jsonb_build_object('rows', n);
+        exception when others then
+          get stacked diagnostics st = returned_sqlstate, msg = message_text,
+            det = pg_exception_detail, hnt = pg_exception_hint;
+          res := res || jsonb_build_object('sqlstate', st, 'error', msg,
+            'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
+        end;
+      end if;
+      perform set_config('role', 'none', true);
+      if c ? 'then' then
+        begin
+          thens := '[]'::jsonb;
+          for q in select value from jsonb_array_elements_text(c->'then') loop
+            execute 'select coalesce(json_agg(dbci_then), ''[]'')::text from (' || q || ') dbci_then' into t;
+            thens := thens || jsonb_build_array(t);
+          end loop;
+          res := res || jsonb_build_object('then', thens);
+        exception when others then
+          get stacked diagnostics st = returned_sqlstate, msg = message_text;
+          res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', 'then');
+        end;
+      end if;
+      results := results || jsonb_build_array(res);
+    end loop;
+    raise sqlstate 'DBCIR';
+  exception when sqlstate 'DBCIR' then
+    null;
+  end;
+  return query select value from jsonb_array_elements(results);
 end
 $dbci$"#;
 
@@ -119,6 +200,11 @@ pub struct CellResult {
     pub after_count: Option<i64>,
     pub after_match: Option<i64>,
     pub after_fp: Option<String>,
+    /// With `returns:`: the rows the statement returned, as JSON text (see
+    /// [`super::plan::returning_rows`]).
+    pub returned: Option<String>,
+    /// Per `then:` query, its rows as JSON text (run as admin after the statement).
+    pub then: Option<Vec<String>>,
     /// The whole batch failed (statement timeout): the error.
     #[serde(skip)]
     pub batch_error: Option<String>,
@@ -139,7 +225,7 @@ pub async fn connect_worker(
     let client = server.connect(database).await?;
     client
         .batch_execute(&format!(
-            "set statement_timeout = {}; {BATCH_FUNCTION}",
+            "set statement_timeout = {}; {BATCH_FUNCTION}; {SCENARIO_FUNCTION}",
             timeout.as_millis()
         ))
         .await
@@ -169,11 +255,46 @@ pub async fn run_on(
     Ok(())
 }
 
+/// Runs each scenario of `cells` (the steps of a `steps:` case, in order) on `client`,
+/// sending each scenario's results as it completes.
+pub async fn run_scenarios(
+    client: &Client,
+    actors: &Actors,
+    cells: &[(usize, &Cell)],
+    done: &tokio::sync::mpsc::UnboundedSender<Vec<CellResult>>,
+) -> Result<()> {
+    let mut scenarios: Vec<Vec<(usize, &Cell)>> = Vec::new();
+    for (index, cell) in cells {
+        match scenarios.last_mut() {
+            Some(last) if last[0].1.scenario == cell.scenario => last.push((*index, cell)),
+            _ => scenarios.push(vec![(*index, cell)]),
+        }
+    }
+    for steps in scenarios {
+        let results = run_json(client, actors, &steps, "pg_temp.dbci_scenario")
+            .await?
+            .0;
+        let _ = done.send(results);
+    }
+    Ok(())
+}
+
 /// Runs one batch; says whether it failed on the statement time limit.
 async fn run_batch(
     client: &Client,
     actors: &Actors,
     batch: &[(usize, &Cell)],
+) -> Result<(Vec<CellResult>, bool)> {
+    run_json(client, actors, batch, "pg_temp.dbci_cells").await
+}
+
+/// Runs `function` on the cells of `batch` as JSON; says whether it failed on the statement
+/// time limit (every cell then carries the error).
+async fn run_json(
+    client: &Client,
+    actors: &Actors,
+    batch: &[(usize, &Cell)],
+    function: &str,
 ) -> Result<(Vec<CellResult>, bool)> {
     let json: Vec<serde_json::Value> = batch
         .iter()
@@ -187,7 +308,7 @@ async fn run_batch(
     let payload = serde_json::Value::Array(json).to_string();
     let results = match client
         .query(
-            "select r::text from pg_temp.dbci_cells($1::text::jsonb) r",
+            &format!("select r::text from {function}($1::text::jsonb) r"),
             &[&payload],
         )
         .await

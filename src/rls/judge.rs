@@ -3,7 +3,7 @@
 
 use super::exec::CellResult;
 use super::plan::{Cell, OpKind};
-use super::spec::{Expect, Operation};
+use super::spec::{compare_returns, error_may_deny, then_holds, Expect, Operation, Rows};
 use crate::actors::Actor;
 use crate::report::CaseVerdict;
 
@@ -46,6 +46,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
                 "impersonating {} as role {} failed ({state}): {error}",
                 cell.actor, actor.db_role
             ),
+            Some("then") => format!("a `then:` query failed as admin ({state}): {error}"),
             _ => format!("the case's own SQL failed as admin ({state}): {error}"),
         });
     }
@@ -79,10 +80,25 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
     let denied_by_error = match &result.sqlstate {
         None => false,
         Some(state) if state == INSUFFICIENT_PRIVILEGE => true,
-        Some(state) if cell.operation == Operation::Sql && cell.deny_sqlstate.as_deref() == Some(state.as_str()) => true,
+        Some(state) if cell.deny_sqlstates.contains(state) => true,
+        Some(state) if cell.deny_on_error && error_may_deny(state) => true,
         Some(state) => {
+            // Say how to declare it when declaring would be honoured: an error that says
+            // the statement itself is wrong stays broken whatever the case declares.
+            let advice = if !error_may_deny(state) {
+                if cell.deny_on_error {
+                    " (`deny_on: error` never covers an error saying the statement itself is wrong)"
+                        .to_owned()
+                } else {
+                    String::new()
+                }
+            } else {
+                format!(
+                    "; if this is how the project refuses (a trigger or function raising it), declare it: `deny_sqlstate: [{state}]` or `deny_on: error`"
+                )
+            };
             return broken(format!(
-                "{} as {} raised {state} ({}): an error other than a permission denial is never counted as deny{}",
+                "{} as {} raised {state} ({}): an error not declared as a denial is never counted as deny{}{advice}",
                 cell.operation.as_str(),
                 cell.actor,
                 result.error.as_deref().unwrap_or(""),
@@ -91,20 +107,26 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
                     .as_deref()
                     .map(|d| format!("; detail: {d}"))
                     .unwrap_or_default()
-            ))
+            ));
         }
     };
     let rows = result.rows.unwrap_or(0);
+    let unheld = match unheld_then(cell, result) {
+        Ok(unheld) => unheld,
+        Err(message) => return broken(message),
+    };
     let (observed, detail): (&'static str, String) = match cell.operation {
         Operation::Sql => {
             if denied_by_error {
                 ("deny", format!("raised {}", error_text(result)))
+            } else if cell.op_kind == OpKind::Count && rows == 0 {
+                ("deny", "returned no row".to_owned())
+            } else if let Some(why) = &unheld {
+                // A call that raised nothing but did not do what `then:` says did nothing
+                // for this actor: a denial, never an allow.
+                ("deny", format!("succeeded, but {why}"))
             } else if cell.op_kind == OpKind::Count {
-                if rows > 0 {
-                    ("allow", format!("returned {rows} row(s)"))
-                } else {
-                    ("deny", "returned no row".to_owned())
-                }
+                ("allow", format!("returned {rows} row(s)"))
             } else {
                 ("allow", "succeeded".to_owned())
             }
@@ -177,6 +199,45 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             }
         }
     };
+    // An allowed statement must also return what `returns:` says.
+    if let (Some(returns), "allow", Expect::Allow) = (&cell.returns, observed, cell.expect) {
+        let have = match result.returned.as_deref().map(serde_json::from_str::<Rows>) {
+            Some(Ok(have)) => have,
+            Some(Err(e)) => return broken(format!("the rows returned could not be read: {e}")),
+            None => return broken("the rows returned were not recorded".to_owned()),
+        };
+        if let Err(difference) = compare_returns(&returns.want, returns.ordered, &have) {
+            return Judgement {
+                observed,
+                verdict: CaseVerdict::Fail,
+                message: Some(format!(
+                    "{} as {}: expected {}, observed allow ({detail}), but it returned {}: {difference}",
+                    cell.operation.as_str(),
+                    cell.actor,
+                    cell.expect.as_str(),
+                    if returns.want.is_array() { "other rows" } else { "another value" }
+                )),
+            };
+        }
+    }
+    // An allowed write must also make its `then:` hold.
+    if let (true, "allow", Expect::Allow, Some(why)) = (
+        cell.operation != Operation::Sql,
+        observed,
+        cell.expect,
+        &unheld,
+    ) {
+        return Judgement {
+            observed,
+            verdict: CaseVerdict::Fail,
+            message: Some(format!(
+                "{} as {}: expected {}, observed allow ({detail}), but {why}",
+                cell.operation.as_str(),
+                cell.actor,
+                cell.expect.as_str()
+            )),
+        };
+    }
     let pass = observed == cell.expect.as_str();
     Judgement {
         observed,
@@ -199,6 +260,23 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
     }
 }
 
+/// The first `then:` query of `cell` that did not hold, in words (the query and what it
+/// returned); `Err` when the results are missing (a harness fault: broken, never a pass).
+fn unheld_then(cell: &Cell, result: &CellResult) -> Result<Option<String>, String> {
+    if cell.then.is_empty() {
+        return Ok(None);
+    }
+    let Some(returned) = &result.then else {
+        return Err("the `then:` queries were not run".to_owned());
+    };
+    for (query, rows) in cell.then.iter().zip(returned) {
+        if let Err(what) = then_holds(rows) {
+            return Ok(Some(format!("`then: {query}` did not hold: it {what}")));
+        }
+    }
+    Ok(None)
+}
+
 fn error_text(result: &CellResult) -> String {
     format!(
         "{} {}",
@@ -212,8 +290,6 @@ fn error_text(result: &CellResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::ActorKind;
-    use serde_json::Value;
 
     fn cell(operation: Operation, expect: Expect) -> Cell {
         Cell {
@@ -228,7 +304,8 @@ mod tests {
             operation,
             actor: "bob".into(),
             expect,
-            deny_sqlstate: None,
+            deny_sqlstates: Vec::new(),
+            deny_on_error: false,
             before: None,
             op: String::new(),
             op_kind: if operation == Operation::Select {
@@ -237,24 +314,23 @@ mod tests {
                 OpKind::Rows
             },
             after: None,
+            then: Vec::new(),
+            returns: None,
             filter: "owner_id = alice".into(),
             broken: None,
+            scenario: None,
         }
     }
 
     fn bob() -> Actor {
-        Actor {
-            name: "bob".into(),
-            kind: ActorKind::User,
-            db_role: "authenticated".into(),
-            id: Some("00000000-0000-4000-8000-000000000002".into()),
-            email: Some("bob@example.com".into()),
-            phone: None,
-            app_metadata: Value::Null,
-            user_metadata: Value::Null,
-            is_anonymous: false,
-            claims: Value::Null,
-        }
+        let spec: crate::actors::ActorSpec = crate::yaml::parse_yaml(
+            "{ user: bob@example.com }",
+            std::path::Path::new("notes.yaml"),
+        )
+        .unwrap();
+        let bob = Actor::resolve("bob", &spec).unwrap();
+        assert_eq!(bob.db_role, "authenticated");
+        bob
     }
 
     /// A result as the batch reports it: run as `authenticated`, `before` target rows.
@@ -429,7 +505,7 @@ mod tests {
     #[test]
     fn sql_cases_deny_by_their_declared_state_or_by_returning_nothing() {
         let mut rpc = cell(Operation::Sql, Expect::Deny);
-        rpc.deny_sqlstate = Some("P0001".into());
+        rpc.deny_sqlstates = vec!["P0001".into()];
         let raised = CellResult {
             sqlstate: Some("P0001".into()),
             error: Some("not a member".into()),

@@ -65,12 +65,15 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         Err(reason) => return Ok(StageReport::skipped(STAGE, reason)),
     };
 
+    // Actors bound to seeded users get their ids and claims from the replayed database.
+    let bound: Vec<PolicyFile>;
     // Catalog facts for planning and coverage, read from the replayed database.
     let (plans, relations) = {
         let client = ctx.server.connect(ctx.database).await?;
         policy_tests::check_actor_roles(&client, &files).await?;
+        bound = policy_tests::bind_existing_users(&client, &files).await?;
         let mut plans = Vec::new();
-        for file in &files {
+        for file in &bound {
             let targets = target_info(&client, file).await?;
             plans.push(plan::plan(file, &targets));
         }
@@ -78,18 +81,19 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             coverage::exposed_relations(&client, &ctx.project.config.rls.exposed_schemas).await?;
         (plans, relations)
     };
+    let files: Vec<&PolicyFile> = bound.iter().collect();
     let total: usize = plans.iter().map(|p| p.cells.len() + p.holes.len()).sum();
     reporter.event(&Event::StageStarted { name: STAGE, total });
 
     let mut report = StageReport::new(STAGE, StageVerdict::Pass);
     let mut covered = BTreeSet::new();
     for (file, plan) in files.iter().zip(&plans) {
-        for (line, message) in &plan.errors {
+        for (pos, message) in &plan.errors {
             // Only catalog-dependent errors reach here (a missing table): a broken test.
             report.failures.push(Failure {
                 file: file.rel.clone(),
-                line: *line,
-                column: None,
+                line: pos.line,
+                column: pos.column,
                 message: format!("broken test: {message}"),
                 notes: Vec::new(),
                 statement: None,
@@ -316,7 +320,11 @@ async fn run_file(
         clients.push(exec::connect_worker(ctx.server, database, timeout).await?);
     }
 
-    let indexed: Vec<(usize, &Cell)> = cells.iter().enumerate().collect();
+    // A scenario's steps run together, in order, on one worker.
+    let (scenarios, indexed): (Vec<_>, Vec<_>) = cells
+        .iter()
+        .enumerate()
+        .partition(|(_, cell)| cell.scenario.is_some());
     let per_worker = indexed.len().div_ceil(workers);
     let chunks: Vec<&[(usize, &Cell)]> = indexed.chunks(per_worker.max(1)).collect();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<CellResult>>();
@@ -326,7 +334,12 @@ async fn run_file(
             .iter()
             .zip(&chunks)
             .map(|(client, chunk)| exec::run_on(client, &file.actors, chunk, &sender));
-        futures_util::future::join_all(runs).await
+        let mut outcomes = futures_util::future::join_all(runs).await;
+        if !scenarios.is_empty() {
+            outcomes
+                .push(exec::run_scenarios(&clients[0], &file.actors, &scenarios, &sender).await);
+        }
+        outcomes
     };
     // Which cell each case of this file stands for, in the order the cases are reported.
     let mut case_cells: Vec<usize> = Vec::with_capacity(cells.len());
@@ -386,6 +399,12 @@ async fn run_file(
             .expect("planned from the file's actors");
         // The claims are in the statement's request.jwt.claims.
         let mut notes = Vec::new();
+        if cell.scenario.is_some() {
+            notes.push(
+                "this step ran after the scenario's earlier steps, in the same transaction"
+                    .to_owned(),
+            );
+        }
         if cell.operation != Operation::Sql {
             let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
             if !explained.contains_key(&key) {
@@ -449,7 +468,8 @@ async fn vacuous_sql_cases(
     // Sql cases by their line: the reported positions of their cells.
     let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (position, index) in case_cells.iter().enumerate() {
-        if cells[*index].operation == Operation::Sql {
+        // A scenario's allowed step shows it can succeed (planning requires one).
+        if cells[*index].operation == Operation::Sql && cells[*index].scenario.is_none() {
             by_case
                 .entry(cells[*index].case_line)
                 .or_default()
@@ -499,8 +519,36 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
             .await
             .map_err(|e| format!("fails ({})", db_error_text(&e)))
     };
+    // A call that succeeds must also be able to make its `then:` hold.
+    let outcome = match outcome {
+        Ok(()) => then_as_admin(client, cell).await,
+        Err(e) => Err(e),
+    };
     let _ = client.batch_execute("rollback").await;
     outcome
+}
+
+/// Runs the `then:` queries of `cell` after its statement ran as admin.
+async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+    for query in &cell.then {
+        let sql =
+            format!("select coalesce(json_agg(dbci_then), '[]')::text from ({query}) dbci_then");
+        let rows: String = match client.query_one(sql.as_str(), &[]).await {
+            Ok(row) => row.get(0),
+            Err(e) => {
+                return Err(format!(
+                    "succeeds but `then: {query}` fails ({})",
+                    db_error_text(&e)
+                ))
+            }
+        };
+        if let Err(what) = spec::then_holds(&rows) {
+            return Err(format!(
+                "succeeds but `then: {query}` does not hold (it {what})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn case_name(cell: &Cell) -> String {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::spec::{resolve, CaseSpec, Expect, Operation};
+use super::spec::{
+    resolve, returns_rows_wanted, CaseSpec, DenyOn, Expect, OpExpect, Operation, SqlStates,
+};
 use crate::actors::{Actor, ActorKind};
 use crate::policy_tests::PolicyFile;
 use crate::sql::{quote_ident, quote_literal};
@@ -30,8 +32,10 @@ pub struct Cell {
     pub operation: Operation,
     pub actor: String,
     pub expect: Expect,
-    /// The SQLSTATE a denying RPC raises (besides 42501).
-    pub deny_sqlstate: Option<String>,
+    /// The SQLSTATEs that mean denied besides 42501 (`sqlstate:`, `deny_sqlstate:`).
+    pub deny_sqlstates: Vec<String>,
+    /// `deny_on: error`: any error that does not say the statement is wrong is a denial.
+    pub deny_on_error: bool,
     /// Admin query before: (count, rows already as `set` wants, keys, fingerprint).
     pub before: Option<String>,
     /// The statement run as the actor.
@@ -40,10 +44,87 @@ pub struct Cell {
     /// Admin query after, with the keys of `before` as `$1`: (count, rows as `set` wants,
     /// fingerprint).
     pub after: Option<String>,
+    /// `then:` post-conditions, rendered for the actor, run as admin after the statement.
+    pub then: Vec<String>,
+    /// `returns:` rendered for the actor; the statement then also returns its rows as JSON.
+    pub returns: Option<Returns>,
     /// The case's target-row condition, for messages.
     pub filter: String,
     /// Why the cell cannot run (a broken test found while planning), e.g. no key columns.
     pub broken: Option<String>,
+    /// For a step of a `steps:` scenario: the scenario (its case's line) it belongs to;
+    /// its steps run together, in order, in one transaction.
+    pub scenario: Option<usize>,
+}
+
+/// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Returns {
+    pub want: Value,
+    pub ordered: bool,
+}
+
+/// `sql` wrapped so that it yields its row count and its rows as JSON text, each row as
+/// `[column, value]` pairs in column order (an object would lose the order and duplicate
+/// names, which a single value's "one column" check needs).
+pub fn returning_rows(sql: &str) -> String {
+    format!(
+        "select count(*), coalesce(json_agg((select json_agg(json_build_array(e.key, e.value) order by e.n) \
+         from json_each(row_to_json(dbci_r)) with ordinality e(key, value, n))), '[]')::text \
+         from ({}) dbci_r",
+        sql.trim().trim_end_matches(';')
+    )
+}
+
+/// `want` with `{{me.field}}` and `{{actor.field}}` filled in every string.
+fn render_value(file: &PolicyFile, actor: &Actor, want: &Value) -> Result<Value, String> {
+    Ok(match want {
+        Value::String(s) => Value::String(render_for(file, actor, s)?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(file, actor, v))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Ok((k.clone(), render_value(file, actor, v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+/// Where an input error is: a line, and the column when the error is about a value whose
+/// position the parser kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: Option<usize>,
+}
+
+impl From<usize> for Pos {
+    fn from(line: usize) -> Pos {
+        Pos { line, column: None }
+    }
+}
+
+impl Pos {
+    /// The position of a value as written.
+    pub fn of<T>(value: &serde_saphyr::Spanned<T>) -> Pos {
+        Pos {
+            line: value.referenced.line() as usize,
+            column: Some(value.referenced.column() as usize),
+        }
+    }
+
+    /// `file:line[:col]`.
+    pub fn at(&self, file: &str) -> String {
+        match self.column {
+            Some(column) => format!("{file}:{}:{column}", self.line),
+            None => format!("{file}:{}", self.line),
+        }
+    }
 }
 
 /// A case-level problem found while planning: the matrix has a hole or a case is malformed.
@@ -81,8 +162,8 @@ const WRITTEN_IN_CELL: &str =
 pub struct Plan {
     pub cells: Vec<Cell>,
     pub holes: Vec<Hole>,
-    /// Input errors (exit 2): line and message.
-    pub errors: Vec<(usize, String)>,
+    /// Input errors (exit 2): where and message.
+    pub errors: Vec<(Pos, String)>,
 }
 
 /// Splits `schema.table` (default schema `public`); quotes are honoured.
@@ -137,7 +218,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
     let actor_names: Vec<&str> = file.actors.names().collect();
     if actor_names.contains(&"me") {
         plan.errors.push((
-            crate::policy_tests::key_line(&file.text, "actors").unwrap_or(1),
+            Pos::from(crate::policy_tests::key_line(&file.text, "actors").unwrap_or(1)),
             "an actor may not be called `me`: `{{me.id}}` means the acting actor".to_owned(),
         ));
         return plan;
@@ -149,20 +230,25 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             case.table.is_some(),
             case.bucket.is_some(),
             case.sql.is_some(),
+            case.steps.is_some(),
         ];
         if kinds.iter().filter(|k| **k).count() != 1 {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
-                    "case `{}`: give exactly one of `table:`, `bucket:` or `sql:`",
+                    "case `{}`: give exactly one of `table:`, `bucket:`, `sql:` or `steps:`",
                     case.name
                 ),
             ));
             continue;
         }
+        if let Some(steps) = &case.steps {
+            plan_steps(&mut plan, file, case, line, steps);
+            continue;
+        }
         if case.object.is_some() && case.bucket.is_none() {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!("case `{}`: `object:` needs `bucket:`", case.name),
             ));
             continue;
@@ -175,9 +261,31 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                 || case.filter.is_some()
             {
                 plan.errors.push((
-                    line,
+                    Pos::from(line),
                     format!(
                         "case `{}`: an `sql:` case takes `allow:`/`deny:` (and `sqlstate:`), not table operations or `where:`",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
+            if let Some(returns) = &case.returns {
+                if let Err(message) = returns_rows_wanted(&returns.value) {
+                    plan.errors
+                        .push((Pos::of(returns), format!("case `{}`: {message}", case.name)));
+                    continue;
+                }
+            }
+            if case.ordered
+                && case
+                    .returns
+                    .as_ref()
+                    .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
+            {
+                plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
                         case.name
                     ),
                 ));
@@ -188,14 +296,25 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             let expectations = match resolve(&allow, &deny, &actor_names) {
                 Ok(e) => e,
                 Err((l, message)) => {
-                    plan.errors.push((if l == 0 { line } else { l }, message));
+                    plan.errors
+                        .push((Pos::from(if l == 0 { line } else { l }), message));
                     continue;
                 }
             };
+            if case.sqlstate.is_some() && case.deny_sqlstate.is_some() {
+                plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: give `deny_sqlstate: [..]` or the older `sqlstate:`, not both",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
             if let Some(state) = &case.sqlstate {
                 if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
                     plan.errors.push((
-                        line,
+                        Pos::from(line),
                         format!(
                             "case `{}`: sqlstate `{state}` is not a 5-character SQLSTATE",
                             case.name
@@ -210,7 +329,29 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     .actors
                     .get(actor_name)
                     .expect("resolved against the file's actors");
+                // Only what an allowed actor reads is compared (`{{me.email}}` means nothing
+                // for anon).
+                let returns = match case
+                    .returns
+                    .as_ref()
+                    .filter(|_| *expect == Expect::Allow)
+                    .map(|r| render_value(file, actor, &r.value))
+                    .transpose()
+                {
+                    Ok(want) => want.map(|want| Returns {
+                        want,
+                        ordered: case.ordered,
+                    }),
+                    Err(message) => {
+                        plan.errors.push((
+                            Pos::from(line),
+                            format!("case `{}`: returns: {message}", case.name),
+                        ));
+                        break;
+                    }
+                };
                 let op = match render_for(file, actor, sql) {
+                    Ok(op) if returns.is_some() => returning_rows(&op),
                     Ok(op) if case.returns_rows => format!(
                         "select count(*) from ({}) as returned",
                         op.trim().trim_end_matches(';')
@@ -218,7 +359,15 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     Ok(op) => op,
                     Err(message) => {
                         plan.errors
-                            .push((line, format!("case `{}`: {message}", case.name)));
+                            .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
+                        break;
+                    }
+                };
+                let then = match render_then(file, actor, case.then.as_ref()) {
+                    Ok(then) => then,
+                    Err((l, message)) => {
+                        plan.errors
+                            .push((l, format!("case `{}`: {message}", case.name)));
                         break;
                     }
                 };
@@ -230,7 +379,13 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     operation: Operation::Sql,
                     actor: actor_name.clone(),
                     expect: *expect,
-                    deny_sqlstate: case.sqlstate.clone(),
+                    deny_sqlstates: case
+                        .sqlstate
+                        .iter()
+                        .cloned()
+                        .chain(states(case.deny_sqlstate.as_ref()))
+                        .collect(),
+                    deny_on_error: case.deny_on == Some(DenyOn::Error),
                     before: None,
                     op,
                     op_kind: if case.returns_rows {
@@ -239,10 +394,33 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         OpKind::Rows
                     },
                     after: None,
+                    then,
+                    returns,
                     filter: String::new(),
                     broken: None,
+                    scenario: None,
                 });
             }
+            continue;
+        }
+        if case.returns.is_some() || case.ordered {
+            plan.errors.push((
+                Pos::from(line),
+                format!(
+                    "case `{}`: `returns:` of a table case goes under `select:` (`select: {{ allow: [...], returns: [...] }}`)",
+                    case.name
+                ),
+            ));
+            continue;
+        }
+        if let Some(then) = &case.then {
+            plan.errors.push((
+                Pos::of(then),
+                format!(
+                    "case `{}`: `then:` of a table case goes under the operation it follows (`update: {{ set: …, then: … }}`)",
+                    case.name
+                ),
+            ));
             continue;
         }
         if case.allow.is_some()
@@ -251,7 +429,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             || case.returns_rows
         {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: `allow:`/`deny:` go under an operation (`select: {{ allow: [...] }}`) for table cases",
                     case.name
@@ -266,7 +444,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             .unwrap_or_default();
         if !info.exists {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: table or view {}.{} does not exist after replay",
                     case.name, schema, table
@@ -276,26 +454,26 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
         let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
         let key: Vec<String> = case.key.clone().unwrap_or_else(|| info.key.clone());
-        let operations: Vec<(Operation, &super::spec::Who, &super::spec::Who)> = [
+        let operations: Vec<(Operation, OpExpect)> = [
             case.select
                 .as_ref()
-                .map(|o| (Operation::Select, &o.allow, &o.deny)),
+                .map(|o| (Operation::Select, o.expect())),
             case.insert
                 .as_ref()
-                .map(|o| (Operation::Insert, &o.allow, &o.deny)),
+                .map(|o| (Operation::Insert, o.expect())),
             case.update
                 .as_ref()
-                .map(|o| (Operation::Update, &o.allow, &o.deny)),
+                .map(|o| (Operation::Update, o.expect())),
             case.delete
                 .as_ref()
-                .map(|o| (Operation::Delete, &o.allow, &o.deny)),
+                .map(|o| (Operation::Delete, o.expect())),
         ]
         .into_iter()
         .flatten()
         .collect();
         if operations.is_empty() {
             plan.errors.push((
-                line,
+                Pos::from(line),
                 format!(
                     "case `{}`: no operation: give `select:`, `insert:`, `update:` or `delete:`",
                     case.name
@@ -303,14 +481,72 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             ));
             continue;
         }
-        for (operation, allow, deny) in operations {
-            let expectations = match resolve(allow, deny, &actor_names) {
+        for (operation, op) in operations {
+            if let Some(select) = case
+                .select
+                .as_ref()
+                .filter(|_| operation == Operation::Select)
+            {
+                if let Some(ordered) = &select.ordered {
+                    plan.errors.push((
+                        Pos::of(ordered),
+                        format!(
+                            "case `{}`: a table's rows come in no order: `ordered:` is for `sql:` cases",
+                            case.name
+                        ),
+                    ));
+                    continue;
+                }
+                if let Some(returns) = &select.returns {
+                    if returns_rows_wanted(&returns.value) != Ok(true) {
+                        plan.errors.push((
+                            Pos::of(returns),
+                            format!(
+                                "case `{}`: `returns:` of a select is the target rows: a list of objects naming the columns compared, e.g. `[{{ id: 1, title: x }}]`",
+                                case.name
+                            ),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            if let (Operation::Select, Some(then)) = (operation, op.then) {
+                plan.errors.push((
+                    Pos::of(then),
+                    format!(
+                        "case `{}`: a select changes nothing for `then:` to check; use `returns:` for what it reads",
+                        case.name
+                    ),
+                ));
+                continue;
+            }
+            let deny_sqlstates: Vec<String> = states(case.deny_sqlstate.as_ref())
+                .chain(states(op.deny_sqlstate))
+                .collect();
+            let deny_on_error = case.deny_on.or(op.deny_on) == Some(DenyOn::Error);
+            let then_spec = op.then;
+            let expectations = match resolve(op.allow, op.deny, &actor_names) {
                 Ok(e) => e,
                 Err((l, message)) => {
-                    plan.errors.push((if l == 0 { line } else { l }, message));
+                    plan.errors
+                        .push((Pos::from(if l == 0 { line } else { l }), message));
                     continue;
                 }
             };
+            // Denials by any error are only worth something when the statement can succeed:
+            // an allowed actor's cell shows it does (a case whose own values are wrong, a
+            // NOT NULL or foreign key violation, fails there instead of passing as deny).
+            if deny_on_error && !expectations.cells.values().any(|e| *e == Expect::Allow) {
+                plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
+                        case.name,
+                        operation.as_str()
+                    ),
+                ));
+                continue;
+            }
             add_holes(&mut plan, case, line, operation, &expectations.missing);
             for (actor_name, expect) in &expectations.cells {
                 let actor = file
@@ -333,25 +569,70 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         after,
                         filter,
                         broken,
-                    }) => plan.cells.push(Cell {
-                        file: file.rel.clone(),
-                        case: case.name.clone(),
-                        case_line: line,
-                        target: format!("{schema}.{table}"),
-                        operation,
-                        actor: actor_name.clone(),
-                        expect: *expect,
-                        deny_sqlstate: None,
-                        before,
-                        op,
-                        op_kind,
-                        after,
-                        filter,
-                        broken,
-                    }),
+                    }) => {
+                        // A write's `then:` is what an allowed actor's write promises.
+                        let then_spec = then_spec.filter(|_| *expect == Expect::Allow);
+                        let then = match render_then(file, actor, then_spec) {
+                            Ok(then) => then,
+                            Err((l, message)) => {
+                                plan.errors
+                                    .push((l, format!("case `{}`: {message}", case.name)));
+                                break;
+                            }
+                        };
+                        let want = case
+                            .select
+                            .as_ref()
+                            .filter(|_| operation == Operation::Select)
+                            .and_then(|s| s.returns.as_ref())
+                            .filter(|_| *expect == Expect::Allow);
+                        let returns = match want
+                            .map(|r| render_value(file, actor, &r.value))
+                            .transpose()
+                        {
+                            Ok(want) => want.map(|want| Returns {
+                                want,
+                                ordered: false,
+                            }),
+                            Err(message) => {
+                                plan.errors.push((
+                                    Pos::from(line),
+                                    format!("case `{}`: returns: {message}", case.name),
+                                ));
+                                break;
+                            }
+                        };
+                        // The rows the actor reads, beside their count.
+                        let op = match (&returns, broken.is_none()) {
+                            (Some(_), true) => returning_rows(&format!(
+                                "select t.* from {qualified} t where {filter}"
+                            )),
+                            _ => op,
+                        };
+                        plan.cells.push(Cell {
+                            file: file.rel.clone(),
+                            case: case.name.clone(),
+                            case_line: line,
+                            target: format!("{schema}.{table}"),
+                            operation,
+                            actor: actor_name.clone(),
+                            expect: *expect,
+                            deny_sqlstates: deny_sqlstates.clone(),
+                            deny_on_error,
+                            before,
+                            op,
+                            op_kind,
+                            after,
+                            then,
+                            returns,
+                            filter,
+                            broken,
+                            scenario: None,
+                        });
+                    }
                     Err(message) => {
                         plan.errors
-                            .push((line, format!("case `{}`: {message}", case.name)));
+                            .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
                         break;
                     }
                 }
@@ -359,6 +640,195 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         }
     }
     plan
+}
+
+/// Plans a `steps:` scenario: one cell per step, run in order in one transaction.
+fn plan_steps(
+    plan: &mut Plan,
+    file: &PolicyFile,
+    case: &CaseSpec,
+    line: usize,
+    steps: &[serde_saphyr::Spanned<super::spec::StepSpec>],
+) {
+    let name = &case.name;
+    if case.select.is_some()
+        || case.insert.is_some()
+        || case.update.is_some()
+        || case.delete.is_some()
+        || case.filter.is_some()
+        || case.allow.is_some()
+        || case.deny.is_some()
+        || case.sqlstate.is_some()
+        || case.returns.is_some()
+        || case.then.is_some()
+        || case.returns_rows
+        || case.ordered
+    {
+        plan.errors.push((
+            Pos::from(line),
+            format!(
+                "case `{name}`: a `steps:` case has its expectations on each step (`as:`, `sql:`, `expect:`, `then:`, `returns:`…); only `deny_sqlstate:` and `deny_on:` may stand beside it"
+            ),
+        ));
+        return;
+    }
+    if steps.is_empty() {
+        plan.errors.push((
+            Pos::from(line),
+            format!("case `{name}`: `steps: []` checks nothing"),
+        ));
+        return;
+    }
+    // A scenario whose every step is denied could be denied by its own mistake (a misspelt
+    // argument): an allowed step shows the statements can succeed.
+    if steps
+        .iter()
+        .all(|s| s.value.expect == super::spec::StepExpect::Deny)
+    {
+        plan.errors.push((
+            Pos::from(line),
+            format!("case `{name}`: every step expects deny: allow at least one, so the scenario shows its statements can succeed"),
+        ));
+        return;
+    }
+    let mut cells = Vec::new();
+    for (index, spanned) in steps.iter().enumerate() {
+        let step = &spanned.value;
+        let step_line = spanned.referenced.line() as usize;
+        let Some(actor) = file.actors.get(&step.actor.value) else {
+            plan.errors.push((
+                Pos::of(&step.actor),
+                format!(
+                    "case `{name}`: step {}: `{}` is not an actor of this file (actors: {})",
+                    index + 1,
+                    step.actor.value,
+                    file.actors.names().collect::<Vec<_>>().join(", ")
+                ),
+            ));
+            return;
+        };
+        if let Some(returns) = &step.returns {
+            if let Err(message) = returns_rows_wanted(&returns.value) {
+                plan.errors.push((
+                    Pos::of(returns),
+                    format!("case `{name}`: step {}: {message}", index + 1),
+                ));
+                return;
+            }
+        }
+        if step.ordered
+            && step
+                .returns
+                .as_ref()
+                .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
+        {
+            plan.errors.push((
+                Pos::from(step_line),
+                format!(
+                    "case `{name}`: step {}: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
+                    index + 1
+                ),
+            ));
+            return;
+        }
+        let expect = match step.expect {
+            super::spec::StepExpect::Allow => Expect::Allow,
+            super::spec::StepExpect::Deny => Expect::Deny,
+        };
+        let returns = match step
+            .returns
+            .as_ref()
+            .filter(|_| expect == Expect::Allow)
+            .map(|r| render_value(file, actor, &r.value))
+            .transpose()
+        {
+            Ok(want) => want.map(|want| Returns {
+                want,
+                ordered: step.ordered,
+            }),
+            Err(message) => {
+                plan.errors.push((
+                    Pos::from(step_line),
+                    format!("case `{name}`: step {}: returns: {message}", index + 1),
+                ));
+                return;
+            }
+        };
+        let op = match render_for(file, actor, &step.sql) {
+            Ok(op) if returns.is_some() => returning_rows(&op),
+            Ok(op) if step.returns_rows => format!(
+                "select count(*) from ({}) as returned",
+                op.trim().trim_end_matches(';')
+            ),
+            Ok(op) => op,
+            Err(message) => {
+                plan.errors.push((
+                    Pos::from(step_line),
+                    format!("case `{name}`: step {}: {message}", index + 1),
+                ));
+                return;
+            }
+        };
+        let then = match render_then(file, actor, step.then.as_ref()) {
+            Ok(then) => then,
+            Err((pos, message)) => {
+                plan.errors
+                    .push((pos, format!("case `{name}`: step {}: {message}", index + 1)));
+                return;
+            }
+        };
+        cells.push(Cell {
+            file: file.rel.clone(),
+            // Each step is its own reported case: `<case> / step N / sql as <actor>`.
+            case: format!("{name} / step {}", index + 1),
+            case_line: step_line,
+            target: "sql".to_owned(),
+            operation: Operation::Sql,
+            actor: actor.name.clone(),
+            expect,
+            deny_sqlstates: states(case.deny_sqlstate.as_ref())
+                .chain(states(step.deny_sqlstate.as_ref()))
+                .collect(),
+            deny_on_error: case.deny_on.or(step.deny_on) == Some(DenyOn::Error),
+            before: None,
+            op,
+            op_kind: if step.returns_rows {
+                OpKind::Count
+            } else {
+                OpKind::Rows
+            },
+            after: None,
+            then,
+            returns,
+            filter: String::new(),
+            broken: None,
+            scenario: Some(line),
+        });
+    }
+    plan.cells.extend(cells);
+}
+
+/// The `then:` queries rendered for `actor`; the error carries the line of `then:`.
+fn render_then(
+    file: &PolicyFile,
+    actor: &Actor,
+    then: Option<&serde_saphyr::Spanned<super::spec::Then>>,
+) -> Result<Vec<String>, (Pos, String)> {
+    let Some(then) = then else {
+        return Ok(Vec::new());
+    };
+    then.value
+        .0
+        .iter()
+        .map(|query| {
+            render_for(file, actor, query).map_err(|e| (Pos::of(then), format!("then: {e}")))
+        })
+        .collect()
+}
+
+/// The SQLSTATEs of an optional `deny_sqlstate:`.
+fn states(list: Option<&SqlStates>) -> impl Iterator<Item = String> + '_ {
+    list.into_iter().flat_map(|l| l.0.iter().cloned())
 }
 
 fn add_holes(
@@ -599,11 +1069,18 @@ pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
         "claims": actor.claims.to_string(),
         "legacy": legacy,
         "may_bypass": actor.may_bypass_rls(),
-        "kind": if cell.op_kind == OpKind::Count { "count" } else { "rows" },
+        "kind": match (cell.op_kind, &cell.returns) {
+            (_, Some(_)) => "json",
+            (OpKind::Count, None) => "count",
+            (OpKind::Rows, None) => "rows",
+        },
         "op": cell.op,
     });
     if let Some(before) = &cell.before {
         value["before"] = Value::String(before.clone());
+    }
+    if !cell.then.is_empty() {
+        value["then"] = json!(cell.then);
     }
     if let Some(after) = &cell.after {
         value["after"] = Value::String(after.clone());
@@ -618,7 +1095,7 @@ pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
 
 /// The input errors of `file`'s cases that need no catalog (unknown actors, malformed cases),
 /// so a bad matrix is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
+pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
     let targets = file
         .spec
         .cases
@@ -637,4 +1114,163 @@ pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
         })
         .collect();
     plan(file, &targets).errors
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use super::*;
+    use crate::actors::Actors;
+    use crate::policy_tests::PolicyFileSpec;
+
+    /// The input errors `check` finds in a matrix with actors alice and anon.
+    fn errors(cases: &str) -> Vec<(Pos, String)> {
+        let text = format!(
+            "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
+        );
+        let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
+        let actors = Actors::resolve(&spec.actors).unwrap();
+        let file = PolicyFile {
+            rel: "m.yaml".to_owned(),
+            path: PathBuf::from("m.yaml"),
+            text,
+            spec,
+            actors,
+            setup_line: 1,
+            shared: Vec::new(),
+        };
+        check(&file)
+    }
+
+    #[test]
+    fn new_keys_are_refused_where_they_mean_nothing() {
+        for (case, line, says) in [
+            (
+                "  - name: x\n    sql: select 1\n    sqlstate: P0001\n    deny_sqlstate: [P0001]\n    deny: others\n",
+                5,
+                "not both",
+            ),
+            (
+                "  - name: x\n    table: t\n    update: { set: { a: 1 }, deny: others, deny_on: error }\n",
+                5,
+                "`deny_on: error` for update with nobody allowed",
+            ),
+            (
+                "  - name: x\n    table: t\n    then: select true\n    delete: { allow: others }\n",
+                7,
+                "goes under the operation",
+            ),
+            (
+                "  - name: x\n    table: t\n    select: { allow: others, then: select true }\n",
+                7,
+                "a select changes nothing",
+            ),
+            (
+                "  - name: x\n    table: t\n    select: { allow: others, ordered: true }\n",
+                7,
+                "come in no order",
+            ),
+            (
+                "  - name: x\n    table: t\n    select: { allow: others, returns: 3 }\n",
+                7,
+                "`returns:` of a select is the target rows",
+            ),
+            (
+                "  - name: x\n    table: t\n    returns: [{ a: 1 }]\n    select: { allow: others }\n",
+                5,
+                "goes under `select:`",
+            ),
+            (
+                "  - name: x\n    sql: select 1\n    returns: [1, 2]\n    allow: others\n",
+                7,
+                "each an object",
+            ),
+            (
+                "  - name: x\n    sql: select 1\n    returns: 1\n    ordered: true\n    allow: others\n",
+                5,
+                "`ordered: true` compares `returns:` rows in order",
+            ),
+            (
+                "  - name: x\n    sql: select 1\n    then: select '{{bob.id}}'\n    allow: others\n",
+                7,
+                "then: `{{bob.id}}` names no actor",
+            ),
+        ] {
+            let found = errors(case);
+            assert!(
+                found.iter().any(|(p, m)| p.line == line && m.contains(says)),
+                "{case}: {found:?}"
+            );
+        }
+        // steps: each step names an actor of the file; someone must be allowed.
+        for (case, says) in [
+            (
+                "  - name: x\n    steps:\n      - { as: bob, sql: select 1, expect: allow }\n",
+                "step 1: `bob` is not an actor of this file",
+            ),
+            (
+                "  - name: x\n    steps:\n      - { as: alice, sql: select 1, expect: deny }\n",
+                "every step expects deny",
+            ),
+            (
+                "  - name: x\n    allow: [alice]\n    steps:\n      - { as: alice, sql: select 1, expect: allow }\n",
+                "expectations on each step",
+            ),
+            ("  - name: x\n    steps: []\n", "checks nothing"),
+        ] {
+            let found = errors(case);
+            assert!(found.iter().any(|(_, m)| m.contains(says)), "{case}: {found:?}");
+        }
+        let found =
+            errors("  - name: x\n    steps:\n      - { as: bob, sql: select 1, expect: allow }\n");
+        assert_eq!(found[0].0.at("m.yaml"), "m.yaml:7:15", "{found:?}");
+        // Errors about a value point at it: file:line:col.
+        let found =
+            errors("  - name: x\n    table: t\n    select: { allow: others, ordered: true }\n");
+        assert_eq!(found[0].0.at("m.yaml"), "m.yaml:7:39", "{found:?}");
+        let found = errors(
+            "  - name: x\n    sql: select 1\n    then: select '{{bob.id}}'\n    allow: others\n",
+        );
+        assert_eq!(found[0].0.at("m.yaml"), "m.yaml:7:11", "{found:?}");
+        // The forms that mean something are accepted.
+        let fine = "  - name: x\n    sql: select 1\n    deny_sqlstate: [P0001]\n    then: [select true]\n    returns: [{ a: 1 }]\n    ordered: true\n    allow: [alice]\n    deny: others\n  - name: y\n    table: t\n    deny_on: error\n    select: { allow: [alice], deny: others, returns: [{ id: '{{me.id}}' }] }\n    update: { set: { a: 1 }, allow: [alice], deny: others, then: \"select '{{me.email}}' <> ''\" }\n";
+        assert_eq!(errors(fine), Vec::new());
+        let text = format!(
+            "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{}",
+            "  - name: s\n    deny_sqlstate: [P0001]\n    steps:\n      - { as: alice, sql: select 1, expect: allow, then: select true }\n      - { as: anon, sql: select 2, expect: deny }\n"
+        );
+        let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
+        let actors = Actors::resolve(&spec.actors).unwrap();
+        let file = PolicyFile {
+            rel: "m.yaml".to_owned(),
+            path: PathBuf::from("m.yaml"),
+            text,
+            spec,
+            actors,
+            setup_line: 1,
+            shared: Vec::new(),
+        };
+        let plan = plan(&file, &BTreeMap::new());
+        assert_eq!(plan.errors, Vec::new());
+        let steps: Vec<(&str, &str, Option<usize>, &[String])> = plan
+            .cells
+            .iter()
+            .map(|c| {
+                (
+                    c.case.as_str(),
+                    c.actor.as_str(),
+                    c.scenario,
+                    c.deny_sqlstates.as_slice(),
+                )
+            })
+            .collect();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[0].0, "s / step 1");
+        assert_eq!(steps[1].1, "anon");
+        assert_eq!(steps[0].2, Some(5));
+        assert_eq!(steps[1].2, Some(5), "one scenario");
+        assert_eq!(steps[1].3, ["P0001".to_owned()]);
+        assert_eq!(plan.cells[0].then, vec!["select true".to_owned()]);
+    }
 }

@@ -24,22 +24,86 @@ pub struct CaseSpec {
     pub filter: Option<String>,
     /// Columns identifying a target row when the table has no primary key (views).
     pub key: Option<Vec<String>>,
-    pub select: Option<OpSpec>,
+    pub select: Option<SelectSpec>,
     pub insert: Option<InsertSpec>,
     pub update: Option<UpdateSpec>,
     pub delete: Option<OpSpec>,
     /// An RPC case: SQL run as each actor (`select start_session('{{alice.id}}')`).
     pub sql: Option<String>,
+    /// A scenario: statements by named actors, in order, in one transaction rolled back
+    /// afterwards, each with its own expectation.
+    pub steps: Option<Vec<Spanned<StepSpec>>>,
     /// For `sql` cases.
     pub allow: Option<Who>,
     /// For `sql` cases.
     pub deny: Option<Who>,
     /// For `sql` cases: the SQLSTATE a denying function raises instead of 42501.
     pub sqlstate: Option<String>,
+    /// SQLSTATEs that mean "denied" for every operation of the case (a trigger or a function
+    /// refusing with P0001), besides 42501.
+    pub deny_sqlstate: Option<SqlStates>,
+    /// `deny_on: error`: any error the statement raises is a denial (see [`DenyOn`]).
+    pub deny_on: Option<DenyOn>,
+    /// For `sql` cases: post-conditions run as admin after the statement; the call counts
+    /// as allowed only when they hold.
+    pub then: Option<Spanned<Then>>,
     /// For `sql` cases that read (`select * from get_user_jobs(…)`): judge by the rows
     /// returned — allow = at least one row, deny = none (or 42501 / `sqlstate`).
     #[serde(default)]
     pub returns_rows: bool,
+    /// For `sql` cases: what an allowed call returns, as rows (a list of objects) or one
+    /// value (anything else).
+    pub returns: Option<Spanned<Value>>,
+    /// With `returns:` rows: compare them in order (default: in any order).
+    #[serde(default)]
+    pub ordered: bool,
+}
+
+/// One step of a `steps:` scenario: an SQL statement run as one actor, judged like an
+/// `sql:` cell.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    /// The actor the statement runs as.
+    #[serde(rename = "as")]
+    pub actor: Spanned<String>,
+    pub sql: String,
+    /// `allow` or `deny`.
+    pub expect: StepExpect,
+    pub deny_sqlstate: Option<SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    pub then: Option<Spanned<Then>>,
+    #[serde(default)]
+    pub returns_rows: bool,
+    pub returns: Option<Spanned<Value>>,
+    #[serde(default)]
+    pub ordered: bool,
+}
+
+/// What a step expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepExpect {
+    Allow,
+    Deny,
+}
+
+/// `select:` of a table case.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectSpec {
+    #[serde(default)]
+    pub allow: Who,
+    #[serde(default)]
+    pub deny: Who,
+    pub deny_sqlstate: Option<SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    /// Refused with a message: a select changes nothing to check.
+    pub then: Option<Spanned<Then>>,
+    /// The target rows an allowed actor reads, as objects naming the columns compared.
+    pub returns: Option<Spanned<Value>>,
+    /// Refused with a message: a table's rows come in no order.
+    pub ordered: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -49,6 +113,10 @@ pub struct OpSpec {
     pub allow: Who,
     #[serde(default)]
     pub deny: Who,
+    pub deny_sqlstate: Option<SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    /// Post-conditions an allowed write must make hold (insert, update, delete).
+    pub then: Option<Spanned<Then>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -60,6 +128,10 @@ pub struct InsertSpec {
     pub allow: Who,
     #[serde(default)]
     pub deny: Who,
+    pub deny_sqlstate: Option<SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    /// Post-conditions an allowed write must make hold (insert, update, delete).
+    pub then: Option<Spanned<Then>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -71,6 +143,336 @@ pub struct UpdateSpec {
     pub allow: Who,
     #[serde(default)]
     pub deny: Who,
+    pub deny_sqlstate: Option<SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    /// Post-conditions an allowed write must make hold (insert, update, delete).
+    pub then: Option<Spanned<Then>>,
+}
+
+/// What one operation of a case expects, whichever operation it is.
+#[derive(Debug, Clone, Copy)]
+pub struct OpExpect<'a> {
+    pub allow: &'a Who,
+    pub deny: &'a Who,
+    pub deny_sqlstate: Option<&'a SqlStates>,
+    pub deny_on: Option<DenyOn>,
+    pub then: Option<&'a Spanned<Then>>,
+}
+
+impl SelectSpec {
+    pub fn expect(&self) -> OpExpect<'_> {
+        OpExpect {
+            allow: &self.allow,
+            deny: &self.deny,
+            deny_sqlstate: self.deny_sqlstate.as_ref(),
+            deny_on: self.deny_on,
+            then: self.then.as_ref(),
+        }
+    }
+}
+
+impl OpSpec {
+    pub fn expect(&self) -> OpExpect<'_> {
+        OpExpect {
+            allow: &self.allow,
+            deny: &self.deny,
+            deny_sqlstate: self.deny_sqlstate.as_ref(),
+            deny_on: self.deny_on,
+            then: self.then.as_ref(),
+        }
+    }
+}
+
+impl InsertSpec {
+    pub fn expect(&self) -> OpExpect<'_> {
+        OpExpect {
+            allow: &self.allow,
+            deny: &self.deny,
+            deny_sqlstate: self.deny_sqlstate.as_ref(),
+            deny_on: self.deny_on,
+            then: self.then.as_ref(),
+        }
+    }
+}
+
+impl UpdateSpec {
+    pub fn expect(&self) -> OpExpect<'_> {
+        OpExpect {
+            allow: &self.allow,
+            deny: &self.deny,
+            deny_sqlstate: self.deny_sqlstate.as_ref(),
+            deny_on: self.deny_on,
+            then: self.then.as_ref(),
+        }
+    }
+}
+
+/// `then:`: one SQL query or a list of them, each of which must hold after an allowed
+/// operation (see [`then_holds`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Then(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for Then {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ThenVisitor;
+        impl<'de> Visitor<'de> for ThenVisitor {
+            type Value = Then;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an SQL query, or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Then, E> {
+                one_query(v).map(|q| Then(vec![q])).map_err(E::custom)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Then, A::Error> {
+                let mut queries = Vec::new();
+                while let Some(query) = seq.next_element::<String>()? {
+                    queries.push(one_query(&query).map_err(de::Error::custom)?);
+                }
+                if queries.is_empty() {
+                    return Err(de::Error::custom(
+                        "`then: []` checks nothing: give a query that must hold, or leave the key out",
+                    ));
+                }
+                Ok(Then(queries))
+            }
+        }
+        deserializer.deserialize_any(ThenVisitor)
+    }
+}
+
+/// A `then:` query as it is wrapped in a subquery: without its trailing semicolon, never
+/// empty.
+fn one_query(text: &str) -> Result<String, String> {
+    let query = text.trim().trim_end_matches(';').trim_end();
+    if query.is_empty() {
+        return Err("an empty `then:` query checks nothing".to_owned());
+    }
+    Ok(query.to_owned())
+}
+
+/// Does a `then:` query hold, given its rows as a JSON array of objects? It must return at
+/// least one row, and no value in the rows may be `false` or null (`select exists(…)`,
+/// `select count(*) = 1 …`, `select … where <predicate>` all read naturally). The error
+/// says what it returned instead.
+pub fn then_holds(rows_json: &str) -> Result<(), String> {
+    let rows: Vec<serde_json::Map<String, Value>> = serde_json::from_str(rows_json)
+        .map_err(|e| format!("returned something unreadable ({e}): {rows_json}"))?;
+    if rows.is_empty() {
+        return Err("returned no row".to_owned());
+    }
+    if rows
+        .iter()
+        .flat_map(|row| row.values())
+        .any(|v| matches!(v, Value::Bool(false) | Value::Null))
+    {
+        return Err(format!("returned {}", shorten(rows_json)));
+    }
+    Ok(())
+}
+
+/// Text for a message: at most a few hundred characters.
+pub fn shorten(text: &str) -> String {
+    const MAX: usize = 400;
+    if text.chars().count() <= MAX {
+        text.to_owned()
+    } else {
+        format!("{}…", text.chars().take(MAX).collect::<String>())
+    }
+}
+
+/// The rows a statement returned, each as its (column, value) pairs in column order.
+pub type Rows = Vec<Vec<(String, Value)>>;
+
+/// Is `want` (from `returns:`) written as rows? A list is rows, each an object naming the
+/// columns compared; anything else is one value. The error says what is wrong with a list.
+pub fn returns_rows_wanted(want: &Value) -> Result<bool, String> {
+    match want {
+        Value::Array(items) => {
+            if items.iter().all(Value::is_object) {
+                Ok(true)
+            } else {
+                Err("`returns:` as a list is rows, each an object like `{ id: 1, name: x }`; write a single value without a list".to_owned())
+            }
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Compares what a statement returned with `returns:`. Rows: the same number, each equal on
+/// the columns the wanted rows name (other columns are not compared), in any order unless
+/// `ordered`. One value: exactly one row of one column, equal to it. Numbers compare by
+/// value (`3` equals `3.0`); everything else as JSON. The error shows want and have.
+pub fn compare_returns(want: &Value, ordered: bool, have: &Rows) -> Result<(), String> {
+    let mismatch = |have: String| -> String { shorten(&format!("want {want}, have {have}")) };
+    if let Value::Array(wanted) = want {
+        let mut columns: Vec<&String> = Vec::new();
+        for row in wanted.iter().filter_map(Value::as_object) {
+            for column in row.keys() {
+                if !columns.contains(&column) {
+                    columns.push(column);
+                }
+            }
+        }
+        // Each returned row as the wanted columns only; a column it lacks stays missing.
+        let projected: Vec<serde_json::Map<String, Value>> = have
+            .iter()
+            .map(|row| {
+                columns
+                    .iter()
+                    .filter_map(|c| {
+                        row.iter()
+                            .find(|(name, _)| name == *c)
+                            .map(|(name, value)| (name.clone(), value.clone()))
+                    })
+                    .collect()
+            })
+            .collect();
+        let shown = Value::Array(projected.iter().cloned().map(Value::Object).collect());
+        let same_row = |w: &Value, h: &serde_json::Map<String, Value>| match w {
+            Value::Object(w) => {
+                w.len() == h.len()
+                    && w.iter()
+                        .all(|(k, v)| h.get(k).is_some_and(|hv| json_eq(v, hv)))
+            }
+            _ => false,
+        };
+        let equal = wanted.len() == projected.len()
+            && if ordered {
+                wanted.iter().zip(&projected).all(|(w, h)| same_row(w, h))
+            } else {
+                let mut used = vec![false; projected.len()];
+                wanted.iter().all(|w| {
+                    let found = projected
+                        .iter()
+                        .enumerate()
+                        .find(|(i, h)| !used[*i] && same_row(w, h));
+                    match found {
+                        Some((i, _)) => {
+                            used[i] = true;
+                            true
+                        }
+                        None => false,
+                    }
+                })
+            };
+        return if equal {
+            Ok(())
+        } else {
+            Err(mismatch(shown.to_string()))
+        };
+    }
+    match have.as_slice() {
+        [row] if row.len() == 1 && json_eq(want, &row[0].1) => Ok(()),
+        [row] if row.len() == 1 => Err(mismatch(row[0].1.to_string())),
+        _ => Err(mismatch(format!(
+            "{} row(s) ({}), where one value was wanted",
+            have.len(),
+            Value::Array(
+                have.iter()
+                    .map(|row| Value::Object(row.iter().cloned().collect()))
+                    .collect()
+            )
+        ))),
+    }
+}
+
+/// JSON equality with numbers compared by value: PostgreSQL writes `numeric` 3 as `3.0`
+/// when its scale says so, YAML writes `3`.
+fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y,
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+/// `deny_on:`: which raised errors count as a denial beyond 42501 and `deny_sqlstate:`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DenyOn {
+    /// Any error the statement raises, except those saying the statement itself is wrong
+    /// or the server is in trouble (see [`error_may_deny`]).
+    Error,
+}
+
+/// Errors that never read as a denial, even under `deny_on: error`: class 42 (a syntax
+/// error, an undefined table, column or function, a policy recursing into itself; 42501
+/// itself is a denial anyway), program limits (54: a policy's stack overflow), and the
+/// server's own trouble (08, 53, 57, 58, XX). A case that trips them checks nothing.
+pub fn error_may_deny(sqlstate: &str) -> bool {
+    !matches!(
+        sqlstate.get(..2),
+        Some("42" | "54" | "08" | "53" | "57" | "58" | "XX")
+    )
+}
+
+/// A non-empty list of SQLSTATEs (`deny_sqlstate: [P0001, 22023]`); each is validated
+/// where it is written, so a typo is an input error at its line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlStates(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for SqlStates {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StatesVisitor;
+        impl<'de> Visitor<'de> for StatesVisitor {
+            type Value = SqlStates;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of 5-character SQLSTATEs, e.g. [P0001]")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<SqlStates, E> {
+                Err(E::custom(format!(
+                    "`deny_sqlstate: {v}`: write a list (`[{v}]`)"
+                )))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<SqlStates, A::Error> {
+                let mut states = Vec::new();
+                while let Some(state) = seq.next_element::<SqlState>()? {
+                    states.push(state.0);
+                }
+                if states.is_empty() {
+                    return Err(de::Error::custom(
+                        "`deny_sqlstate: []` lists nothing: name the SQLSTATEs that mean denied, or leave the key out",
+                    ));
+                }
+                Ok(SqlStates(states))
+            }
+        }
+        deserializer.deserialize_any(StatesVisitor)
+    }
+}
+
+/// One SQLSTATE: five digits or upper-case letters.
+struct SqlState(String);
+
+impl<'de> Deserialize<'de> for SqlState {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if is_sqlstate(&text) {
+            Ok(SqlState(text))
+        } else {
+            Err(de::Error::custom(format!(
+                "`{text}` is not a SQLSTATE (five digits or upper-case letters, e.g. P0001)"
+            )))
+        }
+    }
+}
+
+/// Five digits or upper-case ASCII letters, as PostgreSQL spells error codes.
+pub fn is_sqlstate(text: &str) -> bool {
+    text.len() == 5
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
 }
 
 /// A list of actor names, or `others`: every actor of the file not listed on the other side.
@@ -273,6 +675,116 @@ cases:
         let select = doc.cases[0].value.select.as_ref().unwrap();
         let (_, message) = resolve(&select.allow, &select.deny, &["a"]).unwrap_err();
         assert!(message.contains("both allowed and denied"), "{message}");
+    }
+
+    #[test]
+    fn deny_sqlstate_lists_and_deny_on_parse_and_are_checked_where_written() {
+        let yaml = "cases:\n  - name: x\n    table: t\n    deny_sqlstate: [P0001, 22023]\n    update: { set: { a: 1 }, allow: [a], deny_on: error }\n";
+        let doc: Doc = crate::yaml::parse_yaml(yaml, std::path::Path::new("m.yaml")).unwrap();
+        let case = &doc.cases[0].value;
+        assert_eq!(
+            case.deny_sqlstate,
+            Some(SqlStates(vec!["P0001".to_owned(), "22023".to_owned()]))
+        );
+        assert_eq!(case.update.as_ref().unwrap().deny_on, Some(DenyOn::Error));
+        for (bad, at, says) in [
+            (
+                "deny_sqlstate: [P001]",
+                "m.yaml:4:21",
+                "`P001` is not a SQLSTATE",
+            ),
+            (
+                "deny_sqlstate: [p0001]",
+                "m.yaml:4:21",
+                "`p0001` is not a SQLSTATE",
+            ),
+            ("deny_sqlstate: P0001", "m.yaml:4:20", "write a list"),
+            ("deny_sqlstate: []", "m.yaml:4:", "lists nothing"),
+            ("deny_on: errors", "m.yaml:4:", "errors"),
+        ] {
+            let yaml = format!("cases:\n  - name: x\n    table: t\n    {bad}\n");
+            let err = crate::yaml::parse_yaml::<Doc>(&yaml, std::path::Path::new("m.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(at) && err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn then_takes_a_query_or_a_list_and_holds_on_rows_without_false() {
+        let yaml = "cases:\n  - name: x\n    sql: select 1\n    then: select true;\n  - name: y\n    table: t\n    update: { set: { a: 1 }, then: [select 1, 'select exists(select 1)'] }\n";
+        let doc: Doc = crate::yaml::parse_yaml(yaml, std::path::Path::new("m.yaml")).unwrap();
+        let then = doc.cases[0].value.then.as_ref().unwrap();
+        assert_eq!(then.value, Then(vec!["select true".to_owned()]));
+        assert_eq!(then.referenced.line(), 4);
+        let update = doc.cases[1].value.update.as_ref().unwrap();
+        assert_eq!(update.then.as_ref().unwrap().value.0.len(), 2);
+        for bad in ["then: []", "then: ' ; '"] {
+            let yaml = format!("cases:\n  - name: x\n    sql: select 1\n    {bad}\n");
+            let err = crate::yaml::parse_yaml::<Doc>(&yaml, std::path::Path::new("m.yaml"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("m.yaml:4:"), "{bad}: {err}");
+        }
+        assert_eq!(then_holds(r#"[{"ok":true}]"#), Ok(()));
+        assert_eq!(then_holds(r#"[{"id":1,"n":"x"},{"id":2,"n":"y"}]"#), Ok(()));
+        assert_eq!(then_holds("[]"), Err("returned no row".to_owned()));
+        assert_eq!(
+            then_holds(r#"[{"archived":false}]"#),
+            Err(r#"returned [{"archived":false}]"#.to_owned())
+        );
+        assert!(then_holds(r#"[{"ok":true},{"ok":null}]"#).is_err());
+    }
+
+    fn rows(json: &str) -> Rows {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn returns_compare_rows_in_any_order_on_the_named_columns_or_one_value() {
+        use serde_json::json;
+        let have = rows(
+            r#"[[["id",2],["email","b@x.io"],["n",3.0]],[["id",1],["email","a@x.io"],["n",1]]]"#,
+        );
+        let want = json!([{ "id": 1, "email": "a@x.io" }, { "id": 2, "email": "b@x.io", "n": 3 }]);
+        // every row is compared on the columns any wanted row names
+        assert!(compare_returns(&json!([{ "id": 1 }, { "id": 2 }]), false, &have).is_ok());
+        assert!(compare_returns(&json!([{ "id": 2 }, { "id": 1 }]), true, &have).is_ok());
+        assert!(compare_returns(&json!([{ "id": 1 }, { "id": 2 }]), true, &have).is_err());
+        let err = compare_returns(&json!([{ "email": "b@x.io" }]), false, &have).unwrap_err();
+        assert_eq!(
+            err,
+            r#"want [{"email":"b@x.io"}], have [{"email":"b@x.io"},{"email":"a@x.io"}]"#
+        );
+        // a wanted column the rows lack is a mismatch, never ignored
+        assert!(compare_returns(&json!([{ "idd": 1 }, { "idd": 2 }]), false, &have).is_err());
+        assert!(
+            compare_returns(&want, false, &have).is_err(),
+            "row 1 has n 1, not absent"
+        );
+        assert!(compare_returns(&json!([]), false, &rows("[]")).is_ok());
+        // one value
+        let one = rows(r#"[[["get_claims",{"role":"admin","n":2.0}]]]"#);
+        assert!(compare_returns(&json!({ "n": 2, "role": "admin" }), false, &one).is_ok());
+        let err = compare_returns(&json!({ "role": "user" }), false, &one).unwrap_err();
+        assert!(err.starts_with(r#"want {"role":"user"}, have {"#), "{err}");
+        let err = compare_returns(&json!(1), false, &have).unwrap_err();
+        assert!(err.contains("2 row(s)"), "{err}");
+        assert_eq!(returns_rows_wanted(&json!([{ "a": 1 }])), Ok(true));
+        assert_eq!(returns_rows_wanted(&json!("x")), Ok(false));
+        assert!(returns_rows_wanted(&json!([1, 2])).is_err());
+    }
+
+    #[test]
+    fn deny_on_error_never_covers_a_wrong_statement() {
+        assert!(error_may_deny("P0001"));
+        assert!(error_may_deny("23505"));
+        assert!(error_may_deny("22023"));
+        for wrong in [
+            "42P01", "42883", "42601", "42P17", "54001", "57014", "XX000",
+        ] {
+            assert!(!error_may_deny(wrong), "{wrong}");
+        }
     }
 
     #[test]

@@ -673,7 +673,7 @@ fn quote_if_needed(name: &str) -> String {
     if plain {
         name.to_owned()
     } else {
-        crate::backend::quote_ident(name)
+        crate::sql::quote_ident(name)
     }
 }
 
