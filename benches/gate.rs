@@ -188,7 +188,7 @@ async fn main() {
         secs(run_time)
     );
     println!(
-        "  gate (production read, rehearsal, catalog comparison, traced apply, pre-flight): {}",
+        "  gate (production read, rehearsal, catalog comparison, traced apply, pre-flight, rls + lint): {}",
         secs(gate_time)
     );
     println!(
