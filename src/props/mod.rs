@@ -114,6 +114,10 @@ pub async fn stage_with_tally(
             Err((prepared, failure)) => (prepared, Some(failure)),
         };
         for property in &file.spec.properties {
+            reporter.event(&Event::CaseStarted {
+                stage: StageId::Properties,
+                name: &property.value.name,
+            });
             let property_started = Instant::now();
             let line = line_of(property);
             let outcome = match &setup_failure {

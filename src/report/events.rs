@@ -34,6 +34,12 @@ pub enum Event<'a> {
         name: StageId,
         total: usize,
     },
+    /// A check of a running stage begins (a property, an RLS file): the progress message names
+    /// what is running rather than what last finished.
+    CaseStarted {
+        stage: StageId,
+        name: &'a str,
+    },
     /// One check of a running stage is done.
     CaseDone {
         stage: StageId,

@@ -385,6 +385,12 @@ impl<W: Write> Reporter for Human<W> {
                 self.start_bar(name.as_str(), *total);
                 return;
             }
+            Event::CaseStarted { stage, name } => {
+                if let Some(bar) = &self.bar {
+                    bar.set_message(format!("{stage}: {} …", esc(name)));
+                }
+                return;
+            }
             Event::CaseDone { stage, case } => {
                 if let Some(bar) = &self.bar {
                     bar.inc(1);
@@ -433,4 +439,44 @@ fn summary_line<W: Write>(human: &Human<W>, report: &Report) -> String {
         count(StageVerdict::Fail),
         count(StageVerdict::Skipped),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Case, CaseVerdict};
+    use crate::stage_id::StageId;
+
+    #[test]
+    fn the_progress_message_names_what_runs_not_what_last_finished() {
+        let mut human = Human::new(Vec::new(), false);
+        human.progress = true;
+        human.event(&Event::StageStarted {
+            name: StageId::Properties,
+            total: 2,
+        });
+        human.event(&Event::CaseStarted {
+            stage: StageId::Properties,
+            name: "likes_count matches\u{1b}[2J",
+        });
+        let bar = human.bar.as_ref().expect("a bar while the stage runs");
+        assert_eq!(bar.message(), "properties: likes_count matches\\x1b[2J …");
+        let case = Case {
+            name: "likes_count matches".into(),
+            group: "policy-tests/posts.yaml".into(),
+            verdict: CaseVerdict::Pass,
+            file: None,
+            line: None,
+            duration_ms: 0,
+            message: None,
+            cell: None,
+        };
+        human.event(&Event::CaseDone {
+            stage: StageId::Properties,
+            case: &case,
+        });
+        let bar = human.bar.as_ref().unwrap();
+        assert_eq!(bar.position(), 1);
+        assert_eq!(bar.message(), "properties: likes_count matches");
+    }
 }

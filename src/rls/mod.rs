@@ -88,6 +88,10 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let mut report = StageReport::new(STAGE, StageVerdict::Pass);
     let mut covered = BTreeSet::new();
     for (file, plan) in files.iter().zip(&plans) {
+        reporter.event(&Event::CaseStarted {
+            stage: STAGE,
+            name: &file.rel,
+        });
         for (pos, message) in &plan.errors {
             // Only catalog-dependent errors reach here (a missing table): a broken test.
             report.failures.push(Failure {
