@@ -52,6 +52,16 @@ pub struct FileOutcome {
     pub result: FileResult,
 }
 
+impl FileOutcome {
+    /// Why the file failed, when it did.
+    pub fn failure(&self) -> Option<&FileFailure> {
+        match &self.result {
+            FileResult::Failed(f) => Some(f),
+            _ => None,
+        }
+    }
+}
+
 /// Options for one pass.
 #[derive(Debug, Clone, Copy)]
 pub struct PassOptions {
@@ -359,7 +369,7 @@ pub fn stage_report(
 ) -> StageReport {
     let mut failures = Vec::new();
     for outcome in outcomes {
-        if let FileResult::Failed(f) = &outcome.result {
+        if let Some(f) = outcome.failure() {
             let mut notes = f.notes.clone();
             notes.extend(extra_notes(f));
             failures.push(Failure {

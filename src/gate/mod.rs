@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::live::{ReadOnly, Target};
 use crate::project::{FileKind, Project, SqlFile};
-use crate::replay::{self, FileResult, PassOptions};
+use crate::replay::{self, FileOutcome, PassOptions};
 use crate::report::{
     Case, CaseVerdict, Failure, Report, RunError, StageReport, StageVerdict, Verdict,
 };
@@ -182,20 +182,15 @@ pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn R
     stage.duration_ms = started.elapsed().as_millis() as u64;
     reporter.event(&Event::StageDone(&stage));
     report.stages.push(stage);
-    // The stages that judge the schema production will have: on the rehearsal after the
-    // pending migrations, else skipped with the reason.
-    for name in AFTER_REHEARSAL {
-        let stage = match after.iter().position(|s: &StageReport| s.name == name) {
-            Some(i) => after.remove(i),
-            None => {
-                let stage =
-                    StageReport::skipped(name, "the gate stopped before the rehearsal (see error)");
-                reporter.event(&Event::StageDone(&stage));
-                stage
-            }
-        };
-        report.stages.push(stage);
+    // The stages that judge the schema production will have: `run` reports them (run on the
+    // rehearsal, or skipped with the reason) unless it stopped on an error first.
+    if after.is_empty() {
+        after = not_rehearsed(
+            "the gate stopped before the rehearsal (see error)",
+            reporter,
+        );
     }
+    report.stages.extend(after);
     report.verdict = if report.error.is_none()
         && report
             .stages
@@ -415,10 +410,7 @@ async fn after_rehearsal(
     .await;
     // The stages clone the database: no session may stay connected to it.
     drop(client);
-    if let Some(failure) = seeds.iter().find_map(|o| match &o.result {
-        FileResult::Failed(f) => Some(f),
-        _ => None,
-    }) {
+    if let Some(failure) = seeds.iter().find_map(FileOutcome::failure) {
         let why = format!(
             "the seeds fail after the pending migrations ({}:{}: {})",
             failure.file, failure.line, failure.message
@@ -511,10 +503,7 @@ async fn rehearse(
         |_| {},
     )
     .await;
-    if let Some(failure) = outcomes.iter().find_map(|o| match &o.result {
-        FileResult::Failed(f) => Some(f),
-        _ => None,
-    }) {
+    if let Some(failure) = outcomes.iter().find_map(FileOutcome::failure) {
         findings.push(Finding {
             kind: FindingKind::RehearsalFailed,
             blocks: true,

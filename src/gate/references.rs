@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use super::judge::{Finding, FindingKind};
-use crate::sql::catalog::not_extension_member;
+use crate::sql::catalog::{not_extension_member, SYSTEM_SCHEMA_FILTER};
 use crate::sql::db_error_text;
 
 /// The project's routines by oid: `schema.name` and the identity arguments.
@@ -17,8 +17,7 @@ pub type Routines = BTreeMap<i64, (String, String)>;
 
 fn project_routines_where() -> String {
     format!(
-        "n.nspname not in ('pg_catalog', 'information_schema') and n.nspname not like 'pg\\_%' \
-         and {}",
+        "{SYSTEM_SCHEMA_FILTER} and {}",
         not_extension_member("pg_proc", "p.oid")
     )
 }
@@ -89,19 +88,18 @@ pub fn gone(before: &Routines, after: &Routines) -> Vec<Gone> {
     out
 }
 
-/// Whether `body` calls the routine `schema.name`: the name followed by `(`, qualified by that
-/// schema or not qualified at all (a name qualified by another schema is another routine).
-/// Quoted identifiers match too. Case-insensitive, as unquoted identifiers are.
-pub fn calls(body: &str, qualified: &str) -> bool {
-    let Some((schema, name)) = qualified.split_once('.') else {
-        return false;
-    };
+/// What a call of the routine `schema.name` looks like in a body: the name followed by `(`,
+/// qualified by that schema or not qualified at all (a name qualified by another schema is
+/// another routine). Quoted identifiers match too. Case-insensitive, as unquoted identifiers
+/// are.
+pub fn call_pattern(qualified: &str) -> Option<regex::Regex> {
+    let (schema, name) = qualified.split_once('.')?;
     let pattern = format!(
         r#"(?i)(?:^|[^a-z0-9_$."])(?:"?{}"?\s*\.\s*)?"?{}"?\s*\("#,
         regex::escape(schema),
         regex::escape(name)
     );
-    regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(body))
+    regex::Regex::new(&pattern).ok()
 }
 
 /// The 1-based line of `text` that drops or renames `name` (else 1).
@@ -130,9 +128,12 @@ pub async fn check(
     let bodies = bodies(client).await?;
     let mut findings = Vec::new();
     for routine in gone {
+        let Some(call) = call_pattern(&routine.name) else {
+            continue;
+        };
         let callers: Vec<&str> = bodies
             .iter()
-            .filter(|(_, body)| calls(body, &routine.name))
+            .filter(|(_, body)| call.is_match(body))
             .map(|(caller, _)| caller.as_str())
             .collect();
         if callers.is_empty() {
@@ -209,6 +210,10 @@ mod tests {
                 },
             ]
         );
+    }
+
+    fn calls(body: &str, qualified: &str) -> bool {
+        call_pattern(qualified).unwrap().is_match(body)
     }
 
     #[test]

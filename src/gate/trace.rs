@@ -74,13 +74,12 @@ const OBSERVE: &str = "select 'r', c.oid::int8, n.nspname || '.' || c.relname, c
 /// The relations there are now and the relation locks this session holds.
 async fn observe(
     client: &Client,
-    prepared: Option<&tokio_postgres::Statement>,
+    observation: &tokio_postgres::Statement,
 ) -> Result<(Relations, BTreeSet<(i64, String)>), String> {
-    let rows = match prepared {
-        Some(statement) => client.query(statement, &[]).await,
-        None => client.query(OBSERVE, &[]).await,
-    }
-    .map_err(|e| db_error_text(&e))?;
+    let rows = client
+        .query(observation, &[])
+        .await
+        .map_err(|e| db_error_text(&e))?;
     let mut relations = Relations::new();
     let mut locks = BTreeSet::new();
     for row in &rows {
@@ -104,11 +103,6 @@ async fn observe(
         );
     }
     Ok((relations, locks))
-}
-
-/// The relations there are now.
-pub async fn relations(client: &Client) -> Result<Relations, String> {
-    Ok(observe(client, None).await?.0)
 }
 
 /// Applies `file` with tracing (or without, `traced = false`, for the plain apply the
@@ -157,10 +151,9 @@ pub async fn apply(
     } else {
         None
     };
-    let mut before = if traced {
-        observe(client, observation.as_ref()).await?.0
-    } else {
-        Relations::new()
+    let mut before = match &observation {
+        Some(observation) => observe(client, observation).await?.0,
+        None => Relations::new(),
     };
     let mut held: BTreeSet<(i64, String)> = BTreeSet::new();
     let mut taken_at: Vec<Instant> = Vec::new();
@@ -175,11 +168,12 @@ pub async fn apply(
             let result = client.batch_execute(text).await;
             (result, step.elapsed())
         };
-        let ((result, duration), observed) = if traced {
-            let (ran, observed) = tokio::join!(statement, observe(client, observation.as_ref()));
-            (ran, Some(observed))
-        } else {
-            (statement.await, None)
+        let ((result, duration), observed) = match &observation {
+            Some(observation) => {
+                let (ran, observed) = tokio::join!(statement, observe(client, observation));
+                (ran, Some(observed))
+            }
+            None => (statement.await, None),
         };
         if let Err(e) = result {
             if in_transaction {
