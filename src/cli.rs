@@ -10,6 +10,7 @@ use crate::events::Reporter;
 use crate::project::Project;
 use crate::report::human::{ColorWhen, Human};
 use crate::report::{github, json, junit, Report};
+use crate::rls::record::Recording;
 use crate::run::{run_keeping, RunOptions};
 use crate::stage_id::StageId;
 
@@ -31,8 +32,9 @@ pub enum Command {
     /// Replay migrations and seeds twice and check idempotence (the replay and idempotence
     /// stages only).
     Replay(RunArgs),
-    /// Replay once, then run the RLS matrices.
-    Rls(RunArgs),
+    /// Replay once, then run the RLS matrices (`--record` fills and updates expectations from
+    /// what the database does; `--accept` applies a pending recording).
+    Rls(RlsArgs),
     /// Replay once, then run the counter properties.
     Props(RunArgs),
     /// Replay once, then run the pgTAP test files (supabase/tests).
@@ -80,6 +82,21 @@ pub struct InitArgs {
     /// Run on a server of another major version than `[db] major_version`.
     #[arg(long)]
     pub any_server_version: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RlsArgs {
+    /// Record what each cell observes where it has no expectation or contradicts its own,
+    /// into `<matrix>.yaml.pending` beside each matrix for review (never in CI: there a
+    /// recording is a failure). With `--accept`, into the matrices themselves.
+    #[arg(long)]
+    pub record: bool,
+    /// Apply the pending recordings (`*.yaml.pending`) to their matrices and show what
+    /// changed; with `--record`, write recordings straight into the matrices.
+    #[arg(long)]
+    pub accept: bool,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -161,9 +178,9 @@ pub async fn main(cli: Cli) -> i32 {
                 crate::redact::register(url);
             }
         }
-        Command::Run(args)
+        Command::Rls(RlsArgs { run: args, .. })
+        | Command::Run(args)
         | Command::Replay(args)
-        | Command::Rls(args)
         | Command::Props(args)
         | Command::Pgtap(args)
         | Command::Snapshot(args)
@@ -174,13 +191,23 @@ pub async fn main(cli: Cli) -> i32 {
         }
     }
     match cli.command {
-        Command::Run(args) => run_command(args, None).await,
-        Command::Replay(args) => run_command(args, Some(vec![StageId::Idempotence])).await,
-        Command::Rls(args) => run_command(args, Some(vec![StageId::Rls])).await,
-        Command::Props(args) => run_command(args, Some(vec![StageId::Properties])).await,
-        Command::Pgtap(args) => run_command(args, Some(vec![StageId::Pgtap])).await,
-        Command::Snapshot(args) => run_command(args, Some(vec![StageId::Snapshot])).await,
-        Command::Lint(args) => run_command(args, Some(vec![StageId::Lint])).await,
+        Command::Run(args) => run_command(args, None, None).await,
+        Command::Replay(args) => run_command(args, Some(vec![StageId::Idempotence]), None).await,
+        Command::Rls(args) => match (args.record, args.accept) {
+            (false, true) => accept_command(&args.run.dir),
+            (record, accept) => {
+                let recording = record.then_some(if accept {
+                    Recording::Write
+                } else {
+                    Recording::Pending
+                });
+                run_command(args.run, Some(vec![StageId::Rls]), recording).await
+            }
+        },
+        Command::Props(args) => run_command(args, Some(vec![StageId::Properties]), None).await,
+        Command::Pgtap(args) => run_command(args, Some(vec![StageId::Pgtap]), None).await,
+        Command::Snapshot(args) => run_command(args, Some(vec![StageId::Snapshot]), None).await,
+        Command::Lint(args) => run_command(args, Some(vec![StageId::Lint]), None).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
         Command::Init(args) => {
@@ -203,7 +230,7 @@ pub async fn main(cli: Cli) -> i32 {
     }
 }
 
-async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
+async fn run_command(args: RunArgs, only: Option<Vec<StageId>>, record: Option<Recording>) -> i32 {
     let project = match Project::find(&args.dir) {
         Ok(project) => project,
         Err(error) => {
@@ -240,6 +267,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
         min_coverage: args.min_coverage,
         fail_on_lint: args.fail_on_lint,
         only,
+        record,
     };
     let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;
@@ -281,6 +309,36 @@ async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
         }
     }
     code
+}
+
+/// `db-ci rls --accept`: applies the pending recordings and prints who can do what, changed.
+fn accept_command(dir: &std::path::Path) -> i32 {
+    if crate::files::in_ci() {
+        eprintln!(
+            "error: accept recordings: accepting is off in CI (CI=true); accept locally and commit the matrices"
+        );
+        return exit::INPUT;
+    }
+    let accepted = Project::find(dir).and_then(|p| crate::rls::record::accept_pending(&p));
+    match accepted {
+        Ok(accepted) if accepted.is_empty() => {
+            println!("Nothing to accept: no pending recording (`db-ci rls --record` writes them)");
+            exit::PASS
+        }
+        Ok(accepted) => {
+            for file in accepted {
+                println!("Accepted {} ({} change(s))", file.rel, file.changes.len());
+                for change in file.changes {
+                    println!("  {}", crate::report::escape_controls(&change));
+                }
+            }
+            exit::PASS
+        }
+        Err(error) => {
+            eprintln!("error: {}", error.render());
+            error.exit_code()
+        }
+    }
 }
 
 /// On GitHub Actions: prints the annotations and appends the job summary.

@@ -1,5 +1,6 @@
-//! Writing files db-ci produces (reports, snapshots, db-ci.yaml) so that a reader never sees
-//! half of one.
+//! Writing files db-ci produces (reports, snapshots, db-ci.yaml, recorded matrices) so that a
+//! reader never sees half of one, and knowing when accepting a result into the repository is
+//! off (CI).
 
 use std::path::Path;
 
@@ -16,6 +17,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     temp.as_file().sync_all()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+/// Whether we run in CI, where a missing snapshot or recording is a failure and nothing is
+/// written into the repository (the convention insta follows).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
 #[cfg(test)]

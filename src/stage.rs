@@ -39,6 +39,9 @@ pub struct RunOptions {
     pub image_given: bool,
     /// Run on a server of another major version than the project's `[db] major_version`.
     pub any_server_version: bool,
+    /// `rls --record`: cells without an expectation, or contradicting theirs, record what
+    /// they observe (never written in CI, where they fail).
+    pub record: Option<crate::rls::record::Recording>,
 }
 
 impl RunOptions {

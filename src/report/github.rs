@@ -400,6 +400,13 @@ pub fn summary(report: &Report) -> String {
     failures_section(&mut failures, report);
     let mut sections: Vec<(&str, String)> = Vec::new();
     if let Some(rls) = report.stage(StageId::Rls) {
+        if let Some(unreviewed) = rls.unreviewed.filter(|n| *n > 0) {
+            let _ = writeln!(
+                head,
+                "> [!NOTE]\n> {unreviewed} RLS cell(s) hold recorded expectations nobody reviewed yet \
+                 (actors under `unreviewed:` in the matrices): a recording is a baseline, not a verdict on the policy.\n"
+            );
+        }
         let (failing, passing) = rls_matrix(rls);
         sections.push(("the RLS grids of failing relations", failing));
         sections.push(("the RLS grids of passing relations", passing));

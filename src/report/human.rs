@@ -204,6 +204,32 @@ impl<W: Write> Human<W> {
             detail.push('\n');
             detail.push_str(&coverage_table(self.color, coverage));
         }
+        // Recordings written into the matrices (a pending or refused one is a failure above).
+        for recorded in stage
+            .recorded
+            .iter()
+            .filter(|r| r.written_to.as_deref() == Some(r.file.as_str()))
+        {
+            let _ = write!(
+                detail,
+                "\n{indent}{} {}:{}: {}: {} {} {} → {}",
+                paint(self.color, CYAN, "recorded:"),
+                esc(&recorded.file),
+                recorded.line,
+                esc(&recorded.actor),
+                recorded.operation,
+                esc(&recorded.target),
+                recorded.from.as_deref().unwrap_or("(none)"),
+                recorded.to
+            );
+        }
+        if let Some(unreviewed) = stage.unreviewed.filter(|n| *n > 0) {
+            let _ = write!(
+                detail,
+                "\n{indent}{} {unreviewed} RLS cell(s) hold recorded expectations nobody reviewed yet: check each, then remove its actor from `unreviewed:`",
+                paint(self.color, NOTICE, "unreviewed:"),
+            );
+        }
         if self.groups && !detail.is_empty() {
             // The plain head titles the fold (a group title shows no colour); the coloured
             // head stays visible beside it in the log. The runner reads a line that starts

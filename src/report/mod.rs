@@ -60,6 +60,31 @@ pub struct StageReport {
     /// RLS coverage of the exposed tables (rls stage only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
+    /// RLS cells whose expectation is a recording nobody reviewed yet (an actor listed under
+    /// `unreviewed:`); rls stage only, present whenever matrices ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unreviewed: Option<usize>,
+    /// Expectations this run recorded (`rls --record`, `init`): who can do what, changed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recorded: Vec<RecordedCell>,
+}
+
+/// One recorded expectation: "anon: select public.profiles deny → allow".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordedCell {
+    /// The matrix file, and the line of the case.
+    pub file: String,
+    pub line: usize,
+    pub case: String,
+    pub target: String,
+    pub actor: String,
+    pub operation: String,
+    /// allow | deny, or absent for a cell that had no expectation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    pub to: String,
+    /// Where it was written: the matrix itself, its `.pending` file, or nowhere (CI).
+    pub written_to: Option<String>,
 }
 
 impl StageReport {
@@ -80,6 +105,8 @@ impl StageReport {
             failures: Vec::new(),
             cases: Vec::new(),
             coverage: None,
+            unreviewed: None,
+            recorded: Vec::new(),
         }
     }
 }

@@ -10,10 +10,52 @@ use crate::report::CaseVerdict;
 /// SQLSTATE of "insufficient privilege": RLS WITH CHECK violations and missing grants.
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
+/// What a cell's run showed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observed {
+    Allow,
+    Deny,
+    /// Some target rows but not all: neither allow nor deny.
+    Partial,
+    /// The test itself is wrong; nothing was learnt about the policy.
+    Broken,
+}
+
+impl Observed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observed::Allow => "allow",
+            Observed::Deny => "deny",
+            Observed::Partial => "partial",
+            Observed::Broken => "broken",
+        }
+    }
+
+    /// Reads back [`Observed::as_str`].
+    pub fn parse(text: &str) -> Option<Observed> {
+        [
+            Observed::Allow,
+            Observed::Deny,
+            Observed::Partial,
+            Observed::Broken,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == text)
+    }
+
+    /// The expectation this observation would satisfy, when it is one.
+    pub fn expectation(self) -> Option<Expect> {
+        match self {
+            Observed::Allow => Some(Expect::Allow),
+            Observed::Deny => Some(Expect::Deny),
+            Observed::Partial | Observed::Broken => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Judgement {
-    /// allow | deny | partial | broken
-    pub observed: &'static str,
+    pub observed: Observed,
     pub verdict: CaseVerdict,
     /// For a failure or a broken test: what happened, in words.
     pub message: Option<String>,
@@ -21,7 +63,7 @@ pub struct Judgement {
 
 fn broken(message: String) -> Judgement {
     Judgement {
-        observed: "broken",
+        observed: Observed::Broken,
         verdict: CaseVerdict::Broken,
         message: Some(format!("broken test: {message}")),
     }
@@ -31,7 +73,7 @@ fn broken(message: String) -> Judgement {
 pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
     if let Some(message) = &cell.broken {
         return Judgement {
-            observed: "broken",
+            observed: Observed::Broken,
             verdict: CaseVerdict::Broken,
             message: Some(message.clone()),
         };
@@ -115,35 +157,38 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         Ok(unheld) => unheld,
         Err(message) => return broken(message),
     };
-    let (observed, detail): (&'static str, String) = match cell.operation {
+    let (observed, detail): (Observed, String) = match cell.operation {
         Operation::Sql => {
             if denied_by_error {
-                ("deny", format!("raised {}", error_text(result)))
+                (Observed::Deny, format!("raised {}", error_text(result)))
             } else if cell.op_kind == OpKind::Count && rows == 0 {
-                ("deny", "returned no row".to_owned())
+                (Observed::Deny, "returned no row".to_owned())
             } else if let Some(why) = &unheld {
                 // A call that raised nothing but did not do what `then:` says did nothing
                 // for this actor: a denial, never an allow.
-                ("deny", format!("succeeded, but {why}"))
+                (Observed::Deny, format!("succeeded, but {why}"))
             } else if cell.op_kind == OpKind::Count {
-                ("allow", format!("returned {rows} row(s)"))
+                (Observed::Allow, format!("returned {rows} row(s)"))
             } else {
-                ("allow", "succeeded".to_owned())
+                (Observed::Allow, "succeeded".to_owned())
             }
         }
         Operation::Select => {
             if denied_by_error {
-                ("deny", format!("raised {}", error_text(result)))
+                (Observed::Deny, format!("raised {}", error_text(result)))
             } else if rows == before {
-                ("allow", format!("all {before} target row(s) visible"))
+                (
+                    Observed::Allow,
+                    format!("all {before} target row(s) visible"),
+                )
             } else if rows == 0 {
                 (
-                    "deny",
+                    Observed::Deny,
                     format!("none of the {before} target row(s) visible"),
                 )
             } else {
                 (
-                    "partial",
+                    Observed::Partial,
                     format!("{rows} of {before} target row(s) visible"),
                 )
             }
@@ -151,12 +196,12 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         Operation::Insert => {
             let after = result.after_count.unwrap_or(0);
             if denied_by_error {
-                ("deny", format!("raised {}", error_text(result)))
+                (Observed::Deny, format!("raised {}", error_text(result)))
             } else if after > before {
-                ("allow", "the row was inserted".to_owned())
+                (Observed::Allow, "the row was inserted".to_owned())
             } else {
                 (
-                    "partial",
+                    Observed::Partial,
                     format!("the insert reported {rows} row(s) but no new row exists (a trigger returned NULL?)"),
                 )
             }
@@ -165,17 +210,20 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             let unchanged = result.after_fp == result.before_fp;
             let matching = result.after_match.unwrap_or(0);
             if denied_by_error {
-                ("deny", format!("raised {}", error_text(result)))
+                (Observed::Deny, format!("raised {}", error_text(result)))
             } else if unchanged {
                 (
-                    "deny",
+                    Observed::Deny,
                     format!("{rows} row(s) updated, target rows unchanged"),
                 )
             } else if matching == before {
-                ("allow", format!("all {before} target row(s) changed"))
+                (
+                    Observed::Allow,
+                    format!("all {before} target row(s) changed"),
+                )
             } else {
                 (
-                    "partial",
+                    Observed::Partial,
                     format!("{rows} row(s) updated; {matching} of {before} target row(s) were written by it"),
                 )
             }
@@ -183,24 +231,29 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         Operation::Delete => {
             let remaining = result.after_count.unwrap_or(0);
             if denied_by_error {
-                ("deny", format!("raised {}", error_text(result)))
+                (Observed::Deny, format!("raised {}", error_text(result)))
             } else if remaining == 0 {
-                ("allow", format!("all {before} target row(s) removed"))
+                (
+                    Observed::Allow,
+                    format!("all {before} target row(s) removed"),
+                )
             } else if remaining == before && result.after_fp == result.before_fp {
                 (
-                    "deny",
+                    Observed::Deny,
                     format!("{rows} row(s) deleted, target rows unchanged"),
                 )
             } else {
                 (
-                    "partial",
+                    Observed::Partial,
                     format!("{} of {before} target row(s) removed", before - remaining),
                 )
             }
         }
     };
     // An allowed statement must also return what `returns:` says.
-    if let (Some(returns), "allow", Expect::Allow) = (&cell.returns, observed, cell.expect) {
+    if let (Some(returns), Observed::Allow, Some(Expect::Allow)) =
+        (&cell.returns, observed, cell.expect)
+    {
         let have = match result.returned.as_deref().map(serde_json::from_str::<Rows>) {
             Some(Ok(have)) => have,
             Some(Err(e)) => return broken(format!("the rows returned could not be read: {e}")),
@@ -211,17 +264,16 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
                 observed,
                 verdict: CaseVerdict::Fail,
                 message: Some(format!(
-                    "{} as {}: expected {}, observed allow ({detail}), but it returned {}: {difference}",
+                    "{} as {}: expected allow, observed allow ({detail}), but it returned {}: {difference}",
                     cell.operation.as_str(),
                     cell.actor,
-                    cell.expect.as_str(),
                     if returns.want.is_array() { "other rows" } else { "another value" }
                 )),
             };
         }
     }
     // An allowed write must also make its `then:` hold.
-    if let (true, "allow", Expect::Allow, Some(why)) = (
+    if let (true, Observed::Allow, Some(Expect::Allow), Some(why)) = (
         cell.operation != Operation::Sql,
         observed,
         cell.expect,
@@ -231,14 +283,13 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             observed,
             verdict: CaseVerdict::Fail,
             message: Some(format!(
-                "{} as {}: expected {}, observed allow ({detail}), but {why}",
+                "{} as {}: expected allow, observed allow ({detail}), but {why}",
                 cell.operation.as_str(),
                 cell.actor,
-                cell.expect.as_str()
             )),
         };
     }
-    let pass = observed == cell.expect.as_str();
+    let pass = cell.expect.is_some() && observed.expectation() == cell.expect;
     Judgement {
         observed,
         verdict: if pass {
@@ -248,13 +299,12 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         },
         message: (!pass).then(|| {
             format!(
-                "{} as {}: expected {}, observed {observed} ({detail})",
+                "{} as {}: expected {}, observed {} ({detail})",
                 cell.operation.as_str(),
                 cell.actor,
-                match cell.expect {
-                    Expect::Allow => "allow",
-                    Expect::Deny => "deny",
-                },
+                cell.expect
+                    .map_or("nothing (no expectation yet)", Expect::as_str),
+                observed.as_str(),
             )
         }),
     }
@@ -303,7 +353,9 @@ mod tests {
             },
             operation,
             actor: "bob".into(),
-            expect,
+            expect: Some(expect),
+            case_index: 0,
+            unreviewed: false,
             deny_sqlstates: Vec::new(),
             deny_on_error: false,
             before: None,
@@ -357,15 +409,21 @@ mod tests {
             ..ran(3)
         };
         let all = judged(Operation::Select, Expect::Allow, seen(3));
-        assert_eq!((all.observed, all.verdict), ("allow", CaseVerdict::Pass));
+        assert_eq!(
+            (all.observed, all.verdict),
+            (Observed::Allow, CaseVerdict::Pass)
+        );
         let none = judged(Operation::Select, Expect::Deny, seen(0));
-        assert_eq!((none.observed, none.verdict), ("deny", CaseVerdict::Pass));
+        assert_eq!(
+            (none.observed, none.verdict),
+            (Observed::Deny, CaseVerdict::Pass)
+        );
         // Partial visibility fails whatever was expected.
         for expect in [Expect::Allow, Expect::Deny] {
             let part = judged(Operation::Select, expect, seen(1));
             assert_eq!(
                 (part.observed, part.verdict),
-                ("partial", CaseVerdict::Fail)
+                (Observed::Partial, CaseVerdict::Fail)
             );
             assert!(part
                 .message
@@ -378,6 +436,46 @@ mod tests {
             leak.message.as_deref(),
             Some("select as bob: expected deny, observed allow (all 3 target row(s) visible)")
         );
+    }
+
+    #[test]
+    fn a_cell_without_an_expectation_never_passes_and_says_what_it_saw() {
+        let mut recording = cell(Operation::Select, Expect::Allow);
+        recording.expect = None;
+        for (rows, observed) in [
+            (3, Observed::Allow),
+            (0, Observed::Deny),
+            (1, Observed::Partial),
+        ] {
+            let result = CellResult {
+                rows: Some(rows),
+                ..ran(3)
+            };
+            let judgement = judge(&recording, &bob(), &result);
+            assert_eq!(
+                (judgement.observed, judgement.verdict),
+                (observed, CaseVerdict::Fail)
+            );
+            assert!(
+                judgement
+                    .message
+                    .unwrap()
+                    .contains("expected nothing (no expectation yet)"),
+                "{observed:?}"
+            );
+        }
+        // Only allow and deny can become expectations; they read back from the report.
+        for observed in [
+            Observed::Allow,
+            Observed::Deny,
+            Observed::Partial,
+            Observed::Broken,
+        ] {
+            assert_eq!(Observed::parse(observed.as_str()), Some(observed));
+        }
+        assert_eq!(Observed::Partial.expectation(), None);
+        assert_eq!(Observed::Broken.expectation(), None);
+        assert_eq!(Observed::Deny.expectation(), Some(Expect::Deny));
     }
 
     #[test]
@@ -403,7 +501,7 @@ mod tests {
         let denied = judged(Operation::Insert, Expect::Deny, failed("42501"));
         assert_eq!(
             (denied.observed, denied.verdict),
-            ("deny", CaseVerdict::Pass)
+            (Observed::Deny, CaseVerdict::Pass)
         );
         for state in ["23505", "23503", "P0001", "42P01"] {
             let judgement = judged(Operation::Insert, Expect::Deny, failed(state));
@@ -422,7 +520,7 @@ mod tests {
         let allow = judged(Operation::Insert, Expect::Allow, inserted);
         assert_eq!(
             (allow.observed, allow.verdict),
-            ("allow", CaseVerdict::Pass)
+            (Observed::Allow, CaseVerdict::Pass)
         );
         let swallowed = CellResult {
             rows: Some(1),
@@ -432,7 +530,7 @@ mod tests {
         let partial = judged(Operation::Insert, Expect::Allow, swallowed);
         assert_eq!(
             (partial.observed, partial.verdict),
-            ("partial", CaseVerdict::Fail)
+            (Observed::Partial, CaseVerdict::Fail)
         );
     }
 
@@ -444,7 +542,10 @@ mod tests {
             ..ran(2)
         };
         let deny = judged(Operation::Update, Expect::Deny, unchanged);
-        assert_eq!((deny.observed, deny.verdict), ("deny", CaseVerdict::Pass));
+        assert_eq!(
+            (deny.observed, deny.verdict),
+            (Observed::Deny, CaseVerdict::Pass)
+        );
         let changed = |matching| CellResult {
             rows: Some(matching),
             after_match: Some(matching),
@@ -454,12 +555,12 @@ mod tests {
         let allow = judged(Operation::Update, Expect::Allow, changed(2));
         assert_eq!(
             (allow.observed, allow.verdict),
-            ("allow", CaseVerdict::Pass)
+            (Observed::Allow, CaseVerdict::Pass)
         );
         let part = judged(Operation::Update, Expect::Allow, changed(1));
         assert_eq!(
             (part.observed, part.verdict),
-            ("partial", CaseVerdict::Fail)
+            (Observed::Partial, CaseVerdict::Fail)
         );
         // Rows that already hold the `set` values cannot tell allow from deny.
         let already = CellResult {
@@ -480,7 +581,7 @@ mod tests {
         let allow = judged(Operation::Delete, Expect::Allow, removed);
         assert_eq!(
             (allow.observed, allow.verdict),
-            ("allow", CaseVerdict::Pass)
+            (Observed::Allow, CaseVerdict::Pass)
         );
         let kept = CellResult {
             rows: Some(0),
@@ -488,7 +589,10 @@ mod tests {
             ..ran(2)
         };
         let deny = judged(Operation::Delete, Expect::Deny, kept);
-        assert_eq!((deny.observed, deny.verdict), ("deny", CaseVerdict::Pass));
+        assert_eq!(
+            (deny.observed, deny.verdict),
+            (Observed::Deny, CaseVerdict::Pass)
+        );
         let half = CellResult {
             rows: Some(1),
             after_count: Some(1),
@@ -498,7 +602,7 @@ mod tests {
         let part = judged(Operation::Delete, Expect::Deny, half);
         assert_eq!(
             (part.observed, part.verdict),
-            ("partial", CaseVerdict::Fail)
+            (Observed::Partial, CaseVerdict::Fail)
         );
     }
 
@@ -512,7 +616,10 @@ mod tests {
             ..ran(0)
         };
         let deny = judge(&rpc, &bob(), &raised);
-        assert_eq!((deny.observed, deny.verdict), ("deny", CaseVerdict::Pass));
+        assert_eq!(
+            (deny.observed, deny.verdict),
+            (Observed::Deny, CaseVerdict::Pass)
+        );
         let other = CellResult {
             sqlstate: Some("22023".into()),
             ..raised
@@ -528,7 +635,7 @@ mod tests {
         let judged = judge(&count, &bob(), &nothing);
         assert_eq!(
             (judged.observed, judged.verdict),
-            ("deny", CaseVerdict::Fail)
+            (Observed::Deny, CaseVerdict::Fail)
         );
     }
 

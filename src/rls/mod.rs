@@ -8,6 +8,7 @@ pub mod exec;
 pub mod explain;
 pub mod judge;
 pub mod plan;
+pub mod record;
 pub mod spec;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -18,11 +19,12 @@ use tokio_postgres::Client;
 
 use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
+use self::record::{Recorded, Recording};
 use self::spec::Operation;
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
-use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
+use crate::report::{Case, CaseVerdict, Failure, RecordedCell, RlsCell, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
@@ -75,7 +77,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         let mut plans = Vec::new();
         for file in &bound {
             let targets = target_info(&client, file).await?;
-            plans.push(plan::plan(file, &targets));
+            plans.push(plan::plan(file, &targets, ctx.options.record.is_some()));
         }
         let relations =
             coverage::exposed_relations(&client, &ctx.project.config.rls.exposed_schemas).await?;
@@ -145,8 +147,33 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                 covered.insert((cell.target.clone(), cell.operation));
             }
         }
-        run_file(ctx, file, &plan.cells, reporter, &mut report).await?;
+        let recorded = run_file(ctx, file, &plan.cells, reporter, &mut report).await?;
+        if !recorded.is_empty() {
+            keep_recordings(ctx, file, &recorded, &mut report);
+        } else if ctx.options.record.is_none() && crate::files::in_ci() {
+            let pending = record::pending_path(&file.path);
+            if pending.is_file() {
+                report.failures.push(Failure {
+                    file: format!("{}{}", file.rel, record::PENDING),
+                    line: 1,
+                    column: None,
+                    message: format!(
+                        "a recording of {} was never accepted: review it and run `db-ci rls --accept`, or delete it",
+                        file.rel
+                    ),
+                    notes: Vec::new(),
+                    statement: None,
+                });
+            }
+        }
     }
+    report.unreviewed = Some(
+        plans
+            .iter()
+            .flat_map(|p| &p.cells)
+            .filter(|c| c.unreviewed)
+            .count(),
+    );
 
     report.checks = report.cases.len();
     let minimum = ctx
@@ -219,8 +246,12 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             coverage.percent
         ),
     };
+    let recorded = match report.recorded.len() {
+        0 => String::new(),
+        n => format!(" ({n} of them recorded by this run)"),
+    };
     report.reason = Some(format!(
-        "{passed} of {cells} cells as expected in {} file(s); {measured}",
+        "{passed} of {cells} cells as expected{recorded} in {} file(s); {measured}",
         files.len()
     ));
     report.coverage = nothing_exposed.is_none().then_some(coverage);
@@ -274,9 +305,9 @@ async fn run_file(
     cells: &[Cell],
     reporter: &mut dyn Reporter,
     report: &mut StageReport,
-) -> Result<()> {
+) -> Result<Vec<Recorded>> {
     if cells.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let prepared = match policy_tests::prepare(ctx.server, ctx.database, file, "rls").await? {
         Ok(prepared) => prepared,
@@ -304,7 +335,7 @@ async fn run_file(
                 report.cases.push(case);
             }
             prepared.drop_all(ctx.server).await;
-            return Ok(());
+            return Ok(Vec::new());
         }
     };
     let timeout = ctx.project.config.replay.statement_timeout;
@@ -361,7 +392,7 @@ async fn run_file(
                 let judgement = judge::judge(cell, actor, &result);
                 let case = case_for(
                     cell,
-                    judgement.observed,
+                    judgement.observed.as_str(),
                     judgement.verdict,
                     judgement.message,
                     per_cell / 1000,
@@ -388,6 +419,10 @@ async fn run_file(
         &mut report.cases[first_new_case..],
     )
     .await;
+    let recorded = match ctx.options.record {
+        Some(_) => record_cells(cells, &case_cells, &mut report.cases[first_new_case..]),
+        None => Vec::new(),
+    };
 
     // Failures, explained from the prepared database.
     let mut explained: BTreeMap<(String, String, Operation), Vec<String>> = BTreeMap::new();
@@ -456,7 +491,110 @@ async fn run_file(
     for database in databases {
         let _ = ctx.server.drop_database(&database).await;
     }
-    Ok(())
+    Ok(recorded)
+}
+
+/// While recording: each cell that observed allow or deny where it had no expectation, or
+/// another one, becomes a recording. Outside CI its case passes (the recording is the
+/// result); in CI it stays a failure that says to record locally. Partial and broken
+/// observations are never recorded: they stay failures.
+fn record_cells(cells: &[Cell], case_cells: &[usize], cases: &mut [Case]) -> Vec<Recorded> {
+    let writing = !crate::files::in_ci();
+    let mut recorded = Vec::new();
+    for (case, cell_index) in cases.iter_mut().zip(case_cells) {
+        let cell = &cells[*cell_index];
+        let Some(to) = case
+            .cell
+            .as_ref()
+            .and_then(|c| judge::Observed::parse(&c.observed))
+            .and_then(judge::Observed::expectation)
+        else {
+            continue;
+        };
+        if cell.expect == Some(to) || cell.scenario.is_some() {
+            continue;
+        }
+        let r = Recorded {
+            case_index: cell.case_index,
+            case: cell.case.clone(),
+            line: cell.case_line,
+            target: cell.target.clone(),
+            operation: cell.operation,
+            actor: cell.actor.clone(),
+            from: cell.expect,
+            to,
+        };
+        if writing {
+            case.verdict = CaseVerdict::Pass;
+            case.message = Some(format!("recorded: {}", r.describe()));
+        } else {
+            case.message = Some(format!(
+                "{}; recording is off in CI (CI=true): record with `db-ci rls --record` locally, review and commit",
+                case.message.as_deref().unwrap_or("no expectation")
+            ));
+        }
+        recorded.push(r);
+    }
+    recorded
+}
+
+/// Writes `file`'s recordings where the mode says (never in CI) and lists them in the report.
+fn keep_recordings(
+    ctx: &StageContext<'_>,
+    file: &PolicyFile,
+    recorded: &[Recorded],
+    report: &mut StageReport,
+) {
+    let lines: Vec<String> = recorded.iter().map(Recorded::describe).collect();
+    let mode = ctx.options.record.expect("recordings only while recording");
+    let target = if crate::files::in_ci() {
+        Err("recording is off in CI (CI=true)".to_owned())
+    } else {
+        record::rewrite(&file.text, &file.spec, recorded)
+            .map_err(|e| format!("write the recording into {}: {e}", file.rel))
+            .and_then(|text| {
+                let (path, rel) = match mode {
+                    Recording::Pending => (
+                        record::pending_path(&file.path),
+                        format!("{}{}", file.rel, record::PENDING),
+                    ),
+                    Recording::Write => (file.path.clone(), file.rel.clone()),
+                };
+                crate::files::write_atomically(&path, text.as_bytes())
+                    .map(|()| rel)
+                    .map_err(|e| format!("write {}: {e}", path.display()))
+            })
+    };
+    let written_to = target.as_ref().ok().cloned();
+    report
+        .recorded
+        .extend(recorded.iter().map(|r| RecordedCell {
+            file: file.rel.clone(),
+            line: r.line,
+            case: r.case.clone(),
+            target: r.target.clone(),
+            actor: r.actor.clone(),
+            operation: r.operation.as_str().to_owned(),
+            from: r.from.map(|e| e.as_str().to_owned()),
+            to: r.to.as_str().to_owned(),
+            written_to: written_to.clone(),
+        }));
+    let message = match (&target, mode) {
+        (Ok(_), Recording::Write) => return,
+        (Ok(pending), Recording::Pending) => format!(
+            "{} expectation(s) recorded in {pending}, not yet accepted: review them, then run `db-ci rls --accept`",
+            recorded.len()
+        ),
+        (Err(why), _) => format!("{} expectation(s) not recorded: {why}", recorded.len()),
+    };
+    report.failures.push(Failure {
+        file: file.rel.clone(),
+        line: 1,
+        column: None,
+        message,
+        notes: lines,
+        statement: None,
+    });
 }
 
 /// An `sql:` case must show it can succeed, like a table case must have target rows: when
@@ -584,7 +722,7 @@ fn case_for(
             target: cell.target.clone(),
             actor: cell.actor.clone(),
             operation: cell.operation.as_str().to_owned(),
-            expected: cell.expect.as_str().to_owned(),
+            expected: cell.expect.map_or("none", |e| e.as_str()).to_owned(),
             observed: observed.to_owned(),
         }),
     }

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use serde_json::{json, Value};
 
 use super::spec::{
-    resolve, returns_rows_wanted, CaseSpec, DenyOn, Expect, OpExpect, Operation, SqlStates,
+    resolve, returns_rows_wanted, CaseSpec, DenyOn, Expect, Expectations, OpExpect, Operation,
+    SqlStates,
 };
 use crate::actors::{Actor, ActorKind};
 use crate::policy_tests::PolicyFile;
@@ -31,7 +32,14 @@ pub struct Cell {
     pub target: String,
     pub operation: Operation,
     pub actor: String,
-    pub expect: Expect,
+    /// `None` while recording (`rls --record`): the cell has no expectation yet and what it
+    /// observes becomes one.
+    pub expect: Option<Expect>,
+    /// The case's index in the file's `cases:`, where a recording is written.
+    pub case_index: usize,
+    /// The actor is listed under the operation's `unreviewed:`: a recorded expectation
+    /// nobody reviewed yet.
+    pub unreviewed: bool,
     /// The SQLSTATEs that mean denied besides 42501 (`sqlstate:`, `deny_sqlstate:`).
     pub deny_sqlstates: Vec<String>,
     /// `deny_on: error`: any error that does not say the statement is wrong is a denial.
@@ -213,7 +221,13 @@ fn render_for(file: &PolicyFile, actor: &Actor, text: &str) -> Result<String, St
 }
 
 /// Plans every cell of every case in `file`; `targets` holds the catalog facts per target.
-pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>) -> Plan {
+/// `record`: actors with no expectation get a cell that records one (`rls --record`)
+/// instead of a hole.
+pub fn plan(
+    file: &PolicyFile,
+    targets: &BTreeMap<(String, String), TargetInfo>,
+    record: bool,
+) -> Plan {
     let mut plan = Plan::default();
     let actor_names: Vec<&str> = file.actors.names().collect();
     if actor_names.contains(&"me") {
@@ -223,7 +237,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
         ));
         return plan;
     }
-    for spanned in &file.spec.cases {
+    for (case_index, spanned) in file.spec.cases.iter().enumerate() {
         let case = &spanned.value;
         let line = spanned.referenced.line() as usize;
         let kinds = [
@@ -243,7 +257,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             continue;
         }
         if let Some(steps) = &case.steps {
-            plan_steps(&mut plan, file, case, line, steps);
+            plan_steps(&mut plan, file, case, case_index, line, steps);
             continue;
         }
         if case.object.is_some() && case.bucket.is_none() {
@@ -323,18 +337,27 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     continue;
                 }
             }
-            add_holes(&mut plan, case, line, Operation::Sql, &expectations.missing);
-            for (actor_name, expect) in &expectations.cells {
+            let unreviewed = match unreviewed_actors(&case.unreviewed, &actor_names, &case.name) {
+                Ok(names) => names,
+                Err(error) => {
+                    plan.errors.push(error);
+                    continue;
+                }
+            };
+            if !record {
+                add_holes(&mut plan, case, line, Operation::Sql, &expectations.missing);
+            }
+            for (actor_name, expect) in planned(&expectations, record) {
                 let actor = file
                     .actors
-                    .get(actor_name)
+                    .get(&actor_name)
                     .expect("resolved against the file's actors");
                 // Only what an allowed actor reads is compared (`{{me.email}}` means nothing
                 // for anon).
                 let returns = match case
                     .returns
                     .as_ref()
-                    .filter(|_| *expect == Expect::Allow)
+                    .filter(|_| expect == Some(Expect::Allow))
                     .map(|r| render_value(file, actor, &r.value))
                     .transpose()
                 {
@@ -377,8 +400,10 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                     case_line: line,
                     target: "sql".to_owned(),
                     operation: Operation::Sql,
-                    actor: actor_name.clone(),
-                    expect: *expect,
+                    unreviewed: unreviewed.contains(&actor_name),
+                    actor: actor_name,
+                    expect,
+                    case_index,
                     deny_sqlstates: case
                         .sqlstate
                         .iter()
@@ -536,7 +561,20 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
             // Denials by any error are only worth something when the statement can succeed:
             // an allowed actor's cell shows it does (a case whose own values are wrong, a
             // NOT NULL or foreign key violation, fails there instead of passing as deny).
-            if deny_on_error && !expectations.cells.values().any(|e| *e == Expect::Allow) {
+            let unreviewed = match unreviewed_actors(op.unreviewed, &actor_names, &case.name) {
+                Ok(names) => names,
+                Err(error) => {
+                    plan.errors.push(error);
+                    continue;
+                }
+            };
+            // While recording, the allowed actors are not known yet: the check runs on the
+            // recorded file.
+            let complete = !record || expectations.missing.is_empty();
+            if deny_on_error
+                && complete
+                && !expectations.cells.values().any(|e| *e == Expect::Allow)
+            {
                 plan.errors.push((
                     Pos::from(line),
                     format!(
@@ -547,11 +585,13 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                 ));
                 continue;
             }
-            add_holes(&mut plan, case, line, operation, &expectations.missing);
-            for (actor_name, expect) in &expectations.cells {
+            if !record {
+                add_holes(&mut plan, case, line, operation, &expectations.missing);
+            }
+            for (actor_name, expect) in planned(&expectations, record) {
                 let actor = file
                     .actors
-                    .get(actor_name)
+                    .get(&actor_name)
                     .expect("resolved against the file's actors");
                 match table_cell(
                     file,
@@ -571,7 +611,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                         broken,
                     }) => {
                         // A write's `then:` is what an allowed actor's write promises.
-                        let then_spec = then_spec.filter(|_| *expect == Expect::Allow);
+                        let then_spec = then_spec.filter(|_| expect == Some(Expect::Allow));
                         let then = match render_then(file, actor, then_spec) {
                             Ok(then) => then,
                             Err((l, message)) => {
@@ -585,7 +625,7 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                             .as_ref()
                             .filter(|_| operation == Operation::Select)
                             .and_then(|s| s.returns.as_ref())
-                            .filter(|_| *expect == Expect::Allow);
+                            .filter(|_| expect == Some(Expect::Allow));
                         let returns = match want
                             .map(|r| render_value(file, actor, &r.value))
                             .transpose()
@@ -615,8 +655,10 @@ pub fn plan(file: &PolicyFile, targets: &BTreeMap<(String, String), TargetInfo>)
                             case_line: line,
                             target: format!("{schema}.{table}"),
                             operation,
-                            actor: actor_name.clone(),
-                            expect: *expect,
+                            unreviewed: unreviewed.contains(&actor_name),
+                            actor: actor_name,
+                            expect,
+                            case_index,
                             deny_sqlstates: deny_sqlstates.clone(),
                             deny_on_error,
                             before,
@@ -647,6 +689,7 @@ fn plan_steps(
     plan: &mut Plan,
     file: &PolicyFile,
     case: &CaseSpec,
+    case_index: usize,
     line: usize,
     steps: &[serde_saphyr::Spanned<super::spec::StepSpec>],
 ) {
@@ -785,7 +828,10 @@ fn plan_steps(
             target: "sql".to_owned(),
             operation: Operation::Sql,
             actor: actor.name.clone(),
-            expect,
+            // A step's `expect:` is required: a scenario is never recorded.
+            expect: Some(expect),
+            case_index,
+            unreviewed: false,
             deny_sqlstates: states(case.deny_sqlstate.as_ref())
                 .chain(states(step.deny_sqlstate.as_ref()))
                 .collect(),
@@ -829,6 +875,44 @@ fn render_then(
 /// The SQLSTATEs of an optional `deny_sqlstate:`.
 fn states(list: Option<&SqlStates>) -> impl Iterator<Item = String> + '_ {
     list.into_iter().flat_map(|l| l.0.iter().cloned())
+}
+
+/// The actors of an operation to run: each expectation, and while recording each actor
+/// without one (`None`).
+fn planned(expectations: &Expectations, record: bool) -> Vec<(String, Option<Expect>)> {
+    let mut planned: Vec<(String, Option<Expect>)> = expectations
+        .cells
+        .iter()
+        .map(|(actor, expect)| (actor.clone(), Some(*expect)))
+        .collect();
+    if record {
+        planned.extend(expectations.missing.iter().map(|a| (a.clone(), None)));
+    }
+    planned
+}
+
+/// The names under `unreviewed:`, each an actor of the file.
+fn unreviewed_actors(
+    list: &[serde_saphyr::Spanned<String>],
+    actors: &[&str],
+    case: &str,
+) -> Result<Vec<String>, (Pos, String)> {
+    list.iter()
+        .map(|name| {
+            if actors.contains(&name.value.as_str()) {
+                Ok(name.value.clone())
+            } else {
+                Err((
+                    Pos::of(name),
+                    format!(
+                        "case `{case}`: unreviewed: `{}` is not an actor of this file (actors: {})",
+                        name.value,
+                        actors.join(", ")
+                    ),
+                ))
+            }
+        })
+        .collect()
 }
 
 fn add_holes(
@@ -1113,7 +1197,7 @@ pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
             )
         })
         .collect();
-    plan(file, &targets).errors
+    plan(file, &targets, false).errors
 }
 
 #[cfg(test)]
@@ -1251,7 +1335,7 @@ mod tests {
             setup_line: 1,
             shared: Vec::new(),
         };
-        let plan = plan(&file, &BTreeMap::new());
+        let plan = plan(&file, &BTreeMap::new(), false);
         assert_eq!(plan.errors, Vec::new());
         let steps: Vec<(&str, &str, Option<usize>, &[String])> = plan
             .cells
@@ -1272,5 +1356,40 @@ mod tests {
         assert_eq!(steps[1].2, Some(5), "one scenario");
         assert_eq!(steps[1].3, ["P0001".to_owned()]);
         assert_eq!(plan.cells[0].then, vec!["select true".to_owned()]);
+    }
+
+    #[test]
+    fn recording_turns_holes_into_cells_without_an_expectation() {
+        let text = "actors:\n  anon: anon\n  alice: { user: alice@example.com }\n  bob: { user: bob@example.com }\ncases:\n  - name: r\n    sql: select 1\n    allow: [alice]\n    unreviewed: [alice]\n".to_owned();
+        let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
+        let actors = Actors::resolve(&spec.actors).unwrap();
+        let file = PolicyFile {
+            rel: "m.yaml".to_owned(),
+            path: PathBuf::from("m.yaml"),
+            text,
+            spec,
+            actors,
+            setup_line: 1,
+            shared: Vec::new(),
+        };
+        let checked = plan(&file, &BTreeMap::new(), false);
+        assert_eq!(checked.cells.len(), 1);
+        assert_eq!(checked.holes.len(), 2, "anon and bob have no expectation");
+        let recording = plan(&file, &BTreeMap::new(), true);
+        assert!(recording.holes.is_empty());
+        let cells: Vec<(&str, Option<Expect>, bool)> = recording
+            .cells
+            .iter()
+            .map(|c| (c.actor.as_str(), c.expect, c.unreviewed))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("alice", Some(Expect::Allow), true),
+                ("anon", None, false),
+                ("bob", None, false)
+            ]
+        );
+        assert!(recording.cells.iter().all(|c| c.case_index == 0));
     }
 }

@@ -57,6 +57,9 @@ pub struct CaseSpec {
     /// With `returns:` rows: compare them in order (default: in any order).
     #[serde(default)]
     pub ordered: bool,
+    /// For `sql` cases: actors whose expectation was recorded and not yet reviewed.
+    #[serde(default)]
+    pub unreviewed: Vec<Spanned<String>>,
 }
 
 /// One step of a `steps:` scenario: an SQL statement run as one actor, judged like an
@@ -104,6 +107,10 @@ pub struct SelectSpec {
     pub returns: Option<Spanned<Value>>,
     /// Refused with a message: a table's rows come in no order.
     pub ordered: Option<Spanned<bool>>,
+    /// Actors whose expectation here was recorded (by `db-ci init` or `rls --record`) and
+    /// not yet reviewed: removing a name is the review.
+    #[serde(default)]
+    pub unreviewed: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,6 +124,10 @@ pub struct OpSpec {
     pub deny_on: Option<DenyOn>,
     /// Post-conditions an allowed write must make hold (insert, update, delete).
     pub then: Option<Spanned<Then>>,
+    /// Actors whose expectation here was recorded (by `db-ci init` or `rls --record`) and
+    /// not yet reviewed: removing a name is the review.
+    #[serde(default)]
+    pub unreviewed: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -132,6 +143,10 @@ pub struct InsertSpec {
     pub deny_on: Option<DenyOn>,
     /// Post-conditions an allowed write must make hold (insert, update, delete).
     pub then: Option<Spanned<Then>>,
+    /// Actors whose expectation here was recorded (by `db-ci init` or `rls --record`) and
+    /// not yet reviewed: removing a name is the review.
+    #[serde(default)]
+    pub unreviewed: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -147,6 +162,10 @@ pub struct UpdateSpec {
     pub deny_on: Option<DenyOn>,
     /// Post-conditions an allowed write must make hold (insert, update, delete).
     pub then: Option<Spanned<Then>>,
+    /// Actors whose expectation here was recorded (by `db-ci init` or `rls --record`) and
+    /// not yet reviewed: removing a name is the review.
+    #[serde(default)]
+    pub unreviewed: Vec<Spanned<String>>,
 }
 
 /// What one operation of a case expects, whichever operation it is.
@@ -157,6 +176,7 @@ pub struct OpExpect<'a> {
     pub deny_sqlstate: Option<&'a SqlStates>,
     pub deny_on: Option<DenyOn>,
     pub then: Option<&'a Spanned<Then>>,
+    pub unreviewed: &'a [Spanned<String>],
 }
 
 impl SelectSpec {
@@ -167,6 +187,7 @@ impl SelectSpec {
             deny_sqlstate: self.deny_sqlstate.as_ref(),
             deny_on: self.deny_on,
             then: self.then.as_ref(),
+            unreviewed: &self.unreviewed,
         }
     }
 }
@@ -179,6 +200,7 @@ impl OpSpec {
             deny_sqlstate: self.deny_sqlstate.as_ref(),
             deny_on: self.deny_on,
             then: self.then.as_ref(),
+            unreviewed: &self.unreviewed,
         }
     }
 }
@@ -191,6 +213,7 @@ impl InsertSpec {
             deny_sqlstate: self.deny_sqlstate.as_ref(),
             deny_on: self.deny_on,
             then: self.then.as_ref(),
+            unreviewed: &self.unreviewed,
         }
     }
 }
@@ -203,6 +226,7 @@ impl UpdateSpec {
             deny_sqlstate: self.deny_sqlstate.as_ref(),
             deny_on: self.deny_on,
             then: self.then.as_ref(),
+            unreviewed: &self.unreviewed,
         }
     }
 }

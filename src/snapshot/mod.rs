@@ -82,11 +82,7 @@ pub async fn catalog_yaml(client: &tokio_postgres::Client, project: &Project) ->
     Ok(render::to_yaml(&read_catalog(client).await?))
 }
 
-/// Whether we run in CI, where a missing snapshot is a failure and nothing is written (the
-/// convention insta follows).
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
-}
+use crate::files::in_ci;
 
 /// Writes the snapshot `text` to `path` whole (never half a snapshot).
 pub fn write_atomically(path: &Path, text: &str) -> Result<()> {

@@ -2,6 +2,8 @@
 //! diagnostics at `file:line:col` naming the real file, and lines of keys are found for
 //! messages about a value the parser already accepted.
 
+pub mod edit;
+
 use std::path::Path;
 
 use crate::error::{Error, Result};
