@@ -222,7 +222,6 @@ pub async fn main(cli: Cli) -> i32 {
                 },
                 image_given: args.image.is_some(),
                 any_server_version: args.any_server_version,
-                only: Some(vec![StageId::Idempotence]),
                 ..RunOptions::default()
             };
             crate::init::command(&args.dir, args.force, &options).await

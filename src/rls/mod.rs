@@ -420,7 +420,12 @@ async fn run_file(
     )
     .await;
     let recorded = match ctx.options.record {
-        Some(_) => record_cells(cells, &case_cells, &mut report.cases[first_new_case..]),
+        Some(mode) => record_cells(
+            mode,
+            cells,
+            &case_cells,
+            &mut report.cases[first_new_case..],
+        ),
         None => Vec::new(),
     };
 
@@ -498,8 +503,13 @@ async fn run_file(
 /// another one, becomes a recording. Outside CI its case passes (the recording is the
 /// result); in CI it stays a failure that says to record locally. Partial and broken
 /// observations are never recorded: they stay failures.
-fn record_cells(cells: &[Cell], case_cells: &[usize], cases: &mut [Case]) -> Vec<Recorded> {
-    let writing = !crate::files::in_ci();
+fn record_cells(
+    mode: Recording,
+    cells: &[Cell],
+    case_cells: &[usize],
+    cases: &mut [Case],
+) -> Vec<Recorded> {
+    let writing = mode.writes();
     let mut recorded = Vec::new();
     for (case, cell_index) in cases.iter_mut().zip(case_cells) {
         let cell = &cells[*cell_index];
@@ -547,7 +557,7 @@ fn keep_recordings(
 ) {
     let lines: Vec<String> = recorded.iter().map(Recorded::describe).collect();
     let mode = ctx.options.record.expect("recordings only while recording");
-    let target = if crate::files::in_ci() {
+    let target = if !mode.writes() {
         Err("recording is off in CI (CI=true)".to_owned())
     } else {
         record::rewrite(&file.text, &file.spec, recorded)
@@ -558,7 +568,7 @@ fn keep_recordings(
                         record::pending_path(&file.path),
                         format!("{}{}", file.rel, record::PENDING),
                     ),
-                    Recording::Write => (file.path.clone(), file.rel.clone()),
+                    Recording::Write | Recording::Init => (file.path.clone(), file.rel.clone()),
                 };
                 crate::files::write_atomically(&path, text.as_bytes())
                     .map(|()| rel)
@@ -580,7 +590,7 @@ fn keep_recordings(
             written_to: written_to.clone(),
         }));
     let message = match (&target, mode) {
-        (Ok(_), Recording::Write) => return,
+        (Ok(_), Recording::Write | Recording::Init) => return,
         (Ok(pending), Recording::Pending) => format!(
             "{} expectation(s) recorded in {pending}, not yet accepted: review them, then run `db-ci rls --accept`",
             recorded.len()

@@ -1,14 +1,23 @@
 //! `db-ci init`: what an unconfigured project is told to do next, and writing a `db-ci.yaml`
-//! tuned to the project from what a replay of it shows.
+//! tuned to the project from what a replay of it shows, and a recorded matrix per exposed
+//! schema.
+
+mod matrix;
+mod model;
 
 use crate::config::ReplayMode;
 use crate::error::exit;
 use crate::events::Reporter;
+use crate::policy_tests::PolicyFile;
 use crate::project::{FileKind, Project};
+use crate::report::events::Silent;
 use crate::report::human::Human;
 use crate::report::{StageReport, StageVerdict, Verdict};
-use crate::run::{run, RunOptions};
+use crate::rls::record::Recording;
+use crate::run::{run, run_keeping, Replayed, RunOptions};
+use crate::stage::StageContext;
 use crate::stage_id::StageId;
+use std::path::PathBuf;
 
 /// One line for the end of a run on a project without `db-ci.yaml`: what to do next.
 /// `None` once the project is configured.
@@ -171,8 +180,9 @@ fn yaml_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
 }
 
-/// `db-ci init DIR`: replay, tune, write `db-ci.yaml`, then replay again with it to show the
-/// result. Returns the exit code.
+/// `db-ci init DIR`: replay, tune and write `db-ci.yaml`; generate a matrix per exposed
+/// schema on the replayed database and record its expectations; then run everything with
+/// what was written to show the result. Returns the exit code.
 pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -> i32 {
     let mut project = match Project::find(dir) {
         Ok(project) => project,
@@ -190,29 +200,58 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
         file.exempt = None;
     }
     let path = project.root.join(crate::config::FILE_NAME);
-    if path.exists() && !force {
-        eprintln!(
-            "error: write {}: it exists (pass --force to regenerate it)",
-            path.display()
-        );
-        return exit::INPUT;
+    let matrices: Vec<(String, PathBuf)> = project
+        .config
+        .rls
+        .exposed_schemas
+        .iter()
+        .map(|schema| (schema.clone(), matrix_path(&project, schema)))
+        .collect();
+    if !force {
+        let existing: Vec<String> = std::iter::once(&path)
+            .chain(matrices.iter().map(|(_, p)| p))
+            .filter(|p| p.exists())
+            .map(|p| p.display().to_string())
+            .collect();
+        if !existing.is_empty() {
+            eprintln!(
+                "error: write {}: it exists (pass --force to regenerate)",
+                existing.join(", ")
+            );
+            return exit::INPUT;
+        }
     }
     let mut human = Human::stdout();
-    let report = run(&project, options, &mut human as &mut dyn Reporter).await;
+    // The first replay shows what to tune; the later stages run at the end, with what init
+    // wrote.
+    let first_options = RunOptions {
+        only: Some(vec![StageId::Idempotence]),
+        ..options.clone()
+    };
+    let (report, replayed) =
+        run_keeping(&project, &first_options, &mut human as &mut dyn Reporter).await;
     if let Some(error) = &report.error {
         eprintln!("error: {}", error.message);
+        if let Some(replayed) = replayed {
+            replayed.server.shutdown().await;
+        }
         return report.exit_code();
     }
-    if report.stage(StageId::Replay).map(|s| s.verdict) != Some(StageVerdict::Pass) {
+    let Some(replayed) = replayed
+        .filter(|_| report.stage(StageId::Replay).map(|s| s.verdict) == Some(StageVerdict::Pass))
+    else {
         eprintln!(
             "error: tune {}: the first replay fails; fix the failure above, then run db-ci init again",
             path.display()
         );
         return exit::FAIL;
-    }
+    };
     let tuning = tune(&project, report.stage(StageId::Idempotence));
-    if let Err(e) = std::fs::write(&path, render_config(&project, &tuning)) {
+    if let Err(e) =
+        crate::files::write_atomically(&path, render_config(&project, &tuning).as_bytes())
+    {
         eprintln!("error: write {}: {e}", path.display());
+        replayed.server.shutdown().await;
         return exit::ENVIRONMENT;
     }
     println!("Wrote {}", path.display());
@@ -229,7 +268,13 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
             tuning.mode_comment
         );
     }
-    // The written configuration, checked: the same replay with it.
+    let written = write_matrices(dir, &replayed, &matrices, options).await;
+    replayed.server.shutdown().await;
+    if let Err(code) = written {
+        return code;
+    }
+
+    // What was written, checked: every stage with it.
     let project = match Project::find(dir) {
         Ok(project) => project,
         Err(error) => {
@@ -239,9 +284,108 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
     };
     let again = run(&project, options, &mut human as &mut dyn Reporter).await;
     if again.verdict != Verdict::Pass {
-        eprintln!("error: replay with the written db-ci.yaml: it still fails (see above)");
+        eprintln!("error: run with what init wrote: it fails (see above)");
     }
     again.exit_code()
+}
+
+/// Where init writes the matrix of `schema`.
+fn matrix_path(project: &Project, schema: &str) -> PathBuf {
+    project.policy_tests.join(format!("{schema}.yaml"))
+}
+
+/// Generates a matrix per exposed schema that has tables or views on the replayed database,
+/// writes it, and records its expectations there. `Err` is the exit code.
+async fn write_matrices(
+    dir: &std::path::Path,
+    replayed: &Replayed,
+    matrices: &[(String, PathBuf)],
+    options: &RunOptions,
+) -> Result<(), i32> {
+    let environment = |e: crate::error::Error| {
+        eprintln!("error: {}", e.render());
+        e.exit_code()
+    };
+    let client = replayed
+        .server
+        .connect(&replayed.database)
+        .await
+        .map_err(environment)?;
+    let schemas: Vec<String> = matrices.iter().map(|(s, _)| s.clone()).collect();
+    let (relations, reads) = model::read(&client, &schemas).await.map_err(environment)?;
+    let actor_lines = matrix::actors(&reads);
+    let actors = matrix::resolve_actors(&actor_lines).map_err(|e| {
+        eprintln!("error: resolve the generated actors: {e}");
+        exit::ENVIRONMENT
+    })?;
+    let mut written = Vec::new();
+    for (schema, path) in matrices {
+        if !relations.iter().any(|r| &r.schema == schema) {
+            continue;
+        }
+        let draft = matrix::draft(&client, schema, &relations, actor_lines.clone(), &actors)
+            .await
+            .map_err(environment)?;
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        if let Err(e) = crate::files::write_atomically(path, matrix::render(&draft).as_bytes()) {
+            eprintln!("error: write {}: {e}", path.display());
+            return Err(exit::ENVIRONMENT);
+        }
+        for why in &draft.left_out {
+            println!("FLAGGED: {} has no case for {why}", path.display());
+        }
+        written.push((path.clone(), draft));
+    }
+    drop(client);
+    if written.is_empty() {
+        println!(
+            "No matrix written: the exposed schemas ({}) hold no table or view",
+            schemas.join(", ")
+        );
+        return Ok(());
+    }
+
+    // Recorded on the same replayed database, into the generated files only.
+    let project = Project::find(dir).map_err(environment)?;
+    let files: Vec<PolicyFile> = crate::policy_tests::load(&project)
+        .map_err(environment)?
+        .into_iter()
+        .filter(|f| written.iter().any(|(p, _)| *p == f.path))
+        .collect();
+    let record_options = RunOptions {
+        only: Some(vec![StageId::Rls]),
+        record: Some(Recording::Init),
+        min_coverage: Some(0.0),
+        ..options.clone()
+    };
+    let ctx = StageContext {
+        project: &project,
+        options: &record_options,
+        server: &replayed.server,
+        database: &replayed.database,
+        policy_files: &files,
+    };
+    let stage = crate::rls::stage(&ctx, &mut Silent)
+        .await
+        .map_err(environment)?;
+    for (path, draft) in &written {
+        let rel = path
+            .strip_prefix(&project.root)
+            .unwrap_or(path)
+            .display()
+            .to_string();
+        let recorded = stage.recorded.iter().filter(|r| r.file == rel).count();
+        println!(
+            "Wrote {rel}: {} case(s), {recorded} expectation(s) recorded from what the database does now, all unreviewed",
+            draft.cases.len()
+        );
+        for failure in stage.failures.iter().filter(|f| f.file == rel) {
+            println!("FLAGGED: {rel}:{}: {}", failure.line, failure.message);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,0 +1,361 @@
+//! What `db-ci init` reads of the replayed catalog to write matrices: the exposed tables and
+//! views, their columns, keys and foreign keys, and which columns policies compare with
+//! `auth.uid()`.
+
+use tokio_postgres::Client;
+
+use crate::error::{Error, Result};
+use crate::sql::quote::quote_ident_if_needed as quote_ident;
+
+/// A table or view in an exposed schema.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relation {
+    pub schema: String,
+    pub name: String,
+    pub kind: RelationKind,
+    pub columns: Vec<Column>,
+    /// Primary key columns (empty: none).
+    pub primary_key: Vec<String>,
+    /// Column sets under a unique constraint (the primary key included).
+    pub unique: Vec<Vec<String>>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelationKind {
+    Table,
+    View,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: String,
+    /// `format_type` of the column (of a domain: its base type).
+    pub data_type: String,
+    pub not_null: bool,
+    /// A default, an identity or a generation expression: the server fills it.
+    pub has_default: bool,
+    /// `GENERATED ALWAYS AS IDENTITY` or a generated column: never written.
+    pub always_generated: bool,
+    /// Labels of an enum type, in order.
+    pub labels: Vec<String>,
+    /// A uuid column policies compare with `auth.uid()`, or a foreign key to `auth.users`:
+    /// whose row it is.
+    pub owner: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub columns: Vec<String>,
+    /// `schema.name` of the referenced table.
+    pub references: String,
+    pub referenced_columns: Vec<String>,
+}
+
+impl Relation {
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The foreign key a column belongs to, with the referenced column it carries.
+    pub fn reference_of(&self, column: &str) -> Option<(&ForeignKey, &str)> {
+        self.foreign_keys.iter().find_map(|fk| {
+            fk.columns
+                .iter()
+                .position(|c| c == column)
+                .map(|i| (fk, fk.referenced_columns[i].as_str()))
+        })
+    }
+
+    /// Whether `column` is, alone or with others, under a unique constraint.
+    pub fn in_unique(&self, column: &str) -> bool {
+        self.unique
+            .iter()
+            .any(|set| set.iter().any(|c| c == column))
+    }
+}
+
+/// What policies read beyond `auth.uid()`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyReads {
+    /// A policy (or a function in the project) reads `app_metadata`: an admin actor is worth
+    /// having. The claim and value compared, when one comparison is written out.
+    pub app_metadata: Option<(String, String)>,
+}
+
+/// Reads the relations of `schemas` (extension members left out), in name order.
+pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>, PolicyReads)> {
+    let failed = |what: &str, e: tokio_postgres::Error| {
+        Error::Environment(format!(
+            "read the {what} of the exposed schemas: {}",
+            crate::sql::db_error_text(&e)
+        ))
+    };
+    let not_member = crate::sql::catalog::not_extension_member("pg_class", "c.oid");
+    let rows = client
+        .query(
+            &format!(
+                "select n.nspname::text, c.relname::text, c.relkind::text, a.attname::text, \
+                   format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid), \
+                               case when t.typtype = 'd' then t.typtypmod else a.atttypmod end), \
+                   a.attnotnull, \
+                   a.atthasdef or a.attidentity <> '' or a.attgenerated <> '', \
+                   a.attidentity = 'a' or a.attgenerated <> '', \
+                   coalesce((select array_agg(e.enumlabel::text order by e.enumsortorder) \
+                             from pg_enum e where e.enumtypid = a.atttypid), '{{}}') \
+                 from pg_class c \
+                 join pg_namespace n on n.oid = c.relnamespace \
+                 join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped \
+                 join pg_type t on t.oid = a.atttypid \
+                 where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm') \
+                   and not c.relispartition and {not_member} \
+                 order by 1, 2, a.attnum"
+            ),
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| failed("columns", e))?;
+    let mut relations: Vec<Relation> = Vec::new();
+    for row in rows {
+        let (schema, name, kind): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        if relations
+            .last()
+            .is_none_or(|r| r.schema != schema || r.name != name)
+        {
+            relations.push(Relation {
+                schema,
+                name,
+                kind: if matches!(kind.as_str(), "r" | "p") {
+                    RelationKind::Table
+                } else {
+                    RelationKind::View
+                },
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+                unique: Vec::new(),
+                foreign_keys: Vec::new(),
+            });
+        }
+        let relation = relations.last_mut().expect("pushed above");
+        relation.columns.push(Column {
+            name: row.get(3),
+            data_type: row.get(4),
+            not_null: row.get(5),
+            has_default: row.get(6),
+            always_generated: row.get(7),
+            labels: row.get(8),
+            owner: false,
+        });
+    }
+
+    let keys = client
+        .query(
+            "select n.nspname::text, c.relname::text, k.contype::text, \
+               array(select a.attname::text from unnest(k.conkey) with ordinality u(num, ord) \
+                     join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.num \
+                     order by u.ord), \
+               coalesce(rn.nspname::text || '.' || rc.relname::text, ''), \
+               coalesce(array(select a.attname::text from unnest(k.confkey) with ordinality u(num, ord) \
+                     join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.num \
+                     order by u.ord), '{}') \
+             from pg_constraint k \
+             join pg_class c on c.oid = k.conrelid \
+             join pg_namespace n on n.oid = c.relnamespace \
+             left join pg_class rc on rc.oid = k.confrelid \
+             left join pg_namespace rn on rn.oid = rc.relnamespace \
+             where n.nspname = any($1) and k.contype in ('p', 'u', 'f') \
+             order by 1, 2, k.conname",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| failed("keys", e))?;
+    for row in keys {
+        let (schema, name, kind): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let Some(relation) = relations
+            .iter_mut()
+            .find(|r| r.schema == schema && r.name == name)
+        else {
+            continue;
+        };
+        let columns: Vec<String> = row.get(3);
+        match kind.as_str() {
+            "p" => {
+                relation.primary_key = columns.clone();
+                relation.unique.push(columns);
+            }
+            "u" => relation.unique.push(columns),
+            _ => relation.foreign_keys.push(ForeignKey {
+                columns,
+                references: row.get(4),
+                referenced_columns: row.get(5),
+            }),
+        }
+    }
+    // Unique indexes count as unique constraints for collisions.
+    let indexes = client
+        .query(
+            "select n.nspname::text, c.relname::text, \
+               array(select a.attname::text from unnest(i.indkey::int2[]) with ordinality u(num, ord) \
+                     join pg_attribute a on a.attrelid = i.indrelid and a.attnum = u.num \
+                     order by u.ord) \
+             from pg_index i \
+             join pg_class c on c.oid = i.indrelid \
+             join pg_namespace n on n.oid = c.relnamespace \
+             where n.nspname = any($1) and i.indisunique and not i.indisprimary",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| failed("unique indexes", e))?;
+    for row in indexes {
+        let (schema, name, columns): (String, String, Vec<String>) =
+            (row.get(0), row.get(1), row.get(2));
+        if let Some(relation) = relations
+            .iter_mut()
+            .find(|r| r.schema == schema && r.name == name)
+        {
+            if !columns.is_empty() && !relation.unique.contains(&columns) {
+                relation.unique.push(columns);
+            }
+        }
+    }
+
+    let policies = client
+        .query(
+            "select schemaname::text, tablename::text, \
+               coalesce(qual, '') || ' ' || coalesce(with_check, '') \
+             from pg_policies where schemaname = any($1)",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| failed("policies", e))?;
+    let mut texts = Vec::new();
+    for row in policies {
+        let (schema, name, text): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        mark_owners(&mut relations, &schema, &name, &text);
+        texts.push(text);
+    }
+    for relation in &mut relations {
+        for fk in &relation.foreign_keys {
+            if fk.references == "auth.users" {
+                for column in &fk.columns {
+                    if let Some(c) = relation.columns.iter_mut().find(|c| &c.name == column) {
+                        c.owner = true;
+                    }
+                }
+            }
+        }
+    }
+    // Functions policies call read claims too (`is_admin()`).
+    let bodies = client
+        .query(
+            "select p.prosrc from pg_proc p join pg_namespace n on n.oid = p.pronamespace \
+             where n.nspname not in ('pg_catalog', 'information_schema', 'auth', 'storage', \
+               'extensions', 'graphql', 'graphql_public', 'realtime', 'supabase_functions', \
+               'vault', 'pgsodium', 'net', 'cron', 'pgbouncer') \
+               and p.prosrc like '%app_metadata%'",
+            &[],
+        )
+        .await
+        .map_err(|e| failed("functions", e))?;
+    texts.extend(bodies.iter().map(|r| r.get::<_, String>(0)));
+    Ok((relations, policy_reads(&texts)))
+}
+
+/// Marks the uuid columns of `schema.name` that `policy` compares with `auth.uid()`.
+fn mark_owners(relations: &mut [Relation], schema: &str, name: &str, policy: &str) {
+    if !policy.contains("auth.uid()") {
+        return;
+    }
+    let Some(relation) = relations
+        .iter_mut()
+        .find(|r| r.schema == schema && r.name == name)
+    else {
+        return;
+    };
+    for column in &mut relation.columns {
+        if column.data_type == "uuid" && mentions(policy, &column.name) {
+            column.owner = true;
+        }
+    }
+}
+
+/// Whether `text` names `word` as a whole identifier.
+fn mentions(text: &str, word: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|i| bytes[i]);
+        let after = bytes.get(at + word.len()).copied();
+        !before.is_some_and(is_ident) && !after.is_some_and(is_ident)
+    })
+}
+
+/// Reads how policies use `app_metadata`: `(… -> 'app_metadata') ->> 'role') = 'admin'`.
+pub fn policy_reads(texts: &[String]) -> PolicyReads {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern = PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r"app_metadata'(?:::text)?\)?\s*->>\s*'(\w+)'(?:::text)?\)?\s*=\s*'([^']+)'",
+        )
+        .unwrap()
+    });
+    let mentioning: Vec<&String> = texts
+        .iter()
+        .filter(|t| t.contains("app_metadata"))
+        .collect();
+    if mentioning.is_empty() {
+        return PolicyReads::default();
+    }
+    let written = mentioning
+        .iter()
+        .find_map(|t| pattern.captures(t))
+        .map(|c| (c[1].to_owned(), c[2].to_owned()));
+    PolicyReads {
+        app_metadata: Some(written.unwrap_or_else(|| ("role".to_owned(), "admin".to_owned()))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_columns_are_whole_words_in_policies_reading_auth_uid() {
+        assert!(mentions(
+            "(( SELECT auth.uid() AS uid) = user_id)",
+            "user_id"
+        ));
+        assert!(!mentions(
+            "(( SELECT auth.uid() AS uid) = other_user_id)",
+            "user_id"
+        ));
+        assert!(!mentions("user_idx = 1", "user_id"));
+    }
+
+    #[test]
+    fn the_admin_claim_is_read_from_the_comparison() {
+        let texts = vec![
+            "true".to_owned(),
+            "(((auth.jwt() -> 'app_metadata'::text) ->> 'user_role'::text) = 'owner'::text)"
+                .to_owned(),
+        ];
+        assert_eq!(
+            policy_reads(&texts).app_metadata,
+            Some(("user_role".to_owned(), "owner".to_owned()))
+        );
+        let texts = vec!["select coalesce(auth.jwt() -> 'app_metadata', '{}')".to_owned()];
+        assert_eq!(
+            policy_reads(&texts).app_metadata,
+            Some(("role".to_owned(), "admin".to_owned()))
+        );
+        assert_eq!(policy_reads(&["true".to_owned()]).app_metadata, None);
+    }
+}
