@@ -1,6 +1,8 @@
 //! `db-ci init` on a Supabase CLI project whose seed is not re-runnable: the exemption is
 //! written with a reason to confirm and flagged, and the run afterwards is green; an existing
-//! db-ci.yaml is kept unless --force. On every available backend.
+//! db-ci.yaml is kept unless --force. On a multi-tenant schema: the recorded matrix shows the
+//! tenancy boundary, every recording is marked unreviewed, and the run afterwards counts
+//! them. On every available backend.
 
 mod common;
 
@@ -81,6 +83,140 @@ fn init_then_run(backend: common::Backend) {
         "{}",
         String::from_utf8_lossy(&output.stdout)
     );
+}
+
+/// The `allow`/`deny`/`unreviewed` lists of `operation` in the case named `case`.
+fn recorded(matrix: &serde_json::Value, case: &str, operation: &str) -> [Vec<String>; 3] {
+    let case = matrix["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == case)
+        .unwrap_or_else(|| panic!("no case {case}"));
+    let list = |key: &str| -> Vec<String> {
+        case[operation][key]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    [list("allow"), list("deny"), list("unreviewed")]
+}
+
+fn init_multi_tenant(backend: common::Backend) {
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-init-multi-tenant-teams");
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("project");
+    common::copy_dir(&fixture, &root);
+    let mut args = vec![
+        "init".to_owned(),
+        root.display().to_string(),
+        "--any-server-version".to_owned(),
+    ];
+    args.extend(backend.args());
+    let output = common::db_ci_with_env(&args, &[("CI", "true")]);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("policy-tests/public.yaml: 6 case(s)"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap();
+    assert!(
+        text.contains("RECORDED from what the database did"),
+        "{text}"
+    );
+    let matrix: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    // The support role the policies read from app_metadata became an actor.
+    assert!(
+        matrix["actors"]["admin"].to_string().contains("support"),
+        "{text}"
+    );
+
+    // The tenancy boundary: alice is a member of the team the rows belong to, bob is not.
+    for (case, operation) in [
+        ("public.teams", "select"),
+        ("public.projects", "select"),
+        ("public.projects", "insert"),
+        ("public.tasks", "select"),
+        ("public.tasks", "update"),
+        ("public.team_members", "select"),
+        ("public.my_open_tasks", "select"),
+    ] {
+        let [allow, deny, unreviewed] = recorded(&matrix, case, operation);
+        assert!(
+            allow.contains(&"alice".to_owned()),
+            "{case} {operation}: {allow:?}"
+        );
+        assert!(
+            deny.contains(&"bob".to_owned()),
+            "{case} {operation}: {deny:?}"
+        );
+        assert!(
+            deny.contains(&"anon".to_owned()),
+            "{case} {operation}: {deny:?}"
+        );
+        assert_eq!(unreviewed.len(), 5, "{case} {operation}: {unreviewed:?}");
+    }
+    // Only owners may rename a team or add members: alice, a plain member, may not.
+    let [allow, deny, _] = recorded(&matrix, "public.teams", "update");
+    assert_eq!(allow, vec!["service"]);
+    assert!(deny.contains(&"alice".to_owned()));
+    // Support staff see every team, and nothing else.
+    let [allow, _, _] = recorded(&matrix, "public.teams", "select");
+    assert!(allow.contains(&"admin".to_owned()), "{allow:?}");
+    let [_, deny, _] = recorded(&matrix, "public.projects", "select");
+    assert!(deny.contains(&"admin".to_owned()), "{deny:?}");
+    // Profiles come from the sign-up trigger: alice's is the target, not a generated row.
+    assert!(text.contains("where: id = '{{alice.id}}'"), "{text}");
+    assert!(
+        text.contains("# not generated: insert: as admin it fails: duplicate key"),
+        "{text}"
+    );
+
+    // The run afterwards holds every recording and says how many are unreviewed.
+    let json = temp.path().join("report.json");
+    let mut run = vec![
+        "run".to_owned(),
+        root.display().to_string(),
+        "--json".to_owned(),
+        json.display().to_string(),
+        "--any-server-version".to_owned(),
+    ];
+    run.extend(backend.args());
+    let output = common::db_ci_with_env(&run, &[("CI", "true")]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("unreviewed: 100 RLS cell(s)"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rls = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "rls")
+        .unwrap();
+    assert_eq!(rls["verdict"], "pass");
+    assert_eq!(rls["unreviewed"], 100);
+}
+
+#[test]
+fn init_multi_tenant_on_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        init_multi_tenant(backend);
+    }
+}
+
+#[test]
+fn init_multi_tenant_on_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        init_multi_tenant(backend);
+    }
 }
 
 #[test]

@@ -929,7 +929,7 @@ fn add_holes(
             operation,
             actor: actor.clone(),
             message: format!(
-                "broken test: actor `{actor}` has no expectation for {} in case `{}`: list it under allow or deny, or write `deny: others`",
+                "broken test: actor `{actor}` has no expectation for {} in case `{}`: list it under allow or deny, or write `deny: others`, or record what the database does with `db-ci rls --record`",
                 operation.as_str(),
                 case.name
             ),

@@ -1,0 +1,186 @@
+//! `db-ci rls --record` / `--accept`, the round trip a pull request goes through: missing
+//! expectations recorded into a pending file beside the matrix, accepted into it in place; a
+//! policy change shows as a pending diff of who can do what; with `CI=true` nothing is
+//! written and a recording is a failure; partial observations are never recorded. On every
+//! available backend.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+struct Project {
+    _temp: tempfile::TempDir,
+    root: std::path::PathBuf,
+    backend: Vec<String>,
+}
+
+impl Project {
+    fn rls(&self, extra: &[&str], ci: bool) -> (Option<i32>, String) {
+        let mut args = vec!["rls".to_owned(), self.root.display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push("--any-server-version".to_owned());
+        args.extend(self.backend.clone());
+        let env: &[(&str, &str)] = if ci {
+            &[("CI", "true")]
+        } else {
+            &[("CI", "false")]
+        };
+        let output: Output = common::db_ci_with_env(&args, env);
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code(), text)
+    }
+
+    fn matrix(&self) -> String {
+        std::fs::read_to_string(self.root.join("policy-tests/notes.yaml")).unwrap()
+    }
+
+    fn pending(&self) -> std::path::PathBuf {
+        self.root.join("policy-tests/notes.yaml.pending")
+    }
+}
+
+fn round_trip(backend: common::Backend) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-rls-owner-only-notes");
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("project");
+    common::copy_dir(&fixture, &root);
+    let project = Project {
+        _temp: temp,
+        root,
+        backend: backend.args(),
+    };
+    // Two cases nobody wrote expectations for; the second sees two owners' notes, so
+    // signed-in users see part of its rows.
+    let original = project.matrix();
+    std::fs::write(
+        project.root.join("policy-tests/notes.yaml"),
+        format!(
+            "{original}  - name: bob's note\n    table: notes\n    where: owner_id = '{{{{bob.id}}}}'\n    \
+             delete: {{}}  # who may delete it?\n  - name: every note\n    table: notes\n    select: {{}}\n"
+        ),
+    )
+    .unwrap();
+
+    // Without --record, a missing expectation is a broken test that says how to record it.
+    let (code, out) = project.rls(&[], false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("db-ci rls --record"), "{out}");
+
+    // In CI, --record writes nothing and fails.
+    let before = project.matrix();
+    let (code, out) = project.rls(&["--record"], true);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("recording is off in CI"), "{out}");
+    assert_eq!(project.matrix(), before);
+    assert!(!project.pending().exists());
+
+    // Locally, --record writes a pending file and lists what it recorded.
+    let (code, out) = project.rls(&["--record"], false);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not yet accepted"), "{out}");
+    assert!(
+        out.contains("bob: delete public.notes (none) → allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains("anon: delete public.notes (none) → deny"),
+        "{out}"
+    );
+    assert_eq!(project.matrix(), before, "the matrix itself is untouched");
+    let pending = std::fs::read_to_string(project.pending()).unwrap();
+    assert!(
+        pending.contains(
+            "delete: { allow: [bob, service], deny: [anon, alice], unreviewed: [anon, alice, bob, service] }  # who may delete it?"
+        ),
+        "{pending}"
+    );
+    // Partial visibility is a finding, never a recording: alice and bob stay holes.
+    assert!(
+        pending.contains("select: { allow: [service], deny: [anon], unreviewed: [anon, service] }"),
+        "{pending}"
+    );
+    assert!(out.contains("observed partial"), "{out}");
+
+    // In CI, a pending file nobody accepted is a failure.
+    let (code, out) = project.rls(&[], true);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("never accepted"), "{out}");
+
+    // --accept applies it, and refuses in CI.
+    let mut accept = vec![
+        "rls".to_owned(),
+        project.root.display().to_string(),
+        "--accept".to_owned(),
+    ];
+    let output = common::db_ci_with_env(&accept, &[("CI", "true")]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(project.pending().exists());
+    let output = common::db_ci_with_env(&accept, &[("CI", "false")]);
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("Accepted"), "{out}");
+    assert!(!project.pending().exists());
+    assert_eq!(project.matrix(), pending);
+
+    // Drop the partial case: what is left holds, with its recordings counted unreviewed.
+    let accepted = project.matrix();
+    let cut = accepted.find("  - name: every note").unwrap();
+    std::fs::write(
+        project.root.join("policy-tests/notes.yaml"),
+        &accepted[..cut],
+    )
+    .unwrap();
+    let (code, out) = project.rls(&[], true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("unreviewed: 4 RLS cell(s)"), "{out}");
+
+    // A pull request loosens a policy: the run fails, and recording shows the diff.
+    std::fs::write(
+        project.root.join("migrations/0002_public_notes.sql"),
+        "drop policy if exists \"anyone reads notes\" on public.notes;\n\
+         create policy \"anyone reads notes\" on public.notes for select to anon, authenticated using (true);\n",
+    )
+    .unwrap();
+    let (code, out) = project.rls(&[], true);
+    assert_eq!(code, Some(1), "{out}");
+    let (code, out) = project.rls(&["--record"], false);
+    assert_eq!(code, Some(1), "{out}");
+    for change in [
+        "anon: select public.notes deny → allow",
+        "bob: select public.notes deny → allow",
+    ] {
+        assert!(out.contains(change), "{change}\n{out}");
+    }
+    // A changed expectation is edited in place (its diff is what the reviewer reads); only
+    // cells nobody ever wrote are marked unreviewed.
+    let pending = std::fs::read_to_string(project.pending()).unwrap();
+    assert!(
+        pending.contains("select: { allow: [anon, alice, bob, service], deny: others }"),
+        "{pending}"
+    );
+    accept.truncate(3);
+    let output = common::db_ci_with_env(&accept, &[("CI", "false")]);
+    assert_eq!(output.status.code(), Some(0));
+    let (code, out) = project.rls(&[], true);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("unreviewed: 4 RLS cell(s)"), "{out}");
+}
+
+#[test]
+fn record_round_trip_on_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        round_trip(backend);
+    }
+}
+
+#[test]
+fn record_round_trip_on_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        round_trip(backend);
+    }
+}
