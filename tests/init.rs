@@ -172,12 +172,18 @@ fn init_multi_tenant(backend: common::Backend) {
     assert!(allow.contains(&"admin".to_owned()), "{allow:?}");
     let [_, deny, _] = recorded(&matrix, "public.projects", "select");
     assert!(deny.contains(&"admin".to_owned()), "{deny:?}");
-    // Profiles come from the sign-up trigger: alice's is the target, not a generated row.
+    // Profiles come from the sign-up trigger: alice's is the target, not a generated row;
+    // bob's is removed so that the insert can show who may create one (nobody but service).
     assert!(text.contains("where: id = '{{alice.id}}'"), "{text}");
     assert!(
-        text.contains("# not generated: insert: as admin it fails: duplicate key"),
+        text.contains("delete from public.profiles where id = '{{bob.id}}';"),
         "{text}"
     );
+    let [allow, _, _] = recorded(&matrix, "public.profiles", "insert");
+    assert_eq!(allow, vec!["service"]);
+    // Nothing was left out: every table command has its cells.
+    assert!(!text.contains("not generated"), "{text}");
+    assert!(!text.contains("NOT GENERATED"), "{text}");
 
     // The run afterwards holds every recording and says how many are unreviewed.
     let json = temp.path().join("report.json");
@@ -192,7 +198,7 @@ fn init_multi_tenant(backend: common::Backend) {
     let output = common::db_ci_with_env(&run, &[("CI", "true")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-    assert!(stdout.contains("unreviewed: 100 RLS cell(s)"), "{stdout}");
+    assert!(stdout.contains("unreviewed: 105 RLS cell(s)"), "{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let rls = report["stages"]
@@ -202,7 +208,8 @@ fn init_multi_tenant(backend: common::Backend) {
         .find(|s| s["name"] == "rls")
         .unwrap();
     assert_eq!(rls["verdict"], "pass");
-    assert_eq!(rls["unreviewed"], 100);
+    assert_eq!(rls["unreviewed"], 105);
+    assert_eq!(rls["coverage"]["percent"], 100.0, "{rls}");
 }
 
 #[test]

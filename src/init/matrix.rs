@@ -64,7 +64,8 @@ const ALICE: &str = "{{alice.id}}";
 const BOB: &str = "{{bob.id}}";
 
 /// A sample of `column`'s type: `nth` 0 for the setup row, 1 for the inserted and updated
-/// ones; `distinct` for key and unique columns, which must not collide with other rows.
+/// ones, 2 for a spare parent row; `distinct` for key and unique columns, which must not
+/// collide with other rows.
 fn sample(
     relation: &Relation,
     index: usize,
@@ -91,8 +92,9 @@ fn sample(
             column.name,
             index
         )),
-        "smallint" if distinct => (20_000 + index * 2 + nth).to_string(),
-        "integer" | "bigint" if distinct => (900_000_000 + index * 2 + nth).to_string(),
+        // Four values per table and row kind, so no two rows of a table meet.
+        "smallint" if distinct => (20_000 + index * 4 + nth).to_string(),
+        "integer" | "bigint" if distinct => (900_000_000 + index * 4 + nth).to_string(),
         "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" | "money" => {
             (1 + nth).to_string()
         }
@@ -272,6 +274,10 @@ fn order(relations: &[&Relation]) -> Vec<usize> {
 #[derive(Debug, Clone, Default)]
 pub struct CaseDraft {
     pub relation: String,
+    /// The case's name when not the relation's.
+    pub name: Option<String>,
+    /// Whether the case has a `select:` (a delete-only case of a spare row has not).
+    pub select: bool,
     pub target: Option<String>,
     pub insert: Option<Vec<(String, String)>>,
     pub update: Option<(String, String)>,
@@ -381,21 +387,7 @@ async fn trial(
         let sql = insert_sql(relation, &values, identity);
         match attempt(client, actors, &sql, true).await {
             Ok(_) => {
-                let target = relation
-                    .primary_key
-                    .iter()
-                    .filter_map(|k| values.iter().find(|(n, _)| n == k))
-                    .map(|(n, v)| format!("{} = {}", quote_ident(n), quote_literal(v)))
-                    .collect::<Vec<_>>();
-                let target = if target.len() == relation.primary_key.len() && !target.is_empty() {
-                    target.join(" and ")
-                } else {
-                    values
-                        .iter()
-                        .map(|(n, v)| format!("{} = {}", quote_ident(n), quote_literal(v)))
-                        .collect::<Vec<_>>()
-                        .join(" and ")
-                };
+                let target = target_of(relation, &values);
                 draft.setup.push(format!("{sql};"));
                 generated.insert(
                     qualified,
@@ -423,6 +415,7 @@ async fn trial(
         }
     }
 
+    let mut spares = BTreeMap::new();
     for (index, relation) in relations.iter().enumerate() {
         let qualified = relation.qualified();
         if relation.kind == RelationKind::View {
@@ -430,6 +423,7 @@ async fn trial(
                 Some(target) => draft.cases.push(CaseDraft {
                     relation: qualified,
                     target: Some(target),
+                    select: true,
                     ..CaseDraft::default()
                 }),
                 None => draft.left_out.push(format!(
@@ -447,6 +441,7 @@ async fn trial(
         let mut case = CaseDraft {
             relation: qualified.clone(),
             target: Some(row0.target.clone()),
+            select: true,
             ..CaseDraft::default()
         };
         // insert: a second row of the same world.
@@ -455,10 +450,75 @@ async fn trial(
             Err(why) => Err(why),
         };
         match insert {
-            Ok(values) if !values.is_empty() => {
+            Ok(mut values) if !values.is_empty() => {
                 let sql = insert_sql(relation, &values, false);
-                match attempt(client, actors, &sql, false).await {
-                    Ok(_) => case.insert = Some(values),
+                let mut result = attempt(client, actors, &sql, false).await.map(|_| ());
+                // A link table keyed by its references (assistant × workspace) already links
+                // the setup's parents: the new row links spare ones.
+                if result
+                    .as_ref()
+                    .is_err_and(|why| why.contains("duplicate key"))
+                {
+                    let mut spared = false;
+                    for fk in &relation.foreign_keys {
+                        if !fk.columns.iter().any(|c| relation.in_unique(c)) {
+                            continue;
+                        }
+                        let Some(parent) = spare(
+                            client,
+                            actors,
+                            relations,
+                            &fk.references,
+                            &generated,
+                            &mut spares,
+                            &mut draft.setup,
+                            &templated,
+                        )
+                        .await
+                        else {
+                            continue;
+                        };
+                        for (column, referenced) in fk.columns.iter().zip(&fk.referenced_columns) {
+                            if let (Some(slot), Some(value)) = (
+                                values.iter_mut().find(|(n, _)| n == column),
+                                parent.get(referenced),
+                            ) {
+                                slot.1 = value.clone();
+                                spared = true;
+                            }
+                        }
+                    }
+                    if spared {
+                        let sql = insert_sql(relation, &values, false);
+                        result = attempt(client, actors, &sql, false).await.map(|_| ());
+                    }
+                }
+                // A row keyed by its owner that bob already has (a sign-up trigger made his
+                // profile): the setup removes his, so the insert shows who may create one.
+                if result
+                    .as_ref()
+                    .is_err_and(|why| why.contains("duplicate key"))
+                {
+                    if let Some(owner) = relation
+                        .columns
+                        .iter()
+                        .find(|c| c.owner && relation.in_unique(&c.name))
+                    {
+                        let clear = format!(
+                            "delete from {} where {} = {}",
+                            relation.quoted(),
+                            quote_ident(&owner.name),
+                            quote_literal(BOB)
+                        );
+                        if attempt(client, actors, &clear, true).await == Ok(1) {
+                            draft.setup.push(format!("{clear};"));
+                            let sql = insert_sql(relation, &values, false);
+                            result = attempt(client, actors, &sql, false).await.map(|_| ());
+                        }
+                    }
+                }
+                match result {
+                    Ok(()) => case.insert = Some(values),
                     Err(why) => case
                         .left_out
                         .push(format!("insert: as admin it fails: {why}")),
@@ -496,15 +556,110 @@ async fn trial(
             });
         }
         let sql = format!("delete from {} where {}", relation.quoted(), row0.target);
+        let mut delete_spare = None;
         match attempt(client, actors, &sql, false).await {
             Ok(_) => case.delete = true,
-            Err(why) => case
-                .left_out
-                .push(format!("delete: as admin it fails: {why}")),
+            // Rows of other tables point at the target and forbid its deletion: a spare row
+            // nothing points at is deleted instead, in a case of its own.
+            Err(why) => {
+                let spared = match spare(
+                    client,
+                    actors,
+                    relations,
+                    &qualified,
+                    &generated,
+                    &mut spares,
+                    &mut draft.setup,
+                    &templated,
+                )
+                .await
+                {
+                    Some(values) => {
+                        let values: Vec<(String, String)> = values.into_iter().collect();
+                        let target = target_of(relation, &values);
+                        let sql = format!("delete from {} where {target}", relation.quoted());
+                        attempt(client, actors, &sql, false)
+                            .await
+                            .ok()
+                            .map(|_| target)
+                    }
+                    None => None,
+                };
+                match spared {
+                    Some(target) => delete_spare = Some(target),
+                    None => case
+                        .left_out
+                        .push(format!("delete: as admin it fails: {why}")),
+                }
+            }
         }
         draft.cases.push(case);
+        if let Some(target) = delete_spare {
+            draft.cases.push(CaseDraft {
+                relation: qualified.clone(),
+                name: Some(format!("{qualified}, a row nothing references")),
+                target: Some(target),
+                select: false,
+                delete: true,
+                ..CaseDraft::default()
+            });
+        }
     }
     Ok(())
+}
+
+/// The `where:` picking a generated row: its primary key, else every value written.
+fn target_of(relation: &Relation, values: &[(String, String)]) -> String {
+    let equal = |(n, v): &(String, String)| format!("{} = {}", quote_ident(n), quote_literal(v));
+    let key: Vec<String> = relation
+        .primary_key
+        .iter()
+        .filter_map(|k| values.iter().find(|(n, _)| n == k))
+        .map(equal)
+        .collect();
+    if !key.is_empty() && key.len() == relation.primary_key.len() {
+        key.join(" and ")
+    } else {
+        values.iter().map(equal).collect::<Vec<_>>().join(" and ")
+    }
+}
+
+/// A second row of `table` (alice's too), added to the setup for a link row to point at;
+/// made once. `None` when the table has no generated row or the spare fails as admin.
+#[allow(clippy::too_many_arguments)]
+async fn spare(
+    client: &Client,
+    actors: &Actors,
+    relations: &[&Relation],
+    table: &str,
+    generated: &BTreeMap<String, Generated>,
+    spares: &mut BTreeMap<String, Option<BTreeMap<String, String>>>,
+    setup: &mut Vec<String>,
+    templated: &impl Fn(String) -> String,
+) -> Option<BTreeMap<String, String>> {
+    if let Some(made) = spares.get(table) {
+        return made.clone();
+    }
+    let made = async {
+        let index = relations.iter().position(|r| r.qualified() == table)?;
+        let relation = relations[index];
+        if !generated.contains_key(table) {
+            return None;
+        }
+        let values = row(relation, index, 2, generated).ok()?;
+        let values = resolve(client, relation, values, templated).await.ok()?;
+        let identity = relation
+            .columns
+            .iter()
+            .any(|c| c.always_generated && values.iter().any(|(n, _)| *n == c.name));
+        let sql = insert_sql(relation, &values, identity);
+        attempt(client, actors, &sql, true).await.ok()?;
+        setup.push(format!("{sql};"));
+        Some(values.into_iter().collect::<BTreeMap<_, _>>())
+    }
+    .await;
+    spares.insert(table.to_owned(), made.clone());
+    made
 }
 
 fn insert_sql(relation: &Relation, values: &[(String, String)], identity: bool) -> String {
@@ -754,7 +909,7 @@ pub fn render(draft: &Draft) -> String {
     for case in &draft.cases {
         out.push_str(&format!(
             "  - name: {}\n    table: {}\n",
-            plain_or_quoted(&case.relation),
+            plain_or_quoted(case.name.as_deref().unwrap_or(&case.relation)),
             plain_or_quoted(&case.relation)
         ));
         for why in &case.left_out {
@@ -763,7 +918,9 @@ pub fn render(draft: &Draft) -> String {
         if let Some(target) = &case.target {
             out.push_str(&format!("    where: {}\n", block_scalar(target)));
         }
-        out.push_str("    select: {}\n");
+        if case.select {
+            out.push_str("    select: {}\n");
+        }
         if let Some(values) = &case.insert {
             let values = values
                 .iter()
@@ -895,7 +1052,7 @@ mod tests {
         assert_eq!(
             values,
             vec![
-                ("id".to_owned(), Value::Text("900000006".to_owned())),
+                ("id".to_owned(), Value::Text("900000012".to_owned())),
                 ("team_id".to_owned(), Value::Text("t-1".to_owned())),
                 ("user_id".to_owned(), Value::Text(ALICE.to_owned())),
                 ("role".to_owned(), Value::Text("db-ci".to_owned())),
@@ -913,7 +1070,7 @@ mod tests {
                 }
             )
         );
-        assert_eq!(values[0].1, Value::Text("900000007".to_owned()));
+        assert_eq!(values[0].1, Value::Text("900000013".to_owned()));
     }
 
     #[test]
@@ -995,6 +1152,8 @@ mod tests {
             setup: vec!["insert into public.notes (id) values ('1');".to_owned()],
             cases: vec![CaseDraft {
                 relation: "public.notes".to_owned(),
+                name: None,
+                select: true,
                 target: Some("\"id\" = '1'".to_owned()),
                 insert: Some(vec![("id".to_owned(), "2".to_owned())]),
                 update: Some(("body".to_owned(), "db-ci edited".to_owned())),

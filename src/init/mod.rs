@@ -378,7 +378,8 @@ async fn write_matrices(
             .to_string();
         let recorded = stage.recorded.iter().filter(|r| r.file == rel).count();
         println!(
-            "Wrote {rel}: {} case(s), {recorded} expectation(s) recorded from what the database does now, all unreviewed",
+            "Wrote {}: {} case(s), {recorded} expectation(s) recorded from what the database does now, all unreviewed",
+            path.display(),
             draft.cases.len()
         );
         for failure in stage.failures.iter().filter(|f| f.file == rel) {

@@ -91,7 +91,8 @@ pub struct PolicyReads {
     pub app_metadata: Option<(String, String)>,
 }
 
-/// Reads the relations of `schemas` (extension members left out), in name order.
+/// Reads the relations of `schemas` in name order: extension members and the storage
+/// platform's own bookkeeping (all of `storage` but `buckets` and `objects`) left out.
 pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>, PolicyReads)> {
     let failed = |what: &str, e: tokio_postgres::Error| {
         Error::Environment(format!(
@@ -117,6 +118,7 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
                  join pg_type t on t.oid = a.atttypid \
                  where n.nspname = any($1) and c.relkind in ('r', 'p', 'v', 'm') \
                    and not c.relispartition and {not_member} \
+                   and (n.nspname <> 'storage' or c.relname in ('buckets', 'objects')) \
                  order by 1, 2, a.attnum"
             ),
             &[&schemas],
