@@ -10,6 +10,7 @@
 pub mod actors;
 pub mod backend;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod files;

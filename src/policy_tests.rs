@@ -29,6 +29,10 @@ pub struct PolicyFileSpec {
     /// `setup.sql`: setup shared by several files.
     #[serde(default)]
     pub include: Vec<serde_saphyr::Spanned<String>>,
+    /// A frozen clock for every cell of the file (and its setup): `now()` and its kin in
+    /// the project's functions, policies, views and defaults read it, and so do the JWT's
+    /// `iat`/`exp`.
+    pub now: Option<crate::clock::Frozen>,
     /// RLS matrix cases.
     #[serde(default)]
     pub cases: Vec<serde_saphyr::Spanned<CaseSpec>>,
@@ -372,6 +376,21 @@ pub async fn prepare(
     server.create_database(&database, Some(template)).await?;
     let client = server.connect(&database).await?;
     let prepared = Prepared { database, client };
+    if file.freezes_time() {
+        if let Err(message) = crate::clock::install(&prepared.client).await {
+            return Err(Error::Environment(message));
+        }
+    }
+    if let Some(now) = file.spec.now {
+        // For the setup, and inherited by nothing else: each cell sets its own.
+        let _ = prepared
+            .client
+            .execute(
+                "select set_config($1, $2, false)",
+                &[&crate::clock::SETTING, &now.sql_text()],
+            )
+            .await;
+    }
     let users = file.actors.create_users_sql();
     if !users.is_empty() {
         if let Err(e) = prepared.client.batch_execute(&users).await {
@@ -489,6 +508,13 @@ fn users_failure(file: &PolicyFile, error: &tokio_postgres::Error) -> (usize, St
         key_line(&file.text, "actors").unwrap_or(1),
         format!("creating the actors' auth.users rows failed{hint}: {text}"),
     )
+}
+
+impl PolicyFile {
+    /// Whether the file or one of its cases sets `now:`: its database gets the frozen clock.
+    pub fn freezes_time(&self) -> bool {
+        self.spec.now.is_some() || self.spec.cases.iter().any(|c| c.value.now.is_some())
+    }
 }
 
 impl Prepared {

@@ -45,6 +45,9 @@ begin
     b_keys := null;
     b_new_keys := null;
     begin
+      if c ? 'now' then
+        perform set_config('db_ci.now', c->>'now', true);
+      end if;
       phase := 'before';
       if c ? 'before' then
         execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
@@ -127,6 +130,9 @@ begin
   begin
     for c in select value from jsonb_array_elements(steps) loop
       res := jsonb_build_object('i', c->'i');
+      if c ? 'now' then
+        perform set_config('db_ci.now', c->>'now', true);
+      end if;
       perform set_config('role', c->>'role', true);
       perform set_config('request.jwt.claims', c->>'claims', true);
       perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');

@@ -63,6 +63,8 @@ pub struct Cell {
     /// For a step of a `steps:` scenario: the scenario (its case's line) it belongs to;
     /// its steps run together, in order, in one transaction.
     pub scenario: Option<usize>,
+    /// The frozen clock (`now:` of the case, else of the file).
+    pub now: Option<crate::clock::Frozen>,
 }
 
 /// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
@@ -424,6 +426,7 @@ pub fn plan(
                     filter: String::new(),
                     broken: None,
                     scenario: None,
+                    now: None,
                 });
             }
             continue;
@@ -670,6 +673,7 @@ pub fn plan(
                             filter,
                             broken,
                             scenario: None,
+                            now: None,
                         });
                     }
                     Err(message) => {
@@ -680,6 +684,15 @@ pub fn plan(
                 }
             }
         }
+    }
+    for cell in &mut plan.cells {
+        cell.now = cell.now.or_else(|| {
+            file.spec
+                .cases
+                .get(cell.case_index)
+                .and_then(|c| c.value.now)
+                .or(file.spec.now)
+        });
     }
     plan
 }
@@ -849,6 +862,7 @@ fn plan_steps(
             filter: String::new(),
             broken: None,
             scenario: Some(line),
+            now: step.now,
         });
     }
     plan.cells.extend(cells);
@@ -1147,10 +1161,24 @@ pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
         .into_iter()
         .map(|(key, text)| (key, Value::String(text)))
         .collect();
+    let mut claims = actor.claims.clone();
+    let mut legacy = legacy;
+    // Under a frozen clock the token was issued at that instant and expires an hour later,
+    // as GoTrue's default does: a policy comparing `exp` with `now()` sees a live token.
+    if let Some(now) = cell.now {
+        for (key, value) in [("iat", now.epoch()), ("exp", now.epoch() + 3600)] {
+            if let Some(object) = claims.as_object_mut() {
+                if object.contains_key(key) {
+                    object.insert(key.to_owned(), json!(value));
+                    legacy.insert(key.to_owned(), Value::String(value.to_string()));
+                }
+            }
+        }
+    }
     let mut value = json!({
         "i": index,
         "role": actor.db_role,
-        "claims": actor.claims.to_string(),
+        "claims": claims.to_string(),
         "legacy": legacy,
         "may_bypass": actor.may_bypass_rls(),
         "kind": match (cell.op_kind, &cell.returns) {
@@ -1160,6 +1188,9 @@ pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
         },
         "op": cell.op,
     });
+    if let Some(now) = cell.now {
+        value["now"] = Value::String(now.sql_text());
+    }
     if let Some(before) = &cell.before {
         value["before"] = Value::String(before.clone());
     }

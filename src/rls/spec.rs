@@ -60,6 +60,8 @@ pub struct CaseSpec {
     /// For `sql` cases: actors whose expectation was recorded and not yet reviewed.
     #[serde(default)]
     pub unreviewed: Vec<Spanned<String>>,
+    /// The frozen clock for this case's cells (overrides the file's `now:`).
+    pub now: Option<crate::clock::Frozen>,
 }
 
 /// One step of a `steps:` scenario: an SQL statement run as one actor, judged like an
@@ -81,6 +83,8 @@ pub struct StepSpec {
     pub returns: Option<Spanned<Value>>,
     #[serde(default)]
     pub ordered: bool,
+    /// The frozen clock for this step (overrides the case's and the file's `now:`).
+    pub now: Option<crate::clock::Frozen>,
 }
 
 /// What a step expects.
