@@ -79,7 +79,11 @@ fn readers() -> &'static regex::Regex {
 pub fn rewrite(text: &str) -> String {
     readers()
         .replace_all(text, |caps: &regex::Captures| {
-            match caps.get(2).map(|m| m.as_str().to_ascii_lowercase()).as_deref() {
+            match caps
+                .get(2)
+                .map(|m| m.as_str().to_ascii_lowercase())
+                .as_deref()
+            {
                 Some("current_date") => "(db_ci_clock.now())::date".to_owned(),
                 Some("localtimestamp") => "(db_ci_clock.now())::timestamp".to_owned(),
                 _ => "db_ci_clock.now()".to_owned(),
@@ -89,10 +93,10 @@ pub fn rewrite(text: &str) -> String {
 }
 
 /// The regular expression (PostgreSQL's) that finds candidates server-side.
-const CANDIDATE: &str =
-    r"now\s*\(|current_timestamp|localtimestamp|current_date|transaction_timestamp|statement_timestamp";
+const CANDIDATE: &str = r"now\s*\(|current_timestamp|localtimestamp|current_date|transaction_timestamp|statement_timestamp";
 
-const PROJECT_SCHEMAS: &str = "n.nspname not in ('pg_catalog', 'information_schema', 'db_ci_clock') \
+const PROJECT_SCHEMAS: &str =
+    "n.nspname not in ('pg_catalog', 'information_schema', 'db_ci_clock') \
      and n.nspname not like 'pg\\_%'";
 
 /// Installs `db_ci_clock.now()` and points the project's functions, policies, views and
@@ -175,10 +179,12 @@ pub async fn install(client: &Client) -> Result<(), String> {
         if let Some(check) = check {
             sql.push_str(&format!(" with check ({})", rewrite(&check)));
         }
-        client
-            .batch_execute(&sql)
-            .await
-            .map_err(|e| failed(&format!("freeze the clock in policy \"{name}\" on {schema}.{table}"), e))?;
+        client.batch_execute(&sql).await.map_err(|e| {
+            failed(
+                &format!("freeze the clock in policy \"{name}\" on {schema}.{table}"),
+                e,
+            )
+        })?;
     }
 
     let defaults = client
@@ -208,7 +214,12 @@ pub async fn install(client: &Client) -> Result<(), String> {
                 rewrite(&default)
             ))
             .await
-            .map_err(|e| failed(&format!("freeze the clock in the default of {schema}.{table}.{column}"), e))?;
+            .map_err(|e| {
+                failed(
+                    &format!("freeze the clock in the default of {schema}.{table}.{column}"),
+                    e,
+                )
+            })?;
     }
 
     let views = client
@@ -223,7 +234,8 @@ pub async fn install(client: &Client) -> Result<(), String> {
         .await
         .map_err(|e| failed("read the views that read the clock", e))?;
     for row in views {
-        let (schema, name, definition): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let (schema, name, definition): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
         client
             .batch_execute(&format!(
                 "create or replace view {}.{} as {}",
@@ -268,7 +280,10 @@ mod tests {
         );
         assert_eq!(rewrite("transaction_timestamp ( )"), "db_ci_clock.now()");
         // Names that merely contain the words stay.
-        assert_eq!(rewrite("snow() + known_now(x) + now_ts"), "snow() + known_now(x) + now_ts");
+        assert_eq!(
+            rewrite("snow() + known_now(x) + now_ts"),
+            "snow() + known_now(x) + now_ts"
+        );
         assert_eq!(rewrite("clock_timestamp()"), "clock_timestamp()");
     }
 }

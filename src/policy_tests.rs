@@ -553,7 +553,7 @@ mod tests {
             .expect("the section has a yaml block");
         let spec: PolicyFileSpec = crate::yaml::parse_yaml(yaml, Path::new("README.md")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
-        assert_eq!(spec.cases.len(), 10);
+        assert_eq!(spec.cases.len(), 11);
         let file = PolicyFile {
             rel: "README.md".to_owned(),
             path: PathBuf::from("README.md"),

@@ -371,6 +371,7 @@ mod tests {
             filter: "owner_id = alice".into(),
             broken: None,
             scenario: None,
+            now: None,
         }
     }
 
