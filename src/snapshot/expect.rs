@@ -267,7 +267,7 @@ mod tests {
             catalog.tables.push(Table {
                 schema: "public".into(),
                 name: name.into(),
-                kind: "table".into(),
+                kind: crate::snapshot::model::TableKind::Table,
                 platform: false,
                 owner: "postgres".into(),
                 rls: false,

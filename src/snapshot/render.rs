@@ -1,7 +1,7 @@
 //! Renders the catalog model as the snapshot's YAML: one object per key, sorted, one line
 //! per column, constraint, index and trigger so that a schema change reads as a small diff.
 
-use super::model::{Catalog, Function, Grant, Table, View};
+use super::model::{Catalog, Function, Grant, Table, TriggerState, View};
 
 /// The first lines of every snapshot file.
 pub const HEADER: &str = "# db-ci catalog snapshot: the schemas the migrations make, read back from the \
@@ -101,7 +101,7 @@ fn table_node(table: &Table) -> Node {
         );
     } else {
         node = node
-            .text("kind", table.kind.clone())
+            .text("kind", table.kind.as_str())
             .text("owner", table.owner.clone())
             .maybe("comment", table.comment.as_ref())
             .maybe("partition_of", table.partition_of.as_ref());
@@ -152,7 +152,7 @@ fn table_node(table: &Table) -> Node {
         .iter()
         .map(|p| {
             let policy = MapBuilder::default()
-                .text("command", p.command.clone())
+                .text("command", p.command.as_str())
                 .flag("permissive", p.permissive)
                 .list("roles", &p.roles)
                 .maybe("using", p.using.as_ref())
@@ -169,11 +169,9 @@ fn table_node(table: &Table) -> Node {
                 .triggers
                 .iter()
                 .map(|t| {
-                    let state = match t.enabled.as_str() {
-                        "O" => String::new(),
-                        "D" => " (disabled)".to_owned(),
-                        "R" => " (enabled replica)".to_owned(),
-                        _ => " (enabled always)".to_owned(),
+                    let state = match t.enabled {
+                        TriggerState::Enabled => String::new(),
+                        other => format!(" ({other})"),
                     };
                     (
                         t.name.clone(),
@@ -223,10 +221,10 @@ fn view_node(view: &View) -> Node {
 
 fn function_node(function: &Function) -> Node {
     MapBuilder::default()
-        .text("kind", function.kind.clone())
+        .text("kind", function.kind.as_str())
         .maybe("returns", function.returns.as_ref())
         .text("language", function.language.clone())
-        .text("volatility", function.volatility.clone())
+        .text("volatility", function.volatility.as_str())
         .text(
             "security",
             if function.security_definer {
@@ -290,7 +288,7 @@ fn catalog_node(catalog: &Catalog) -> Node {
         .iter()
         .map(|t| {
             let node = MapBuilder::default()
-                .text("kind", t.kind.clone())
+                .text("kind", t.kind.as_str())
                 .text("owner", t.owner.clone())
                 .list("definition", &t.definition)
                 .build();
