@@ -322,4 +322,19 @@ mod tests {
         // Printable text, accents and emoji untouched.
         assert_eq!(escape_controls("é ✅ \\x1b"), "é ✅ \\x1b");
     }
+    #[test]
+    fn a_run_error_serialises_its_kind_in_lowercase() {
+        use super::{RunError, RunErrorKind};
+        let error = RunError {
+            kind: RunErrorKind::Input,
+            message: "db-ci.yaml:3:5: unknown rule".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"kind":"input","message":"db-ci.yaml:3:5: unknown rule"}"#
+        );
+        let from = RunError::from_error(&crate::error::Error::environment("no backend"));
+        assert_eq!(from.kind, RunErrorKind::Environment);
+        assert_eq!(serde_json::to_value(from.kind).unwrap(), "environment");
+    }
 }

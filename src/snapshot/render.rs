@@ -437,4 +437,80 @@ mod tests {
         write_map(&mut out, &[("b".into(), Node::Scalar("  x\ny".into()))], 0);
         assert_eq!(out, "b: |2-\n    x\n  y\n");
     }
+    #[test]
+    fn kinds_commands_and_trigger_states_print_as_words() {
+        use crate::snapshot::model::*;
+        let trigger = |name: &str, code: &str| Trigger {
+            name: name.into(),
+            definition: format!("CREATE TRIGGER {name} …"),
+            enabled: TriggerState::from_code(code),
+        };
+        let mut catalog = Catalog::default();
+        catalog.tables.push(Table {
+            schema: "public".into(),
+            name: "events".into(),
+            kind: TableKind::from_code("p"),
+            platform: false,
+            owner: "postgres".into(),
+            rls: true,
+            force_rls: false,
+            comment: None,
+            partition_of: None,
+            columns: vec![],
+            constraints: vec![],
+            indexes: vec![],
+            policies: vec![Policy {
+                name: "own".into(),
+                command: PolicyCommand::from_code("*"),
+                permissive: true,
+                roles: vec!["authenticated".into()],
+                using: Some("true".into()),
+                with_check: None,
+            }],
+            triggers: ["O", "D", "R", "A"]
+                .iter()
+                .enumerate()
+                .map(|(i, code)| trigger(&format!("t{i}"), code))
+                .collect(),
+            grants: vec![],
+        });
+        catalog.functions.push(Function {
+            schema: "public".into(),
+            name: "tidy".into(),
+            arguments: String::new(),
+            kind: RoutineKind::from_code("p"),
+            returns: None,
+            language: "sql".into(),
+            volatility: Volatility::from_code("s"),
+            strict: false,
+            security_definer: false,
+            leakproof: false,
+            config: vec![],
+            owner: "postgres".into(),
+            comment: None,
+            grants: vec![],
+            body: "select 1".into(),
+        });
+        catalog.types.push(TypeDef {
+            schema: "public".into(),
+            name: "mood".into(),
+            kind: TypeKind::from_code("e"),
+            owner: "postgres".into(),
+            definition: vec!["sad".into(), "happy".into()],
+        });
+        let yaml = to_yaml(&catalog);
+        for line in [
+            "    kind: partitioned table\n",
+            "        command: all\n",
+            "      t0: CREATE TRIGGER t0 …\n",
+            "      t1: CREATE TRIGGER t1 … (disabled)\n",
+            "      t2: CREATE TRIGGER t2 … (enabled replica)\n",
+            "      t3: CREATE TRIGGER t3 … (enabled always)\n",
+            "    kind: procedure\n",
+            "    volatility: stable\n",
+            "    kind: enum\n",
+        ] {
+            assert!(yaml.contains(line), "{line:?} in:\n{yaml}");
+        }
+    }
 }
