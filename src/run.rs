@@ -65,13 +65,7 @@ pub async fn run_keeping(
     match run_stages(project, options, reporter, &mut report, &mut replayed).await {
         Ok(()) => {}
         Err(error) => {
-            report.error = Some(RunError {
-                kind: match error.exit_code() {
-                    crate::error::exit::INPUT => "input",
-                    _ => "environment",
-                },
-                message: error.render(),
-            });
+            report.error = Some(RunError::from_error(&error));
         }
     }
     // Every stage the run did not reach is listed, skipped, with the reason.

@@ -7,7 +7,7 @@ use db_ci::report::human::Human;
 use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
     github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
-    RunError, StageReport, StageVerdict, Verdict,
+    RunError, RunErrorKind, StageReport, StageVerdict, Verdict,
 };
 use db_ci::StageId;
 
@@ -676,7 +676,7 @@ fn input_errors_are_annotated_at_their_file_and_line() {
     let mut report = passing_report();
     report.verdict = Verdict::Fail;
     report.error = Some(RunError {
-        kind: "input",
+        kind: RunErrorKind::Input,
         message: "policy-tests/notes.yaml:14:5: unknown field `selct`, expected one of select\n  \
                   × unknown field `selct`\n    ╭─[<input>:14:5]\n 14 │     selct: {}\n    ╰────"
             .to_owned(),
@@ -815,7 +815,7 @@ fn summary_and_annotations_of_a_run_that_stopped() {
     let mut report = passing_report();
     report.verdict = Verdict::Fail;
     report.error = Some(RunError {
-        kind: "environment",
+        kind: RunErrorKind::Environment,
         message: "find a usable PostgreSQL backend:\n  local: no initdb".to_owned(),
     });
     let annotations = github::annotations(&report, &paths());

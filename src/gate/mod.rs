@@ -168,14 +168,7 @@ pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn R
     )
     .await
     {
-        report.error = Some(RunError {
-            kind: if error.exit_code() == crate::error::exit::INPUT {
-                "input"
-            } else {
-                "environment"
-            },
-            message: error.render(),
-        });
+        report.error = Some(RunError::from_error(&error));
         stage.verdict = StageVerdict::Skipped;
         stage.reason = Some("the gate stopped before a verdict (see error)".to_owned());
     }

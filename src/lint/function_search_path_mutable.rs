@@ -2,7 +2,7 @@
 //! resolves unqualified names through whatever path its caller has.
 
 use super::{Anchor, Finding, Level, Rule, Scope};
-use crate::snapshot::model::Catalog;
+use crate::snapshot::model::{Catalog, RoutineKind};
 
 pub static RULE: Rule = Rule {
     id: "function_search_path_mutable",
@@ -16,16 +16,15 @@ fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
     catalog
         .functions
         .iter()
-        .filter(|f| matches!(f.kind.as_str(), "function" | "procedure") && !f.pins_search_path())
+        .filter(|f| {
+            matches!(f.kind, RoutineKind::Function | RoutineKind::Procedure)
+                && !f.pins_search_path()
+        })
         .map(|f| Finding {
             object: f.signature(),
             detail: "no search_path is set on the function".into(),
             anchor: Anchor {
-                kind: if f.kind == "procedure" {
-                    "procedure"
-                } else {
-                    "function"
-                },
+                kind: f.kind.as_str(),
                 name: f.name.clone(),
             },
         })

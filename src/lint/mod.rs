@@ -490,7 +490,7 @@ pub(crate) mod build {
         Table {
             schema: "public".into(),
             name: name.into(),
-            kind: "table".into(),
+            kind: TableKind::Table,
             platform: false,
             owner: "postgres".into(),
             rls: true,
@@ -500,7 +500,7 @@ pub(crate) mod build {
             columns: vec![],
             constraints: vec![Constraint {
                 name: format!("{name}_pkey"),
-                kind: "p".into(),
+                kind: ConstraintKind::PrimaryKey,
                 definition: "PRIMARY KEY (id)".into(),
                 columns: vec![1],
                 references: None,
@@ -515,7 +515,7 @@ pub(crate) mod build {
     pub fn policy(name: &str, command: &str, roles: &[&str], using: Option<&str>) -> Policy {
         Policy {
             name: name.into(),
-            command: command.into(),
+            command: PolicyCommand::from_word(command).expect("a policy command"),
             permissive: true,
             roles: roles.iter().map(|r| r.to_string()).collect(),
             using: using.map(Into::into),
@@ -528,10 +528,10 @@ pub(crate) mod build {
             schema: "public".into(),
             name: name.into(),
             arguments: String::new(),
-            kind: "function".into(),
+            kind: RoutineKind::Function,
             returns: Some("void".into()),
             language: "plpgsql".into(),
-            volatility: "volatile".into(),
+            volatility: Volatility::Volatile,
             strict: false,
             security_definer: definer,
             leakproof: false,

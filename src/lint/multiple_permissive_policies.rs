@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::{Anchor, Finding, Level, Rule, Scope, API_ROLES};
-use crate::snapshot::model::Catalog;
+use crate::snapshot::model::{Catalog, PolicyCommand};
 
 pub static RULE: Rule = Rule {
     id: "multiple_permissive_policies",
@@ -14,19 +14,17 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-const COMMANDS: &[&str] = &["select", "insert", "update", "delete"];
-
 fn check(catalog: &Catalog, scope: &Scope<'_>) -> Vec<Finding> {
     let mut found = Vec::new();
     for table in catalog.tables.iter().filter(|t| scope.exposed(&t.schema)) {
-        let mut overlaps: BTreeMap<(&str, &str), Vec<&str>> = BTreeMap::new();
+        let mut overlaps: BTreeMap<(&str, PolicyCommand), Vec<&str>> = BTreeMap::new();
         for policy in table.policies.iter().filter(|p| p.permissive) {
             for role in API_ROLES {
                 if !policy.roles.iter().any(|r| r == role || r == "public") {
                     continue;
                 }
-                for command in COMMANDS {
-                    if policy.command == *command || policy.command == "all" {
+                for command in PolicyCommand::EACH {
+                    if policy.command.covers(command) {
                         overlaps
                             .entry((role, command))
                             .or_default()

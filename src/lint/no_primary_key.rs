@@ -2,7 +2,7 @@
 //! one by one (PostgREST updates, logical replication, realtime).
 
 use super::{Anchor, Finding, Level, Rule, Scope};
-use crate::snapshot::model::Catalog;
+use crate::snapshot::model::{Catalog, ConstraintKind, TableKind};
 
 pub static RULE: Rule = Rule {
     id: "no_primary_key",
@@ -15,8 +15,12 @@ pub static RULE: Rule = Rule {
 fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
     catalog
         .project_tables()
-        .filter(|t| t.kind != "foreign table" && t.partition_of.is_none())
-        .filter(|t| !t.constraints.iter().any(|c| c.kind == "p"))
+        .filter(|t| t.kind != TableKind::Foreign && t.partition_of.is_none())
+        .filter(|t| {
+            !t.constraints
+                .iter()
+                .any(|c| c.kind == ConstraintKind::PrimaryKey)
+        })
         .map(|t| Finding {
             object: t.qualified(),
             detail: "the table has no primary key".into(),

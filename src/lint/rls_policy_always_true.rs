@@ -12,8 +12,6 @@ pub static RULE: Rule = Rule {
     check,
 };
 
-const WRITES: &[&str] = &["insert", "update", "delete", "all"];
-
 fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
     let is_true = |e: &Option<String>| e.as_deref().is_some_and(|e| e.trim() == "true");
     per_policy(catalog, |policy| {
@@ -23,7 +21,7 @@ fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
             .any(|r| r == "public" || r == "anon" || r == "authenticated");
         (policy.permissive
             && for_api
-            && WRITES.contains(&policy.command.as_str())
+            && policy.command.writes()
             && (is_true(&policy.using) || is_true(&policy.with_check)))
         .then(|| {
             format!(

@@ -2,7 +2,7 @@
 //! deletes on the referenced table and joins scan the whole table.
 
 use super::{Anchor, Finding, Level, Rule, Scope};
-use crate::snapshot::model::Catalog;
+use crate::snapshot::model::{Catalog, ConstraintKind};
 
 pub static RULE: Rule = Rule {
     id: "unindexed_foreign_keys",
@@ -15,7 +15,11 @@ pub static RULE: Rule = Rule {
 fn check(catalog: &Catalog, _: &Scope<'_>) -> Vec<Finding> {
     let mut found = Vec::new();
     for table in catalog.project_tables() {
-        for fk in table.constraints.iter().filter(|c| c.kind == "f") {
+        for fk in table
+            .constraints
+            .iter()
+            .filter(|c| c.kind == ConstraintKind::ForeignKey)
+        {
             let mut wanted = fk.columns.clone();
             wanted.sort();
             let covered = table.indexes.iter().any(|index| {
@@ -49,7 +53,7 @@ mod tests {
     fn fk(name: &str, columns: Vec<i16>) -> Constraint {
         Constraint {
             name: name.into(),
-            kind: "f".into(),
+            kind: ConstraintKind::ForeignKey,
             definition: "FOREIGN KEY (x) REFERENCES public.p(id)".into(),
             columns,
             references: Some("public.p".into()),

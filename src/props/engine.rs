@@ -123,6 +123,21 @@ pub struct Tally {
     pub no_ops: u64,
 }
 
+impl Tally {
+    /// Counts one generated case whose steps ended as `outcomes`.
+    fn count(&mut self, outcomes: &[StepOutcome]) {
+        self.cases += 1;
+        self.steps += outcomes.len() as u64;
+        for outcome in outcomes {
+            match outcome {
+                StepOutcome::Rejected { .. } => self.rejected += 1,
+                StepOutcome::Applied { rows: 0 } => self.no_ops += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
 /// What running a property found.
 #[derive(Debug, Clone)]
 pub struct Finding {
@@ -276,12 +291,10 @@ pub async fn query_rows(client: &Client, sql: &str) -> std::result::Result<Rows,
     }
 }
 
-/// Runs one step in a savepoint, then the invariant, in one round trip when it goes well.
-async fn run_step(
-    client: &Client,
-    compiled: &Compiled,
-    step: &Step,
-) -> std::result::Result<StepOutcome, Broken> {
+/// The batch one step sends: a savepoint, the impersonation, the operation, the return to
+/// admin and the invariant; with how many statements run up to the end of the operation
+/// (an error before that is the operation's, after it the invariant's).
+fn step_batch(compiled: &Compiled, step: &Step) -> (String, usize) {
     let actor = compiled.actor(step);
     let mut batch = format!("savepoint {STEP_SAVEPOINT};\n");
     let mut before_operation = 1;
@@ -299,22 +312,36 @@ async fn run_step(
         batch.push('\n');
     }
     batch.push_str(&compiled.invariant_call);
-    let through_operation = before_operation + operation_statements;
+    (batch, before_operation + operation_statements)
+}
+
+/// How a step that ran through ended: the invariant's rows (the batch's last result) are a
+/// violation; else the rows the operation's last statement affected or returned.
+fn completed_step(done: &[(Rows, u64)], through_operation: usize) -> StepOutcome {
+    let rows = done
+        .get(through_operation - 1)
+        .map_or(0, |(rows, count)| (*count).max(rows.rows.len() as u64));
+    let violating = done
+        .last()
+        .map(|(rows, _)| rows.clone())
+        .unwrap_or_default();
+    if violating.rows.is_empty() {
+        StepOutcome::Applied { rows }
+    } else {
+        StepOutcome::Violated(violating)
+    }
+}
+
+/// Runs one step in a savepoint, then the invariant, in one round trip when it goes well.
+async fn run_step(
+    client: &Client,
+    compiled: &Compiled,
+    step: &Step,
+) -> std::result::Result<StepOutcome, Broken> {
+    let actor = compiled.actor(step);
+    let (batch, through_operation) = step_batch(compiled, step);
     match run_batch(client, &batch).await {
-        Ok(done) => {
-            let rows = done
-                .get(through_operation - 1)
-                .map_or(0, |(rows, count)| (*count).max(rows.rows.len() as u64));
-            let violating = done
-                .last()
-                .map(|(rows, _)| rows.clone())
-                .unwrap_or_default();
-            if violating.rows.is_empty() {
-                Ok(StepOutcome::Applied { rows })
-            } else {
-                Ok(StepOutcome::Violated(violating))
-            }
-        }
+        Ok(done) => Ok(completed_step(&done, through_operation)),
         Err((completed, error)) if completed < through_operation => {
             // The operation failed: undo it (and the impersonation) and classify the error.
             if let Err(e) = client
@@ -348,7 +375,6 @@ fn classify(
             operation: Some(operation),
         });
     };
-    let sqlstate = db.code().code().to_owned();
     if crate::sql::is_timeout(error) {
         return Err(Broken {
             message: format!(
@@ -359,24 +385,42 @@ fn classify(
             operation: Some(operation),
         });
     }
+    classify_server_error(
+        db.code().code(),
+        db.message(),
+        db.where_(),
+        impersonated,
+        operation,
+    )
+}
+
+/// [`classify`] once the error is known to come from the server and not from the time
+/// limit: `context` is the error's CONTEXT (the function frames it was raised in).
+fn classify_server_error(
+    sqlstate: &str,
+    message: &str,
+    context: Option<&str>,
+    impersonated: bool,
+    operation: usize,
+) -> std::result::Result<StepOutcome, Broken> {
+    let sqlstate = sqlstate.to_owned();
     if sqlstate.starts_with("23") || (impersonated && sqlstate == "42501") {
         return Ok(StepOutcome::Rejected { sqlstate });
     }
     // An error with no function context comes from the operation's own text (a typo, an
     // unknown column, a value that does not parse): the property is wrong, not the project.
-    let inside_function = db.where_().is_some_and(|w| !w.is_empty());
+    let inside_function = context.is_some_and(|w| !w.is_empty());
     if !inside_function {
         return Err(Broken {
             message: format!(
-                "operation {} fails by itself (SQLSTATE {sqlstate}): {}",
+                "operation {} fails by itself (SQLSTATE {sqlstate}): {message}",
                 operation + 1,
-                db.message()
             ),
             operation: Some(operation),
         });
     }
-    let mut message = db.message().to_owned();
-    if let Some(context) = db.where_() {
+    let mut message = message.to_owned();
+    if let Some(context) = context {
         // The function frames, not the text of the statement that failed inside them.
         let frames: Vec<&str> = context
             .lines()
@@ -437,6 +481,27 @@ pub async fn run(
     compiled: &Compiled,
     runner: &mut TestRunner,
 ) -> std::result::Result<Finding, String> {
+    explore(
+        compiled,
+        runner,
+        async |steps: &[Step], outcomes: &mut Vec<StepOutcome>| {
+            run_sequence(client, compiled, steps, outcomes).await
+        },
+    )
+    .await
+}
+
+/// [`run`] with the database behind `try_sequence` (which runs a sequence from the case's
+/// start, fills in each step's outcome and returns to the start): the generation, counting
+/// and shrinking, apart from what the steps do.
+async fn explore(
+    compiled: &Compiled,
+    runner: &mut TestRunner,
+    mut try_sequence: impl AsyncFnMut(
+        &[Step],
+        &mut Vec<StepOutcome>,
+    ) -> std::result::Result<CaseResult, String>,
+) -> std::result::Result<Finding, String> {
     let strategy = strategy(compiled);
     let mut tally = Tally::default();
     let mut outcomes = Vec::new();
@@ -446,17 +511,9 @@ pub async fn run(
             .new_tree(runner)
             .map_err(|e| format!("generating a sequence: {e}"))?;
         let steps = compiled.concrete(&tree.current());
-        let result = run_sequence(client, compiled, &steps, &mut outcomes).await?;
+        let result = try_sequence(&steps, &mut outcomes).await?;
         executed += outcomes.len() as u64;
-        tally.cases += 1;
-        tally.steps += outcomes.len() as u64;
-        for outcome in &outcomes {
-            match outcome {
-                StepOutcome::Rejected { .. } => tally.rejected += 1,
-                StepOutcome::Applied { rows: 0 } => tally.no_ops += 1,
-                _ => {}
-            }
-        }
+        tally.count(&outcomes);
         match result {
             CaseResult::Held => continue,
             CaseResult::Broken(_) => {
@@ -469,8 +526,15 @@ pub async fn run(
                 });
             }
             CaseResult::Failed { .. } => {
-                let (result, steps, shrink_steps) =
-                    shrink(client, compiled, &mut tree, result, steps, outcomes).await?;
+                let (result, steps, shrink_steps) = shrink(
+                    compiled,
+                    &mut try_sequence,
+                    &mut tree,
+                    result,
+                    steps,
+                    outcomes,
+                )
+                .await?;
                 return Ok(Finding {
                     tally,
                     result,
@@ -493,8 +557,11 @@ type Shrunk = (CaseResult, Vec<(Step, StepOutcome)>, u64);
 /// proptest's shrinking loop, driven here because each test is asynchronous: simplify while
 /// the sequence still fails, complicate back when it passes.
 async fn shrink(
-    client: &Client,
     compiled: &Compiled,
+    try_sequence: &mut impl AsyncFnMut(
+        &[Step],
+        &mut Vec<StepOutcome>,
+    ) -> std::result::Result<CaseResult, String>,
     tree: &mut dyn ValueTree<Value = Vec<RawStep>>,
     result: CaseResult,
     steps: Vec<Step>,
@@ -517,7 +584,7 @@ async fn shrink(
         } else if passed.contains(&steps) {
             false
         } else {
-            let result = run_sequence(client, compiled, &steps, &mut outcomes).await?;
+            let result = try_sequence(&steps, &mut outcomes).await?;
             executed += outcomes.len() as u64;
             let failed = matches!(result, CaseResult::Failed { .. });
             if failed {
@@ -569,4 +636,385 @@ pub async fn before_and_after(
         .await
         .map_err(|e| db_error_text(&e))?;
     Ok((before, after?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(text: &str) -> Template {
+        Template::parse(text).unwrap()
+    }
+
+    /// Two operations: `vote` draws one value of a three-value pool, `reset` draws none.
+    fn compiled(actors: Vec<Actor>) -> Compiled {
+        Compiled {
+            templates: vec![
+                template("update posts set votes = votes + {{delta}}"),
+                template("update posts set votes = 0"),
+            ],
+            draw_pools: vec![vec![vec!["1".into(), "2".into(), "3".into()]], vec![]],
+            actors,
+            invariant: "select * from posts where votes < 0".into(),
+            invariant_call: "select * from posts where votes < 0".into(),
+            cases: 40,
+            max_steps: 6,
+        }
+    }
+
+    fn actor(name: &str, spec: &str) -> Actor {
+        let spec: crate::actors::ActorSpec =
+            crate::yaml::parse_yaml(spec, std::path::Path::new("props.yaml")).unwrap();
+        Actor::resolve(name, &spec).unwrap()
+    }
+
+    fn violated() -> StepOutcome {
+        StepOutcome::Violated(Rows {
+            columns: vec!["votes".into()],
+            rows: vec![vec![Some("-1".into())]],
+        })
+    }
+
+    /// Runs `explore` with a fake database: each step ends as `outcome` says (given the
+    /// steps before it in its sequence), the first violation fails the case. Returns the
+    /// finding and every sequence tried, in order.
+    fn explore_with(
+        compiled: &Compiled,
+        seed: u64,
+        outcome: impl Fn(&[Step], &Step) -> std::result::Result<StepOutcome, Broken>,
+    ) -> (Finding, Vec<Vec<Step>>) {
+        let mut tried = Vec::new();
+        let mut runner = runner(
+            seed,
+            "props/posts.yaml",
+            "votes stay positive",
+            compiled.cases,
+        );
+        let finding = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(explore(
+                compiled,
+                &mut runner,
+                async |steps: &[Step], outcomes: &mut Vec<StepOutcome>| {
+                    tried.push(steps.to_vec());
+                    outcomes.clear();
+                    for (index, step) in steps.iter().enumerate() {
+                        match outcome(&steps[..index], step) {
+                            Ok(o) => {
+                                outcomes.push(o.clone());
+                                if matches!(o, StepOutcome::Violated(_)) {
+                                    return Ok(CaseResult::Failed {
+                                        step: index,
+                                        outcome: o,
+                                    });
+                                }
+                            }
+                            Err(broken) => return Ok(CaseResult::Broken(broken)),
+                        }
+                    }
+                    Ok(CaseResult::Held)
+                },
+            ))
+            .unwrap();
+        (finding, tried)
+    }
+
+    /// Shrinking, after the first failing case, never runs a sequence again once it saw it
+    /// pass (different raw values often make the same steps); returns how many it ran.
+    fn shrink_runs_each_passing_sequence_once(
+        tried: &[Vec<Step>],
+        fails: impl Fn(&[Step]) -> bool,
+    ) -> usize {
+        let first_failure = tried.iter().position(|s| fails(s)).unwrap();
+        let mut passed = HashSet::new();
+        for sequence in &tried[first_failure + 1..] {
+            if !fails(sequence) {
+                assert!(passed.insert(sequence.clone()), "ran twice: {sequence:?}");
+            }
+        }
+        tried.len() - first_failure - 1
+    }
+
+    #[test]
+    fn concrete_steps_take_pool_entries_modulo_the_pool() {
+        let c = compiled(vec![]);
+        let steps = c.concrete(&[(0, 3, vec![4]), (1, 0, vec![2]), (0, 0, vec![0])]);
+        let sql: Vec<&str> = steps.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(
+            sql,
+            [
+                "update posts set votes = votes + 2",
+                "update posts set votes = 0",
+                "update posts set votes = votes + 1"
+            ]
+        );
+        // No actors: the steps run as admin whatever index was drawn.
+        assert!(steps.iter().all(|s| s.actor.is_none()));
+        let with_actor = compiled(vec![actor("alice", "{ user: alice@example.com }")]);
+        assert_eq!(with_actor.concrete(&[(1, 0, vec![])])[0].actor, Some(0));
+    }
+
+    #[test]
+    fn generated_sequences_stay_within_the_property_bounds() {
+        let c = compiled(vec![]);
+        let strategy = strategy(&c);
+        let mut runner = runner(7, "props/posts.yaml", "bounds", 1);
+        let mut lengths = HashSet::new();
+        for _ in 0..300 {
+            let raw = strategy.new_tree(&mut runner).unwrap().current();
+            lengths.insert(raw.len());
+            assert!((1..=6).contains(&raw.len()), "{raw:?}");
+            for (operation, actor, picks) in &raw {
+                assert!(*operation < 2 && *actor == 0, "{raw:?}");
+                // One pick per draw of the operation that draws most, each inside the pool.
+                assert_eq!(picks.len(), 1, "{raw:?}");
+                assert!(picks[0] < 3, "{raw:?}");
+            }
+        }
+        assert_eq!(
+            lengths.len(),
+            6,
+            "every length from 1 to max_steps: {lengths:?}"
+        );
+    }
+
+    #[test]
+    fn the_runner_is_deterministic_in_seed_file_and_property() {
+        let c = compiled(vec![]);
+        let first = |seed: u64, property: &str| {
+            let mut runner = runner(seed, "props/posts.yaml", property, 1);
+            (0..5)
+                .map(|_| strategy(&c).new_tree(&mut runner).unwrap().current())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(first(7, "a"), first(7, "a"));
+        assert_ne!(first(7, "a"), first(8, "a"));
+        assert_ne!(first(7, "a"), first(7, "b"));
+    }
+
+    #[test]
+    fn a_property_that_holds_runs_every_case_and_counts_its_steps() {
+        let c = compiled(vec![]);
+        let (finding, tried) = explore_with(&c, 7, |_, step| {
+            Ok(if step.operation == 1 {
+                StepOutcome::Applied { rows: 0 }
+            } else if step.sql.ends_with("+ 3") {
+                StepOutcome::Rejected {
+                    sqlstate: "23514".into(),
+                }
+            } else {
+                StepOutcome::Applied { rows: 1 }
+            })
+        });
+        assert_eq!(finding.result, CaseResult::Held);
+        assert!(finding.steps.is_empty());
+        assert_eq!(tried.len(), 40);
+        let all: Vec<&Step> = tried.iter().flatten().collect();
+        assert_eq!(finding.tally.cases, 40);
+        assert_eq!(finding.tally.steps, all.len() as u64);
+        assert_eq!(finding.executed, all.len() as u64);
+        let resets = all.iter().filter(|s| s.operation == 1).count() as u64;
+        let rejected = all.iter().filter(|s| s.sql.ends_with("+ 3")).count() as u64;
+        assert_eq!(finding.tally.no_ops, resets);
+        assert_eq!(finding.tally.rejected, rejected);
+        assert!(resets > 0 && rejected > 0, "{resets} {rejected}");
+    }
+
+    #[test]
+    fn a_failure_shrinks_to_the_one_step_that_causes_it() {
+        // Adding 3 breaks the invariant, whatever ran before.
+        let c = compiled(vec![]);
+        let (finding, tried) = explore_with(&c, 7, |_, step| {
+            Ok(if step.sql.ends_with("+ 3") {
+                violated()
+            } else {
+                StepOutcome::Applied { rows: 1 }
+            })
+        });
+        let CaseResult::Failed { step, outcome } = &finding.result else {
+            panic!("{:?}", finding.result);
+        };
+        assert_eq!((*step, outcome), (0, &violated()));
+        let steps: Vec<&str> = finding.steps.iter().map(|(s, _)| s.sql.as_str()).collect();
+        assert_eq!(steps, ["update posts set votes = votes + 3"]);
+        assert_eq!(finding.steps[0].1, violated());
+        let fails = |s: &[Step]| s.iter().any(|s| s.sql.ends_with("+ 3"));
+        let shrink_runs = shrink_runs_each_passing_sequence_once(&tried, fails);
+        assert!(shrink_runs > 0);
+        assert_eq!(
+            finding.tally.cases,
+            (tried.len() - shrink_runs) as u64,
+            "shrinking runs are not generated cases"
+        );
+    }
+
+    #[test]
+    fn a_failure_needing_two_steps_keeps_both_and_drops_the_rest() {
+        // Adding 1 after a reset (at any distance) breaks the invariant.
+        let c = compiled(vec![]);
+        let (finding, tried) = explore_with(&c, 7, |earlier, step| {
+            let after_reset = earlier.iter().any(|s| s.operation == 1);
+            Ok(if after_reset && step.sql.ends_with("+ 1") {
+                violated()
+            } else {
+                StepOutcome::Applied { rows: 1 }
+            })
+        });
+        let CaseResult::Failed { step, .. } = finding.result else {
+            panic!("no failure found: {:?}", finding.result);
+        };
+        let steps: Vec<&str> = finding.steps.iter().map(|(s, _)| s.sql.as_str()).collect();
+        assert_eq!(
+            steps,
+            [
+                "update posts set votes = 0",
+                "update posts set votes = votes + 1"
+            ]
+        );
+        assert_eq!(step, 1);
+        shrink_runs_each_passing_sequence_once(&tried, |s| {
+            s.iter()
+                .skip_while(|s| s.operation != 1)
+                .any(|s| s.sql.ends_with("+ 1"))
+        });
+    }
+
+    #[test]
+    fn a_broken_case_stops_at_once_without_shrinking() {
+        let c = compiled(vec![]);
+        let (finding, tried) = explore_with(&c, 7, |_, step| {
+            if step.operation == 1 {
+                Err(Broken {
+                    message: "operation 2 fails by itself".into(),
+                    operation: Some(1),
+                })
+            } else {
+                Ok(StepOutcome::Applied { rows: 1 })
+            }
+        });
+        assert!(matches!(finding.result, CaseResult::Broken(_)));
+        let last = tried.last().unwrap();
+        assert_eq!(finding.tally.cases, tried.len() as u64);
+        // The steps before the broken one, with their outcomes; nothing after it.
+        let broken_at = last.iter().position(|s| s.operation == 1).unwrap();
+        assert_eq!(finding.steps.len(), broken_at);
+        assert!(finding.steps.iter().all(|(s, _)| s.operation == 0));
+    }
+
+    #[test]
+    fn errors_are_rejections_failures_or_a_broken_property() {
+        let rejected = |sqlstate: &str| StepOutcome::Rejected {
+            sqlstate: sqlstate.into(),
+        };
+        assert_eq!(
+            classify_server_error("23505", "duplicate key", None, false, 0),
+            Ok(rejected("23505"))
+        );
+        assert_eq!(
+            classify_server_error("42501", "permission denied", None, true, 0),
+            Ok(rejected("42501"))
+        );
+        // As admin a permission error is no rejection: the operation cannot run at all.
+        let broken = classify_server_error("42501", "permission denied", None, false, 2);
+        assert_eq!(
+            broken,
+            Err(Broken {
+                message: "operation 3 fails by itself (SQLSTATE 42501): permission denied".into(),
+                operation: Some(2),
+            })
+        );
+        assert!(classify_server_error("42703", "no column", Some(""), false, 0).is_err());
+        let raised = classify_server_error(
+            "P0001",
+            "votes went negative",
+            Some("PL/pgSQL function check_votes() line 3 at RAISE\nSQL statement \"update posts\""),
+            false,
+            0,
+        );
+        assert_eq!(
+            raised,
+            Ok(StepOutcome::Raised {
+                sqlstate: "P0001".into(),
+                message: "votes went negative (PL/pgSQL function check_votes() line 3 at RAISE)"
+                    .into(),
+            })
+        );
+    }
+
+    #[test]
+    fn a_step_batch_wraps_the_operation_and_counts_statements_up_to_it() {
+        let c = compiled(vec![]);
+        let step = Step {
+            operation: 1,
+            actor: None,
+            sql: "update posts set votes = 0; select 1".into(),
+        };
+        let (batch, through) = step_batch(&c, &step);
+        assert_eq!(
+            batch,
+            "savepoint db_ci_step;\nupdate posts set votes = 0; select 1;\n\
+             release savepoint db_ci_step;\nselect * from posts where votes < 0"
+        );
+        assert_eq!(through, 3);
+        let alice = actor("alice", "{ user: alice@example.com }");
+        let impersonation = statement_count(&alice.impersonation_sql());
+        let c = compiled(vec![alice]);
+        let step = Step {
+            actor: Some(0),
+            ..step
+        };
+        let (batch, through) = step_batch(&c, &step);
+        assert_eq!(through, 3 + impersonation);
+        assert!(batch.contains("reset role;"), "{batch}");
+        assert!(
+            batch.ends_with("select * from posts where votes < 0"),
+            "{batch}"
+        );
+    }
+
+    #[test]
+    fn a_completed_step_is_applied_or_violates_the_invariant() {
+        let rows = |n: usize| Rows {
+            columns: vec!["id".into()],
+            rows: vec![vec![Some("1".into())]; n],
+        };
+        // savepoint, operation (UPDATE 2), release, invariant.
+        let done = vec![
+            (Rows::default(), 0),
+            (Rows::default(), 2),
+            (Rows::default(), 0),
+            (rows(0), 0),
+        ];
+        assert_eq!(completed_step(&done, 2), StepOutcome::Applied { rows: 2 });
+        // A SELECT operation counts the rows it returned.
+        let done = vec![(Rows::default(), 0), (rows(3), 0), (rows(0), 0)];
+        assert_eq!(completed_step(&done, 2), StepOutcome::Applied { rows: 3 });
+        let done = vec![(Rows::default(), 0), (rows(0), 1), (rows(2), 2)];
+        assert_eq!(completed_step(&done, 2), StepOutcome::Violated(rows(2)));
+    }
+
+    #[test]
+    fn rows_describe_at_most_limit_rows() {
+        let rows = Rows {
+            columns: vec!["id".into(), "note".into()],
+            rows: vec![
+                vec![Some("1".into()), None],
+                vec![Some("2".into()), Some("x".into())],
+                vec![Some("3".into()), Some("y".into())],
+            ],
+        };
+        assert_eq!(
+            rows.describe(2),
+            ["(id=1, note=null)", "(id=2, note=x)", "… and 1 more"]
+        );
+        assert_eq!(rows.describe(5).len(), 3);
+    }
+
+    #[test]
+    fn statements_are_counted_as_the_server_completes_them() {
+        assert_eq!(statement_count("select 1; select 2;"), 2);
+        assert_eq!(statement_count("select 1;;  ; -- nothing\n"), 1);
+        assert_eq!(statement_count(""), 0);
+    }
 }

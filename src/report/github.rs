@@ -71,7 +71,7 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
     let mut budget = MAX_ERROR_ANNOTATIONS;
     if let Some(error) = &report.error {
         out.push_str(&error_annotation(
-            error.kind,
+            error.kind.as_str(),
             &error.message,
             paths,
             Some(&report.project),

@@ -91,7 +91,7 @@ pub fn to_xml(
                 file: None,
                 duration_ms: 0,
                 outcome: Outcome::Error {
-                    kind: error.kind.to_owned(),
+                    kind: error.kind.as_str().to_owned(),
                     message: first_line(&error.message).to_owned(),
                     body: error.message.clone(),
                 },

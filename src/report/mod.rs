@@ -201,8 +201,46 @@ impl CoverageRow {
 /// An error that stopped the run before its stages could finish (exit 2 or 3).
 #[derive(Debug, Clone, Serialize)]
 pub struct RunError {
-    pub kind: &'static str,
+    pub kind: RunErrorKind,
     pub message: String,
+}
+
+impl RunError {
+    /// The report's view of an error that stopped the run: its kind follows its exit code.
+    pub fn from_error(error: &crate::error::Error) -> RunError {
+        RunError {
+            kind: if error.exit_code() == crate::error::exit::INPUT {
+                RunErrorKind::Input
+            } else {
+                RunErrorKind::Environment
+            },
+            message: error.render(),
+        }
+    }
+}
+
+/// Whose problem stopped the run: the project's input (exit 2) or the machine (exit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunErrorKind {
+    Input,
+    Environment,
+}
+
+impl RunErrorKind {
+    /// The word the JSON carries, also printed by the console, JUnit and GitHub reporters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunErrorKind::Input => "input",
+            RunErrorKind::Environment => "environment",
+        }
+    }
+}
+
+impl std::fmt::Display for RunErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -232,7 +270,7 @@ impl Report {
     pub fn exit_code(&self) -> i32 {
         use crate::error::exit;
         match (&self.error, self.verdict) {
-            (Some(e), _) if e.kind == "input" => exit::INPUT,
+            (Some(e), _) if e.kind == RunErrorKind::Input => exit::INPUT,
             (Some(_), _) => exit::ENVIRONMENT,
             (None, Verdict::Pass) => exit::PASS,
             (None, Verdict::Fail) => exit::FAIL,
@@ -283,5 +321,20 @@ mod tests {
         assert_eq!(escape_controls("csi \u{9b}31m"), "csi \\u{9b}31m");
         // Printable text, accents and emoji untouched.
         assert_eq!(escape_controls("é ✅ \\x1b"), "é ✅ \\x1b");
+    }
+    #[test]
+    fn a_run_error_serialises_its_kind_in_lowercase() {
+        use super::{RunError, RunErrorKind};
+        let error = RunError {
+            kind: RunErrorKind::Input,
+            message: "db-ci.yaml:3:5: unknown rule".into(),
+        };
+        assert_eq!(
+            serde_json::to_string(&error).unwrap(),
+            r#"{"kind":"input","message":"db-ci.yaml:3:5: unknown rule"}"#
+        );
+        let from = RunError::from_error(&crate::error::Error::environment("no backend"));
+        assert_eq!(from.kind, RunErrorKind::Environment);
+        assert_eq!(serde_json::to_value(from.kind).unwrap(), "environment");
     }
 }

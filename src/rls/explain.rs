@@ -7,6 +7,7 @@ use super::plan::split_target;
 use super::spec::Operation;
 use crate::error::{Error, Result};
 use crate::sql::db_error_text;
+use crate::sql::kinds::{PolicyCommand, RelationKind};
 
 /// Notes describing `target` (`schema.table`) as seen by `role` for `operation`.
 pub async fn explain(
@@ -36,11 +37,11 @@ pub async fn explain(
     let Some(relation) = relation else {
         return Ok(notes);
     };
-    let kind: String = relation.get(0);
+    let kind = RelationKind::from_code(relation.get(0));
     let (enabled, forced): (bool, bool) = (relation.get(1), relation.get(2));
     let owner: String = relation.get(3);
     let options: String = relation.get(4);
-    if kind == "v" || kind == "m" {
+    if kind.is_view() {
         if options.contains("security_invoker=true") || options.contains("security_invoker=on") {
             notes.push(format!(
                 "{target} is a view with security_invoker: its tables' RLS applies to the caller"
@@ -89,22 +90,26 @@ pub async fn explain(
         )
         .await
         .map_err(failed)?;
-    if policies.is_empty() && enabled && kind != "v" && kind != "m" {
+    if policies.is_empty() && enabled && !kind.is_view() {
         notes.push(format!(
             "no policy on {target}: RLS denies every row to every role without BYPASSRLS"
         ));
     }
-    // The policies that decide this command first; the others only counted.
-    let decides = |command: &str| {
-        command == "ALL"
-            || operation == Operation::Sql
-            || command.eq_ignore_ascii_case(operation.as_str())
+    // The policies that decide this command first; the others only counted. An SQL case may
+    // run any command, so every policy decides it.
+    let asked = match operation {
+        Operation::Select => Some(PolicyCommand::Select),
+        Operation::Insert => Some(PolicyCommand::Insert),
+        Operation::Update => Some(PolicyCommand::Update),
+        Operation::Delete => Some(PolicyCommand::Delete),
+        Operation::Sql => None,
     };
-    let others = policies
-        .iter()
-        .filter(|p| !decides(&p.get::<_, String>(2)))
-        .count();
-    for policy in policies.iter().filter(|p| decides(&p.get::<_, String>(2))) {
+    let command_of = |policy: &tokio_postgres::Row| PolicyCommand::from_word(policy.get(2));
+    let decides = |command: Option<PolicyCommand>| {
+        asked.is_none_or(|asked| command.is_some_and(|command| command.covers(asked)))
+    };
+    let others = policies.iter().filter(|p| !decides(command_of(p))).count();
+    for policy in policies.iter().filter(|p| decides(command_of(p))) {
         let name: String = policy.get(0);
         let permissive: String = policy.get(1);
         let command: String = policy.get(2);

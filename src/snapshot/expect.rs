@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::model::Catalog;
+use super::model::{Catalog, Table};
 use crate::error::{Error, Result};
 
 /// `expect:` in db-ci.yaml.
@@ -28,7 +28,76 @@ pub struct ExpectConfig {
     /// `function public.handle_new_user`, `policy "name" on public.t`,
     /// `trigger on_auth_user_created on auth.users`, `type public.mood`, `extension vector`.
     #[serde(default, deserialize_with = "object_references")]
-    pub objects: Vec<String>,
+    pub objects: Vec<ObjectRef>,
+}
+
+/// One `expect.objects` entry, parsed while db-ci.yaml is read; printed as written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    text: String,
+    object: Object,
+}
+
+/// What an `expect.objects` entry names. Names are `schema.name` (a routine may give its
+/// arguments too), an extension's is bare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Object {
+    Table(String),
+    View(String),
+    /// `function …` or `procedure …`.
+    Routine(String),
+    Type(String),
+    Extension(String),
+    Policy {
+        name: String,
+        table: String,
+    },
+    Trigger {
+        name: String,
+        table: String,
+    },
+}
+
+impl ObjectRef {
+    /// `None` when `reference` has no form db-ci understands.
+    pub fn parse(reference: &str) -> Option<ObjectRef> {
+        let (kind, rest) = reference.split_once(' ').unwrap_or((reference, ""));
+        let rest = rest.trim();
+        let named = |make: fn(String) -> Object| (!rest.is_empty()).then(|| make(rest.to_owned()));
+        let on = || {
+            let (name, table) = rest.rsplit_once(" on ")?;
+            Some((
+                name.trim().trim_matches('"').to_owned(),
+                table.trim().to_owned(),
+            ))
+        };
+        let object = match kind {
+            "table" => named(Object::Table)?,
+            "view" => named(Object::View)?,
+            "function" | "procedure" => named(Object::Routine)?,
+            "type" => named(Object::Type)?,
+            "extension" => named(Object::Extension)?,
+            "policy" => {
+                let (name, table) = on()?;
+                Object::Policy { name, table }
+            }
+            "trigger" => {
+                let (name, table) = on()?;
+                Object::Trigger { name, table }
+            }
+            _ => return None,
+        };
+        Some(ObjectRef {
+            text: reference.to_owned(),
+            object,
+        })
+    }
+}
+
+impl std::fmt::Display for ObjectRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl ExpectConfig {
@@ -112,28 +181,17 @@ fn some_count<'de, D: serde::Deserializer<'de>>(
     Count::deserialize(deserializer).map(Some)
 }
 
-/// Object references, each checked for its form while the file is read.
+/// Object references, each parsed while the file is read.
 fn object_references<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
-) -> Result<Vec<String>, D::Error> {
-    let references = Vec::<String>::deserialize(deserializer)?;
-    for reference in &references {
-        if !well_formed(reference) {
-            return Err(serde::de::Error::custom(bad_reference(reference)));
-        }
-    }
-    Ok(references)
-}
-
-/// Whether `reference` has a form [`exists`] understands.
-fn well_formed(reference: &str) -> bool {
-    let (kind, rest) = reference.split_once(' ').unwrap_or((reference, ""));
-    let rest = rest.trim();
-    match kind {
-        "table" | "view" | "function" | "procedure" | "type" | "extension" => !rest.is_empty(),
-        "policy" | "trigger" => rest.rsplit_once(" on ").is_some(),
-        _ => false,
-    }
+) -> Result<Vec<ObjectRef>, D::Error> {
+    Vec::<String>::deserialize(deserializer)?
+        .iter()
+        .map(|reference| {
+            ObjectRef::parse(reference)
+                .ok_or_else(|| serde::de::Error::custom(bad_reference(reference)))
+        })
+        .collect()
 }
 
 impl Count {
@@ -171,8 +229,8 @@ pub struct Outcome {
     pub problem: Option<String>,
 }
 
-/// Checks every expectation against `catalog`; an unreadable object reference is input.
-pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Result<Vec<Outcome>> {
+/// Checks every expectation against `catalog` (object references were parsed with the file).
+pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Vec<Outcome> {
     let tables = catalog.project_tables().count();
     let policies = catalog.tables.iter().map(|t| t.policies.len()).sum();
     let triggers = catalog.tables.iter().map(|t| t.triggers.len()).sum();
@@ -198,7 +256,7 @@ pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Result<Vec<Outcome>> {
         });
     }
     for object in &expect.objects {
-        let found = exists(catalog, object)?;
+        let found = exists(catalog, &object.object);
         outcomes.push(Outcome {
             name: format!("exists: {object}"),
             key: "objects",
@@ -206,46 +264,38 @@ pub fn check(expect: &ExpectConfig, catalog: &Catalog) -> Result<Vec<Outcome>> {
                 .then(|| format!("expected {object} to exist after replay; it does not")),
         });
     }
-    Ok(outcomes)
+    outcomes
 }
 
-fn exists(catalog: &Catalog, reference: &str) -> Result<bool> {
-    let (kind, rest) = reference.split_once(' ').unwrap_or((reference, ""));
-    let rest = rest.trim();
-    let on = |text: &str| -> Option<(String, String)> {
-        let (name, table) = text.rsplit_once(" on ")?;
-        Some((
-            name.trim().trim_matches('"').to_owned(),
-            table.trim().to_owned(),
-        ))
-    };
-    Ok(match kind {
-        "table" => catalog.project_tables().any(|t| t.qualified() == rest),
-        "view" => catalog.views.iter().any(|v| v.qualified() == rest),
-        "function" | "procedure" => catalog
+/// The tables named `table` (at most one) of `catalog`.
+fn tables_named<'a>(catalog: &'a Catalog, table: &'a str) -> impl Iterator<Item = &'a Table> {
+    catalog
+        .tables
+        .iter()
+        .filter(move |t| t.qualified() == table)
+}
+
+fn exists(catalog: &Catalog, object: &Object) -> bool {
+    let on = |table| tables_named(catalog, table);
+    match object {
+        Object::Table(name) => catalog.project_tables().any(|t| t.qualified() == *name),
+        Object::View(name) => catalog.views.iter().any(|v| v.qualified() == *name),
+        Object::Routine(name) => catalog
             .functions
             .iter()
-            .any(|f| format!("{}.{}", f.schema, f.name) == rest || f.signature() == rest),
-        "type" => catalog
+            .any(|f| format!("{}.{}", f.schema, f.name) == *name || f.signature() == *name),
+        Object::Type(name) => catalog
             .types
             .iter()
-            .any(|t| format!("{}.{}", t.schema, t.name) == rest),
-        "extension" => catalog.extensions.iter().any(|e| e.name == rest),
-        "policy" | "trigger" => {
-            let Some((name, table)) = on(rest) else {
-                return Err(bad_reference(reference));
-            };
-            catalog.tables.iter().any(|t| {
-                t.qualified() == table
-                    && if kind == "policy" {
-                        t.policies.iter().any(|p| p.name == name)
-                    } else {
-                        t.triggers.iter().any(|p| p.name == name)
-                    }
-            })
+            .any(|t| format!("{}.{}", t.schema, t.name) == *name),
+        Object::Extension(name) => catalog.extensions.iter().any(|e| e.name == *name),
+        Object::Policy { name, table } => {
+            on(table).any(|t| t.policies.iter().any(|p| p.name == *name))
         }
-        _ => return Err(bad_reference(reference)),
-    })
+        Object::Trigger { name, table } => {
+            on(table).any(|t| t.triggers.iter().any(|p| p.name == *name))
+        }
+    }
 }
 
 fn bad_reference(reference: &str) -> Error {
@@ -267,7 +317,7 @@ mod tests {
             catalog.tables.push(Table {
                 schema: "public".into(),
                 name: name.into(),
-                kind: "table".into(),
+                kind: crate::snapshot::model::TableKind::Table,
                 platform: false,
                 owner: "postgres".into(),
                 rls: false,
@@ -292,7 +342,7 @@ mod tests {
             std::path::Path::new("db-ci.yaml"),
         )
         .unwrap();
-        let outcomes = check(&expect, &catalog()).unwrap();
+        let outcomes = check(&expect, &catalog());
         let problems: Vec<_> = outcomes.iter().filter_map(|o| o.problem.clone()).collect();
         assert_eq!(outcomes.len(), 4);
         assert_eq!(problems.len(), 2, "{problems:?}");
@@ -341,12 +391,42 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_object_kind_is_input() {
-        let expect = ExpectConfig {
-            objects: vec!["gizmo public.a".into()],
-            ..Default::default()
-        };
-        let err = check(&expect, &catalog()).err().unwrap();
-        assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+    fn object_references_parse_by_kind_and_print_as_written() {
+        for bad in [
+            "gizmo public.a",
+            "table",
+            "table  ",
+            "policy own public.t",
+            "trigger",
+        ] {
+            assert_eq!(ObjectRef::parse(bad), None, "{bad}");
+        }
+        let policy = ObjectRef::parse("policy \"owners read\" on public.a").unwrap();
+        assert_eq!(
+            policy.object,
+            Object::Policy {
+                name: "owners read".into(),
+                table: "public.a".into()
+            }
+        );
+        assert_eq!(policy.to_string(), "policy \"owners read\" on public.a");
+        assert_eq!(
+            ObjectRef::parse("procedure public.tidy()").unwrap().object,
+            Object::Routine("public.tidy()".into())
+        );
+        let mut catalog = catalog();
+        catalog.tables[0]
+            .policies
+            .push(crate::snapshot::model::Policy {
+                name: "owners read".into(),
+                command: crate::snapshot::model::PolicyCommand::Select,
+                permissive: true,
+                roles: vec![],
+                using: None,
+                with_check: None,
+            });
+        assert!(exists(&catalog, &policy.object));
+        let elsewhere = ObjectRef::parse("policy \"owners read\" on public.b").unwrap();
+        assert!(!exists(&catalog, &elsewhere.object));
     }
 }

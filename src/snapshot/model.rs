@@ -7,6 +7,9 @@ use tokio_postgres::Client;
 use crate::error::{Error, Result};
 use crate::sql::catalog::not_extension_member;
 use crate::sql::db_error_text;
+pub use crate::sql::kinds::{
+    ConstraintKind, PolicyCommand, RoutineKind, TableKind, TriggerState, TypeKind, Volatility,
+};
 
 /// Schemas the platform (the shim, or real Supabase) owns. Their objects are not the
 /// project's and are left out, except what migrations add to platform tables: policies
@@ -74,8 +77,7 @@ pub struct Extension {
 pub struct Table {
     pub schema: String,
     pub name: String,
-    /// `table`, `partitioned table` or `foreign table`.
-    pub kind: String,
+    pub kind: TableKind,
     /// A platform table (e.g. `storage.objects`) listed only for the policies and triggers
     /// the project put on it.
     pub platform: bool,
@@ -115,8 +117,7 @@ pub struct Column {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Constraint {
     pub name: String,
-    /// `p` primary key, `f` foreign key, `u` unique, `c` check, `x` exclusion, `t` trigger.
-    pub kind: String,
+    pub kind: ConstraintKind,
     pub definition: String,
     /// Attribute numbers of the constrained columns.
     pub columns: Vec<i16>,
@@ -138,8 +139,7 @@ pub struct Index {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
     pub name: String,
-    /// `select`, `insert`, `update`, `delete` or `all`.
-    pub command: String,
+    pub command: PolicyCommand,
     pub permissive: bool,
     /// Role names, sorted; `public` for everyone.
     pub roles: Vec<String>,
@@ -151,8 +151,7 @@ pub struct Policy {
 pub struct Trigger {
     pub name: String,
     pub definition: String,
-    /// `O` origin (enabled), `D` disabled, `R` replica, `A` always.
-    pub enabled: String,
+    pub enabled: TriggerState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,12 +182,10 @@ pub struct Function {
     pub schema: String,
     pub name: String,
     pub arguments: String,
-    /// `function`, `procedure`, `aggregate` or `window`.
-    pub kind: String,
+    pub kind: RoutineKind,
     pub returns: Option<String>,
     pub language: String,
-    /// `immutable`, `stable` or `volatile`.
-    pub volatility: String,
+    pub volatility: Volatility,
     pub strict: bool,
     pub security_definer: bool,
     pub leakproof: bool,
@@ -214,8 +211,7 @@ impl Function {
 pub struct TypeDef {
     pub schema: String,
     pub name: String,
-    /// `enum`, `domain`, `composite` or `range`.
-    pub kind: String,
+    pub kind: TypeKind,
     pub owner: String,
     /// Enum labels in order, a domain's base type, default and checks, a composite's
     /// attributes, a range's subtype.
@@ -407,7 +403,7 @@ async fn read_extensions(client: &Client) -> Result<Vec<Extension>> {
 async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let tables_sql = format!(
         "select n.nspname::text, c.relname::text, \
-                case c.relkind when 'p' then 'partitioned table' when 'f' then 'foreign table' else 'table' end, \
+                c.relkind::text, \
                 pg_get_userbyid(c.relowner)::text, c.relrowsecurity, c.relforcerowsecurity, \
                 obj_description(c.oid, 'pg_class'), \
                 case when c.relispartition then (select i.inhparent::regclass::text from pg_inherits i where i.inhrelid = c.oid) \
@@ -425,7 +421,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
         .map(|r| Table {
             schema: r.get(0),
             name: r.get(1),
-            kind: r.get(2),
+            kind: TableKind::from_code(r.get(2)),
             platform: false,
             owner: r.get(3),
             rls: r.get(4),
@@ -519,7 +515,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
         let references: Option<String> = r.get(6);
         tables[i].constraints.push(Constraint {
             name: r.get(2),
-            kind: r.get(3),
+            kind: ConstraintKind::from_code(r.get(3)),
             definition: r.get(4),
             columns: keys
                 .iter()
@@ -566,8 +562,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
 
     // Policies and triggers also on platform tables: those are the project's additions.
     let policies_sql = "select n.nspname::text, c.relname::text, p.polname::text, \
-                case p.polcmd when 'r' then 'select' when 'a' then 'insert' when 'w' then 'update' \
-                  when 'd' then 'delete' else 'all' end, \
+                p.polcmd::text, \
                 p.polpermissive, \
                 (select array_agg(case when r = 0 then 'public' else pg_get_userbyid(r)::text end order by 1) \
                    from unnest(p.polroles) r), \
@@ -583,7 +578,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
         };
         tables[i].policies.push(Policy {
             name: r.get(2),
-            command: r.get(3),
+            command: PolicyCommand::from_code(r.get(3)),
             permissive: r.get(4),
             roles: r.get::<_, Option<Vec<String>>>(5).unwrap_or_default(),
             using: r.get(6),
@@ -615,7 +610,7 @@ async fn read_tables(client: &Client) -> Result<Vec<Table>> {
         tables[i].triggers.push(Trigger {
             name: r.get(2),
             definition: r.get(3),
-            enabled: r.get(4),
+            enabled: TriggerState::from_code(r.get(4)),
         });
     }
     Ok(tables)
@@ -638,7 +633,7 @@ fn platform_table(
         Table {
             schema: schema.to_owned(),
             name: name.to_owned(),
-            kind: "table".to_owned(),
+            kind: TableKind::Table,
             platform: true,
             owner,
             rls,
@@ -726,9 +721,9 @@ async fn read_views(client: &Client, server_major: u32) -> Result<Vec<View>> {
 async fn read_functions(client: &Client) -> Result<Vec<Function>> {
     let sql = format!(
         "select n.nspname::text, p.proname::text, pg_get_function_identity_arguments(p.oid), \
-                case p.prokind when 'p' then 'procedure' when 'a' then 'aggregate' when 'w' then 'window' else 'function' end, \
+                p.prokind::text, \
                 pg_get_function_result(p.oid), l.lanname::text, \
-                case p.provolatile when 'i' then 'immutable' when 's' then 'stable' else 'volatile' end, \
+                p.provolatile::text, \
                 p.proisstrict, p.prosecdef, p.proleakproof, coalesce(p.proconfig, '{{}}'::text[]), \
                 pg_get_userbyid(p.proowner)::text, obj_description(p.oid, 'pg_proc'), \
                 {}, \
@@ -750,10 +745,10 @@ async fn read_functions(client: &Client) -> Result<Vec<Function>> {
                 schema: r.get(0),
                 name: r.get(1),
                 arguments: r.get(2),
-                kind: r.get(3),
+                kind: RoutineKind::from_code(r.get(3)),
                 returns: r.get(4),
                 language: r.get(5),
-                volatility: r.get(6),
+                volatility: Volatility::from_code(r.get(6)),
                 strict: r.get(7),
                 security_definer: r.get(8),
                 leakproof: r.get(9),
@@ -770,7 +765,7 @@ async fn read_functions(client: &Client) -> Result<Vec<Function>> {
 async fn read_types(client: &Client) -> Result<Vec<TypeDef>> {
     let sql = format!(
         "select n.nspname::text, t.typname::text, \
-                case t.typtype when 'e' then 'enum' when 'd' then 'domain' when 'c' then 'composite' else 'range' end, \
+                t.typtype::text, \
                 pg_get_userbyid(t.typowner)::text, \
                 case t.typtype \
                   when 'e' then (select array_agg(e.enumlabel::text order by e.enumsortorder) from pg_enum e where e.enumtypid = t.oid) \
@@ -795,7 +790,7 @@ async fn read_types(client: &Client) -> Result<Vec<TypeDef>> {
         .map(|r| TypeDef {
             schema: r.get(0),
             name: r.get(1),
-            kind: r.get(2),
+            kind: TypeKind::from_code(r.get(2)),
             owner: r.get(3),
             definition: r.get::<_, Option<Vec<String>>>(4).unwrap_or_default(),
         })

@@ -1,7 +1,7 @@
 //! Renders the catalog model as the snapshot's YAML: one object per key, sorted, one line
 //! per column, constraint, index and trigger so that a schema change reads as a small diff.
 
-use super::model::{Catalog, Function, Grant, Table, View};
+use super::model::{Catalog, Function, Grant, Table, TriggerState, View};
 
 /// The first lines of every snapshot file.
 pub const HEADER: &str = "# db-ci catalog snapshot: the schemas the migrations make, read back from the \
@@ -101,7 +101,7 @@ fn table_node(table: &Table) -> Node {
         );
     } else {
         node = node
-            .text("kind", table.kind.clone())
+            .text("kind", table.kind.as_str())
             .text("owner", table.owner.clone())
             .maybe("comment", table.comment.as_ref())
             .maybe("partition_of", table.partition_of.as_ref());
@@ -152,7 +152,7 @@ fn table_node(table: &Table) -> Node {
         .iter()
         .map(|p| {
             let policy = MapBuilder::default()
-                .text("command", p.command.clone())
+                .text("command", p.command.as_str())
                 .flag("permissive", p.permissive)
                 .list("roles", &p.roles)
                 .maybe("using", p.using.as_ref())
@@ -169,11 +169,9 @@ fn table_node(table: &Table) -> Node {
                 .triggers
                 .iter()
                 .map(|t| {
-                    let state = match t.enabled.as_str() {
-                        "O" => String::new(),
-                        "D" => " (disabled)".to_owned(),
-                        "R" => " (enabled replica)".to_owned(),
-                        _ => " (enabled always)".to_owned(),
+                    let state = match t.enabled {
+                        TriggerState::Enabled => String::new(),
+                        other => format!(" ({other})"),
                     };
                     (
                         t.name.clone(),
@@ -223,10 +221,10 @@ fn view_node(view: &View) -> Node {
 
 fn function_node(function: &Function) -> Node {
     MapBuilder::default()
-        .text("kind", function.kind.clone())
+        .text("kind", function.kind.as_str())
         .maybe("returns", function.returns.as_ref())
         .text("language", function.language.clone())
-        .text("volatility", function.volatility.clone())
+        .text("volatility", function.volatility.as_str())
         .text(
             "security",
             if function.security_definer {
@@ -290,7 +288,7 @@ fn catalog_node(catalog: &Catalog) -> Node {
         .iter()
         .map(|t| {
             let node = MapBuilder::default()
-                .text("kind", t.kind.clone())
+                .text("kind", t.kind.as_str())
                 .text("owner", t.owner.clone())
                 .list("definition", &t.definition)
                 .build();
@@ -438,5 +436,81 @@ mod tests {
         let mut out = String::new();
         write_map(&mut out, &[("b".into(), Node::Scalar("  x\ny".into()))], 0);
         assert_eq!(out, "b: |2-\n    x\n  y\n");
+    }
+    #[test]
+    fn kinds_commands_and_trigger_states_print_as_words() {
+        use crate::snapshot::model::*;
+        let trigger = |name: &str, code: &str| Trigger {
+            name: name.into(),
+            definition: format!("CREATE TRIGGER {name} …"),
+            enabled: TriggerState::from_code(code),
+        };
+        let mut catalog = Catalog::default();
+        catalog.tables.push(Table {
+            schema: "public".into(),
+            name: "events".into(),
+            kind: TableKind::from_code("p"),
+            platform: false,
+            owner: "postgres".into(),
+            rls: true,
+            force_rls: false,
+            comment: None,
+            partition_of: None,
+            columns: vec![],
+            constraints: vec![],
+            indexes: vec![],
+            policies: vec![Policy {
+                name: "own".into(),
+                command: PolicyCommand::from_code("*"),
+                permissive: true,
+                roles: vec!["authenticated".into()],
+                using: Some("true".into()),
+                with_check: None,
+            }],
+            triggers: ["O", "D", "R", "A"]
+                .iter()
+                .enumerate()
+                .map(|(i, code)| trigger(&format!("t{i}"), code))
+                .collect(),
+            grants: vec![],
+        });
+        catalog.functions.push(Function {
+            schema: "public".into(),
+            name: "tidy".into(),
+            arguments: String::new(),
+            kind: RoutineKind::from_code("p"),
+            returns: None,
+            language: "sql".into(),
+            volatility: Volatility::from_code("s"),
+            strict: false,
+            security_definer: false,
+            leakproof: false,
+            config: vec![],
+            owner: "postgres".into(),
+            comment: None,
+            grants: vec![],
+            body: "select 1".into(),
+        });
+        catalog.types.push(TypeDef {
+            schema: "public".into(),
+            name: "mood".into(),
+            kind: TypeKind::from_code("e"),
+            owner: "postgres".into(),
+            definition: vec!["sad".into(), "happy".into()],
+        });
+        let yaml = to_yaml(&catalog);
+        for line in [
+            "    kind: partitioned table\n",
+            "        command: all\n",
+            "      t0: CREATE TRIGGER t0 …\n",
+            "      t1: CREATE TRIGGER t1 … (disabled)\n",
+            "      t2: CREATE TRIGGER t2 … (enabled replica)\n",
+            "      t3: CREATE TRIGGER t3 … (enabled always)\n",
+            "    kind: procedure\n",
+            "    volatility: stable\n",
+            "    kind: enum\n",
+        ] {
+            assert!(yaml.contains(line), "{line:?} in:\n{yaml}");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! The SQL leaf: splitting files into statements and mapping server positions back to
-//! file:line:col, quoting, server error text and the catalog filters every reader shares.
+//! file:line:col, quoting, server error text, the catalog filters every reader shares and
+//! the catalog's one-letter codes as enums.
 //! It imports nothing of db-ci's.
 
 pub mod catalog;
 pub mod error;
+pub mod kinds;
 pub mod quote;
 
 pub use error::{db_error_text, is_timeout, TIMEOUT_MESSAGE};
