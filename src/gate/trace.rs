@@ -71,6 +71,63 @@ const OBSERVE: &str = "select 'r', c.oid::int8, n.nspname || '.' || c.relname, c
      select 'l', l.relation::int8, l.mode, '', 0, 0 from pg_catalog.pg_locks l \
      where l.pid = pg_catalog.pg_backend_pid() and l.locktype = 'relation' and l.granted";
 
+/// The relation locks this session holds, each with its relation as the catalog has it now
+/// (no row: dropped by this transaction). Inside a transaction every relation a statement
+/// creates, rewrites, rebuilds or drops stays locked until commit, so these rows are all that
+/// can have changed: a few rows instead of the whole catalog per statement.
+const OBSERVE_LOCKED: &str = "select l.relation::int8, l.mode, n.nspname::text, c.relname::text, \
+     c.relkind::text, c.relfilenode::int8, coalesce(i.indrelid, 0)::int8 \
+     from pg_catalog.pg_locks l \
+     left join pg_catalog.pg_class c on c.oid = l.relation \
+     left join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
+     left join pg_catalog.pg_index i on i.indexrelid = c.oid \
+     where l.pid = pg_catalog.pg_backend_pid() and l.locktype = 'relation' and l.granted \
+     and l.relation >= 16384";
+
+/// Like [`observe`] inside a transaction, from the locked relations only: `before` with what
+/// changed applied, and the locks held.
+async fn observe_locked(
+    client: &Client,
+    observation: &tokio_postgres::Statement,
+    before: &Relations,
+) -> Result<(Relations, BTreeSet<(i64, String)>), String> {
+    let rows = client
+        .query(observation, &[])
+        .await
+        .map_err(|e| db_error_text(&e))?;
+    let mut after = before.clone();
+    let mut locks = BTreeSet::new();
+    for row in &rows {
+        let Some(oid) = row.get::<_, Option<i64>>(0) else {
+            continue;
+        };
+        locks.insert((oid, row.get::<_, String>(1)));
+        let (schema, name, kind): (Option<String>, Option<String>, Option<String>) =
+            (row.get(2), row.get(3), row.get(4));
+        let (Some(schema), Some(name), Some(kind)) = (schema, name, kind) else {
+            after.remove(&oid);
+            continue;
+        };
+        let kind = kind.chars().next().unwrap_or('r');
+        // The same relations the full observation reads.
+        if !matches!(kind, 'r' | 'p' | 'i' | 'm' | 'I')
+            || matches!(schema.as_str(), "pg_catalog" | "information_schema" | "pg_toast")
+        {
+            continue;
+        }
+        after.insert(
+            oid,
+            Relation {
+                name: format!("{schema}.{name}"),
+                kind,
+                filenode: row.get(5),
+                table: row.get(6),
+            },
+        );
+    }
+    Ok((after, locks))
+}
+
 /// The relations there are now and the relation locks this session holds.
 async fn observe(
     client: &Client,
@@ -151,6 +208,16 @@ pub async fn apply(
     } else {
         None
     };
+    let locked = if traced && in_transaction {
+        Some(
+            client
+                .prepare(OBSERVE_LOCKED)
+                .await
+                .map_err(|e| db_error_text(&e))?,
+        )
+    } else {
+        None
+    };
     let mut before = match &observation {
         Some(observation) => observe(client, observation).await?.0,
         None => Relations::new(),
@@ -168,12 +235,17 @@ pub async fn apply(
             let result = client.batch_execute(text).await;
             (result, step.elapsed())
         };
-        let ((result, duration), observed) = match &observation {
-            Some(observation) => {
+        let ((result, duration), observed) = match (&locked, &observation) {
+            (Some(locked), _) => {
+                let (ran, observed) =
+                    tokio::join!(statement, observe_locked(client, locked, &before));
+                (ran, Some(observed))
+            }
+            (None, Some(observation)) => {
                 let (ran, observed) = tokio::join!(statement, observe(client, observation));
                 (ran, Some(observed))
             }
-            None => (statement.await, None),
+            (None, None) => (statement.await, None),
         };
         if let Err(e) = result {
             if in_transaction {
