@@ -162,10 +162,17 @@ async fn main() {
         server.create_database(&db, Some(&template)).await.unwrap();
         let client = server.connect(&db).await.unwrap();
         let started = Instant::now();
+        let mut relations = None;
         for file in &pending {
-            let t = trace::apply(&client, file, Duration::from_secs(60), with_trace)
-                .await
-                .unwrap();
+            let t = trace::apply(
+                &client,
+                file,
+                Duration::from_secs(60),
+                with_trace,
+                &mut relations,
+            )
+            .await
+            .unwrap();
             assert!(t.failed.is_none(), "{:?}", t.failed);
         }
         let took = started.elapsed();

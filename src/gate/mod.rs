@@ -575,8 +575,9 @@ async fn rehearse(
             .map_err(|e| rehearse_error(first, e))?,
         None => references::Routines::new(),
     };
+    let mut relations = None;
     for file in pending {
-        let trace = trace::apply(&client, file, timeout, true)
+        let trace = trace::apply(&client, file, timeout, true, &mut relations)
             .await
             .map_err(|e| Error::environment(format!("rehearse {}: {e}", file.rel)))?;
         if let Some((line, message)) = &trace.failed {

@@ -111,7 +111,10 @@ async fn observe_locked(
         let kind = kind.chars().next().unwrap_or('r');
         // The same relations the full observation reads.
         if !matches!(kind, 'r' | 'p' | 'i' | 'm' | 'I')
-            || matches!(schema.as_str(), "pg_catalog" | "information_schema" | "pg_toast")
+            || matches!(
+                schema.as_str(),
+                "pg_catalog" | "information_schema" | "pg_toast"
+            )
         {
             continue;
         }
@@ -164,12 +167,14 @@ async fn observe(
 
 /// Applies `file` with tracing (or without, `traced = false`, for the plain apply the
 /// benchmark compares with). A file that cannot run in a transaction runs statement by
-/// statement, each on its own.
+/// statement, each on its own. `relations` carries the catalog from one file to the next
+/// (read in full once, before the first): only what a statement locks is read after it.
 pub async fn apply(
     client: &Client,
     file: &SqlFile,
     statement_timeout: Duration,
     traced: bool,
+    relations: &mut Option<Relations>,
 ) -> Result<FileTrace, String> {
     let started = Instant::now();
     // DISCARD ALL cannot share an implicit transaction with anything else.
@@ -218,9 +223,10 @@ pub async fn apply(
     } else {
         None
     };
-    let mut before = match &observation {
-        Some(observation) => observe(client, observation).await?.0,
-        None => Relations::new(),
+    let mut before = match (&observation, relations.take()) {
+        (Some(_), Some(known)) => known,
+        (Some(observation), None) => observe(client, observation).await?.0,
+        (None, _) => Relations::new(),
     };
     let mut held: BTreeSet<(i64, String)> = BTreeSet::new();
     let mut taken_at: Vec<Instant> = Vec::new();
@@ -322,6 +328,9 @@ pub async fn apply(
             .batch_execute("commit")
             .await
             .map_err(|e| db_error_text(&e))?;
+    }
+    if traced {
+        *relations = Some(before);
     }
     let committed = Instant::now();
     for (statement, taken) in trace.statements.iter_mut().zip(taken_at) {
