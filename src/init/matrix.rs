@@ -322,7 +322,29 @@ pub async fn draft(
         .batch_execute("begin")
         .await
         .map_err(|e| environment("begin the trial of the generated rows", e))?;
-    let result = trial(client, &mine, actors, &mut draft).await;
+    // Tables outside the schema that its tables reference (transitively): rows for them
+    // are generated too, so that a document can point at its storage object.
+    let mut support: Vec<&Relation> = Vec::new();
+    let mut queue: Vec<&str> = mine
+        .iter()
+        .flat_map(|r| r.foreign_keys.iter().map(|fk| fk.references.as_str()))
+        .collect();
+    while let Some(name) = queue.pop() {
+        let Some(relation) = relations.iter().find(|r| r.qualified() == name) else {
+            continue;
+        };
+        if relation.schema == schema || support.iter().any(|r| r.qualified() == name) {
+            continue;
+        }
+        support.push(relation);
+        queue.extend(
+            relation
+                .foreign_keys
+                .iter()
+                .map(|fk| fk.references.as_str()),
+        );
+    }
+    let result = trial(client, &mine, &support, actors, &mut draft).await;
     let _ = client.batch_execute("rollback").await;
     result?;
     Ok(draft)
@@ -331,6 +353,7 @@ pub async fn draft(
 async fn trial(
     client: &Client,
     relations: &[&Relation],
+    support: &[&Relation],
     actors: &Actors,
     draft: &mut Draft,
 ) -> crate::error::Result<()> {
@@ -358,6 +381,7 @@ async fn trial(
     };
     let tables: Vec<&Relation> = relations
         .iter()
+        .chain(support)
         .copied()
         .filter(|r| r.kind == RelationKind::Table)
         .collect();
@@ -376,6 +400,18 @@ async fn trial(
         let values = match resolve(client, relation, values, &templated).await {
             Ok(values) => values,
             Err(why) => {
+                // The referenced table's own row failed: that is the reason to show.
+                let parent = relation
+                    .foreign_keys
+                    .iter()
+                    .find(|fk| why.contains(&format!("references {},", fk.references)))
+                    .and_then(|fk| left_out.get(&fk.references).map(|p| (fk, p)));
+                let why = match parent {
+                    Some((fk, parent)) => {
+                        format!("{why}; a generated {} row fails: {parent}", fk.references)
+                    }
+                    None => why,
+                };
                 left_out.insert(qualified, why);
                 continue;
             }

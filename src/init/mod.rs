@@ -221,6 +221,16 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
             return exit::INPUT;
         }
     }
+    // Regenerated from scratch: the old matrices are not read (one that no longer parses
+    // would stop the run before anything is regenerated).
+    for (_, matrix) in &matrices {
+        if force && matrix.is_file() {
+            if let Err(e) = std::fs::remove_file(matrix) {
+                eprintln!("error: remove {} to regenerate it: {e}", matrix.display());
+                return exit::ENVIRONMENT;
+            }
+        }
+    }
     let mut human = Human::stdout();
     // The first replay shows what to tune; the later stages run at the end, with what init
     // wrote.
@@ -326,6 +336,15 @@ async fn write_matrices(
         let draft = matrix::draft(&client, schema, &relations, actor_lines.clone(), &actors)
             .await
             .map_err(environment)?;
+        if draft.cases.is_empty() {
+            println!(
+                "FLAGGED: no matrix for schema `{schema}`: none of its tables and views could be given a case"
+            );
+            for why in &draft.left_out {
+                println!("FLAGGED: {why}");
+            }
+            continue;
+        }
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }

@@ -91,8 +91,9 @@ pub struct PolicyReads {
     pub app_metadata: Option<(String, String)>,
 }
 
-/// Reads the relations of `schemas` in name order: extension members and the storage
-/// platform's own bookkeeping (all of `storage` but `buckets` and `objects`) left out.
+/// Reads the relations of `schemas`, and of the schemas their foreign keys reach, in name
+/// order: extension members and the storage platform's own bookkeeping (all of `storage` but
+/// `buckets` and `objects`) left out.
 pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>, PolicyReads)> {
     let failed = |what: &str, e: tokio_postgres::Error| {
         Error::Environment(format!(
@@ -100,6 +101,31 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
             crate::sql::db_error_text(&e)
         ))
     };
+    // The schemas the exposed tables reference, transitively (a document's storage object,
+    // a private schema's tenant): their rows are generated too, as support for the cases.
+    // auth stays out: its users are the actors.
+    let reached = client
+        .query(
+            "with recursive reached(oid) as ( \
+               select c.oid from pg_class c join pg_namespace n on n.oid = c.relnamespace \
+               where n.nspname = any($1) \
+               union \
+               select k.confrelid from pg_constraint k join reached r on k.conrelid = r.oid \
+               where k.contype = 'f') \
+             select distinct n.nspname::text from reached r \
+             join pg_class c on c.oid = r.oid join pg_namespace n on n.oid = c.relnamespace",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| failed("referenced schemas", e))?;
+    let mut all: Vec<String> = schemas.to_vec();
+    for row in reached {
+        let schema: String = row.get(0);
+        if schema != "auth" && !all.contains(&schema) {
+            all.push(schema);
+        }
+    }
+    let schemas = &all[..];
     let not_member = crate::sql::catalog::not_extension_member("pg_class", "c.oid");
     let rows = client
         .query(
