@@ -57,6 +57,7 @@ fn cell(case: &str, actor: &str, operation: &str, expected: &str, observed: &str
             operation: operation.to_owned(),
             expected: expected.to_owned(),
             observed: observed.to_owned(),
+            unreviewed: false,
         }),
     }
 }

@@ -608,16 +608,19 @@ pub fn inline(text: &str) -> String {
 
 /// One RLS matrix cell's text from every cell a relation's cases have at one (actor,
 /// operation): ✅ and the expected outcome(s) when all were observed as expected, else ❌ and
-/// expected → observed for each wrong one (⚠️ for a broken check).
+/// expected → observed for each wrong one (⚠️ for a broken check). A passing expectation
+/// that is an unreviewed recording says so: the reviewer's question is whether it is right.
 fn cell_text(cells: &[(&Case, &RlsCell)]) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut passed: Vec<&str> = Vec::new();
+    let mut unreviewed = false;
     for (case, cell) in cells {
         let part = match case.verdict {
             CaseVerdict::Pass => {
                 if !passed.contains(&cell.expected.as_str()) {
                     passed.push(&cell.expected);
                 }
+                unreviewed |= cell.unreviewed;
                 continue;
             }
             CaseVerdict::Fail => format!(
@@ -634,7 +637,12 @@ fn cell_text(cells: &[(&Case, &RlsCell)]) -> String {
     }
     if !passed.is_empty() {
         let passed: Vec<String> = passed.iter().map(|p| escape_markdown(p)).collect();
-        parts.insert(0, format!("✅ {}", passed.join(", ")));
+        let mark = if unreviewed {
+            " (recorded, unreviewed)"
+        } else {
+            ""
+        };
+        parts.insert(0, format!("✅ {}{mark}", passed.join(", ")));
     }
     parts.join("<br>")
 }
@@ -811,4 +819,50 @@ fn coverage_section(out: &mut String, coverage: &Coverage) {
         let _ = writeln!(out, "| {} | {} |", code(&row.table), marks.join(" | "));
     }
     out.push_str("\n</details>\n\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(
+        verdict: CaseVerdict,
+        expected: &str,
+        observed: &str,
+        unreviewed: bool,
+    ) -> (Case, RlsCell) {
+        let rls = RlsCell {
+            case: "c".to_owned(),
+            target: "public.t".to_owned(),
+            actor: "anon".to_owned(),
+            operation: "select".to_owned(),
+            expected: expected.to_owned(),
+            observed: observed.to_owned(),
+            unreviewed,
+        };
+        let case = Case {
+            name: "c".to_owned(),
+            group: "f".to_owned(),
+            verdict,
+            file: None,
+            line: None,
+            duration_ms: 0,
+            message: None,
+            cell: Some(rls.clone()),
+        };
+        (case, rls)
+    }
+
+    #[test]
+    fn a_passing_recording_says_it_is_unreviewed() {
+        let (case, rls) = cell(CaseVerdict::Pass, "deny", "deny", true);
+        assert_eq!(
+            cell_text(&[(&case, &rls)]),
+            "✅ deny (recorded, unreviewed)"
+        );
+        let (case, rls) = cell(CaseVerdict::Pass, "deny", "deny", false);
+        assert_eq!(cell_text(&[(&case, &rls)]), "✅ deny");
+        let (case, rls) = cell(CaseVerdict::Fail, "deny", "allow", true);
+        assert_eq!(cell_text(&[(&case, &rls)]), "❌ deny → allow");
+    }
 }

@@ -159,6 +159,9 @@ pub struct RlsCell {
     pub expected: String,
     /// allow | deny | partial | broken
     pub observed: String,
+    /// The expectation is a recording nobody reviewed yet (the actor is under `unreviewed:`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unreviewed: bool,
 }
 
 /// Which commands of each exposed table have at least one allow or deny cell.

@@ -126,6 +126,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                     operation: hole.operation.as_str().to_owned(),
                     expected: "none".to_owned(),
                     observed: "broken".to_owned(),
+                    unreviewed: false,
                 }),
             };
             reporter.event(&Event::CaseDone {
@@ -734,6 +735,7 @@ fn case_for(
             operation: cell.operation.as_str().to_owned(),
             expected: cell.expect.map_or("none", |e| e.as_str()).to_owned(),
             observed: observed.to_owned(),
+            unreviewed: cell.unreviewed,
         }),
     }
 }
