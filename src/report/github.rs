@@ -780,7 +780,15 @@ fn rls_matrix(stage: &StageReport) -> (String, String) {
             );
         }
     }
-    let legend = "Each cell: ✅ the expected outcome was observed; ❌ expected → observed.\n\n";
+    let any_unreviewed = cells.iter().any(|(_, cell)| cell.unreviewed);
+    let legend = format!(
+        "Each cell: ✅ the expected outcome was observed; ❌ expected → observed{}.\n\n",
+        if any_unreviewed {
+            "; 📝 the expectation is a recording nobody reviewed yet"
+        } else {
+            ""
+        }
+    );
     let failing = if failing_count > 0 {
         format!("### RLS matrix\n\n{legend}{failing}")
     } else {
