@@ -49,7 +49,8 @@ pub enum Command {
     /// (read-only on production); exit 1 when applying them is not safe.
     Gate(GateArgs),
     /// Replay the project and write a db-ci.yaml tuned to it (mode, exposed schemas, seeds
-    /// that need an exemption, flagged for review).
+    /// that need an exemption, flagged for review) and a matrix per exposed schema whose
+    /// expectations are recorded from what the database does now, marked unreviewed.
     Init(InitArgs),
 }
 
@@ -67,7 +68,7 @@ pub struct InitArgs {
     /// The project directory (or any folder inside it).
     #[arg(default_value = ".")]
     pub dir: PathBuf,
-    /// Overwrite an existing db-ci.yaml.
+    /// Regenerate an existing db-ci.yaml and policy-tests/<schema>.yaml matrices.
     #[arg(long)]
     pub force: bool,
     /// Where the throwaway PostgreSQL comes from.
