@@ -167,7 +167,7 @@ async fn run(
 ) -> Result<()> {
     validate(&project.config.gate)?;
     // Read before anything connects: a bad matrix is exit 2 at once, as in `db-ci run`.
-    let policy_files = crate::policy_tests::load(project)?;
+    let policy_files = crate::run::load_policy_files(project)?;
     let target = Target::parse(&options.against, "--against", |k| std::env::var(k).ok())?;
     let repo = repo_migrations(project);
     let prod_timeout = project.config.gate.statement_timeout;

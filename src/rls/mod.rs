@@ -9,7 +9,8 @@ pub mod explain;
 pub mod judge;
 pub mod plan;
 pub mod record;
-pub mod spec;
+// The `cases:` format lives with the policy-test files that hold it.
+pub use crate::policy_tests::cases as spec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
