@@ -1,5 +1,5 @@
-//! What every stage after replay gets: the project, the run's options, and the replayed
-//! database.
+//! What every stage after replay gets: the project, the run's options (with how
+//! `rls --record` keeps what it records), and the replayed database.
 
 use crate::backend::BackendOptions;
 use crate::backend::Server;

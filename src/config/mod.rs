@@ -1,4 +1,6 @@
-//! `db-ci.yaml`: the project's configuration, strict about unknown keys.
+//! `db-ci.yaml`: the project's configuration, strict about unknown keys. Each stage's
+//! section type lives in a file of its own here (`rls`, `snapshot`, `expect`, `lint`, `pgtap`,
+//! `gate`), so the stages import config and config imports no stage.
 
 use std::path::Path;
 use std::time::Duration;
