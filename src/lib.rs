@@ -6,6 +6,30 @@
 //!
 //! In a Rust test, [`testing::Gate`] does all of that and keeps the replayed database for
 //! your own checks (a `sqlx::PgPool` with the `sqlx` feature).
+//!
+//! # Module layers
+//!
+//! No module imports a module above it (tests aside). Bottom to top; a module may use any
+//! module on a line below its own:
+//!
+//! 1. `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
+//! 2. `actors`, `clock`, `shim`, `yaml`.
+//! 3. `backend`; `config` (`db-ci.yaml`, one file per section: each stage's section type
+//!    lives in `config/<section>.rs`, so config imports no stage).
+//! 4. `live`; `project` (reads the project and its config).
+//! 5. `locate`; `policy_tests` (the policy-test files and their `cases:`/`properties:`
+//!    formats); `report` (with `report::events`, also `db_ci::events`, and `report::file`,
+//!    the per-file outcomes replay produces).
+//! 6. `replay`; `stage` (what every stage gets: `StageContext`, `RunOptions`, `Recording`).
+//! 7. The stages: `idempotence`, `pgtap`, `props`, `rls`, `snapshot`; then `lint` (it reads
+//!    the catalog through `snapshot`).
+//! 8. `run` (boots a backend, runs the stages; `run::load_policy_files` gives the rls and
+//!    props checks to `policy_tests::load`).
+//! 9. `gate`, `init`, `keep`, `testing`; then `cli`.
+//!
+//! A type a lower module needs lives in the lower module; the higher module's old path stays
+//! as a `pub use` pointing down (`rls::RlsConfig`, `lint::FailOn`, `rls::spec`,
+//! `props::spec`, `rls::record::Recording`, `replay::FileOutcome`, …), never the reverse.
 
 pub mod actors;
 pub mod backend;

@@ -109,7 +109,7 @@ async fn run_stages(
     replayed: &mut Option<Replayed>,
 ) -> Result<()> {
     // Policy tests are read before boot: a file that does not parse is exit 2 at once.
-    let policy_files = crate::policy_tests::load(project)?;
+    let policy_files = load_policy_files(project)?;
     // So are pgTAP files: an unsupported psql meta-command is exit 2 naming its line.
     let pgtap_suite = crate::pgtap::load(project)?;
     let boot = Instant::now();
@@ -225,4 +225,22 @@ async fn run_stages(
         database: pass1_db,
     });
     Ok(())
+}
+
+/// Reads the project's policy-test files ([`crate::policy_tests::load`]), each checked as it
+/// is read by the stages that run it: its RLS cases ([`crate::rls::plan::check`]) and its
+/// properties ([`crate::props::check`]); the first problem is an input error at its line.
+pub fn load_policy_files(project: &Project) -> Result<Vec<crate::policy_tests::PolicyFile>> {
+    crate::policy_tests::load(project, |file| {
+        let mut problems = crate::rls::plan::check(file);
+        problems.extend(
+            crate::props::check(file)
+                .into_iter()
+                .map(|(line, message)| (line.into(), message)),
+        );
+        problems
+            .into_iter()
+            .next()
+            .map(|(pos, message)| format!("{}: {message}", pos.at(&file.rel)))
+    })
 }

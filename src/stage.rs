@@ -1,5 +1,5 @@
-//! What every stage after replay gets: the project, the run's options, and the replayed
-//! database.
+//! What every stage after replay gets: the project, the run's options (with how
+//! `rls --record` keeps what it records), and the replayed database.
 
 use crate::backend::BackendOptions;
 use crate::backend::Server;
@@ -30,7 +30,7 @@ pub struct RunOptions {
     /// Fail the rls stage below this coverage percentage (overrides the config).
     pub min_coverage: Option<f64>,
     /// The lowest lint level that fails the run (overrides `lint.fail_level`).
-    pub fail_on_lint: Option<crate::lint::FailOn>,
+    pub fail_on_lint: Option<crate::config::lint::FailOn>,
     /// The stages after replay to run; `None` runs them all. Replay always runs (every other
     /// stage works on its result); a stage left out is reported skipped, "not selected".
     pub only: Option<Vec<StageId>>,
@@ -41,7 +41,7 @@ pub struct RunOptions {
     pub any_server_version: bool,
     /// `rls --record`: cells without an expectation, or contradicting theirs, record what
     /// they observe (never written in CI, where they fail).
-    pub record: Option<crate::rls::record::Recording>,
+    pub record: Option<Recording>,
 }
 
 impl RunOptions {
@@ -49,5 +49,25 @@ impl RunOptions {
         self.only
             .as_ref()
             .is_none_or(|only| stage == StageId::Replay || only.contains(&stage))
+    }
+}
+
+/// How recorded expectations are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Beside each matrix as `<file>.pending`, for review (`rls --accept` applies it).
+    Pending,
+    /// Into the matrix itself (`rls --record --accept`).
+    Write,
+    /// Into matrices `db-ci init` just generated: written even in CI, where init is the
+    /// command asked to write files and nothing reviewed is overwritten.
+    Init,
+}
+
+impl Recording {
+    /// Whether recordings are written at all: never in CI (`CI=true`), where a recording is
+    /// a failure to record locally, except into matrices init is generating.
+    pub fn writes(self) -> bool {
+        self == Recording::Init || !crate::files::in_ci()
     }
 }

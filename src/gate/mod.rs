@@ -11,9 +11,7 @@ pub mod references;
 pub mod shape;
 pub mod trace;
 
-use std::time::{Duration, Instant};
-
-use serde::Deserialize;
+use std::time::Instant;
 
 use crate::backend::{BackendOptions, Server};
 use crate::error::{Error, Result};
@@ -31,59 +29,19 @@ use crate::stage_id::StageId;
 
 use judge::{Finding, FindingKind, Size, Sizes};
 
-/// `gate:` in db-ci.yaml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GateConfig {
-    /// How long one read-only query on production may run (pre-flight checks over it say
-    /// "not checked").
-    #[serde(
-        default = "default_prod_timeout",
-        deserialize_with = "crate::config::duration"
-    )]
-    pub statement_timeout: Duration,
-    /// Findings accepted on purpose, each with its reason.
-    #[serde(default)]
-    pub allow: Vec<Allow>,
-}
+pub use crate::config::gate::{Allow, GateConfig};
 
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            statement_timeout: default_prod_timeout(),
-            allow: Vec::new(),
-        }
-    }
-}
-
-fn default_prod_timeout() -> Duration {
-    Duration::from_secs(5)
-}
-
-/// One accepted finding: in `file`, optionally only on `relation` and of `kind`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Allow {
-    pub file: String,
-    #[serde(default)]
-    pub relation: Option<String>,
-    #[serde(default)]
-    pub kind: Option<String>,
-    pub reason: String,
-}
-
-impl Allow {
-    fn matches(&self, finding: &Finding) -> bool {
-        self.file == finding.file
-            && self
-                .relation
-                .as_ref()
-                .is_none_or(|r| finding.relation.as_deref() == Some(r.as_str()))
-            && self
-                .kind
-                .as_ref()
-                .is_none_or(|k| k == finding.kind.as_str())
-    }
+/// Whether `allow` accepts `finding`.
+fn allows(allow: &Allow, finding: &Finding) -> bool {
+    allow.file == finding.file
+        && allow
+            .relation
+            .as_ref()
+            .is_none_or(|r| finding.relation.as_deref() == Some(r.as_str()))
+        && allow
+            .kind
+            .as_ref()
+            .is_none_or(|k| k == finding.kind.as_str())
 }
 
 /// Checks `gate.allow` before anything boots: a reason is mandatory, a kind must exist.
@@ -209,7 +167,7 @@ async fn run(
 ) -> Result<()> {
     validate(&project.config.gate)?;
     // Read before anything connects: a bad matrix is exit 2 at once, as in `db-ci run`.
-    let policy_files = crate::policy_tests::load(project)?;
+    let policy_files = crate::run::load_policy_files(project)?;
     let target = Target::parse(&options.against, "--against", |k| std::env::var(k).ok())?;
     let repo = repo_migrations(project);
     let prod_timeout = project.config.gate.statement_timeout;
@@ -817,7 +775,7 @@ fn finish(
             .gate
             .allow
             .iter()
-            .find(|a| a.matches(finding))
+            .find(|a| allows(a, finding))
         {
             finding.allowed = Some(allow.reason.clone());
         }

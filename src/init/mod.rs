@@ -368,7 +368,7 @@ async fn write_matrices(
 
     // Recorded on the same replayed database, into the generated files only.
     let project = Project::find(dir).map_err(environment)?;
-    let files: Vec<PolicyFile> = crate::policy_tests::load(&project)
+    let files: Vec<PolicyFile> = crate::run::load_policy_files(&project)
         .map_err(environment)?
         .into_iter()
         .filter(|f| written.iter().any(|(p, _)| *p == f.path))

@@ -23,8 +23,6 @@ mod unindexed_foreign_keys;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde::Deserialize;
-
 use crate::error::{Error, Result};
 use crate::events::Reporter;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
@@ -32,120 +30,7 @@ use crate::snapshot::model::{Catalog, Grant};
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
-/// How serious a finding is. Ordered: `info < warn < error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-}
-
-/// The lowest level that fails the run, from the command line (`--fail-on-lint`), overriding
-/// `lint.fail_level`; `never` reports findings without failing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    Info,
-    Warn,
-    Error,
-    Never,
-}
-
-impl FailOn {
-    /// The level at or above which findings fail; `None` for never.
-    pub fn level(self) -> Option<Level> {
-        match self {
-            FailOn::Info => Some(Level::Info),
-            FailOn::Warn => Some(Level::Warn),
-            FailOn::Error => Some(Level::Error),
-            FailOn::Never => None,
-        }
-    }
-}
-
-/// A rule's level in the config: a level, or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RuleLevel {
-    Off,
-    Info,
-    Warn,
-    Error,
-}
-
-/// `lint:` in db-ci.yaml.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LintConfig {
-    /// Findings at or above this level fail the stage (default `error`).
-    pub fail_level: Option<Level>,
-    /// Per rule id: `error`, `warn`, `info` or `off`.
-    #[serde(default, deserialize_with = "levels_of_known_rules")]
-    pub levels: BTreeMap<String, RuleLevel>,
-    /// Findings accepted on purpose, each with its reason.
-    #[serde(default)]
-    pub allow: Vec<Allowance>,
-}
-
-/// `lint.levels` read strictly: its keys are rule ids, so an unknown one is an unknown key,
-/// rejected where it is written.
-fn levels_of_known_rules<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<BTreeMap<String, RuleLevel>, D::Error> {
-    let levels = BTreeMap::<String, RuleLevel>::deserialize(deserializer)?;
-    for id in levels.keys() {
-        known_rule(id).map_err(serde::de::Error::custom)?;
-    }
-    Ok(levels)
-}
-
-fn known_rule_id<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<String, D::Error> {
-    let id = String::deserialize(deserializer)?;
-    known_rule(&id).map_err(serde::de::Error::custom)?;
-    Ok(id)
-}
-
-fn a_reason<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> std::result::Result<String, D::Error> {
-    let reason = String::deserialize(deserializer)?;
-    if reason.trim().is_empty() {
-        return Err(serde::de::Error::custom("an allowance needs a reason"));
-    }
-    Ok(reason)
-}
-
-fn known_rule(id: &str) -> std::result::Result<(), String> {
-    let rules = rules();
-    if rules.iter().any(|r| r.id == id) {
-        return Ok(());
-    }
-    let ids: Vec<&str> = rules.iter().map(|r| r.id).collect();
-    Err(format!("unknown rule `{id}` (rules: {})", ids.join(", ")))
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Allowance {
-    #[serde(deserialize_with = "known_rule_id")]
-    pub rule: String,
-    /// The finding's object as reported, e.g. `public.greetings`.
-    pub object: String,
-    #[serde(deserialize_with = "a_reason")]
-    pub reason: String,
-}
+pub use crate::config::lint::{Allowance, FailOn, Level, LintConfig, RuleLevel};
 
 /// Where a finding's object was made, to point the failure at the migration line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -601,6 +486,12 @@ pub(crate) mod build {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_config_knows_every_rule_id_in_report_order() {
+        let ids: Vec<&str> = rules().iter().map(|r| r.id).collect();
+        assert_eq!(ids, crate::config::lint::RULE_IDS);
+    }
+
     use super::*;
 
     #[test]

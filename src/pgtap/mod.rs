@@ -14,8 +14,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use serde::Deserialize;
-
 use self::exec::FileRun;
 use self::script::Script;
 use self::tap::{Directive, Judged};
@@ -27,31 +25,10 @@ use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
+use crate::config::pgtap::default_paths;
+pub use crate::config::pgtap::PgtapConfig;
+
 const STAGE: StageId = StageId::Pgtap;
-
-/// `pgtap:` in db-ci.yaml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PgtapConfig {
-    /// Folders (searched recursively for `*.sql` and `*.pg`) or single test files.
-    #[serde(default = "default_paths")]
-    pub paths: Vec<String>,
-    /// Parallel sessions, each on its own clone (default: the number of cores, at most 4).
-    pub jobs: Option<usize>,
-}
-
-impl Default for PgtapConfig {
-    fn default() -> Self {
-        PgtapConfig {
-            paths: default_paths(),
-            jobs: None,
-        }
-    }
-}
-
-fn default_paths() -> Vec<String> {
-    vec!["supabase/tests".to_owned()]
-}
 
 /// The project's test files, parsed before boot (a bad meta-command is exit 2 at once).
 #[derive(Debug, Clone, Default)]

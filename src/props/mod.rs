@@ -3,7 +3,8 @@
 
 pub mod engine;
 pub mod reproducer;
-pub mod spec;
+// The `properties:` format lives with the policy-test files that hold it.
+pub use crate::policy_tests::properties as spec;
 
 use std::time::Instant;
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::replay::FileOutcome;
+use crate::report::file::FileOutcome;
 use crate::report::{Case, Report, StageReport};
 use crate::stage_id::StageId;
 

@@ -16,7 +16,7 @@ use super::{
     Verdict,
 };
 use crate::events::{Event, Reporter};
-use crate::replay::FileResult;
+use crate::report::file::FileResult;
 
 /// Width of the right-aligned verb column (`   Booted`, `     FAIL`…).
 const VERB_WIDTH: usize = 12;

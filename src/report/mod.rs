@@ -1,6 +1,7 @@
 //! The run report (the JSON contract of docs/contract.md) and the reporters that print it.
 
 pub mod events;
+pub mod file;
 pub mod github;
 pub mod human;
 pub mod json;

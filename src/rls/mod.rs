@@ -9,12 +9,12 @@ pub mod explain;
 pub mod judge;
 pub mod plan;
 pub mod record;
-pub mod spec;
+// The `cases:` format lives with the policy-test files that hold it.
+pub use crate::policy_tests::cases as spec;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use serde::Deserialize;
 use tokio_postgres::Client;
 
 use self::exec::CellResult;
@@ -27,31 +27,9 @@ use crate::policy_tests::{self, PolicyFile};
 use crate::report::{Case, CaseVerdict, Failure, RecordedCell, RlsCell, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
+
+pub use crate::config::rls::RlsConfig;
 use crate::stage_id::StageId;
-
-/// `rls:` in db-ci.yaml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RlsConfig {
-    /// Schemas whose tables and views the API exposes: coverage is computed over them.
-    #[serde(default = "default_exposed_schemas")]
-    pub exposed_schemas: Vec<String>,
-    /// Fail when fewer than this percentage of (table, command) pairs have a cell.
-    pub min_coverage: Option<f64>,
-}
-
-impl Default for RlsConfig {
-    fn default() -> Self {
-        RlsConfig {
-            exposed_schemas: default_exposed_schemas(),
-            min_coverage: None,
-        }
-    }
-}
-
-fn default_exposed_schemas() -> Vec<String> {
-    vec!["public".to_owned()]
-}
 
 const STAGE: StageId = StageId::Rls;
 

@@ -10,8 +10,6 @@ pub mod render;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde::Deserialize;
-
 pub use drift::drift_command;
 pub use expect::ExpectConfig;
 
@@ -20,41 +18,9 @@ use crate::events::Reporter;
 use crate::project::Project;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
+
+pub use crate::config::snapshot::{SnapshotConfig, DEFAULT_PATH};
 use crate::stage_id::StageId;
-
-/// Where the snapshot lives when the config does not say, relative to the project root.
-pub const DEFAULT_PATH: &str = "db-ci.snapshot.yaml";
-
-/// `snapshot:` in db-ci.yaml.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SnapshotConfig {
-    /// Where the committed snapshot lives, relative to the project root.
-    pub path: Option<String>,
-    /// `false` turns the comparison off (expectations still run).
-    #[serde(default = "enabled_by_default")]
-    pub enabled: bool,
-}
-
-impl Default for SnapshotConfig {
-    fn default() -> Self {
-        SnapshotConfig {
-            path: None,
-            enabled: true,
-        }
-    }
-}
-
-fn enabled_by_default() -> bool {
-    true
-}
-
-impl SnapshotConfig {
-    /// The snapshot's path relative to the project root, with `/` separators.
-    pub fn relative_path(&self) -> String {
-        self.path.clone().unwrap_or_else(|| DEFAULT_PATH.to_owned())
-    }
-}
 
 /// The snapshot file of `project`.
 pub fn snapshot_path(project: &Project) -> PathBuf {

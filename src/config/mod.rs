@@ -1,9 +1,18 @@
-//! `db-ci.yaml`: the project's configuration, strict about unknown keys.
+//! `db-ci.yaml`: the project's configuration, strict about unknown keys. Each stage's
+//! section type lives in a file of its own here (`rls`, `snapshot`, `expect`, `lint`, `pgtap`,
+//! `gate`), so the stages import config and config imports no stage.
 
 use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
+
+pub mod expect;
+pub mod gate;
+pub mod lint;
+pub mod pgtap;
+pub mod rls;
+pub mod snapshot;
 
 use crate::error::{Error, Result};
 use crate::yaml::parse_yaml;
@@ -27,21 +36,21 @@ pub struct Config {
     #[serde(default)]
     pub replay: ReplayConfig,
     #[serde(default)]
-    pub rls: crate::rls::RlsConfig,
+    pub rls: rls::RlsConfig,
     #[serde(default)]
-    pub snapshot: crate::snapshot::SnapshotConfig,
+    pub snapshot: snapshot::SnapshotConfig,
     #[serde(default)]
-    pub lint: crate::lint::LintConfig,
+    pub lint: lint::LintConfig,
     /// Catalog expectations checked after replay (reported by the snapshot stage).
     #[serde(default)]
-    pub expect: crate::snapshot::ExpectConfig,
+    pub expect: expect::ExpectConfig,
     /// pgTAP test files run by the pgtap stage.
     #[serde(default)]
-    pub pgtap: crate::pgtap::PgtapConfig,
+    pub pgtap: pgtap::PgtapConfig,
     /// The release gate (`db-ci gate --against`): production's statement timeout, accepted
     /// findings.
     #[serde(default)]
-    pub gate: crate::gate::GateConfig,
+    pub gate: gate::GateConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,7 +224,7 @@ mod tests {
 
     #[test]
     fn reference_config_parses() {
-        let doc = include_str!("../docs/config.md");
+        let doc = include_str!("../../docs/config.md");
         let yaml = doc
             .split("```yaml")
             .nth(1)

@@ -12,9 +12,13 @@ use crate::actors::{ActorSpec, Actors, Existing, SeededUser};
 use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::project::Project;
-use crate::props::spec::PropertySpec;
-use crate::rls::spec::CaseSpec;
 use crate::sql::db_error_text;
+
+pub mod cases;
+pub mod properties;
+
+use cases::CaseSpec;
+use properties::PropertySpec;
 
 /// One `policy-tests/*.yaml` file as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,7 +84,13 @@ impl PolicyFile {
 
 /// Reads every `*.yaml`/`*.yml` in the project's policy-tests folder, sorted by name. A
 /// missing folder is no files; a file that does not parse is an input error at file:line:col.
-pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
+/// `check` is what the stages that run the files check in each as it is read (the first
+/// problem, as `file:line[:col]: message`), an input error too; `run::load_policy_files`
+/// gives the rls and props stages' checks.
+pub fn load(
+    project: &Project,
+    check: impl Fn(&PolicyFile) -> Option<String>,
+) -> Result<Vec<PolicyFile>> {
     let dir = &project.policy_tests;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
@@ -110,7 +120,7 @@ pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
     };
     paths
         .into_iter()
-        .map(|path| load_file(project, &path, folder_setup.as_ref()))
+        .map(|path| load_file(project, &path, folder_setup.as_ref(), &check))
         .collect()
 }
 
@@ -125,6 +135,7 @@ fn load_file(
     project: &Project,
     path: &Path,
     folder_setup: Option<&SharedSql>,
+    check: &impl Fn(&PolicyFile) -> Option<String>,
 ) -> Result<PolicyFile> {
     let rel = relative(project, path);
     let text = std::fs::read_to_string(path)
@@ -190,14 +201,8 @@ fn load_file(
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
     }
-    let mut problems = crate::rls::plan::check(&file);
-    problems.extend(
-        crate::props::check(&file)
-            .into_iter()
-            .map(|(line, message)| (line.into(), message)),
-    );
-    if let Some((pos, message)) = problems.into_iter().next() {
-        return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
+    if let Some(problem) = check(&file) {
+        return Err(Error::input(problem));
     }
     Ok(file)
 }
@@ -541,7 +546,7 @@ mod tests {
 
     #[test]
     fn readme_matrix_example_is_valid() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         let section = readme
             .split("## RLS matrices")
             .nth(1)
