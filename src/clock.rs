@@ -118,6 +118,17 @@ pub async fn install(client: &Client) -> Result<(), String> {
         .map_err(|e| failed("install the frozen clock", e))?;
 
     let not_member = crate::sql::catalog::not_extension_member("pg_proc", "p.oid");
+    // SQL-standard bodies (`begin atomic`, PostgreSQL 14+) keep no source text to search.
+    let version: i32 = client
+        .query_one("select current_setting('server_version_num')::int", &[])
+        .await
+        .map_err(|e| failed("read the server version", e))?
+        .get(0);
+    let body = if version >= 140_000 {
+        "(p.prosrc ~* $1 or coalesce(pg_get_function_sqlbody(p.oid), '') ~* $1)"
+    } else {
+        "p.prosrc ~* $1"
+    };
     let functions = client
         .query(
             &format!(
@@ -125,29 +136,12 @@ pub async fn install(client: &Client) -> Result<(), String> {
                  join pg_namespace n on n.oid = p.pronamespace \
                  join pg_language l on l.oid = p.prolang \
                  where {PROJECT_SCHEMAS} and p.prokind in ('f', 'p') and l.lanname in ('sql', 'plpgsql') \
-                   and {not_member} \
-                   and (p.prosrc ~* $1 or coalesce(pg_get_function_sqlbody(p.oid), '') ~* $1)"
+                   and {not_member} and {body}"
             ),
             &[&CANDIDATE],
         )
-        .await;
-    // pg_get_function_sqlbody is PostgreSQL 14+; older servers have no SQL-standard bodies.
-    let functions = match functions {
-        Ok(rows) => rows,
-        Err(_) => client
-            .query(
-                &format!(
-                    "select p.oid::regprocedure::text, pg_get_functiondef(p.oid) from pg_proc p \
-                     join pg_namespace n on n.oid = p.pronamespace \
-                     join pg_language l on l.oid = p.prolang \
-                     where {PROJECT_SCHEMAS} and p.prokind in ('f', 'p') and l.lanname in ('sql', 'plpgsql') \
-                       and {not_member} and p.prosrc ~* $1"
-                ),
-                &[&CANDIDATE],
-            )
-            .await
-            .map_err(|e| failed("read the functions that read the clock", e))?,
-    };
+        .await
+        .map_err(|e| failed("read the functions that read the clock", e))?;
     for row in functions {
         let (name, definition): (String, String) = (row.get(0), row.get(1));
         client
