@@ -181,11 +181,18 @@ pub async fn own_containers() {
     let Ok(docker) = bollard::Docker::connect_with_defaults() else {
         return;
     };
-    // The engine may be slow or gone: never hang the exit on it.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(15),
-        remove_containers(&docker, |owner| *owner == me),
-    )
+    // The engine may be slow or gone: never hang the exit on it. Until none is listed: a
+    // removal the dropped run already started answers "in progress" and may not finish
+    // before this process exits, so it is waited for, and retried.
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let (_, left) = remove_containers_counting(&docker, |owner| *owner == me).await;
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
     .await;
 }
 
@@ -193,6 +200,15 @@ async fn remove_containers(
     docker: &bollard::Docker,
     remove: impl Fn(&Owner) -> bool,
 ) -> Vec<String> {
+    remove_containers_counting(docker, remove).await.0
+}
+
+/// Removes the containers `remove` picks: the ids removed, and how many it picked that are
+/// not removed (yet), or 0 when the engine cannot be listed.
+async fn remove_containers_counting(
+    docker: &bollard::Docker,
+    remove: impl Fn(&Owner) -> bool,
+) -> (Vec<String>, usize) {
     let filters =
         std::collections::HashMap::from([("label".to_owned(), vec![OWNER_LABEL.to_owned()])]);
     let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
@@ -200,9 +216,10 @@ async fn remove_containers(
         .filters(&filters)
         .build();
     let Ok(list) = docker.list_containers(Some(options)).await else {
-        return Vec::new();
+        return (Vec::new(), 0);
     };
     let mut removed = Vec::new();
+    let mut left = 0;
     for container in list {
         let Some(id) = container.id else { continue };
         let owner = container
@@ -227,9 +244,11 @@ async fn remove_containers(
                 ));
             }
             removed.push(id);
+        } else {
+            left += 1;
         }
     }
-    removed
+    (removed, left)
 }
 
 /// Databases db-ci names `db_ci_<tag>_…` on a url server, where `<tag>` is the run's 12 hex
