@@ -416,11 +416,7 @@ async fn trial(
                 continue;
             }
         };
-        let identity = relation
-            .columns
-            .iter()
-            .any(|c| c.always_generated && values.iter().any(|(n, _)| *n == c.name));
-        let sql = insert_sql(relation, &values, identity);
+        let sql = insert_sql(relation, &values);
         match attempt(client, actors, &sql, true).await {
             Ok(_) => {
                 let target = target_of(relation, &values);
@@ -487,7 +483,7 @@ async fn trial(
         };
         match insert {
             Ok(mut values) if !values.is_empty() => {
-                let sql = insert_sql(relation, &values, false);
+                let sql = insert_sql(relation, &values);
                 let mut result = attempt(client, actors, &sql, false).await.map(|_| ());
                 // A link table keyed by its references (assistant × workspace) already links
                 // the setup's parents: the new row links spare ones.
@@ -525,7 +521,7 @@ async fn trial(
                         }
                     }
                     if spared {
-                        let sql = insert_sql(relation, &values, false);
+                        let sql = insert_sql(relation, &values);
                         result = attempt(client, actors, &sql, false).await.map(|_| ());
                     }
                 }
@@ -548,7 +544,7 @@ async fn trial(
                         );
                         if attempt(client, actors, &clear, true).await == Ok(1) {
                             draft.setup.push(format!("{clear};"));
-                            let sql = insert_sql(relation, &values, false);
+                            let sql = insert_sql(relation, &values);
                             result = attempt(client, actors, &sql, false).await.map(|_| ());
                         }
                     }
@@ -684,11 +680,7 @@ async fn spare(
         }
         let values = row(relation, index, 2, generated).ok()?;
         let values = resolve(client, relation, values, templated).await.ok()?;
-        let identity = relation
-            .columns
-            .iter()
-            .any(|c| c.always_generated && values.iter().any(|(n, _)| *n == c.name));
-        let sql = insert_sql(relation, &values, identity);
+        let sql = insert_sql(relation, &values);
         attempt(client, actors, &sql, true).await.ok()?;
         setup.push(format!("{sql};"));
         Some(values.into_iter().collect::<BTreeMap<_, _>>())
@@ -698,7 +690,12 @@ async fn spare(
     made
 }
 
-fn insert_sql(relation: &Relation, values: &[(String, String)], identity: bool) -> String {
+/// The insert of `values`; writing a `GENERATED ALWAYS` identity needs the override.
+fn insert_sql(relation: &Relation, values: &[(String, String)]) -> String {
+    let identity = relation
+        .columns
+        .iter()
+        .any(|c| c.always_generated && values.iter().any(|(n, _)| *n == c.name));
     format!(
         "insert into {} ({}){} values ({})",
         relation.quoted(),

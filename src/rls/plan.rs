@@ -1239,14 +1239,11 @@ mod tests {
     use crate::actors::Actors;
     use crate::policy_tests::PolicyFileSpec;
 
-    /// The input errors `check` finds in a matrix with actors alice and anon.
-    fn errors(cases: &str) -> Vec<(Pos, String)> {
-        let text = format!(
-            "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
-        );
+    /// A matrix file `m.yaml` read from `text`.
+    fn file_of(text: String) -> PolicyFile {
         let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
-        let file = PolicyFile {
+        PolicyFile {
             rel: "m.yaml".to_owned(),
             path: PathBuf::from("m.yaml"),
             text,
@@ -1254,8 +1251,14 @@ mod tests {
             actors,
             setup_line: 1,
             shared: Vec::new(),
-        };
-        check(&file)
+        }
+    }
+
+    /// The input errors `check` finds in a matrix with actors alice and anon.
+    fn errors(cases: &str) -> Vec<(Pos, String)> {
+        check(&file_of(format!(
+            "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
+        )))
     }
 
     #[test]
@@ -1392,17 +1395,7 @@ mod tests {
     #[test]
     fn recording_turns_holes_into_cells_without_an_expectation() {
         let text = "actors:\n  anon: anon\n  alice: { user: alice@example.com }\n  bob: { user: bob@example.com }\ncases:\n  - name: r\n    sql: select 1\n    allow: [alice]\n    unreviewed: [alice]\n".to_owned();
-        let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
-        let actors = Actors::resolve(&spec.actors).unwrap();
-        let file = PolicyFile {
-            rel: "m.yaml".to_owned(),
-            path: PathBuf::from("m.yaml"),
-            text,
-            spec,
-            actors,
-            setup_line: 1,
-            shared: Vec::new(),
-        };
+        let file = file_of(text);
         let checked = plan(&file, &BTreeMap::new(), false);
         assert_eq!(checked.cells.len(), 1);
         assert_eq!(checked.holes.len(), 2, "anon and bob have no expectation");
