@@ -442,18 +442,27 @@ async fn rehearse(
     )
     .await?;
     let timeout = project.config.replay.statement_timeout;
-    let outcomes = replay::apply_all(
-        &client,
-        applied.iter().copied(),
-        PassOptions {
-            statement_timeout: timeout,
-            record_ledger: true,
-            skip_recorded: false,
-            honour_exemptions: false,
-        },
-        |_| {},
-    )
-    .await;
+    // The tracing's observer connection opens while the applied migrations replay.
+    let (outcomes, observer) = tokio::join!(
+        replay::apply_all(
+            &client,
+            applied.iter().copied(),
+            PassOptions {
+                statement_timeout: timeout,
+                record_ledger: true,
+                skip_recorded: false,
+                honour_exemptions: false,
+            },
+            |_| {},
+        ),
+        async {
+            match pending.is_empty() {
+                true => Ok(None),
+                false => server.connect(&database).await.map(Some),
+            }
+        }
+    );
+    let observer = observer?;
     if let Some(failure) = outcomes.iter().find_map(FileOutcome::failure) {
         findings.push(Finding {
             kind: FindingKind::RehearsalFailed,
@@ -475,6 +484,8 @@ async fn rehearse(
             database: None,
         });
     }
+    // The rehearsal is built: the tracing's first catalog read starts, beside the comparison.
+    let mut carried = observer.map_or_else(trace::Carried::default, trace::Carried::observed_by);
     // The rehearsal stands for production only if their catalogs match.
     // Inside a transaction, as on production: the catalog read pins its search path locally.
     let begin = |e: tokio_postgres::Error| {
@@ -533,9 +544,8 @@ async fn rehearse(
             .map_err(|e| rehearse_error(first, e))?,
         None => references::Routines::new(),
     };
-    let mut relations = None;
     for file in pending {
-        let trace = trace::apply(&client, file, timeout, true, &mut relations)
+        let trace = trace::apply(&client, file, timeout, true, &mut carried)
             .await
             .map_err(|e| Error::environment(format!("rehearse {}: {e}", file.rel)))?;
         if let Some((line, message)) = &trace.failed {
