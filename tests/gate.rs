@@ -19,7 +19,10 @@ use db_ci::run::{run_keeping, RunOptions};
 const EARLIER: &[(&str, &str)] = &[
     (
         "0010_rooms.sql",
-        "create table public.rooms (id int primary key, name text not null);\n\
+        // `uuid_generate_v4()` unqualified, as Supabase projects write it: found through the
+        // search path the platform sets (`extensions`), which the rehearsal must have too.
+        "create table public.rooms (id int primary key, name text not null, \
+           ref uuid not null default uuid_generate_v4());\n\
          alter table public.rooms enable row level security;\n",
     ),
     (

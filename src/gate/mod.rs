@@ -435,12 +435,14 @@ async fn rehearse(
     }
     let database = server.unique_name("gate");
     server.create_database(&database, None).await?;
-    let client = server.connect(&database).await?;
     shim::apply(
-        &client,
+        &server.connect(&database).await?,
         GrantMode::from_expose(project.config.shim.expose_new_tables),
     )
     .await?;
+    // A session opened after the shim: the database's settings it made (the search path with
+    // `extensions`, as on Supabase) apply only to sessions that start after them.
+    let client = server.connect(&database).await?;
     let timeout = project.config.replay.statement_timeout;
     // The tracing's observer connection opens while the applied migrations replay.
     let (outcomes, observer) = tokio::join!(
