@@ -391,12 +391,6 @@ impl Drop for Carried {
     }
 }
 
-/// What `DISCARD ALL` does, as statements that share one message, less `DEALLOCATE ALL` and
-/// `DISCARD PLANS`: each file starts in a session as a new one would be, and the observation
-/// prepared for the first file is not prepared and planned again for every file.
-const RESET: &str = "close all; set session authorization default; reset all; unlisten *; \
-     select pg_advisory_unlock_all(); discard temp; discard sequences";
-
 /// Applies `file` with tracing (or without, `traced = false`, for the plain apply the
 /// benchmark compares with). `carried` holds the catalog from one file to the next: it is
 /// read in full once, before the first file; inside a transaction only what a statement
@@ -419,8 +413,11 @@ pub async fn apply(
     let started = Instant::now();
     let statements = sql::split(&file.text);
     let in_transaction = !file.no_transaction;
+    // Prepared statements are kept: the observation prepared for the first file is not
+    // prepared and planned again for every file.
     let setup = format!(
-        "{RESET}; set statement_timeout = {}",
+        "{}; set statement_timeout = {}",
+        sql::RESET_SESSION,
         quote_literal(&format!("{}ms", statement_timeout.as_millis()))
     );
     let known = match (carried.relations.take(), carried.reading.take()) {

@@ -39,10 +39,7 @@ pub async fn reset(client: &Client, timeout: Duration) -> Result<()> {
     // Outside any transaction the file left open (the server warns, harmlessly).
     let _ = client.simple_query("rollback").await;
     client
-        .batch_execute(
-            "close all; set session authorization default; reset all; deallocate all; \
-             unlisten *; select pg_advisory_unlock_all(); discard temp; discard sequences",
-        )
+        .batch_execute(&format!("{}; deallocate all", crate::sql::RESET_SESSION))
         .await
         .map_err(|e| Error::environment(format!("reset a pgtap session: {}", db_error_text(&e))))?;
     set_timeout(client, timeout).await

@@ -1,6 +1,6 @@
 //! The SQL leaf: splitting files into statements and mapping server positions back to
-//! file:line:col, quoting, server error text, the catalog filters every reader shares and
-//! the catalog's one-letter codes as enums.
+//! file:line:col, quoting, server error text, the catalog filters every reader shares, the
+//! catalog's one-letter codes as enums and the session reset between files.
 //! It imports nothing of db-ci's.
 
 pub mod catalog;
@@ -25,6 +25,13 @@ impl Statement {
         &source[self.start..self.end]
     }
 }
+
+/// What `DISCARD ALL` does, as statements that can share one message (DISCARD ALL cannot
+/// run in a transaction block), less `DEALLOCATE ALL` and `DISCARD PLANS`: a session put back
+/// as a new one would be, with its prepared statements and cached plans kept. Callers that
+/// want prepared statements gone add `deallocate all`.
+pub const RESET_SESSION: &str = "close all; set session authorization default; reset all; \
+     unlisten *; select pg_advisory_unlock_all(); discard temp; discard sequences";
 
 /// Splits `source` into statements the way psql does: semicolons outside quotes, comments,
 /// dollar-quoted bodies and `BEGIN ATOMIC … END` function bodies end a statement.
