@@ -46,7 +46,9 @@ async fn main() {
         };
         let (_, replayed) = run_keeping(&project, &options, &mut Silent).await;
         let replayed = replayed.expect("the fixture replays");
-        let policy_files = db_ci::run::load_policy_files(&project).expect("policy tests read");
+        let policy_files = db_ci::stage::Stages::load(&project)
+            .expect("policy tests read")
+            .policy_files;
         let ctx = StageContext {
             project: &project,
             options: &options,

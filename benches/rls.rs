@@ -180,7 +180,7 @@ async fn main() {
 
     // pgTAP on the same server: a database prepared exactly as the rls stage prepares one.
     let replayed = kept.unwrap();
-    let files = db_ci::run::load_policy_files(&project).unwrap();
+    let files = db_ci::stage::Stages::load(&project).unwrap().policy_files;
     let prepared =
         db_ci::policy_tests::prepare(&replayed.server, &replayed.database, &files[0], "pgtap")
             .await

@@ -363,9 +363,7 @@ fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() ->
 }
 
 async fn gate_command(args: GateArgs) -> i32 {
-    let project = match Project::find(&args.run.dir)
-        .and_then(|p| crate::gate::validate(&p.config.gate).map(|()| p))
-    {
+    let project = match Project::find(&args.run.dir) {
         Ok(project) => project,
         Err(error) => {
             eprintln!("error: {}", error.render());

@@ -14,22 +14,30 @@
 //!
 //! 1. `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
 //! 2. `actors`, `clock`, `shim`, `yaml`.
-//! 3. `backend`; `config` (`db-ci.yaml`, one file per section: each stage's section type
-//!    lives in `config/<section>.rs`, so config imports no stage).
+//! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
+//!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
 //! 5. `locate`; `policy_tests` (the policy-test files and their `cases:`/`properties:`
-//!    formats); `report` (with `report::events`, also `db_ci::events`, and `report::file`,
-//!    the per-file outcomes replay produces).
-//! 6. `replay`; `stage` (what every stage gets: `StageContext`, `RunOptions`, `Recording`).
+//!    formats); `report` (with `report::events`, also `db_ci::events`, `report::file`, the
+//!    per-file outcomes replay produces, and `report::level`, the lint levels).
+//! 6. `replay`; `stage` (the spine: the stage registry, what every stage gets, the loaded
+//!    stages a run sequences).
 //! 7. The stages: `idempotence`, `pgtap`, `props`, `rls`, `snapshot`; then `lint` (it reads
-//!    the catalog through `snapshot`).
-//! 8. `run` (boots a backend, runs the stages; `run::load_policy_files` gives the rls and
-//!    props checks to `policy_tests::load`).
+//!    the catalog through `snapshot`, the exposed schemas through `rls`).
+//! 8. `run` (boots a backend, runs replay and idempotence, then the registered stages).
 //! 9. `gate`, `init`, `keep`, `testing`; then `cli`.
 //!
 //! A type a lower module needs lives in the lower module; the higher module's old path stays
-//! as a `pub use` pointing down (`rls::RlsConfig`, `lint::FailOn`, `rls::spec`,
-//! `props::spec`, `rls::record::Recording`, `replay::FileOutcome`, …), never the reverse.
+//! as a `pub use` pointing down (`lint::FailOn`, `rls::spec`, `props::spec`,
+//! `rls::record::Recording`, `replay::FileOutcome`, …), never the reverse.
+//!
+//! # Adding a stage
+//!
+//! A variant of [`StageId`] (its place among the variants is its place in the run) and a
+//! folder `src/<stage>/` declared here, which submits its [`stage::Registration`] (what it
+//! checks before boot, what it runs) and, when it reads `db-ci.yaml`, its
+//! [`config::Section`]. Nothing else names the stage: `docs/architecture.md` says how this
+//! was checked.
 
 pub mod actors;
 pub mod backend;

@@ -177,7 +177,7 @@ impl Project {
         }
         let config = Config::load(root)?;
         let has_config = config.is_some();
-        let mut config = config.unwrap_or_default();
+        let config = config.unwrap_or_default();
         let cli_config = SupabaseCliConfig::load(root)?;
 
         let (layout, migration_dirs, seed_patterns, seeds_explicit) =
@@ -243,11 +243,6 @@ impl Project {
             .as_ref()
             .map(SupabaseCliConfig::settings)
             .unwrap_or_default();
-        if let Some(schemas) = &supabase.api_schemas {
-            if !Config::sets_exposed_schemas(root) {
-                config.rls.exposed_schemas = schemas.clone();
-            }
-        }
         let (mode, mode_reason) = resolve_mode(config.replay.mode, &supabase, &migration_dirs);
         let mut project = Project {
             root: root.to_path_buf(),
@@ -863,7 +858,7 @@ mod tests {
             ("supabase/migrations/20240101000000_init.sql", "select 1;"),
         ]);
         let project = Project::discover(dir.path()).unwrap();
-        assert_eq!(project.config.rls.exposed_schemas, ["public", "api"]);
+        assert_eq!(crate::rls::exposed_schemas(&project), ["public", "api"]);
 
         // db-ci.yaml's own list wins.
         std::fs::write(
@@ -872,7 +867,7 @@ mod tests {
         )
         .unwrap();
         let project = Project::discover(dir.path()).unwrap();
-        assert_eq!(project.config.rls.exposed_schemas, ["public"]);
+        assert_eq!(crate::rls::exposed_schemas(&project), ["public"]);
 
         // The API disabled: nothing is exposed.
         std::fs::remove_file(dir.path().join("db-ci.yaml")).unwrap();
@@ -882,7 +877,7 @@ mod tests {
         )
         .unwrap();
         let project = Project::discover(dir.path()).unwrap();
-        assert!(project.config.rls.exposed_schemas.is_empty());
+        assert!(crate::rls::exposed_schemas(&project).is_empty());
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The sequencer of `db-ci run`: boot, shim, replay (pass 1), idempotence, then every stage
-//! after replay in [`StageId::AFTER_REPLAY`] order on the replayed database.
+//! The sequencer of `db-ci run`: load every stage (all input checked), boot, shim, replay
+//! (pass 1), idempotence, then every stage after replay in [`StageId::after_replay`] order
+//! on the replayed database, through the stage registry ([`Stages`]).
 
 use std::time::Instant;
 
@@ -10,7 +11,7 @@ use crate::project::Project;
 use crate::replay::{self, PassOptions};
 use crate::report::{Report, RunError, StageReport, StageVerdict, Verdict};
 use crate::shim::{self, GrantMode};
-use crate::stage::StageContext;
+use crate::stage::{StageContext, Stages};
 use crate::stage_id::StageId;
 
 pub use crate::stage::RunOptions;
@@ -74,7 +75,7 @@ pub async fn run_keeping(
     } else {
         "an earlier stage failed"
     };
-    for name in StageId::RUN {
+    for name in StageId::run() {
         if report.stage(name).is_none() {
             let stage = StageReport::skipped(name, why);
             reporter.event(&Event::StageDone(&stage));
@@ -108,10 +109,8 @@ async fn run_stages(
     report: &mut Report,
     replayed: &mut Option<Replayed>,
 ) -> Result<()> {
-    // Policy tests are read before boot: a file that does not parse is exit 2 at once.
-    let policy_files = load_policy_files(project)?;
-    // So are pgTAP files: an unsupported psql meta-command is exit 2 naming its line.
-    let pgtap_suite = crate::pgtap::load(project)?;
+    // Every stage's input is read and checked before boot: a problem is exit 2 at once.
+    let stages = Stages::load(project)?;
     let boot = Instant::now();
     let server = crate::backend::version::start(
         &options.backend,
@@ -202,20 +201,15 @@ async fn run_stages(
         options,
         server: &server,
         database: &pass1_db,
-        policy_files: &policy_files,
+        policy_files: &stages.policy_files,
     };
-    for name in StageId::AFTER_REPLAY {
+    for name in StageId::after_replay() {
         let stage = if !options.selected(name) {
             StageReport::skipped(name, "not selected")
         } else {
-            match name {
-                StageId::Rls => crate::rls::stage(&ctx, reporter).await?,
-                StageId::Properties => crate::props::stage(&ctx, reporter).await?,
-                StageId::Pgtap => crate::pgtap::stage(&ctx, &pgtap_suite, reporter).await?,
-                StageId::Snapshot => crate::snapshot::stage(&ctx, reporter).await?,
-                StageId::Lint => crate::lint::stage(&ctx, reporter).await?,
-                // Run above (replay, idempotence) or by another command (gate).
-                StageId::Replay | StageId::Idempotence | StageId::Gate => continue,
+            match stages.run(name, &ctx, reporter).await {
+                Some(stage) => stage?,
+                None => StageReport::skipped(name, "not registered in this build of db-ci"),
             }
         };
         push_stage(report, reporter, stage);
@@ -225,22 +219,4 @@ async fn run_stages(
         database: pass1_db,
     });
     Ok(())
-}
-
-/// Reads the project's policy-test files ([`crate::policy_tests::load`]), each checked as it
-/// is read by the stages that run it: its RLS cases ([`crate::rls::plan::check`]) and its
-/// properties ([`crate::props::check`]); the first problem is an input error at its line.
-pub fn load_policy_files(project: &Project) -> Result<Vec<crate::policy_tests::PolicyFile>> {
-    crate::policy_tests::load(project, |file| {
-        let mut problems = crate::rls::plan::check(file);
-        problems.extend(
-            crate::props::check(file)
-                .into_iter()
-                .map(|(line, message)| (line.into(), message)),
-        );
-        problems
-            .into_iter()
-            .next()
-            .map(|(pos, message)| format!("{}: {message}", pos.at(&file.rel)))
-    })
 }

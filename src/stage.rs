@@ -1,11 +1,96 @@
-//! What every stage after replay gets: the project, the run's options (with how
-//! `rls --record` keeps what it records), and the replayed database.
+//! The stage spine: what a stage after replay is (a [`Registration`] its folder submits:
+//! `load` before any backend is touched, then `run` on the replayed database), what every
+//! stage gets (the project, the run's options, the replayed database) and the loaded set of
+//! stages a run or the gate sequences.
+
+use futures_util::future::LocalBoxFuture;
 
 use crate::backend::BackendOptions;
 use crate::backend::Server;
+use crate::error::Result;
+use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::Project;
+use crate::report::StageReport;
 use crate::stage_id::StageId;
+
+/// What a stage reads before boot: the project (its `db-ci.yaml` sections already parsed)
+/// and its policy-test files, parsed but checked only for what every stage shares.
+pub struct Input<'a> {
+    pub project: &'a Project,
+    pub policy_files: &'a [PolicyFile],
+}
+
+/// A stage whose input was read and checked: what it runs once the database is replayed.
+pub trait Loaded {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> LocalBoxFuture<'a, Result<StageReport>>;
+}
+
+/// One stage after replay, submitted from the stage's folder with
+/// `inventory::submit!(Registration { id: StageId::Rls, load })`. Every
+/// [`StageId::after_replay`] stage has exactly one (a test holds it); replay and idempotence
+/// are the spine itself, and the gate is a command of its own.
+pub struct Registration {
+    pub id: StageId,
+    /// Reads and checks what the stage will run: every problem it returns is an input error
+    /// at `file:line:col`, found before any backend is touched.
+    pub load: fn(&Input<'_>) -> Result<Box<dyn Loaded>>,
+}
+
+inventory::collect!(Registration);
+
+/// The registration of `id`, when it has one.
+fn registration(id: StageId) -> Option<&'static Registration> {
+    inventory::iter::<Registration>
+        .into_iter()
+        .find(|registration| registration.id == id)
+}
+
+/// Every stage after replay, loaded: what `db-ci run` and the gate run on a replayed
+/// database. Loading is all a run does before boot, so an input error anywhere is exit 2
+/// with no backend started.
+pub struct Stages {
+    /// The project's policy-test files (the rls and properties stages' matrices).
+    pub policy_files: Vec<PolicyFile>,
+    loaded: Vec<(StageId, Box<dyn Loaded>)>,
+}
+
+impl Stages {
+    pub fn load(project: &Project) -> Result<Stages> {
+        let policy_files = crate::policy_tests::load(project)?;
+        let input = Input {
+            project,
+            policy_files: &policy_files,
+        };
+        let mut loaded = Vec::new();
+        for id in StageId::after_replay() {
+            // Every stage after replay is registered (a test holds it): one that is not
+            // would only be reported skipped by `run`.
+            if let Some(registration) = registration(id) {
+                loaded.push((id, (registration.load)(&input)?));
+            }
+        }
+        Ok(Stages {
+            policy_files,
+            loaded,
+        })
+    }
+
+    /// Runs stage `id` in `ctx`; `None` for a stage that is not loaded here.
+    pub async fn run(
+        &self,
+        id: StageId,
+        ctx: &StageContext<'_>,
+        reporter: &mut dyn Reporter,
+    ) -> Option<Result<StageReport>> {
+        let (_, stage) = self.loaded.iter().find(|(loaded, _)| *loaded == id)?;
+        Some(stage.run(ctx, reporter).await)
+    }
+}
 
 /// The context a stage runs in. The database holds the state after replay; a stage must leave
 /// it as it found it (work in rolled-back transactions or on a `CREATE DATABASE … TEMPLATE`
@@ -30,7 +115,7 @@ pub struct RunOptions {
     /// Fail the rls stage below this coverage percentage (overrides the config).
     pub min_coverage: Option<f64>,
     /// The lowest lint level that fails the run (overrides `lint.fail_level`).
-    pub fail_on_lint: Option<crate::config::lint::FailOn>,
+    pub fail_on_lint: Option<crate::report::level::FailOn>,
     /// The stages after replay to run; `None` runs them all. Replay always runs (every other
     /// stage works on its result); a stage left out is reported skipped, "not selected".
     pub only: Option<Vec<StageId>>,
@@ -69,5 +154,22 @@ impl Recording {
     /// a failure to record locally, except into matrices init is generating.
     pub fn writes(self) -> bool {
         self == Recording::Init || !crate::files::in_ci()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stage_after_replay_has_exactly_one_registration_and_no_other_stage_has_one() {
+        for &id in <StageId as strum::VariantArray>::VARIANTS {
+            let count = inventory::iter::<Registration>
+                .into_iter()
+                .filter(|registration| registration.id == id)
+                .count();
+            let expected = usize::from(StageId::after_replay().any(|stage| stage == id));
+            assert_eq!(count, expected, "registrations of {id}");
+        }
     }
 }

@@ -4,10 +4,28 @@
 use std::fmt;
 
 use serde::Serialize;
+use strum::VariantArray;
 
-/// One stage of db-ci, named as in the JSON report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+/// One stage of db-ci, named as in the JSON report. The variants are in the order a run
+/// reaches them; every variant before [`StageId::Gate`] is a stage of `db-ci run`, and every
+/// one after idempotence runs on the replayed database through the stage registry
+/// (`stage::Registration`), so a new stage is a variant here and a folder that registers it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    clap::ValueEnum,
+    strum::VariantArray,
+    strum::IntoStaticStr,
+)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum StageId {
     /// Every migration and seed applies from scratch.
     Replay,
@@ -29,49 +47,33 @@ pub enum StageId {
 
 impl StageId {
     /// The stages of `db-ci run`, in the order a run reaches them.
-    pub const RUN: [StageId; 7] = [
-        StageId::Replay,
-        StageId::Idempotence,
-        StageId::Rls,
-        StageId::Properties,
-        StageId::Pgtap,
-        StageId::Snapshot,
-        StageId::Lint,
-    ];
+    pub fn run() -> impl Iterator<Item = StageId> {
+        Self::VARIANTS
+            .iter()
+            .copied()
+            .take_while(|stage| *stage != StageId::Gate)
+    }
 
     /// The stages that work on the replayed database, in order (replay and idempotence come
     /// first and are run apart: every later stage needs their result).
-    pub const AFTER_REPLAY: [StageId; 5] = [
-        StageId::Rls,
-        StageId::Properties,
-        StageId::Pgtap,
-        StageId::Snapshot,
-        StageId::Lint,
-    ];
+    pub fn after_replay() -> impl Iterator<Item = StageId> {
+        Self::run().skip_while(|stage| matches!(stage, StageId::Replay | StageId::Idempotence))
+    }
 
     /// The name in the JSON report and on the command line.
     pub fn as_str(self) -> &'static str {
-        match self {
-            StageId::Replay => "replay",
-            StageId::Idempotence => "idempotence",
-            StageId::Rls => "rls",
-            StageId::Properties => "properties",
-            StageId::Pgtap => "pgtap",
-            StageId::Snapshot => "snapshot",
-            StageId::Lint => "lint",
-            StageId::Gate => "gate",
-        }
+        self.into()
     }
 
     /// The stage called `name`, or an error fragment listing the names there are.
     pub fn parse(name: &str) -> Result<StageId, String> {
-        [StageId::Gate]
-            .into_iter()
-            .chain(StageId::RUN)
+        Self::VARIANTS
+            .iter()
+            .copied()
             .find(|stage| stage.as_str() == name)
             .ok_or_else(|| {
-                let known: Vec<&str> = StageId::RUN.iter().map(|s| s.as_str()).collect();
-                format!("know stage `{name}` (stages: {}, gate)", known.join(", "))
+                let known: Vec<&str> = Self::VARIANTS.iter().map(|s| s.as_str()).collect();
+                format!("know stage `{name}` (stages: {})", known.join(", "))
             })
     }
 }
@@ -104,7 +106,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_serialize_as_the_json_contract_says() {
-        for stage in StageId::RUN.into_iter().chain([StageId::Gate]) {
+        for &stage in StageId::VARIANTS {
             assert_eq!(StageId::parse(stage.as_str()), Ok(stage));
             assert_eq!(
                 serde_json::to_string(&stage).unwrap(),
@@ -121,8 +123,14 @@ mod tests {
     }
 
     #[test]
-    fn after_replay_is_the_run_order_less_its_first_two() {
-        assert_eq!(StageId::RUN[2..], StageId::AFTER_REPLAY);
+    fn the_run_is_every_stage_but_the_gate_and_after_replay_its_tail() {
+        let run: Vec<_> = StageId::run().collect();
+        assert_eq!(run.first(), Some(&StageId::Replay));
+        assert!(!run.contains(&StageId::Gate));
+        assert_eq!(run.len(), StageId::VARIANTS.len() - 1);
+        let after: Vec<_> = StageId::after_replay().collect();
+        assert_eq!(run[2..], after[..]);
+        assert_eq!(after.first(), Some(&StageId::Rls));
     }
 
     #[test]

@@ -1,18 +1,16 @@
-//! `db-ci.yaml`: the project's configuration, strict about unknown keys. Each stage's
-//! section type lives in a file of its own here (`rls`, `snapshot`, `expect`, `lint`, `pgtap`,
-//! `gate`), so the stages import config and config imports no stage.
+//! `db-ci.yaml`: the project's configuration, strict about unknown keys. Config owns the
+//! keys every run reads (where SQL lives, the shim, the replay); each stage's section is a
+//! type in the stage's own folder, registered there ([`SectionRegistration`]) and parsed here at discovery, so config imports no stage and a new stage's section touches
+//! no file of config.
 
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-pub mod expect;
-pub mod gate;
-pub mod lint;
-pub mod pgtap;
-pub mod rls;
-pub mod snapshot;
 
 use crate::error::{Error, Result};
 use crate::yaml::parse_yaml;
@@ -20,8 +18,10 @@ use crate::yaml::parse_yaml;
 /// The name of the configuration file at the project root.
 pub const FILE_NAME: &str = "db-ci.yaml";
 
+/// The top-level keys config itself owns; every other key belongs to a registered section.
+const OWN_KEYS: &[&str] = &["migrations", "seeds", "policy_tests", "shim", "replay"];
+
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Folders of versioned migration files.
     #[serde(default, deserialize_with = "one_or_many")]
@@ -35,22 +35,9 @@ pub struct Config {
     pub shim: ShimConfig,
     #[serde(default)]
     pub replay: ReplayConfig,
-    #[serde(default)]
-    pub rls: rls::RlsConfig,
-    #[serde(default)]
-    pub snapshot: snapshot::SnapshotConfig,
-    #[serde(default)]
-    pub lint: lint::LintConfig,
-    /// Catalog expectations checked after replay (reported by the snapshot stage).
-    #[serde(default)]
-    pub expect: expect::ExpectConfig,
-    /// pgTAP test files run by the pgtap stage.
-    #[serde(default)]
-    pub pgtap: pgtap::PgtapConfig,
-    /// The release gate (`db-ci gate --against`): production's statement timeout, accepted
-    /// findings.
-    #[serde(default)]
-    pub gate: gate::GateConfig,
+    /// The stages' sections, each parsed by its registered type (defaults when absent).
+    #[serde(skip)]
+    sections: Sections,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -192,29 +179,162 @@ impl Config {
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::input(format!("read {}: {e}", path.display())))?;
-        // An empty file is a valid, all-defaults config.
-        if text.trim().is_empty() {
-            return Ok(Some(Config::default()));
-        }
-        parse_yaml(&text, &path).map(Some)
+        Config::parse(&text, &path).map(Some)
     }
 
-    /// Whether `DIR/db-ci.yaml` sets `rls.exposed_schemas` itself (else the Supabase CLI's
-    /// `[api] schemas` are the default). Called after [`Config::load`] accepted the file.
-    pub fn sets_exposed_schemas(dir: &Path) -> bool {
-        #[derive(Deserialize)]
-        struct Probe {
-            rls: Option<ProbeRls>,
+    /// Parses the text of a `db-ci.yaml` read from `path`: config's own keys, then every
+    /// registered section, then any key no one owns, each error at its `path:line:col`.
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        // An empty file (or one of comments only) is a valid, all-defaults config.
+        if text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+        {
+            return Ok(Config::default());
         }
-        #[derive(Deserialize)]
-        struct ProbeRls {
-            exposed_schemas: Option<serde::de::IgnoredAny>,
+        let mut config: Config = parse_yaml(text, path)?;
+        let keys: BTreeMap<String, serde::de::IgnoredAny> = parse_yaml(text, path)?;
+        if let Some(unknown) = keys.keys().find(|k| !known_key(k)) {
+            let line = crate::yaml::key_line(text, &[unknown]).unwrap_or(1);
+            let mut expected: Vec<&str> = OWN_KEYS.to_vec();
+            expected.extend(
+                inventory::iter::<SectionRegistration>
+                    .into_iter()
+                    .map(|s| s.key),
+            );
+            return Err(Error::input(format!(
+                "{}:{line}:1: unknown field `{unknown}`, expected one of {}",
+                path.display(),
+                expected
+                    .iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
         }
-        std::fs::read_to_string(dir.join(FILE_NAME))
-            .ok()
-            .and_then(|text| serde_saphyr::from_str::<Probe>(&text).ok())
-            .and_then(|probe| probe.rls)
-            .is_some_and(|rls| rls.exposed_schemas.is_some())
+        for section in inventory::iter::<SectionRegistration> {
+            let value = (section.parse)(text, path)?;
+            config.sections.0.insert(section.key, value);
+        }
+        Ok(config)
+    }
+
+    /// The stage section `T` (its defaults when the file does not write it).
+    pub fn section<T: Section>(&self) -> &T {
+        self.sections
+            .0
+            .get(T::KEY)
+            .and_then(|value| value.downcast_ref::<T>())
+            .unwrap_or_else(|| {
+                // A type that is not registered is a bug of db-ci, found by any test of its
+                // stage: every section is registered beside its type.
+                panic!("the `{}` section is not registered", T::KEY)
+            })
+    }
+
+    /// Replaces the section `T`: for library users and tests building a config in code.
+    pub fn set_section<T: Section>(&mut self, value: T) {
+        self.sections.0.insert(T::KEY, Arc::new(value));
+    }
+}
+
+fn known_key(key: &str) -> bool {
+    OWN_KEYS.contains(&key)
+        || inventory::iter::<SectionRegistration>
+            .into_iter()
+            .any(|s| s.key == key)
+}
+
+/// A stage's section of `db-ci.yaml`: the type the stage reads, parsed (with every check
+/// that needs no database) when the project is discovered.
+pub trait Section:
+    serde::de::DeserializeOwned + Default + fmt::Debug + Send + Sync + 'static
+{
+    /// The top-level key of the section.
+    const KEY: &'static str;
+}
+
+/// A section type made known to config, submitted beside the type:
+/// `inventory::submit!(SectionRegistration::of::<RlsConfig>());`.
+pub struct SectionRegistration {
+    key: &'static str,
+    parse: fn(&str, &Path) -> Result<Arc<dyn Any + Send + Sync>>,
+    default: fn() -> Arc<dyn Any + Send + Sync>,
+}
+
+impl SectionRegistration {
+    pub const fn of<T: Section>() -> SectionRegistration {
+        SectionRegistration {
+            key: T::KEY,
+            parse: parse_section::<T>,
+            default: default_section::<T>,
+        }
+    }
+}
+
+inventory::collect!(SectionRegistration);
+
+fn parse_section<T: Section>(text: &str, path: &Path) -> Result<Arc<dyn Any + Send + Sync>> {
+    let only: OnlyKey<T> = parse_yaml(text, path)?;
+    Ok(Arc::new(only.0.unwrap_or_default()))
+}
+
+fn default_section<T: Section>() -> Arc<dyn Any + Send + Sync> {
+    Arc::new(T::default())
+}
+
+/// The whole document read for one key: the section's value is parsed from the document
+/// itself, so its errors carry their real line and column; every other key is skipped.
+struct OnlyKey<T>(Option<T>);
+
+impl<'de, T: Section> Deserialize<'de> for OnlyKey<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Section> serde::de::Visitor<'de> for Visit<T> {
+            type Value = OnlyKey<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<OnlyKey<T>, A::Error> {
+                let mut found = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == T::KEY {
+                        // `rls:` with nothing after it is the section's defaults.
+                        found = map
+                            .next_value::<Option<T>>()?
+                            .or_else(|| Some(T::default()));
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                Ok(OnlyKey(found))
+            }
+        }
+        d.deserialize_map(Visit(std::marker::PhantomData))
+    }
+}
+
+/// Every registered section's value, keyed by its top-level key.
+#[derive(Clone)]
+struct Sections(BTreeMap<&'static str, Arc<dyn Any + Send + Sync>>);
+
+impl Default for Sections {
+    fn default() -> Self {
+        Sections(
+            inventory::iter::<SectionRegistration>
+                .into_iter()
+                .map(|s| (s.key, (s.default)()))
+                .collect(),
+        )
+    }
+}
+
+impl fmt::Debug for Sections {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
     }
 }
 
@@ -230,24 +350,32 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split("```").next())
             .expect("docs/config.md has a yaml block");
-        let config: Config = parse_yaml(yaml, Path::new("docs/config.md")).unwrap();
+        let config = Config::parse(yaml, Path::new("docs/config.md")).unwrap();
         assert_eq!(config.migrations, vec!["supabase/migrations"]);
         assert_eq!(config.replay.mode, ReplayMode::Auto);
         assert_eq!(config.replay.statement_timeout, Duration::from_secs(60));
         assert_eq!(config.replay.exempt.len(), 1);
         assert!(config.shim.expose_new_tables);
-        assert_eq!(config.lint.allow.len(), 1);
-        assert_eq!(config.expect.objects.len(), 2);
-        assert!(config.snapshot.enabled);
-        assert_eq!(config.pgtap.paths, vec!["supabase/tests"]);
-        assert_eq!(config.pgtap.jobs, Some(2));
-        assert_eq!(config.gate.allow.len(), 1);
+        // Each stage's section, read through its registered type.
+        assert_eq!(config.section::<crate::lint::LintConfig>().allow.len(), 1);
+        assert_eq!(
+            config
+                .section::<crate::snapshot::ExpectConfig>()
+                .objects
+                .len(),
+            2
+        );
+        assert!(config.section::<crate::snapshot::SnapshotConfig>().enabled);
+        let pgtap = config.section::<crate::pgtap::PgtapConfig>();
+        assert_eq!(pgtap.paths, vec!["supabase/tests"]);
+        assert_eq!(pgtap.jobs, Some(2));
+        assert_eq!(config.section::<crate::gate::GateConfig>().allow.len(), 1);
     }
 
     #[test]
     fn unknown_key_is_rejected_with_its_position() {
         let yaml = "migrations: m\nreplay:\n  mdoe: strict\n";
-        let err = parse_yaml::<Config>(yaml, Path::new("db-ci.yaml")).unwrap_err();
+        let err = Config::parse(yaml, Path::new("db-ci.yaml")).unwrap_err();
         let message = err.to_string();
         assert!(message.starts_with("db-ci.yaml:3:"), "{message}");
         assert!(message.contains("mdoe"), "{message}");
@@ -255,8 +383,47 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_top_level_key_is_refused_at_its_line_naming_every_section() {
+        let yaml = "migrations: m\n# note\nrsl:\n  min_coverage: 50\n";
+        let err = Config::parse(yaml, Path::new("db-ci.yaml")).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.starts_with("db-ci.yaml:3:1: unknown field `rsl`, expected one of"),
+            "{message}"
+        );
+        for key in OWN_KEYS
+            .iter()
+            .chain(&["rls", "lint", "snapshot", "expect", "pgtap", "gate"])
+        {
+            assert!(message.contains(&format!("`{key}`")), "{key}: {message}");
+        }
+        assert_eq!(err.exit_code(), crate::error::exit::INPUT);
+    }
+
+    #[test]
+    fn a_section_error_is_at_its_line_in_the_whole_file() {
+        let yaml = "migrations: m\nrls:\n  exposed_schemas: [public]\n  min_coverge: 50\n";
+        let err = Config::parse(yaml, Path::new("db-ci.yaml")).unwrap_err();
+        assert!(err.to_string().starts_with("db-ci.yaml:4:"), "{err}");
+        assert!(err.to_string().contains("min_coverge"), "{err}");
+    }
+
+    #[test]
+    fn an_absent_or_empty_section_is_its_defaults() {
+        let config = Config::parse("rls:\n# nothing yet\n", Path::new("db-ci.yaml")).unwrap();
+        assert_eq!(config.section::<crate::rls::RlsConfig>().min_coverage, None);
+        let config = Config::parse("# only a comment\n", Path::new("db-ci.yaml")).unwrap();
+        assert!(config.section::<crate::snapshot::SnapshotConfig>().enabled);
+        assert!(
+            Config::default()
+                .section::<crate::snapshot::SnapshotConfig>()
+                .enabled
+        );
+    }
+
+    #[test]
     fn a_zero_timeout_must_be_spelled_off() {
-        let err = parse_yaml::<Config>(
+        let err = Config::parse(
             "replay:\n  statement_timeout: 0s\n",
             Path::new("db-ci.yaml"),
         )
@@ -264,7 +431,7 @@ mod tests {
         assert!(err.to_string().starts_with("db-ci.yaml:2:"), "{err}");
         assert!(err.to_string().contains("write `off`"), "{err}");
         assert_eq!(err.exit_code(), crate::error::exit::INPUT);
-        let config = parse_yaml::<Config>(
+        let config = Config::parse(
             "replay:\n  statement_timeout: off\n",
             Path::new("db-ci.yaml"),
         )
@@ -275,7 +442,7 @@ mod tests {
     #[test]
     fn bad_duration_names_the_value() {
         let yaml = "replay:\n  statement_timeout: forever\n";
-        let err = parse_yaml::<Config>(yaml, Path::new("db-ci.yaml")).unwrap_err();
+        let err = Config::parse(yaml, Path::new("db-ci.yaml")).unwrap_err();
         assert!(err.to_string().contains("forever"), "{err}");
     }
 }

@@ -71,7 +71,7 @@ pub fn human_bytes(n: i64) -> String {
 }
 
 /// What kind of finding, for reports and `gate.allow`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
     Ledger,

@@ -4,6 +4,7 @@
 //! locks, rewrites and scans, pre-flights data-dependent failures on production's rows, and
 //! gives one verdict: exit 0 safe, 1 blocked, 2 input, 3 environment.
 
+pub mod config;
 pub mod judge;
 pub mod ledger;
 pub mod preflight;
@@ -29,7 +30,7 @@ use crate::stage_id::StageId;
 
 use judge::{Finding, FindingKind, Size, Sizes};
 
-pub use crate::config::gate::{Allow, GateConfig};
+pub use self::config::{Allow, GateConfig};
 
 /// Whether `allow` accepts `finding`.
 fn allows(allow: &Allow, finding: &Finding) -> bool {
@@ -38,43 +39,7 @@ fn allows(allow: &Allow, finding: &Finding) -> bool {
             .relation
             .as_ref()
             .is_none_or(|r| finding.relation.as_deref() == Some(r.as_str()))
-        && allow
-            .kind
-            .as_ref()
-            .is_none_or(|k| k == finding.kind.as_str())
-}
-
-/// Checks `gate.allow` before anything boots: a reason is mandatory, a kind must exist.
-pub fn validate(config: &GateConfig) -> Result<()> {
-    const KINDS: &[&str] = &[
-        "ledger",
-        "drift",
-        "rehearsal-failed",
-        "rewrite",
-        "scan",
-        "index-build",
-        "lock-without-timeout",
-        "data-violation",
-        "not-checked",
-        "destructive",
-    ];
-    for (i, allow) in config.allow.iter().enumerate() {
-        if allow.reason.trim().is_empty() {
-            return Err(Error::input(format!(
-                "read db-ci.yaml: gate.allow[{i}] ({}) needs a non-empty `reason`",
-                allow.file
-            )));
-        }
-        if let Some(kind) = &allow.kind {
-            if !KINDS.contains(&kind.as_str()) {
-                return Err(Error::input(format!(
-                    "read db-ci.yaml: gate.allow[{i}] kind `{kind}` is not one of {}",
-                    KINDS.join(", ")
-                )));
-            }
-        }
-    }
-    Ok(())
+        && allow.kind.is_none_or(|k| k == finding.kind)
 }
 
 /// What to gate.
@@ -165,12 +130,11 @@ async fn run(
     stage: &mut StageReport,
     after: &mut Vec<StageReport>,
 ) -> Result<()> {
-    validate(&project.config.gate)?;
     // Read before anything connects: a bad matrix is exit 2 at once, as in `db-ci run`.
-    let policy_files = crate::run::load_policy_files(project)?;
+    let stages = crate::stage::Stages::load(project)?;
     let target = Target::parse(&options.against, "--against", |k| std::env::var(k).ok())?;
     let repo = repo_migrations(project);
-    let prod_timeout = project.config.gate.statement_timeout;
+    let prod_timeout = project.config.section::<GateConfig>().statement_timeout;
     let session = ReadOnly::open(&target, prod_timeout).await?;
     let prod = read_production(&session).await?;
     let analysis = ledger::analyse(&repo, &prod.ledger);
@@ -287,16 +251,9 @@ async fn run(
     .await;
     session.close().await;
     let outcome = match outcome {
-        Ok(rehearsed) => after_rehearsal(
-            project,
-            options,
-            &server,
-            &policy_files,
-            &rehearsed,
-            reporter,
-        )
-        .await
-        .map(|stages| (rehearsed.checks, stages)),
+        Ok(rehearsed) => after_rehearsal(project, options, &server, &stages, &rehearsed, reporter)
+            .await
+            .map(|stages| (rehearsed.checks, stages)),
         Err(error) => Err(error),
     };
     server.shutdown().await;
@@ -335,7 +292,7 @@ async fn after_rehearsal(
     project: &Project,
     options: &GateOptions,
     server: &Server,
-    policy_files: &[crate::policy_tests::PolicyFile],
+    stages: &crate::stage::Stages,
     rehearsed: &Rehearsed,
     reporter: &mut dyn Reporter,
 ) -> Result<Vec<StageReport>> {
@@ -399,19 +356,18 @@ async fn after_rehearsal(
         options: &run_options,
         server,
         database,
-        policy_files,
+        policy_files: &stages.policy_files,
     };
-    let mut stages = Vec::new();
+    let mut reports = Vec::new();
     for name in AFTER_REHEARSAL {
-        let stage = match name {
-            StageId::Rls => crate::rls::stage(&ctx, reporter).await?,
-            StageId::Lint => crate::lint::stage(&ctx, reporter).await?,
-            _ => continue,
+        let Some(stage) = stages.run(name, &ctx, reporter).await else {
+            continue;
         };
+        let stage = stage?;
         reporter.event(&Event::StageDone(&stage));
-        stages.push(stage);
+        reports.push(stage);
     }
-    Ok(stages)
+    Ok(reports)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -784,7 +740,7 @@ fn finish(
     for finding in &mut findings {
         if let Some(allow) = project
             .config
-            .gate
+            .section::<GateConfig>()
             .allow
             .iter()
             .find(|a| allows(a, finding))

@@ -163,10 +163,7 @@ pub fn render_config(project: &Project, tuning: &Tuning) -> String {
     }
     out.push_str(&format!(
         "  exposed_schemas: [{}]\n",
-        project
-            .config
-            .rls
-            .exposed_schemas
+        crate::rls::exposed_schemas(project)
             .iter()
             .map(|s| yaml_string(s))
             .collect::<Vec<_>>()
@@ -200,10 +197,7 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
         file.exempt = None;
     }
     let path = project.root.join(crate::config::FILE_NAME);
-    let matrices: Vec<(String, PathBuf)> = project
-        .config
-        .rls
-        .exposed_schemas
+    let matrices: Vec<(String, PathBuf)> = crate::rls::exposed_schemas(&project)
         .iter()
         .map(|schema| (schema.clone(), matrix_path(&project, schema)))
         .collect();
@@ -368,8 +362,9 @@ async fn write_matrices(
 
     // Recorded on the same replayed database, into the generated files only.
     let project = Project::find(dir).map_err(environment)?;
-    let files: Vec<PolicyFile> = crate::run::load_policy_files(&project)
+    let files: Vec<PolicyFile> = crate::stage::Stages::load(&project)
         .map_err(environment)?
+        .policy_files
         .into_iter()
         .filter(|f| written.iter().any(|(p, _)| *p == f.path))
         .collect();
@@ -445,7 +440,7 @@ mod tests {
         std::fs::write(dir.path().join("db-ci.yaml"), &text).unwrap();
         let reread = Project::discover(dir.path()).unwrap();
         assert_eq!(reread.replay_mode(), ReplayMode::Ledger, "{text}");
-        assert_eq!(reread.config.rls.exposed_schemas, ["public", "api"]);
+        assert_eq!(crate::rls::exposed_schemas(&reread), ["public", "api"]);
         let exempt = reread.seeds[0].exempt.as_deref().unwrap();
         assert!(exempt.starts_with(CONFIRM), "{exempt}");
         assert!(exempt.contains("users_pkey"), "{exempt}");

@@ -4,6 +4,7 @@
 
 mod auth_rls_initplan;
 mod auth_users_exposed;
+pub mod config;
 mod duplicate_index;
 mod extension_in_public;
 mod function_search_path_mutable;
@@ -23,14 +24,14 @@ mod unindexed_foreign_keys;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::events::Reporter;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::snapshot::model::{Catalog, Grant};
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
-pub use crate::config::lint::{Allowance, FailOn, Level, LintConfig, RuleLevel};
+pub use self::config::{Allowance, FailOn, Level, LintConfig, RuleLevel};
 
 /// Where a finding's object was made, to point the failure at the migration line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,37 +148,6 @@ struct Reported<'a> {
     allowed: Option<&'a Allowance>,
 }
 
-impl LintConfig {
-    fn validate(&self, known: &[&'static Rule]) -> Result<()> {
-        let is_known = |id: &str| known.iter().any(|r| r.id == id);
-        let ids = || known.iter().map(|r| r.id).collect::<Vec<_>>().join(", ");
-        for id in self.levels.keys() {
-            if !is_known(id) {
-                return Err(Error::input(format!(
-                    "read `lint.levels` in db-ci.yaml: unknown rule `{id}` (rules: {})",
-                    ids()
-                )));
-            }
-        }
-        for allowance in &self.allow {
-            if !is_known(&allowance.rule) {
-                return Err(Error::input(format!(
-                    "read `lint.allow` in db-ci.yaml: unknown rule `{}` (rules: {})",
-                    allowance.rule,
-                    ids()
-                )));
-            }
-            if allowance.reason.trim().is_empty() {
-                return Err(Error::input(format!(
-                    "read `lint.allow` in db-ci.yaml: the allowance of {} for {} needs a reason",
-                    allowance.rule, allowance.object
-                )));
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Runs every rule over `catalog` with `config`'s levels and allowances.
 fn evaluate<'a>(
     catalog: &Catalog,
@@ -215,13 +185,30 @@ fn evaluate<'a>(
     (reported, clean)
 }
 
+/// The lint stage: its section (`lint:`) is parsed with db-ci.yaml.
+struct Loaded;
+
+impl crate::stage::Loaded for Loaded {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
+        Box::pin(stage(ctx, reporter))
+    }
+}
+
+inventory::submit!(crate::stage::Registration {
+    id: StageId::Lint,
+    load: |_| Ok(Box::new(Loaded)),
+});
+
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let _ = reporter;
     let started = Instant::now();
     let project = ctx.project;
-    let config = &project.config.lint;
+    let config = project.config.section::<LintConfig>();
     let all_rules = rules();
-    config.validate(&all_rules)?;
     let client = ctx.server.connect(ctx.database).await?;
     let catalog = crate::snapshot::read_catalog(&client).await?;
     drop(client);
@@ -235,15 +222,19 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             "the database holds no tables, views, functions or extensions to lint",
         ));
     }
+    let exposed_schemas = crate::rls::exposed_schemas(project);
     let scope = Scope {
-        exposed_schemas: &project.config.rls.exposed_schemas,
+        exposed_schemas: &exposed_schemas,
     };
     let fail_level = match ctx.options.fail_on_lint {
         Some(fail_on) => fail_on.level(),
         None => Some(config.fail_level.unwrap_or(Level::Error)),
     };
     let (reported, clean) = evaluate(&catalog, &scope, config, &all_rules);
-    let snapshot_rel = project.config.snapshot.relative_path();
+    let snapshot_rel = project
+        .config
+        .section::<crate::snapshot::SnapshotConfig>()
+        .relative_path();
     let snapshot_text =
         std::fs::read_to_string(crate::snapshot::snapshot_path(project)).unwrap_or_default();
 
@@ -486,39 +477,7 @@ pub(crate) mod build {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn the_config_knows_every_rule_id_in_report_order() {
-        let ids: Vec<&str> = rules().iter().map(|r| r.id).collect();
-        assert_eq!(ids, crate::config::lint::RULE_IDS);
-    }
-
     use super::*;
-
-    #[test]
-    fn allowances_need_a_known_rule_and_a_reason() {
-        let config = LintConfig {
-            allow: vec![Allowance {
-                rule: "no_primary_key".into(),
-                object: "public.t".into(),
-                reason: " ".into(),
-            }],
-            ..Default::default()
-        };
-        assert!(config
-            .validate(&rules())
-            .unwrap_err()
-            .to_string()
-            .contains("needs a reason"));
-        let config = LintConfig {
-            levels: [("no_such_rule".to_owned(), RuleLevel::Off)].into(),
-            ..Default::default()
-        };
-        assert!(config
-            .validate(&rules())
-            .unwrap_err()
-            .to_string()
-            .contains("no_such_rule"));
-    }
 
     #[test]
     fn unknown_rules_and_blank_reasons_are_rejected_where_written() {
@@ -527,11 +486,8 @@ mod tests {
             ("lint:\n  allow:\n    - rule: nope\n      object: public.t\n      reason: x\n", 3, "unknown rule `nope`"),
             ("lint:\n  allow:\n    - rule: no_primary_key\n      object: public.t\n      reason: ' '\n", 5, "needs a reason"),
         ] {
-            let err = crate::yaml::parse_yaml::<crate::config::Config>(
-                yaml,
-                std::path::Path::new("db-ci.yaml"),
-            )
-            .unwrap_err();
+            let err = crate::config::Config::parse(yaml, std::path::Path::new("db-ci.yaml"))
+                .unwrap_err();
             let message = err.to_string();
             assert!(message.starts_with(&format!("db-ci.yaml:{line}:")), "{yaml}: {message}");
             assert!(message.contains(needle), "{yaml}: {message}");

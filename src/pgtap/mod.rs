@@ -5,6 +5,7 @@
 //! script (files → statements with file:line:col, psql meta-commands) → exec (sessions,
 //! pipelined statements) → tap (TAP lines → assertions and problems) → cases and failures.
 
+pub mod config;
 pub mod exec;
 pub mod script;
 pub mod tap;
@@ -25,8 +26,8 @@ use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
-use crate::config::pgtap::default_paths;
-pub use crate::config::pgtap::PgtapConfig;
+use self::config::default_paths;
+pub use self::config::PgtapConfig;
 
 const STAGE: StageId = StageId::Pgtap;
 
@@ -41,7 +42,7 @@ pub struct Suite {
 /// Finds and parses the test files: every `*.sql` and `*.pg` under the configured paths,
 /// recursively, sorted by path (pg_prove's order).
 pub fn load(project: &Project) -> Result<Suite> {
-    let config = &project.config.pgtap;
+    let config = project.config.section::<PgtapConfig>();
     let mut files = Vec::new();
     for path in &config.paths {
         let full = project.root.join(path);
@@ -114,6 +115,27 @@ fn read_include(
     let text = std::fs::read_to_string(&path).map_err(|e| format!("read {included}: {e}"))?;
     Ok((relative(root, &path), text))
 }
+
+/// The pgtap stage with its suite read.
+struct Loaded(Suite);
+
+impl crate::stage::Loaded for Loaded {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
+        Box::pin(stage(ctx, &self.0, reporter))
+    }
+}
+
+inventory::submit!(crate::stage::Registration {
+    id: StageId::Pgtap,
+    load: |input| {
+        // An unsupported psql meta-command is exit 2 naming its line.
+        Ok(Box::new(Loaded(load(input.project)?)))
+    },
+});
 
 pub async fn stage(
     ctx: &StageContext<'_>,
@@ -256,7 +278,7 @@ async fn run_on(
         let jobs = ctx
             .project
             .config
-            .pgtap
+            .section::<PgtapConfig>()
             .jobs
             .unwrap_or(cores.min(4))
             .clamp(1, isolated.len());

@@ -84,13 +84,9 @@ impl PolicyFile {
 
 /// Reads every `*.yaml`/`*.yml` in the project's policy-tests folder, sorted by name. A
 /// missing folder is no files; a file that does not parse is an input error at file:line:col.
-/// `check` is what the stages that run the files check in each as it is read (the first
-/// problem, as `file:line[:col]: message`), an input error too; `run::load_policy_files`
-/// gives the rls and props stages' checks.
-pub fn load(
-    project: &Project,
-    check: impl Fn(&PolicyFile) -> Option<String>,
-) -> Result<Vec<PolicyFile>> {
+/// What only a stage knows (an RLS case's shape, a property's templates) each stage checks
+/// when it is loaded, before boot (`stage::Stages::load`).
+pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
     let dir = &project.policy_tests;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
@@ -120,7 +116,7 @@ pub fn load(
     };
     paths
         .into_iter()
-        .map(|path| load_file(project, &path, folder_setup.as_ref(), &check))
+        .map(|path| load_file(project, &path, folder_setup.as_ref()))
         .collect()
 }
 
@@ -135,7 +131,6 @@ fn load_file(
     project: &Project,
     path: &Path,
     folder_setup: Option<&SharedSql>,
-    check: &impl Fn(&PolicyFile) -> Option<String>,
 ) -> Result<PolicyFile> {
     let rel = relative(project, path);
     let text = std::fs::read_to_string(path)
@@ -200,9 +195,6 @@ fn load_file(
         file.actors
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
-    }
-    if let Some(problem) = check(&file) {
-        return Err(Error::input(problem));
     }
     Ok(file)
 }

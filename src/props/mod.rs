@@ -65,6 +65,34 @@ pub struct StageTally {
     pub executed: u64,
 }
 
+/// The properties stage, every property's templates checked.
+struct Loaded;
+
+impl crate::stage::Loaded for Loaded {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
+        Box::pin(stage(ctx, reporter))
+    }
+}
+
+inventory::submit!(crate::stage::Registration {
+    id: StageId::Properties,
+    load: |input| {
+        for file in input.policy_files {
+            if let Some((line, message)) = check(file).into_iter().next() {
+                return Err(crate::error::Error::input(format!(
+                    "{}: {message}",
+                    file.at(line)
+                )));
+            }
+        }
+        Ok(Box::new(Loaded))
+    },
+});
+
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     stage_with_tally(ctx, reporter)
         .await

@@ -6,6 +6,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod level;
 
 use std::borrow::Cow;
 use std::fmt::Write as _;

@@ -3,6 +3,7 @@
 //! spec (the YAML) → plan (cells with their SQL) → exec (batched, rolled back, parallel on
 //! clones) → judge (non-vacuous outcome) → explain (policies for failures) → coverage.
 
+pub mod config;
 pub mod coverage;
 pub mod exec;
 pub mod explain;
@@ -28,10 +29,37 @@ use crate::report::{Case, CaseVerdict, Failure, RecordedCell, RlsCell, StageRepo
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 
-pub use crate::config::rls::RlsConfig;
+pub use self::config::{exposed_schemas, RlsConfig};
 use crate::stage_id::StageId;
 
 const STAGE: StageId = StageId::Rls;
+
+/// The rls stage, its cases checked.
+struct Loaded;
+
+impl crate::stage::Loaded for Loaded {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
+        Box::pin(stage(ctx, reporter))
+    }
+}
+
+inventory::submit!(crate::stage::Registration {
+    id: StageId::Rls,
+    load: |input| {
+        // Each case's shape, checked as the planner will read it: on invented targets,
+        // since the catalog is not there yet.
+        for file in input.policy_files {
+            if let Some((pos, message)) = plan::check(file).into_iter().next() {
+                return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
+            }
+        }
+        Ok(Box::new(Loaded))
+    },
+});
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let started = Instant::now();
@@ -57,8 +85,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             let targets = target_info(&client, file).await?;
             plans.push(plan::plan(file, &targets, ctx.options.record.is_some()));
         }
-        let relations =
-            coverage::exposed_relations(&client, &ctx.project.config.rls.exposed_schemas).await?;
+        let relations = coverage::exposed_relations(&client, &exposed_schemas(ctx.project)).await?;
         (plans, relations)
     };
     let files: Vec<&PolicyFile> = bound.iter().collect();
@@ -155,17 +182,17 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     );
 
     report.checks = report.cases.len();
-    let minimum = ctx
-        .options
-        .min_coverage
-        .or(ctx.project.config.rls.min_coverage);
+    let minimum =
+        ctx.options
+            .min_coverage
+            .or(ctx.project.config.section::<RlsConfig>().min_coverage);
     let coverage = coverage::coverage(&relations, &covered, minimum);
     // No table or view in the exposed schemas: there is no coverage to measure, and a
     // required minimum cannot be met by nothing.
     let nothing_exposed = relations.is_empty().then(|| {
         format!(
             "no coverage to measure: no table or view in the exposed schemas ({})",
-            ctx.project.config.rls.exposed_schemas.join(", ")
+            exposed_schemas(ctx.project).join(", ")
         )
     });
     if let (Some(minimum), Some(why)) = (minimum, &nothing_exposed) {

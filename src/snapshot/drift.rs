@@ -48,7 +48,10 @@ pub async fn drift_command(dir: &Path, against: &str) -> i32 {
 pub async fn check(dir: &Path, against: &str) -> Result<Drift> {
     let project = Project::discover(dir)?;
     let path = super::snapshot_path(&project);
-    let rel = project.config.snapshot.relative_path();
+    let rel = project
+        .config
+        .section::<super::SnapshotConfig>()
+        .relative_path();
     let committed = std::fs::read_to_string(&path).map_err(|e| {
         Error::input(format!(
             "read the committed snapshot {}: {e} (create it with `db-ci run --update-snapshot`)",

@@ -1,8 +1,8 @@
 //! Catalog expectations (`expect:` in db-ci.yaml): counts of tables, views, functions,
 //! policies and triggers, and objects that must exist after replay.
 
+pub use super::expect_config::{Count, ExpectConfig, Object, ObjectRef};
 use super::model::{Catalog, Table};
-pub use crate::config::expect::{Count, ExpectConfig, Object, ObjectRef};
 
 /// One expectation's outcome: its name, the config key it comes from, and what is wrong.
 pub struct Outcome {
@@ -126,12 +126,8 @@ mod tests {
 
     #[test]
     fn counts_that_expect_nothing_are_rejected_where_written() {
-        let config = |yaml: &str| {
-            crate::yaml::parse_yaml::<crate::config::Config>(
-                yaml,
-                std::path::Path::new("db-ci.yaml"),
-            )
-        };
+        let config =
+            |yaml: &str| crate::config::Config::parse(yaml, std::path::Path::new("db-ci.yaml"));
         for (yaml, line, needle) in [
             ("expect:\n  tables: { mni: 999 }\n", 2, "mni"),
             ("expect:\n  tables: {}\n", 2, "expects nothing"),
@@ -156,7 +152,7 @@ mod tests {
         let ok = config("expect:\n  tables: {max: 0}\n  views: 0\n  objects: [table public.a]\n")
             .unwrap();
         assert!(matches!(
-            ok.expect.tables,
+            ok.section::<ExpectConfig>().tables,
             Some(Count::Between {
                 min: None,
                 max: Some(0)

@@ -1,9 +1,11 @@
 //! The snapshot stage: the project's catalog as one deterministic YAML file, compared with
 //! the committed one; catalog expectations; and (in [`drift`]) a live database against it.
 
+pub mod config;
 pub mod diff;
 pub mod drift;
 pub mod expect;
+pub mod expect_config;
 pub mod model;
 pub mod render;
 
@@ -19,12 +21,14 @@ use crate::project::Project;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::stage::StageContext;
 
-pub use crate::config::snapshot::{SnapshotConfig, DEFAULT_PATH};
+pub use self::config::{SnapshotConfig, DEFAULT_PATH};
 use crate::stage_id::StageId;
 
 /// The snapshot file of `project`.
 pub fn snapshot_path(project: &Project) -> PathBuf {
-    project.root.join(project.config.snapshot.relative_path())
+    project
+        .root
+        .join(project.config.section::<SnapshotConfig>().relative_path())
 }
 
 /// Reads the catalog inside a read-only, repeatable-read transaction (one consistent view,
@@ -56,6 +60,24 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::input(format!("write the snapshot {}: {e}", path.display())))
 }
 
+/// The snapshot stage: its sections (`snapshot:`, `expect:`) are parsed with db-ci.yaml.
+struct Loaded;
+
+impl crate::stage::Loaded for Loaded {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
+        Box::pin(stage(ctx, reporter))
+    }
+}
+
+inventory::submit!(crate::stage::Registration {
+    id: StageId::Snapshot,
+    load: |_| Ok(Box::new(Loaded)),
+});
+
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let _ = reporter;
     let started = Instant::now();
@@ -66,7 +88,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let mut report = StageReport::new(StageId::Snapshot, StageVerdict::Pass);
     let mut summary = Vec::new();
 
-    if project.config.snapshot.enabled {
+    if project.config.section::<SnapshotConfig>().enabled {
         let yaml = render::to_yaml(&catalog);
         let (case, failure, what) = compare(project, &yaml, ctx.options.update_snapshot)?;
         report.cases.push(case);
@@ -74,7 +96,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         summary.push(what);
     }
 
-    let expect = &project.config.expect;
+    let expect = project.config.section::<ExpectConfig>();
     if !expect.is_empty() {
         let outcomes = expect::check(expect, &catalog);
         let held = outcomes.iter().filter(|o| o.problem.is_none()).count();
@@ -132,7 +154,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 /// Compares the rendered catalog with the committed snapshot (writing it when asked or when
 /// it is missing outside CI): the case, its failure, and a summary.
 fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<Failure>, String)> {
-    let rel = project.config.snapshot.relative_path();
+    let rel = project.config.section::<SnapshotConfig>().relative_path();
     let path = snapshot_path(project);
     let case = |verdict, message: Option<String>, line| Case {
         name: format!("catalog matches {rel}"),

@@ -1,6 +1,8 @@
-//! `pgtap:` in db-ci.yaml: the section type the pgtap stage reads.
+//! `pgtap:` in db-ci.yaml: the section the pgtap stage reads.
 
 use serde::Deserialize;
+
+use crate::config::{Section, SectionRegistration};
 
 /// `pgtap:` in db-ci.yaml.
 #[derive(Debug, Clone, Deserialize)]
@@ -12,6 +14,12 @@ pub struct PgtapConfig {
     /// Parallel sessions, each on its own clone (default: the number of cores, at most 4).
     pub jobs: Option<usize>,
 }
+
+impl Section for PgtapConfig {
+    const KEY: &'static str = "pgtap";
+}
+
+inventory::submit!(SectionRegistration::of::<PgtapConfig>());
 
 impl Default for PgtapConfig {
     fn default() -> Self {

@@ -1,73 +1,12 @@
-//! `lint:` in db-ci.yaml and `--fail-on-lint`: the levels, the section type and the rule
-//! ids the lint stage's rules answer to.
+//! `lint:` in db-ci.yaml: the section the lint stage reads, its rule ids checked against the
+//! rules there are as it is parsed.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// The id of every lint rule, in report order: what `lint.levels` and `lint.allow` may name.
-/// The lint stage's `rules()` has exactly these (a test there holds them equal).
-pub const RULE_IDS: &[&str] = &[
-    "rls_disabled_in_public",
-    "policy_exists_rls_disabled",
-    "rls_enabled_no_policy",
-    "security_definer_view",
-    "materialized_view_in_api",
-    "auth_users_exposed",
-    "rls_references_user_metadata",
-    "rls_policy_always_true",
-    "security_definer_search_path",
-    "function_search_path_mutable",
-    "anon_security_definer_function_executable",
-    "authenticated_security_definer_function_executable",
-    "auth_rls_initplan",
-    "multiple_permissive_policies",
-    "unindexed_foreign_keys",
-    "no_primary_key",
-    "duplicate_index",
-    "extension_in_public",
-];
-
-/// How serious a finding is. Ordered: `info < warn < error`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-impl Level {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Info => "info",
-            Level::Warn => "warn",
-            Level::Error => "error",
-        }
-    }
-}
-
-/// The lowest level that fails the run, from the command line (`--fail-on-lint`), overriding
-/// `lint.fail_level`; `never` reports findings without failing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOn {
-    Info,
-    Warn,
-    Error,
-    Never,
-}
-
-impl FailOn {
-    /// The level at or above which findings fail; `None` for never.
-    pub fn level(self) -> Option<Level> {
-        match self {
-            FailOn::Info => Some(Level::Info),
-            FailOn::Warn => Some(Level::Warn),
-            FailOn::Error => Some(Level::Error),
-            FailOn::Never => None,
-        }
-    }
-}
+use crate::config::{Section, SectionRegistration};
+pub use crate::report::level::{FailOn, Level};
 
 /// A rule's level in the config: a level, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -78,6 +17,12 @@ pub enum RuleLevel {
     Warn,
     Error,
 }
+
+impl Section for LintConfig {
+    const KEY: &'static str = "lint";
+}
+
+inventory::submit!(SectionRegistration::of::<LintConfig>());
 
 /// `lint:` in db-ci.yaml.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -124,13 +69,12 @@ fn a_reason<'de, D: serde::Deserializer<'de>>(
 }
 
 fn known_rule(id: &str) -> std::result::Result<(), String> {
-    if RULE_IDS.contains(&id) {
+    let rules = super::rules();
+    if rules.iter().any(|rule| rule.id == id) {
         return Ok(());
     }
-    Err(format!(
-        "unknown rule `{id}` (rules: {})",
-        RULE_IDS.join(", ")
-    ))
+    let ids: Vec<&str> = rules.iter().map(|rule| rule.id).collect();
+    Err(format!("unknown rule `{id}` (rules: {})", ids.join(", ")))
 }
 
 #[derive(Debug, Clone, Deserialize)]

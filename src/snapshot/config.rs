@@ -1,6 +1,8 @@
-//! `snapshot:` in db-ci.yaml: the section type the snapshot stage reads.
+//! `snapshot:` in db-ci.yaml: the section the snapshot stage reads.
 
 use serde::Deserialize;
+
+use crate::config::{Section, SectionRegistration};
 
 /// Where the snapshot lives when the config does not say, relative to the project root.
 pub const DEFAULT_PATH: &str = "db-ci.snapshot.yaml";
@@ -15,6 +17,12 @@ pub struct SnapshotConfig {
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
 }
+
+impl Section for SnapshotConfig {
+    const KEY: &'static str = "snapshot";
+}
+
+inventory::submit!(SectionRegistration::of::<SnapshotConfig>());
 
 impl Default for SnapshotConfig {
     fn default() -> Self {

@@ -3,7 +3,14 @@
 
 use serde::Deserialize;
 
+use crate::config::{Section, SectionRegistration};
 use crate::error::Error;
+
+impl Section for ExpectConfig {
+    const KEY: &'static str = "expect";
+}
+
+inventory::submit!(SectionRegistration::of::<ExpectConfig>());
 
 /// `expect:` in db-ci.yaml.
 #[derive(Debug, Clone, Default, Deserialize)]
