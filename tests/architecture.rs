@@ -19,7 +19,9 @@ fn layers(lib: &str) -> BTreeMap<String, usize> {
     // Join each numbered item with its continuation lines.
     let mut items: Vec<String> = Vec::new();
     for line in doc {
-        let numbered = line.split_once(". ").filter(|(n, _)| n.parse::<u32>().is_ok());
+        let numbered = line
+            .split_once(". ")
+            .filter(|(n, _)| n.parse::<u32>().is_ok());
         match numbered {
             Some((_, rest)) => items.push(rest.to_owned()),
             None if !line.is_empty() && !items.is_empty() => {

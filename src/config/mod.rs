@@ -196,21 +196,22 @@ impl Config {
         let keys: BTreeMap<String, serde::de::IgnoredAny> = parse_yaml(text, path)?;
         if let Some(unknown) = keys.keys().find(|k| !known_key(k)) {
             let line = crate::yaml::key_line(text, &[unknown]).unwrap_or(1);
-            let mut expected: Vec<&str> = OWN_KEYS.to_vec();
-            expected.extend(
-                inventory::iter::<SectionRegistration>
-                    .into_iter()
-                    .map(|s| s.key),
-            );
-            return Err(Error::input(format!(
-                "{}:{line}:1: unknown field `{unknown}`, expected one of {}",
-                path.display(),
+            // Registration order is the linker's: the sections are listed sorted.
+            let mut sections: Vec<&str> = inventory::iter::<SectionRegistration>
+                .into_iter()
+                .map(|s| s.key)
+                .collect();
+            sections.sort_unstable();
+            let expected: Vec<&str> = OWN_KEYS.iter().copied().chain(sections).collect();
+            let message = format!(
+                "unknown field `{unknown}`, expected one of {}",
                 expected
                     .iter()
                     .map(|k| format!("`{k}`"))
                     .collect::<Vec<_>>()
                     .join(", ")
-            )));
+            );
+            return Err(crate::yaml::key_error(text, path, line, unknown, &message));
         }
         for section in inventory::iter::<SectionRegistration> {
             let value = (section.parse)(text, path)?;
@@ -388,7 +389,11 @@ mod tests {
         let err = Config::parse(yaml, Path::new("db-ci.yaml")).unwrap_err();
         let message = err.to_string();
         assert!(
-            message.starts_with("db-ci.yaml:3:1: unknown field `rsl`, expected one of"),
+            message.ends_with(
+                "db-ci.yaml:3:1: unknown field `rsl`, expected one of `migrations`, `seeds`, \
+                 `policy_tests`, `shim`, `replay`, `expect`, `gate`, `lint`, `pgtap`, `rls`, \
+                 `snapshot`"
+            ),
             "{message}"
         );
         for key in OWN_KEYS

@@ -50,6 +50,39 @@ pub fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> Error {
     }
 }
 
+/// An error about a key the parser accepted (e.g. a top-level key no one owns), at 1-based
+/// `line`, rendered like the parser's own errors: the message, then the line with the key
+/// underlined.
+pub fn key_error(text: &str, path: &Path, line: usize, key: &str, message: &str) -> Error {
+    #[derive(Debug, thiserror::Error, miette::Diagnostic)]
+    #[error("{message}")]
+    struct KeyError {
+        message: String,
+        #[source_code]
+        src: miette::NamedSource<String>,
+        #[label("{message}")]
+        span: miette::SourceSpan,
+    }
+    let start: usize = text.lines().take(line - 1).map(|l| l.len() + 1).sum();
+    let column = text
+        .lines()
+        .nth(line - 1)
+        .and_then(|l| l.find(key))
+        .unwrap_or(0);
+    let name = path.display().to_string();
+    let report = miette::Report::new(KeyError {
+        message: message.to_owned(),
+        src: miette::NamedSource::new(&name, text.to_owned()),
+        span: (start + column, key.len()).into(),
+    });
+    let message = format!("{name}:{line}:{}: {message}", column + 1);
+    Error::Yaml {
+        rendered: format!("{message}\n{report:?}"),
+        message,
+        path: path.to_path_buf(),
+    }
+}
+
 /// serde-saphyr's first line without its own `error: line N column M:` prefix.
 fn bare_message(text: &str) -> &str {
     let first = text.lines().next().unwrap_or(text);
@@ -164,6 +197,22 @@ mod tests {
         assert!(rendered.contains("[project/db-ci.yaml:3:1]"), "{rendered}");
         assert!(!rendered.contains("<input>"), "{rendered}");
         assert!(!rendered.contains("DuplicateKeyPolicy"), "{rendered}");
+    }
+
+    #[test]
+    fn a_key_error_names_the_file_and_underlines_the_key() {
+        let err = key_error(
+            "a: 1\n\"rsl\": 2\n",
+            Path::new("p/db-ci.yaml"),
+            2,
+            "rsl",
+            "unknown field `rsl`",
+        );
+        assert_eq!(err.to_string(), "p/db-ci.yaml:2:2: unknown field `rsl`");
+        let rendered = err.render();
+        assert!(rendered.contains("[p/db-ci.yaml:2:2]"), "{rendered}");
+        assert!(rendered.contains("\"rsl\": 2"), "{rendered}");
+        assert_eq!(err.exit_code(), crate::error::exit::INPUT);
     }
 
     #[test]
