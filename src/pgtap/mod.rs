@@ -51,8 +51,11 @@ pub fn load(project: &Project) -> Result<Suite> {
         } else if full.is_dir() {
             collect(&full, &mut files)?;
         } else if config.paths != default_paths() {
+            let text = std::fs::read_to_string(project.root.join(crate::config::FILE_NAME))
+                .unwrap_or_default();
+            let line = crate::yaml::key_line(&text, &["pgtap", "paths"]).unwrap_or(1);
             return Err(Error::input(format!(
-                "{}: pgtap.paths: `{path}` does not exist",
+                "{}:{line}: pgtap.paths: `{path}` does not exist",
                 crate::config::FILE_NAME
             )));
         }
