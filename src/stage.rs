@@ -30,6 +30,21 @@ pub trait Loaded {
     ) -> LocalBoxFuture<'a, Result<StageReport>>;
 }
 
+/// A stage with nothing loaded of its own is its async function:
+/// `load: |_| Ok(Box::new(stage))`.
+impl<F> Loaded for F
+where
+    F: for<'a> AsyncFn(&'a StageContext<'a>, &'a mut dyn Reporter) -> Result<StageReport>,
+{
+    fn run<'a>(
+        &'a self,
+        ctx: &'a StageContext<'a>,
+        reporter: &'a mut dyn Reporter,
+    ) -> LocalBoxFuture<'a, Result<StageReport>> {
+        Box::pin(self(ctx, reporter))
+    }
+}
+
 /// One stage after replay, submitted from the stage's folder with
 /// `inventory::submit!(Registration { id: StageId::Rls, load })`. Every
 /// [`StageId::after_replay`] stage has exactly one (a test holds it); replay and idempotence

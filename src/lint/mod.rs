@@ -185,22 +185,9 @@ fn evaluate<'a>(
     (reported, clean)
 }
 
-/// The lint stage: its section (`lint:`) is parsed with db-ci.yaml.
-struct Loaded;
-
-impl crate::stage::Loaded for Loaded {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a StageContext<'a>,
-        reporter: &'a mut dyn Reporter,
-    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
-        Box::pin(stage(ctx, reporter))
-    }
-}
-
 inventory::submit!(crate::stage::Registration {
     id: StageId::Lint,
-    load: |_| Ok(Box::new(Loaded)),
+    load: |_| Ok(Box::new(stage)),
 });
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {

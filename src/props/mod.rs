@@ -65,19 +65,6 @@ pub struct StageTally {
     pub executed: u64,
 }
 
-/// The properties stage, every property's templates checked.
-struct Loaded;
-
-impl crate::stage::Loaded for Loaded {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a StageContext<'a>,
-        reporter: &'a mut dyn Reporter,
-    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
-        Box::pin(stage(ctx, reporter))
-    }
-}
-
 inventory::submit!(crate::stage::Registration {
     id: StageId::Properties,
     load: |input| {
@@ -89,7 +76,7 @@ inventory::submit!(crate::stage::Registration {
                 )));
             }
         }
-        Ok(Box::new(Loaded))
+        Ok(Box::new(stage))
     },
 });
 

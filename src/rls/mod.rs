@@ -34,19 +34,6 @@ use crate::stage_id::StageId;
 
 const STAGE: StageId = StageId::Rls;
 
-/// The rls stage, its cases checked.
-struct Loaded;
-
-impl crate::stage::Loaded for Loaded {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a StageContext<'a>,
-        reporter: &'a mut dyn Reporter,
-    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
-        Box::pin(stage(ctx, reporter))
-    }
-}
-
 inventory::submit!(crate::stage::Registration {
     id: StageId::Rls,
     load: |input| {
@@ -57,7 +44,7 @@ inventory::submit!(crate::stage::Registration {
                 return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
             }
         }
-        Ok(Box::new(Loaded))
+        Ok(Box::new(stage))
     },
 });
 

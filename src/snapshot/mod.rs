@@ -60,22 +60,9 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::input(format!("write the snapshot {}: {e}", path.display())))
 }
 
-/// The snapshot stage: its sections (`snapshot:`, `expect:`) are parsed with db-ci.yaml.
-struct Loaded;
-
-impl crate::stage::Loaded for Loaded {
-    fn run<'a>(
-        &'a self,
-        ctx: &'a StageContext<'a>,
-        reporter: &'a mut dyn Reporter,
-    ) -> futures_util::future::LocalBoxFuture<'a, Result<StageReport>> {
-        Box::pin(stage(ctx, reporter))
-    }
-}
-
 inventory::submit!(crate::stage::Registration {
     id: StageId::Snapshot,
-    load: |_| Ok(Box::new(Loaded)),
+    load: |_| Ok(Box::new(stage)),
 });
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
