@@ -69,10 +69,10 @@ inventory::submit!(crate::stage::Registration {
     id: StageId::Properties,
     load: |input| {
         for file in input.policy_files {
-            if let Some((line, message)) = check(file).into_iter().next() {
+            if let Some((pos, message)) = check(file).into_iter().next() {
                 return Err(crate::error::Error::input(format!(
                     "{}: {message}",
-                    file.at(line)
+                    pos.at(&file.rel)
                 )));
             }
         }
@@ -268,11 +268,12 @@ fn render(
 
 /// The input errors of `file`'s properties (an unknown pool or actor, a template that does
 /// not parse), so a bad property is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(usize, String)> {
+pub fn check(file: &PolicyFile) -> Vec<(crate::yaml::Pos, String)> {
     file.spec
         .properties
         .iter()
         .filter_map(|property| render(file, &property.value, line_of(property)).err())
+        .map(|(line, message)| (line.into(), message))
         .collect()
 }
 

@@ -105,37 +105,8 @@ fn render_value(file: &PolicyFile, actor: &Actor, want: &Value) -> Result<Value,
     })
 }
 
-/// Where an input error is: a line, and the column when the error is about a value whose
-/// position the parser kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pos {
-    pub line: usize,
-    pub column: Option<usize>,
-}
-
-impl From<usize> for Pos {
-    fn from(line: usize) -> Pos {
-        Pos { line, column: None }
-    }
-}
-
-impl Pos {
-    /// The position of a value as written.
-    pub fn of<T>(value: &serde_saphyr::Spanned<T>) -> Pos {
-        Pos {
-            line: value.referenced.line() as usize,
-            column: Some(value.referenced.column() as usize),
-        }
-    }
-
-    /// `file:line[:col]`.
-    pub fn at(&self, file: &str) -> String {
-        match self.column {
-            Some(column) => format!("{file}:{}:{column}", self.line),
-            None => format!("{file}:{}", self.line),
-        }
-    }
-}
+/// Where an input error is (the one position type of every YAML input).
+pub use crate::yaml::Pos;
 
 /// A case-level problem found while planning: the matrix has a hole or a case is malformed.
 #[derive(Debug, Clone)]

@@ -8,6 +8,38 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 
+/// Where something is in a YAML input file: a line, and the column when the parser kept the
+/// position of the value: what the stages' checks of policy-test files return.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pos {
+    pub line: usize,
+    pub column: Option<usize>,
+}
+
+impl From<usize> for Pos {
+    fn from(line: usize) -> Pos {
+        Pos { line, column: None }
+    }
+}
+
+impl Pos {
+    /// The position of a value as written.
+    pub fn of<T>(value: &serde_saphyr::Spanned<T>) -> Pos {
+        Pos {
+            line: value.referenced.line() as usize,
+            column: Some(value.referenced.column() as usize),
+        }
+    }
+
+    /// `file:line[:col]`.
+    pub fn at(&self, file: &str) -> String {
+        match self.column {
+            Some(column) => format!("{file}:{}:{column}", self.line),
+            None => format!("{file}:{}", self.line),
+        }
+    }
+}
+
 /// Parses YAML text into `T`, turning errors into diagnostics that point at `path:line:col`.
 ///
 /// Every input file is YAML 1.2 (the core schema), as users write GitHub workflows: only
