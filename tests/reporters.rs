@@ -30,6 +30,18 @@ fn file_case(stage: &str, file: &str, verdict: CaseVerdict, line: Option<usize>)
     }
 }
 
+/// The report's observation written as the JSON spells it.
+fn observed_from(text: &str) -> db_ci::report::Observed {
+    use db_ci::report::Observed;
+    match text {
+        "allow" => Observed::Allow,
+        "deny" => Observed::Deny,
+        "partial" => Observed::Partial,
+        "broken" => Observed::Broken,
+        other => panic!("no observation `{other}`"),
+    }
+}
+
 fn cell(case: &str, actor: &str, operation: &str, expected: &str, observed: &str) -> Case {
     let verdict = match observed {
         "broken" => CaseVerdict::Broken,
@@ -56,7 +68,7 @@ fn cell(case: &str, actor: &str, operation: &str, expected: &str, observed: &str
             actor: actor.to_owned(),
             operation: operation.to_owned(),
             expected: expected.to_owned(),
-            observed: observed.to_owned(),
+            observed: observed_from(observed),
             unreviewed: false,
         }),
     }

@@ -626,7 +626,7 @@ fn cell_text(cells: &[(&Case, &RlsCell)]) -> String {
             CaseVerdict::Fail => format!(
                 "❌ {} → {}",
                 escape_markdown(&cell.expected),
-                escape_markdown(&cell.observed)
+                escape_markdown(cell.observed.as_str())
             ),
             CaseVerdict::Broken => format!("⚠️ broken ({})", escape_markdown(&cell.expected)),
             CaseVerdict::Skipped => format!("⏭️ {}", escape_markdown(&cell.expected)),
@@ -832,11 +832,12 @@ fn coverage_section(out: &mut String, coverage: &Coverage) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Observed;
 
     fn cell(
         verdict: CaseVerdict,
         expected: &str,
-        observed: &str,
+        observed: Observed,
         unreviewed: bool,
     ) -> (Case, RlsCell) {
         let rls = RlsCell {
@@ -845,7 +846,7 @@ mod tests {
             actor: "anon".to_owned(),
             operation: "select".to_owned(),
             expected: expected.to_owned(),
-            observed: observed.to_owned(),
+            observed,
             unreviewed,
         };
         let case = Case {
@@ -863,14 +864,14 @@ mod tests {
 
     #[test]
     fn a_passing_recording_says_it_is_unreviewed() {
-        let (case, rls) = cell(CaseVerdict::Pass, "deny", "deny", true);
+        let (case, rls) = cell(CaseVerdict::Pass, "deny", Observed::Deny, true);
         assert_eq!(
             cell_text(&[(&case, &rls)]),
             "✅ deny (recorded, unreviewed)"
         );
-        let (case, rls) = cell(CaseVerdict::Pass, "deny", "deny", false);
+        let (case, rls) = cell(CaseVerdict::Pass, "deny", Observed::Deny, false);
         assert_eq!(cell_text(&[(&case, &rls)]), "✅ deny");
-        let (case, rls) = cell(CaseVerdict::Fail, "deny", "allow", true);
+        let (case, rls) = cell(CaseVerdict::Fail, "deny", Observed::Allow, true);
         assert_eq!(cell_text(&[(&case, &rls)]), "❌ deny → allow");
     }
 }

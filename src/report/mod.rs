@@ -159,11 +159,39 @@ pub struct RlsCell {
     pub operation: String,
     /// allow | deny
     pub expected: String,
-    /// allow | deny | partial | broken
-    pub observed: String,
+    pub observed: Observed,
     /// The expectation is a recording nobody reviewed yet (the actor is under `unreviewed:`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unreviewed: bool,
+}
+
+/// What an RLS cell's run showed (`observed` in the JSON); the rls judge decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observed {
+    Allow,
+    Deny,
+    /// Some target rows but not all: neither allow nor deny.
+    Partial,
+    /// The test itself is wrong; nothing was learnt about the policy.
+    Broken,
+}
+
+impl Observed {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Observed::Allow => "allow",
+            Observed::Deny => "deny",
+            Observed::Partial => "partial",
+            Observed::Broken => "broken",
+        }
+    }
+}
+
+impl std::fmt::Display for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which commands of each exposed table have at least one allow or deny cell.

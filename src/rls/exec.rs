@@ -7,7 +7,6 @@ use serde::Deserialize;
 use tokio_postgres::Client;
 
 use super::plan::{cell_json, Cell};
-use crate::actors::Actors;
 use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::sql::db_error_text;
@@ -242,18 +241,17 @@ pub async fn connect_worker(
 /// Runs `cells` on `client` batch by batch, sending each batch's results as it completes.
 pub async fn run_on(
     client: &Client,
-    actors: &Actors,
     cells: &[(usize, &Cell)],
     done: &tokio::sync::mpsc::UnboundedSender<Vec<CellResult>>,
 ) -> Result<()> {
     for batch in cells.chunks(BATCH) {
-        let (mut results, timed_out) = run_batch(client, actors, batch).await?;
+        let (mut results, timed_out) = run_batch(client, batch).await?;
         if timed_out && batch.len() > 1 {
             // One cell ran past the time limit and took its batch down: run the batch's
             // cells one by one, so only the cell that times out is broken.
             results.clear();
             for one in batch.chunks(1) {
-                results.extend(run_batch(client, actors, one).await?.0);
+                results.extend(run_batch(client, one).await?.0);
             }
         }
         let _ = done.send(results);
@@ -265,7 +263,6 @@ pub async fn run_on(
 /// sending each scenario's results as it completes.
 pub async fn run_scenarios(
     client: &Client,
-    actors: &Actors,
     cells: &[(usize, &Cell)],
     done: &tokio::sync::mpsc::UnboundedSender<Vec<CellResult>>,
 ) -> Result<()> {
@@ -277,39 +274,27 @@ pub async fn run_scenarios(
         }
     }
     for steps in scenarios {
-        let results = run_json(client, actors, &steps, "pg_temp.dbci_scenario")
-            .await?
-            .0;
+        let results = run_json(client, &steps, "pg_temp.dbci_scenario").await?.0;
         let _ = done.send(results);
     }
     Ok(())
 }
 
 /// Runs one batch; says whether it failed on the statement time limit.
-async fn run_batch(
-    client: &Client,
-    actors: &Actors,
-    batch: &[(usize, &Cell)],
-) -> Result<(Vec<CellResult>, bool)> {
-    run_json(client, actors, batch, "pg_temp.dbci_cells").await
+async fn run_batch(client: &Client, batch: &[(usize, &Cell)]) -> Result<(Vec<CellResult>, bool)> {
+    run_json(client, batch, "pg_temp.dbci_cells").await
 }
 
 /// Runs `function` on the cells of `batch` as JSON; says whether it failed on the statement
 /// time limit (every cell then carries the error).
 async fn run_json(
     client: &Client,
-    actors: &Actors,
     batch: &[(usize, &Cell)],
     function: &str,
 ) -> Result<(Vec<CellResult>, bool)> {
     let json: Vec<serde_json::Value> = batch
         .iter()
-        .map(|(index, cell)| {
-            let actor = actors
-                .get(&cell.actor)
-                .expect("cells are planned from the file's actors");
-            cell_json(*index, cell, actor)
-        })
+        .map(|(index, cell)| cell_json(*index, cell))
         .collect();
     let payload = serde_json::Value::Array(json).to_string();
     let results = match client

@@ -4,45 +4,14 @@
 use super::exec::CellResult;
 use super::plan::{Cell, OpKind};
 use super::spec::{compare_returns, error_may_deny, then_holds, Expect, Operation, Rows};
-use crate::actors::Actor;
 use crate::report::CaseVerdict;
 
 /// SQLSTATE of "insufficient privilege": RLS WITH CHECK violations and missing grants.
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
 
-/// What a cell's run showed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observed {
-    Allow,
-    Deny,
-    /// Some target rows but not all: neither allow nor deny.
-    Partial,
-    /// The test itself is wrong; nothing was learnt about the policy.
-    Broken,
-}
+pub use crate::report::Observed;
 
 impl Observed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Observed::Allow => "allow",
-            Observed::Deny => "deny",
-            Observed::Partial => "partial",
-            Observed::Broken => "broken",
-        }
-    }
-
-    /// Reads back [`Observed::as_str`].
-    pub fn parse(text: &str) -> Option<Observed> {
-        [
-            Observed::Allow,
-            Observed::Deny,
-            Observed::Partial,
-            Observed::Broken,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == text)
-    }
-
     /// The expectation this observation would satisfy, when it is one.
     pub fn expectation(self) -> Option<Expect> {
         match self {
@@ -69,8 +38,9 @@ fn broken(message: String) -> Judgement {
     }
 }
 
-/// Judges `result` of `cell` run as `actor`.
-pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
+/// Judges `result` of `cell` run as its actor.
+pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
+    let actor = &cell.actor;
     if let Some(message) = &cell.broken {
         return Judgement {
             observed: Observed::Broken,
@@ -86,7 +56,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
         return broken(match result.phase.as_deref() {
             Some("impersonate") => format!(
                 "impersonating {} as role {} failed ({state}): {error}",
-                cell.actor, actor.db_role
+                actor.name, actor.db_role
             ),
             Some("then") => format!("a `then:` query failed as admin ({state}): {error}"),
             _ => format!("the case's own SQL failed as admin ({state}): {error}"),
@@ -142,7 +112,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             return broken(format!(
                 "{} as {} raised {state} ({}): an error not declared as a denial is never counted as deny{}{advice}",
                 cell.operation.as_str(),
-                cell.actor,
+                cell.actor.name,
                 result.error.as_deref().unwrap_or(""),
                 result
                     .detail
@@ -266,7 +236,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
                 message: Some(format!(
                     "{} as {}: expected allow, observed allow ({detail}), but it returned {}: {difference}",
                     cell.operation.as_str(),
-                    cell.actor,
+                    cell.actor.name,
                     if returns.want.is_array() { "other rows" } else { "another value" }
                 )),
             };
@@ -285,7 +255,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             message: Some(format!(
                 "{} as {}: expected allow, observed allow ({detail}), but {why}",
                 cell.operation.as_str(),
-                cell.actor,
+                cell.actor.name,
             )),
         };
     }
@@ -301,7 +271,7 @@ pub fn judge(cell: &Cell, actor: &Actor, result: &CellResult) -> Judgement {
             format!(
                 "{} as {}: expected {}, observed {} ({detail})",
                 cell.operation.as_str(),
-                cell.actor,
+                cell.actor.name,
                 cell.expect
                     .map_or("nothing (no expectation yet)", Expect::as_str),
                 observed.as_str(),
@@ -340,6 +310,7 @@ fn error_text(result: &CellResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::actors::Actor;
 
     fn cell(operation: Operation, expect: Expect) -> Cell {
         Cell {
@@ -352,7 +323,7 @@ mod tests {
                 "public.notes".into()
             },
             operation,
-            actor: "bob".into(),
+            actor: bob(),
             expect: Some(expect),
             case_index: 0,
             unreviewed: false,
@@ -400,7 +371,7 @@ mod tests {
     }
 
     fn judged(operation: Operation, expect: Expect, result: CellResult) -> Judgement {
-        judge(&cell(operation, expect), &bob(), &result)
+        judge(&cell(operation, expect), &result)
     }
 
     #[test]
@@ -452,7 +423,7 @@ mod tests {
                 rows: Some(rows),
                 ..ran(3)
             };
-            let judgement = judge(&recording, &bob(), &result);
+            let judgement = judge(&recording, &result);
             assert_eq!(
                 (judgement.observed, judgement.verdict),
                 (observed, CaseVerdict::Fail)
@@ -465,15 +436,7 @@ mod tests {
                 "{observed:?}"
             );
         }
-        // Only allow and deny can become expectations; they read back from the report.
-        for observed in [
-            Observed::Allow,
-            Observed::Deny,
-            Observed::Partial,
-            Observed::Broken,
-        ] {
-            assert_eq!(Observed::parse(observed.as_str()), Some(observed));
-        }
+        // Only allow and deny can become expectations.
         assert_eq!(Observed::Partial.expectation(), None);
         assert_eq!(Observed::Broken.expectation(), None);
         assert_eq!(Observed::Deny.expectation(), Some(Expect::Deny));
@@ -616,7 +579,7 @@ mod tests {
             error: Some("not a member".into()),
             ..ran(0)
         };
-        let deny = judge(&rpc, &bob(), &raised);
+        let deny = judge(&rpc, &raised);
         assert_eq!(
             (deny.observed, deny.verdict),
             (Observed::Deny, CaseVerdict::Pass)
@@ -625,7 +588,7 @@ mod tests {
             sqlstate: Some("22023".into()),
             ..raised
         };
-        assert_eq!(judge(&rpc, &bob(), &other).verdict, CaseVerdict::Broken);
+        assert_eq!(judge(&rpc, &other).verdict, CaseVerdict::Broken);
 
         let mut count = cell(Operation::Sql, Expect::Allow);
         count.op_kind = OpKind::Count;
@@ -633,7 +596,7 @@ mod tests {
             rows: Some(0),
             ..ran(0)
         };
-        let judged = judge(&count, &bob(), &nothing);
+        let judged = judge(&count, &nothing);
         assert_eq!(
             (judged.observed, judged.verdict),
             (Observed::Deny, CaseVerdict::Fail)

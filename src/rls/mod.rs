@@ -117,7 +117,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                     actor: hole.actor.clone(),
                     operation: hole.operation.as_str().to_owned(),
                     expected: "none".to_owned(),
-                    observed: "broken".to_owned(),
+                    observed: judge::Observed::Broken,
                     unreviewed: false,
                 }),
             };
@@ -316,7 +316,7 @@ async fn run_file(
             for cell in cells {
                 let case = case_for(
                     cell,
-                    "broken",
+                    judge::Observed::Broken,
                     CaseVerdict::Broken,
                     Some("setup failed".to_owned()),
                     0,
@@ -361,11 +361,10 @@ async fn run_file(
         let runs = clients
             .iter()
             .zip(&chunks)
-            .map(|(client, chunk)| exec::run_on(client, &file.actors, chunk, &sender));
+            .map(|(client, chunk)| exec::run_on(client, chunk, &sender));
         let mut outcomes = futures_util::future::join_all(runs).await;
         if !scenarios.is_empty() {
-            outcomes
-                .push(exec::run_scenarios(&clients[0], &file.actors, &scenarios, &sender).await);
+            outcomes.push(exec::run_scenarios(&clients[0], &scenarios, &sender).await);
         }
         outcomes
     };
@@ -378,14 +377,10 @@ async fn run_file(
             batch_started = Instant::now();
             for result in batch {
                 let cell = &cells[result.i];
-                let actor = file
-                    .actors
-                    .get(&cell.actor)
-                    .expect("planned from the file's actors");
-                let judgement = judge::judge(cell, actor, &result);
+                let judgement = judge::judge(cell, &result);
                 let case = case_for(
                     cell,
-                    judgement.observed.as_str(),
+                    judgement.observed,
                     judgement.verdict,
                     judgement.message,
                     per_cell / 1000,
@@ -430,10 +425,7 @@ async fn run_file(
             continue;
         }
         let cell = &cells[*cell_index];
-        let actor = file
-            .actors
-            .get(&cell.actor)
-            .expect("planned from the file's actors");
+        let actor = &cell.actor;
         // The claims are in the statement's request.jwt.claims.
         let mut notes = Vec::new();
         if cell.scenario.is_some() {
@@ -506,12 +498,7 @@ fn record_cells(
     let mut recorded = Vec::new();
     for (case, cell_index) in cases.iter_mut().zip(case_cells) {
         let cell = &cells[*cell_index];
-        let Some(to) = case
-            .cell
-            .as_ref()
-            .and_then(|c| judge::Observed::parse(&c.observed))
-            .and_then(judge::Observed::expectation)
-        else {
+        let Some(to) = case.cell.as_ref().and_then(|c| c.observed.expectation()) else {
             continue;
         };
         if cell.expect == Some(to) || cell.scenario.is_some() {
@@ -523,7 +510,7 @@ fn record_cells(
             line: cell.case_line,
             target: cell.target.clone(),
             operation: cell.operation,
-            actor: cell.actor.clone(),
+            actor: cell.actor.name.clone(),
             from: cell.expect,
             to,
         };
@@ -622,11 +609,13 @@ async fn vacuous_sql_cases(
         }
     }
     for positions in by_case.values() {
-        let judged = |p: &usize| cases[*p].cell.as_ref().map(|c| c.observed.as_str());
-        if positions
-            .iter()
-            .any(|p| matches!(judged(p), Some("allow") | Some("broken")))
-        {
+        let judged = |p: &usize| cases[*p].cell.as_ref().map(|c| c.observed);
+        if positions.iter().any(|p| {
+            matches!(
+                judged(p),
+                Some(judge::Observed::Allow) | Some(judge::Observed::Broken)
+            )
+        }) {
             continue;
         }
         let cell = &cells[case_cells[positions[0]]];
@@ -641,7 +630,7 @@ async fn vacuous_sql_cases(
             case.verdict = CaseVerdict::Broken;
             case.message = Some(message.clone());
             if let Some(cell) = case.cell.as_mut() {
-                cell.observed = "broken".to_owned();
+                cell.observed = judge::Observed::Broken;
             }
         }
     }
@@ -651,6 +640,20 @@ async fn vacuous_sql_cases(
 async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
     if client.batch_execute("begin").await.is_err() {
         return Ok(()); // cannot tell: never turn a verdict on a harness problem
+    }
+    // The actors ran under the case's frozen clock; admin must see the same instant, or a
+    // row that only exists "then" would make admin's run differ from theirs.
+    if let Some(now) = cell.now {
+        let frozen = client
+            .execute(
+                "select pg_catalog.set_config($1, $2, true)",
+                &[&crate::clock::SETTING, &now.sql_text()],
+            )
+            .await;
+        if frozen.is_err() {
+            let _ = client.batch_execute("rollback").await;
+            return Ok(());
+        }
     }
     let outcome = if cell.op_kind == plan::OpKind::Count {
         match client.query_one(cell.op.as_str(), &[]).await {
@@ -701,13 +704,13 @@ fn case_name(cell: &Cell) -> String {
         "{} / {} as {}",
         cell.case,
         cell.operation.as_str(),
-        cell.actor
+        cell.actor.name
     )
 }
 
 fn case_for(
     cell: &Cell,
-    observed: &str,
+    observed: judge::Observed,
     verdict: CaseVerdict,
     message: Option<String>,
     duration_ms: u64,
@@ -723,10 +726,10 @@ fn case_for(
         cell: Some(RlsCell {
             case: cell.case.clone(),
             target: cell.target.clone(),
-            actor: cell.actor.clone(),
+            actor: cell.actor.name.clone(),
             operation: cell.operation.as_str().to_owned(),
             expected: cell.expect.map_or("none", |e| e.as_str()).to_owned(),
-            observed: observed.to_owned(),
+            observed,
             unreviewed: cell.unreviewed,
         }),
     }

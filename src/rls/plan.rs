@@ -31,7 +31,8 @@ pub struct Cell {
     /// `schema.table`, or `sql`.
     pub target: String,
     pub operation: Operation,
-    pub actor: String,
+    /// The actor it runs as, resolved (and bound to its seeded user) when planned.
+    pub actor: Actor,
     /// `None` while recording (`rls --record`): the cell has no expectation yet and what it
     /// observes becomes one.
     pub expect: Option<Expect>,
@@ -374,7 +375,7 @@ pub fn plan(
                     target: "sql".to_owned(),
                     operation: Operation::Sql,
                     unreviewed: unreviewed.contains(&actor_name),
-                    actor: actor_name,
+                    actor: actor.clone(),
                     expect,
                     case_index,
                     deny_sqlstates: case
@@ -630,7 +631,7 @@ pub fn plan(
                             target: format!("{schema}.{table}"),
                             operation,
                             unreviewed: unreviewed.contains(&actor_name),
-                            actor: actor_name,
+                            actor: actor.clone(),
                             expect,
                             case_index,
                             deny_sqlstates: deny_sqlstates.clone(),
@@ -811,7 +812,7 @@ fn plan_steps(
             case_line: step_line,
             target: "sql".to_owned(),
             operation: Operation::Sql,
-            actor: actor.name.clone(),
+            actor: actor.clone(),
             // A step's `expect:` is required: a scenario is never recorded.
             expect: Some(expect),
             case_index,
@@ -1126,7 +1127,8 @@ fn table_cell(
 }
 
 /// The cell as the JSON the batch function reads.
-pub fn cell_json(index: usize, cell: &Cell, actor: &Actor) -> Value {
+pub fn cell_json(index: usize, cell: &Cell) -> Value {
+    let actor = &cell.actor;
     let legacy: serde_json::Map<String, Value> = actor
         .legacy_claims()
         .into_iter()
@@ -1348,7 +1350,7 @@ mod tests {
             .map(|c| {
                 (
                     c.case.as_str(),
-                    c.actor.as_str(),
+                    c.actor.name.as_str(),
                     c.scenario,
                     c.deny_sqlstates.as_slice(),
                 )
@@ -1375,7 +1377,7 @@ mod tests {
         let cells: Vec<(&str, Option<Expect>, bool)> = recording
             .cells
             .iter()
-            .map(|c| (c.actor.as_str(), c.expect, c.unreviewed))
+            .map(|c| (c.actor.name.as_str(), c.expect, c.unreviewed))
             .collect();
         assert_eq!(
             cells,
