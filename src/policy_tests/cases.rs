@@ -64,6 +64,80 @@ pub struct CaseSpec {
     pub now: Option<crate::clock::Frozen>,
 }
 
+/// What a case runs against: exactly one of `table:`, `bucket:`, `sql:` or `steps:`, read
+/// from the case once so that planning matches on it instead of re-testing options.
+#[derive(Debug, Clone)]
+pub enum Target<'a> {
+    /// A table or view (`table:`), its schema defaulting to `public`.
+    Table { schema: String, name: String },
+    /// Objects of a storage bucket (`bucket:`, optionally `object:`): `storage.objects` rows.
+    Bucket {
+        bucket: &'a str,
+        object: Option<&'a str>,
+    },
+    /// An RPC or any statement (`sql:`), judged by its outcome.
+    Sql(&'a str),
+    /// A scenario (`steps:`): statements by named actors in order.
+    Steps(&'a [Spanned<StepSpec>]),
+}
+
+impl Target<'_> {
+    /// The relation whose rows the case reads or writes: `None` for `sql:` and `steps:`.
+    pub fn relation(&self) -> Option<(String, String)> {
+        match self {
+            Target::Table { schema, name } => Some((schema.clone(), name.clone())),
+            Target::Bucket { .. } => Some(("storage".to_owned(), "objects".to_owned())),
+            Target::Sql(_) | Target::Steps(_) => None,
+        }
+    }
+}
+
+impl CaseSpec {
+    /// The case's target, or the fragment saying why it has none.
+    pub fn target(&self) -> Result<Target<'_>, String> {
+        let target = match (&self.table, &self.bucket, &self.sql, &self.steps) {
+            (Some(table), None, None, None) => {
+                let (schema, name) = split_target(table);
+                Target::Table { schema, name }
+            }
+            (None, Some(bucket), None, None) => Target::Bucket {
+                bucket,
+                object: self.object.as_deref(),
+            },
+            (None, None, Some(sql), None) => Target::Sql(sql),
+            (None, None, None, Some(steps)) => Target::Steps(steps),
+            _ => {
+                return Err(format!(
+                    "case `{}`: give exactly one of `table:`, `bucket:`, `sql:` or `steps:`",
+                    self.name
+                ))
+            }
+        };
+        if self.object.is_some() && !matches!(target, Target::Bucket { .. }) {
+            return Err(format!("case `{}`: `object:` needs `bucket:`", self.name));
+        }
+        Ok(target)
+    }
+}
+
+/// Splits `schema.table` (default schema `public`); quotes are honoured.
+pub fn split_target(name: &str) -> (String, String) {
+    let name = name.trim();
+    match name.split_once('.') {
+        Some((schema, table)) => (unquote(schema), unquote(table)),
+        None => ("public".to_owned(), unquote(name)),
+    }
+}
+
+fn unquote(part: &str) -> String {
+    let part = part.trim();
+    if part.len() >= 2 && part.starts_with('"') && part.ends_with('"') {
+        part[1..part.len() - 1].replace("\"\"", "\"")
+    } else {
+        part.to_lowercase()
+    }
+}
+
 /// One step of a `steps:` scenario: an SQL statement run as one actor, judged like an
 /// `sql:` cell.
 #[derive(Debug, Clone, Deserialize)]
@@ -665,6 +739,52 @@ cases:
     deny: [bob]
     sqlstate: P0001
 ";
+
+    #[test]
+    fn a_case_has_exactly_one_target() {
+        let case = |yaml: &str| -> CaseSpec { serde_saphyr::from_str(yaml).unwrap() };
+        let table = case("name: a\ntable: Private.\"Odd \"\"Name\"\"\"\n");
+        match table.target().unwrap() {
+            Target::Table { schema, name } => {
+                assert_eq!(
+                    (schema.as_str(), name.as_str()),
+                    ("private", "Odd \"Name\"")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let bucket = case("name: b\nbucket: avatars\nobject: a.png\n");
+        assert!(matches!(
+            bucket.target().unwrap(),
+            Target::Bucket {
+                bucket: "avatars",
+                object: Some("a.png")
+            }
+        ));
+        assert_eq!(
+            bucket.target().unwrap().relation(),
+            Some(("storage".to_owned(), "objects".to_owned()))
+        );
+        let sql = case("name: c\nsql: select 1\n");
+        assert!(matches!(sql.target().unwrap(), Target::Sql("select 1")));
+        assert_eq!(sql.target().unwrap().relation(), None);
+        let plain = case("name: d\ntable: notes\n").target().unwrap().relation();
+        assert_eq!(plain, Some(("public".to_owned(), "notes".to_owned())));
+        for (yaml, says) in [
+            ("name: e\n", "exactly one of"),
+            ("name: e\ntable: t\nbucket: b\n", "exactly one of"),
+            (
+                "name: e\nsql: select 1\nobject: a.png\n",
+                "`object:` needs `bucket:`",
+            ),
+        ] {
+            let error = case(yaml).target().unwrap_err();
+            assert!(
+                error.starts_with("case `e`: ") && error.contains(says),
+                "{error}"
+            );
+        }
+    }
 
     #[test]
     fn cases_parse_with_lines_and_others() {

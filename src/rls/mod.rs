@@ -70,7 +70,11 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         let mut plans = Vec::new();
         for file in &bound {
             let targets = target_info(&client, file).await?;
-            plans.push(plan::plan(file, &targets, ctx.options.record.is_some()));
+            plans.push(plan::plan(
+                file,
+                plan::Catalog::Read(&targets),
+                ctx.options.record.is_some(),
+            ));
         }
         let relations = coverage::exposed_relations(&client, &exposed_schemas(ctx.project)).await?;
         (plans, relations)

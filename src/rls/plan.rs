@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+pub use super::spec::split_target;
 use super::spec::{
     resolve, returns_rows_wanted, CaseSpec, DenyOn, Expect, Expectations, OpExpect, Operation,
-    SqlStates,
+    SqlStates, Target,
 };
 use crate::actors::{Actor, ActorKind};
 use crate::policy_tests::PolicyFile;
@@ -133,6 +134,17 @@ pub struct TargetInfo {
     pub has_xmin: bool,
 }
 
+/// What planning knows of the database a file will run on.
+#[derive(Debug, Clone, Copy)]
+pub enum Catalog<'a> {
+    /// Before boot, where only input errors are wanted: a table case is planned against no
+    /// key and no `xmin` (they decide how a cell finds its rows, and whether it is broken at
+    /// run time, never whether the input is wrong), and a missing table is not known yet.
+    NotRead,
+    /// After replay: the facts of every target, by `(schema, table)`.
+    Read(&'a BTreeMap<(String, String), TargetInfo>),
+}
+
 /// A row version written inside the cell: its `xmin` is newer than the batch's transaction
 /// id (which the first write of a cell assigns before its subtransaction's, and which rows
 /// committed by the setup predate). Compared on the 32-bit xid, as `xmin` holds it.
@@ -148,31 +160,9 @@ pub struct Plan {
     pub errors: Vec<(Pos, String)>,
 }
 
-/// Splits `schema.table` (default schema `public`); quotes are honoured.
-pub fn split_target(name: &str) -> (String, String) {
-    let name = name.trim();
-    match name.split_once('.') {
-        Some((schema, table)) => (unquote(schema), unquote(table)),
-        None => ("public".to_owned(), unquote(name)),
-    }
-}
-
-fn unquote(part: &str) -> String {
-    let part = part.trim();
-    if part.len() >= 2 && part.starts_with('"') && part.ends_with('"') {
-        part[1..part.len() - 1].replace("\"\"", "\"")
-    } else {
-        part.to_lowercase()
-    }
-}
-
 /// The target table of a case (storage cases target `storage.objects`).
 pub fn case_target(case: &CaseSpec) -> Option<(String, String)> {
-    if case.bucket.is_some() {
-        Some(("storage".to_owned(), "objects".to_owned()))
-    } else {
-        case.table.as_deref().map(split_target)
-    }
+    case.target().ok().and_then(|target| target.relation())
 }
 
 /// A YAML value as a SQL literal.
@@ -194,14 +184,10 @@ fn render_for(file: &PolicyFile, actor: &Actor, text: &str) -> Result<String, St
     file.actors.render(&text)
 }
 
-/// Plans every cell of every case in `file`; `targets` holds the catalog facts per target.
+/// Plans every cell of every case in `file` against what is known of the `catalog`.
 /// `record`: actors with no expectation get a cell that records one (`rls --record`)
 /// instead of a hole.
-pub fn plan(
-    file: &PolicyFile,
-    targets: &BTreeMap<(String, String), TargetInfo>,
-    record: bool,
-) -> Plan {
+pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
     let mut plan = Plan::default();
     let actor_names: Vec<&str> = file.actors.names().collect();
     if actor_names.contains(&"me") {
@@ -214,446 +200,30 @@ pub fn plan(
     for (case_index, spanned) in file.spec.cases.iter().enumerate() {
         let case = &spanned.value;
         let line = spanned.referenced.line() as usize;
-        let kinds = [
-            case.table.is_some(),
-            case.bucket.is_some(),
-            case.sql.is_some(),
-            case.steps.is_some(),
-        ];
-        if kinds.iter().filter(|k| **k).count() != 1 {
-            plan.errors.push((
-                Pos::from(line),
-                format!(
-                    "case `{}`: give exactly one of `table:`, `bucket:`, `sql:` or `steps:`",
-                    case.name
-                ),
-            ));
-            continue;
-        }
-        if let Some(steps) = &case.steps {
-            plan_steps(&mut plan, file, case, case_index, line, steps);
-            continue;
-        }
-        if case.object.is_some() && case.bucket.is_none() {
-            plan.errors.push((
-                Pos::from(line),
-                format!("case `{}`: `object:` needs `bucket:`", case.name),
-            ));
-            continue;
-        }
-        if let Some(sql) = &case.sql {
-            if case.select.is_some()
-                || case.insert.is_some()
-                || case.update.is_some()
-                || case.delete.is_some()
-                || case.filter.is_some()
-            {
-                plan.errors.push((
-                    Pos::from(line),
-                    format!(
-                        "case `{}`: an `sql:` case takes `allow:`/`deny:` (and `sqlstate:`), not table operations or `where:`",
-                        case.name
-                    ),
-                ));
+        let target = match case.target() {
+            Ok(target) => target,
+            Err(message) => {
+                plan.errors.push((Pos::from(line), message));
                 continue;
             }
-            if let Some(returns) = &case.returns {
-                if let Err(message) = returns_rows_wanted(&returns.value) {
-                    plan.errors
-                        .push((Pos::of(returns), format!("case `{}`: {message}", case.name)));
-                    continue;
-                }
-            }
-            if case.ordered
-                && case
-                    .returns
-                    .as_ref()
-                    .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
-            {
-                plan.errors.push((
-                    Pos::from(line),
-                    format!(
-                        "case `{}`: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
-                        case.name
-                    ),
-                ));
-                continue;
-            }
-            let allow = case.allow.clone().unwrap_or_default();
-            let deny = case.deny.clone().unwrap_or_default();
-            let expectations = match resolve(&allow, &deny, &actor_names) {
-                Ok(e) => e,
-                Err((l, message)) => {
-                    plan.errors
-                        .push((Pos::from(if l == 0 { line } else { l }), message));
-                    continue;
-                }
-            };
-            if case.sqlstate.is_some() && case.deny_sqlstate.is_some() {
-                plan.errors.push((
-                    Pos::from(line),
-                    format!(
-                        "case `{}`: give `deny_sqlstate: [..]` or the older `sqlstate:`, not both",
-                        case.name
-                    ),
-                ));
-                continue;
-            }
-            if let Some(state) = &case.sqlstate {
-                if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    plan.errors.push((
-                        Pos::from(line),
-                        format!(
-                            "case `{}`: sqlstate `{state}` is not a 5-character SQLSTATE",
-                            case.name
-                        ),
-                    ));
-                    continue;
-                }
-            }
-            let unreviewed = match unreviewed_actors(&case.unreviewed, &actor_names, &case.name) {
-                Ok(names) => names,
-                Err(error) => {
-                    plan.errors.push(error);
-                    continue;
-                }
-            };
-            if !record {
-                add_holes(&mut plan, case, line, Operation::Sql, &expectations.missing);
-            }
-            for (actor_name, expect) in planned(&expectations, record) {
-                let actor = file
-                    .actors
-                    .get(&actor_name)
-                    .expect("resolved against the file's actors");
-                // Only what an allowed actor reads is compared (`{{me.email}}` means nothing
-                // for anon).
-                let returns = match case
-                    .returns
-                    .as_ref()
-                    .filter(|_| expect == Some(Expect::Allow))
-                    .map(|r| render_value(file, actor, &r.value))
-                    .transpose()
-                {
-                    Ok(want) => want.map(|want| Returns {
-                        want,
-                        ordered: case.ordered,
-                    }),
-                    Err(message) => {
-                        plan.errors.push((
-                            Pos::from(line),
-                            format!("case `{}`: returns: {message}", case.name),
-                        ));
-                        break;
-                    }
-                };
-                let op = match render_for(file, actor, sql) {
-                    Ok(op) if returns.is_some() => returning_rows(&op),
-                    Ok(op) if case.returns_rows => format!(
-                        "select count(*) from ({}) as returned",
-                        op.trim().trim_end_matches(';')
-                    ),
-                    Ok(op) => op,
-                    Err(message) => {
-                        plan.errors
-                            .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
-                        break;
-                    }
-                };
-                let then = match render_then(file, actor, case.then.as_ref()) {
-                    Ok(then) => then,
-                    Err((l, message)) => {
-                        plan.errors
-                            .push((l, format!("case `{}`: {message}", case.name)));
-                        break;
-                    }
-                };
-                plan.cells.push(Cell {
-                    file: file.rel.clone(),
-                    case: case.name.clone(),
-                    case_line: line,
-                    target: "sql".to_owned(),
-                    operation: Operation::Sql,
-                    unreviewed: unreviewed.contains(&actor_name),
-                    actor: actor.clone(),
-                    expect,
-                    case_index,
-                    deny_sqlstates: case
-                        .sqlstate
-                        .iter()
-                        .cloned()
-                        .chain(states(case.deny_sqlstate.as_ref()))
-                        .collect(),
-                    deny_on_error: case.deny_on == Some(DenyOn::Error),
-                    before: None,
-                    op,
-                    op_kind: if case.returns_rows {
-                        OpKind::Count
-                    } else {
-                        OpKind::Rows
-                    },
-                    after: None,
-                    then,
-                    returns,
-                    filter: String::new(),
-                    broken: None,
-                    scenario: None,
-                    now: None,
-                });
-            }
-            continue;
-        }
-        if case.returns.is_some() || case.ordered {
-            plan.errors.push((
-                Pos::from(line),
-                format!(
-                    "case `{}`: `returns:` of a table case goes under `select:` (`select: {{ allow: [...], returns: [...] }}`)",
-                    case.name
-                ),
-            ));
-            continue;
-        }
-        if let Some(then) = &case.then {
-            plan.errors.push((
-                Pos::of(then),
-                format!(
-                    "case `{}`: `then:` of a table case goes under the operation it follows (`update: {{ set: …, then: … }}`)",
-                    case.name
-                ),
-            ));
-            continue;
-        }
-        if case.allow.is_some()
-            || case.deny.is_some()
-            || case.sqlstate.is_some()
-            || case.returns_rows
-        {
-            plan.errors.push((
-                Pos::from(line),
-                format!(
-                    "case `{}`: `allow:`/`deny:` go under an operation (`select: {{ allow: [...] }}`) for table cases",
-                    case.name
-                ),
-            ));
-            continue;
-        }
-        let (schema, table) = case_target(case).expect("table or bucket");
-        let info = targets
-            .get(&(schema.clone(), table.clone()))
-            .cloned()
-            .unwrap_or_default();
-        if !info.exists {
-            plan.errors.push((
-                Pos::from(line),
-                format!(
-                    "case `{}`: table or view {}.{} does not exist after replay",
-                    case.name, schema, table
-                ),
-            ));
-            continue;
-        }
-        let qualified = format!("{}.{}", quote_ident(&schema), quote_ident(&table));
-        let key: Vec<String> = case.key.clone().unwrap_or_else(|| info.key.clone());
-        let operations: Vec<(Operation, OpExpect)> = [
-            case.select
-                .as_ref()
-                .map(|o| (Operation::Select, o.expect())),
-            case.insert
-                .as_ref()
-                .map(|o| (Operation::Insert, o.expect())),
-            case.update
-                .as_ref()
-                .map(|o| (Operation::Update, o.expect())),
-            case.delete
-                .as_ref()
-                .map(|o| (Operation::Delete, o.expect())),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        if operations.is_empty() {
-            plan.errors.push((
-                Pos::from(line),
-                format!(
-                    "case `{}`: no operation: give `select:`, `insert:`, `update:` or `delete:`",
-                    case.name
-                ),
-            ));
-            continue;
-        }
-        for (operation, op) in operations {
-            if let Some(select) = case
-                .select
-                .as_ref()
-                .filter(|_| operation == Operation::Select)
-            {
-                if let Some(ordered) = &select.ordered {
-                    plan.errors.push((
-                        Pos::of(ordered),
-                        format!(
-                            "case `{}`: a table's rows come in no order: `ordered:` is for `sql:` cases",
-                            case.name
-                        ),
-                    ));
-                    continue;
-                }
-                if let Some(returns) = &select.returns {
-                    if returns_rows_wanted(&returns.value) != Ok(true) {
-                        plan.errors.push((
-                            Pos::of(returns),
-                            format!(
-                                "case `{}`: `returns:` of a select is the target rows: a list of objects naming the columns compared, e.g. `[{{ id: 1, title: x }}]`",
-                                case.name
-                            ),
-                        ));
-                        continue;
-                    }
-                }
-            }
-            if let (Operation::Select, Some(then)) = (operation, op.then) {
-                plan.errors.push((
-                    Pos::of(then),
-                    format!(
-                        "case `{}`: a select changes nothing for `then:` to check; use `returns:` for what it reads",
-                        case.name
-                    ),
-                ));
-                continue;
-            }
-            let deny_sqlstates: Vec<String> = states(case.deny_sqlstate.as_ref())
-                .chain(states(op.deny_sqlstate))
-                .collect();
-            let deny_on_error = case.deny_on.or(op.deny_on) == Some(DenyOn::Error);
-            let then_spec = op.then;
-            let expectations = match resolve(op.allow, op.deny, &actor_names) {
-                Ok(e) => e,
-                Err((l, message)) => {
-                    plan.errors
-                        .push((Pos::from(if l == 0 { line } else { l }), message));
-                    continue;
-                }
-            };
-            // Denials by any error are only worth something when the statement can succeed:
-            // an allowed actor's cell shows it does (a case whose own values are wrong, a
-            // NOT NULL or foreign key violation, fails there instead of passing as deny).
-            let unreviewed = match unreviewed_actors(op.unreviewed, &actor_names, &case.name) {
-                Ok(names) => names,
-                Err(error) => {
-                    plan.errors.push(error);
-                    continue;
-                }
-            };
-            // While recording, the allowed actors are not known yet: the check runs on the
-            // recorded file.
-            let complete = !record || expectations.missing.is_empty();
-            if deny_on_error
-                && complete
-                && !expectations.cells.values().any(|e| *e == Expect::Allow)
-            {
-                plan.errors.push((
-                    Pos::from(line),
-                    format!(
-                        "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
-                        case.name,
-                        operation.as_str()
-                    ),
-                ));
-                continue;
-            }
-            if !record {
-                add_holes(&mut plan, case, line, operation, &expectations.missing);
-            }
-            for (actor_name, expect) in planned(&expectations, record) {
-                let actor = file
-                    .actors
-                    .get(&actor_name)
-                    .expect("resolved against the file's actors");
-                match table_cell(
-                    file,
-                    case,
-                    actor,
-                    operation,
-                    &qualified,
-                    &key,
-                    info.has_xmin,
-                ) {
-                    Ok(CellSql {
-                        before,
-                        op,
-                        op_kind,
-                        after,
-                        filter,
-                        broken,
-                    }) => {
-                        // A write's `then:` is what an allowed actor's write promises.
-                        let then_spec = then_spec.filter(|_| expect == Some(Expect::Allow));
-                        let then = match render_then(file, actor, then_spec) {
-                            Ok(then) => then,
-                            Err((l, message)) => {
-                                plan.errors
-                                    .push((l, format!("case `{}`: {message}", case.name)));
-                                break;
-                            }
-                        };
-                        let want = case
-                            .select
-                            .as_ref()
-                            .filter(|_| operation == Operation::Select)
-                            .and_then(|s| s.returns.as_ref())
-                            .filter(|_| expect == Some(Expect::Allow));
-                        let returns = match want
-                            .map(|r| render_value(file, actor, &r.value))
-                            .transpose()
-                        {
-                            Ok(want) => want.map(|want| Returns {
-                                want,
-                                ordered: false,
-                            }),
-                            Err(message) => {
-                                plan.errors.push((
-                                    Pos::from(line),
-                                    format!("case `{}`: returns: {message}", case.name),
-                                ));
-                                break;
-                            }
-                        };
-                        // The rows the actor reads, beside their count.
-                        let op = match (&returns, broken.is_none()) {
-                            (Some(_), true) => returning_rows(&format!(
-                                "select t.* from {qualified} t where {filter}"
-                            )),
-                            _ => op,
-                        };
-                        plan.cells.push(Cell {
-                            file: file.rel.clone(),
-                            case: case.name.clone(),
-                            case_line: line,
-                            target: format!("{schema}.{table}"),
-                            operation,
-                            unreviewed: unreviewed.contains(&actor_name),
-                            actor: actor.clone(),
-                            expect,
-                            case_index,
-                            deny_sqlstates: deny_sqlstates.clone(),
-                            deny_on_error,
-                            before,
-                            op,
-                            op_kind,
-                            after,
-                            then,
-                            returns,
-                            filter,
-                            broken,
-                            scenario: None,
-                            now: None,
-                        });
-                    }
-                    Err(message) => {
-                        plan.errors
-                            .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
-                        break;
-                    }
-                }
+        };
+        let at = CaseAt {
+            file,
+            case,
+            case_index,
+            line,
+            actor_names: &actor_names,
+            record,
+            catalog,
+        };
+        match &target {
+            Target::Steps(steps) => plan_steps(&mut plan, file, case, case_index, line, steps),
+            Target::Sql(sql) => plan_sql(&mut plan, &at, sql),
+            Target::Table { .. } | Target::Bucket { .. } => {
+                let (schema, table) = target
+                    .relation()
+                    .expect("a table or a bucket has a relation");
+                plan_table(&mut plan, &at, &schema, &table);
             }
         }
     }
@@ -667,6 +237,453 @@ pub fn plan(
         });
     }
     plan
+}
+
+/// One case being planned, with what every kind of case is planned against.
+struct CaseAt<'a> {
+    file: &'a PolicyFile,
+    case: &'a CaseSpec,
+    case_index: usize,
+    line: usize,
+    actor_names: &'a [&'a str],
+    record: bool,
+    catalog: Catalog<'a>,
+}
+
+/// Plans an `sql:` case: one cell per actor, none of it reading the catalog.
+fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
+    let CaseAt {
+        file,
+        case,
+        case_index,
+        line,
+        actor_names,
+        record,
+        ..
+    } = *at;
+    if case.select.is_some()
+        || case.insert.is_some()
+        || case.update.is_some()
+        || case.delete.is_some()
+        || case.filter.is_some()
+    {
+        plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: an `sql:` case takes `allow:`/`deny:` (and `sqlstate:`), not table operations or `where:`",
+                        case.name
+                    ),
+                ));
+        return;
+    }
+    if let Some(returns) = &case.returns {
+        if let Err(message) = returns_rows_wanted(&returns.value) {
+            plan.errors
+                .push((Pos::of(returns), format!("case `{}`: {message}", case.name)));
+            return;
+        }
+    }
+    if case.ordered
+        && case
+            .returns
+            .as_ref()
+            .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
+    {
+        plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
+                        case.name
+                    ),
+                ));
+        return;
+    }
+    let allow = case.allow.clone().unwrap_or_default();
+    let deny = case.deny.clone().unwrap_or_default();
+    let expectations = match resolve(&allow, &deny, actor_names) {
+        Ok(e) => e,
+        Err((l, message)) => {
+            plan.errors
+                .push((Pos::from(if l == 0 { line } else { l }), message));
+            return;
+        }
+    };
+    if case.sqlstate.is_some() && case.deny_sqlstate.is_some() {
+        plan.errors.push((
+            Pos::from(line),
+            format!(
+                "case `{}`: give `deny_sqlstate: [..]` or the older `sqlstate:`, not both",
+                case.name
+            ),
+        ));
+        return;
+    }
+    if let Some(state) = &case.sqlstate {
+        if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
+            plan.errors.push((
+                Pos::from(line),
+                format!(
+                    "case `{}`: sqlstate `{state}` is not a 5-character SQLSTATE",
+                    case.name
+                ),
+            ));
+            return;
+        }
+    }
+    let unreviewed = match unreviewed_actors(&case.unreviewed, actor_names, &case.name) {
+        Ok(names) => names,
+        Err(error) => {
+            plan.errors.push(error);
+            return;
+        }
+    };
+    if !record {
+        add_holes(plan, case, line, Operation::Sql, &expectations.missing);
+    }
+    for (actor_name, expect) in planned(&expectations, record) {
+        let actor = file
+            .actors
+            .get(&actor_name)
+            .expect("resolved against the file's actors");
+        // Only what an allowed actor reads is compared (`{{me.email}}` means nothing
+        // for anon).
+        let returns = match case
+            .returns
+            .as_ref()
+            .filter(|_| expect == Some(Expect::Allow))
+            .map(|r| render_value(file, actor, &r.value))
+            .transpose()
+        {
+            Ok(want) => want.map(|want| Returns {
+                want,
+                ordered: case.ordered,
+            }),
+            Err(message) => {
+                plan.errors.push((
+                    Pos::from(line),
+                    format!("case `{}`: returns: {message}", case.name),
+                ));
+                break;
+            }
+        };
+        let op = match render_for(file, actor, sql) {
+            Ok(op) if returns.is_some() => returning_rows(&op),
+            Ok(op) if case.returns_rows => format!(
+                "select count(*) from ({}) as returned",
+                op.trim().trim_end_matches(';')
+            ),
+            Ok(op) => op,
+            Err(message) => {
+                plan.errors
+                    .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
+                break;
+            }
+        };
+        let then = match render_then(file, actor, case.then.as_ref()) {
+            Ok(then) => then,
+            Err((l, message)) => {
+                plan.errors
+                    .push((l, format!("case `{}`: {message}", case.name)));
+                break;
+            }
+        };
+        plan.cells.push(Cell {
+            file: file.rel.clone(),
+            case: case.name.clone(),
+            case_line: line,
+            target: "sql".to_owned(),
+            operation: Operation::Sql,
+            unreviewed: unreviewed.contains(&actor_name),
+            actor: actor.clone(),
+            expect,
+            case_index,
+            deny_sqlstates: case
+                .sqlstate
+                .iter()
+                .cloned()
+                .chain(states(case.deny_sqlstate.as_ref()))
+                .collect(),
+            deny_on_error: case.deny_on == Some(DenyOn::Error),
+            before: None,
+            op,
+            op_kind: if case.returns_rows {
+                OpKind::Count
+            } else {
+                OpKind::Rows
+            },
+            after: None,
+            then,
+            returns,
+            filter: String::new(),
+            broken: None,
+            scenario: None,
+            now: None,
+        });
+    }
+}
+
+/// Plans a table, view or storage case: one cell per actor and operation on `schema.table`.
+fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
+    let CaseAt {
+        file,
+        case,
+        case_index,
+        line,
+        actor_names,
+        record,
+        ..
+    } = *at;
+    if case.returns.is_some() || case.ordered {
+        plan.errors.push((
+                Pos::from(line),
+                format!(
+                    "case `{}`: `returns:` of a table case goes under `select:` (`select: {{ allow: [...], returns: [...] }}`)",
+                    case.name
+                ),
+            ));
+        return;
+    }
+    if let Some(then) = &case.then {
+        plan.errors.push((
+                Pos::of(then),
+                format!(
+                    "case `{}`: `then:` of a table case goes under the operation it follows (`update: {{ set: …, then: … }}`)",
+                    case.name
+                ),
+            ));
+        return;
+    }
+    if case.allow.is_some() || case.deny.is_some() || case.sqlstate.is_some() || case.returns_rows {
+        plan.errors.push((
+                Pos::from(line),
+                format!(
+                    "case `{}`: `allow:`/`deny:` go under an operation (`select: {{ allow: [...] }}`) for table cases",
+                    case.name
+                ),
+            ));
+        return;
+    }
+    let info = match at.catalog {
+        Catalog::NotRead => TargetInfo::default(),
+        Catalog::Read(targets) => {
+            let info = targets
+                .get(&(schema.to_owned(), table.to_owned()))
+                .cloned()
+                .unwrap_or_default();
+            if !info.exists {
+                plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: table or view {schema}.{table} does not exist after replay",
+                        case.name
+                    ),
+                ));
+                return;
+            }
+            info
+        }
+    };
+    let qualified = format!("{}.{}", quote_ident(schema), quote_ident(table));
+    let key: Vec<String> = case.key.clone().unwrap_or_else(|| info.key.clone());
+    let operations: Vec<(Operation, OpExpect)> = [
+        case.select
+            .as_ref()
+            .map(|o| (Operation::Select, o.expect())),
+        case.insert
+            .as_ref()
+            .map(|o| (Operation::Insert, o.expect())),
+        case.update
+            .as_ref()
+            .map(|o| (Operation::Update, o.expect())),
+        case.delete
+            .as_ref()
+            .map(|o| (Operation::Delete, o.expect())),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if operations.is_empty() {
+        plan.errors.push((
+            Pos::from(line),
+            format!(
+                "case `{}`: no operation: give `select:`, `insert:`, `update:` or `delete:`",
+                case.name
+            ),
+        ));
+        return;
+    }
+    for (operation, op) in operations {
+        if let Some(select) = case
+            .select
+            .as_ref()
+            .filter(|_| operation == Operation::Select)
+        {
+            if let Some(ordered) = &select.ordered {
+                plan.errors.push((
+                        Pos::of(ordered),
+                        format!(
+                            "case `{}`: a table's rows come in no order: `ordered:` is for `sql:` cases",
+                            case.name
+                        ),
+                    ));
+                continue;
+            }
+            if let Some(returns) = &select.returns {
+                if returns_rows_wanted(&returns.value) != Ok(true) {
+                    plan.errors.push((
+                            Pos::of(returns),
+                            format!(
+                                "case `{}`: `returns:` of a select is the target rows: a list of objects naming the columns compared, e.g. `[{{ id: 1, title: x }}]`",
+                                case.name
+                            ),
+                        ));
+                    continue;
+                }
+            }
+        }
+        if let (Operation::Select, Some(then)) = (operation, op.then) {
+            plan.errors.push((
+                    Pos::of(then),
+                    format!(
+                        "case `{}`: a select changes nothing for `then:` to check; use `returns:` for what it reads",
+                        case.name
+                    ),
+                ));
+            continue;
+        }
+        let deny_sqlstates: Vec<String> = states(case.deny_sqlstate.as_ref())
+            .chain(states(op.deny_sqlstate))
+            .collect();
+        let deny_on_error = case.deny_on.or(op.deny_on) == Some(DenyOn::Error);
+        let then_spec = op.then;
+        let expectations = match resolve(op.allow, op.deny, actor_names) {
+            Ok(e) => e,
+            Err((l, message)) => {
+                plan.errors
+                    .push((Pos::from(if l == 0 { line } else { l }), message));
+                continue;
+            }
+        };
+        // Denials by any error are only worth something when the statement can succeed:
+        // an allowed actor's cell shows it does (a case whose own values are wrong, a
+        // NOT NULL or foreign key violation, fails there instead of passing as deny).
+        let unreviewed = match unreviewed_actors(op.unreviewed, actor_names, &case.name) {
+            Ok(names) => names,
+            Err(error) => {
+                plan.errors.push(error);
+                continue;
+            }
+        };
+        // While recording, the allowed actors are not known yet: the check runs on the
+        // recorded file.
+        let complete = !record || expectations.missing.is_empty();
+        if deny_on_error && complete && !expectations.cells.values().any(|e| *e == Expect::Allow) {
+            plan.errors.push((
+                    Pos::from(line),
+                    format!(
+                        "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
+                        case.name,
+                        operation.as_str()
+                    ),
+                ));
+            continue;
+        }
+        if !record {
+            add_holes(plan, case, line, operation, &expectations.missing);
+        }
+        for (actor_name, expect) in planned(&expectations, record) {
+            let actor = file
+                .actors
+                .get(&actor_name)
+                .expect("resolved against the file's actors");
+            match table_cell(
+                file,
+                case,
+                actor,
+                operation,
+                &qualified,
+                &key,
+                info.has_xmin,
+            ) {
+                Ok(CellSql {
+                    before,
+                    op,
+                    op_kind,
+                    after,
+                    filter,
+                    broken,
+                }) => {
+                    // A write's `then:` is what an allowed actor's write promises.
+                    let then_spec = then_spec.filter(|_| expect == Some(Expect::Allow));
+                    let then = match render_then(file, actor, then_spec) {
+                        Ok(then) => then,
+                        Err((l, message)) => {
+                            plan.errors
+                                .push((l, format!("case `{}`: {message}", case.name)));
+                            break;
+                        }
+                    };
+                    let want = case
+                        .select
+                        .as_ref()
+                        .filter(|_| operation == Operation::Select)
+                        .and_then(|s| s.returns.as_ref())
+                        .filter(|_| expect == Some(Expect::Allow));
+                    let returns = match want
+                        .map(|r| render_value(file, actor, &r.value))
+                        .transpose()
+                    {
+                        Ok(want) => want.map(|want| Returns {
+                            want,
+                            ordered: false,
+                        }),
+                        Err(message) => {
+                            plan.errors.push((
+                                Pos::from(line),
+                                format!("case `{}`: returns: {message}", case.name),
+                            ));
+                            break;
+                        }
+                    };
+                    // The rows the actor reads, beside their count.
+                    let op = match (&returns, broken.is_none()) {
+                        (Some(_), true) => {
+                            returning_rows(&format!("select t.* from {qualified} t where {filter}"))
+                        }
+                        _ => op,
+                    };
+                    plan.cells.push(Cell {
+                        file: file.rel.clone(),
+                        case: case.name.clone(),
+                        case_line: line,
+                        target: format!("{schema}.{table}"),
+                        operation,
+                        unreviewed: unreviewed.contains(&actor_name),
+                        actor: actor.clone(),
+                        expect,
+                        case_index,
+                        deny_sqlstates: deny_sqlstates.clone(),
+                        deny_on_error,
+                        before,
+                        op,
+                        op_kind,
+                        after,
+                        then,
+                        returns,
+                        filter,
+                        broken,
+                        scenario: None,
+                        now: None,
+                    });
+                }
+                Err(message) => {
+                    plan.errors
+                        .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
+                    break;
+                }
+            }
+        }
+    }
 }
 
 /// Plans a `steps:` scenario: one cell per step, run in order in one transaction.
@@ -1063,6 +1080,10 @@ fn table_cell(
                 (Operation::Update, Some(spec)) => render_values(&spec.set)?,
                 _ => Vec::new(),
             };
+            // An input error, so checked before anything that depends on the catalog's key.
+            if operation == Operation::Update && set.is_empty() {
+                return Err("`update:` needs `set:`".to_owned());
+            }
             let (Some(old_key), Some(new_key)) = (key_expr(&[]), key_expr(&set)) else {
                 let message = format!(
                     "broken test: {qualified} has no primary key, so db-ci cannot tell which target rows changed; add `key: [column, …]` to the case"
@@ -1077,9 +1098,6 @@ fn table_cell(
                 });
             };
             let (set_sql, matches) = if operation == Operation::Update {
-                if set.is_empty() {
-                    return Err("`update:` needs `set:`".to_owned());
-                }
                 (
                     set.iter().map(|(c, v)| format!("{} = {v}", quote_ident(c))).collect::<Vec<_>>().join(", "),
                     set.iter()
@@ -1184,24 +1202,7 @@ pub fn cell_json(index: usize, cell: &Cell) -> Value {
 /// The input errors of `file`'s cases that need no catalog (unknown actors, malformed cases),
 /// so a bad matrix is exit 2 before anything boots.
 pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
-    let targets = file
-        .spec
-        .cases
-        .iter()
-        .filter_map(|case| case_target(&case.value))
-        .map(|target| {
-            (
-                target,
-                TargetInfo {
-                    exists: true,
-                    key: vec!["id".to_owned()],
-                    has_xmin: true,
-                    ..TargetInfo::default()
-                },
-            )
-        })
-        .collect();
-    plan(file, &targets, false).errors
+    plan(file, Catalog::NotRead, false).errors
 }
 
 #[cfg(test)]
@@ -1342,7 +1343,7 @@ mod tests {
             setup_line: 1,
             shared: Vec::new(),
         };
-        let plan = plan(&file, &BTreeMap::new(), false);
+        let plan = plan(&file, Catalog::NotRead, false);
         assert_eq!(plan.errors, Vec::new());
         let steps: Vec<(&str, &str, Option<usize>, &[String])> = plan
             .cells
@@ -1366,13 +1367,68 @@ mod tests {
     }
 
     #[test]
+    fn input_errors_are_found_without_the_catalog_and_the_catalog_adds_only_its_own() {
+        // `update:` without `set:` on a table with no key is an input error, whatever key
+        // the catalog would have given.
+        let found =
+            errors("  - name: u\n    table: t\n    update: { set: {}, allow: [alice], deny: others }\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.contains("`update:` needs `set:`"), "{found:?}");
+        // A case with no target, two targets, or an object without a bucket.
+        for (case, says) in [
+            (
+                "  - name: n\n    select: { allow: others }\n",
+                "exactly one of",
+            ),
+            (
+                "  - name: n\n    table: t\n    sql: select 1\n    allow: others\n",
+                "exactly one of",
+            ),
+            (
+                "  - name: n\n    table: t\n    object: a.png\n    select: { allow: others }\n",
+                "`object:` needs `bucket:`",
+            ),
+        ] {
+            let found = errors(case);
+            assert_eq!(found.len(), 1, "{case}: {found:?}");
+            assert!(found[0].1.contains(says), "{case}: {found:?}");
+        }
+        // A well-formed table case: no error before boot; against a catalog where its table
+        // is missing, that is the one error, and where it exists, none.
+        let file = file_of(
+            "actors:\n  anon: anon\n  alice: { user: alice@example.com }\ncases:\n  - name: t\n    table: app.Notes\n    update: { set: { a: 1 }, allow: [alice], deny: others }\n".to_owned(),
+        );
+        assert_eq!(plan(&file, Catalog::NotRead, false).errors, Vec::new());
+        let mut targets = BTreeMap::new();
+        let missing = plan(&file, Catalog::Read(&targets), false).errors;
+        assert_eq!(missing.len(), 1, "{missing:?}");
+        assert!(
+            missing[0].1.contains("app.notes does not exist"),
+            "{missing:?}"
+        );
+        targets.insert(
+            ("app".to_owned(), "notes".to_owned()),
+            TargetInfo {
+                exists: true,
+                key: vec!["id".to_owned()],
+                has_xmin: true,
+                ..TargetInfo::default()
+            },
+        );
+        let planned = plan(&file, Catalog::Read(&targets), false);
+        assert_eq!(planned.errors, Vec::new());
+        assert_eq!(planned.cells.len(), 2);
+        assert!(planned.cells.iter().all(|c| c.broken.is_none()));
+    }
+
+    #[test]
     fn recording_turns_holes_into_cells_without_an_expectation() {
         let text = "actors:\n  anon: anon\n  alice: { user: alice@example.com }\n  bob: { user: bob@example.com }\ncases:\n  - name: r\n    sql: select 1\n    allow: [alice]\n    unreviewed: [alice]\n".to_owned();
         let file = file_of(text);
-        let checked = plan(&file, &BTreeMap::new(), false);
+        let checked = plan(&file, Catalog::NotRead, false);
         assert_eq!(checked.cells.len(), 1);
         assert_eq!(checked.holes.len(), 2, "anon and bob have no expectation");
-        let recording = plan(&file, &BTreeMap::new(), true);
+        let recording = plan(&file, Catalog::NotRead, true);
         assert!(recording.holes.is_empty());
         let cells: Vec<(&str, Option<Expect>, bool)> = recording
             .cells
