@@ -18,7 +18,7 @@
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
 //! 5. `locate`; `policy_tests` (the policy-test files and their `cases:`/`properties:`
-//!    formats); `report` (with `report::events`, also `db_ci::events`, `report::file`, the
+//!    formats); then `report` (its RLS cells name the cases' operations and expectations; with `report::events`, also `db_ci::events`, `report::file`, the
 //!    per-file outcomes replay produces, and `report::level`, the lint levels).
 //! 6. `replay`; `stage` (the spine: the stage registry, what every stage gets, the loaded
 //!    stages a run sequences).

@@ -6,8 +6,8 @@ use db_ci::events::{Event, Reporter};
 use db_ci::report::human::Human;
 use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
-    github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
-    RunError, RunErrorKind, StageReport, StageVerdict, Verdict,
+    github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Expect, Failure, Operation,
+    Report, RlsCell, RunError, RunErrorKind, StageReport, StageVerdict, Verdict,
 };
 use db_ci::StageId;
 
@@ -66,8 +66,20 @@ fn cell(case: &str, actor: &str, operation: &str, expected: &str, observed: &str
             }
             .to_owned(),
             actor: actor.to_owned(),
-            operation: operation.to_owned(),
-            expected: expected.to_owned(),
+            operation: match operation {
+                "select" => Operation::Select,
+                "insert" => Operation::Insert,
+                "update" => Operation::Update,
+                "delete" => Operation::Delete,
+                "sql" => Operation::Sql,
+                other => panic!("no operation `{other}`"),
+            },
+            expected: match expected {
+                "allow" => Some(Expect::Allow),
+                "deny" => Some(Expect::Deny),
+                "none" => None,
+                other => panic!("no expectation `{other}`"),
+            },
             observed: observed_from(observed),
             unreviewed: false,
         }),

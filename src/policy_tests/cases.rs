@@ -617,8 +617,10 @@ impl<'de> Deserialize<'de> for Who {
     }
 }
 
-/// The operations a case can check.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The operations a case can check, in the order reports list them (`operation` in the
+/// JSON: lowercase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Operation {
     Select,
     Insert,
@@ -646,11 +648,18 @@ impl Operation {
     }
 }
 
-/// What a cell expects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a cell expects (`expected` in the JSON: lowercase).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Expect {
     Allow,
     Deny,
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl Expect {

@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 use std::path::{Component, PathBuf};
 
 use super::{
-    Case, CaseVerdict, Coverage, Failure, Report, RlsCell, StageReport, StageVerdict, Verdict,
+    Case, CaseVerdict, Coverage, Failure, Operation, Report, RlsCell, StageReport, StageVerdict,
+    Verdict,
 };
 
 /// GitHub shows at most 10 `error` annotations per step (and 50 per job); later ones are
@@ -617,19 +618,21 @@ fn cell_text(cells: &[(&Case, &RlsCell)]) -> String {
     for (case, cell) in cells {
         let part = match case.verdict {
             CaseVerdict::Pass => {
-                if !passed.contains(&cell.expected.as_str()) {
-                    passed.push(&cell.expected);
+                if !passed.contains(&cell.expected_text()) {
+                    passed.push(cell.expected_text());
                 }
                 unreviewed |= cell.unreviewed;
                 continue;
             }
             CaseVerdict::Fail => format!(
                 "❌ {} → {}",
-                escape_markdown(&cell.expected),
+                escape_markdown(cell.expected_text()),
                 escape_markdown(cell.observed.as_str())
             ),
-            CaseVerdict::Broken => format!("⚠️ broken ({})", escape_markdown(&cell.expected)),
-            CaseVerdict::Skipped => format!("⏭️ {}", escape_markdown(&cell.expected)),
+            CaseVerdict::Broken => {
+                format!("⚠️ broken ({})", escape_markdown(cell.expected_text()))
+            }
+            CaseVerdict::Skipped => format!("⏭️ {}", escape_markdown(cell.expected_text())),
         };
         if !parts.contains(&part) {
             parts.push(part);
@@ -677,7 +680,6 @@ fn grid(
 /// RPC cases: a row per case, a column per actor). Returns the grids of relations with a
 /// wrong cell (shown open, first) and those of the others (each folded in `<details>`).
 fn rls_matrix(stage: &StageReport) -> (String, String) {
-    const OPERATIONS: [&str; 5] = ["select", "insert", "update", "delete", "sql"];
     let cells: Vec<(&Case, &RlsCell)> = stage
         .cases
         .iter()
@@ -732,23 +734,16 @@ fn rls_matrix(stage: &StageReport) -> (String, String) {
                 cell_text(&here)
             })
         } else {
-            let operations: Vec<&str> = OPERATIONS
-                .iter()
-                .copied()
+            let operations: Vec<Operation> = Operation::TABLE_OPERATIONS
+                .into_iter()
+                .chain([Operation::Sql])
                 .filter(|op| mine.iter().any(|(_, cell)| cell.operation == *op))
-                .chain(
-                    mine.iter()
-                        .map(|(_, cell)| cell.operation.as_str())
-                        .filter(|op| !OPERATIONS.contains(op)),
-                )
-                .fold(Vec::new(), |mut seen, op| {
-                    if !seen.contains(&op) {
-                        seen.push(op);
-                    }
-                    seen
-                });
+                .collect();
             let rows: Vec<String> = actors.iter().map(|a| escape_markdown(a)).collect();
-            let columns: Vec<String> = operations.iter().map(|o| escape_markdown(o)).collect();
+            let columns: Vec<String> = operations
+                .iter()
+                .map(|o| escape_markdown(o.as_str()))
+                .collect();
             grid("actor", &rows, &columns, |row, column| {
                 let actor = actors[rows.iter().position(|r| r == row).unwrap_or(0)];
                 let operation = operations[columns.iter().position(|c| c == column).unwrap_or(0)];
@@ -832,7 +827,7 @@ fn coverage_section(out: &mut String, coverage: &Coverage) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::Observed;
+    use crate::report::{Expect, Observed};
 
     fn cell(
         verdict: CaseVerdict,
@@ -844,8 +839,12 @@ mod tests {
             case: "c".to_owned(),
             target: "public.t".to_owned(),
             actor: "anon".to_owned(),
-            operation: "select".to_owned(),
-            expected: expected.to_owned(),
+            operation: Operation::Select,
+            expected: match expected {
+                "allow" => Some(Expect::Allow),
+                "deny" => Some(Expect::Deny),
+                _ => None,
+            },
             observed,
             unreviewed,
         };

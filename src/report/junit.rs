@@ -398,7 +398,12 @@ fn case_failure_text(stage: &StageReport, case: &Case) -> String {
     if let Some(cell) = &case.cell {
         text.push_str(&format!(
             "\n{} {} on {} as {}: expected {}, observed {}",
-            cell.case, cell.operation, cell.target, cell.actor, cell.expected, cell.observed
+            cell.case,
+            cell.operation,
+            cell.target,
+            cell.actor,
+            cell.expected_text(),
+            cell.observed
         ));
     }
     text

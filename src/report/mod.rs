@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+pub use crate::policy_tests::cases::{Expect, Operation};
+
 pub use crate::stage_id::StageId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -155,14 +157,28 @@ pub struct RlsCell {
     /// The table, view, `storage.objects` or `sql` for an RPC case.
     pub target: String,
     pub actor: String,
-    /// select | insert | update | delete | sql
-    pub operation: String,
-    /// allow | deny
-    pub expected: String,
+    pub operation: Operation,
+    /// `none` for a cell with no expectation (a hole, or one being recorded).
+    #[serde(serialize_with = "expected_text")]
+    pub expected: Option<Expect>,
     pub observed: Observed,
     /// The expectation is a recording nobody reviewed yet (the actor is under `unreviewed:`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub unreviewed: bool,
+}
+
+impl RlsCell {
+    /// What the cell expected, as the JSON says it.
+    pub fn expected_text(&self) -> &'static str {
+        self.expected.map_or("none", Expect::as_str)
+    }
+}
+
+fn expected_text<S: serde::Serializer>(
+    expected: &Option<Expect>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(expected.map_or("none", Expect::as_str))
 }
 
 /// What an RLS cell's run showed (`observed` in the JSON); the rls judge decides it.

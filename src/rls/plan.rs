@@ -1370,8 +1370,9 @@ mod tests {
     fn input_errors_are_found_without_the_catalog_and_the_catalog_adds_only_its_own() {
         // `update:` without `set:` on a table with no key is an input error, whatever key
         // the catalog would have given.
-        let found =
-            errors("  - name: u\n    table: t\n    update: { set: {}, allow: [alice], deny: others }\n");
+        let found = errors(
+            "  - name: u\n    table: t\n    update: { set: {}, allow: [alice], deny: others }\n",
+        );
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].1.contains("`update:` needs `set:`"), "{found:?}");
         // A case with no target, two targets, or an object without a bucket.
