@@ -320,12 +320,18 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     Ok(report)
 }
 
-/// The line of `object`'s key in the snapshot text, else 1.
+/// The line of `object`'s key in the snapshot text, else 1. The key is the whole name (a
+/// function's argument list aside): `public.notes` is not `public.notes_archive`.
 fn snapshot_line(snapshot: &str, object: &str) -> usize {
     let key = object.split('(').next().unwrap_or(object);
     snapshot
         .lines()
-        .position(|l| l.trim_start().starts_with(key))
+        .position(|l| {
+            let l = l.trim_start();
+            let l = l.strip_prefix('"').unwrap_or(l);
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.starts_with([':', '(', '"']))
+        })
         .map_or(1, |i| i + 1)
 }
 
@@ -464,6 +470,16 @@ pub(crate) mod build {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn snapshot_lines_match_the_whole_key() {
+        let snapshot = "tables:\n  public.notes_archive:\n    kind: table\n  public.notes:\n    kind: table\nfunctions:\n  public.f(uuid):\n    kind: function\n  \"public.Odd\":\n    kind: table\n";
+        assert_eq!(super::snapshot_line(snapshot, "public.notes"), 4);
+        assert_eq!(super::snapshot_line(snapshot, "public.notes_archive"), 2);
+        assert_eq!(super::snapshot_line(snapshot, "public.f(uuid)"), 7);
+        assert_eq!(super::snapshot_line(snapshot, "public.Odd"), 9);
+        assert_eq!(super::snapshot_line(snapshot, "public.missing"), 1);
+    }
+
     use super::*;
 
     #[test]
