@@ -1,6 +1,7 @@
 //! `pgtap:` in db-ci.yaml: the section the pgtap stage reads.
 
 use serde::Deserialize;
+use serde_saphyr::Spanned;
 
 use crate::config::{Section, SectionRegistration};
 
@@ -8,9 +9,10 @@ use crate::config::{Section, SectionRegistration};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PgtapConfig {
-    /// Folders (searched recursively for `*.sql` and `*.pg`) or single test files.
+    /// Folders (searched recursively for `*.sql` and `*.pg`) or single test files, each where
+    /// db-ci.yaml writes it (one that is not there is an input error at its position).
     #[serde(default = "default_paths")]
-    pub paths: Vec<String>,
+    pub paths: Vec<Spanned<String>>,
     /// Parallel sessions, each on its own clone (default: the number of cores, at most 4).
     pub jobs: Option<usize>,
 }
@@ -30,6 +32,22 @@ impl Default for PgtapConfig {
     }
 }
 
-pub(crate) fn default_paths() -> Vec<String> {
-    vec!["supabase/tests".to_owned()]
+/// Where the Supabase CLI keeps pgTAP tests: looked in when db-ci.yaml names no paths, and
+/// skipped quietly when absent.
+pub(crate) const DEFAULT_PATH: &str = "supabase/tests";
+
+fn default_paths() -> Vec<Spanned<String>> {
+    use serde_saphyr::Location;
+    vec![Spanned::new(
+        DEFAULT_PATH.to_owned(),
+        Location::UNKNOWN,
+        Location::UNKNOWN,
+    )]
+}
+
+impl PgtapConfig {
+    /// The paths as written, without their positions.
+    pub fn path_names(&self) -> Vec<String> {
+        self.paths.iter().map(|path| path.value.clone()).collect()
+    }
 }

@@ -26,8 +26,8 @@ use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
-use self::config::default_paths;
 pub use self::config::PgtapConfig;
+use self::config::DEFAULT_PATH;
 
 const STAGE: StageId = StageId::Pgtap;
 
@@ -44,19 +44,18 @@ pub struct Suite {
 pub fn load(project: &Project) -> Result<Suite> {
     let config = project.config.section::<PgtapConfig>();
     let mut files = Vec::new();
+    let named = config.path_names() != [DEFAULT_PATH];
     for path in &config.paths {
-        let full = project.root.join(path);
+        let full = project.root.join(&path.value);
         if full.is_file() {
             files.push(full);
         } else if full.is_dir() {
             collect(&full, &mut files)?;
-        } else if config.paths != default_paths() {
-            let text = std::fs::read_to_string(project.root.join(crate::config::FILE_NAME))
-                .unwrap_or_default();
-            let line = crate::yaml::key_line(&text, &["pgtap", "paths"]).unwrap_or(1);
+        } else if named {
             return Err(Error::input(format!(
-                "{}:{line}: pgtap.paths: `{path}` does not exist",
-                crate::config::FILE_NAME
+                "{}: pgtap.paths: `{}` does not exist",
+                crate::yaml::Pos::of(path).at(crate::config::FILE_NAME),
+                path.value
             )));
         }
     }
@@ -74,7 +73,7 @@ pub fn load(project: &Project) -> Result<Suite> {
     }
     Ok(Suite {
         scripts,
-        paths: config.paths.clone(),
+        paths: config.path_names(),
     })
 }
 

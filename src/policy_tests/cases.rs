@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
+use crate::yaml::Pos;
+
 /// One case: a target (table, view, storage object or SQL) and the expectations per operation.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -679,19 +681,27 @@ pub struct Expectations {
     pub missing: Vec<String>,
 }
 
-/// Resolves `allow`/`deny` against `actors`; the error (an input error) names the line.
-pub fn resolve(allow: &Who, deny: &Who, actors: &[&str]) -> Result<Expectations, (usize, String)> {
+/// Resolves `allow`/`deny` against `actors`; the error (an input error) is at the actor's
+/// name, or nowhere of its own (`None`: the case's position) for `others` twice.
+pub fn resolve(
+    allow: &Who,
+    deny: &Who,
+    actors: &[&str],
+) -> Result<Expectations, (Option<Pos>, String)> {
     if allow == &Who::Others && deny == &Who::Others {
-        return Err((0, "`allow: others` and `deny: others` together".to_owned()));
+        return Err((
+            None,
+            "`allow: others` and `deny: others` together".to_owned(),
+        ));
     }
     let mut cells = BTreeMap::new();
     for (who, expect) in [(allow, Expect::Allow), (deny, Expect::Deny)] {
         if let Who::Actors(names) = who {
             for name in names {
-                let line = name.referenced.line() as usize;
+                let at = Some(Pos::of(name));
                 if !actors.contains(&name.value.as_str()) {
                     return Err((
-                        line,
+                        at,
                         format!(
                             "`{}` is not an actor of this file (actors: {})",
                             name.value,
@@ -701,7 +711,7 @@ pub fn resolve(allow: &Who, deny: &Who, actors: &[&str]) -> Result<Expectations,
                 }
                 if let Some(previous) = cells.insert(name.value.clone(), expect) {
                     if previous != expect {
-                        return Err((line, format!("`{}` is both allowed and denied", name.value)));
+                        return Err((at, format!("`{}` is both allowed and denied", name.value)));
                     }
                 }
             }
@@ -824,8 +834,8 @@ cases:
     fn unknown_actor_and_contradiction_name_their_line() {
         let doc: Doc = serde_saphyr::from_str(DOC).unwrap();
         let select = doc.cases[0].value.select.as_ref().unwrap();
-        let (line, message) = resolve(&select.allow, &select.deny, &["alice", "bob"]).unwrap_err();
-        assert_eq!(line, 5);
+        let (at, message) = resolve(&select.allow, &select.deny, &["alice", "bob"]).unwrap_err();
+        assert_eq!(at.map(|at| at.at("m.yaml")).as_deref(), Some("m.yaml:5:30"));
         assert!(message.contains("`svc` is not an actor"), "{message}");
         let yaml = "cases:\n  - name: x\n    table: t\n    select: { allow: [a], deny: [a] }\n";
         let doc: Doc = serde_saphyr::from_str(yaml).unwrap();

@@ -21,6 +21,8 @@ use crate::stage_id::StageId;
 use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};
 use spec::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
 
+use crate::yaml::Pos;
+
 /// A property is vacuous when fewer than this share of its steps changed anything.
 const MIN_EFFECTIVE_SHARE: f64 = 0.05;
 
@@ -198,27 +200,27 @@ fn problem(line: usize, message: impl Into<String>) -> Problem {
 }
 
 /// The property's templates filled with the file's actors and checked against its pools and
-/// actors; needs no database, so a bad property is found when the file is read.
+/// actors; needs no database, so a bad property is found when the file is read, at the
+/// position of what is wrong.
 fn render(
     file: &PolicyFile,
     spec: &PropertySpec,
-    property_line: usize,
-) -> std::result::Result<Rendered, Problem> {
+    property: Pos,
+) -> std::result::Result<Rendered, (Pos, String)> {
     let actors = &file.actors;
-    let render = |text: &str, line: usize| actors.render(text).map_err(|e| problem(line, e));
+    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e));
     if spec.operations.is_empty() {
-        return Err(problem(property_line, "no operations to run".to_owned()));
+        return Err((property, "no operations to run".to_owned()));
     }
     let mut operations = Vec::new();
     for operation in &spec.operations {
-        let line = line_of(operation);
-        let template =
-            Template::parse(&render(&operation.value, line)?).map_err(|e| problem(line, e))?;
+        let at = Pos::of(operation);
+        let template = Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e))?;
         for draw in &template.draws {
             if !spec.pools.contains_key(&draw.pool) {
                 let pools: Vec<&str> = spec.pools.keys().map(String::as_str).collect();
-                return Err(problem(
-                    line,
+                return Err((
+                    at,
                     format!(
                         "`{{{{{}}}}}` names no pool (pools: {})",
                         draw.pool,
@@ -238,8 +240,8 @@ fn render(
         match actors.get(&name.value) {
             Some(actor) => run_as.push(actor.clone()),
             None => {
-                return Err(problem(
-                    line_of(name),
+                return Err((
+                    Pos::of(name),
                     format!(
                         "`as: {}` is not an actor of this file (actors: {})",
                         name.value,
@@ -250,17 +252,17 @@ fn render(
         }
     }
     let setup = match &spec.setup {
-        Some(setup) => Some(render(&setup.value, line_of(setup))?),
+        Some(setup) => Some(render(&setup.value, Pos::of(setup))?),
         None => None,
     };
     let show = match &spec.show {
-        Some(show) => Some(render(&show.value, line_of(show))?),
+        Some(show) => Some(render(&show.value, Pos::of(show))?),
         None => None,
     };
     Ok(Rendered {
         setup,
         operations,
-        invariant: render(&spec.invariant.value, line_of(&spec.invariant))?,
+        invariant: render(&spec.invariant.value, Pos::of(&spec.invariant))?,
         show,
         actors: run_as,
     })
@@ -268,12 +270,11 @@ fn render(
 
 /// The input errors of `file`'s properties (an unknown pool or actor, a template that does
 /// not parse), so a bad property is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(crate::yaml::Pos, String)> {
+pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
     file.spec
         .properties
         .iter()
-        .filter_map(|property| render(file, &property.value, line_of(property)).err())
-        .map(|(line, message)| (line.into(), message))
+        .filter_map(|property| render(file, &property.value, Pos::of(property)).err())
         .collect()
 }
 
@@ -305,7 +306,7 @@ impl Run<'_> {
     }
 
     fn render(&self) -> std::result::Result<Rendered, Problem> {
-        render(self.file, self.spec, self.line)
+        render(self.file, self.spec, Pos::from(self.line)).map_err(|(at, e)| (at.line, e))
     }
 
     /// Runs the property in a transaction on `client` and rolls it back.

@@ -200,10 +200,11 @@ pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
     for (case_index, spanned) in file.spec.cases.iter().enumerate() {
         let case = &spanned.value;
         let line = spanned.referenced.line() as usize;
+        let pos = Pos::of(spanned);
         let target = match case.target() {
             Ok(target) => target,
             Err(message) => {
-                plan.errors.push((Pos::from(line), message));
+                plan.errors.push((pos, message));
                 continue;
             }
         };
@@ -212,12 +213,13 @@ pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
             case,
             case_index,
             line,
+            pos,
             actor_names: &actor_names,
             record,
             catalog,
         };
         match &target {
-            Target::Steps(steps) => plan_steps(&mut plan, file, case, case_index, line, steps),
+            Target::Steps(steps) => plan_steps(&mut plan, file, case, case_index, line, pos, steps),
             Target::Sql(sql) => plan_sql(&mut plan, &at, sql),
             Target::Table { .. } | Target::Bucket { .. } => {
                 let (schema, table) = target
@@ -245,6 +247,8 @@ struct CaseAt<'a> {
     case: &'a CaseSpec,
     case_index: usize,
     line: usize,
+    /// The case's own position, where its input errors point.
+    pos: Pos,
     actor_names: &'a [&'a str],
     record: bool,
     catalog: Catalog<'a>,
@@ -257,6 +261,7 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
         case,
         case_index,
         line,
+        pos,
         actor_names,
         record,
         ..
@@ -268,7 +273,7 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
         || case.filter.is_some()
     {
         plan.errors.push((
-                    Pos::from(line),
+                    pos,
                     format!(
                         "case `{}`: an `sql:` case takes `allow:`/`deny:` (and `sqlstate:`), not table operations or `where:`",
                         case.name
@@ -290,7 +295,7 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
             .is_none_or(|r| returns_rows_wanted(&r.value) != Ok(true))
     {
         plan.errors.push((
-                    Pos::from(line),
+                    pos,
                     format!(
                         "case `{}`: `ordered: true` compares `returns:` rows in order: give `returns:` as a list of rows",
                         case.name
@@ -303,14 +308,13 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
     let expectations = match resolve(&allow, &deny, actor_names) {
         Ok(e) => e,
         Err((l, message)) => {
-            plan.errors
-                .push((Pos::from(if l == 0 { line } else { l }), message));
+            plan.errors.push((l.unwrap_or(pos), message));
             return;
         }
     };
     if case.sqlstate.is_some() && case.deny_sqlstate.is_some() {
         plan.errors.push((
-            Pos::from(line),
+            pos,
             format!(
                 "case `{}`: give `deny_sqlstate: [..]` or the older `sqlstate:`, not both",
                 case.name
@@ -321,7 +325,7 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
     if let Some(state) = &case.sqlstate {
         if state.len() != 5 || !state.chars().all(|c| c.is_ascii_alphanumeric()) {
             plan.errors.push((
-                Pos::from(line),
+                pos,
                 format!(
                     "case `{}`: sqlstate `{state}` is not a 5-character SQLSTATE",
                     case.name
@@ -359,10 +363,8 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
                 ordered: case.ordered,
             }),
             Err(message) => {
-                plan.errors.push((
-                    Pos::from(line),
-                    format!("case `{}`: returns: {message}", case.name),
-                ));
+                plan.errors
+                    .push((pos, format!("case `{}`: returns: {message}", case.name)));
                 break;
             }
         };
@@ -375,7 +377,7 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
             Ok(op) => op,
             Err(message) => {
                 plan.errors
-                    .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
+                    .push((pos, format!("case `{}`: {message}", case.name)));
                 break;
             }
         };
@@ -429,13 +431,14 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
         case,
         case_index,
         line,
+        pos,
         actor_names,
         record,
         ..
     } = *at;
     if case.returns.is_some() || case.ordered {
         plan.errors.push((
-                Pos::from(line),
+                pos,
                 format!(
                     "case `{}`: `returns:` of a table case goes under `select:` (`select: {{ allow: [...], returns: [...] }}`)",
                     case.name
@@ -455,7 +458,7 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
     }
     if case.allow.is_some() || case.deny.is_some() || case.sqlstate.is_some() || case.returns_rows {
         plan.errors.push((
-                Pos::from(line),
+                pos,
                 format!(
                     "case `{}`: `allow:`/`deny:` go under an operation (`select: {{ allow: [...] }}`) for table cases",
                     case.name
@@ -472,7 +475,7 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
                 .unwrap_or_default();
             if !info.exists {
                 plan.errors.push((
-                    Pos::from(line),
+                    pos,
                     format!(
                         "case `{}`: table or view {schema}.{table} does not exist after replay",
                         case.name
@@ -504,7 +507,7 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
     .collect();
     if operations.is_empty() {
         plan.errors.push((
-            Pos::from(line),
+            pos,
             format!(
                 "case `{}`: no operation: give `select:`, `insert:`, `update:` or `delete:`",
                 case.name
@@ -559,8 +562,7 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
         let expectations = match resolve(op.allow, op.deny, actor_names) {
             Ok(e) => e,
             Err((l, message)) => {
-                plan.errors
-                    .push((Pos::from(if l == 0 { line } else { l }), message));
+                plan.errors.push((l.unwrap_or(pos), message));
                 continue;
             }
         };
@@ -579,7 +581,7 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
         let complete = !record || expectations.missing.is_empty();
         if deny_on_error && complete && !expectations.cells.values().any(|e| *e == Expect::Allow) {
             plan.errors.push((
-                    Pos::from(line),
+                    pos,
                     format!(
                         "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
                         case.name,
@@ -638,10 +640,8 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
                             ordered: false,
                         }),
                         Err(message) => {
-                            plan.errors.push((
-                                Pos::from(line),
-                                format!("case `{}`: returns: {message}", case.name),
-                            ));
+                            plan.errors
+                                .push((pos, format!("case `{}`: returns: {message}", case.name)));
                             break;
                         }
                     };
@@ -678,7 +678,7 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
                 }
                 Err(message) => {
                     plan.errors
-                        .push((Pos::from(line), format!("case `{}`: {message}", case.name)));
+                        .push((pos, format!("case `{}`: {message}", case.name)));
                     break;
                 }
             }
@@ -693,6 +693,7 @@ fn plan_steps(
     case: &CaseSpec,
     case_index: usize,
     line: usize,
+    pos: Pos,
     steps: &[serde_saphyr::Spanned<super::spec::StepSpec>],
 ) {
     let name = &case.name;
@@ -710,7 +711,7 @@ fn plan_steps(
         || case.ordered
     {
         plan.errors.push((
-            Pos::from(line),
+            pos,
             format!(
                 "case `{name}`: a `steps:` case has its expectations on each step (`as:`, `sql:`, `expect:`, `then:`, `returns:`…); only `deny_sqlstate:` and `deny_on:` may stand beside it"
             ),
@@ -718,10 +719,8 @@ fn plan_steps(
         return;
     }
     if steps.is_empty() {
-        plan.errors.push((
-            Pos::from(line),
-            format!("case `{name}`: `steps: []` checks nothing"),
-        ));
+        plan.errors
+            .push((pos, format!("case `{name}`: `steps: []` checks nothing")));
         return;
     }
     // A scenario whose every step is denied could be denied by its own mistake (a misspelt
@@ -731,7 +730,7 @@ fn plan_steps(
         .all(|s| s.value.expect == super::spec::StepExpect::Deny)
     {
         plan.errors.push((
-            Pos::from(line),
+            pos,
             format!("case `{name}`: every step expects deny: allow at least one, so the scenario shows its statements can succeed"),
         ));
         return;
