@@ -99,6 +99,27 @@ const PROJECT_SCHEMAS: &str =
     "n.nspname not in ('pg_catalog', 'information_schema', 'db_ci_clock') \
      and n.nspname not like 'pg\\_%'";
 
+/// How long a [`freeze`] lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Until the session ends, or a transaction sets its own.
+    Session,
+    /// Until the current transaction ends.
+    Transaction,
+}
+
+/// Makes the installed clock read `now` on `client` for `scope`.
+pub async fn freeze(client: &Client, now: Frozen, scope: Scope) -> Result<(), String> {
+    client
+        .execute(
+            "select pg_catalog.set_config($1, $2, $3)",
+            &[&SETTING, &now.sql_text(), &(scope == Scope::Transaction)],
+        )
+        .await
+        .map(drop)
+        .map_err(|e| db_error_text(&e))
+}
+
 /// Installs `db_ci_clock.now()` and points the project's functions, policies, views and
 /// column defaults at it. Run as admin on a policy-test clone only. The error names the
 /// object that could not be rewritten.

@@ -470,6 +470,8 @@ pub(crate) mod build {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn snapshot_lines_match_the_whole_key() {
         let snapshot = "tables:\n  public.notes_archive:\n    kind: table\n  public.notes:\n    kind: table\nfunctions:\n  public.f(uuid):\n    kind: function\n  \"public.Odd\":\n    kind: table\n";
@@ -479,8 +481,6 @@ mod tests {
         assert_eq!(super::snapshot_line(snapshot, "public.Odd"), 9);
         assert_eq!(super::snapshot_line(snapshot, "public.missing"), 1);
     }
-
-    use super::*;
 
     #[test]
     fn unknown_rules_and_blank_reasons_are_rejected_where_written() {

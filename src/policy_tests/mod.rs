@@ -380,13 +380,7 @@ pub async fn prepare(
     }
     if let Some(now) = file.spec.now {
         // For the setup, and inherited by nothing else: each cell sets its own.
-        let _ = prepared
-            .client
-            .execute(
-                "select set_config($1, $2, false)",
-                &[&crate::clock::SETTING, &now.sql_text()],
-            )
-            .await;
+        let _ = crate::clock::freeze(&prepared.client, now, crate::clock::Scope::Session).await;
     }
     let users = file.actors.create_users_sql();
     if !users.is_empty() {

@@ -170,15 +170,20 @@ pub struct RlsCell {
 impl RlsCell {
     /// What the cell expected, as the JSON says it.
     pub fn expected_text(&self) -> &'static str {
-        self.expected.map_or("none", Expect::as_str)
+        expected_name(self.expected)
     }
+}
+
+/// An expectation's name in the report: `none` for a cell without one.
+fn expected_name(expected: Option<Expect>) -> &'static str {
+    expected.map_or("none", Expect::as_str)
 }
 
 fn expected_text<S: serde::Serializer>(
     expected: &Option<Expect>,
     serializer: S,
 ) -> std::result::Result<S::Ok, S::Error> {
-    serializer.serialize_str(expected.map_or("none", Expect::as_str))
+    serializer.serialize_str(expected_name(*expected))
 }
 
 /// What an RLS cell's run showed (`observed` in the JSON); the rls judge decides it.

@@ -648,13 +648,10 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
     // The actors ran under the case's frozen clock; admin must see the same instant, or a
     // row that only exists "then" would make admin's run differ from theirs.
     if let Some(now) = cell.now {
-        let frozen = client
-            .execute(
-                "select pg_catalog.set_config($1, $2, true)",
-                &[&crate::clock::SETTING, &now.sql_text()],
-            )
-            .await;
-        if frozen.is_err() {
+        if crate::clock::freeze(client, now, crate::clock::Scope::Transaction)
+            .await
+            .is_err()
+        {
             let _ = client.batch_execute("rollback").await;
             return Ok(());
         }
