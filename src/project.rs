@@ -54,6 +54,23 @@ impl Version {
         Some(Version(prefix.split('_').map(str::to_owned).collect()))
     }
 
+    /// The version the Supabase CLI reads from a migration's file name (`^([0-9]+)_(.*)\.sql$`):
+    /// the leading digits only, and the rest of the name. `None` for a name the CLI skips.
+    pub fn supabase_cli(file_name: &str) -> Option<(Version, String)> {
+        static PATTERN: std::sync::OnceLock<Regex> = std::sync::OnceLock::new();
+        let pattern = PATTERN.get_or_init(|| Regex::new(r"^([0-9]+)_(.*)\.sql$").unwrap());
+        let captures = pattern.captures(file_name)?;
+        Some((
+            Version(vec![captures[1].to_owned()]),
+            captures[2].to_owned(),
+        ))
+    }
+
+    /// The version as written in the file name (`0002`, `20251212_001`).
+    pub fn as_written(&self) -> String {
+        self.0.join("_")
+    }
+
     fn numeric(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(|group| {
             let trimmed = group.trim_start_matches('0');
@@ -100,11 +117,17 @@ pub struct SqlFile {
     pub no_transaction: bool,
     /// Run in pass 1 only, with this reason.
     pub exempt: Option<String>,
+    /// The name the Supabase CLI records for a migration of its layout (the file name after
+    /// the version and `_`, without `.sql`).
+    pub cli_name: Option<String>,
 }
 
 impl SqlFile {
     /// The name recorded in the Supabase ledger: the file name without version and extension.
     pub fn ledger_name(&self) -> String {
+        if let Some(name) = &self.cli_name {
+            return name.clone();
+        }
         let stem = self
             .path
             .file_stem()
@@ -135,6 +158,23 @@ pub struct Project {
     /// The replay mode in effect (`auto` resolved) and why, for the header line.
     pub mode: ReplayMode,
     pub mode_reason: String,
+    /// How migrations are named and ordered: the Supabase CLI's rules for its own layout.
+    pub naming: Naming,
+    /// Files in the migrations folder the Supabase CLI skips, and why: not replayed, since
+    /// `supabase db push` does not apply them either.
+    pub skipped: Vec<(String, String)>,
+}
+
+/// How migration files are versioned and ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// The Supabase CLI's rules (its layout, `supabase/migrations`): files named
+    /// `<digits>_<name>.sql` in file-name order (a 12-digit version sorts among 14-digit ones
+    /// by its characters), versions compared as written, other names skipped.
+    SupabaseCli,
+    /// The numeric version prefix of the other layouts (`0001_`, `20251212_001_`), compared
+    /// as numbers group by group.
+    VersionPrefix,
 }
 
 /// The parts of `supabase/config.toml` beyond where SQL lives.
@@ -220,18 +260,39 @@ impl Project {
                 )));
             };
 
+        let naming = if cli_config.is_some()
+            && migration_dirs
+                .iter()
+                .all(|d| d.trim_end_matches('/') == "supabase/migrations")
+        {
+            Naming::SupabaseCli
+        } else {
+            Naming::VersionPrefix
+        };
         let mut migrations = Vec::new();
+        let mut skipped = Vec::new();
         for dir in &migration_dirs {
-            migrations.extend(read_migration_dir(root, dir)?);
+            let found = read_migration_dir(root, dir)?;
+            match naming {
+                Naming::SupabaseCli => {
+                    let (kept, left) = supabase_cli_migrations(found);
+                    migrations.extend(kept);
+                    skipped.extend(left);
+                }
+                Naming::VersionPrefix => migrations.extend(found),
+            }
         }
         if migrations.is_empty() {
             return Err(no_migrations(root, &layout, &migration_dirs));
         }
-        check_versions(&mut migrations)?;
+        match naming {
+            Naming::SupabaseCli => check_cli_versions(&migrations)?,
+            Naming::VersionPrefix => check_versions(&mut migrations)?,
+        }
 
         let mut seeds = Vec::new();
         for pattern in &seed_patterns {
-            let found = read_seed_pattern(root, pattern, seeds_explicit)?;
+            let found = read_seed_pattern(root, pattern, seeds_explicit, naming)?;
             for file in found {
                 if !seeds.iter().any(|s: &SqlFile| s.path == file.path) {
                     seeds.push(file);
@@ -254,6 +315,8 @@ impl Project {
             supabase,
             mode,
             mode_reason,
+            naming,
+            skipped,
         };
         project.apply_file_settings()?;
         Ok(project)
@@ -419,6 +482,7 @@ fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
         text,
         no_transaction: false,
         exempt: None,
+        cli_name: None,
     })
 }
 
@@ -500,7 +564,79 @@ fn check_versions(files: &mut [SqlFile]) -> Result<()> {
     Ok(())
 }
 
-fn read_seed_pattern(root: &Path, pattern: &str, explicit: bool) -> Result<Vec<SqlFile>> {
+/// The Supabase CLI's reading of its migrations folder (files already in name order): a
+/// first `<14 digits>_init.sql` older than 2021-12-09 is skipped (its old layout), as is every
+/// name not matching `<digits>_<name>.sql`; the rest keep file-name order and get the CLI's
+/// version and name.
+fn supabase_cli_migrations(files: Vec<SqlFile>) -> (Vec<SqlFile>, Vec<(String, String)>) {
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, mut file) in files.into_iter().enumerate() {
+        let name = file
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if i == 0 && is_legacy_init(&name) {
+            skipped.push((
+                file.rel,
+                "the Supabase CLI skips a first `<timestamp>_init.sql` older than 2021-12-09"
+                    .to_owned(),
+            ));
+            continue;
+        }
+        match Version::supabase_cli(&name) {
+            Some((version, cli_name)) => {
+                file.version = Some(version);
+                file.cli_name = Some(cli_name);
+                kept.push(file);
+            }
+            None => skipped.push((
+                file.rel,
+                "the Supabase CLI skips it: a migration's name must match `<timestamp>_name.sql`"
+                    .to_owned(),
+            )),
+        }
+    }
+    (kept, skipped)
+}
+
+fn is_legacy_init(name: &str) -> bool {
+    let Some(stamp) = name.strip_suffix("_init.sql") else {
+        return false;
+    };
+    stamp.len() == 14
+        && stamp.bytes().all(|b| b.is_ascii_digit())
+        && stamp.parse::<u64>().is_ok_and(|t| t < 20211209000000)
+}
+
+/// Two files with one version as written: the CLI applies the first and its push fails on the
+/// second's ledger row (`schema_migrations.version` is the key).
+fn check_cli_versions(files: &[SqlFile]) -> Result<()> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    for file in files {
+        let version = file
+            .version
+            .as_ref()
+            .map(Version::as_written)
+            .unwrap_or_default();
+        if let Some(first) = seen.insert(version.clone(), &file.rel) {
+            return Err(Error::input(format!(
+                "order migrations: duplicate version {version}: {first} and {}; `supabase db \
+                 push` would fail recording the second in supabase_migrations.schema_migrations",
+                file.rel
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn read_seed_pattern(
+    root: &Path,
+    pattern: &str,
+    explicit: bool,
+    naming: Naming,
+) -> Result<Vec<SqlFile>> {
     let is_glob = pattern.contains(['*', '?', '[']);
     let full = root.join(pattern);
     if !is_glob {
@@ -529,8 +665,9 @@ fn read_seed_pattern(root: &Path, pattern: &str, explicit: bool) -> Result<Vec<S
             files.push(read_sql(root, &path, FileKind::Seed)?);
         }
     }
-    // Numbered seeds run in version order; otherwise by name.
-    if files.iter().all(|f| f.version.is_some()) {
+    // The CLI runs a glob's matches in name order; elsewhere numbered seeds run in version
+    // order, others by name.
+    if naming == Naming::VersionPrefix && files.iter().all(|f| f.version.is_some()) {
         files.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.rel.cmp(&b.rel)));
     } else {
         files.sort_by(|a, b| a.rel.cmp(&b.rel));
@@ -627,10 +764,17 @@ impl SupabaseCliConfig {
         SupabaseSettings {
             cli_layout: true,
             major_version: self.db.major_version,
-            api_schemas: Some(if self.api.enabled {
-                self.api.schemas.clone()
-            } else {
+            api_schemas: Some(if !self.api.enabled {
                 Vec::new()
+            } else if self.api.schemas.is_empty() {
+                // `schemas = []` is what CLI templates before 2023 wrote, under "public and
+                // storage are always included": the CLI of that time served public, storage
+                // and graphql_public for it. Read as nothing, it would hide every table.
+                ["public", "storage", "graphql_public"]
+                    .map(str::to_owned)
+                    .to_vec()
+            } else {
+                self.api.schemas.clone()
             }),
         }
     }
@@ -878,6 +1022,114 @@ mod tests {
         .unwrap();
         let project = Project::discover(dir.path()).unwrap();
         assert!(crate::rls::exposed_schemas(&project).is_empty());
+    }
+
+    #[test]
+    fn an_empty_api_schema_list_is_the_old_templates_public_and_storage() {
+        let dir = project_with(&[
+            ("supabase/config.toml", "[api]\nschemas = []\n"),
+            ("supabase/migrations/20240101000000_init.sql", "select 1;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(
+            crate::rls::exposed_schemas(&project),
+            ["public", "storage", "graphql_public"]
+        );
+    }
+
+    fn migration_names(project: &Project) -> Vec<&str> {
+        project.migrations.iter().map(|m| m.rel.as_str()).collect()
+    }
+
+    #[test]
+    fn a_cli_project_applies_migrations_in_file_name_order() {
+        // A 12-digit version among 14-digit ones sorts by its characters, as the CLI lists
+        // the folder; numerically it would come first.
+        let dir = project_with(&[
+            ("supabase/config.toml", ""),
+            ("supabase/migrations/20230101000000_a.sql", "select 1;"),
+            ("supabase/migrations/202401011200_b.sql", "select 2;"),
+            ("supabase/migrations/20240101000000_c.sql", "select 3;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(project.naming, Naming::SupabaseCli);
+        assert_eq!(
+            migration_names(&project),
+            [
+                "supabase/migrations/20230101000000_a.sql",
+                "supabase/migrations/20240101000000_c.sql",
+                "supabase/migrations/202401011200_b.sql",
+            ]
+        );
+        assert_eq!(project.migrations[2].ledger_name(), "b");
+        assert_eq!(
+            project.migrations[2].version.as_ref().unwrap().to_string(),
+            "202401011200"
+        );
+        // Elsewhere the numeric prefix orders them.
+        let dir = project_with(&[
+            ("migrations/20230101000000_a.sql", "select 1;"),
+            ("migrations/202401011200_b.sql", "select 2;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(project.naming, Naming::VersionPrefix);
+        assert_eq!(
+            migration_names(&project),
+            [
+                "migrations/202401011200_b.sql",
+                "migrations/20230101000000_a.sql"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_cli_project_skips_what_the_cli_skips() {
+        let dir = project_with(&[
+            ("supabase/config.toml", ""),
+            ("supabase/migrations/20200101000000_init.sql", "select 0;"),
+            ("supabase/migrations/20230101000000_a.sql", "select 1;"),
+            ("supabase/migrations/schema.sql", "select 2;"),
+            ("supabase/migrations/20230102000000-dash.sql", "select 3;"),
+        ]);
+        let project = Project::discover(dir.path()).unwrap();
+        assert_eq!(
+            migration_names(&project),
+            ["supabase/migrations/20230101000000_a.sql"]
+        );
+        let skipped: Vec<&str> = project.skipped.iter().map(|(f, _)| f.as_str()).collect();
+        assert_eq!(
+            skipped,
+            [
+                "supabase/migrations/20200101000000_init.sql",
+                "supabase/migrations/20230102000000-dash.sql",
+                "supabase/migrations/schema.sql",
+            ]
+        );
+        assert!(project.skipped[0].1.contains("2021-12-09"));
+        assert!(project.skipped[1].1.contains("<timestamp>_name.sql"));
+    }
+
+    #[test]
+    fn a_cli_duplicate_is_the_same_digits_not_the_same_number() {
+        // `0002` and `2` are two versions to the CLI (text keys)…
+        let dir = project_with(&[
+            ("supabase/config.toml", ""),
+            ("supabase/migrations/0002_a.sql", "select 1;"),
+            ("supabase/migrations/2_b.sql", "select 2;"),
+        ]);
+        assert_eq!(Project::discover(dir.path()).unwrap().migrations.len(), 2);
+        // …and `20251212_001_a` and `20251212_002_b` are one (the digits before the first `_`).
+        let dir = project_with(&[
+            ("supabase/config.toml", ""),
+            ("supabase/migrations/20251212_001_a.sql", "select 1;"),
+            ("supabase/migrations/20251212_002_b.sql", "select 2;"),
+        ]);
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(text.contains("duplicate version 20251212"), "{text}");
+        assert!(text.contains("20251212_001_a.sql and"), "{text}");
+        assert!(text.contains("db push"), "{text}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 use crate::project::{FileKind, SqlFile};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 // The file outcomes replay produces live with the reports that show them.
-pub use crate::report::file::{FileFailure, FileOutcome, FileResult};
+pub use crate::report::file::{FileFailure, FileOutcome, FileResult, Rerun};
 use crate::sql;
 use crate::sql::{db_error_text, quote_literal};
 use crate::stage_id::StageId;
@@ -43,6 +43,14 @@ pub async fn apply_all<'a>(
             && is_recorded(client, file).await
         {
             FileResult::SkippedByLedger
+        } else if options.skip_recorded
+            && file.kind == FileKind::Seed
+            && seed_is_recorded(client, file).await
+        {
+            // The CLI's seed ledger: a seed whose path and hash are recorded is never run
+            // again. Whether a re-run would have worked is still worth a note: probed in a
+            // transaction that is rolled back, so the database stays as the CLI leaves it.
+            FileResult::SeedUpToDate(probe_rerun(client, file, options).await)
         } else {
             match apply_file(client, file, options).await {
                 Ok(()) => FileResult::Applied,
@@ -79,12 +87,59 @@ async fn is_recorded(client: &Client, file: &SqlFile) -> bool {
         .unwrap_or(false)
 }
 
+/// Whether the CLI's seed ledger (`supabase_migrations.seed_files`) holds `file` with the
+/// hash of its current text: then `db push --include-seed` and `db reset` skip it.
+async fn seed_is_recorded(client: &Client, file: &SqlFile) -> bool {
+    client
+        .query_opt(
+            "select 1 from supabase_migrations.seed_files where path = $1 and hash = $2",
+            &[&file.rel, &seed_hash(file)],
+        )
+        .await
+        .map(|row| row.is_some())
+        .unwrap_or(false)
+}
+
+/// The hash the CLI records for a seed: sha256 of the file's bytes, in hex.
+fn seed_hash(file: &SqlFile) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(file.text.as_bytes()))
+}
+
+/// Runs a seed the ledger would skip once more, rolled back: what a manual re-run raises.
+/// A file that cannot run in a transaction block is not probed (it could not be undone).
+async fn probe_rerun(client: &Client, file: &SqlFile, options: PassOptions) -> Rerun {
+    if file.no_transaction {
+        return Rerun::NotProbed;
+    }
+    match run_file(client, file, options, End::Rollback).await {
+        Ok(()) => Rerun::Works,
+        Err(failure) => Rerun::Fails(failure),
+    }
+}
+
+/// How a file's transaction ends: committed (a pass), or rolled back (a probe).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Commit,
+    Rollback,
+}
+
 /// Runs one file: a clean session, then its statements in one transaction (or one by one
 /// for files that cannot run in a transaction block).
 pub async fn apply_file(
     client: &Client,
     file: &SqlFile,
     options: PassOptions,
+) -> Result<(), FileFailure> {
+    run_file(client, file, options, End::Commit).await
+}
+
+async fn run_file(
+    client: &Client,
+    file: &SqlFile,
+    options: PassOptions,
+    end: End,
 ) -> Result<(), FileFailure> {
     // DISCARD ALL cannot share an implicit transaction with anything else.
     let timeout = format!(
@@ -102,7 +157,7 @@ pub async fn apply_file(
     // or a time-out names the statement that was running, and the time limit (enforced by
     // the server's watchdog per statement) applies to each. A file of one statement runs
     // alone, as it would in one batch (CREATE INDEX CONCURRENTLY works there).
-    let transaction = !file.no_transaction && statements.len() > 1;
+    let transaction = !file.no_transaction && (statements.len() > 1 || end == End::Rollback);
     if transaction {
         client.batch_execute("begin").await.map_err(|e| {
             harness_failure(file, &format!("begin the file: {}", db_error_text(&e)))
@@ -116,6 +171,11 @@ pub async fn apply_file(
             }
             return Err(map_error(file, statement, &error, options));
         }
+    }
+    if end == End::Rollback {
+        return client.batch_execute("rollback").await.map_err(|e| {
+            harness_failure(file, &format!("roll back the probe: {}", db_error_text(&e)))
+        });
     }
     if transaction {
         if let Err(error) = client.batch_execute("commit").await {
@@ -165,8 +225,7 @@ async fn record(
                 .await?;
         }
         FileKind::Seed => {
-            use sha2::{Digest, Sha256};
-            let hash = hex::encode(Sha256::digest(file.text.as_bytes()));
+            let hash = seed_hash(file);
             client
                 .execute(
                     "insert into supabase_migrations.seed_files (path, hash) values ($1, $2) \
@@ -305,7 +364,8 @@ pub fn rerun_advice(statement: &str, sqlstate: &str, kind: FileKind) -> Vec<Stri
         notes.push(
             "if your migrations are applied once through the Supabase ledger (supabase db push), \
              set `replay: {mode: ledger}` in db-ci.yaml: pass 2 then proves a second deploy is a \
-             no-op and re-runs only the seeds"
+             no-op, running only what the CLI would (nothing already in its migration or seed \
+             ledger)"
                 .to_owned(),
         );
     }
@@ -349,6 +409,11 @@ pub fn stage_report(
                     None,
                     Some("recorded in the ledger".to_owned()),
                 ),
+                FileResult::SeedUpToDate(rerun) => (
+                    CaseVerdict::Skipped,
+                    None,
+                    Some(format!("{SEED_UP_TO_DATE}{}", rerun_note(rerun))),
+                ),
                 FileResult::Exempt(reason) => (
                     CaseVerdict::Skipped,
                     None,
@@ -373,18 +438,54 @@ pub fn stage_report(
     } else {
         StageVerdict::Fail
     };
-    StageReport {
-        reason: Some(if skipped > 0 {
-            format!("{applied} files applied, {skipped} skipped (ledger or exempt)")
-        } else {
-            format!("{applied} files applied")
+    let not_rerunnable: Vec<String> = outcomes
+        .iter()
+        .filter_map(|o| match &o.result {
+            FileResult::SeedUpToDate(Rerun::Fails(f)) => {
+                Some(format!("{} ({})", f.location(), f.message))
+            }
+            _ => None,
         })
-        .filter(|_| failures.is_empty()),
+        .collect();
+    let mut reason = if skipped > 0 {
+        format!("{applied} files applied, {skipped} skipped (ledger or exempt)")
+    } else {
+        format!("{applied} files applied")
+    };
+    if !not_rerunnable.is_empty() {
+        reason.push_str(&format!(
+            "; note: not re-runnable by hand, though the seed ledger never re-runs it: {}",
+            not_rerunnable.join(", ")
+        ));
+    }
+    StageReport {
+        reason: Some(reason).filter(|_| failures.is_empty()),
         checks: outcomes.len(),
         duration_ms: duration.as_millis() as u64,
         failures,
         cases,
         ..StageReport::new(name, verdict)
+    }
+}
+
+/// What a pass-2 seed skipped by the seed ledger says, before its re-run note.
+pub const SEED_UP_TO_DATE: &str =
+    "seed unchanged in supabase_migrations.seed_files (path and hash): not run again, as the \
+     Supabase CLI does not run it";
+
+/// The note on a seed the ledger skipped: whether a manual re-run would work.
+pub fn rerun_note(rerun: &Rerun) -> String {
+    match rerun {
+        Rerun::Works => "; a re-run works too".to_owned(),
+        Rerun::Fails(f) => format!(
+            "; note: re-run by hand (psql -f) it fails at {}: {} (the platform never re-runs it, \
+             so this is not a failure)",
+            f.location(),
+            f.message
+        ),
+        Rerun::NotProbed => {
+            "; not probed for re-runs (it cannot run in a transaction block)".to_owned()
+        }
     }
 }
 

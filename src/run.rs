@@ -49,6 +49,7 @@ pub async fn run_keeping(
         seeds: project.seeds.len(),
         mode: project.replay_mode().as_str(),
         mode_reason: &project.mode_reason,
+        skipped: &project.skipped,
     });
     let mut report = Report {
         verdict: Verdict::Pass,
@@ -165,10 +166,17 @@ async fn run_stages(
         |outcome| reporter.event(&Event::FileDone { pass: 1, outcome }),
     )
     .await;
-    let replay_stage =
+    let mut replay_stage =
         replay::stage_report(StageId::Replay, &pass1, pass1_started.elapsed(), |_| {
             Vec::new()
         });
+    if let (Some(reason), false) = (&mut replay_stage.reason, project.skipped.is_empty()) {
+        let files: Vec<&str> = project.skipped.iter().map(|(f, _)| f.as_str()).collect();
+        reason.push_str(&format!(
+            "; not applied, as the Supabase CLI skips them: {}",
+            files.join(", ")
+        ));
+    }
     let replay_failed = replay_stage.verdict == StageVerdict::Fail;
     push_stage(report, reporter, replay_stage);
     if replay_failed {

@@ -45,6 +45,8 @@ struct ExpectedCase {
     stage: String,
     name: String,
     verdict: String,
+    /// A substring the case's message must hold (case-insensitive).
+    message_contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -202,7 +204,17 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
                 .and_then(|s| s["cases"].as_array().cloned())
                 .unwrap_or_default();
             match cases.iter().find(|c| c["name"] == want.name.as_str()) {
-                Some(c) if c["verdict"] == want.verdict.as_str() => {}
+                Some(c) if c["verdict"] == want.verdict.as_str() => {
+                    let message = c["message"].as_str().unwrap_or_default().to_lowercase();
+                    if let Some(needle) = &want.message_contains {
+                        if !message.contains(&needle.to_lowercase()) {
+                            problems.push(format!(
+                                "{} case {:?}: message {message:?} lacks {needle:?}",
+                                want.stage, want.name
+                            ));
+                        }
+                    }
+                }
                 Some(c) => problems.push(format!(
                     "{} case {:?} is {}, expected {}",
                     want.stage, want.name, c["verdict"], want.verdict

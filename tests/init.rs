@@ -1,8 +1,8 @@
-//! `db-ci init` on a Supabase CLI project whose seed is not re-runnable: the exemption is
-//! written with a reason to confirm and flagged, and the run afterwards is green; an existing
-//! db-ci.yaml is kept unless --force. On a multi-tenant schema: the recorded matrix shows the
-//! tenancy boundary, every recording is marked unreviewed, and the run afterwards counts
-//! them. On every available backend.
+//! `db-ci init` on a Supabase CLI project whose seed is not re-runnable: under ledger replay
+//! the seed ledger never re-runs it, so nothing is exempted and the run afterwards is green,
+//! with the seed's re-run noted; an existing db-ci.yaml is kept unless --force. On a
+//! multi-tenant schema: the recorded matrix shows the tenancy boundary, every recording is
+//! marked unreviewed, and the run afterwards counts them. On every available backend.
 
 mod common;
 
@@ -10,7 +10,7 @@ use std::path::Path;
 
 fn init_then_run(backend: common::Backend) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/fail-supabase-cli-seed-not-rerunnable");
+        .join("fixtures/pass-supabase-cli-seed-not-rerunnable-noted");
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("project");
     common::copy_dir(&fixture, &root);
@@ -28,17 +28,10 @@ fn init_then_run(backend: common::Backend) {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert!(
-        stdout.contains("FLAGGED: supabase/seed.sql is not re-runnable"),
-        "{stdout}"
-    );
+    // The CLI's seed ledger never re-runs the unchanged seed: nothing to exempt.
+    assert!(!stdout.contains("FLAGGED: supabase/seed.sql"), "{stdout}");
     let config = std::fs::read_to_string(root.join("db-ci.yaml")).unwrap();
-    assert!(config.contains("- file: supabase/seed.sql"), "{config}");
-    assert!(
-        config.contains("CONFIRM (written by db-ci init)"),
-        "{config}"
-    );
-    assert!(config.contains("duplicate key"), "{config}");
+    assert!(!config.contains("- file: supabase/seed.sql"), "{config}");
     assert!(config.contains("mode: auto"), "{config}");
     assert!(
         config.contains("exposed_schemas: [\"public\", \"graphql_public\"]"),
@@ -61,9 +54,19 @@ fn init_then_run(backend: common::Backend) {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["verdict"], "pass");
     assert!(!stdout.contains("next: no db-ci.yaml"), "{stdout}");
+    assert!(!stdout.contains("flagged: supabase/seed.sql"), "{stdout}");
+    let idempotence = report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "idempotence")
+        .unwrap();
     assert!(
-        stdout.contains("flagged: supabase/seed.sql is exempt from pass 2"),
-        "{stdout}"
+        idempotence["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not re-runnable by hand"),
+        "{idempotence}"
     );
 
     // An existing db-ci.yaml is kept unless --force.

@@ -16,6 +16,8 @@ pub enum Event<'a> {
         mode: &'a str,
         /// Why this mode (`auto` resolved, or set in db-ci.yaml).
         mode_reason: &'a str,
+        /// Files of the migrations folder not replayed, and why (the Supabase CLI skips them).
+        skipped: &'a [(String, String)],
     },
     BackendReady {
         description: &'a str,

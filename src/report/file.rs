@@ -31,9 +31,22 @@ pub enum FileResult {
     Applied,
     /// Already recorded in the ledger (ledger mode, pass 2).
     SkippedByLedger,
+    /// A seed the CLI's seed ledger holds unchanged (ledger mode, pass 2): not run again,
+    /// as `supabase db push --include-seed` does not run it; with what a re-run would do.
+    SeedUpToDate(Rerun),
     /// Exempted from pass 2 by configuration.
     Exempt(String),
     Failed(FileFailure),
+}
+
+/// What re-running a seed the ledger skips would do: a note for teams that re-run seeds by
+/// hand, never a failure (the platform does not re-run it).
+#[derive(Debug, Clone)]
+pub enum Rerun {
+    Works,
+    Fails(FileFailure),
+    /// Not probed: the file cannot run in a transaction block, so a probe could not be undone.
+    NotProbed,
 }
 
 /// One file's outcome and how long it took.

@@ -359,12 +359,19 @@ impl<W: Write> Reporter for Human<W> {
                 seeds,
                 mode,
                 mode_reason,
-            } => format!(
-                "{} {} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
-                 ({mode_reason})",
-                self.verb("Project", GOOD),
-                esc(root)
-            ),
+                skipped,
+            } => {
+                let mut line = format!(
+                    "{} {} ({layout}): {migrations} migrations, {seeds} seeds, {mode} replay \
+                     ({mode_reason})",
+                    self.verb("Project", GOOD),
+                    esc(root)
+                );
+                for (file, why) in skipped.iter() {
+                    let _ = write!(line, "\n  note: {} not applied: {}", esc(file), esc(why));
+                }
+                line
+            }
             Event::BackendReady {
                 description,
                 duration,
@@ -387,6 +394,10 @@ impl<W: Write> Reporter for Human<W> {
                 let state = match &outcome.result {
                     FileResult::Applied => "applied",
                     FileResult::SkippedByLedger => "in ledger, skipped",
+                    FileResult::SeedUpToDate(crate::report::file::Rerun::Fails(_)) => {
+                        "seed up to date in the seed ledger, skipped (not re-runnable by hand: see the note)"
+                    }
+                    FileResult::SeedUpToDate(_) => "seed up to date in the seed ledger, skipped",
                     FileResult::Exempt(_) => "exempt, skipped",
                     FileResult::Failed(_) => "failed",
                 };
