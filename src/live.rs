@@ -331,25 +331,21 @@ fn take_ssl_options(url: &str) -> (String, SslOptions) {
         };
         (rest, ssl)
     } else {
-        let kept: Vec<&str> = url
-            .split_whitespace()
-            .filter(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                keep(key.trim(), value.trim_matches('\'').to_owned())
-            })
+        // Quoted values may hold spaces: read the settings as libpq does, and write the kept
+        // ones back quoted. A string that does not parse is left to tokio-postgres to refuse.
+        let Some(settings) = crate::redact::key_values(url) else {
+            return (url.to_owned(), ssl);
+        };
+        let kept: Vec<crate::redact::Setting> = settings
+            .into_iter()
+            .filter(|s| keep(&s.key, s.value.clone()))
             .collect();
-        (kept.join(" "), ssl)
+        (crate::redact::join_key_values(&kept), ssl)
     }
 }
 
 fn redact_key_values(text: &str) -> String {
-    text.split_whitespace()
-        .map(|pair| match pair.split_once('=') {
-            Some(("password", _)) => "password=***".to_owned(),
-            _ => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::redact::mask_key_values(text)
 }
 
 /// `require`/`prefer`/`allow` without a root certificate: encrypted, identity unchecked

@@ -194,6 +194,116 @@ fn secret_spans(text: &str) -> Vec<(usize, usize)> {
     merged
 }
 
+/// One `key=value` setting of a libpq connection string, its value unquoted and unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub key: String,
+    pub value: String,
+}
+
+/// The settings of a `key=value` connection string, read as libpq reads them: spaces around
+/// `=` allowed, a value either single-quoted (spaces inside, `\'` and `\\` escaped) or running
+/// to the next space (backslash escapes too). `None` when it is not such a string.
+pub fn key_values(text: &str) -> Option<Vec<Setting>> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    let mut settings = Vec::new();
+    let skip_spaces = |i: &mut usize| {
+        while *i < chars.len() && chars[*i].is_whitespace() {
+            *i += 1;
+        }
+    };
+    loop {
+        skip_spaces(&mut i);
+        if i >= chars.len() {
+            return Some(settings);
+        }
+        let key_start = i;
+        while i < chars.len() && chars[i] != '=' && !chars[i].is_whitespace() {
+            i += 1;
+        }
+        let key: String = chars[key_start..i].iter().collect();
+        skip_spaces(&mut i);
+        if key.is_empty() || i >= chars.len() || chars[i] != '=' {
+            return None;
+        }
+        i += 1;
+        skip_spaces(&mut i);
+        let mut value = String::new();
+        if i < chars.len() && chars[i] == '\'' {
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => return None,
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some('\\') => {
+                        value.extend(chars.get(i + 1));
+                        i += 2;
+                    }
+                    Some(c) => {
+                        value.push(*c);
+                        i += 1;
+                    }
+                }
+            }
+        } else {
+            while i < chars.len() && !chars[i].is_whitespace() {
+                if chars[i] == '\\' {
+                    i += 1;
+                }
+                value.extend(chars.get(i));
+                i += 1;
+            }
+        }
+        settings.push(Setting { key, value });
+    }
+}
+
+/// `settings` written back as a connection string libpq reads the same way: a value quoted
+/// (quotes and backslashes escaped) when it is empty or holds a space, quote or backslash.
+pub fn join_key_values<'a>(settings: impl IntoIterator<Item = &'a Setting>) -> String {
+    settings
+        .into_iter()
+        .map(|s| {
+            if s.value.is_empty()
+                || s.value
+                    .contains(|c: char| c.is_whitespace() || c == '\'' || c == '\\')
+            {
+                format!(
+                    "{}='{}'",
+                    s.key,
+                    s.value.replace('\\', "\\\\").replace('\'', "\\'")
+                )
+            } else {
+                format!("{}={}", s.key, s.value)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A `key=value` connection string with every password setting's value masked whole,
+/// quoted values with spaces included; other text is scrubbed by pattern.
+pub fn mask_key_values(text: &str) -> String {
+    match key_values(text) {
+        Some(settings) => settings
+            .iter()
+            .map(|s| {
+                if s.key.ends_with("password") {
+                    format!("{}={MASK}", s.key)
+                } else {
+                    join_key_values([s])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => scrub(text).into_owned(),
+    }
+}
+
 fn percent_decode(text: &str) -> String {
     ::url::form_urlencoded::parse(format!("x={}", text.replace('+', "%2B")).as_bytes())
         .next()
@@ -225,6 +335,41 @@ fn xml_escaped(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_values_are_read_as_libpq_reads_them() {
+        let settings =
+            key_values(r"host = db  user=x password='two words \' Pw9' dbname=a\ b").unwrap();
+        let pairs: Vec<(&str, &str)> = settings
+            .iter()
+            .map(|s| (s.key.as_str(), s.value.as_str()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [
+                ("host", "db"),
+                ("user", "x"),
+                ("password", "two words ' Pw9"),
+                ("dbname", "a b")
+            ]
+        );
+        // Written back, it reads the same.
+        assert_eq!(key_values(&join_key_values(&settings)).unwrap(), settings);
+        assert_eq!(key_values("host=db password='open"), None);
+        assert_eq!(key_values("just words"), None);
+    }
+
+    #[test]
+    fn a_quoted_password_with_spaces_is_masked_whole() {
+        let shown = mask_key_values("host=127.0.0.1 user=x password='two words Pw9' dbname=y");
+        assert_eq!(shown, "host=127.0.0.1 user=x password=*** dbname=y");
+        assert!(
+            !shown.contains("words") && !shown.contains("Pw9"),
+            "{shown}"
+        );
+        let shown = mask_key_values("sslpassword = 'a b' host=h");
+        assert_eq!(shown, "sslpassword=*** host=h");
+    }
 
     fn masked(text: &str) -> String {
         mask_patterns(text).into_owned()

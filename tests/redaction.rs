@@ -79,6 +79,33 @@ fn assert_no_secret(text: &str, secret: &str, context: &str) {
 }
 
 #[test]
+fn no_fragment_of_a_quoted_password_with_spaces_is_printed() {
+    // libpq reads `password='two words Pw9'` as one value: every word of it is the secret.
+    let secret = "two wOrds Pw9x";
+    for command in ["gate", "drift"] {
+        for url in [
+            format!("host=127.0.0.1 port=1 user=x password='{secret}' dbname=y"),
+            format!("host=127.0.0.1 port=1 password = '{secret}' user=x"),
+        ] {
+            let (code, text) = outputs(&[
+                command.into(),
+                fixture("pass-minimal"),
+                "--against".into(),
+                url.clone(),
+            ]);
+            assert_eq!(code, Some(3), "{command} {url}: {text}");
+            for fragment in secret.split(' ') {
+                assert!(
+                    !text.contains(fragment),
+                    "{command} {url}: `{fragment}` printed:\n{text}"
+                );
+            }
+            assert!(text.contains("password=***"), "{text}");
+        }
+    }
+}
+
+#[test]
 fn no_password_in_any_output_when_the_server_refuses_or_the_string_is_bad() {
     let secret = "Xq7'vR@z/9";
     for url in forms("127.0.0.1", "127.0.0.1", 1, secret) {
