@@ -377,7 +377,9 @@ fn no_migrations(root: &Path, layout: &str, dirs: &[String]) -> Error {
 /// A `.sql` entry that is a symlink to nothing: a file the user meant to run, missing.
 fn broken_symlink(root: &Path, path: &Path) -> Option<Error> {
     let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    (is_link && !path.exists()).then(|| {
+    // A loop does not resolve either, but is no missing file: `not_a_file` names it.
+    let missing = std::fs::metadata(path).is_err_and(|e| e.raw_os_error() != Some(40));
+    (is_link && missing).then(|| {
         let target = std::fs::read_link(path)
             .map(|t| t.display().to_string())
             .unwrap_or_default();
@@ -386,6 +388,37 @@ fn broken_symlink(root: &Path, path: &Path) -> Option<Error> {
             rel_path(root, path)
         ))
     })
+}
+
+/// A path named like SQL that is not a regular file (a directory, a FIFO, a device, a symlink
+/// loop): an input error naming what it is, never a file silently skipped or a read that
+/// blocks.
+fn not_a_file(rel: &str, path: &Path) -> Option<Error> {
+    let what = match std::fs::metadata(path) {
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt;
+            let kind = meta.file_type();
+            if kind.is_file() {
+                return None;
+            } else if kind.is_dir() {
+                "a directory"
+            } else if kind.is_fifo() {
+                "a FIFO"
+            } else if kind.is_block_device() || kind.is_char_device() {
+                "a device"
+            } else if kind.is_socket() {
+                "a socket"
+            } else {
+                "not a regular file"
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(40) => "a symlink loop (ELOOP)",
+        // A broken symlink, or no permission: the read reports it.
+        Err(_) => return None,
+    };
+    Some(Error::input(format!(
+        "read {rel}: {what}, where a SQL file is expected"
+    )))
 }
 
 /// The nearest folder from `dir` upwards that holds `db-ci.yaml` or `supabase/config.toml`;
@@ -460,9 +493,23 @@ fn rel_path(root: &Path, path: &Path) -> String {
 
 fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
     let rel = rel_path(root, path);
+    if let Some(error) = not_a_file(&rel, path) {
+        return Err(error);
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| Error::input(format!("read {rel}: not UTF-8 ({e})")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        // Where the bad byte is, as the user's editor counts: the line and column of the
+        // valid text before it.
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let before = String::from_utf8_lossy(&bytes[..valid]);
+        let (line, column) = crate::sql::line_col(&before, before.len());
+        Error::input(format!(
+            "read {rel}:{line}:{column}: not UTF-8 (byte 0x{:02x}); PostgreSQL projects are \
+             UTF-8 text: re-save the file as UTF-8",
+            bytes[valid]
+        ))
+    })?;
     // PostgreSQL cannot receive a NUL byte in a query: it is the file's defect, not a check's.
     if let Some(offset) = text.find('\0') {
         let (line, column) = crate::sql::line_col(&text, offset);
@@ -499,9 +546,10 @@ fn sql_files_in(root: &Path, dir: &Path) -> Result<Vec<PathBuf>> {
             if let Some(error) = broken_symlink(root, &path) {
                 return Err(error);
             }
-            if path.is_file() {
-                paths.push(path);
+            if let Some(error) = not_a_file(&rel_path(root, &path), &path) {
+                return Err(error);
             }
+            paths.push(path);
         }
     }
     paths.sort();
@@ -643,7 +691,9 @@ fn read_seed_pattern(
         if let Some(error) = broken_symlink(root, &full) {
             return Err(error);
         }
-        if full.is_file() {
+        // Anything at the path is read as SQL: a folder, FIFO or symlink loop there is an
+        // input error, not a seed silently missing.
+        if std::fs::symlink_metadata(&full).is_ok() {
             return Ok(vec![read_sql(root, &full, FileKind::Seed)?]);
         }
         if explicit {
@@ -657,13 +707,23 @@ fn read_seed_pattern(
     let paths = glob::glob(&full.to_string_lossy())
         .map_err(|e| Error::input(format!("read seeds: invalid glob `{pattern}`: {e}")))?;
     let mut files = Vec::new();
-    for path in paths.flatten() {
+    for path in paths {
+        let path = path.map_err(|e| {
+            Error::input(format!(
+                "read seeds: {}: {}",
+                rel_path(root, e.path()),
+                e.error()
+            ))
+        })?;
         if let Some(error) = broken_symlink(root, &path) {
             return Err(error);
         }
-        if path.is_file() {
-            files.push(read_sql(root, &path, FileKind::Seed)?);
+        // A glob naming folders (`seeds/*`) may match a folder beside the files: only what
+        // is named like SQL must be a file.
+        if path.is_dir() && !path.to_string_lossy().ends_with(".sql") {
+            continue;
         }
+        files.push(read_sql(root, &path, FileKind::Seed)?);
     }
     // The CLI runs a glob's matches in name order; elsewhere numbered seeds run in version
     // order, others by name.
@@ -951,6 +1011,59 @@ mod tests {
         std::os::unix::fs::symlink("nowhere.sql", dir.path().join("seed.sql")).unwrap();
         let err = Project::discover(dir.path()).unwrap_err();
         assert!(err.to_string().contains("seed.sql: a symlink"), "{err}");
+    }
+
+    #[test]
+    fn what_is_named_like_sql_must_be_a_file() {
+        // A folder named like a migration.
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        std::fs::create_dir(dir.path().join("migrations/0002_b.sql")).unwrap();
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("read migrations/0002_b.sql: a directory"),
+            "{err}"
+        );
+        // A FIFO (reading it would block).
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        let fifo = dir.path().join("migrations/0002_b.sql");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            let err = Project::discover(dir.path()).unwrap_err();
+            assert!(err.to_string().contains("0002_b.sql: a FIFO"), "{err}");
+        }
+        // A symlink loop as the seed.
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        std::os::unix::fs::symlink("seed.sql", dir.path().join("seed.sql")).unwrap();
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string().contains("seed.sql: a symlink loop"),
+            "{err}"
+        );
+        // A folder named like a seed.
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        std::fs::create_dir(dir.path().join("seed.sql")).unwrap();
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("seed.sql: a directory"), "{err}");
+    }
+
+    #[test]
+    fn non_utf8_is_input_at_its_line_and_column() {
+        let dir = project_with(&[("migrations/0001_a.sql", "select 1;")]);
+        std::fs::write(
+            dir.path().join("migrations/0002_b.sql"),
+            b"select 1;\nselect 'caf\xe9';\n",
+        )
+        .unwrap();
+        let err = Project::discover(dir.path()).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(
+            err.to_string()
+                .contains("read migrations/0002_b.sql:2:12: not UTF-8 (byte 0xe9)"),
+            "{err}"
+        );
     }
 
     #[test]
