@@ -1,6 +1,6 @@
 //! Writing files db-ci produces (reports, snapshots, db-ci.yaml, recorded matrices) so that a
-//! reader never sees half of one, and knowing when accepting a result into the repository is
-//! off (CI).
+//! reader never sees half of one, knowing when accepting a result into the repository is off
+//! (CI), and telling what a path the project names really is before reading it.
 
 use std::path::Path;
 
@@ -38,5 +38,36 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
         let entries = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
         assert_eq!(entries, 1);
+    }
+}
+
+/// What a path expected to hold a file is instead (a directory, a FIFO, a device, a socket, a
+/// symlink loop, a symlink to nothing), or `None` for a regular file or a path that is absent
+/// or unreadable (the read itself reports those). Reading a FIFO would block; skipping a
+/// folder would drop a file the user meant to run.
+pub fn not_a_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => {
+            let kind = meta.file_type();
+            if kind.is_file() {
+                None
+            } else if kind.is_dir() {
+                Some("a directory")
+            } else if kind.is_fifo() {
+                Some("a FIFO")
+            } else if kind.is_block_device() || kind.is_char_device() {
+                Some("a device")
+            } else if kind.is_socket() {
+                Some("a socket")
+            } else {
+                Some("not a regular file")
+            }
+        }
+        Err(e) if e.raw_os_error() == Some(40) => Some("a symlink loop (ELOOP)"),
+        Err(_) if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) => {
+            Some("a symlink to nothing")
+        }
+        Err(_) => None,
     }
 }

@@ -390,35 +390,11 @@ fn broken_symlink(root: &Path, path: &Path) -> Option<Error> {
     })
 }
 
-/// A path named like SQL that is not a regular file (a directory, a FIFO, a device, a symlink
-/// loop): an input error naming what it is, never a file silently skipped or a read that
-/// blocks.
+/// A path named like SQL that is not a regular file: an input error naming what it is, never
+/// a file silently skipped or a read that blocks.
 fn not_a_file(rel: &str, path: &Path) -> Option<Error> {
-    let what = match std::fs::metadata(path) {
-        Ok(meta) => {
-            use std::os::unix::fs::FileTypeExt;
-            let kind = meta.file_type();
-            if kind.is_file() {
-                return None;
-            } else if kind.is_dir() {
-                "a directory"
-            } else if kind.is_fifo() {
-                "a FIFO"
-            } else if kind.is_block_device() || kind.is_char_device() {
-                "a device"
-            } else if kind.is_socket() {
-                "a socket"
-            } else {
-                "not a regular file"
-            }
-        }
-        Err(e) if e.raw_os_error() == Some(40) => "a symlink loop (ELOOP)",
-        // A broken symlink, or no permission: the read reports it.
-        Err(_) => return None,
-    };
-    Some(Error::input(format!(
-        "read {rel}: {what}, where a SQL file is expected"
-    )))
+    crate::files::not_a_file(path)
+        .map(|what| Error::input(format!("read {rel}: {what}, where a SQL file is expected")))
 }
 
 /// The nearest folder from `dir` upwards that holds `db-ci.yaml` or `supabase/config.toml`;

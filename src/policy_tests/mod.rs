@@ -95,14 +95,23 @@ pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.is_file()
-                && matches!(
-                    p.extension().and_then(|e| e.to_str()),
-                    Some("yaml") | Some("yml")
-                )
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml") | Some("yml")
+            )
         })
         .collect();
     paths.sort();
+    // Whatever is named like a policy-test file must be one: a folder, a broken symlink or a
+    // loop skipped in silence would turn a failing project green.
+    for path in &paths {
+        if let Some(what) = crate::files::not_a_file(path) {
+            return Err(Error::input(format!(
+                "read {}: {what}, where a policy-test file is expected",
+                relative(project, path)
+            )));
+        }
+    }
     let folder_setup = dir.join(FOLDER_SETUP);
     let folder_setup = if folder_setup.is_file() {
         Some(SharedSql {
