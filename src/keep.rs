@@ -93,7 +93,17 @@ fn pgpass_file(
         Host::Tcp(host) => host.clone(),
         Host::Socket(dir) => dir.display().to_string(),
     };
-    let dir = tempfile::Builder::new().prefix("db-ci-keep-").tempdir()?;
+    // The owner in the name lets a later run remove it when this one is killed (SIGKILL).
+    let prefix = match crate::backend::owner::Owner::current() {
+        Some(me) => format!(
+            "{}{}-{}-",
+            crate::backend::sweep::KEEP_PREFIX,
+            me.pid,
+            me.start
+        ),
+        None => crate::backend::sweep::KEEP_PREFIX.to_owned(),
+    };
+    let dir = tempfile::Builder::new().prefix(&prefix).tempdir()?;
     let path = dir.path().join("pgpass");
     let mut file = std::fs::OpenOptions::new()
         .write(true)

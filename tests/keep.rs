@@ -95,3 +95,84 @@ fn keep_serves_the_replayed_database_until_ctrl_c() {
     assert_eq!(status.code(), Some(0), "{status:?}");
     nothing_left(run_dir.path());
 }
+
+/// A `--keep` killed with SIGKILL cannot remove its pgpass file (the server's password): the
+/// next run does, since its owner is gone. Container backend (the one with a password).
+#[test]
+fn a_killed_keeps_password_file_is_removed_by_the_next_run() {
+    let Some(backend) = common::Backend::container() else {
+        return;
+    };
+    let temp = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
+    let mut args = vec![
+        "replay".to_owned(),
+        fixture.display().to_string(),
+        "--keep".to_owned(),
+    ];
+    args.extend(backend.args());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args(&args)
+        .env("TMPDIR", temp.path())
+        .env_remove("DB_CI_BACKEND")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains("press Ctrl-C") {
+            break;
+        }
+    }
+    let keep_dirs = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(temp.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("db-ci-keep-")
+            })
+            .collect()
+    };
+    let left = keep_dirs();
+    assert_eq!(
+        left.len(),
+        1,
+        "no pgpass directory while --keep waits:\n{seen}"
+    );
+    assert!(left[0].join("pgpass").is_file());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        keep_dirs().len(),
+        1,
+        "SIGKILL gave it no chance to clean up"
+    );
+    // The next run (same backend: it also removes the killed run's container).
+    let mut next = vec!["replay".to_owned(), fixture.display().to_string()];
+    next.extend(backend.args());
+    let output = Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args(&next)
+        .env("TMPDIR", temp.path())
+        .env_remove("DB_CI_BACKEND")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        keep_dirs().is_empty(),
+        "pgpass left after the next run:\n{stderr}"
+    );
+    assert!(stderr.contains("--keep password file"), "{stderr}");
+}

@@ -170,16 +170,22 @@ pub struct Server {
     watchdog: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
+/// What every run does first: remove what dead runs left on this machine (local clusters and
+/// their servers, half-built cache entries, `--keep`'s password files).
+pub async fn sweep_machine() {
+    let _ = tokio::task::spawn_blocking(|| {
+        sweep::local_clusters(&local::run_root());
+        sweep::staging_dirs(&local::cache_root());
+        sweep::keep_dirs(&std::env::temp_dir());
+    })
+    .await;
+}
+
 impl Server {
     /// Starts (or reaches) a server as `options` say. `auto`: the URL if given, else a
     /// container when an engine and the image are usable, else local binaries.
     pub async fn start(options: &BackendOptions) -> Result<Server> {
-        // Every run first removes what dead runs left on this machine.
-        let _ = tokio::task::spawn_blocking(|| {
-            sweep::local_clusters(&local::run_root());
-            sweep::staging_dirs(&local::cache_root());
-        })
-        .await;
+        sweep_machine().await;
         match options.kind {
             BackendKind::Url => {
                 let url = options.database_url.as_deref().ok_or_else(|| {

@@ -132,11 +132,40 @@ pub fn local_clusters(run_root: &Path) -> Vec<PathBuf> {
     removed
 }
 
+/// Removes `--keep`'s private directories (`db-ci-keep-<pid>-<start>-…`, holding a pgpass file
+/// with the server's password) under `temp` whose run is gone: a SIGKILL gives `--keep` no
+/// chance to remove its own, and a password must not stay on disk.
+pub fn keep_dirs(temp: &Path) -> Vec<PathBuf> {
+    let mut removed = Vec::new();
+    for dir in candidates(temp, KEEP_PREFIX) {
+        let recorded = owner_in_name_with(&dir, KEEP_PREFIX);
+        let liveness = recorded.as_ref().map(Owner::liveness);
+        if judge(liveness, false, false, age(&dir)) == Verdict::Keep {
+            continue;
+        }
+        if std::fs::remove_dir_all(&dir).is_ok() {
+            say(&format!(
+                "--keep password file {} (its run is gone)",
+                dir.display()
+            ));
+            removed.push(dir);
+        }
+    }
+    removed
+}
+
+/// The name prefix of `--keep`'s private directory; the owner's pid and start follow.
+pub const KEEP_PREFIX: &str = "db-ci-keep-";
+
 /// The owner a cluster directory's name carries (`db-ci-local-<pid>-<start>-…`), on this
 /// boot and in this pid namespace: the name is written atomically with the directory, the
 /// owner file an instant later.
 fn owner_in_name(dir: &Path) -> Option<Owner> {
-    let name = dir.file_name()?.to_str()?.strip_prefix("db-ci-local-")?;
+    owner_in_name_with(dir, "db-ci-local-")
+}
+
+fn owner_in_name_with(dir: &Path, prefix: &str) -> Option<Owner> {
+    let name = dir.file_name()?.to_str()?.strip_prefix(prefix)?;
     let mut parts = name.splitn(3, '-');
     let pid = parts.next()?.parse().ok()?;
     let start = parts.next()?.parse().ok()?;
@@ -290,6 +319,26 @@ pub async fn url_databases(client: &tokio_postgres::Client) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dead_runs_keep_dir_goes_and_a_live_ones_stays() {
+        let temp = tempfile::tempdir().unwrap();
+        let me = Owner::current().unwrap();
+        let mine = temp
+            .path()
+            .join(format!("{KEEP_PREFIX}{}-{}-AbC", me.pid, me.start));
+        // A pid that cannot be running with this start time: the run is gone.
+        let dead = temp
+            .path()
+            .join(format!("{KEEP_PREFIX}{}-{}-XyZ", me.pid, me.start + 1));
+        for dir in [&mine, &dead] {
+            std::fs::create_dir(dir).unwrap();
+            std::fs::write(dir.join("pgpass"), "h:1:d:u:secret\n").unwrap();
+        }
+        let removed = keep_dirs(temp.path());
+        assert_eq!(removed, [dead.clone()]);
+        assert!(mine.exists() && !dead.exists());
+    }
 
     #[test]
     fn a_cluster_dir_names_its_owner() {

@@ -23,6 +23,9 @@ pub async fn start(options: &BackendOptions, policy: VersionPolicy) -> Result<Se
     let Some(major) = policy.major else {
         return Server::start(options).await;
     };
+    // The paths below start a server without going through `Server::start`: sweep first, as
+    // every run does, or a Supabase CLI project's runs would never clear dead runs' servers.
+    super::sweep_machine().await;
     let mut options = options.clone();
     if !policy.image_given {
         options.image = image_for_major(&options.image, major);
