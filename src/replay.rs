@@ -284,7 +284,7 @@ fn map_error(
         }
     }
     let message = db_error_text(error);
-    if sqlstate == "57014" && message.contains("statement timeout") {
+    if crate::sql::error::is_timeout(error) && message.contains("statement timeout") {
         notes.push(format!(
             "db-ci stops a statement after {} (replay.statement_timeout in db-ci.yaml)",
             humantime::format_duration(options.statement_timeout)

@@ -168,6 +168,8 @@ pub struct Server {
     keepalive: Option<Client>,
     /// The statement time limit's watchdog, once [`Server::limit_statements`] started it.
     watchdog: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The backend pids of the sessions [`Server::connect`] opened: what the watchdog watches.
+    sessions: watchdog::Sessions,
 }
 
 /// What every run does first: remove what dead runs left on this machine (local clusters and
@@ -238,6 +240,7 @@ impl Server {
             named: std::sync::atomic::AtomicU32::new(0),
             keepalive: None,
             watchdog: Mutex::new(None),
+            sessions: watchdog::Sessions::default(),
         }
     }
 
@@ -260,11 +263,18 @@ impl Server {
     }
 
     pub async fn connect(&self, dbname: &str) -> Result<Client> {
-        connect_config(
+        let client = connect_config(
             &self.session_config(dbname),
             &self.connection.redacted(dbname),
         )
-        .await
+        .await?;
+        // Known by its pid: what the statement time limit watches, whatever the SQL renames.
+        let row = client
+            .query_one("select pg_backend_pid()", &[])
+            .await
+            .map_err(|e| Error::environment(format!("read the session's backend pid: {e}")))?;
+        self.sessions.lock().unwrap().insert(row.get(0));
+        Ok(client)
     }
 
     /// The configuration of this run's sessions: tagged with the run (see [`Server::tag`]).
@@ -303,7 +313,7 @@ impl Server {
         let mut config = self.session_config(dbname);
         config.application_name(format!("{} watchdog", self.application_name()));
         let client = connect_config(&config, &self.connection.redacted(dbname)).await?;
-        let task = watchdog::spawn(client, self.application_name(), limit);
+        let task = watchdog::spawn(client, self.sessions.clone(), limit);
         if let Some(old) = self.watchdog.lock().unwrap().replace(task) {
             old.abort();
         }

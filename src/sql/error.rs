@@ -6,7 +6,17 @@ pub const TIMEOUT_MESSAGE: &str = "canceling statement due to statement timeout"
 /// Whether `error` is a statement the time limit stopped: the server's own timeout or the
 /// watchdog's cancel.
 pub fn is_timeout(error: &tokio_postgres::Error) -> bool {
-    error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+    error.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) || is_ended(error)
+}
+
+/// Whether the session was ended under the statement: the watchdog terminates a session
+/// whose statement ignored its cancel (the server sends the same for an administrator's
+/// `pg_terminate_backend`, which db-ci's throwaway servers have no other source of).
+fn is_ended(error: &tokio_postgres::Error) -> bool {
+    error.as_db_error().is_some_and(|db| {
+        db.code() == &tokio_postgres::error::SqlState::ADMIN_SHUTDOWN
+            && db.message().contains("administrator command")
+    })
 }
 
 /// The text of a database error: the server's message when there is one.
@@ -16,6 +26,10 @@ pub fn db_error_text(error: &tokio_postgres::Error) -> String {
         Some(db) if is_timeout(error) && db.message().contains("user request") => {
             format!("{} (db-ci cancelled it)", TIMEOUT_MESSAGE)
         }
+        Some(_) if is_ended(error) => format!(
+            "{TIMEOUT_MESSAGE} (db-ci ended the session: the statement went on after it was \
+             cancelled)"
+        ),
         Some(db) => db.message().to_owned(),
         None => {
             let mut text = error.to_string();
