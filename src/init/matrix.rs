@@ -17,28 +17,168 @@ use crate::yaml::edit::plain_or_quoted;
 
 /// The actors every generated matrix has: who is not signed in, the user whose world the
 /// rows are, an outsider, and the server's own key; plus an admin when policies read
-/// `app_metadata`.
-pub fn actors(reads: &PolicyReads) -> Vec<(String, String)> {
+/// `app_metadata`. Users carry the `user_metadata` the sign-up triggers read.
+pub fn actors(reads: &PolicyReads, relations: &[Relation]) -> Vec<(String, String)> {
+    let metadata = |index: usize, name: &str| -> String {
+        let entries = sign_up_metadata(reads, relations, index, name);
+        if entries.is_empty() {
+            return String::new();
+        }
+        let fields: Vec<String> = entries
+            .iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    serde_json::Value::String(text) => plain_or_quoted(text),
+                    other => other.to_string(),
+                };
+                format!("{}: {value}", plain_or_quoted(key))
+            })
+            .collect();
+        format!(", user_metadata: {{ {} }}", fields.join(", "))
+    };
     let mut actors = vec![
         ("anon".to_owned(), "anon".to_owned()),
         (
             "alice".to_owned(),
-            "{ user: alice@example.test }".to_owned(),
+            format!("{{ user: alice@example.test{} }}", metadata(0, "alice")),
         ),
-        ("bob".to_owned(), "{ user: bob@example.test }".to_owned()),
+        (
+            "bob".to_owned(),
+            format!("{{ user: bob@example.test{} }}", metadata(1, "bob")),
+        ),
         ("service".to_owned(), "service_role".to_owned()),
     ];
     if let Some((claim, value)) = &reads.app_metadata {
         actors.push((
             "admin".to_owned(),
             format!(
-                "{{ user: admin@example.test, app_metadata: {{ {}: {} }} }}",
+                "{{ user: admin@example.test, app_metadata: {{ {}: {} }}{} }}",
                 plain_or_quoted(claim),
-                plain_or_quoted(value)
+                plain_or_quoted(value),
+                metadata(2, "admin")
             ),
         ));
     }
     actors
+}
+
+/// The `user_metadata` the user `name` (the `index`th user) is given so that the sign-up
+/// triggers can create it: a value per key they read, of the type they cast it to and
+/// satisfying the CHECKs of the column they put it in.
+fn sign_up_metadata(
+    reads: &PolicyReads,
+    relations: &[Relation],
+    index: usize,
+    name: &str,
+) -> Vec<(String, serde_json::Value)> {
+    let mut entries: Vec<(String, serde_json::Value)> = Vec::new();
+    for key in reads.sign_up.iter().flat_map(|t| &t.keys) {
+        if entries.iter().any(|(k, _)| *k == key.key) {
+            continue;
+        }
+        let column = key.target.as_ref().and_then(|(table, column)| {
+            let table = table.replace('"', "");
+            relations
+                .iter()
+                .find(|r| r.qualified() == table || (r.schema == "public" && r.name == table))
+                .and_then(|r| r.column(column))
+        });
+        let kind = key
+            .cast
+            .clone()
+            .or_else(|| column.map(|c| c.data_type.clone()))
+            .unwrap_or_else(|| "text".to_owned());
+        let kind = kind.split('(').next().unwrap_or_default().trim().to_owned();
+        let rules = column.map(|c| c.rules.clone()).unwrap_or_default();
+        let value = match kind.as_str() {
+            "int" | "int2" | "int4" | "int8" | "smallint" | "integer" | "bigint" | "numeric"
+            | "real" | "float4" | "float8" | "double precision" | "decimal" => {
+                let integer = !matches!(
+                    kind.as_str(),
+                    "numeric" | "real" | "float4" | "float8" | "double precision" | "decimal"
+                );
+                rules
+                    .number((index + 1) as f64, integer, index)
+                    .and_then(|n| serde_json::from_str::<serde_json::Value>(&n).ok())
+                    .unwrap_or_else(|| serde_json::json!(index + 1))
+            }
+            "bool" | "boolean" => serde_json::Value::Bool(true),
+            "uuid" => serde_json::Value::String(deterministic_uuid(&format!(
+                "metadata {name} {}",
+                key.key
+            ))),
+            "date" => serde_json::Value::String(format!("2000-01-0{}", index + 1)),
+            "timestamptz" | "timestamp" | "timestamp with time zone"
+            | "timestamp without time zone" => {
+                serde_json::Value::String(format!("2000-01-0{} 00:00:00+00", index + 1))
+            }
+            _ => {
+                let preferred = if key.key.contains("email") {
+                    format!("{name}@example.test")
+                } else {
+                    name.to_owned()
+                };
+                serde_json::Value::String(
+                    rules
+                        .text(&[preferred.clone()], index)
+                        .unwrap_or(preferred),
+                )
+            }
+        };
+        entries.push((key.key.clone(), value));
+    }
+    entries
+}
+
+/// What init says when the matrix's users cannot be created: the sign-up triggers' error,
+/// and the `user_metadata` key to fill in when the error names a column a key feeds (else
+/// every key they read).
+pub fn sign_up_failure(reads: &PolicyReads, error: &str) -> String {
+    let functions: Vec<&str> = reads.sign_up.iter().map(|t| t.function.as_str()).collect();
+    let keys: Vec<&super::model::MetadataKey> =
+        reads.sign_up.iter().flat_map(|t| &t.keys).collect();
+    let column = regex::Regex::new(r#"column "([^"]+)""#)
+        .ok()
+        .and_then(|re| re.captures(error).map(|c| c[1].to_owned()));
+    let named = column.as_deref().and_then(|column| {
+        keys.iter().find(|k| {
+            k.target.as_ref().is_some_and(|(_, c)| c == column) || k.key == column
+        })
+    });
+    let trigger = if functions.is_empty() {
+        "creating a user in auth.users".to_owned()
+    } else {
+        format!("the sign-up trigger {} on auth.users", functions.join(", "))
+    };
+    let what = match (named, column.as_deref()) {
+        (Some(key), _) => format!(
+            "fill in `user_metadata: {{ {}: … }}` on each user actor with a value it accepts",
+            plain_or_quoted(&key.key)
+        ),
+        (None, Some(column)) if !functions.is_empty() => format!(
+            "it fills `{column}` from something db-ci could not read; give each user actor the \
+             `user_metadata` (or the seed the row) it needs{}",
+            listed(&keys)
+        ),
+        _ => format!(
+            "give each user actor the `user_metadata` it needs{}",
+            listed(&keys)
+        ),
+    };
+    format!("{trigger} fails for the generated users ({error}): {what}")
+}
+
+fn listed(keys: &[&super::model::MetadataKey]) -> String {
+    if keys.is_empty() {
+        return String::new();
+    }
+    format!(
+        " (it reads {})",
+        keys.iter()
+            .map(|k| format!("`{}`", k.key))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
 }
 
 /// Parses the actor lines as the matrix will declare them.
@@ -85,6 +225,9 @@ fn sample(
         .split_once('(')
         .and_then(|(_, rest)| rest.trim_end_matches(')').split(',').next())
         .and_then(|n| n.trim().parse().ok());
+    // Rows of one table differ in `nth`; key values differ across tables too.
+    let variant = if distinct { index * 4 + nth } else { nth };
+    let rules = &column.rules;
     Some(match base {
         "uuid" => deterministic_uuid(&format!(
             "{}.{}.{}.{nth}",
@@ -92,11 +235,19 @@ fn sample(
             column.name,
             index
         )),
-        // Four values per table and row kind, so no two rows of a table meet.
-        "smallint" if distinct => (20_000 + index * 4 + nth).to_string(),
-        "integer" | "bigint" if distinct => (900_000_000 + index * 4 + nth).to_string(),
         "smallint" | "integer" | "bigint" | "numeric" | "real" | "double precision" | "money" => {
-            (1 + nth).to_string()
+            // Four values per table and row kind, so no two rows of a table meet.
+            let preferred = match base {
+                "smallint" if distinct => 20_000 + index * 4 + nth,
+                "integer" | "bigint" if distinct => 900_000_000 + index * 4 + nth,
+                _ => 1 + nth,
+            };
+            let integer = matches!(base, "smallint" | "integer" | "bigint");
+            if rules.is_empty() {
+                preferred.to_string()
+            } else {
+                rules.number(preferred as f64, integer, variant)?
+            }
         }
         "boolean" => (nth == 0).to_string(),
         "text" | "character varying" | "citext" | "character" | "name" => {
@@ -107,15 +258,7 @@ fn sample(
             } else {
                 "db-ci edited".to_owned()
             };
-            match length {
-                Some(n) if text.chars().count() > n => {
-                    if distinct {
-                        return None;
-                    }
-                    text.chars().take(n).collect()
-                }
-                _ => text,
-            }
+            rules.text(&[text], variant)?
         }
         "date" => format!("2025-01-0{}", 1 + nth),
         "timestamp with time zone" => format!("2025-01-0{} 00:00:00+00", 1 + nth),
@@ -892,7 +1035,9 @@ fn updates_of(relation: &Relation, index: usize) -> Vec<(String, String)> {
         .into_iter()
         .flat_map(|c| {
             // Every label of an enum: the trial keeps the first that changes the row.
-            let values: Vec<String> = if c.labels.is_empty() {
+            let values: Vec<String> = if let Some(allowed) = c.rules.allowed() {
+                allowed.iter().rev().cloned().collect()
+            } else if c.labels.is_empty() {
                 sample(relation, index, c, 1, relation.in_unique(&c.name))
                     .into_iter()
                     .collect()
@@ -1011,6 +1156,7 @@ mod tests {
             always_generated: false,
             labels: Vec::new(),
             owner: false,
+            rules: Default::default(),
         }
     }
 
