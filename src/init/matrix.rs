@@ -1144,7 +1144,7 @@ fn yaml_string(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::model::ForeignKey;
+    use super::super::model::{ForeignKey, MetadataKey, SignUpTrigger};
     use super::*;
 
     fn column(name: &str, ty: &str) -> Column {
@@ -1321,13 +1321,117 @@ mod tests {
         assert_eq!(&a[14..15], "4");
     }
 
+    fn sign_up(keys: Vec<MetadataKey>) -> PolicyReads {
+        PolicyReads {
+            app_metadata: Some(("role".to_owned(), "admin".to_owned())),
+            sign_up: vec![SignUpTrigger {
+                function: "public.handle_new_user".to_owned(),
+                keys,
+            }],
+        }
+    }
+
+    fn key(key: &str, cast: Option<&str>, target: Option<&str>) -> MetadataKey {
+        MetadataKey {
+            key: key.to_owned(),
+            cast: cast.map(str::to_owned),
+            target: target.map(|c| ("public.profiles".to_owned(), c.to_owned())),
+        }
+    }
+
+    #[test]
+    fn users_carry_the_metadata_the_sign_up_trigger_reads() {
+        let mut handle = column("handle", "character varying(4)");
+        handle.rules = super::super::values::Rules {
+            checks: super::super::values::parse_check(
+                "CHECK (((handle)::text ~ '^[A-Z][a-z]+$'::text))",
+                "handle",
+            ),
+            max_length: Some(4),
+        };
+        let profiles = table("profiles", vec![column("id", "uuid"), handle], vec![]);
+        let reads = sign_up(vec![
+            key("handle", None, Some("handle")),
+            key("age", Some("int"), None),
+            key("user's email", None, None),
+        ]);
+        let lines = actors(&reads, &[profiles]);
+        let alice = &lines.iter().find(|(n, _)| n == "alice").unwrap().1;
+        assert_eq!(
+            alice,
+            "{ user: alice@example.test, user_metadata: { handle: Alic, age: 1, \"user's email\": alice@example.test } }"
+        );
+        let bob = &lines.iter().find(|(n, _)| n == "bob").unwrap().1;
+        assert!(bob.contains("handle: Bob, age: 2"), "{bob}");
+        let admin = &lines.iter().find(|(n, _)| n == "admin").unwrap().1;
+        assert!(admin.contains("app_metadata: { role: admin }, user_metadata: { handle: Admi"), "{admin}");
+        let resolved = resolve_actors(&lines).unwrap();
+        let sql = resolved.create_users_sql();
+        assert!(sql.contains(r#""handle": "Alic""#) || sql.contains(r#""handle":"Alic""#), "{sql}");
+    }
+
+    #[test]
+    fn a_sign_up_failure_names_the_key_to_fill_in() {
+        let reads = sign_up(vec![key("handle", None, Some("handle")), key("bio", None, None)]);
+        let message = sign_up_failure(
+            &reads,
+            "null value in column \"handle\" of relation \"profiles\" violates not-null constraint",
+        );
+        assert!(message.contains("public.handle_new_user"), "{message}");
+        assert!(message.contains("`user_metadata: { handle: … }`"), "{message}");
+        // A column fed by nothing db-ci read: named, with the keys it did read.
+        let message = sign_up_failure(
+            &reads,
+            "null value in column \"nickname\" of relation \"profiles\" violates not-null constraint",
+        );
+        assert!(message.contains("`nickname`") && message.contains("`handle`, `bio`"), "{message}");
+        let message = sign_up_failure(&PolicyReads::default(), "permission denied");
+        assert!(message.contains("creating a user in auth.users"), "{message}");
+    }
+
+    #[test]
+    fn generated_rows_satisfy_checks_and_declared_lengths() {
+        let mut code = column("id", "character(8)");
+        code.rules.max_length = Some(8);
+        let mut capacity = column("capacity", "integer");
+        capacity.rules.checks = super::super::values::parse_check(
+            "CHECK (((capacity >= 2) AND (capacity <= 10)))",
+            "capacity",
+        );
+        let mut status = column("status", "text");
+        status.rules.checks = super::super::values::parse_check(
+            "CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text])))",
+            "status",
+        );
+        let rooms = table("rooms", vec![code, capacity, status], vec![]);
+        let setup = row(&rooms, 11, 0, &BTreeMap::new()).unwrap();
+        let insert = row(&rooms, 11, 1, &BTreeMap::new()).unwrap();
+        let text = |values: &[(String, Value)], i: usize| match &values[i].1 {
+            Value::Text(t) => t.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert!(text(&setup, 0).chars().count() <= 8);
+        assert_ne!(text(&setup, 0), text(&insert, 0));
+        let n: i64 = text(&setup, 1).parse().unwrap();
+        assert!((2..=10).contains(&n), "{n}");
+        assert_eq!(text(&setup, 2), "open");
+        // The update tries every allowed value, not a text the CHECK refuses.
+        let updates = updates_of(&rooms, 11);
+        assert!(updates.contains(&("status".to_owned(), "closed".to_owned())), "{updates:?}");
+        assert!(!updates.iter().any(|(c, v)| c == "status" && v.starts_with("db-ci")));
+    }
+
     #[test]
     fn the_rendered_matrix_parses() {
         let draft = Draft {
             schema: "public".to_owned(),
-            actors: actors(&PolicyReads {
-                app_metadata: Some(("role".to_owned(), "admin".to_owned())),
-            }),
+            actors: actors(
+                &PolicyReads {
+                    app_metadata: Some(("role".to_owned(), "admin".to_owned())),
+                    ..PolicyReads::default()
+                },
+                &[],
+            ),
             setup: vec!["insert into public.notes (id) values ('1');".to_owned()],
             cases: vec![CaseDraft {
                 relation: "public.notes".to_owned(),

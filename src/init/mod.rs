@@ -388,6 +388,16 @@ async fn write_all(
             changed = true;
         }
         rounds -= 1;
+        if changed && rounds > 0 {
+            println!(
+                "Tuning: replaying again with {} seed(s) exempted{}",
+                tuning.exempt.len(),
+                tuning
+                    .mode
+                    .map(|m| format!(" and replay.mode {}", m.as_str()))
+                    .unwrap_or_default()
+            );
+        }
         if !changed || rounds == 0 {
             break replayed;
         }
@@ -582,6 +592,33 @@ mod tests {
         let exempt = reread.seeds[0].exempt.as_deref().unwrap();
         assert!(exempt.starts_with(CONFIRM), "{exempt}");
         assert!(exempt.contains("users_pkey"), "{exempt}");
+    }
+
+    #[test]
+    fn undone_writes_leave_the_project_as_it_was() {
+        let dir = project_with(&[
+            ("db-ci.yaml", "replay: {mode: strict}\n"),
+            ("policy-tests/public.yaml", "old matrix"),
+        ]);
+        let root = dir.path();
+        let mut writes = Writes::default();
+        writes.write(&root.join("db-ci.yaml"), b"new").unwrap();
+        writes.remove(&root.join("policy-tests/public.yaml")).unwrap();
+        writes.write(&root.join("policy-tests/public.yaml"), b"new matrix").unwrap();
+        writes.write(&root.join("tests/rls/api.yaml"), b"new").unwrap();
+        assert_eq!(writes.written().len(), 3);
+        writes.undo();
+        assert_eq!(
+            std::fs::read_to_string(root.join("db-ci.yaml")).unwrap(),
+            "replay: {mode: strict}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap(),
+            "old matrix"
+        );
+        // The folders it made are gone, the ones it found stay.
+        assert!(!root.join("tests").exists());
+        assert!(root.join("policy-tests").is_dir());
     }
 
     #[test]
