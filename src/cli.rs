@@ -205,7 +205,13 @@ async fn init_command(args: InitArgs) -> i32 {
     let options = run_options(&args.run, None, None);
     let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
-    let writes = match crate::init::command(&args.run.dir, args.force, &options, &mut human as &mut dyn Reporter).await
+    let writes = match crate::init::command(
+        &args.run.dir,
+        args.force,
+        &options,
+        &mut human as &mut dyn Reporter,
+    )
+    .await
     {
         Ok(writes) => writes,
         Err(code) => return code,
@@ -227,7 +233,11 @@ async fn init_command(args: InitArgs) -> i32 {
 }
 
 /// The options of a run from its flags.
-fn run_options(args: &RunArgs, only: Option<Vec<StageId>>, record: Option<Recording>) -> RunOptions {
+fn run_options(
+    args: &RunArgs,
+    only: Option<Vec<StageId>>,
+    record: Option<Recording>,
+) -> RunOptions {
     RunOptions {
         backend: BackendOptions {
             kind: args.backend,

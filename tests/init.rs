@@ -242,7 +242,9 @@ fn init_then_run_on_container_backend() {
 
 /// A copy of `fixtures/NAME` in a temporary folder, and the path of the copy.
 fn copy_fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path().join("project");
     common::copy_dir(&fixture, &root);
@@ -323,7 +325,10 @@ fn init_sign_up_metadata_and_checks(backend: common::Backend) {
     );
     for operation in ["select", "insert", "update", "delete"] {
         let [allow, deny, _] = recorded(&matrix, "public.rooms", operation);
-        assert!(allow.contains(&"alice".to_owned()), "{operation}: {allow:?}");
+        assert!(
+            allow.contains(&"alice".to_owned()),
+            "{operation}: {allow:?}"
+        );
         assert!(deny.contains(&"bob".to_owned()), "{operation}: {deny:?}");
     }
     // The run init ends with wrote its report where `--json` said.
@@ -340,7 +345,11 @@ fn init_sign_up_metadata_and_checks(backend: common::Backend) {
     for name in ["replay", "idempotence", "rls", "snapshot", "lint"] {
         assert_eq!(stage(&report, name)["verdict"], "pass", "{name}: {report}");
     }
-    assert_eq!(stage(&report, "rls")["coverage"]["percent"], 100.0, "{report}");
+    assert_eq!(
+        stage(&report, "rls")["coverage"]["percent"],
+        100.0,
+        "{report}"
+    );
 }
 
 fn init_strict_seeds(backend: common::Backend) {
@@ -383,7 +392,10 @@ fn init_strict_seeds(backend: common::Backend) {
         std::fs::read(root.join("db-ci.yaml")).unwrap(),
         std::fs::read(&matrix).unwrap(),
     );
-    assert!(before == after, "init --force that failed changed the files");
+    assert!(
+        before == after,
+        "init --force that failed changed the files"
+    );
 }
 
 /// Bad input stops init before anything boots (a URL nothing answers on), at file:line:col,
@@ -441,5 +453,87 @@ fn init_strict_seeds_on_local_backend() {
 fn init_strict_seeds_on_container_backend() {
     if let Some(backend) = common::Backend::container() {
         init_strict_seeds(backend);
+    }
+}
+
+/// A Supabase CLI project whose sign-up trigger hands the whole metadata to a helper that
+/// reads `key` into a NOT NULL `handle`: init cannot read the key from the trigger.
+fn project_with_helper_reading(key: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("project");
+    std::fs::create_dir_all(root.join("supabase/migrations")).unwrap();
+    std::fs::write(
+        root.join("supabase/config.toml"),
+        "[db]\nmajor_version = 15\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("supabase/migrations/20240101000000_profiles.sql"),
+        format!(
+            "create table public.profiles (\n\
+             \x20 id uuid primary key references auth.users (id) on delete cascade,\n\
+             \x20 handle text not null unique\n);\n\
+             create function public.make_profile(uid uuid, meta jsonb) returns void\n\
+             \x20 language sql security definer set search_path = ''\n\
+             \x20 as $$ insert into public.profiles (id, handle) values (uid, meta ->> '{key}') $$;\n\
+             create function public.handle_new_user() returns trigger\n\
+             \x20 language plpgsql security definer set search_path = ''\n\
+             \x20 as $$ begin perform public.make_profile(new.id, new.raw_user_meta_data); return new; end $$;\n\
+             create trigger on_auth_user_created after insert on auth.users\n\
+             \x20 for each row execute function public.handle_new_user();\n\
+             alter table public.profiles enable row level security;\n\
+             create policy \"profiles are public\" on public.profiles for select using (true);\n"
+        ),
+    )
+    .unwrap();
+    (temp, root)
+}
+
+fn init_sign_up_metadata_out_of_sight(backend: common::Backend) {
+    // The key is the column's name: tried, accepted by the database, flagged as a guess.
+    let (_temp, root) = project_with_helper_reading("handle");
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--update-snapshot"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("`user_metadata: { handle: … }`, a guess from the column's name"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap();
+    assert!(text.contains("user_metadata: { handle: alice }"), "{text}");
+
+    // Another key: no matrix, the column to fill named, exit 0 and a green run.
+    let (temp, root) = project_with_helper_reading("nick");
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--update-snapshot"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FLAGGED: no matrix written: the sign-up trigger public.handle_new_user on auth.users fails"), "{stdout}");
+    assert!(
+        stdout.contains("it fills `handle` from something db-ci could not read"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tried keys named after the columns: `handle`"),
+        "{stdout}"
+    );
+    assert!(root.join("db-ci.yaml").is_file());
+    assert!(!root.join("policy-tests/public.yaml").exists());
+    let json = temp.path().join("run.json");
+    let (code, stdout, _) = db_ci_on(&backend, "run", &root, &["--json", json.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(stage(&report, "rls")["verdict"], "skipped", "{report}");
+}
+
+#[test]
+fn init_sign_up_metadata_out_of_sight_on_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        init_sign_up_metadata_out_of_sight(backend);
+    }
+}
+
+#[test]
+fn init_sign_up_metadata_out_of_sight_on_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        init_sign_up_metadata_out_of_sight(backend);
     }
 }

@@ -108,7 +108,9 @@ fn sign_up_metadata(
                 key.key
             ))),
             "date" => serde_json::Value::String(format!("2000-01-0{}", index + 1)),
-            "timestamptz" | "timestamp" | "timestamp with time zone"
+            "timestamptz"
+            | "timestamp"
+            | "timestamp with time zone"
             | "timestamp without time zone" => {
                 serde_json::Value::String(format!("2000-01-0{} 00:00:00+00", index + 1))
             }
@@ -120,7 +122,7 @@ fn sign_up_metadata(
                 };
                 serde_json::Value::String(
                     rules
-                        .text(&[preferred.clone()], index)
+                        .text(std::slice::from_ref(&preferred), index)
                         .unwrap_or(preferred),
                 )
             }
@@ -141,9 +143,8 @@ pub fn sign_up_failure(reads: &PolicyReads, error: &str) -> String {
         .ok()
         .and_then(|re| re.captures(error).map(|c| c[1].to_owned()));
     let named = column.as_deref().and_then(|column| {
-        keys.iter().find(|k| {
-            k.target.as_ref().is_some_and(|(_, c)| c == column) || k.key == column
-        })
+        keys.iter()
+            .find(|k| k.target.as_ref().is_some_and(|(_, c)| c == column) || k.key == column)
     });
     let trigger = if functions.is_empty() {
         "creating a user in auth.users".to_owned()
@@ -166,6 +167,29 @@ pub fn sign_up_failure(reads: &PolicyReads, error: &str) -> String {
         ),
     };
     format!("{trigger} fails for the generated users ({error}): {what}")
+}
+
+/// The key to try when the users fail on a NOT NULL column of a sign-up trigger's insert
+/// that no key read feeds: the column's own name (`handle` from `raw_user_meta_data`'s
+/// `handle` is the usual way). `None` when a key already feeds it, or the error is another.
+pub fn guessed_key(reads: &PolicyReads, error: &str) -> Option<super::model::MetadataKey> {
+    if reads.sign_up.is_empty() {
+        return None;
+    }
+    let pattern =
+        regex::Regex::new(r#"null value in column "([^"]+)" of relation "([^"]+)""#).ok()?;
+    let found = pattern.captures(error)?;
+    let (column, table) = (found[1].to_owned(), found[2].to_owned());
+    let fed = reads
+        .sign_up
+        .iter()
+        .flat_map(|t| &t.keys)
+        .any(|k| k.key == column || k.target.as_ref().is_some_and(|(_, c)| *c == column));
+    (!fed).then(|| super::model::MetadataKey {
+        key: column.clone(),
+        cast: None,
+        target: Some((table, column)),
+    })
 }
 
 fn listed(keys: &[&super::model::MetadataKey]) -> String {
@@ -1364,29 +1388,59 @@ mod tests {
         let bob = &lines.iter().find(|(n, _)| n == "bob").unwrap().1;
         assert!(bob.contains("handle: Bob, age: 2"), "{bob}");
         let admin = &lines.iter().find(|(n, _)| n == "admin").unwrap().1;
-        assert!(admin.contains("app_metadata: { role: admin }, user_metadata: { handle: Admi"), "{admin}");
+        assert!(
+            admin.contains("app_metadata: { role: admin }, user_metadata: { handle: Admi"),
+            "{admin}"
+        );
         let resolved = resolve_actors(&lines).unwrap();
         let sql = resolved.create_users_sql();
-        assert!(sql.contains(r#""handle": "Alic""#) || sql.contains(r#""handle":"Alic""#), "{sql}");
+        assert!(
+            sql.contains(r#""handle": "Alic""#) || sql.contains(r#""handle":"Alic""#),
+            "{sql}"
+        );
     }
 
     #[test]
     fn a_sign_up_failure_names_the_key_to_fill_in() {
-        let reads = sign_up(vec![key("handle", None, Some("handle")), key("bio", None, None)]);
+        let reads = sign_up(vec![
+            key("handle", None, Some("handle")),
+            key("bio", None, None),
+        ]);
         let message = sign_up_failure(
             &reads,
             "null value in column \"handle\" of relation \"profiles\" violates not-null constraint",
         );
         assert!(message.contains("public.handle_new_user"), "{message}");
-        assert!(message.contains("`user_metadata: { handle: … }`"), "{message}");
+        assert!(
+            message.contains("`user_metadata: { handle: … }`"),
+            "{message}"
+        );
         // A column fed by nothing db-ci read: named, with the keys it did read.
         let message = sign_up_failure(
             &reads,
             "null value in column \"nickname\" of relation \"profiles\" violates not-null constraint",
         );
-        assert!(message.contains("`nickname`") && message.contains("`handle`, `bio`"), "{message}");
+        assert!(
+            message.contains("`nickname`") && message.contains("`handle`, `bio`"),
+            "{message}"
+        );
+        // A column no key feeds is tried under its own name, once.
+        let missing = "null value in column \"nickname\" of relation \"profiles\" violates not-null constraint";
+        let guess = guessed_key(&reads, missing).unwrap();
+        assert_eq!(guess.key, "nickname");
+        assert_eq!(
+            guess.target,
+            Some(("profiles".to_owned(), "nickname".to_owned()))
+        );
+        let mut with_guess = reads.clone();
+        with_guess.sign_up[0].keys.push(guess);
+        assert_eq!(guessed_key(&with_guess, missing), None);
+        assert_eq!(guessed_key(&reads, "permission denied"), None);
         let message = sign_up_failure(&PolicyReads::default(), "permission denied");
-        assert!(message.contains("creating a user in auth.users"), "{message}");
+        assert!(
+            message.contains("creating a user in auth.users"),
+            "{message}"
+        );
     }
 
     #[test]
@@ -1417,8 +1471,13 @@ mod tests {
         assert_eq!(text(&setup, 2), "open");
         // The update tries every allowed value, not a text the CHECK refuses.
         let updates = updates_of(&rooms, 11);
-        assert!(updates.contains(&("status".to_owned(), "closed".to_owned())), "{updates:?}");
-        assert!(!updates.iter().any(|(c, v)| c == "status" && v.starts_with("db-ci")));
+        assert!(
+            updates.contains(&("status".to_owned(), "closed".to_owned())),
+            "{updates:?}"
+        );
+        assert!(!updates
+            .iter()
+            .any(|(c, v)| c == "status" && v.starts_with("db-ci")));
     }
 
     #[test]

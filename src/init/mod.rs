@@ -344,11 +344,7 @@ async fn write_all(
     let mut first = true;
     let replayed = loop {
         // The first replay is shown; the rounds after it only say what they exempted.
-        let reporter: &mut dyn Reporter = if first {
-            human
-        } else {
-            &mut silent
-        };
+        let reporter: &mut dyn Reporter = if first { human } else { &mut silent };
         first = false;
         let (report, replayed) = run_keeping(&project, &first_options, reporter).await;
         if let Some(error) = &report.error {
@@ -453,25 +449,63 @@ async fn write_matrices(
         .map_err(environment)?;
     let schemas: Vec<String> = matrices.iter().map(|(s, _)| s.clone()).collect();
     let (relations, reads) = model::read(&client, &schemas).await.map_err(environment)?;
-    let actor_lines = matrix::actors(&reads, &relations);
-    let actors = matrix::resolve_actors(&actor_lines).map_err(|e| {
-        eprintln!("error: resolve the generated actors: {e}");
-        exit::ENVIRONMENT
-    })?;
-    // The users every matrix creates, tried once: a sign-up trigger that rejects them is
-    // the project's to answer, not a matrix to write that fails on its first line.
-    let tried = client
-        .batch_execute(&format!("begin;\n{}", actors.create_users_sql()))
-        .await;
-    let _ = client.batch_execute("rollback").await;
-    if let Err(e) = tried {
+    let read = reads.clone();
+    let mut reads = reads;
+    // The users every matrix creates, tried first: a sign-up trigger that rejects them is
+    // the project's to answer, not a matrix to write that fails on its first line. A NOT
+    // NULL column the trigger fills from metadata init could not read is tried with the
+    // column's name as the key, flagged as the guess it is (the database is the judge).
+    let mut guessed = Vec::new();
+    let (actor_lines, actors) = loop {
+        let actor_lines = matrix::actors(&reads, &relations);
+        let actors = matrix::resolve_actors(&actor_lines).map_err(|e| {
+            eprintln!("error: resolve the generated actors: {e}");
+            exit::ENVIRONMENT
+        })?;
+        let tried = client
+            .batch_execute(&format!("begin;\n{}", actors.create_users_sql()))
+            .await;
+        let _ = client.batch_execute("rollback").await;
+        let Err(e) = tried else {
+            break (actor_lines, actors);
+        };
         let error = crate::sql::db_error_text(&e);
-        let error = error.lines().next().unwrap_or_default();
+        let error = error.lines().next().unwrap_or_default().to_owned();
+        match matrix::guessed_key(&reads, &error) {
+            Some(key) if guessed.len() < 8 => {
+                guessed.push((key.key.clone(), error));
+                if let Some(trigger) = reads.sign_up.last_mut() {
+                    trigger.keys.push(key);
+                }
+            }
+            _ => {
+                // Said from what the triggers read: a guess that failed is no key to name.
+                let tried = if guessed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (tried keys named after the columns: {})",
+                        guessed
+                            .iter()
+                            .map(|(k, _)| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                println!(
+                    "FLAGGED: no matrix written: {}{tried}",
+                    matrix::sign_up_failure(&read, &error)
+                );
+                return Ok(());
+            }
+        }
+    };
+    for (key, error) in &guessed {
         println!(
-            "FLAGGED: no matrix written: {}",
-            matrix::sign_up_failure(&reads, error)
+            "FLAGGED: the sign-up trigger needs metadata db-ci could not read ({error}): the \
+             users carry `user_metadata: {{ {key}: … }}`, a guess from the column's name that \
+             the database accepted; check it is the key your app sends"
         );
-        return Ok(());
     }
     let mut written = Vec::new();
     for (schema, path) in matrices {
@@ -603,9 +637,15 @@ mod tests {
         let root = dir.path();
         let mut writes = Writes::default();
         writes.write(&root.join("db-ci.yaml"), b"new").unwrap();
-        writes.remove(&root.join("policy-tests/public.yaml")).unwrap();
-        writes.write(&root.join("policy-tests/public.yaml"), b"new matrix").unwrap();
-        writes.write(&root.join("tests/rls/api.yaml"), b"new").unwrap();
+        writes
+            .remove(&root.join("policy-tests/public.yaml"))
+            .unwrap();
+        writes
+            .write(&root.join("policy-tests/public.yaml"), b"new matrix")
+            .unwrap();
+        writes
+            .write(&root.join("tests/rls/api.yaml"), b"new")
+            .unwrap();
         assert_eq!(writes.written().len(), 3);
         writes.undo();
         assert_eq!(

@@ -129,8 +129,7 @@ pub fn metadata_keys(body: &str) -> Vec<MetadataKey> {
         .unwrap()
     });
     let insert = INSERT.get_or_init(|| {
-        regex::Regex::new(r#"(?is)insert\s+into\s+([\w."]+)\s*\(([^)]*)\)\s*values\s*\("#)
-            .unwrap()
+        regex::Regex::new(r#"(?is)insert\s+into\s+([\w."]+)\s*\(([^)]*)\)\s*values\s*\("#).unwrap()
     });
     let keys_in = |text: &str| -> Vec<MetadataKey> {
         read.captures_iter(text)
@@ -532,7 +531,8 @@ mod tests {
             return new;
           end";
         let keys = metadata_keys(body);
-        let summary: Vec<(&str, Option<&str>, Option<(&str, &str)>)> = keys
+        type Summary<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+        let summary: Vec<Summary> = keys
             .iter()
             .map(|k| {
                 (

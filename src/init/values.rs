@@ -263,8 +263,7 @@ impl Rules {
                 pattern,
                 case_insensitive,
                 negated,
-            } => compile(pattern, *case_insensitive)
-                .is_none_or(|re| re.is_match(text) != *negated),
+            } => compile(pattern, *case_insensitive).is_none_or(|re| re.is_match(text) != *negated),
             Check::Compare {
                 length: true,
                 op,
@@ -396,8 +395,16 @@ impl Rules {
         }
         let mut candidates = Vec::new();
         if integer {
-            let first = if low.is_finite() { low.ceil() } else { 1.0f64.min(high.floor()) };
-            let last = if high.is_finite() { high.floor() } else { first + 1000.0 };
+            let first = if low.is_finite() {
+                low.ceil()
+            } else {
+                1.0f64.min(high.floor())
+            };
+            let last = if high.is_finite() {
+                high.floor()
+            } else {
+                first + 1000.0
+            };
             let width = (last - first + 1.0).max(1.0);
             let v = variant as f64;
             candidates.extend([
@@ -424,7 +431,9 @@ impl Rules {
         candidates
             .into_iter()
             .filter(|n| n.is_finite())
-            .find(|n| self.number_fits(*n) && number(&format(*n)).is_some_and(|m| self.number_fits(m)))
+            .find(|n| {
+                self.number_fits(*n) && number(&format(*n)).is_some_and(|m| self.number_fits(m))
+            })
             .map(format)
     }
 
@@ -494,7 +503,12 @@ fn build(pattern: &str, case_insensitive: bool, variant: usize, extra: usize) ->
     Some(out)
 }
 
-fn emit(hir: &regex_syntax::hir::Hir, variant: &mut usize, extra: usize, out: &mut String) -> Option<()> {
+fn emit(
+    hir: &regex_syntax::hir::Hir,
+    variant: &mut usize,
+    extra: usize,
+    out: &mut String,
+) -> Option<()> {
     use regex_syntax::hir::{Class, HirKind};
     match hir.kind() {
         HirKind::Empty | HirKind::Look(_) => {}
@@ -565,7 +579,10 @@ mod tests {
             }]
         );
         assert_eq!(
-            parse_check("CHECK (((handle)::text ~* '^[a-z0-9_]{3,20}$'::text))", "handle"),
+            parse_check(
+                "CHECK (((handle)::text ~* '^[a-z0-9_]{3,20}$'::text))",
+                "handle"
+            ),
             vec![Check::Matches {
                 pattern: "^[a-z0-9_]{3,20}$".to_owned(),
                 case_insensitive: true,
@@ -575,15 +592,34 @@ mod tests {
         assert_eq!(
             parse_check("CHECK (((capacity >= 2) AND (capacity <= 10)))", "capacity"),
             vec![
-                Check::Compare { length: false, op: Op::Ge, bound: 2.0 },
-                Check::Compare { length: false, op: Op::Le, bound: 10.0 },
+                Check::Compare {
+                    length: false,
+                    op: Op::Ge,
+                    bound: 2.0
+                },
+                Check::Compare {
+                    length: false,
+                    op: Op::Le,
+                    bound: 10.0
+                },
             ]
         );
         assert_eq!(
-            parse_check("CHECK (((score >= 0.5) AND (score < (1)::numeric)))", "score"),
+            parse_check(
+                "CHECK (((score >= 0.5) AND (score < (1)::numeric)))",
+                "score"
+            ),
             vec![
-                Check::Compare { length: false, op: Op::Ge, bound: 0.5 },
-                Check::Compare { length: false, op: Op::Lt, bound: 1.0 },
+                Check::Compare {
+                    length: false,
+                    op: Op::Ge,
+                    bound: 0.5
+                },
+                Check::Compare {
+                    length: false,
+                    op: Op::Lt,
+                    bound: 1.0
+                },
             ]
         );
         assert_eq!(
@@ -595,18 +631,36 @@ mod tests {
         );
         assert_eq!(
             parse_check("CHECK ((prio = ANY (ARRAY[1, 2, 3])))", "prio"),
-            vec![Check::OneOf(vec!["1".to_owned(), "2".to_owned(), "3".to_owned()])]
+            vec![Check::OneOf(vec![
+                "1".to_owned(),
+                "2".to_owned(),
+                "3".to_owned()
+            ])]
         );
         assert_eq!(
-            parse_check("CHECK (((VALUE ~ '^[a-z]+$'::text) AND (length(VALUE) <= 12)))", "nick")
-                .len(),
+            parse_check(
+                "CHECK (((VALUE ~ '^[a-z]+$'::text) AND (length(VALUE) <= 12)))",
+                "nick"
+            )
+            .len(),
             2
         );
         assert_eq!(
-            parse_check("CHECK (((length(t2) > 0) AND (char_length(t2) <= 80)))", "t2"),
+            parse_check(
+                "CHECK (((length(t2) > 0) AND (char_length(t2) <= 80)))",
+                "t2"
+            ),
             vec![
-                Check::Compare { length: true, op: Op::Gt, bound: 0.0 },
-                Check::Compare { length: true, op: Op::Le, bound: 80.0 },
+                Check::Compare {
+                    length: true,
+                    op: Op::Gt,
+                    bound: 0.0
+                },
+                Check::Compare {
+                    length: true,
+                    op: Op::Le,
+                    bound: 80.0
+                },
             ]
         );
         // Alternatives and other columns are not the column's own conditions.
@@ -617,16 +671,28 @@ mod tests {
     #[test]
     fn text_values_satisfy_patterns_lengths_and_lists() {
         let preferred = |s: &str| vec![s.to_owned()];
-        let username = rules(&["CHECK ((username ~ '^[[:alnum:] _]+$'::text))"], "username", None);
+        let username = rules(
+            &["CHECK ((username ~ '^[[:alnum:] _]+$'::text))"],
+            "username",
+            None,
+        );
         let value = username.text(&preferred("db-ci-3-0"), 12).unwrap();
-        assert!(regex::Regex::new("^[[:alnum:] _]+$").unwrap().is_match(&value), "{value}");
+        assert!(
+            regex::Regex::new("^[[:alnum:] _]+$")
+                .unwrap()
+                .is_match(&value),
+            "{value}"
+        );
         // Rows of one table stay apart.
         assert_ne!(value, username.text(&preferred("db-ci-3-1"), 13).unwrap());
 
         let title = rules(&["CHECK ((title ~ '^[A-Z][a-z]+$'::text))"], "title", None);
         let a = title.text(&preferred("db-ci-1-0"), 4).unwrap();
         let b = title.text(&preferred("db-ci-1-1"), 5).unwrap();
-        assert!(regex::Regex::new("^[A-Z][a-z]+$").unwrap().is_match(&a), "{a}");
+        assert!(
+            regex::Regex::new("^[A-Z][a-z]+$").unwrap().is_match(&a),
+            "{a}"
+        );
         assert_ne!(a, b);
 
         // char(8) key: short enough, still distinct.
@@ -639,9 +705,16 @@ mod tests {
         let long = rules(&["CHECK ((char_length(name) >= 12))"], "name", None);
         assert!(long.text(&preferred("db-ci"), 0).unwrap().chars().count() >= 12);
 
-        let status = rules(&["CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text])))"], "status", None);
+        let status = rules(
+            &["CHECK ((status = ANY (ARRAY['open'::text, 'closed'::text])))"],
+            "status",
+            None,
+        );
         assert_eq!(status.text(&preferred("db-ci"), 0).as_deref(), Some("open"));
-        assert_eq!(status.text(&preferred("db-ci"), 1).as_deref(), Some("closed"));
+        assert_eq!(
+            status.text(&preferred("db-ci"), 1).as_deref(),
+            Some("closed")
+        );
 
         // Built from the pattern when no preferred text fits.
         let digits = rules(&["CHECK ((pin ~ '^[0-9]{4}$'::text))"], "pin", None);
@@ -650,13 +723,21 @@ mod tests {
         assert_ne!(a, digits.text(&preferred("db-ci"), 2).unwrap());
 
         // Nothing fits a contradiction: no value rather than a wrong one.
-        let never = rules(&["CHECK (((length(x) > 3) AND (length(x) < 2)))"], "x", None);
+        let never = rules(
+            &["CHECK (((length(x) > 3) AND (length(x) < 2)))"],
+            "x",
+            None,
+        );
         assert_eq!(never.text(&preferred("db-ci"), 0), None);
     }
 
     #[test]
     fn numbers_fall_inside_the_ranges() {
-        let capacity = rules(&["CHECK (((capacity >= 2) AND (capacity <= 10)))"], "capacity", None);
+        let capacity = rules(
+            &["CHECK (((capacity >= 2) AND (capacity <= 10)))"],
+            "capacity",
+            None,
+        );
         let a = capacity.number(900_000_012.0, true, 12).unwrap();
         let b = capacity.number(900_000_013.0, true, 13).unwrap();
         let (x, y): (i64, i64) = (a.parse().unwrap(), b.parse().unwrap());
@@ -664,7 +745,11 @@ mod tests {
         assert_ne!(x, y);
         assert_eq!(capacity.number(3.0, true, 0).as_deref(), Some("3"));
 
-        let score = rules(&["CHECK (((score >= 0.5) AND (score < (1)::numeric)))"], "score", None);
+        let score = rules(
+            &["CHECK (((score >= 0.5) AND (score < (1)::numeric)))"],
+            "score",
+            None,
+        );
         let s: f64 = score.number(1.0, false, 0).unwrap().parse().unwrap();
         assert!((0.5..1.0).contains(&s), "{s}");
 
