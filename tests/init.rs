@@ -396,6 +396,34 @@ fn init_strict_seeds(backend: common::Backend) {
         before == after,
         "init --force that failed changed the files"
     );
+
+    // A migration that is not re-runnable switches the project to ledger; the seeds found
+    // in the rounds after the switch are exempted too, and the switch is not undone.
+    let root = temp.path().join("switching");
+    std::fs::create_dir_all(root.join("migrations")).unwrap();
+    std::fs::create_dir_all(root.join("seeds")).unwrap();
+    std::fs::write(
+        root.join("migrations/0001_init.sql"),
+        "create table public.tags (id int primary key, name text not null);\n\
+         alter table public.tags enable row level security;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("seeds/0001_a.sql"),
+        "insert into public.tags values (1, 'a');\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("seeds/0002_b.sql"),
+        "insert into public.tags values (2, 'b');\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--update-snapshot"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let config = std::fs::read_to_string(root.join("db-ci.yaml")).unwrap();
+    assert!(config.contains("mode: ledger"), "{config}");
+    assert!(config.contains("- file: seeds/0001_a.sql"), "{config}");
+    assert!(config.contains("- file: seeds/0002_b.sql"), "{config}");
 }
 
 /// Bad input stops init before anything boots (a URL nothing answers on), at file:line:col,

@@ -375,11 +375,10 @@ async fn write_all(
             tuning.exempt.push((file, what));
             changed = true;
         }
-        if found.mode != tuning.mode {
-            if let Some(mode) = found.mode {
-                project.mode = mode;
-            }
-            tuning.mode = found.mode;
+        // Once switched, the project replays in that mode: a later round does not switch back.
+        if let Some(mode) = found.mode.filter(|m| tuning.mode != Some(*m)) {
+            project.mode = mode;
+            tuning.mode = Some(mode);
             tuning.mode_comment = found.mode_comment;
             changed = true;
         }
