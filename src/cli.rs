@@ -65,24 +65,12 @@ pub struct GateArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// The project directory (or any folder inside it).
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
     /// Regenerate an existing db-ci.yaml and policy-tests/<schema>.yaml matrices.
     #[arg(long)]
     pub force: bool,
-    /// Where the throwaway PostgreSQL comes from.
-    #[arg(long, value_enum, default_value_t = BackendKind::Auto, env = "DB_CI_BACKEND")]
-    pub backend: BackendKind,
-    /// Container image for the container backend.
-    #[arg(long, env = "DB_CI_IMAGE")]
-    pub image: Option<String>,
-    /// A server on which db-ci creates and drops its own databases (url backend).
-    #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    /// Run on a server of another major version than `[db] major_version`.
-    #[arg(long)]
-    pub any_server_version: bool,
+    /// Every flag of `run`: the backend init replays on, and the run with what it wrote.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -168,11 +156,6 @@ pub async fn main(cli: Cli) -> i32 {
     // Before anything can print: every form of these passwords is masked in every output.
     match &cli.command {
         Command::Drift(args) => crate::redact::register(&args.against),
-        Command::Init(args) => {
-            if let Some(url) = &args.database_url {
-                crate::redact::register(url);
-            }
-        }
         Command::Gate(args) => {
             crate::redact::register(&args.against);
             if let Some(url) = &args.run.database_url {
@@ -180,6 +163,7 @@ pub async fn main(cli: Cli) -> i32 {
             }
         }
         Command::Rls(RlsArgs { run: args, .. })
+        | Command::Init(InitArgs { run: args, .. })
         | Command::Run(args)
         | Command::Replay(args)
         | Command::Props(args)
@@ -211,22 +195,69 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Lint(args) => run_command(args, Some(vec![StageId::Lint]), None).await,
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
-        Command::Init(args) => {
-            let options = RunOptions {
-                backend: BackendOptions {
-                    kind: args.backend,
-                    image: args
-                        .image
-                        .clone()
-                        .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
-                    database_url: args.database_url,
-                },
-                image_given: args.image.is_some(),
-                any_server_version: args.any_server_version,
-                ..RunOptions::default()
-            };
-            crate::init::command(&args.dir, args.force, &options).await
-        }
+        Command::Init(args) => init_command(args).await,
+    }
+}
+
+/// `db-ci init`: writes what init derives (or nothing, when it fails), then runs every stage
+/// with it, as `db-ci run` with the same flags would, and exits as that run does.
+async fn init_command(args: InitArgs) -> i32 {
+    let options = run_options(&args.run, None, None);
+    let mut human = Human::stdout_with(args.run.color);
+    human.verbose = args.run.verbose;
+    let writes = match crate::init::command(
+        &args.run.dir,
+        args.force,
+        &options,
+        &mut human as &mut dyn Reporter,
+    )
+    .await
+    {
+        Ok(writes) => writes,
+        Err(code) => return code,
+    };
+    let written: Vec<String> = writes
+        .written()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let code = run_command(args.run, None, None).await;
+    if code != exit::PASS {
+        eprintln!(
+            "error: run with what init wrote ({}): it fails (see above); the files are kept, \
+             since db-ci.yaml is where a finding is fixed or accepted",
+            written.join(", ")
+        );
+    }
+    code
+}
+
+/// The options of a run from its flags.
+fn run_options(
+    args: &RunArgs,
+    only: Option<Vec<StageId>>,
+    record: Option<Recording>,
+) -> RunOptions {
+    RunOptions {
+        backend: BackendOptions {
+            kind: args.backend,
+            image: args
+                .image
+                .clone()
+                .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
+            database_url: args.database_url.clone(),
+        },
+        image_given: args.image.is_some(),
+        any_server_version: args.any_server_version,
+        seed: Some(
+            args.seed
+                .unwrap_or_else(|| u64::from(rand::random::<u32>())),
+        ),
+        update_snapshot: args.update_snapshot,
+        min_coverage: args.min_coverage,
+        fail_on_lint: args.fail_on_lint,
+        only,
+        record,
     }
 }
 
@@ -248,27 +279,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<StageId>>, record: Option<R
             return error.exit_code();
         }
     };
-    let options = RunOptions {
-        backend: BackendOptions {
-            kind: args.backend,
-            image: args
-                .image
-                .clone()
-                .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
-            database_url: args.database_url,
-        },
-        image_given: args.image.is_some(),
-        any_server_version: args.any_server_version,
-        seed: Some(
-            args.seed
-                .unwrap_or_else(|| u64::from(rand::random::<u32>())),
-        ),
-        update_snapshot: args.update_snapshot,
-        min_coverage: args.min_coverage,
-        fail_on_lint: args.fail_on_lint,
-        only,
-        record,
-    };
+    let options = run_options(&args, only, record);
     let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;
     let (report, replayed): (Report, _) =

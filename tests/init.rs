@@ -242,3 +242,329 @@ fn init_then_run_on_container_backend() {
         init_then_run(backend);
     }
 }
+
+/// A copy of `fixtures/NAME` in a temporary folder, and the path of the copy.
+fn copy_fixture(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name);
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("project");
+    common::copy_dir(&fixture, &root);
+    (temp, root)
+}
+
+/// `db-ci COMMAND ROOT ARGS… --any-server-version <backend>` with CI=true.
+fn db_ci_on(
+    backend: &common::Backend,
+    command: &str,
+    root: &Path,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let mut all = vec![command.to_owned(), root.display().to_string()];
+    all.extend(args.iter().map(|a| (*a).to_owned()));
+    all.push("--any-server-version".into());
+    all.extend(backend.args());
+    let output = common::db_ci_with_env(&all, &[("CI", "true")]);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The stage named `name` of a JSON report.
+fn stage<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no stage {name} in {report}"))
+}
+
+fn init_sign_up_metadata_and_checks(backend: common::Backend) {
+    let (temp, root) = copy_fixture("pass-init-sign-up-metadata-checks");
+    let json = temp.path().join("init.json");
+    // The flags every command takes, `--color never` and `--json` among them.
+    let (code, stdout, stderr) = db_ci_on(
+        &backend,
+        "init",
+        &root,
+        &["--color", "never", "--json", json.to_str().unwrap()],
+    );
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(!stdout.contains('\u{1b}'), "--color never: {stdout}");
+    assert!(!stdout.contains("no matrix written"), "{stdout}");
+    let text = std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap();
+    // The users carry the metadata the sign-up trigger reads, each its own handle.
+    assert!(
+        text.contains("alice: { user: alice@example.test, user_metadata: { handle: alice, username: alice } }"),
+        "{text}"
+    );
+    assert!(text.contains("user_metadata: { handle: bob"), "{text}");
+    // Every table and command has its case: no generated value broke a CHECK or char(8).
+    assert!(!text.contains("not generated"), "{text}");
+    assert!(!text.contains("NOT GENERATED"), "{text}");
+    let matrix: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let rooms = matrix["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "public.rooms")
+        .unwrap_or_else(|| panic!("no rooms case: {text}"));
+    let values = &rooms["insert"]["values"];
+    let code_value = values["code"].as_str().unwrap();
+    assert!(code_value.chars().count() <= 8, "{code_value}");
+    let capacity: i64 = values["capacity"].as_str().unwrap().parse().unwrap();
+    assert!((2..=10).contains(&capacity), "{capacity}");
+    let score: f64 = values["score"].as_str().unwrap().parse().unwrap();
+    assert!((0.5..1.0).contains(&score), "{score}");
+    assert!(["free", "pro"].contains(&values["plan"].as_str().unwrap()));
+    let title = values["title"].as_str().unwrap();
+    assert!(
+        regex::Regex::new("^[A-Z][a-z]+$").unwrap().is_match(title),
+        "{title}"
+    );
+    for operation in ["select", "insert", "update", "delete"] {
+        let [allow, deny, _] = recorded(&matrix, "public.rooms", operation);
+        assert!(
+            allow.contains(&"alice".to_owned()),
+            "{operation}: {allow:?}"
+        );
+        assert!(deny.contains(&"bob".to_owned()), "{operation}: {deny:?}");
+    }
+    // The run init ends with wrote its report where `--json` said.
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["verdict"], "pass", "{report}");
+
+    // The run afterwards reaches every stage.
+    let json = temp.path().join("run.json");
+    let (code, stdout, _) = db_ci_on(&backend, "run", &root, &["--json", json.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for name in ["replay", "idempotence", "rls", "snapshot", "lint"] {
+        assert_eq!(stage(&report, name)["verdict"], "pass", "{name}: {report}");
+    }
+    assert_eq!(
+        stage(&report, "rls")["coverage"]["percent"],
+        100.0,
+        "{report}"
+    );
+}
+
+fn init_strict_seeds(backend: common::Backend) {
+    let (temp, root) = copy_fixture("fail-strict-seeds-not-rerunnable");
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &[]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let config = std::fs::read_to_string(root.join("db-ci.yaml")).unwrap();
+    for (seed, why) in [
+        ("seeds/0001_tags.sql", "duplicate key"),
+        ("seeds/0002_events.sql", "data differs"),
+    ] {
+        assert!(
+            stdout.contains(&format!("FLAGGED: {seed} is not re-runnable ({why}")),
+            "{stdout}"
+        );
+        assert!(config.contains(&format!("- file: {seed}")), "{config}");
+    }
+    assert!(config.contains("mode: auto"), "{config}");
+    let json = temp.path().join("run.json");
+    let (code, stdout, _) = db_ci_on(&backend, "run", &root, &["--json", json.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(stage(&report, "idempotence")["verdict"], "pass", "{report}");
+
+    // A failing init (--force on a project whose replay now fails) puts back what was there.
+    let matrix = root.join("policy-tests/public.yaml");
+    let before = (
+        std::fs::read(root.join("db-ci.yaml")).unwrap(),
+        std::fs::read(&matrix).unwrap(),
+    );
+    let migration = root.join("migrations/0001_init.sql");
+    let mut sql = std::fs::read_to_string(&migration).unwrap();
+    sql.push_str("\ncreate tabel broken (id int);\n");
+    std::fs::write(&migration, sql).unwrap();
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--force"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stderr.contains("the first replay fails"), "{stderr}");
+    let after = (
+        std::fs::read(root.join("db-ci.yaml")).unwrap(),
+        std::fs::read(&matrix).unwrap(),
+    );
+    assert!(
+        before == after,
+        "init --force that failed changed the files"
+    );
+
+    // A migration that is not re-runnable switches the project to ledger; the seeds found
+    // in the rounds after the switch are exempted too, and the switch is not undone.
+    let root = temp.path().join("switching");
+    std::fs::create_dir_all(root.join("migrations")).unwrap();
+    std::fs::create_dir_all(root.join("seeds")).unwrap();
+    std::fs::write(
+        root.join("migrations/0001_init.sql"),
+        "create table public.tags (id int primary key, name text not null);\n\
+         alter table public.tags enable row level security;\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("seeds/0001_a.sql"),
+        "insert into public.tags values (1, 'a');\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("seeds/0002_b.sql"),
+        "insert into public.tags values (2, 'b');\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--update-snapshot"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    let config = std::fs::read_to_string(root.join("db-ci.yaml")).unwrap();
+    assert!(config.contains("mode: ledger"), "{config}");
+    assert!(config.contains("- file: seeds/0001_a.sql"), "{config}");
+    assert!(config.contains("- file: seeds/0002_b.sql"), "{config}");
+}
+
+/// Bad input stops init before anything boots (a URL nothing answers on), at file:line:col,
+/// and nothing is written. Needs no PostgreSQL.
+#[test]
+fn init_with_bad_input_writes_nothing_and_boots_nothing() {
+    let (_temp, root) = copy_fixture("fail-strict-seeds-not-rerunnable");
+    std::fs::create_dir_all(root.join("policy-tests")).unwrap();
+    std::fs::write(
+        root.join("policy-tests/extra.yaml"),
+        "actors:\n  anon: anon\ncases:\n  - name: x\n    table: public.tags\n    selec: {}\n",
+    )
+    .unwrap();
+    let args: Vec<String> = [
+        "init",
+        root.to_str().unwrap(),
+        "--color",
+        "never",
+        "--database-url",
+        "postgres://db-ci@127.0.0.1:1/postgres",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    let output = common::db_ci_with_env(&args, &[("CI", "true")]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("policy-tests/extra.yaml:6:5"), "{stderr}");
+    assert!(!root.join("db-ci.yaml").exists());
+    assert!(!root.join("policy-tests/public.yaml").exists());
+}
+
+#[test]
+fn init_sign_up_metadata_and_checks_on_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        init_sign_up_metadata_and_checks(backend);
+    }
+}
+
+#[test]
+fn init_sign_up_metadata_and_checks_on_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        init_sign_up_metadata_and_checks(backend);
+    }
+}
+
+#[test]
+fn init_strict_seeds_on_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        init_strict_seeds(backend);
+    }
+}
+
+#[test]
+fn init_strict_seeds_on_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        init_strict_seeds(backend);
+    }
+}
+
+/// A Supabase CLI project whose sign-up trigger hands the whole metadata to a helper that
+/// reads `key` into a NOT NULL `handle`: init cannot read the key from the trigger.
+fn project_with_helper_reading(key: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().join("project");
+    std::fs::create_dir_all(root.join("supabase/migrations")).unwrap();
+    std::fs::write(
+        root.join("supabase/config.toml"),
+        "[db]\nmajor_version = 15\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("supabase/migrations/20240101000000_profiles.sql"),
+        format!(
+            "create table public.profiles (\n\
+             \x20 id uuid primary key references auth.users (id) on delete cascade,\n\
+             \x20 handle text not null unique\n);\n\
+             create function public.make_profile(uid uuid, meta jsonb) returns void\n\
+             \x20 language sql security definer set search_path = ''\n\
+             \x20 as $$ insert into public.profiles (id, handle) values (uid, meta ->> '{key}') $$;\n\
+             create function public.handle_new_user() returns trigger\n\
+             \x20 language plpgsql security definer set search_path = ''\n\
+             \x20 as $$ begin perform public.make_profile(new.id, new.raw_user_meta_data); return new; end $$;\n\
+             create trigger on_auth_user_created after insert on auth.users\n\
+             \x20 for each row execute function public.handle_new_user();\n\
+             alter table public.profiles enable row level security;\n\
+             create policy \"profiles are public\" on public.profiles for select using (true);\n"
+        ),
+    )
+    .unwrap();
+    (temp, root)
+}
+
+fn init_sign_up_metadata_out_of_sight(backend: common::Backend) {
+    // The key is the column's name: tried, accepted by the database, flagged as a guess.
+    let (_temp, root) = project_with_helper_reading("handle");
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--update-snapshot"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("`user_metadata: { handle: … }`, a guess from the column's name"),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap();
+    assert!(text.contains("user_metadata: { handle: alice }"), "{text}");
+
+    // Another key: no matrix, the column to fill named, exit 0 and a green run.
+    let (temp, root) = project_with_helper_reading("nick");
+    let (code, stdout, stderr) = db_ci_on(&backend, "init", &root, &["--update-snapshot"]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("FLAGGED: no matrix written: the sign-up trigger public.handle_new_user on auth.users fails"), "{stdout}");
+    assert!(
+        stdout.contains("it fills `handle` from something db-ci could not read"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("tried keys named after the columns: `handle`"),
+        "{stdout}"
+    );
+    assert!(root.join("db-ci.yaml").is_file());
+    assert!(!root.join("policy-tests/public.yaml").exists());
+    let json = temp.path().join("run.json");
+    let (code, stdout, _) = db_ci_on(&backend, "run", &root, &["--json", json.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(stage(&report, "rls")["verdict"], "skipped", "{report}");
+}
+
+#[test]
+fn init_sign_up_metadata_out_of_sight_on_local_backend() {
+    if let Some(backend) = common::Backend::local() {
+        init_sign_up_metadata_out_of_sight(backend);
+    }
+}
+
+#[test]
+fn init_sign_up_metadata_out_of_sight_on_container_backend() {
+    if let Some(backend) = common::Backend::container() {
+        init_sign_up_metadata_out_of_sight(backend);
+    }
+}

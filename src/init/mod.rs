@@ -4,6 +4,7 @@
 
 mod matrix;
 mod model;
+mod values;
 
 use crate::config::ReplayMode;
 use crate::error::exit;
@@ -11,13 +12,12 @@ use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::{FileKind, Project};
 use crate::report::events::Silent;
-use crate::report::human::Human;
-use crate::report::{StageReport, StageVerdict, Verdict};
+use crate::report::{StageReport, StageVerdict};
 use crate::rls::record::Recording;
-use crate::run::{run, run_keeping, Replayed, RunOptions};
+use crate::run::{run_keeping, Replayed, RunOptions};
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// One line for the end of a run on a project without `db-ci.yaml`: what to do next.
 /// `None` once the project is configured.
@@ -177,15 +177,119 @@ fn yaml_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| format!("{text:?}"))
 }
 
+/// What init wrote, remembered so that a failure can put the project back as it was: every
+/// file it replaced or created, and the folders it created.
+#[derive(Debug, Default)]
+pub struct Writes {
+    /// Each path touched, with its content before (`None`: it did not exist).
+    before: Vec<(PathBuf, Option<Vec<u8>>)>,
+    created_dirs: Vec<PathBuf>,
+}
+
+impl Writes {
+    fn remember(&mut self, path: &Path) -> std::io::Result<()> {
+        if self.before.iter().any(|(p, _)| p == path) {
+            return Ok(());
+        }
+        let old = match std::fs::read(path) {
+            Ok(bytes) => Some(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        // The folders this write will create, outermost last, to remove on undo.
+        let mut missing = Vec::new();
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+            missing.push(d.to_path_buf());
+            dir = d.parent();
+        }
+        self.created_dirs.extend(missing);
+        self.before.push((path.to_path_buf(), old));
+        Ok(())
+    }
+
+    /// Writes `bytes` to `path` (whole, atomically), remembering what was there.
+    pub fn write(&mut self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.remember(path)?;
+        crate::files::write_atomically(path, bytes)
+    }
+
+    /// Removes `path`, remembering what was there.
+    pub fn remove(&mut self, path: &Path) -> std::io::Result<()> {
+        self.remember(path)?;
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// The files written that exist now.
+    pub fn written(&self) -> Vec<&Path> {
+        self.before
+            .iter()
+            .map(|(p, _)| p.as_path())
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// Puts every file back as it was and removes the folders created; what cannot be put
+    /// back is said.
+    pub fn undo(self) {
+        for (path, old) in self.before.iter().rev() {
+            let restored = match old {
+                Some(bytes) => crate::files::write_atomically(path, bytes),
+                None => match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                    _ => Ok(()),
+                },
+            };
+            if let Err(e) = restored {
+                eprintln!("error: put {} back as it was: {e}", path.display());
+            }
+        }
+        for dir in &self.created_dirs {
+            // Only when empty: anything else in it is not init's.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
 /// `db-ci init DIR`: replay, tune and write `db-ci.yaml`; generate a matrix per exposed
-/// schema on the replayed database and record its expectations; then run everything with
-/// what was written to show the result. Returns the exit code.
-pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -> i32 {
+/// schema on the replayed database and record its expectations. `Ok` with what was written
+/// (the caller then runs every stage with it); `Err` with the exit code, the project left
+/// as it was.
+pub async fn command(
+    dir: &Path,
+    force: bool,
+    options: &RunOptions,
+    human: &mut dyn Reporter,
+) -> Result<Writes, i32> {
+    let mut writes = Writes::default();
+    match write_all(dir, force, options, human, &mut writes).await {
+        Ok(()) => Ok(writes),
+        Err(code) => {
+            let touched = writes.written().len();
+            writes.undo();
+            if touched > 0 {
+                eprintln!("note: init wrote nothing: the project is as it was");
+            }
+            Err(code)
+        }
+    }
+}
+
+async fn write_all(
+    dir: &Path,
+    force: bool,
+    options: &RunOptions,
+    human: &mut dyn Reporter,
+    writes: &mut Writes,
+) -> Result<(), i32> {
     let mut project = match Project::find(dir) {
         Ok(project) => project,
         Err(error) => {
             eprintln!("error: {}", error.render());
-            return error.exit_code();
+            return Err(error.exit_code());
         }
     };
     // Regenerating (`--force`) looks at every file afresh: earlier exemptions are re-derived.
@@ -212,51 +316,93 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
                 "error: write {}: it exists (pass --force to regenerate)",
                 existing.join(", ")
             );
-            return exit::INPUT;
+            return Err(exit::INPUT);
         }
     }
     // Regenerated from scratch: the old matrices are not read (one that no longer parses
-    // would stop the run before anything is regenerated).
+    // would stop the run before anything is regenerated); put back if init fails.
     for (_, matrix) in &matrices {
         if force && matrix.is_file() {
-            if let Err(e) = std::fs::remove_file(matrix) {
+            if let Err(e) = writes.remove(matrix) {
                 eprintln!("error: remove {} to regenerate it: {e}", matrix.display());
-                return exit::ENVIRONMENT;
+                return Err(exit::ENVIRONMENT);
             }
         }
     }
-    let mut human = Human::stdout();
     // The first replay shows what to tune; the later stages run at the end, with what init
     // wrote.
     let first_options = RunOptions {
         only: Some(vec![StageId::Idempotence]),
         ..options.clone()
     };
-    let (report, replayed) =
-        run_keeping(&project, &first_options, &mut human as &mut dyn Reporter).await;
-    if let Some(error) = &report.error {
-        eprintln!("error: {}", error.message);
-        if let Some(replayed) = replayed {
-            replayed.server.shutdown().await;
+    let mut tuning = tune(&project, None);
+    let mut silent = Silent;
+    // Pass 2 stops at the first file that fails: each round exempts what it found and
+    // replays again, until a round finds nothing new (at most once per seed, plus the switch
+    // to ledger).
+    let mut rounds = project.seeds.len() + 2;
+    let mut first = true;
+    let replayed = loop {
+        // The first replay is shown; the rounds after it only say what they exempted.
+        let reporter: &mut dyn Reporter = if first { human } else { &mut silent };
+        first = false;
+        let (report, replayed) = run_keeping(&project, &first_options, reporter).await;
+        if let Some(error) = &report.error {
+            eprintln!("error: {}", error.message);
+            if let Some(replayed) = replayed {
+                replayed.server.shutdown().await;
+            }
+            return Err(report.exit_code());
         }
-        return report.exit_code();
-    }
-    let Some(replayed) = replayed
-        .filter(|_| report.stage(StageId::Replay).map(|s| s.verdict) == Some(StageVerdict::Pass))
-    else {
-        eprintln!(
-            "error: tune {}: the first replay fails; fix the failure above, then run db-ci init again",
-            path.display()
-        );
-        return exit::FAIL;
+        let Some(replayed) = replayed.filter(|_| {
+            report.stage(StageId::Replay).map(|s| s.verdict) == Some(StageVerdict::Pass)
+        }) else {
+            eprintln!(
+                "error: tune {}: the first replay fails; fix the failure above, then run db-ci init again",
+                path.display()
+            );
+            return Err(exit::FAIL);
+        };
+        let found = tune(&project, report.stage(StageId::Idempotence));
+        let mut changed = false;
+        for (file, what) in found.exempt {
+            if tuning.exempt.iter().any(|(f, _)| *f == file) {
+                continue;
+            }
+            if let Some(seed) = project.seeds.iter_mut().find(|s| s.rel == file) {
+                seed.exempt = Some(format!("{CONFIRM} not re-runnable: {what}"));
+            }
+            tuning.exempt.push((file, what));
+            changed = true;
+        }
+        // Once switched, the project replays in that mode: a later round does not switch back.
+        if let Some(mode) = found.mode.filter(|m| tuning.mode != Some(*m)) {
+            project.mode = mode;
+            tuning.mode = Some(mode);
+            tuning.mode_comment = found.mode_comment;
+            changed = true;
+        }
+        rounds -= 1;
+        if changed && rounds > 0 {
+            println!(
+                "Tuning: replaying again with {} seed(s) exempted{}",
+                tuning.exempt.len(),
+                tuning
+                    .mode
+                    .map(|m| format!(" and replay.mode {}", m.as_str()))
+                    .unwrap_or_default()
+            );
+        }
+        if !changed || rounds == 0 {
+            break replayed;
+        }
+        replayed.server.shutdown().await;
     };
-    let tuning = tune(&project, report.stage(StageId::Idempotence));
-    if let Err(e) =
-        crate::files::write_atomically(&path, render_config(&project, &tuning).as_bytes())
-    {
+    let text = render_config(&project, &tuning);
+    if let Err(e) = writes.write(&path, text.as_bytes()) {
         eprintln!("error: write {}: {e}", path.display());
         replayed.server.shutdown().await;
-        return exit::ENVIRONMENT;
+        return Err(exit::ENVIRONMENT);
     }
     println!("Wrote {}", path.display());
     for (file, what) in &tuning.exempt {
@@ -272,25 +418,9 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
             tuning.mode_comment
         );
     }
-    let written = write_matrices(dir, &replayed, &matrices, options).await;
+    let written = write_matrices(dir, &replayed, &matrices, options, writes).await;
     replayed.server.shutdown().await;
-    if let Err(code) = written {
-        return code;
-    }
-
-    // What was written, checked: every stage with it.
-    let project = match Project::find(dir) {
-        Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            return error.exit_code();
-        }
-    };
-    let again = run(&project, options, &mut human as &mut dyn Reporter).await;
-    if again.verdict != Verdict::Pass {
-        eprintln!("error: run with what init wrote: it fails (see above)");
-    }
-    again.exit_code()
+    written
 }
 
 /// Where init writes the matrix of `schema`.
@@ -301,10 +431,11 @@ fn matrix_path(project: &Project, schema: &str) -> PathBuf {
 /// Generates a matrix per exposed schema that has tables or views on the replayed database,
 /// writes it, and records its expectations there. `Err` is the exit code.
 async fn write_matrices(
-    dir: &std::path::Path,
+    dir: &Path,
     replayed: &Replayed,
     matrices: &[(String, PathBuf)],
     options: &RunOptions,
+    writes: &mut Writes,
 ) -> Result<(), i32> {
     let environment = |e: crate::error::Error| {
         eprintln!("error: {}", e.render());
@@ -317,11 +448,64 @@ async fn write_matrices(
         .map_err(environment)?;
     let schemas: Vec<String> = matrices.iter().map(|(s, _)| s.clone()).collect();
     let (relations, reads) = model::read(&client, &schemas).await.map_err(environment)?;
-    let actor_lines = matrix::actors(&reads);
-    let actors = matrix::resolve_actors(&actor_lines).map_err(|e| {
-        eprintln!("error: resolve the generated actors: {e}");
-        exit::ENVIRONMENT
-    })?;
+    let read = reads.clone();
+    let mut reads = reads;
+    // The users every matrix creates, tried first: a sign-up trigger that rejects them is
+    // the project's to answer, not a matrix to write that fails on its first line. A NOT
+    // NULL column the trigger fills from metadata init could not read is tried with the
+    // column's name as the key, flagged as the guess it is (the database is the judge).
+    let mut guessed = Vec::new();
+    let (actor_lines, actors) = loop {
+        let actor_lines = matrix::actors(&reads, &relations);
+        let actors = matrix::resolve_actors(&actor_lines).map_err(|e| {
+            eprintln!("error: resolve the generated actors: {e}");
+            exit::ENVIRONMENT
+        })?;
+        let tried = client
+            .batch_execute(&format!("begin;\n{}", actors.create_users_sql()))
+            .await;
+        let _ = client.batch_execute("rollback").await;
+        let Err(e) = tried else {
+            break (actor_lines, actors);
+        };
+        let error = crate::sql::db_error_text(&e);
+        let error = error.lines().next().unwrap_or_default().to_owned();
+        match matrix::guessed_key(&reads, &error) {
+            Some(key) if guessed.len() < 8 => {
+                guessed.push((key.key.clone(), error));
+                if let Some(trigger) = reads.sign_up.last_mut() {
+                    trigger.keys.push(key);
+                }
+            }
+            _ => {
+                // Said from what the triggers read: a guess that failed is no key to name.
+                let tried = if guessed.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (tried keys named after the columns: {})",
+                        guessed
+                            .iter()
+                            .map(|(k, _)| format!("`{k}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                println!(
+                    "FLAGGED: no matrix written: {}{tried}",
+                    matrix::sign_up_failure(&read, &error)
+                );
+                return Ok(());
+            }
+        }
+    };
+    for (key, error) in &guessed {
+        println!(
+            "FLAGGED: the sign-up trigger needs metadata db-ci could not read ({error}): the \
+             users carry `user_metadata: {{ {key}: … }}`, a guess from the column's name that \
+             the database accepted; check it is the key your app sends"
+        );
+    }
     let mut written = Vec::new();
     for (schema, path) in matrices {
         if !relations.iter().any(|r| &r.schema == schema) {
@@ -339,10 +523,7 @@ async fn write_matrices(
             }
             continue;
         }
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        if let Err(e) = crate::files::write_atomically(path, matrix::render(&draft).as_bytes()) {
+        if let Err(e) = writes.write(path, matrix::render(&draft).as_bytes()) {
             eprintln!("error: write {}: {e}", path.display());
             return Err(exit::ENVIRONMENT);
         }
@@ -444,6 +625,39 @@ mod tests {
         let exempt = reread.seeds[0].exempt.as_deref().unwrap();
         assert!(exempt.starts_with(CONFIRM), "{exempt}");
         assert!(exempt.contains("users_pkey"), "{exempt}");
+    }
+
+    #[test]
+    fn undone_writes_leave_the_project_as_it_was() {
+        let dir = project_with(&[
+            ("db-ci.yaml", "replay: {mode: strict}\n"),
+            ("policy-tests/public.yaml", "old matrix"),
+        ]);
+        let root = dir.path();
+        let mut writes = Writes::default();
+        writes.write(&root.join("db-ci.yaml"), b"new").unwrap();
+        writes
+            .remove(&root.join("policy-tests/public.yaml"))
+            .unwrap();
+        writes
+            .write(&root.join("policy-tests/public.yaml"), b"new matrix")
+            .unwrap();
+        writes
+            .write(&root.join("tests/rls/api.yaml"), b"new")
+            .unwrap();
+        assert_eq!(writes.written().len(), 3);
+        writes.undo();
+        assert_eq!(
+            std::fs::read_to_string(root.join("db-ci.yaml")).unwrap(),
+            "replay: {mode: strict}\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap(),
+            "old matrix"
+        );
+        // The folders it made are gone, the ones it found stay.
+        assert!(!root.join("tests").exists());
+        assert!(root.join("policy-tests").is_dir());
     }
 
     #[test]

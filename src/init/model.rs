@@ -4,11 +4,12 @@
 
 use tokio_postgres::Client;
 
+use super::values::{parse_check, Rules};
 use crate::error::{Error, Result};
 use crate::sql::quote::quote_ident_if_needed as quote_ident;
 
 /// A table or view in an exposed schema.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Relation {
     pub schema: String,
     pub name: String,
@@ -27,7 +28,7 @@ pub enum RelationKind {
     View,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Column {
     pub name: String,
     /// `format_type` of the column (of a domain: its base type).
@@ -42,6 +43,9 @@ pub struct Column {
     /// A uuid column policies compare with `auth.uid()`, or a foreign key to `auth.users`:
     /// whose row it is.
     pub owner: bool,
+    /// Its CHECK conditions (the table's on this column alone, its domain's) and declared
+    /// length: what a generated value must satisfy.
+    pub rules: Rules,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +93,86 @@ pub struct PolicyReads {
     /// A policy (or a function in the project) reads `app_metadata`: an admin actor is worth
     /// having. The claim and value compared, when one comparison is written out.
     pub app_metadata: Option<(String, String)>,
+    /// The functions triggers on `auth.users` run (sign-up), with the `raw_user_meta_data`
+    /// keys each reads: a new user needs them to be created at all.
+    pub sign_up: Vec<SignUpTrigger>,
+}
+
+/// A function a trigger on `auth.users` runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignUpTrigger {
+    /// `schema.name` of the function.
+    pub function: String,
+    pub keys: Vec<MetadataKey>,
+}
+
+/// A key of `raw_user_meta_data` a sign-up trigger reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetadataKey {
+    pub key: String,
+    /// The type it is cast to (`(… ->> 'age')::int`), when it is.
+    pub cast: Option<String>,
+    /// The table (as written) and column an `insert … values` puts it in.
+    pub target: Option<(String, String)>,
+}
+
+/// The `raw_user_meta_data` keys `body` reads, in order, each once: `->>`, `->`, a subscript
+/// or `jsonb_extract_path(_text)`, with the cast applied and the column an
+/// `insert into t (…) values (…)` of the body puts it in.
+pub fn metadata_keys(body: &str) -> Vec<MetadataKey> {
+    static READ: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    static INSERT: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let read = READ.get_or_init(|| {
+        regex::Regex::new(
+            r#"(?i)(?:raw_user_meta_data\s*(?:->>|->|\[)\s*'((?:[^']|'')+)'|jsonb?_extract_path(?:_text)?\s*\(\s*(?:\w+\.)?raw_user_meta_data\s*,\s*'((?:[^']|'')+)')(?:\s*\]?\s*\)?\s*::\s*(double precision|timestamp with(?:out)? time zone|character varying|\w+))?"#,
+        )
+        .unwrap()
+    });
+    let insert = INSERT.get_or_init(|| {
+        regex::Regex::new(r#"(?is)insert\s+into\s+([\w."]+)\s*\(([^)]*)\)\s*values\s*\("#).unwrap()
+    });
+    let keys_in = |text: &str| -> Vec<MetadataKey> {
+        read.captures_iter(text)
+            .map(|c| MetadataKey {
+                key: c
+                    .get(1)
+                    .or_else(|| c.get(2))
+                    .map(|m| m.as_str().replace("''", "'"))
+                    .unwrap_or_default(),
+                cast: c.get(3).map(|m| m.as_str().trim().to_lowercase()),
+                target: None,
+            })
+            .collect()
+    };
+    let mut keys: Vec<MetadataKey> = Vec::new();
+    for key in keys_in(body) {
+        if !keys.iter().any(|k| k.key == key.key) {
+            keys.push(key);
+        }
+    }
+    for found in insert.captures_iter(body) {
+        let table = found[1].to_owned();
+        let columns: Vec<String> = found[2]
+            .split(',')
+            .map(|c| c.trim().trim_matches('"').to_owned())
+            .collect();
+        let open = found.get(0).expect("whole match").end() - 1;
+        let Some(close) = super::values::closing(body, open) else {
+            continue;
+        };
+        let expressions = super::values::split_top(&body[open + 1..close], ",");
+        for (column, expression) in columns.iter().zip(expressions) {
+            for read in keys_in(expression) {
+                if let Some(key) = keys
+                    .iter_mut()
+                    .find(|k| k.key == read.key && k.target.is_none())
+                {
+                    key.target = Some((table.clone(), column.clone()));
+                }
+            }
+        }
+    }
+    keys
 }
 
 /// Reads the relations of `schemas`, and of the schemas their foreign keys reach, in name
@@ -181,7 +265,44 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
             always_generated: row.get(7),
             labels: row.get(8),
             owner: false,
+            rules: Rules {
+                checks: Vec::new(),
+                max_length: declared_length(&row.get::<_, String>(4)),
+            },
         });
+    }
+
+    // CHECKs on one column, the table's own and its domain's (`VALUE` for the column).
+    let checks = client
+        .query(
+            "select n.nspname::text, c.relname::text, a.attname::text, pg_get_constraintdef(k.oid) \
+             from pg_constraint k \
+             join pg_class c on c.oid = k.conrelid \
+             join pg_namespace n on n.oid = c.relnamespace \
+             join pg_attribute a on a.attrelid = k.conrelid and a.attnum = k.conkey[1] \
+             where n.nspname = any($1) and k.contype = 'c' and cardinality(k.conkey) = 1 \
+             union all \
+             select n.nspname::text, c.relname::text, a.attname::text, pg_get_constraintdef(k.oid) \
+             from pg_attribute a \
+             join pg_class c on c.oid = a.attrelid \
+             join pg_namespace n on n.oid = c.relnamespace \
+             join pg_constraint k on k.contypid = a.atttypid and k.contype = 'c' \
+             where n.nspname = any($1) and a.attnum > 0 and not a.attisdropped",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| failed("check constraints", e))?;
+    for row in checks {
+        let (schema, name, column, definition): (String, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        if let Some(column) = relations
+            .iter_mut()
+            .find(|r| r.schema == schema && r.name == name)
+            .and_then(|r| r.columns.iter_mut().find(|c| c.name == column))
+        {
+            let parsed = parse_check(&definition, &column.name);
+            column.rules.checks.extend(parsed);
+        }
     }
 
     let keys = client
@@ -294,7 +415,36 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
         .await
         .map_err(|e| failed("functions", e))?;
     texts.extend(bodies.iter().map(|r| r.get::<_, String>(0)));
-    Ok((relations, policy_reads(&texts)))
+    let mut reads = policy_reads(&texts);
+    // What the sign-up triggers read of a new user's metadata.
+    let triggers = client
+        .query(
+            "select distinct n.nspname::text || '.' || p.proname::text, p.prosrc \
+             from pg_trigger t join pg_proc p on p.oid = t.tgfoid \
+             join pg_namespace n on n.oid = p.pronamespace \
+             where t.tgrelid = 'auth.users'::regclass and not t.tgisinternal \
+             order by 1",
+            &[],
+        )
+        .await
+        .map_err(|e| failed("sign-up triggers", e))?;
+    reads.sign_up = triggers
+        .iter()
+        .map(|row| SignUpTrigger {
+            function: row.get(0),
+            keys: metadata_keys(row.get(1)),
+        })
+        .collect();
+    Ok((relations, reads))
+}
+
+/// The length `character(n)` and `character varying(n)` allow.
+fn declared_length(data_type: &str) -> Option<usize> {
+    let (base, rest) = data_type.split_once('(')?;
+    if !matches!(base.trim(), "character" | "character varying") {
+        return None;
+    }
+    rest.trim_end_matches(')').trim().parse().ok()
 }
 
 /// Marks the uuid columns of `schema.name` that `policy` compares with `auth.uid()`.
@@ -348,6 +498,7 @@ pub fn policy_reads(texts: &[String]) -> PolicyReads {
         .map(|c| (c[1].to_owned(), c[2].to_owned()));
     PolicyReads {
         app_metadata: Some(written.unwrap_or_else(|| ("role".to_owned(), "admin".to_owned()))),
+        sign_up: Vec::new(),
     }
 }
 
@@ -366,6 +517,41 @@ mod tests {
             "user_id"
         ));
         assert!(!mentions("user_idx = 1", "user_id"));
+    }
+
+    #[test]
+    fn sign_up_triggers_metadata_keys_are_read_with_their_cast_and_column() {
+        let body = "begin
+            insert into public.profiles (id, handle, username, age)
+            values (new.id, new.raw_user_meta_data->>'handle',
+                    coalesce(NEW.raw_user_meta_data ->> 'username', split_part(new.email, '@', 1)),
+                    (new.raw_user_meta_data->>'age')::int);
+            perform public.track(jsonb_extract_path_text(new.raw_user_meta_data, 'source'));
+            if new.raw_user_meta_data->>'handle' is null then raise 'no handle'; end if;
+            return new;
+          end";
+        let keys = metadata_keys(body);
+        type Summary<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+        let summary: Vec<Summary> = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.key.as_str(),
+                    k.cast.as_deref(),
+                    k.target.as_ref().map(|(t, c)| (t.as_str(), c.as_str())),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            vec![
+                ("handle", None, Some(("public.profiles", "handle"))),
+                ("username", None, Some(("public.profiles", "username"))),
+                ("age", Some("int"), Some(("public.profiles", "age"))),
+                ("source", None, None),
+            ]
+        );
+        assert!(metadata_keys("begin insert into p (id) values (new.id); end").is_empty());
     }
 
     #[test]
