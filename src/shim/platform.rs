@@ -322,6 +322,8 @@ impl Session {
         let text = format!("{message} {hint}").to_ascii_lowercase();
         let superuser_only = text.contains("superuser")
             || text.starts_with("permission denied to ")
+            // writes to the system catalogs
+            || text.starts_with("permission denied for table pg_")
             || text.contains("must be owner of event trigger");
         superuser_only.then(|| PLATFORM_NOTE.to_owned())
     }
@@ -792,6 +794,7 @@ mod tests {
             .refusal_note("42501", "permission denied to create extension \"plpython3u\"", "Must be superuser to create this extension.")
             .is_some());
         assert!(d.refusal_note("42501", "permission denied for table notes", "").is_none());
+        assert!(d.refusal_note("42501", "permission denied for table pg_authid", "").is_some());
         assert!(d.refusal_note("42P01", "relation does not exist", "").is_none());
         assert!(Session::Superuser
             .refusal_note("42501", "permission denied to set parameter \"x\"", "")
