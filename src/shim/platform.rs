@@ -8,6 +8,7 @@
 //! in as the bootstrap superuser (`supabase_admin`, as on the platform) and keep its rights for
 //! the harness; a file under test runs after `SET SESSION AUTHORIZATION postgres`.
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 /// The role migrations, seeds and `supabase test db` run as on the platform.
@@ -234,18 +235,22 @@ impl Session {
         if self == Session::Superuser {
             return client.batch_execute(statement).await.map_err(Refusal::Server);
         }
-        if in_transaction {
-            client
-                .batch_execute("savepoint db_ci_platform")
-                .await
-                .map_err(Refusal::Server)?;
-        }
+        // A migration's own `COMMIT;` may have ended the file's transaction: then there is
+        // none to guard, and a failed statement left nothing behind.
+        let (guarded, autocommit) = if in_transaction {
+            match client.batch_execute("savepoint db_ci_platform").await {
+                Ok(()) => (true, false),
+                Err(e) => (false, e.code() == Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION)),
+            }
+        } else {
+            (false, true)
+        };
         let result = self.routed(client, statement).await;
         let result = match result {
             // What supautils runs as the superuser from anywhere (a DO block, a function),
             // which this server refused to postgres: again, as the superuser.
-            Err(Refusal::Server(error)) if superuser_would_run(&error) => {
-                if in_transaction {
+            Err(Refusal::Server(error)) if superuser_would_run(&error) && (guarded || autocommit) => {
+                if guarded {
                     client
                         .batch_execute("rollback to savepoint db_ci_platform")
                         .await
@@ -255,11 +260,9 @@ impl Session {
             }
             other => other,
         };
-        if in_transaction && result.is_ok() {
-            client
-                .batch_execute("release savepoint db_ci_platform")
-                .await
-                .map_err(Refusal::Server)?;
+        if guarded && result.is_ok() {
+            // Fails only where the statement itself ended the transaction (`COMMIT;`).
+            let _ = client.batch_execute("release savepoint db_ci_platform").await;
         }
         result
     }
