@@ -99,7 +99,10 @@ pub async fn apply_file(
     }
     // As the platform runs it: a `postgres` that is not a superuser.
     let session = platform::become_postgres(client).await.map_err(|e| {
-        harness_failure(file, &format!("become the platform's postgres: {}", db_error_text(&e)))
+        harness_failure(
+            file,
+            &format!("become the platform's postgres: {}", db_error_text(&e)),
+        )
     })?;
 
     let statements = sql::split(&file.text);
@@ -116,7 +119,8 @@ pub async fn apply_file(
     for statement in &statements {
         if let Err(refusal) = session
             .execute(client, statement.text(&file.text), transaction)
-            .await {
+            .await
+        {
             if transaction {
                 // The whole file rolls back.
                 let _ = client.batch_execute("rollback").await;
@@ -256,7 +260,10 @@ fn map_error(
         }
     }
     let message = db_error_text(error);
-    let hint = error.as_db_error().and_then(|db| db.hint()).unwrap_or_default();
+    let hint = error
+        .as_db_error()
+        .and_then(|db| db.hint())
+        .unwrap_or_default();
     notes.extend(session.refusal_note(&sqlstate, &message, hint));
     if sqlstate == "57014" && message.contains("statement timeout") {
         notes.push(format!(

@@ -66,7 +66,10 @@ fn keep_serves_the_replayed_database_until_ctrl_c() {
     assert!(seen.contains("PASS"), "{seen}");
     // db-ci's own cluster's superuser (postgres is the demoted role migrations run as).
     assert!(url.starts_with("postgres://supabase_admin@"), "{url}");
-    assert!(seen.contains("set session authorization postgres"), "{seen}");
+    assert!(
+        seen.contains("set session authorization postgres"),
+        "{seen}"
+    );
     // The replayed database, as the migrations left it: the pgtap stage worked on a clone.
     let psql = |sql: &str| {
         let out = Command::new("psql")

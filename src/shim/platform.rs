@@ -177,7 +177,9 @@ pub fn trusted_control(text: &str) -> String {
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
-    out.push_str("# db-ci: a privileged extension on the platform (see shim::platform)\ntrusted = true\n");
+    out.push_str(
+        "# db-ci: a privileged extension on the platform (see shim::platform)\ntrusted = true\n",
+    );
     out
 }
 
@@ -233,14 +235,20 @@ impl Session {
         in_transaction: bool,
     ) -> Result<(), Refusal> {
         if self == Session::Superuser {
-            return client.batch_execute(statement).await.map_err(Refusal::Server);
+            return client
+                .batch_execute(statement)
+                .await
+                .map_err(Refusal::Server);
         }
         // A migration's own `COMMIT;` may have ended the file's transaction: then there is
         // none to guard, and a failed statement left nothing behind.
         let (guarded, autocommit) = if in_transaction {
             match client.batch_execute("savepoint db_ci_platform").await {
                 Ok(()) => (true, false),
-                Err(e) => (false, e.code() == Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION)),
+                Err(e) => (
+                    false,
+                    e.code() == Some(&SqlState::NO_ACTIVE_SQL_TRANSACTION),
+                ),
             }
         } else {
             (false, true)
@@ -249,7 +257,9 @@ impl Session {
         let result = match result {
             // What supautils runs as the superuser from anywhere (a DO block, a function),
             // which this server refused to postgres: again, as the superuser.
-            Err(Refusal::Server(error)) if superuser_would_run(&error) && (guarded || autocommit) => {
+            Err(Refusal::Server(error))
+                if superuser_would_run(&error) && (guarded || autocommit) =>
+            {
                 if guarded {
                     client
                         .batch_execute("rollback to savepoint db_ci_platform")
@@ -262,14 +272,19 @@ impl Session {
         };
         if guarded && result.is_ok() {
             // Fails only where the statement itself ended the transaction (`COMMIT;`).
-            let _ = client.batch_execute("release savepoint db_ci_platform").await;
+            let _ = client
+                .batch_execute("release savepoint db_ci_platform")
+                .await;
         }
         result
     }
 
     async fn routed(self, client: &Client, statement: &str) -> Result<(), Refusal> {
         match route(statement) {
-            Route::AsPostgres => client.batch_execute(statement).await.map_err(Refusal::Server),
+            Route::AsPostgres => client
+                .batch_execute(statement)
+                .await
+                .map_err(Refusal::Server),
             Route::Refused(message) => Err(Refusal::Platform(message)),
             Route::ThenPostgresAgain => {
                 let result = client.batch_execute(statement).await;
@@ -491,7 +506,11 @@ pub fn route(statement: &str) -> Route {
         ["alter", "role" | "user" | "group", name, ..] => match reserved(name) {
             None => Route::AsPostgres,
             Some(settings) => {
-                let clause = if at(3) == "in" && at(4) == "database" { 6 } else { 3 };
+                let clause = if at(3) == "in" && at(4) == "database" {
+                    6
+                } else {
+                    3
+                };
                 let sets = matches!(at(clause), "set" | "reset");
                 if !(sets && settings) {
                     Route::Refused(reserved_message(name))
@@ -545,10 +564,7 @@ pub fn route(statement: &str) -> Route {
 }
 
 fn privileged_or_postgres(names: &[&str]) -> Route {
-    let all = !names.is_empty()
-        && names
-            .iter()
-            .all(|n| PRIVILEGED_EXTENSIONS.contains(n));
+    let all = !names.is_empty() && names.iter().all(|n| PRIVILEGED_EXTENSIONS.contains(n));
     if all {
         Route::AsSuperuser { after: Vec::new() }
     } else {
@@ -569,10 +585,12 @@ fn reserved_message(name: &str) -> String {
 }
 
 fn allowed_config(name: &str) -> bool {
-    ALLOWED_CONFIGS.iter().any(|allowed| match allowed.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => *allowed == name,
-    })
+    ALLOWED_CONFIGS
+        .iter()
+        .any(|allowed| match allowed.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => *allowed == name,
+        })
 }
 
 /// `a . b` from the word at `i` on, joined (`auth.users`), unquoted.
@@ -698,8 +716,14 @@ mod tests {
         );
         assert_eq!(route("create extension plpython3u"), Route::AsPostgres);
         assert_eq!(route("alter extension vector update"), superuser());
-        assert_eq!(route("drop extension if exists pg_net, http cascade"), superuser());
-        assert_eq!(route("drop extension pg_net, plpython3u"), Route::AsPostgres);
+        assert_eq!(
+            route("drop extension if exists pg_net, http cascade"),
+            superuser()
+        );
+        assert_eq!(
+            route("drop extension pg_net, plpython3u"),
+            Route::AsPostgres
+        );
         assert_eq!(route("comment on extension pg_net is 'x'"), superuser());
     }
 
@@ -737,38 +761,86 @@ mod tests {
             route("create policy p on realtime.messages for select using (true)"),
             superuser()
         );
-        assert_eq!(route("drop policy if exists p on \"storage\".objects"), superuser());
-        assert_eq!(route("comment on policy p on auth.users is 'x'"), superuser());
-        assert_eq!(route("create policy p on public.notes using (true)"), Route::AsPostgres);
+        assert_eq!(
+            route("drop policy if exists p on \"storage\".objects"),
+            superuser()
+        );
+        assert_eq!(
+            route("comment on policy p on auth.users is 'x'"),
+            superuser()
+        );
+        assert_eq!(
+            route("create policy p on public.notes using (true)"),
+            Route::AsPostgres
+        );
     }
 
     #[test]
     fn reserved_roles_are_refused() {
-        assert!(matches!(route("alter role supabase_admin nologin"), Route::Refused(_)));
-        assert!(matches!(route("alter role anon bypassrls"), Route::Refused(_)));
-        assert!(matches!(route("drop role if exists app, pgbouncer"), Route::Refused(_)));
-        assert!(matches!(route("create role supabase_read_only_user"), Route::Refused(_)));
+        assert!(matches!(
+            route("alter role supabase_admin nologin"),
+            Route::Refused(_)
+        ));
+        assert!(matches!(
+            route("alter role anon bypassrls"),
+            Route::Refused(_)
+        ));
+        assert!(matches!(
+            route("drop role if exists app, pgbouncer"),
+            Route::Refused(_)
+        ));
+        assert!(matches!(
+            route("create role supabase_read_only_user"),
+            Route::Refused(_)
+        ));
         assert!(matches!(
             route("grant pg_read_server_files to app"),
             Route::Refused(m) if m.contains("memberships are reserved")
         ));
-        assert_eq!(route("grant select on auth.users to pg_read_server_files"), Route::AsPostgres);
+        assert_eq!(
+            route("grant select on auth.users to pg_read_server_files"),
+            Route::AsPostgres
+        );
         assert_eq!(route("grant anon to app"), Route::AsPostgres);
         assert_eq!(route("alter role app nologin"), Route::AsPostgres);
         // Settings of the starred roles: the allowed ones through the superuser.
-        assert_eq!(route("alter role authenticated set statement_timeout = '10s'"), Route::AsPostgres);
-        assert_eq!(route("alter role authenticator set pgrst.db_schemas = 'api'"), superuser());
-        assert!(matches!(route("alter role pgbouncer set search_path = x"), Route::Refused(_)));
+        assert_eq!(
+            route("alter role authenticated set statement_timeout = '10s'"),
+            Route::AsPostgres
+        );
+        assert_eq!(
+            route("alter role authenticator set pgrst.db_schemas = 'api'"),
+            superuser()
+        );
+        assert!(matches!(
+            route("alter role pgbouncer set search_path = x"),
+            Route::Refused(_)
+        ));
     }
 
     #[test]
     fn session_authorization_stays_postgres() {
-        assert!(matches!(route("set session authorization supabase_admin"), Route::Refused(_)));
-        assert_eq!(route("set session authorization 'postgres'"), Route::AsPostgres);
-        assert_eq!(route("reset session authorization"), Route::ThenPostgresAgain);
-        assert_eq!(route("set session authorization default"), Route::ThenPostgresAgain);
+        assert!(matches!(
+            route("set session authorization supabase_admin"),
+            Route::Refused(_)
+        ));
+        assert_eq!(
+            route("set session authorization 'postgres'"),
+            Route::AsPostgres
+        );
+        assert_eq!(
+            route("reset session authorization"),
+            Route::ThenPostgresAgain
+        );
+        assert_eq!(
+            route("set session authorization default"),
+            Route::ThenPostgresAgain
+        );
         assert_eq!(route("discard all"), Route::ThenPostgresAgain);
-        assert_eq!(route("select 'set session authorization x'"), Route::AsPostgres);
+        assert_eq!(
+            route("select 'set session authorization x'"),
+            Route::AsPostgres
+        );
     }
 
     #[test]
@@ -792,13 +864,25 @@ mod tests {
     #[test]
     fn the_note_is_for_superuser_refusals_only() {
         let d = Session::Demoted;
-        assert!(d.refusal_note("42501", "permission denied to set parameter \"x\"", "").is_some());
         assert!(d
-            .refusal_note("42501", "permission denied to create extension \"plpython3u\"", "Must be superuser to create this extension.")
+            .refusal_note("42501", "permission denied to set parameter \"x\"", "")
             .is_some());
-        assert!(d.refusal_note("42501", "permission denied for table notes", "").is_none());
-        assert!(d.refusal_note("42501", "permission denied for table pg_authid", "").is_some());
-        assert!(d.refusal_note("42P01", "relation does not exist", "").is_none());
+        assert!(d
+            .refusal_note(
+                "42501",
+                "permission denied to create extension \"plpython3u\"",
+                "Must be superuser to create this extension."
+            )
+            .is_some());
+        assert!(d
+            .refusal_note("42501", "permission denied for table notes", "")
+            .is_none());
+        assert!(d
+            .refusal_note("42501", "permission denied for table pg_authid", "")
+            .is_some());
+        assert!(d
+            .refusal_note("42P01", "relation does not exist", "")
+            .is_none());
         assert!(Session::Superuser
             .refusal_note("42501", "permission denied to set parameter \"x\"", "")
             .is_none());
