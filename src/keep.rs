@@ -75,6 +75,13 @@ fn keep_message(
         )),
         None => text.push_str(&format!("  psql '{url}'\n")),
     }
+    if connection.user != "postgres" {
+        // db-ci's own cluster: the harness's superuser, not the platform's postgres.
+        text.push_str(&format!(
+            "  as the superuser {}; `set session authorization postgres` acts as migrations do\n",
+            connection.user
+        ));
+    }
     text.push_str("press Ctrl-C to tear it down");
     text
 }

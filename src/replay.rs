@@ -10,6 +10,7 @@ use crate::project::{FileKind, SqlFile};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 // The file outcomes replay produces live with the reports that show them.
 pub use crate::report::file::{FileFailure, FileOutcome, FileResult, Rerun};
+use crate::shim::platform::{self, Refusal};
 use crate::sql;
 use crate::sql::{db_error_text, quote_literal};
 use crate::stage_id::StageId;
@@ -151,6 +152,13 @@ async fn run_file(
             harness_failure(file, &format!("reset the session: {}", db_error_text(&e)))
         })?;
     }
+    // As the platform runs it: a `postgres` that is not a superuser.
+    let session = platform::become_postgres(client).await.map_err(|e| {
+        harness_failure(
+            file,
+            &format!("become the platform's postgres: {}", db_error_text(&e)),
+        )
+    })?;
 
     let statements = sql::split(&file.text);
     // The file's statements one by one in one transaction, like the Supabase CLI: an error
@@ -164,12 +172,18 @@ async fn run_file(
         })?;
     }
     for statement in &statements {
-        if let Err(error) = client.batch_execute(statement.text(&file.text)).await {
+        if let Err(refusal) = session
+            .execute(client, statement.text(&file.text), transaction)
+            .await
+        {
             if transaction {
                 // The whole file rolls back.
                 let _ = client.batch_execute("rollback").await;
             }
-            return Err(map_error(file, statement, &error, options));
+            return Err(match refusal {
+                Refusal::Server(error) => map_error(file, statement, &error, options, session),
+                Refusal::Platform(message) => platform_failure(file, statement, message),
+            });
         }
     }
     if end == End::Rollback {
@@ -184,12 +198,15 @@ async fn run_file(
                 start: 0,
                 end: file.text.len(),
             });
-            let mut failure = map_error(file, &last, &error, options);
+            let mut failure = map_error(file, &last, &error, options, session);
             failure
                 .notes
                 .push("raised at the end of the file's transaction (COMMIT)".to_owned());
             return Err(failure);
         }
+    }
+    if let Err(message) = session.check(client).await {
+        return Err(harness_failure(file, &message));
     }
     if options.record_ledger {
         if let Err(e) = record(client, file, &statements).await {
@@ -250,12 +267,30 @@ fn harness_failure(file: &SqlFile, message: &str) -> FileFailure {
     }
 }
 
+/// A statement the platform refuses though this server would run it (see
+/// `shim::platform`), at the statement's start.
+fn platform_failure(file: &SqlFile, statement: &sql::Statement, message: String) -> FileFailure {
+    let text = statement.text(&file.text);
+    let leading = text.len() - text.trim_start().len();
+    let (line, column) = sql::line_col(&file.text, statement.start + leading);
+    FileFailure {
+        file: file.rel.clone(),
+        line,
+        column,
+        message,
+        notes: vec![platform::PLATFORM_NOTE.to_owned()],
+        sqlstate: "42501".to_owned(),
+        statement: sql::excerpt(text, 4),
+    }
+}
+
 /// Maps a server error to the file position of the offending token, or of the statement.
 fn map_error(
     file: &SqlFile,
     statement: &sql::Statement,
     error: &tokio_postgres::Error,
     options: PassOptions,
+    session: platform::Session,
 ) -> FileFailure {
     let text = statement.text(&file.text);
     let mut offset = statement.start;
@@ -284,6 +319,11 @@ fn map_error(
         }
     }
     let message = db_error_text(error);
+    let hint = error
+        .as_db_error()
+        .and_then(|db| db.hint())
+        .unwrap_or_default();
+    notes.extend(session.refusal_note(&sqlstate, &message, hint));
     if crate::sql::error::is_timeout(error) && message.contains("statement timeout") {
         notes.push(format!(
             "db-ci stops a statement after {} (replay.statement_timeout in db-ci.yaml)",

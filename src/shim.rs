@@ -1,6 +1,8 @@
 //! The Supabase platform shim: versioned SQL and stub extensions shipped in the binary,
 //! applied to every throwaway database before the project's migrations.
 
+pub mod platform;
+
 use include_dir::{include_dir, Dir};
 use tokio_postgres::Client;
 

@@ -55,7 +55,10 @@ struct ExpectedFailure {
     stage: String,
     file: String,
     line: Option<usize>,
+    column: Option<usize>,
     message_contains: Option<String>,
+    /// A substring of one of the failure's notes (case-insensitive).
+    note_contains: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +182,17 @@ fn check(dir: &Path, backend: &common::Backend) -> Result<(), String> {
             let hit = failures.iter().any(|f| {
                 f["file"] == want.file.as_str()
                     && want.line.is_none_or(|l| f["line"] == l)
+                    && want.column.is_none_or(|c| f["column"] == c)
+                    && want.note_contains.as_ref().is_none_or(|n| {
+                        f["notes"].as_array().is_some_and(|notes| {
+                            notes.iter().any(|note| {
+                                note.as_str()
+                                    .unwrap_or_default()
+                                    .to_lowercase()
+                                    .contains(&n.to_lowercase())
+                            })
+                        })
+                    })
                     && want.message_contains.as_ref().is_none_or(|m| {
                         f["message"]
                             .as_str()

@@ -163,12 +163,14 @@ async fn no_password_in_any_output_of_a_run_that_reaches_the_server() {
     if common::Backend::local().is_none() {
         return;
     }
-    let server = Server::start(&BackendOptions {
+    let mut server = Server::start(&BackendOptions {
         kind: BackendKind::Local,
         ..Default::default()
     })
     .await
     .unwrap();
+    // A server as users hand one over: its superuser is `postgres`.
+    common::as_plain_postgres_server(&mut server).await;
     let Host::Socket(socket) = &server.connection.host else {
         panic!("local backend uses a socket")
     };

@@ -424,12 +424,14 @@ async fn url_backend_signals_mid_create_and_replay_leave_no_database() {
     if common::Backend::local().is_none() {
         return;
     }
-    let server = Server::start(&BackendOptions {
+    let mut server = Server::start(&BackendOptions {
         kind: BackendKind::Local,
         ..Default::default()
     })
     .await
     .unwrap();
+    // A server as users hand one over: its superuser is `postgres`.
+    common::as_plain_postgres_server(&mut server).await;
     let Host::Socket(socket) = &server.connection.host else {
         panic!("local backend uses a socket")
     };

@@ -13,12 +13,14 @@ async fn url_backend_uses_only_its_own_databases() {
         return;
     }
     // The "existing server" is a private local cluster.
-    let server = Server::start(&BackendOptions {
+    let mut server = Server::start(&BackendOptions {
         kind: BackendKind::Local,
         ..Default::default()
     })
     .await
     .unwrap();
+    // A server as users hand one over: its superuser is `postgres`.
+    common::as_plain_postgres_server(&mut server).await;
     let Host::Socket(socket) = &server.connection.host else {
         panic!("local backend uses a socket")
     };
@@ -69,6 +71,16 @@ async fn url_backend_uses_only_its_own_databases() {
             "password printed: {stdout}{stderr}"
         );
         assert!(stdout.contains("url postgres://postgres:***@/"), "{stdout}");
+        // It cannot demote the server's postgres: said once, and in the header.
+        assert_eq!(
+            stderr.matches("cannot demote").count(),
+            1,
+            "{fixture}: {stderr}"
+        );
+        assert!(
+            stdout.contains("not demoted as on the platform"),
+            "{fixture}: {stdout}"
+        );
         assert_eq!(
             databases().await,
             Vec::<String>::new(),

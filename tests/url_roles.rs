@@ -40,12 +40,14 @@ async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
     if common::Backend::local().is_none() {
         return;
     }
-    let server = Server::start(&BackendOptions {
+    let mut server = Server::start(&BackendOptions {
         kind: BackendKind::Local,
         ..Default::default()
     })
     .await
     .unwrap();
+    // A server as users hand one over: its superuser is `postgres`.
+    common::as_plain_postgres_server(&mut server).await;
     let Host::Socket(socket) = &server.connection.host else {
         panic!("local backend uses a socket")
     };
@@ -164,12 +166,14 @@ async fn roles_stay_while_another_run_uses_them() {
     if common::Backend::local().is_none() {
         return;
     }
-    let server = Server::start(&BackendOptions {
+    let mut server = Server::start(&BackendOptions {
         kind: BackendKind::Local,
         ..Default::default()
     })
     .await
     .unwrap();
+    // A server as users hand one over: its superuser is `postgres`.
+    common::as_plain_postgres_server(&mut server).await;
     let Host::Socket(socket) = &server.connection.host else {
         panic!("local backend uses a socket")
     };

@@ -106,7 +106,7 @@ pub async fn start(image: &str) -> Result<Server> {
             "database system is ready to accept connections",
         ))
         .with_env_var("POSTGRES_PASSWORD", &password)
-        .with_env_var("POSTGRES_USER", "postgres")
+        .with_env_var("POSTGRES_USER", super::BOOTSTRAP_SUPERUSER)
         .with_env_var("POSTGRES_DB", "postgres")
         // A throwaway cluster needs no disk: memory-backed data and no fsync in initdb.
         .with_env_var("PGDATA", DATA_DIR)
@@ -143,7 +143,7 @@ pub async fn start(image: &str) -> Result<Server> {
     let connection = Connection {
         host: Host::Tcp(host),
         port,
-        user: "postgres".to_owned(),
+        user: super::BOOTSTRAP_SUPERUSER.to_owned(),
         password: Some(password),
         maintenance_db: "postgres".to_owned(),
     };
@@ -188,6 +188,14 @@ async fn install_stub_extensions(container: &Container) -> Result<bool> {
             "{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n"
         ));
     }
+    // The platform's privileged extensions, created by postgres (not a superuser) also where
+    // no statement routing reaches (DO blocks, test files): trusted, as in the local tree.
+    script.push_str(&format!(
+        "for n in {}; do f=\"$ext/$n.control\"; \
+         if [ -f \"$f\" ] && ! grep -q '^[[:space:]]*trusted' \"$f\"; then \
+         printf '\\n# db-ci: a privileged extension on the platform\\ntrusted = true\\n' >> \"$f\"; fi; done\n",
+        crate::shim::platform::PRIVILEGED_EXTENSIONS.join(" ")
+    ));
     let mut result = container
         .inner
         .exec(ExecCommand::new(["sh", "-c", &script]))

@@ -19,6 +19,11 @@ use tokio_postgres::{Client, NoTls};
 use crate::error::{Error, Result};
 use crate::sql::{db_error_text, quote_ident, quote_literal};
 
+/// The superuser db-ci's own clusters (local, container) are initialised with, as the
+/// platform's are: `postgres` is then an ordinary role the shim creates as the platform
+/// demotes it (a bootstrap superuser cannot be demoted). See `shim::platform`.
+pub const BOOTSTRAP_SUPERUSER: &str = crate::shim::platform::SUPERUSER;
+
 /// The image used when `--image` is not given (the official pgvector image's contract).
 pub const DEFAULT_IMAGE: &str = "pgvector/pgvector:pg17";
 
@@ -324,10 +329,13 @@ impl Server {
     pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
         let admin = self.admin().await?;
         let sql = match template {
+            // A copy keeps its template's owner: the platform's `postgres` owns the replayed
+            // database (and so `public`), and must own every clone tests run in.
             Some(t) => format!(
-                "create database {} template {}",
+                "create database {} template {} owner {}",
                 quote_ident(name),
-                quote_ident(t)
+                quote_ident(t),
+                quote_ident(&database_owner(&admin, t).await?)
             ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
@@ -433,6 +441,23 @@ impl Drop for Server {
             _ => {}
         }
     }
+}
+
+async fn database_owner(admin: &Client, database: &str) -> Result<String> {
+    admin
+        .query_one(
+            "select pg_catalog.pg_get_userbyid(datdba)::text from pg_catalog.pg_database \
+             where datname = $1",
+            &[&database],
+        )
+        .await
+        .map(|row| row.get(0))
+        .map_err(|e| {
+            Error::environment(format!(
+                "read the owner of {database}: {}",
+                db_error_text(&e)
+            ))
+        })
 }
 
 /// `CREATE DATABASE … TEMPLATE` copies contents, not `ALTER DATABASE … SET` settings (the

@@ -24,7 +24,12 @@ pub async fn connect(url: &str) -> Result<Server> {
             .map(|p| String::from_utf8_lossy(p).into_owned()),
         maintenance_db: config.get_dbname().unwrap_or("postgres").to_owned(),
     };
-    let description = format!("url {}", connection.redacted(&connection.maintenance_db));
+    // Said in the header (and the JSON's `backend`) of every run, and once on stderr: the
+    // files under test run as a superuser here, unlike on the platform.
+    let description = format!(
+        "url {} (as its superuser postgres, not demoted as on the platform)",
+        connection.redacted(&connection.maintenance_db)
+    );
     let mut server = Server::new(
         BackendKind::Url,
         connection,
@@ -41,6 +46,7 @@ pub async fn connect(url: &str) -> Result<Server> {
     for line in super::roles::prepare(&keepalive).await? {
         eprintln!("db-ci: url server: {line}");
     }
+    eprintln!("db-ci: note: {}", crate::shim::platform::URL_NOTE);
     server.keepalive = Some(keepalive);
     let mut server = server.identify().await?;
     server.stub_extensions_installed = server.stub_extensions_available().await?;

@@ -30,6 +30,13 @@ async fn set_timeout(client: &Client, timeout: Duration) -> Result<()> {
     client
         .batch_execute(&format!("set statement_timeout = {}", timeout.as_millis()))
         .await
+        .map_err(|e| {
+            Error::environment(format!("prepare a pgtap session: {}", db_error_text(&e)))
+        })?;
+    // `supabase test db` runs the files as the platform's postgres, not a superuser.
+    crate::shim::platform::become_postgres(client)
+        .await
+        .map(|_| ())
         .map_err(|e| Error::environment(format!("prepare a pgtap session: {}", db_error_text(&e))))
 }
 

@@ -131,6 +131,16 @@ pub async fn stage_with_tally(
             Ok(prepared) => (prepared, None),
             Err((prepared, failure)) => (prepared, Some(failure)),
         };
+        // The file's shared setup made its fixtures as the harness; the properties (their
+        // setup, invariant and admin steps) run as the platform's postgres.
+        crate::shim::platform::become_postgres(&prepared.client)
+            .await
+            .map_err(|e| {
+                crate::error::Error::environment(format!(
+                    "become the platform's postgres: {}",
+                    db_error_text(&e)
+                ))
+            })?;
         for property in &file.spec.properties {
             reporter.event(&Event::CaseStarted {
                 stage: StageId::Properties,

@@ -126,3 +126,28 @@ pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// Makes a local cluster look like a server a user hands the url backend (the official
+/// postgres image's): its bootstrap superuser, `supabase_admin` on db-ci's own clusters (as on
+/// the platform), renamed to `postgres`, and `server` connecting as it.
+pub async fn as_plain_postgres_server(server: &mut db_ci::backend::Server) {
+    // The session user cannot rename itself: a helper superuser does it, then goes.
+    let helper = "db_ci_test_renamer";
+    let run = |server: &db_ci::backend::Server, sql: String| {
+        let server = server.connection.clone();
+        async move {
+            let (client, conn) = server
+                .config("postgres")
+                .connect(tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client.batch_execute(&sql).await.unwrap();
+        }
+    };
+    run(server, format!("create role {helper} superuser login")).await;
+    let bootstrap = std::mem::replace(&mut server.connection.user, helper.to_owned());
+    run(server, format!("alter role {bootstrap} rename to postgres")).await;
+    server.connection.user = "postgres".to_owned();
+    run(server, format!("drop role {helper}")).await;
+}

@@ -2,10 +2,14 @@
 -- new objects in public are not reachable by the Data API roles until a
 -- migration grants them — service_role included.
 BEGIN;
+-- Created as migrations create them: by postgres (the harness superuser is
+-- supabase_admin on db-ci's own clusters).
+SET LOCAL ROLE postgres;
 CREATE TABLE public.t_new (id integer PRIMARY KEY, v text);
 CREATE SEQUENCE public.s_new;
 CREATE FUNCTION public.f_new() RETURNS integer LANGUAGE sql AS 'select 1';
 CREATE VIEW public.v_new AS SELECT 1 AS x;
+RESET ROLE;
 SET LOCAL ROLE supabase_admin;
 CREATE TABLE public.t_admin (id integer PRIMARY KEY);
 RESET ROLE;

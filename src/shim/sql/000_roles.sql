@@ -7,8 +7,10 @@
 -- not allowed to change something that is already there.
 --
 -- Deliberate differences from a hosted project (see src/shim/README.md):
---   * postgres is NOT demoted here (it stays the superuser that runs the
---     harness); RLS tests must SET ROLE to anon/authenticated/service_role.
+--   * postgres is created as the platform demotes it where the server has
+--     none (db-ci's own clusters, bootstrapped as supabase_admin); a
+--     postgres that exists (the url backend's) is left as it is. Either way
+--     RLS tests must SET ROLE to anon/authenticated/service_role.
 --   * every role is created NOLOGIN, authenticator included: nothing logs in
 --     as them here (db-ci impersonates with SET ROLE), and a passwordless
 --     LOGIN role that can SET ROLE service_role must not appear on a server
@@ -33,7 +35,9 @@ BEGIN
   -- 1. Create missing roles.
   FOR r IN
     SELECT * FROM (VALUES
-      ('postgres',                 'NOLOGIN BYPASSRLS'),  -- only if the server has no such role
+      -- Only where the server has no such role (local and container clusters, whose
+      -- bootstrap superuser is supabase_admin): the platform's demoted postgres.
+      ('postgres',                 'LOGIN NOSUPERUSER CREATEDB CREATEROLE REPLICATION BYPASSRLS'),
       ('anon',                     'NOLOGIN INHERIT'),
       ('authenticated',            'NOLOGIN INHERIT'),
       ('service_role',             'NOLOGIN INHERIT BYPASSRLS'),
