@@ -174,8 +174,8 @@ pub async fn start(image: &str) -> Result<Server> {
 /// container. Returns false when the image does not let us: the shim then skips the stubs
 /// with a warning, and a migration that creates one fails naming it.
 async fn install_stub_extensions(container: &Container) -> Result<bool> {
-    let mut script =
-        String::from("set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n");
+    let prelude = "set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n";
+    let mut scripts = vec![String::from(prelude)];
     for (name, bytes) in crate::shim::stub_extension_files() {
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
         // A real extension of the same name wins over our stub, except pg_cron (see shim).
@@ -184,30 +184,37 @@ async fn install_stub_extensions(container: &Container) -> Result<bool> {
         } else {
             format!("[ -e \"$ext/{name}\" ] || ")
         };
-        script.push_str(&format!(
-            "{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n"
-        ));
+        let line = format!("{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n");
+        // One exec argument may hold at most 128 KiB (the kernel's MAX_ARG_STRLEN): split.
+        if scripts.last().map_or(0, String::len) + line.len() > SCRIPT_LIMIT {
+            scripts.push(String::from(prelude));
+        }
+        scripts.last_mut().expect("one script at least").push_str(&line);
     }
-    let mut result = container
-        .inner
-        .exec(ExecCommand::new(["sh", "-c", &script]))
-        .await
-        .map_err(|e| {
-            Error::environment(format!("install stub extensions in the container: {e}"))
-        })?;
-    let _ = result.stdout_to_vec().await;
-    let stderr = result.stderr_to_vec().await.unwrap_or_default();
-    let code = result.exit_code().await.ok().flatten();
-    if code == Some(0) {
-        Ok(true)
-    } else {
-        eprintln!(
-            "warning: could not install stub extensions in the container (exit {code:?}): {}",
-            String::from_utf8_lossy(&stderr).trim()
-        );
-        Ok(false)
+    for script in &scripts {
+        let mut result = container
+            .inner
+            .exec(ExecCommand::new(["sh", "-c", script]))
+            .await
+            .map_err(|e| {
+                Error::environment(format!("install stub extensions in the container: {e}"))
+            })?;
+        let _ = result.stdout_to_vec().await;
+        let stderr = result.stderr_to_vec().await.unwrap_or_default();
+        let code = result.exit_code().await.ok().flatten();
+        if code != Some(0) {
+            eprintln!(
+                "warning: could not install stub extensions in the container (exit {code:?}): {}",
+                String::from_utf8_lossy(&stderr).trim()
+            );
+            return Ok(false);
+        }
     }
+    Ok(true)
 }
+
+/// The largest install script passed as one `sh -c` argument, well below MAX_ARG_STRLEN.
+const SCRIPT_LIMIT: usize = 100 * 1024;
 
 #[cfg(test)]
 mod tests {
