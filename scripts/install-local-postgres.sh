@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Give this machine a local PostgreSQL 15 with pgvector 0.8.0, pgTAP and the platform extensions
-# Debian packages (when the archive has them), for db-ci's `local` backend, from Debian's packages alone.
+# Give this machine a local PostgreSQL 15 with pgvector 0.8.0, pgTAP and the platform's
+# extensions Debian packages for 15 (when the archive has them), for db-ci's `local` backend,
+# from Debian's packages alone.
 #
 # Idempotent: when everything is already there it only checks and prints (well under 1 s).
 # Needs root (or passwordless sudo) only when something is missing.
