@@ -117,6 +117,8 @@ BEGIN
   EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgmq.%I (vt ASC)', qtable || '_vt_idx', qtable);
   EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON pgmq.%I (archived_at)',
                  'archived_at_idx_' || queue_name, atable);
+  EXECUTE format('GRANT SELECT ON pgmq.%I TO pg_monitor', qtable);
+  EXECUTE format('GRANT SELECT ON pgmq.%I TO pg_monitor', atable);
   INSERT INTO pgmq.meta (queue_name, is_partitioned, is_unlogged)
   VALUES (lower(queue_name), false, unlogged)
   ON CONFLICT ON CONSTRAINT meta_queue_name_key DO NOTHING;
@@ -378,3 +380,33 @@ AS $fn$
   SELECT (pgmq.metrics(m.queue_name)).* FROM pgmq.meta m ORDER BY m.queue_name
 $fn$;
 
+
+GRANT SELECT ON pgmq.meta TO pg_monitor;
+
+-- On the platform, pgmq is created by the superuser (supautils) and Supabase's after-create
+-- step then hands the extension and every object in it to postgres, so that postgres can
+-- create, use and drop queues. Where this script runs as another role than postgres, do the
+-- same, and let postgres create the queue tables in schema pgmq.
+DO $owner$
+DECLARE
+  ext oid := (SELECT oid FROM pg_catalog.pg_extension WHERE extname = 'pgmq');
+  r record;
+BEGIN
+  IF current_user = 'postgres' OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'postgres') THEN
+    RETURN;
+  END IF;
+  UPDATE pg_catalog.pg_extension SET extowner = 'postgres'::regrole WHERE oid = ext;
+  FOR r IN SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+           WHERE d.refclassid = 'pg_catalog.pg_extension'::regclass AND d.refobjid = ext AND d.deptype = 'e' LOOP
+    IF r.classid = 'pg_catalog.pg_class'::regclass THEN
+      EXECUTE format('ALTER TABLE %s OWNER TO postgres', r.objid::regclass);
+    ELSIF r.classid = 'pg_catalog.pg_proc'::regclass THEN
+      EXECUTE format('ALTER FUNCTION %s OWNER TO postgres', r.objid::regprocedure);
+    ELSIF r.classid = 'pg_catalog.pg_type'::regclass
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = r.objid AND t.typcategory = 'A') THEN
+      EXECUTE format('ALTER TYPE %s OWNER TO postgres', r.objid::regtype);
+    END IF;
+  END LOOP;
+  GRANT USAGE, CREATE ON SCHEMA pgmq TO postgres;
+END
+$owner$;
