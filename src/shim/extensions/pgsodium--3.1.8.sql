@@ -171,6 +171,24 @@ BEGIN
 END
 $fn$;
 
+-- The platform makes postgres a member of the three roles (with admin option) and
+-- service_role a key holder.
+DO $members$
+DECLARE
+  g record;
+BEGIN
+  FOR g IN SELECT * FROM (VALUES ('pgsodium_keyiduser', 'postgres', true), ('pgsodium_keyholder', 'postgres', true),
+                                 ('pgsodium_keymaker', 'postgres', true), ('pgsodium_keyholder', 'service_role', false)) AS t(r, member, admin)
+  LOOP
+    IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = g.member)
+       AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                       WHERE m.roleid = g.r::regrole AND m.member = g.member::regrole) THEN
+      EXECUTE format('GRANT %I TO %I%s', g.r, g.member, CASE WHEN g.admin THEN ' WITH ADMIN OPTION' ELSE '' END);
+    END IF;
+  END LOOP;
+END
+$members$;
+
 GRANT USAGE ON SCHEMA pgsodium TO pgsodium_keyiduser;
 GRANT SELECT ON pgsodium.valid_key TO pgsodium_keyiduser;
 GRANT SELECT, INSERT, UPDATE, DELETE ON pgsodium.key TO pgsodium_keymaker;
