@@ -1,6 +1,6 @@
--- db-ci's emulations of pgmq, pg_jsonschema, index_advisor and pgsodium do the work, and
--- raise naming the extension and function where they cannot. Each part is skipped (NOTICE)
--- when the server offers the real extension instead. Everything is undone at the end.
+-- db-ci's emulations of pgmq, pg_jsonschema, index_advisor, pgsodium and pg_hashids do the
+-- work, and raise naming the extension and function where they cannot. Each part is skipped
+-- (NOTICE) when the server offers the real extension instead. Everything is undone at the end.
 DO $$
 DECLARE
   emulated text[] := ARRAY(SELECT name FROM pg_available_extensions WHERE comment LIKE '%db-ci emulation%');
@@ -137,6 +137,26 @@ BEGIN
       DROP EXTENSION pgsodium;
     ELSE
       RAISE NOTICE 'pgsodium: the server''s own extension is used, emulation checks skipped';
+    END IF;
+    IF 'pg_hashids' = ANY (emulated) THEN
+      CREATE EXTENSION pg_hashids WITH SCHEMA extensions;
+      -- reference ids of the Hashids algorithm
+      ASSERT extensions.id_encode(1) = 'jR', 'default salt';
+      ASSERT extensions.id_encode(ARRAY[1, 2, 3]::bigint[], 's', 10) = 'E6jVSbs36j', 'numbers, salt, minimum length';
+      ASSERT extensions.id_encode(42, 's', 0, 'abcdefghijklmnop') = 'jja', 'own alphabet';
+      ASSERT extensions.id_decode('E6jVSbs36j', 's', 10) = ARRAY[1, 2, 3]::bigint[], 'decode';
+      ASSERT extensions.id_decode_once(extensions.id_encode(9223372036854775807, 'x'), 'x') = 9223372036854775807, 'bigint range';
+      ASSERT extensions.id_decode('jR', 'other') = '{}', 'an id of another salt decodes to nothing';
+      BEGIN
+        PERFORM extensions.id_encode(-1);
+        RAISE EXCEPTION 'a negative number must raise';
+      EXCEPTION WHEN invalid_parameter_value THEN
+        GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
+        ASSERT msg LIKE 'pg_hashids: id_encode()%', msg;
+      END;
+      DROP EXTENSION pg_hashids;
+    ELSE
+      RAISE NOTICE 'pg_hashids: the server''s own extension is used, emulation checks skipped';
     END IF;
     RAISE SQLSTATE 'DB001';  -- undo the block
   EXCEPTION WHEN SQLSTATE 'DB001' THEN
