@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build db-ci/pgvector:pg17 — PostgreSQL 17 + pgvector + pgTAP (+ pg_cron) on Debian 13 —
+# Build db-ci/pgvector:pg17 — PostgreSQL 17 + pgvector + pgTAP + the platform's extensions
+# Debian packages for 17 (pg_cron, hypopg, plpgsql_check, pg_partman, pgaudit, rum, pg_repack,
+# wal2json, PostGIS, pgRouting; docs/extensions.md) on Debian 13 —
 # from Debian's packages alone, for machines whose Docker engine reaches no registry.
 # (debootstrap of Debian 13 into a folder, PostgreSQL from Debian's archive, imported with
 # `docker import`: no base image is pulled). The image honours the official `postgres` image's
@@ -100,7 +102,13 @@ trap 'exit 130' INT TERM
 
 # --- 1. debootstrap ---------------------------------------------------------------------
 base_pkgs=postgresql-$PG_MAJOR,postgresql-$PG_MAJOR-pgvector,postgresql-$PG_MAJOR-pgtap,locales
-optional_pkgs=postgresql-$PG_MAJOR-cron
+# The platform's extensions Debian packages for 17 (docs/extensions.md lists the rest).
+# postgresql-17-http is left out on purpose: db-ci's http emulation must win, so that no test
+# reaches the network (dbdev's bootstrap asks api.database.dev). PostGIS and pgRouting bring
+# GDAL, PROJ and GEOS: the larger part of the image, measured in the timings printed below.
+optional_pkgs=$(printf "postgresql-$PG_MAJOR-%s," cron hypopg plpgsql-check partman pgaudit rum \
+  repack wal2json postgis-3 pgrouting)
+optional_pkgs=${optional_pkgs%,}
 t=$(date +%s.%N)
 dlog=$(mktemp /tmp/db-ci-debootstrap.XXXXXX.log)
 if debootstrap --variant=minbase --include="$base_pkgs,$optional_pkgs" \
@@ -150,6 +158,12 @@ fi
 # listen on all addresses by default, as the official image does.
 sed -ri "s!^#?(listen_addresses)\s*=\s*\S+.*!\1 = '*'!" \
   "$root/usr/share/postgresql/$PG_MAJOR/postgresql.conf.sample"
+# pgaudit can only be created when preloaded (the platform preloads it); with pgaudit.log
+# at its default 'none' it logs nothing.
+if [ -f "$root/usr/lib/postgresql/$PG_MAJOR/lib/pgaudit.so" ]; then
+  sed -ri "s!^#?(shared_preload_libraries)\s*=\s*'[^']*'!\1 = 'pgaudit'!" \
+    "$root/usr/share/postgresql/$PG_MAJOR/postgresql.conf.sample"
+fi
 
 install -m 0755 "$ENTRYPOINT_SRC" "$root/usr/local/bin/docker-entrypoint.sh"
 mkdir -p "$root/docker-entrypoint-initdb.d"

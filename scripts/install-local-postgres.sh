@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Give this machine a local PostgreSQL 15 with pgvector 0.8.0, pgTAP (and pg_cron when the
-# archive has it), for db-ci's `local` backend, from Debian's packages alone.
+# Give this machine a local PostgreSQL 15 with pgvector 0.8.0, pgTAP and the platform's
+# extensions Debian packages for 15 (when the archive has them), for db-ci's `local` backend,
+# from Debian's packages alone.
 #
 # Idempotent: when everything is already there it only checks and prints (well under 1 s).
 # Needs root (or passwordless sudo) only when something is missing.
@@ -11,7 +12,9 @@
 #   - postgresql-server-dev-15, then pgvector built from Debian 13 (trixie)'s SOURCE package
 #     with isolated apt options (the machine's own sources are never touched: mixing
 #     Debian 13 binaries into Debian 12 would break it); skipped when vector.control exists;
-#   - postgresql-15-pgtap, and postgresql-15-cron if the archive has it;
+#   - postgresql-15-pgtap, and the platform's extensions Debian packages for 15 (pg_cron,
+#     hypopg, plpgsql_check, pg_partman, pgaudit, rum, pg_repack, wal2json, PostGIS,
+#     pgRouting; docs/extensions.md) where the archive has them;
 #   - the `postgres` OS user; `initdb`/`pg_ctl` findable on PATH.
 set -euo pipefail
 
@@ -130,13 +133,22 @@ if [ ! -f "$VECTOR_CONTROL" ]; then
   did+=("built+installed pgvector $v from trixie source in $(since "$tb") s")
 fi
 
-# --- 4. pgTAP (required) and pg_cron (if the archive has it) --------------------------
+# --- 4. pgTAP (required) and the platform's extensions Debian has for 15 ---------------
+# Supabase offers these; Debian packages the real ones (docs/extensions.md lists the rest,
+# emulated or missing). PostGIS and pgRouting are the big ones: about 36 MB to download.
+PLATFORM_PKGS=(cron hypopg plpgsql-check partman pgaudit rum repack wal2json postgis-3 pgrouting)
 want=()
 pkg_installed "postgresql-$PG_MAJOR-pgtap" && [ -f "$PGTAP_CONTROL" ] || want+=("postgresql-$PG_MAJOR-pgtap")
-if ! pkg_installed "postgresql-$PG_MAJOR-cron" && { [ "$(id -u)" -eq 0 ] || [ ${#SUDO[@]} -gt 0 ]; }; then
+missing_platform=()
+for p in "${PLATFORM_PKGS[@]}"; do
+  pkg_installed "postgresql-$PG_MAJOR-$p" || missing_platform+=("postgresql-$PG_MAJOR-$p")
+done
+if [ ${#missing_platform[@]} -gt 0 ] && { [ "$(id -u)" -eq 0 ] || [ ${#SUDO[@]} -gt 0 ]; }; then
   apt_update_once
-  if pkg_available "postgresql-$PG_MAJOR-cron"; then want+=("postgresql-$PG_MAJOR-cron")
-  else log "postgresql-$PG_MAJOR-cron is not in the archive; skipping it"; fi
+  for p in "${missing_platform[@]}"; do
+    if pkg_available "$p"; then want+=("$p")
+    else log "$p is not in the archive; skipping it"; fi
+  done
 fi
 # pg_prove, which the RLS benchmark runs to compare db-ci with the same checks in pgTAP.
 command -v pg_prove >/dev/null || want+=("libtap-parser-sourcehandler-pgtap-perl")
@@ -160,5 +172,10 @@ for x in "${did[@]}"; do log "$x"; done
 log "initdb:   $(command -v initdb) -> $(readlink -f "$(command -v initdb)")"
 log "pg_ctl:   $(command -v pg_ctl) -> $(readlink -f "$(command -v pg_ctl)")"
 log "server:   $("$PG_BINDIR/postgres" --version)"
-log "pgvector: $(awk -F"'" '/default_version/{print $2}' "$VECTOR_CONTROL"); pgtap: $(awk -F"'" '/default_version/{print $2}' "$PGTAP_CONTROL" 2>/dev/null || echo missing); pg_cron: $(pkg_installed "postgresql-$PG_MAJOR-cron" && echo yes || echo no)"
+log "pgvector: $(awk -F"'" '/default_version/{print $2}' "$VECTOR_CONTROL"); pgtap: $(awk -F"'" '/default_version/{print $2}' "$PGTAP_CONTROL" 2>/dev/null || echo missing)"
+have=(); lack=()
+for p in "${PLATFORM_PKGS[@]}"; do
+  if pkg_installed "postgresql-$PG_MAJOR-$p"; then have+=("$p"); else lack+=("$p"); fi
+done
+log "platform extensions: ${have[*]:-none}${lack:+; not installed: ${lack[*]}}"
 log "done in $(since "$t0") s"

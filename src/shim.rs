@@ -39,7 +39,8 @@ impl GrantMode {
     }
 }
 
-/// The stub extensions' control and script files, by file name.
+/// The stub and emulated extensions' control and script files, by file name (every one is
+/// listed, real, emulated or missing, in docs/extensions.md).
 pub fn stub_extension_files() -> Vec<(&'static str, &'static [u8])> {
     let mut files: Vec<(&'static str, &'static [u8])> = EXTENSIONS
         .files()

@@ -174,9 +174,38 @@ pub async fn start(image: &str) -> Result<Server> {
 /// container. Returns false when the image does not let us: the shim then skips the stubs
 /// with a warning, and a migration that creates one fails naming it.
 async fn install_stub_extensions(container: &Container) -> Result<bool> {
-    let mut script =
-        String::from("set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n");
-    for (name, bytes) in crate::shim::stub_extension_files() {
+    for script in install_scripts(&crate::shim::stub_extension_files()) {
+        let mut result = container
+            .inner
+            .exec(ExecCommand::new(["sh", "-c", &script]))
+            .await
+            .map_err(|e| {
+                Error::environment(format!("install stub extensions in the container: {e}"))
+            })?;
+        let _ = result.stdout_to_vec().await;
+        let stderr = result.stderr_to_vec().await.unwrap_or_default();
+        let code = result.exit_code().await.ok().flatten();
+        if code != Some(0) {
+            eprintln!(
+                "warning: could not install stub extensions in the container (exit {code:?}): {}",
+                String::from_utf8_lossy(&stderr).trim()
+            );
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The largest install script passed as one `sh -c` argument, well below the kernel's
+/// MAX_ARG_STRLEN (128 KiB per argument).
+const SCRIPT_LIMIT: usize = 100 * 1024;
+
+/// Shell scripts that write `files` into the server's extension directory, each small enough
+/// to be one exec argument.
+fn install_scripts(files: &[(&str, &[u8])]) -> Vec<String> {
+    let prelude = "set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n";
+    let mut scripts = vec![String::from(prelude)];
+    for (name, bytes) in files {
         let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
         // A real extension of the same name wins over our stub, except pg_cron (see shim).
         let guard = if crate::shim::stub_overrides_real(name) {
@@ -184,42 +213,59 @@ async fn install_stub_extensions(container: &Container) -> Result<bool> {
         } else {
             format!("[ -e \"$ext/{name}\" ] || ")
         };
-        script.push_str(&format!(
-            "{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n"
-        ));
+        let line = format!("{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n");
+        if scripts.last().map_or(0, String::len) + line.len() > SCRIPT_LIMIT {
+            scripts.push(String::from(prelude));
+        }
+        if let Some(script) = scripts.last_mut() {
+            script.push_str(&line);
+        }
     }
     // The platform's privileged extensions, created by postgres (not a superuser) also where
     // no statement routing reaches (DO blocks, test files): trusted, as in the local tree.
-    script.push_str(&format!(
+    let mut trusted = String::from(prelude);
+    trusted.push_str(&format!(
         "for n in {}; do f=\"$ext/$n.control\"; \
          if [ -f \"$f\" ] && ! grep -q '^[[:space:]]*trusted' \"$f\"; then \
          printf '\\n# db-ci: a privileged extension on the platform\\ntrusted = true\\n' >> \"$f\"; fi; done\n",
         crate::shim::platform::PRIVILEGED_EXTENSIONS.join(" ")
     ));
-    let mut result = container
-        .inner
-        .exec(ExecCommand::new(["sh", "-c", &script]))
-        .await
-        .map_err(|e| {
-            Error::environment(format!("install stub extensions in the container: {e}"))
-        })?;
-    let _ = result.stdout_to_vec().await;
-    let stderr = result.stderr_to_vec().await.unwrap_or_default();
-    let code = result.exit_code().await.ok().flatten();
-    if code == Some(0) {
-        Ok(true)
-    } else {
-        eprintln!(
-            "warning: could not install stub extensions in the container (exit {code:?}): {}",
-            String::from_utf8_lossy(&stderr).trim()
-        );
-        Ok(false)
-    }
+    scripts.push(trusted);
+    scripts
 }
 
 #[cfg(test)]
 mod tests {
-    use super::split_image;
+    use super::{install_scripts, split_image, SCRIPT_LIMIT};
+
+    #[test]
+    fn stub_install_scripts_fit_in_one_exec_argument_each() {
+        let files = crate::shim::stub_extension_files();
+        let scripts = install_scripts(&files);
+        assert!(
+            scripts.len() > 1,
+            "the shipped files need more than one script"
+        );
+        for script in &scripts {
+            assert!(
+                script.len() <= SCRIPT_LIMIT,
+                "a script of {} bytes",
+                script.len()
+            );
+            assert!(
+                script.starts_with("set -e\n"),
+                "every script stops at its first error"
+            );
+        }
+        for (name, _) in &files {
+            let writes = format!("> \"$ext/{name}\"\n");
+            let count = scripts
+                .iter()
+                .map(|s| s.matches(&writes).count())
+                .sum::<usize>();
+            assert_eq!(count, 1, "{name} is written exactly once");
+        }
+    }
 
     #[test]
     fn image_names_split_at_the_tag() {

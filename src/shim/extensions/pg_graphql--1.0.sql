@@ -1,4 +1,5 @@
--- db-ci stub of pg_graphql 1.0. Schema graphql is created by CREATE EXTENSION
+-- db-ci stub of pg_graphql 1.0: graphql.resolve() with pg_graphql's signature, raising
+-- because db-ci cannot execute GraphQL. Schema graphql is created by CREATE EXTENSION
 -- (the control file pins it).
 \echo Use "CREATE EXTENSION pg_graphql" to load this file. \quit
 
@@ -9,12 +10,12 @@ CREATE FUNCTION graphql.resolve(
   extensions jsonb DEFAULT NULL
 )
 RETURNS jsonb
-LANGUAGE sql
+LANGUAGE plpgsql
 AS $fn$
-  SELECT jsonb_build_object(
-    'data', NULL,
-    'errors', jsonb_build_array(jsonb_build_object(
-      'message', 'db-ci stub: pg_graphql is not available in this database; the GraphQL query was not executed')))
+BEGIN
+  RAISE EXCEPTION 'pg_graphql: graphql.resolve() cannot execute GraphQL queries in db-ci (pg_graphql is emulated: only its SQL interface exists)'
+    USING ERRCODE = 'feature_not_supported';
+END
 $fn$;
 
 DO $grants$

@@ -18,10 +18,16 @@ BEGIN
 END
 $dbci$;
 
+-- db-ci's packages are extension files, not Trusted Language Extensions: pg_tle holds
+-- nothing that could be uninstalled.
 CREATE FUNCTION pgtle.uninstall_extension(extname text) RETURNS boolean
-LANGUAGE sql
-AS $dbci$ SELECT true $dbci$;
+LANGUAGE plpgsql
+AS $dbci$
+BEGIN
+  RAISE EXCEPTION 'pg_tle: pgtle.uninstall_extension(): extension "%" is not installed as a Trusted Language Extension (db-ci ships its packages as extension files, which stay available)', extname;
+END
+$dbci$;
 
 CREATE FUNCTION pgtle.uninstall_extension_if_exists(extname text) RETURNS boolean
 LANGUAGE sql
-AS $dbci$ SELECT true $dbci$;
+AS $dbci$ SELECT false $dbci$;
