@@ -465,15 +465,15 @@ fn cases(script: &Script, judged: &Judged, run: &FileRun) -> Vec<Case> {
     let mut cases = Vec::new();
     let share = run.duration.as_millis() as u64 / (judged.assertions.len().max(1) as u64);
     for a in &judged.assertions {
-        let (verdict, message) = match (&a.directive, a.ok) {
-            (Some(Directive::Skip(reason)), _) => {
+        let (verdict, message) = match (&a.directive, a.failed()) {
+            (_, true) => (CaseVerdict::Fail, Some(failed_message(a))),
+            (Some(Directive::Skip(reason)), false) => {
                 (CaseVerdict::Skipped, Some(format!("skip: {reason}")))
             }
-            (Some(Directive::Todo(reason)), false) => {
+            (Some(Directive::Todo(reason)), false) if !a.ok => {
                 (CaseVerdict::Skipped, Some(format!("todo: {reason}")))
             }
-            (_, true) => (CaseVerdict::Pass, None),
-            (_, false) => (CaseVerdict::Fail, Some(failed_message(a))),
+            (_, false) => (CaseVerdict::Pass, None),
         };
         cases.push(Case {
             name: assertion_name(script, a),
@@ -518,10 +518,16 @@ fn cases(script: &Script, judged: &Judged, run: &FileRun) -> Vec<Case> {
 }
 
 fn failed_message(a: &tap::Assertion) -> String {
-    if a.description.is_empty() {
-        format!("not ok {}", a.number)
+    let line = match (a.ok, a.description.is_empty()) {
+        (true, true) => format!("ok {}", a.number),
+        (true, false) => format!("ok {} - {}", a.number, a.description),
+        (false, true) => format!("not ok {}", a.number),
+        (false, false) => format!("not ok {} - {}", a.number, a.description),
+    };
+    if a.unplanned {
+        format!("{line}: ran beyond the plan (TAP::Harness counts it failed)")
     } else {
-        format!("not ok {} - {}", a.number, a.description)
+        line
     }
 }
 

@@ -202,12 +202,15 @@ pub struct Assertion {
     pub diagnostics: Vec<String>,
     pub pos: Pos,
     pub statement: String,
+    /// Run beyond the plan printed before it: TAP::Parser counts it failed, even `ok`.
+    pub unplanned: bool,
 }
 
 impl Assertion {
-    /// Whether the harness counts it as failed: `not ok` without a TODO or SKIP directive.
+    /// Whether the harness counts it as failed (TAP::Parser's `is_ok`): beyond the plan, or
+    /// `not ok` without a TODO directive (`not ok # SKIP` fails).
     pub fn failed(&self) -> bool {
-        !self.ok && self.directive.is_none()
+        self.unplanned || (!self.ok && !matches!(self.directive, Some(Directive::Todo(_))))
     }
 }
 
@@ -421,7 +424,9 @@ pub fn judge(first: &Pos, outputs: &[Output], death: Option<&Death>) -> Judged {
                         todo_plan.remove(at);
                         directive = Some(Directive::Todo(String::new()));
                     }
+                    let unplanned = judged.planned.is_some_and(|p| expected > p);
                     judged.assertions.push(Assertion {
+                        unplanned,
                         number,
                         ok,
                         description,
@@ -722,8 +727,11 @@ mod tests {
             judged.problems[0].kind,
             ProblemKind::BadVersion(_)
         ));
-        // `not ok # SKIP` does not fail; tests after a skip-all plan do.
-        assert!(judge(&pos(1), &[out(1, "1..1\nnot ok 1 # SKIP no")], None).passed());
+        // `not ok # SKIP` fails (only TODO reverses a test); tests after a skip-all plan and
+        // beyond the plan fail too.
+        assert!(!judge(&pos(1), &[out(1, "1..1\nnot ok 1 # SKIP no")], None).passed());
+        let judged = judge(&pos(1), &[out(1, "1..1\nok 1\nok 2")], None);
+        assert!(judged.assertions[1].failed() && !judged.assertions[0].failed());
         let judged = judge(&pos(1), &[out(1, "1..0 # skip x\nok 1")], None);
         assert_eq!(
             judged.problems[0].kind,
