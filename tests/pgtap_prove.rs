@@ -44,9 +44,12 @@ fn suites() -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            // The suites `db-ci pgtap` runs (not its input errors, not `db-ci run` fixtures).
             name.contains("pgtap")
-                && !name.starts_with("input-")
                 && p.join("supabase/tests").is_dir()
+                && std::fs::read_to_string(p.join("expected.yaml"))
+                    .is_ok_and(|e| e.lines().any(|l| l.trim() == "command: pgtap"))
+                && !name.starts_with("input-")
         })
         .collect();
     dirs.sort();
@@ -267,4 +270,37 @@ async fn pgtap_verdicts_equal_pg_prove_on_every_fixture_suite() {
         replayed.server.shutdown().await;
     }
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+/// Issue: a test file db-ci cannot read stopped `db-ci replay` and `db-ci lint` with exit 2,
+/// though neither runs tests. They do not read the tests now; `db-ci pgtap` alone still
+/// refuses it before boot.
+#[test]
+fn an_unrunnable_test_file_blocks_only_the_pgtap_stage() {
+    let Some(backend) = common::Backend::local() else {
+        return;
+    };
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/fail-pgtap-unrunnable-file-other-stages-run");
+    for (command, code) in [("replay", 0), ("lint", 0), ("pgtap", 2)] {
+        let work = tempfile::tempdir().unwrap();
+        common::copy_dir(&dir, work.path());
+        let mut args = vec![command.to_owned(), work.path().display().to_string()];
+        args.extend(backend.args());
+        args.push("--any-server-version".to_owned());
+        let output = common::db_ci(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "db-ci {command}:\n{}\n{stderr}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+        if code == 2 {
+            assert!(
+                stderr.contains("supabase/tests/01-0-load.sql:3:1: psql meta-command `\\copy`"),
+                "{stderr}"
+            );
+        }
+    }
 }
