@@ -294,7 +294,13 @@ pub async fn run_script(client: &Client, script: &Script) -> FileRun {
                 }
                 continue;
             }
-            StepKind::Sql { .. } if !psql.active() => continue,
+            StepKind::Error(_) | StepKind::Sql { .. } if !psql.active() => continue,
+            StepKind::Error(message) => {
+                if let Some(d) = psql.error(meta_death(&step.pos, message.clone())) {
+                    death = Some(d);
+                    break;
+                }
+            }
             StepKind::Sql { text: raw, gset } => {
                 let text = script::interpolate(raw, &psql.vars);
                 psql.last_query = Some(text.clone());

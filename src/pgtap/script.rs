@@ -22,6 +22,9 @@ pub enum StepKind {
     Sql { text: String, gset: Option<String> },
     /// A meta-command and its arguments as written.
     Meta { command: Meta, args: String },
+    /// An error psql reports when it gets here (an `\i` of a file that is not there): the
+    /// file stops with ON_ERROR_STOP, as under psql, or goes on without it.
+    Error(String),
 }
 
 /// The psql meta-commands db-ci runs (every other one is an input error at its position).
@@ -522,7 +525,16 @@ fn expand(
                 )));
             }
             let relative = name.starts_with("ir") || name == "include_relative";
-            let (included_rel, included) = read(&path, relative, rel).map_err(at)?;
+            let (included_rel, included) = match read(&path, relative, rel) {
+                Ok(read) => read,
+                Err(message) => {
+                    steps.push(Step {
+                        pos,
+                        kind: StepKind::Error(message),
+                    });
+                    continue;
+                }
+            };
             // `\q` in an included file ends the whole run, as in psql.
             if expand(&included_rel, &included, read, known, steps, depth + 1)? {
                 return Ok(true);
@@ -769,10 +781,13 @@ mod tests {
         assert_eq!(script.steps[0].pos.file, "supabase/tests/setup.psql");
         assert_eq!(script.steps[0].pos.line, 3);
         assert_eq!(script.steps[1].pos.file, "supabase/tests/a.sql");
-        let err = parse("a.sql", "\\i missing.sql", &no_files)
-            .unwrap_err()
-            .to_string();
-        assert!(err.starts_with("a.sql:1:1: read missing.sql"), "{err}");
+        // A missing file is psql's error where the \i is, when the file runs.
+        let script = parse("a.sql", "select 1;\n\\i missing.sql", &no_files).unwrap();
+        assert_eq!(
+            script.steps[1].kind,
+            StepKind::Error("read missing.sql: no such file".to_owned())
+        );
+        assert_eq!(script.steps[1].pos.line, 2);
         let cycle = |_: &str, _: bool, _: &str| Ok(("a.sql".to_owned(), "\\ir a.sql".to_owned()));
         assert!(parse("a.sql", "\\ir a.sql", &cycle)
             .unwrap_err()
