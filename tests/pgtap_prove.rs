@@ -59,7 +59,12 @@ fn suites() -> Vec<PathBuf> {
     // Other projects to hold against pg_prove the same way (public suites checked out
     // elsewhere): `DB_CI_PGTAP_SUITES=/path/a:/path/b`.
     if let Ok(extra) = std::env::var("DB_CI_PGTAP_SUITES") {
-        dirs.extend(extra.split(':').filter(|p| !p.is_empty()).map(PathBuf::from));
+        dirs.extend(
+            extra
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from),
+        );
     }
     dirs
 }
@@ -227,7 +232,12 @@ async fn pgtap_verdicts_equal_pg_prove_on_every_fixture_suite() {
             eprintln!(
                 "\n!!! {}: db-ci's replay failed, no comparison: {:?}\n",
                 dir.display(),
-                report.stage(StageId::Replay).unwrap().failures.first().map(|f| &f.message)
+                report
+                    .stage(StageId::Replay)
+                    .unwrap()
+                    .failures
+                    .first()
+                    .map(|f| &f.message)
             );
             if let Some(replayed) = replayed {
                 replayed.server.shutdown().await;

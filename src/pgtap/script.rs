@@ -90,8 +90,30 @@ pub const PSET_OPTIONS: &[&str] = &[
 fn classify(name: &str, args: &str) -> Result<Meta, String> {
     let literal_words = || words(args, &BTreeMap::new()).unwrap_or_default();
     let meta = match name {
-        "set" => Meta::Set,
-        "unset" => Meta::Unset,
+        "set" | "unset" => {
+            let words = literal_words();
+            if let Some(var) = words.first() {
+                let value = words[1..].concat();
+                let changes = match var.as_str() {
+                    // psql's defaults under pg_prove; other values change what runs.
+                    "AUTOCOMMIT" => name == "set" && script_bool(&value) != Some(true),
+                    "ON_ERROR_ROLLBACK" => name == "set" && !value.eq_ignore_ascii_case("off"),
+                    "ECHO" => name == "set" && value != "none",
+                    "SINGLESTEP" | "SINGLELINE" | "FETCH_COUNT" => name == "set",
+                    _ => false,
+                };
+                if changes {
+                    return Err(format!(
+                        "`\\{name} {var}` changes how psql runs the file in a way db-ci does not reproduce"
+                    ));
+                }
+            }
+            if name == "set" {
+                Meta::Set
+            } else {
+                Meta::Unset
+            }
+        }
         "echo" | "qecho" => Meta::Echo,
         "if" => Meta::If,
         "elif" => Meta::Elif,
@@ -217,6 +239,23 @@ pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>,
                         }
                     }
                 }
+                ':' if chars.get(i + 1) == Some(&'{') && chars.get(i + 2) == Some(&'?') => {
+                    // `:{?name}`: whether the variable is defined.
+                    let rest: String = chars[i + 3..].iter().collect();
+                    match rest.find('}') {
+                        Some(end)
+                            if rest[..end].chars().all(|c| c.is_alphanumeric() || c == '_') =>
+                        {
+                            let defined = vars.contains_key(&rest[..end]);
+                            word.push_str(if defined { "TRUE" } else { "FALSE" });
+                            i += 3 + rest[..end].chars().count() + 1;
+                        }
+                        _ => {
+                            word.push(':');
+                            i += 1;
+                        }
+                    }
+                }
                 ':' => {
                     let (quote, start) = match chars.get(i + 1) {
                         Some(&q @ ('\'' | '"')) => (Some(q), i + 2),
@@ -252,6 +291,14 @@ pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>,
         words.push(word);
     }
     Ok(words)
+}
+
+fn script_bool(value: &str) -> Option<bool> {
+    if value.is_empty() {
+        Some(true)
+    } else {
+        parse_bool(value)
+    }
 }
 
 /// psql's reading of a boolean (`ParseVariableBool`): a prefix of `true`, `false`, `yes`,
@@ -350,6 +397,19 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
                 }
             }
             b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
+            b':' if text[i..].starts_with(":{?") => {
+                // `:{?name}`: whether the variable is defined.
+                match text[i + 3..].find('}') {
+                    Some(end) if text[i + 3..i + 3 + end].bytes().all(is_word) => {
+                        out.push_str(&text[copied..i]);
+                        let defined = vars.contains_key(&text[i + 3..i + 3 + end]);
+                        out.push_str(if defined { "TRUE" } else { "FALSE" });
+                        i += 3 + end + 1;
+                        copied = i;
+                    }
+                    _ => i += 1,
+                }
+            }
             b':' => {
                 let (quote, start) = match bytes.get(i + 1) {
                     Some(b'\'') => (Some(b'\''), i + 2),
@@ -691,6 +751,8 @@ mod tests {
             ["copy", "42", ":answer", "[42]", "'it''s'", "\"q r\"", ":nope"]
         );
         assert_eq!(words("'x\\ty'", &v).unwrap(), ["x\ty"]);
+        assert_eq!(words(":{?answer} :{?nope}", &v).unwrap(), ["TRUE", "FALSE"]);
+        assert_eq!(interpolate("select :{?answer};", &v), "select TRUE;");
     }
 
     #[test]
@@ -753,6 +815,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("backquoted"), "{err}");
+        let err = parse("a.sql", "\\set AUTOCOMMIT off", &no_files)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`\\set AUTOCOMMIT`"), "{err}");
+        assert!(parse("a.sql", "\\set AUTOCOMMIT on\n\\set ECHO none", &no_files).is_ok());
         let err = parse("a.sql", "\\pset border 0", &no_files)
             .unwrap_err()
             .to_string();
