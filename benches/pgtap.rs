@@ -1,7 +1,9 @@
 //! pgtap stage speed: a generated Supabase project (40 tables under RLS) with a generated
 //! pgTAP suite in `supabase/tests` written against the supabase-test-helpers API (60 files,
 //! 2,400 assertions: schema facts, RLS as two users, anon and the service role), run by
-//! db-ci's pgtap stage and by `pg_prove -j 2` on the same server in the same run.
+//! db-ci's pgtap stage and by pg_prove as `supabase test db` runs it (one run over the folder,
+//! one file after the other, on one database) on the same server in the same run. The stage
+//! must stay at least 2× faster (the bench fails otherwise).
 //!
 //! `cargo bench --bench pgtap` (local backend). pg_prove comes from Debian's
 //! `libtap-parser-sourcehandler-pgtap-perl` (`apt-get install
@@ -188,7 +190,7 @@ async fn main() {
     let files = FILES + 1;
     println!("pgtap benchmark: {files} files, {assertions} assertions over {TABLES} tables");
     println!(
-        "  db-ci pgtap stage (median of 3; clone, pgTAP install, 2 workers): {:.3} s = {:.0} assertions/s",
+        "  db-ci pgtap stage (median of 3; clone, pgTAP install, files in order on one database): {:.3} s = {:.0} assertions/s",
         median.as_secs_f64(),
         assertions as f64 / median.as_secs_f64()
     );
@@ -220,32 +222,12 @@ async fn main() {
     let Host::Socket(socket) = &server.connection.host else {
         unreachable!("the local backend listens on a socket")
     };
-    let mut paths: Vec<_> = std::fs::read_dir(dir.path().join("supabase/tests"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    paths.sort();
-    // The setup file commits the helpers before the parallel files need them, as pg_prove's
-    // first file would in a sequential run.
-    let mut setup = Command::new("pg_prove");
-    setup
-        .args(["-h"])
-        .arg(socket)
-        .args([
-            "-p",
-            &server.connection.port.to_string(),
-            "-U",
-            "postgres",
-            "-d",
-            &database,
-        ])
-        .arg(&paths[0]);
-    let started = Instant::now();
-    let setup_output = setup.output().expect("run pg_prove");
+    // As `supabase test db` runs it: one pg_prove over the folder, from the folder.
+    let tests_dir = dir.path().join("supabase/tests");
     let mut command = Command::new("pg_prove");
     command
-        .args(["-j", "2", "-h"])
+        .current_dir(&tests_dir)
+        .arg("-h")
         .arg(socket)
         .args([
             "-p",
@@ -254,24 +236,32 @@ async fn main() {
             "postgres",
             "-d",
             &database,
+            "--ext",
+            ".pg",
+            "--ext",
+            ".sql",
+            "-r",
         ])
-        .args(&paths[1..]);
+        .arg(&tests_dir);
+    let started = Instant::now();
     let output = command.output().expect("run pg_prove");
     let pg_prove = started.elapsed();
     assert!(
-        setup_output.status.success() && output.status.success(),
+        output.status.success(),
         "pg_prove failed:\n{}\n{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     println!(
-        "  pg_prove -j 2, same files, same server (pgTAP already installed): {:.3} s = {:.0} assertions/s",
+        "  pg_prove --ext .pg --ext .sql -r supabase/tests, same files, same server (pgTAP already installed): {:.3} s = {:.0} assertions/s",
         pg_prove.as_secs_f64(),
         assertions as f64 / pg_prove.as_secs_f64()
     );
-    println!(
-        "  db-ci is {:.1}x faster",
-        pg_prove.as_secs_f64() / median.as_secs_f64()
+    let ratio = pg_prove.as_secs_f64() / median.as_secs_f64();
+    println!("  db-ci is {ratio:.1}x faster");
+    assert!(
+        ratio >= 2.0,
+        "the pgtap stage must stay at least 2x faster than pg_prove on the same suite: {ratio:.2}x"
     );
     let _ = server.drop_database(&database).await;
     replayed.server.shutdown().await;

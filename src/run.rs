@@ -111,7 +111,7 @@ async fn run_stages(
     replayed: &mut Option<Replayed>,
 ) -> Result<()> {
     // Every stage's input is read and checked before boot: a problem is exit 2 at once.
-    let stages = Stages::load(project)?;
+    let stages = Stages::load_selected(project, options.only.as_deref())?;
     let boot = Instant::now();
     let server = crate::backend::version::start(
         &options.backend,

@@ -19,6 +19,10 @@ use crate::stage_id::StageId;
 pub struct Input<'a> {
     pub project: &'a Project,
     pub policy_files: &'a [PolicyFile],
+    /// The stage being loaded is the only stage after replay the run selected (`db-ci
+    /// pgtap`): a stage whose input problems would otherwise only fail it (so that the
+    /// others still run) makes them exit 2 then, before anything boots.
+    pub alone: bool,
 }
 
 /// A stage whose input was read and checked: what it runs once the database is replayed.
@@ -76,13 +80,23 @@ pub struct Stages {
 
 impl Stages {
     pub fn load(project: &Project) -> Result<Stages> {
+        Stages::load_selected(project, None)
+    }
+
+    /// Loads the stages `only` selects (all with `None`): a stage the run leaves out is not
+    /// read at all, so its input problems do not stop `db-ci replay` or `db-ci lint`.
+    pub fn load_selected(project: &Project, only: Option<&[StageId]>) -> Result<Stages> {
         let policy_files = crate::policy_tests::load(project)?;
-        let input = Input {
-            project,
-            policy_files: &policy_files,
-        };
+        let selected: Vec<StageId> = StageId::after_replay()
+            .filter(|id| only.is_none_or(|only| only.contains(id)))
+            .collect();
         let mut loaded = Vec::new();
-        for id in StageId::after_replay() {
+        for &id in &selected {
+            let input = Input {
+                project,
+                policy_files: &policy_files,
+                alone: selected == [id],
+            };
             // Every stage after replay is registered (a test holds it): one that is not
             // would only be reported skipped by `run`.
             if let Some(registration) = registration(id) {

@@ -369,7 +369,6 @@ mod tests {
         assert!(config.section::<crate::snapshot::SnapshotConfig>().enabled);
         let pgtap = config.section::<crate::pgtap::PgtapConfig>();
         assert_eq!(pgtap.path_names(), vec!["supabase/tests"]);
-        assert_eq!(pgtap.jobs, Some(2));
         assert_eq!(config.section::<crate::gate::GateConfig>().allow.len(), 1);
     }
 

@@ -13,8 +13,6 @@ pub struct PgtapConfig {
     /// db-ci.yaml writes it (one that is not there is an input error at its position).
     #[serde(default = "default_paths")]
     pub paths: Vec<Spanned<String>>,
-    /// Parallel sessions, each on its own clone (default: the number of cores, at most 4).
-    pub jobs: Option<usize>,
 }
 
 impl Section for PgtapConfig {
@@ -27,7 +25,6 @@ impl Default for PgtapConfig {
     fn default() -> Self {
         PgtapConfig {
             paths: default_paths(),
-            jobs: None,
         }
     }
 }

@@ -1,6 +1,7 @@
-//! A pgTAP test file as psql would run it: statements with their `file:line:col`, the psql
-//! meta-commands test files use (`\set` and `:var` interpolation, `\i`/`\ir`, `\echo`,
-//! display settings), and whether the file leaves anything committed behind.
+//! A pgTAP test file as psql reads it: statements with their `file:line:col`, psql's
+//! meta-commands (checked here, before anything boots, and run by `exec` in order), `\i`
+//! and `\ir` inlined, and psql's variable interpolation (`:var`, `:'var'`, `:"var"`) with
+//! its lexing rules (standard-conforming strings, dollar quotes, comments).
 
 use std::collections::BTreeMap;
 
@@ -16,13 +17,41 @@ pub struct Step {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StepKind {
-    /// A statement to send (psql variables already interpolated). `exact` when the text is
-    /// the file's own, so a server error position maps to a column in it.
-    Sql { text: String, exact: bool },
-    /// `\echo`/`\qecho`: printed where psql prints query output, so pg_prove reads it too.
-    Echo(String),
+    /// A statement as written; psql variables are interpolated when it runs. `gset`: the
+    /// statement is sent by `\gset` (its arguments, interpolated when it runs).
+    Sql { text: String, gset: Option<String> },
+    /// A meta-command and its arguments as written.
+    Meta { command: Meta, args: String },
+    /// An error psql reports when it gets here (an `\i` of a file that is not there): the
+    /// file stops with ON_ERROR_STOP, as under psql, or goes on without it.
+    Error(String),
+}
+
+/// The psql meta-commands db-ci runs (every other one is an input error at its position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Meta {
+    Set,
+    Unset,
+    /// `\echo` and `\qecho` (the query output is psql's standard output here: `\o` to a
+    /// file is refused).
+    Echo,
+    If,
+    Elif,
+    Else,
+    Endif,
+    /// `\gset` after a statement that ended with `;`: psql sends the last query again.
+    GsetLast,
+    /// `\a`: aligned ↔ unaligned.
+    ToggleAligned,
+    /// `\t [on|off]`.
+    TuplesOnly,
+    /// `\pset option [value]`, for the options that change what a test file prints.
+    Pset,
     /// `\q`: the file ends here.
     Quit,
+    /// Nothing to do when the output is read by a harness: `\timing` (its `Time:` lines are
+    /// not TAP), `\o` with no file, `\x off`, `\conninfo`-like reports on stderr.
+    Nothing,
 }
 
 /// A parsed test file.
@@ -31,9 +60,6 @@ pub struct Script {
     /// Relative to the project root.
     pub rel: String,
     pub steps: Vec<Step>,
-    /// Every statement runs inside a `BEGIN … ROLLBACK` block: the file leaves nothing
-    /// committed, so it may run on any clone in any order.
-    pub isolated: bool,
 }
 
 impl Script {
@@ -46,108 +72,256 @@ impl Script {
     }
 }
 
-/// A psql meta-command, as far as test files need one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Meta {
-    Set(String, String),
-    Unset(String),
-    Include {
-        path: String,
-        relative: bool,
-    },
-    Echo(String),
-    Quit,
-    /// Display settings (`\pset`, `\timing`, `\x`, `\t`, `\a`) and listing variables: nothing
-    /// to do when db-ci reads the output instead of a terminal.
-    Nothing,
-}
+/// The meta-commands db-ci runs, for error messages and the docs.
+pub const SUPPORTED: &str = "\\set, \\unset, \\if/\\elif/\\else/\\endif, \\gset, \\g, \\echo, \\qecho, \\i, \\ir, \\include, \\include_relative, \\q, \\a, \\t, \\pset (format aligned|unaligned, tuples_only, footer, null, fieldsep, pager), \\timing, \\o without a file, \\x off";
 
-/// The meta-commands db-ci runs, for error messages.
-pub const SUPPORTED: &str =
-    "\\set, \\unset, \\i, \\ir, \\echo, \\qecho, \\q, and the display settings \\pset, \\timing, \\x, \\t, \\a";
+/// `\pset` options and whether db-ci reproduces them.
+pub const PSET_OPTIONS: &[&str] = &[
+    "format",
+    "tuples_only",
+    "footer",
+    "null",
+    "fieldsep",
+    "pager",
+    "pager_min_lines",
+];
 
-fn parse_meta(text: &str) -> Result<Meta, String> {
-    let body = &text[1..];
-    let name_len = body.find(|c: char| c.is_whitespace()).unwrap_or(body.len());
-    let name = &body[..name_len];
-    let args = words(&body[name_len..])?;
+/// A meta-command read at parse time: what it is, or why db-ci refuses it.
+fn classify(name: &str, args: &str) -> Result<Meta, String> {
+    let literal_words = || words(args, &BTreeMap::new()).unwrap_or_default();
     let meta = match name {
-        "set" => match args.split_first() {
-            None => Meta::Nothing,
-            Some((var, value)) => {
-                if !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                    return Err(format!("invalid psql variable name `{var}`"));
+        "set" | "unset" => {
+            let words = literal_words();
+            if let Some(var) = words.first() {
+                let value = words[1..].concat();
+                let changes = match var.as_str() {
+                    // psql's defaults under pg_prove; other values change what runs.
+                    "AUTOCOMMIT" => name == "set" && script_bool(&value) != Some(true),
+                    "ON_ERROR_ROLLBACK" => name == "set" && !value.eq_ignore_ascii_case("off"),
+                    "ECHO" => name == "set" && value != "none",
+                    "SINGLESTEP" | "SINGLELINE" | "FETCH_COUNT" => name == "set",
+                    _ => false,
+                };
+                if changes {
+                    return Err(format!(
+                        "`\\{name} {var}` changes how psql runs the file in a way db-ci does not reproduce"
+                    ));
                 }
-                Meta::Set(var.clone(), value.concat())
             }
-        },
-        "unset" => match args.as_slice() {
-            [var] => Meta::Unset(var.clone()),
-            _ => return Err("\\unset takes one variable name".to_owned()),
-        },
-        "i" | "include" | "ir" | "include_relative" => match args.as_slice() {
-            [path] => Meta::Include {
-                path: path.clone(),
-                relative: name.starts_with("ir") || name == "include_relative",
-            },
-            _ => return Err(format!("\\{name} takes one file name")),
-        },
-        "echo" | "qecho" => Meta::Echo(args.join(" ")),
+            if name == "set" {
+                Meta::Set
+            } else {
+                Meta::Unset
+            }
+        }
+        "echo" | "qecho" => Meta::Echo,
+        "if" => Meta::If,
+        "elif" => Meta::Elif,
+        "else" => Meta::Else,
+        "endif" => Meta::Endif,
         "q" | "quit" => Meta::Quit,
-        "pset" | "timing" | "x" | "t" | "a" => Meta::Nothing,
+        "a" => Meta::ToggleAligned,
+        "t" => Meta::TuplesOnly,
+        "pset" => {
+            let words = literal_words();
+            match words.first().map(String::as_str) {
+                None => {
+                    return Err("`\\pset` without an option lists the settings: db-ci does not print them".to_owned())
+                }
+                Some(option) if !option.contains(':') && !PSET_OPTIONS.contains(&option) => {
+                    return Err(format!(
+                        "`\\pset {option}` changes psql's output in a way db-ci does not reproduce (supported: {})",
+                        PSET_OPTIONS.join(", ")
+                    ))
+                }
+                Some("format") => match words.get(1).map(String::as_str) {
+                    Some("aligned" | "unaligned") => {}
+                    Some(other) if other.contains(':') => {}
+                    other => {
+                        return Err(format!(
+                            "`\\pset format {}`: db-ci prints aligned and unaligned output only",
+                            other.unwrap_or("")
+                        ))
+                    }
+                },
+                Some(_) => {}
+            }
+            Meta::Pset
+        }
+        "timing" | "conninfo" | "encoding" | "errverbose" => Meta::Nothing,
+        "o" | "out" if args.trim().is_empty() => Meta::Nothing,
+        "x" if matches!(literal_words().as_slice(), [w] if w == "off") => Meta::Nothing,
+        "gset" | "g" => Meta::GsetLast,
         _ => {
             return Err(format!(
-                "psql meta-command `\\{name}` is not supported (db-ci runs the file itself; supported: {SUPPORTED})"
+                "psql meta-command `\\{name}` is not supported: db-ci cannot reproduce what it does (supported: {SUPPORTED})"
             ))
         }
     };
+    if args.contains('`') {
+        return Err(format!(
+            "`\\{name}`: backquoted shell commands are not supported"
+        ));
+    }
     Ok(meta)
 }
 
-/// psql's argument words: whitespace-separated, `'…'` quoted (with `''` and `\'`), no
-/// backquotes (a shell command) and no variables inside arguments.
-fn words(text: &str) -> Result<Vec<String>, String> {
+/// psql's argument words for a meta-command (its `OT_NORMAL` lexing): whitespace
+/// separates words; `'…'` is quoted (`''` and backslash escapes inside), `"…"` is kept with
+/// its quotes; `:var`, `:'var'` and `:"var"` outside quotes are replaced by the variable
+/// (quoted as a literal or an identifier), an undefined one stays as written.
+pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
-    let mut chars = text.trim().chars().peekable();
-    while chars.peek().is_some() {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        while i < chars.len() && chars[i].is_whitespace() {
+            i += 1;
+        }
+        if i >= chars.len() {
+            break;
+        }
         let mut word = String::new();
-        while let Some(&c) = chars.peek() {
-            if c.is_whitespace() {
-                break;
-            }
-            chars.next();
-            match c {
-                '\'' => loop {
-                    match chars.next() {
-                        None => return Err("unterminated quoted string".to_owned()),
-                        Some('\'') if chars.peek() == Some(&'\'') => {
-                            chars.next();
-                            word.push('\'');
-                        }
-                        Some('\'') => break,
-                        Some('\\') => match chars.next() {
-                            Some('n') => word.push('\n'),
-                            Some('t') => word.push('\t'),
-                            Some(other) => word.push(other),
+        while i < chars.len() && !chars[i].is_whitespace() {
+            match chars[i] {
+                '\'' => {
+                    i += 1;
+                    loop {
+                        match chars.get(i) {
                             None => return Err("unterminated quoted string".to_owned()),
-                        },
-                        Some(other) => word.push(other),
+                            Some('\'') if chars.get(i + 1) == Some(&'\'') => {
+                                word.push('\'');
+                                i += 2;
+                            }
+                            Some('\'') => {
+                                i += 1;
+                                break;
+                            }
+                            Some('\\') => {
+                                i += 1;
+                                match chars.get(i) {
+                                    None => return Err("unterminated quoted string".to_owned()),
+                                    Some('n') => word.push('\n'),
+                                    Some('t') => word.push('\t'),
+                                    Some('b') => word.push('\u{8}'),
+                                    Some('r') => word.push('\r'),
+                                    Some('f') => word.push('\u{c}'),
+                                    Some(&c) => word.push(c),
+                                }
+                                i += 1;
+                            }
+                            Some(&c) => {
+                                word.push(c);
+                                i += 1;
+                            }
+                        }
                     }
-                },
-                '`' => return Err("backquoted shell commands are not supported".to_owned()),
-                _ => word.push(c),
+                }
+                '"' => {
+                    word.push('"');
+                    i += 1;
+                    loop {
+                        match chars.get(i) {
+                            None => return Err("unterminated quoted identifier".to_owned()),
+                            Some('"') if chars.get(i + 1) == Some(&'"') => {
+                                word.push_str("\"\"");
+                                i += 2;
+                            }
+                            Some('"') => {
+                                word.push('"');
+                                i += 1;
+                                break;
+                            }
+                            Some(&c) => {
+                                word.push(c);
+                                i += 1;
+                            }
+                        }
+                    }
+                }
+                ':' if chars.get(i + 1) == Some(&'{') && chars.get(i + 2) == Some(&'?') => {
+                    // `:{?name}`: whether the variable is defined.
+                    let rest: String = chars[i + 3..].iter().collect();
+                    match rest.find('}') {
+                        Some(end)
+                            if rest[..end].chars().all(|c| c.is_alphanumeric() || c == '_') =>
+                        {
+                            let defined = vars.contains_key(&rest[..end]);
+                            word.push_str(if defined { "TRUE" } else { "FALSE" });
+                            i += 3 + rest[..end].chars().count() + 1;
+                        }
+                        _ => {
+                            word.push(':');
+                            i += 1;
+                        }
+                    }
+                }
+                ':' => {
+                    let (quote, start) = match chars.get(i + 1) {
+                        Some(&q @ ('\'' | '"')) => (Some(q), i + 2),
+                        _ => (None, i + 1),
+                    };
+                    let len = chars[start.min(chars.len())..]
+                        .iter()
+                        .take_while(|c| c.is_alphanumeric() || **c == '_')
+                        .count();
+                    let name: String = chars[start.min(chars.len())..start + len].iter().collect();
+                    let closed = quote.is_none_or(|q| chars.get(start + len) == Some(&q));
+                    match vars.get(&name).filter(|_| len > 0 && closed) {
+                        Some(value) => {
+                            match quote {
+                                Some('\'') => word.push_str(&sql::quote_literal(value)),
+                                Some(_) => word.push_str(&sql::quote_ident(value)),
+                                None => word.push_str(value),
+                            }
+                            i = start + len + usize::from(quote.is_some());
+                        }
+                        None => {
+                            word.push(':');
+                            i += 1;
+                        }
+                    }
+                }
+                c => {
+                    word.push(c);
+                    i += 1;
+                }
             }
         }
         words.push(word);
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
     }
     Ok(words)
 }
 
-/// Replaces psql variables (`:name`, `:'name'`, `:"name"`) outside quotes, comments and
-/// dollar-quoted bodies; undefined names and `::` casts stay as they are, as in psql.
+fn script_bool(value: &str) -> Option<bool> {
+    if value.is_empty() {
+        Some(true)
+    } else {
+        parse_bool(value)
+    }
+}
+
+/// psql's reading of a boolean (`ParseVariableBool`): a prefix of `true`, `false`, `yes`,
+/// `no`, at least `on`/`of` of `on`/`off`, `1`, `0`, any case.
+pub fn parse_bool(value: &str) -> Option<bool> {
+    let lower = value.trim().to_ascii_lowercase();
+    let prefix_of = |word: &str, min: usize| lower.len() >= min && word.starts_with(&lower);
+    if prefix_of("true", 1) || prefix_of("yes", 1) || lower == "1" {
+        Some(true)
+    } else if prefix_of("false", 1) || prefix_of("no", 1) || lower == "0" {
+        Some(false)
+    } else if prefix_of("on", 2) {
+        Some(true)
+    } else if prefix_of("off", 2) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Replaces psql variables (`:name`, `:'name'`, `:"name"`) in a statement, outside quotes,
+/// comments and dollar-quoted bodies, as psql's lexer does with standard-conforming strings
+/// (a backslash escapes only inside `E'…'`); undefined names and `::` casts stay.
 pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
     if vars.is_empty() || !text.contains(':') {
         return text.to_owned();
@@ -162,23 +336,40 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
                 i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                i = text[i + 2..]
-                    .find("*/")
-                    .map_or(bytes.len(), |n| i + 2 + n + 2);
+                let mut depth = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
             }
             b'\'' | b'"' => {
                 let quote = bytes[i];
+                let escapes = quote == b'\''
+                    && i > 0
+                    && matches!(bytes[i - 1], b'e' | b'E')
+                    && (i < 2 || !is_word(bytes[i - 2]));
                 i += 1;
                 while i < bytes.len() {
+                    if escapes && bytes[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
                     if bytes[i] == quote {
                         if bytes.get(i + 1) == Some(&quote) {
                             i += 2;
                             continue;
                         }
                         break;
-                    }
-                    if quote == b'\'' && bytes[i] == b'\\' {
-                        i += 1;
                     }
                     i += 1;
                 }
@@ -206,14 +397,30 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
                 }
             }
             b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
+            b':' if text[i..].starts_with(":{?") => {
+                // `:{?name}`: whether the variable is defined.
+                match text[i + 3..].find('}') {
+                    Some(end) if text[i + 3..i + 3 + end].bytes().all(is_word) => {
+                        out.push_str(&text[copied..i]);
+                        let defined = vars.contains_key(&text[i + 3..i + 3 + end]);
+                        out.push_str(if defined { "TRUE" } else { "FALSE" });
+                        i += 3 + end + 1;
+                        copied = i;
+                    }
+                    _ => i += 1,
+                }
+            }
             b':' => {
                 let (quote, start) = match bytes.get(i + 1) {
                     Some(b'\'') => (Some(b'\''), i + 2),
                     Some(b'"') => (Some(b'"'), i + 2),
                     _ => (None, i + 1),
                 };
-                let len = bytes[start..].iter().take_while(|&&c| is_word(c)).count();
-                let name = &text[start..start + len];
+                let len = bytes[start.min(bytes.len())..]
+                    .iter()
+                    .take_while(|&&c| is_word(c))
+                    .count();
+                let name = &text[start.min(bytes.len())..(start + len).min(bytes.len())];
                 let closed = match quote {
                     Some(q) => bytes.get(start + len) == Some(&q),
                     None => true,
@@ -243,20 +450,48 @@ fn is_word(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
-/// Reads an included file: given the path as written and the including file's relative
-/// path, returns the included file's relative path and text.
+/// Reads an included file: given the path as written, whether it is relative to the
+/// including file (`\ir`), and the including file's relative path, returns the included
+/// file's relative path and text.
 pub type Reader<'a> = dyn Fn(&str, bool, &str) -> Result<(String, String), String> + 'a;
 
-/// Parses `text` (the file `rel`) into steps. Errors are `file:line:col: message`.
-pub fn parse(rel: &str, text: &str, read: &Reader<'_>) -> Result<Script, String> {
-    let mut vars = BTreeMap::new();
+/// A problem found while reading a test file: where, and what (a lowercase fragment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.pos.file, self.pos.line, self.pos.column, self.message
+        )
+    }
+}
+
+/// Variables as far as parsing can know them (for `\i` paths): `None` once a value depends
+/// on what the database returns (`\gset`) or on a branch (`\if`).
+#[derive(Default)]
+struct Known {
+    vars: BTreeMap<String, Option<String>>,
+    /// After a `\gset`, any name may have been set.
+    any_set: bool,
+    /// Inside `\if` blocks: sets are uncertain.
+    branch_depth: usize,
+}
+
+/// Parses `text` (the file `rel`) into steps.
+pub fn parse(rel: &str, text: &str, read: &Reader<'_>) -> Result<Script, ParseError> {
+    let mut known = Known::default();
     let mut steps = Vec::new();
-    expand(rel, text, read, &mut vars, &mut steps, 0)?;
-    let isolated = isolated(&steps);
+    expand(rel, text, read, &mut known, &mut steps, 0)?;
+    // An unbalanced \if: psql reports it at the end of the file (and runs on).
     Ok(Script {
         rel: rel.to_owned(),
         steps,
-        isolated,
     })
 }
 
@@ -264,10 +499,10 @@ fn expand(
     rel: &str,
     text: &str,
     read: &Reader<'_>,
-    vars: &mut BTreeMap<String, String>,
+    known: &mut Known,
     steps: &mut Vec<Step>,
     depth: usize,
-) -> Result<(), String> {
+) -> Result<bool, ParseError> {
     let (statements, metas) = sql::split_psql(text);
     let mut pieces: Vec<(usize, usize, bool)> = statements
         .iter()
@@ -275,6 +510,8 @@ fn expand(
         .chain(metas.iter().map(|m| (m.start, m.end, true)))
         .collect();
     pieces.sort();
+    // A statement not ended by `;` stays in psql's query buffer until `\g`/`\gset` sends it.
+    let mut pending: Option<Pos> = None;
     for (start, end, meta) in pieces {
         let (line, column) = sql::line_col(text, start);
         let pos = Pos {
@@ -282,64 +519,172 @@ fn expand(
             line,
             column,
         };
+        let at = |message: String| ParseError {
+            pos: pos.clone(),
+            message,
+        };
         let piece = &text[start..end];
-        if !meta && copies_from_stdin(piece) {
-            return Err(format!(
-                "{rel}:{line}:{column}: COPY … FROM STDIN reads data psql sends from the file, which db-ci does not do: \
-                 use INSERT … VALUES in test files"
-            ));
-        }
         if !meta {
-            let interpolated = interpolate(piece, vars);
+            if let Some(pending) = pending.take() {
+                return Err(ParseError {
+                    pos: pending,
+                    message: "a statement without `;` before a meta-command: psql keeps it in its buffer and sends it with the next one, which db-ci does not reproduce (end it with `;`)".to_owned(),
+                });
+            }
+            if copies_from_stdin(piece) {
+                return Err(at("COPY … FROM STDIN reads data psql sends from the file, which db-ci does not do: use INSERT … VALUES in test files".to_owned()));
+            }
+            if !piece.trim_end().ends_with(';') {
+                pending = Some(pos.clone());
+            }
             steps.push(Step {
                 pos,
                 kind: StepKind::Sql {
-                    exact: interpolated == piece,
-                    text: interpolated,
+                    text: piece.to_owned(),
+                    gset: None,
                 },
             });
             continue;
         }
-        let at = |message: String| format!("{rel}:{line}:{column}: {message}");
-        match parse_meta(piece).map_err(at)? {
-            Meta::Set(name, value) => {
-                vars.insert(name, value);
-            }
-            Meta::Unset(name) => {
-                vars.remove(&name);
-            }
-            Meta::Echo(text) => steps.push(Step {
-                pos,
-                kind: StepKind::Echo(text),
-            }),
-            Meta::Quit => {
-                steps.push(Step {
-                    pos,
-                    kind: StepKind::Quit,
+        let body = &piece[1..];
+        let name_len = body
+            .find(|c: char| c.is_whitespace() || c == '\\')
+            .unwrap_or(body.len());
+        let name = &body[..name_len];
+        let args = &body[name_len..];
+        if args.trim_start().starts_with('\\') {
+            return Err(at(format!(
+                "`\\{name}` followed by another meta-command on the same line is not supported: one meta-command per line"
+            )));
+        }
+        let args = args.trim().to_owned();
+        if matches!(name, "i" | "include" | "ir" | "include_relative") {
+            if pending.is_some() {
+                return Err(ParseError {
+                    pos: pending.take().unwrap(),
+                    message: format!("a statement without `;` before `\\{name}`: end it with `;`"),
                 });
-                return Ok(());
             }
-            Meta::Nothing => {}
-            Meta::Include { path, relative } => {
-                if depth >= 16 {
-                    return Err(at(format!(
-                        "include `{path}`: includes nest more than 16 deep (a cycle?)"
-                    )));
+            if known.any_set && args.contains(':') || uses_unknown(&args, known) {
+                return Err(at(format!(
+                    "`\\{name} {args}`: the path depends on a variable only known when the file runs (\\gset or \\if), which db-ci does not reproduce"
+                )));
+            }
+            let values: BTreeMap<String, String> = known
+                .vars
+                .iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
+                .collect();
+            let path = match words(&args, &values).map_err(at)?.as_slice() {
+                [path] => path.clone(),
+                _ => return Err(at(format!("`\\{name}` takes one file name"))),
+            };
+            if depth >= 16 {
+                return Err(at(format!(
+                    "include `{path}`: includes nest more than 16 deep (a cycle?)"
+                )));
+            }
+            let relative = name.starts_with("ir") || name == "include_relative";
+            let (included_rel, included) = match read(&path, relative, rel) {
+                Ok(read) => read,
+                Err(message) => {
+                    steps.push(Step {
+                        pos,
+                        kind: StepKind::Error(message),
+                    });
+                    continue;
                 }
-                let (included_rel, included) = read(&path, relative, rel).map_err(at)?;
-                let before = steps.len();
-                expand(&included_rel, &included, read, vars, steps, depth + 1)?;
-                // `\q` in an included file ends the whole run, as in psql.
-                if steps[before..]
-                    .last()
-                    .is_some_and(|s| s.kind == StepKind::Quit)
-                {
-                    return Ok(());
+            };
+            // `\q` in an included file ends the whole run, as in psql.
+            if expand(&included_rel, &included, read, known, steps, depth + 1)? {
+                return Ok(true);
+            }
+            continue;
+        }
+        let command = classify(name, &args).map_err(at)?;
+        if command == Meta::GsetLast {
+            if name == "gset" && words(&args, &BTreeMap::new()).map_err(at)?.len() > 1 {
+                return Err(at("`\\gset` takes at most one prefix".to_owned()));
+            }
+            if name == "g" && !args.is_empty() {
+                return Err(at(
+                    "`\\g` with arguments (a file or a pipe) is not supported".to_owned(),
+                ));
+            }
+            if pending.take().is_some() {
+                let Some(Step {
+                    kind: StepKind::Sql { gset, .. },
+                    ..
+                }) = steps.last_mut()
+                else {
+                    unreachable!("the pending statement is the last step")
+                };
+                // `\g` sends the buffer as `;` would.
+                if name == "gset" {
+                    *gset = Some(args);
+                    known.any_set = true;
+                }
+                continue;
+            }
+            if name == "gset" {
+                known.any_set = true;
+            } else {
+                return Err(at("`\\g` after a statement that ended with `;` sends it again, which db-ci does not reproduce".to_owned()));
+            }
+        } else if let Some(pending) = pending.take() {
+            return Err(ParseError {
+                pos: pending,
+                message: format!(
+                    "a statement without `;` before `\\{name}`: psql keeps it in its buffer and sends it later, which db-ci does not reproduce (end it with `;`)"
+                ),
+            });
+        }
+        match command {
+            Meta::If => known.branch_depth += 1,
+            Meta::Endif => known.branch_depth = known.branch_depth.saturating_sub(1),
+            Meta::Set | Meta::Unset => {
+                let parsed = words(&args, &BTreeMap::new()).unwrap_or_default();
+                if let Some(var) = parsed.first() {
+                    let certain = known.branch_depth == 0 && !args.contains(':');
+                    match command {
+                        Meta::Unset if certain => {
+                            known.vars.remove(var);
+                        }
+                        Meta::Set if certain => {
+                            known.vars.insert(var.clone(), Some(parsed[1..].concat()));
+                        }
+                        _ => {
+                            known.vars.insert(var.clone(), None);
+                        }
+                    }
                 }
             }
+            _ => {}
+        }
+        let quit = command == Meta::Quit;
+        steps.push(Step {
+            pos,
+            kind: StepKind::Meta { command, args },
+        });
+        if quit && known.branch_depth == 0 {
+            return Ok(true);
         }
     }
-    Ok(())
+    Ok(false)
+}
+
+/// Whether `args` names a variable whose value parsing cannot know.
+fn uses_unknown(args: &str, known: &Known) -> bool {
+    known.vars.iter().any(|(name, value)| {
+        value.is_none()
+            && [
+                format!(":{name}"),
+                format!(":'{name}'"),
+                format!(":\"{name}\""),
+            ]
+            .iter()
+            .any(|form| args.contains(form.as_str()))
+    })
 }
 
 fn copies_from_stdin(statement: &str) -> bool {
@@ -352,32 +697,6 @@ fn copies_from_stdin(statement: &str) -> bool {
             .any(|w| w == ["from", "stdin"] || w == ["from", "stdin;"])
 }
 
-/// Whether every statement sits inside a `BEGIN … ROLLBACK` block.
-fn isolated(steps: &[Step]) -> bool {
-    let mut in_block = false;
-    for step in steps {
-        let StepKind::Sql { text, .. } = &step.kind else {
-            continue;
-        };
-        let words: Vec<String> = text
-            .split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-            .filter(|w| !w.is_empty())
-            .take(2)
-            .map(str::to_ascii_lowercase)
-            .collect();
-        let first = words.first().map_or("", String::as_str);
-        let second = words.get(1).map_or("", String::as_str);
-        match first {
-            "begin" | "start" if !in_block => in_block = true,
-            "rollback" | "abort" if in_block && second != "to" => in_block = false,
-            "commit" | "end" | "prepare" => return false,
-            _ if !in_block => return false,
-            _ => {}
-        }
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,14 +705,10 @@ mod tests {
         Err(format!("read {path}: no such file"))
     }
 
-    fn sql_texts(script: &Script) -> Vec<(usize, String)> {
-        script
-            .steps
+    fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
             .iter()
-            .filter_map(|s| match &s.kind {
-                StepKind::Sql { text, .. } => Some((s.pos.line, text.clone())),
-                _ => None,
-            })
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect()
     }
 
@@ -404,41 +719,88 @@ mod tests {
         assert_eq!(script.steps.len(), 4);
         assert_eq!(script.steps[2].pos.line, 3);
         assert_eq!(script.steps[2].pos.column, 3);
-        assert!(script.isolated);
     }
 
     #[test]
-    fn set_and_interpolation() {
-        let text = "\\set ON_ERROR_STOP 1\n\\set owner 'alice@example.com'\n\\set t notes\nselect :'owner', :\"t\", :t, 1::int, ':owner', $$ :owner $$, :missing;";
-        let script = parse("t.sql", text, &no_files).unwrap();
-        let sql = sql_texts(&script);
+    fn interpolation_follows_psql_lexing() {
+        let v = vars(&[("owner", "alice@example.com"), ("t", "notes")]);
         assert_eq!(
-            sql[0].1,
+            interpolate(
+                "select :'owner', :\"t\", :t, 1::int, ':owner', $$ :owner $$, :missing;",
+                &v
+            ),
             "select 'alice@example.com', \"notes\", notes, 1::int, ':owner', $$ :owner $$, :missing;"
         );
-        assert_eq!(sql[0].0, 4);
+        // Standard-conforming strings: '\' is a whole literal, the variable after it is read.
+        assert_eq!(
+            interpolate("select '\\', :'owner';", &v),
+            "select '\\', 'alice@example.com';"
+        );
+        // In E'…' the backslash escapes the quote.
+        assert_eq!(
+            interpolate("select E'\\' :t', :t;", &v),
+            "select E'\\' :t', notes;"
+        );
+    }
+
+    #[test]
+    fn meta_command_words_interpolate_outside_quotes() {
+        let v = vars(&[("answer", "42"), ("name", "it's")]);
+        assert_eq!(
+            words("copy :answer ':answer' [:answer] :'name' \"q r\" :nope", &v).unwrap(),
+            ["copy", "42", ":answer", "[42]", "'it''s'", "\"q r\"", ":nope"]
+        );
+        assert_eq!(words("'x\\ty'", &v).unwrap(), ["x\ty"]);
+        assert_eq!(words(":{?answer} :{?nope}", &v).unwrap(), ["TRUE", "FALSE"]);
+        assert_eq!(interpolate("select :{?answer};", &v), "select TRUE;");
+    }
+
+    #[test]
+    fn booleans_as_psql_reads_them() {
+        for (text, value) in [
+            ("on", Some(true)),
+            ("OFF", Some(false)),
+            ("t", Some(true)),
+            ("1", Some(true)),
+            ("0", Some(false)),
+            ("o", None),
+            ("maybe", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_bool(text), value, "{text}");
+        }
+    }
+
+    #[test]
+    fn meta_commands_are_steps_and_gset_takes_the_buffer() {
+        let text = "\\set ON_ERROR_STOP 0\nselect 1 as x \\gset p_\n\\if :p_x\n\\echo yes\n\\endif\n\\q\nselect 2;";
+        let script = parse("t.sql", text, &no_files).unwrap();
+        assert_eq!(script.steps.len(), 6, "{:?}", script.steps);
+        assert_eq!(
+            script.steps[1].kind,
+            StepKind::Sql {
+                text: "select 1 as x".to_owned(),
+                gset: Some("p_".to_owned())
+            }
+        );
         assert!(matches!(
-            script.steps[0].kind,
-            StepKind::Sql { exact: false, .. }
+            script.steps[5].kind,
+            StepKind::Meta {
+                command: Meta::Quit,
+                ..
+            }
         ));
     }
 
     #[test]
-    fn display_settings_are_ignored_and_echo_is_output() {
-        let text = "\\pset format unaligned\n\\timing on\n\\x\n\\echo '# setting up'\nselect 1;\n\\q\nselect 2;";
-        let script = parse("t.sql", text, &no_files).unwrap();
-        assert_eq!(script.steps.len(), 3);
-        assert_eq!(
-            script.steps[0].kind,
-            StepKind::Echo("# setting up".to_owned())
-        );
-        assert_eq!(script.steps[2].kind, StepKind::Quit);
-    }
-
-    #[test]
-    fn unsupported_meta_command_names_its_line() {
-        let text = "select 1;\n\\copy notes from 'x.csv'\n";
-        let err = parse("supabase/tests/a.sql", text, &no_files).unwrap_err();
+    fn unsupported_meta_commands_name_their_position() {
+        let err = parse(
+            "supabase/tests/a.sql",
+            "select 1;\n\\copy notes from 'x.csv'\n",
+            &no_files,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("supabase/tests/a.sql:2:1: "), "{err}");
         assert!(err.contains("`\\copy` is not supported"), "{err}");
         let err = parse(
@@ -446,10 +808,29 @@ mod tests {
             "select 1;\ncopy notes from stdin;\n1\tx\n\\.\n",
             &no_files,
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("a.sql:2:1: COPY"), "{err}");
-        let err = parse("a.sql", "\\set x `date`", &no_files).unwrap_err();
+        let err = parse("a.sql", "\\set x `date`", &no_files)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("backquoted"), "{err}");
+        let err = parse("a.sql", "\\set AUTOCOMMIT off", &no_files)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`\\set AUTOCOMMIT`"), "{err}");
+        assert!(parse("a.sql", "\\set AUTOCOMMIT on\n\\set ECHO none", &no_files).is_ok());
+        let err = parse("a.sql", "\\pset border 0", &no_files)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`\\pset border`"), "{err}");
+        let err = parse("a.sql", "select 1\n\\echo x\n;", &no_files)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("a.sql:1:1: a statement without `;`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -467,24 +848,25 @@ mod tests {
         assert_eq!(script.steps[0].pos.file, "supabase/tests/setup.psql");
         assert_eq!(script.steps[0].pos.line, 3);
         assert_eq!(script.steps[1].pos.file, "supabase/tests/a.sql");
-        let err = parse("a.sql", "\\i missing.sql", &no_files).unwrap_err();
-        assert!(err.starts_with("a.sql:1:1: read missing.sql"), "{err}");
+        // A missing file is psql's error where the \i is, when the file runs.
+        let script = parse("a.sql", "select 1;\n\\i missing.sql", &no_files).unwrap();
+        assert_eq!(
+            script.steps[1].kind,
+            StepKind::Error("read missing.sql: no such file".to_owned())
+        );
+        assert_eq!(script.steps[1].pos.line, 2);
         let cycle = |_: &str, _: bool, _: &str| Ok(("a.sql".to_owned(), "\\ir a.sql".to_owned()));
         assert!(parse("a.sql", "\\ir a.sql", &cycle)
             .unwrap_err()
+            .to_string()
             .contains("nest"));
-    }
-
-    #[test]
-    fn files_leaving_committed_state_are_not_isolated() {
-        let parse_ok = |text: &str| parse("t.sql", text, &no_files).unwrap().isolated;
-        assert!(parse_ok("BEGIN;\nselect plan(1);\nsavepoint a;\nrollback to savepoint a;\nselect ok(true);\nROLLBACK;\nbegin; select 1; rollback;"));
-        assert!(
-            parse_ok("begin;\nselect plan(1);\nselect ok(true);\n"),
-            "ends in a block: rolled back"
-        );
-        assert!(!parse_ok("create extension pgtap;\nbegin;\nrollback;"));
-        assert!(!parse_ok("begin;\nselect 1;\ncommit;"));
-        assert!(!parse_ok("select plan(1);\nselect ok(true);"));
+        // A path set by \set is known; one from \gset is not.
+        let named = |path: &str, _: bool, _: &str| Ok((path.to_owned(), "select 1;".to_owned()));
+        let script = parse("a.sql", "\\set f x.sql\n\\i :f", &named).unwrap();
+        assert_eq!(script.steps.last().unwrap().pos.file, "x.sql");
+        let err = parse("a.sql", "select 'x.sql' as f \\gset\n\\i :f", &named)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("only known when the file runs"), "{err}");
     }
 }

@@ -19,10 +19,11 @@ pub enum Directive {
 /// One line of TAP.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Line {
-    /// `1..N`, or `1..0 # Skip reason` (the whole file skipped).
+    /// `1..N`, `1..0 # Skip reason` (the whole file skipped) or `1..N todo 3 4`.
     Plan {
         count: usize,
         skip_all: Option<String>,
+        todo: Vec<usize>,
     },
     Test {
         ok: bool,
@@ -33,31 +34,70 @@ pub enum Line {
     /// `# …`: diagnostics, attached to the test before them.
     Diagnostic(String),
     BailOut(String),
-    /// Anything else (a uuid a helper returned, indented subtest lines): ignored, as TAP says.
+    /// `TAP version N`.
+    Version(usize),
+    /// Anything else (a uuid a helper returned, indented subtest lines, `1..3 extra`):
+    /// ignored, as TAP::Parser ignores it.
     Other,
 }
 
-/// Parses one line of output.
+/// Parses one line of output with TAP::Parser's grammar (TAP 12, what pgTAP prints).
 pub fn parse_line(line: &str) -> Line {
-    let line = line.trim_end();
-    if let Some(rest) = line.strip_prefix('#') {
-        return Line::Diagnostic(rest.trim().to_owned());
-    }
-    if let Some(rest) = line.strip_prefix("Bail out!") {
-        return Line::BailOut(rest.trim().to_owned());
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if let Some(rest) = line.strip_prefix("TAP") {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        if rest.starts_with(char::is_whitespace)
+            && words.len() == 2
+            && words[0].eq_ignore_ascii_case("version")
+        {
+            if let Ok(version) = words[1].parse() {
+                return Line::Version(version);
+            }
+        }
     }
     if let Some(rest) = line.strip_prefix("1..") {
-        let (count, comment) = match rest.split_once('#') {
-            Some((count, comment)) => (count.trim(), Some(comment.trim())),
-            None => (rest.trim(), None),
-        };
-        if let Ok(count) = count.parse::<usize>() {
-            let skip_all = (count == 0).then(|| {
-                comment
-                    .map(|c| strip_word(c, "skip").unwrap_or(c).trim().to_owned())
-                    .unwrap_or_default()
-            });
-            return Line::Plan { count, skip_all };
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        if digits > 0 {
+            let count: usize = rest[..digits].parse().unwrap_or(usize::MAX);
+            let tail = rest[digits..].trim_start();
+            if let Some(list) = tail.strip_prefix("todo") {
+                let todo: Vec<usize> = list
+                    .split_whitespace()
+                    .map_while(|n| n.parse().ok())
+                    .collect();
+                if !todo.is_empty() && list.starts_with(char::is_whitespace) {
+                    return Line::Plan {
+                        count,
+                        skip_all: None,
+                        todo,
+                    };
+                }
+            }
+            if count == 0 {
+                // `# SKIP…` then whitespace then the reason; anything else: no reason.
+                let reason = tail
+                    .strip_prefix('#')
+                    .map(str::trim_start)
+                    .filter(|t| t.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("skip")))
+                    .and_then(|t| {
+                        let t = t[4..].trim_start_matches(|c: char| !c.is_whitespace());
+                        t.starts_with(char::is_whitespace)
+                            .then(|| t.trim_start().to_owned())
+                    })
+                    .unwrap_or_default();
+                return Line::Plan {
+                    count,
+                    skip_all: Some(reason),
+                    todo: Vec::new(),
+                };
+            }
+            if tail.is_empty() {
+                return Line::Plan {
+                    count,
+                    skip_all: None,
+                    todo: Vec::new(),
+                };
+            }
         }
         return Line::Other;
     }
@@ -66,24 +106,31 @@ pub fn parse_line(line: &str) -> Line {
     } else if let Some(rest) = line.strip_prefix("ok") {
         (true, rest)
     } else {
+        if line.trim_start().starts_with("Bail out!") {
+            return Line::BailOut(line.trim_start()["Bail out!".len()..].trim().to_owned());
+        }
+        if let Some(rest) = line.strip_prefix('#') {
+            return Line::Diagnostic(rest.trim().to_owned());
+        }
         return Line::Other;
     };
-    if !(rest.is_empty() || rest.starts_with(' ')) {
+    // `ok\b`: `okay` is not a test line, `ok(1)` and `ok|x` are.
+    if rest.starts_with(|c: char| c.is_alphanumeric() || c == '_') {
         return Line::Other;
     }
     let rest = rest.trim_start();
     let digits = rest.chars().take_while(char::is_ascii_digit).count();
     let number = rest[..digits].parse().ok();
     let rest = rest[digits..].trim_start();
-    let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start();
-    // The directive follows an unescaped `#`.
+    // The directive follows the first `#` not escaped by a backslash.
     let (description, directive) = match find_unescaped_hash(rest) {
         Some(at) => {
-            let comment = rest[at + 1..].trim();
-            let directive = if let Some(reason) = strip_word(comment, "skip") {
+            let comment = rest[at + 1..].trim_start();
+            let directive = if let Some(reason) = directive_word(comment, "skip") {
                 Some(Directive::Skip(reason.trim().to_owned()))
             } else {
-                strip_word(comment, "todo").map(|reason| Directive::Todo(reason.trim().to_owned()))
+                directive_word(comment, "todo")
+                    .map(|reason| Directive::Todo(reason.trim().to_owned()))
             };
             match directive {
                 Some(d) => (rest[..at].trim_end(), Some(d)),
@@ -92,6 +139,7 @@ pub fn parse_line(line: &str) -> Line {
         }
         None => (rest, None),
     };
+    let description = description.strip_prefix('-').unwrap_or(description).trim();
     Line::Test {
         ok,
         number,
@@ -100,21 +148,29 @@ pub fn parse_line(line: &str) -> Line {
     }
 }
 
+/// The first `#` outside a backslash escape (`\\#` escapes the backslash, not the `#`).
 fn find_unescaped_hash(text: &str) -> Option<usize> {
     let bytes = text.as_bytes();
-    (0..bytes.len()).find(|&i| bytes[i] == b'#' && (i == 0 || bytes[i - 1] != b'\\'))
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'#' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
 }
 
-/// `word` at the start of `text`, case-insensitive (TAP accepts `SKIP`, `skip`, `Skipped`).
-fn strip_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
+/// `SKIP`/`TODO` (any case) as a whole word at the start of `text`: `# skipped` is no
+/// directive (TAP::Parser's `\b`).
+fn directive_word<'a>(text: &'a str, word: &str) -> Option<&'a str> {
     let head = text.get(..word.len())?;
     if !head.eq_ignore_ascii_case(word) {
         return None;
     }
     let rest = &text[word.len()..];
-    // `skipped:`, `SKIP:` and the like.
-    let rest = rest.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-    Some(rest.trim_start_matches(':'))
+    (!rest.starts_with(|c: char| c.is_alphanumeric() || c == '_')).then_some(rest)
 }
 
 /// What one statement of a test file printed, and how it ended.
@@ -146,19 +202,24 @@ pub struct Assertion {
     pub diagnostics: Vec<String>,
     pub pos: Pos,
     pub statement: String,
+    /// Run beyond the plan printed before it: TAP::Parser counts it failed, even `ok`.
+    pub unplanned: bool,
 }
 
 impl Assertion {
-    /// Whether the harness counts it as failed: `not ok` without a TODO.
+    /// Whether the harness counts it as failed (TAP::Parser's `is_ok`): beyond the plan, or
+    /// `not ok` without a TODO directive (`not ok # SKIP` fails).
     pub fn failed(&self) -> bool {
-        !self.ok && !matches!(self.directive, Some(Directive::Todo(_)))
+        self.unplanned || (!self.ok && !matches!(self.directive, Some(Directive::Todo(_))))
     }
 }
 
-/// What makes a file fail beyond its failing assertions.
+/// What makes a file fail beyond its failing assertions: TAP::Parser's parse errors, a
+/// psql that stopped (its exit status), a bail out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProblemKind {
-    /// The file ended on an error.
+    /// psql stopped on an error (ON_ERROR_STOP): exit status 3, or 2 when the connection
+    /// was lost.
     Died {
         message: String,
         notes: Vec<String>,
@@ -171,12 +232,18 @@ pub enum ProblemKind {
         ran: usize,
     },
     MoreThanOnePlan,
-    /// A test number out of order.
+    /// A plan after some tests with more tests after it.
+    PlanInTheMiddle {
+        planned: usize,
+    },
+    /// A test number out of order (or repeated).
     OutOfSequence {
         expected: usize,
         found: usize,
     },
-    /// No test ran and the file did not skip itself: a broken test file, not a pass.
+    /// `TAP version N` anywhere but the first line, or a version TAP::Parser refuses.
+    BadVersion(String),
+    /// No test ran, no plan and no skip: a broken test file, not a pass.
     NoTests,
     BailOut(String),
 }
@@ -201,9 +268,13 @@ impl Problem {
                 format!("bad plan: planned {planned} test(s) but ran {ran}")
             }
             ProblemKind::MoreThanOnePlan => "more than one plan found in the TAP output".to_owned(),
+            ProblemKind::PlanInTheMiddle { planned } => format!(
+                "plan (1..{planned}) printed in the middle of the TAP output: a plan must come before every test or after all of them"
+            ),
             ProblemKind::OutOfSequence { expected, found } => {
                 format!("tests out of sequence: found test {found} but expected {expected}")
             }
+            ProblemKind::BadVersion(why) => why.clone(),
             ProblemKind::NoTests => "broken test: the file ran no test".to_owned(),
             ProblemKind::BailOut(reason) if reason.is_empty() => "bail out".to_owned(),
             ProblemKind::BailOut(reason) => format!("bail out: {reason}"),
@@ -226,51 +297,136 @@ pub struct Judged {
     /// The file printed `Bail out!`: the harness stops running files.
     pub bailed_out: bool,
     pub planned: Option<usize>,
+    /// psql stopped on an error before the end of the file.
+    pub died: bool,
 }
 
 impl Judged {
     pub fn passed(&self) -> bool {
         self.problems.is_empty() && !self.assertions.iter().any(Assertion::failed)
     }
+
+    /// Planned assertions that never ran (a file that died or stopped early).
+    pub fn never_ran(&self) -> usize {
+        self.planned
+            .map_or(0, |planned| planned.saturating_sub(self.assertions.len()))
+    }
+}
+
+/// TAP::Parser's states for where the plan may be (its `_make_state_table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Init,
+    Planned,
+    PlannedAfterTest,
+    /// A plan after tests: fine if it is the last test-ish line.
+    GotPlan,
+    Unplanned,
 }
 
 /// Judges what a file printed, statement by statement, and how it ended, as TAP::Harness
-/// does. `first` is where the file starts (for problems no statement stands for).
+/// does: TAP::Parser's grammar and state table, and psql's exit status (`death`: psql
+/// stopped on an error). `first` is where the file starts (for problems no statement
+/// stands for).
 pub fn judge(first: &Pos, outputs: &[Output], death: Option<&Death>) -> Judged {
     let mut judged = Judged::default();
     let mut plan_at: Option<(Pos, String)> = None;
-    let mut plans = 0;
-    let mut sequence_problem = None;
+    let mut state = State::Init;
+    let mut first_line = true;
+    let mut todo_plan: Vec<usize> = Vec::new();
+    let push = |judged: &mut Judged, output: &Output, kind: ProblemKind| {
+        judged.problems.push(Problem {
+            pos: output.pos.clone(),
+            statement: Some(output.statement.clone()).filter(|s| !s.is_empty()),
+            kind,
+        });
+    };
     'outputs: for output in outputs {
         for text in &output.lines {
-            match parse_line(text) {
-                Line::Plan { count, skip_all } => {
-                    plans += 1;
-                    if plans == 1 {
-                        judged.planned = Some(count);
-                        judged.skipped_all = skip_all;
-                        plan_at = Some((output.pos.clone(), output.statement.clone()));
+            let line = parse_line(text);
+            let was_first = std::mem::replace(&mut first_line, false);
+            match line {
+                Line::Version(version) => {
+                    if !was_first || state != State::Init {
+                        push(
+                            &mut judged,
+                            output,
+                            ProblemKind::BadVersion(
+                                "a TAP version line must be the first line of the output"
+                                    .to_owned(),
+                            ),
+                        );
+                    } else if version <= 12 {
+                        push(
+                            &mut judged,
+                            output,
+                            ProblemKind::BadVersion(format!(
+                                "explicit TAP version must be at least 13, got {version}"
+                            )),
+                        );
                     }
+                }
+                Line::Plan {
+                    count,
+                    skip_all,
+                    todo,
+                } => {
+                    let mut set_plan = |judged: &mut Judged| {
+                        judged.planned = Some(count);
+                        judged.skipped_all = skip_all.clone();
+                        todo_plan = todo.clone();
+                        plan_at = Some((output.pos.clone(), output.statement.clone()));
+                    };
+                    state = match state {
+                        State::Init => {
+                            set_plan(&mut judged);
+                            State::Planned
+                        }
+                        State::Unplanned => {
+                            set_plan(&mut judged);
+                            State::GotPlan
+                        }
+                        State::Planned | State::PlannedAfterTest | State::GotPlan => {
+                            push(&mut judged, output, ProblemKind::MoreThanOnePlan);
+                            State::Planned
+                        }
+                    };
                 }
                 Line::Test {
                     ok,
                     number,
                     description,
-                    directive,
+                    mut directive,
                 } => {
+                    state = match state {
+                        State::Init | State::Unplanned => State::Unplanned,
+                        State::Planned | State::PlannedAfterTest => State::PlannedAfterTest,
+                        State::GotPlan => {
+                            let planned = judged.planned.unwrap_or_default();
+                            push(
+                                &mut judged,
+                                output,
+                                ProblemKind::PlanInTheMiddle { planned },
+                            );
+                            State::PlannedAfterTest
+                        }
+                    };
                     let expected = judged.assertions.len() + 1;
-                    let number = number.unwrap_or(expected);
-                    if number != expected && sequence_problem.is_none() {
-                        sequence_problem = Some(Problem {
-                            pos: output.pos.clone(),
-                            statement: Some(output.statement.clone()),
-                            kind: ProblemKind::OutOfSequence {
-                                expected,
-                                found: number,
-                            },
-                        });
+                    if let Some(found) = number.filter(|&n| n != expected) {
+                        push(
+                            &mut judged,
+                            output,
+                            ProblemKind::OutOfSequence { expected, found },
+                        );
                     }
+                    let number = number.unwrap_or(expected);
+                    if let Some(at) = todo_plan.iter().position(|&n| n == number) {
+                        todo_plan.remove(at);
+                        directive = Some(Directive::Todo(String::new()));
+                    }
+                    let unplanned = judged.planned.is_some_and(|p| expected > p);
                     judged.assertions.push(Assertion {
+                        unplanned,
                         number,
                         ok,
                         description,
@@ -289,11 +445,7 @@ pub fn judge(first: &Pos, outputs: &[Output], death: Option<&Death>) -> Judged {
                 }
                 Line::BailOut(reason) => {
                     judged.bailed_out = true;
-                    judged.problems.push(Problem {
-                        pos: output.pos.clone(),
-                        statement: Some(output.statement.clone()),
-                        kind: ProblemKind::BailOut(reason),
-                    });
+                    push(&mut judged, output, ProblemKind::BailOut(reason));
                     break 'outputs;
                 }
                 Line::Other => {}
@@ -301,6 +453,7 @@ pub fn judge(first: &Pos, outputs: &[Output], death: Option<&Death>) -> Judged {
         }
     }
     if let Some(death) = death {
+        judged.died = true;
         let ran = judged.assertions.len();
         let mut notes = death.notes.clone();
         notes.push(match judged.planned {
@@ -315,39 +468,31 @@ pub fn judge(first: &Pos, outputs: &[Output], death: Option<&Death>) -> Judged {
                 notes,
             },
         });
+        // The plan checks would only repeat that the file stopped early.
+        return judged;
     }
-    judged.problems.extend(sequence_problem);
-    if plans > 1 {
-        judged.problems.push(Problem {
-            pos: first.clone(),
-            statement: None,
-            kind: ProblemKind::MoreThanOnePlan,
-        });
-    }
-    if judged.bailed_out || death.is_some() {
+    if judged.bailed_out {
         return judged;
     }
     let ran = judged.assertions.len();
-    match (judged.planned, &judged.skipped_all) {
-        (_, Some(_)) if ran == 0 => {}
-        (Some(planned), _) if planned != ran => {
+    match judged.planned {
+        Some(planned) if planned != ran => {
             let (pos, statement) = plan_at.expect("a plan was seen");
             judged.problems.push(Problem {
                 pos,
-                statement: Some(statement),
+                statement: Some(statement).filter(|s| !s.is_empty()),
                 kind: ProblemKind::PlanMismatch { planned, ran },
             });
         }
-        (Some(_), _) => {}
-        (None, _) if ran == 0 => judged.problems.push(Problem {
+        Some(_) => {}
+        None => judged.problems.push(Problem {
             pos: first.clone(),
             statement: None,
-            kind: ProblemKind::NoTests,
-        }),
-        (None, _) => judged.problems.push(Problem {
-            pos: first.clone(),
-            statement: None,
-            kind: ProblemKind::NoPlan,
+            kind: if ran == 0 {
+                ProblemKind::NoTests
+            } else {
+                ProblemKind::NoPlan
+            },
         }),
     }
     judged
@@ -379,14 +524,16 @@ mod tests {
             parse_line("1..3"),
             Line::Plan {
                 count: 3,
-                skip_all: None
+                skip_all: None,
+                todo: Vec::new(),
             }
         );
         assert_eq!(
             parse_line("1..0 # Skip no pgvector here"),
             Line::Plan {
                 count: 0,
-                skip_all: Some("no pgvector here".to_owned())
+                skip_all: Some("no pgvector here".to_owned()),
+                todo: Vec::new(),
             }
         );
         assert_eq!(
@@ -430,6 +577,25 @@ mod tests {
             Line::Other
         );
         assert_eq!(parse_line("okay"), Line::Other);
+        // TAP::Parser's `ok\b`: `ok(1)` is a test; `# skipped` is no directive; a plan
+        // with a tail is not a plan.
+        assert!(matches!(
+            parse_line("ok(1)"),
+            Line::Test {
+                ok: true,
+                number: None,
+                ..
+            }
+        ));
+        assert!(matches!(
+            parse_line("ok 1 # skipped x"),
+            Line::Test {
+                directive: None,
+                ..
+            }
+        ));
+        assert_eq!(parse_line("1..3 extra"), Line::Other);
+        assert_eq!(parse_line("  Bail out! x"), Line::BailOut("x".to_owned()));
         assert_eq!(parse_line("    ok 1 - inner"), Line::Other);
     }
 
@@ -530,6 +696,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn plan_placement_as_tap_parser_judges_it() {
+        // A plan in the middle is refused; at the end it is fine.
+        let judged = judge(
+            &pos(1),
+            &[out(1, "ok 1"), out(2, "1..2"), out(3, "ok 2")],
+            None,
+        );
+        assert!(judged
+            .problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::PlanInTheMiddle { planned: 2 }));
+        assert!(judge(&pos(1), &[out(1, "ok 1\nok 2\n1..2\nnot TAP")], None).passed());
+        // Two plans, a repeated number, a late version line.
+        let judged = judge(&pos(1), &[out(1, "1..1\nok 1\n1..1")], None);
+        assert_eq!(judged.problems[0].kind, ProblemKind::MoreThanOnePlan);
+        let judged = judge(&pos(1), &[out(1, "1..2\nok 1\nok 1")], None);
+        assert_eq!(
+            judged.problems[0].kind,
+            ProblemKind::OutOfSequence {
+                expected: 2,
+                found: 1
+            }
+        );
+        let judged = judge(&pos(1), &[out(1, "1..1\nTAP version 13\nok 1")], None);
+        assert!(matches!(
+            judged.problems[0].kind,
+            ProblemKind::BadVersion(_)
+        ));
+        // `not ok # SKIP` fails (only TODO reverses a test); tests after a skip-all plan and
+        // beyond the plan fail too.
+        assert!(!judge(&pos(1), &[out(1, "1..1\nnot ok 1 # SKIP no")], None).passed());
+        let judged = judge(&pos(1), &[out(1, "1..1\nok 1\nok 2")], None);
+        assert!(judged.assertions[1].failed() && !judged.assertions[0].failed());
+        let judged = judge(&pos(1), &[out(1, "1..0 # skip x\nok 1")], None);
+        assert_eq!(
+            judged.problems[0].kind,
+            ProblemKind::PlanMismatch { planned: 0, ran: 1 }
+        );
     }
 
     #[test]
