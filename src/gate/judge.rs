@@ -10,9 +10,26 @@ use super::trace::StatementTrace;
 /// A relation's size in production, from its statistics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Size {
-    /// `pg_class.reltuples`; negative when never analysed.
+    /// Rows: counted when the gate copied the table, else [`estimate_rows`]; negative when
+    /// unknown.
     pub rows: f64,
     pub bytes: i64,
+}
+
+/// The rows a table holds now, from its statistics scaled to its size now, as the planner
+/// does: `reltuples` rows in `relpages` pages then, `bytes` now. Negative (unknown, its
+/// bytes decide) when it was never analysed, or was analysed empty and holds pages now.
+pub fn estimate_rows(reltuples: f64, relpages: i64, bytes: i64, block_size: i64) -> f64 {
+    let pages = bytes / block_size.max(1);
+    if reltuples < 0.0 {
+        -1.0
+    } else if pages == 0 {
+        0.0
+    } else if relpages > 0 && reltuples > 0.0 {
+        (reltuples / relpages as f64 * pages as f64).round()
+    } else {
+        -1.0
+    }
 }
 
 /// Production's relation sizes by `schema.name`.
@@ -35,7 +52,7 @@ impl Size {
     /// `41 M rows, 12 GB`
     pub fn describe(&self) -> String {
         let rows = if self.rows < 0.0 {
-            "rows unknown (never analysed)".to_owned()
+            "rows unknown (no statistics for its size)".to_owned()
         } else {
             format!("{} rows", human_count(self.rows))
         };
@@ -463,6 +480,26 @@ mod tests {
         let f = judge_statement(&safe, &sizes(2e6));
         assert_eq!(f[0].kind, FindingKind::LockWithoutTimeout);
         assert!(!f[0].blocks);
+    }
+
+    #[test]
+    fn stale_statistics_are_scaled_to_the_size_now() {
+        // Analysed at 100 rows in one page; 13 MB now.
+        let rows = estimate_rows(100.0, 1, 13 * 1024 * 1024, 8192);
+        assert_eq!(rows, 166_400.0);
+        assert!(Size {
+            rows,
+            bytes: 13 * 1024 * 1024
+        }
+        .is_large());
+        assert_eq!(estimate_rows(-1.0, 0, 8192, 8192), -1.0, "never analysed");
+        assert_eq!(
+            estimate_rows(0.0, 0, 81920, 8192),
+            -1.0,
+            "analysed empty, grew since"
+        );
+        assert_eq!(estimate_rows(0.0, 0, 0, 8192), 0.0, "empty");
+        assert_eq!(estimate_rows(50.0, 2, 16384, 8192), 50.0, "fresh");
     }
 
     #[test]

@@ -7,11 +7,12 @@
 pub mod config;
 pub mod judge;
 pub mod ledger;
-pub mod preflight;
 pub mod references;
+pub mod rows;
 pub mod shape;
 pub mod trace;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::backend::{BackendOptions, Server};
@@ -421,7 +422,25 @@ async fn rehearse(
         }
     );
     let observer = observer?;
-    if let Some(failure) = outcomes.iter().find_map(FileOutcome::failure) {
+    let failed = outcomes.iter().find_map(FileOutcome::failure);
+    // Production's rows are copied into a twin of the rehearsal as it stands now, before the
+    // pending migrations: they run there on the rows, after the trace says which tables they
+    // touch. A template copy needs the database without sessions.
+    let needs_rows = failed.is_none() && prod.sizes.values().any(Size::holds_rows);
+    let (client, observer, rows_database) = match needs_rows {
+        true => {
+            drop((client, observer));
+            let rows_database = server.unique_name("gate_rows");
+            server
+                .create_database(&rows_database, Some(&database))
+                .await?;
+            let (client, observer) =
+                tokio::join!(server.connect(&database), server.connect(&database));
+            (client?, Some(observer?), Some(rows_database))
+        }
+        false => (client, observer, None),
+    };
+    if let Some(failure) = failed {
         findings.push(Finding {
             kind: FindingKind::RehearsalFailed,
             blocks: true,
@@ -502,6 +521,7 @@ async fn rehearse(
             .map_err(|e| rehearse_error(first, e))?,
         None => references::Routines::new(),
     };
+    let mut traced = Vec::new();
     for file in pending {
         let trace = trace::apply(&client, file, timeout, true, &mut carried)
             .await
@@ -523,12 +543,7 @@ async fn rehearse(
                 database: None,
             });
         }
-        for statement in &trace.statements {
-            checks += 1;
-            findings.extend(judge::judge_statement(statement, &prod.sizes));
-            findings.extend(destructive(statement, &prod.sizes));
-            findings.extend(preflight::check(session, statement, &prod.sizes).await);
-        }
+        traced.extend(trace.statements.iter().cloned());
         let now = references::routines(&client)
             .await
             .map_err(|e| rehearse_error(file, e))?;
@@ -545,10 +560,163 @@ async fn rehearse(
             trace.duration.as_secs_f64() * 1000.0
         ));
     }
+    let mut sizes = prod.sizes.clone();
+    if let Some(rows_database) = rows_database {
+        let checked = on_production_rows(
+            project,
+            server,
+            session,
+            &rows_database,
+            pending,
+            &traced,
+            &mut sizes,
+            findings,
+            notes,
+        )
+        .await;
+        let _ = server.drop_database(&rows_database).await;
+        checks += checked?;
+    }
+    for statement in &traced {
+        checks += 1;
+        findings.extend(judge::judge_statement(statement, &sizes));
+        findings.extend(destructive(statement, &sizes));
+    }
     Ok(Rehearsed {
         checks,
         database: Some(database),
     })
+}
+
+/// Runs the pending migrations on a copy of production's rows of the tables they touch (in
+/// `rows_database`, the rehearsal as it was before them): a statement that fails there on the
+/// rows (a NOT NULL, CHECK, UNIQUE, foreign key or cast, in a DO block or a function too,
+/// after the backfills before it) would fail in production. Nothing of the project runs on
+/// production: its rows are only read. Exact row counts replace the statistics in `sizes`.
+/// Returns the number of checks made.
+#[allow(clippy::too_many_arguments)]
+async fn on_production_rows(
+    project: &Project,
+    server: &Server,
+    session: &ReadOnly,
+    rows_database: &str,
+    pending: &[&SqlFile],
+    traced: &[trace::StatementTrace],
+    sizes: &mut Sizes,
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<String>,
+) -> Result<usize> {
+    let touched = rows::touched(traced, sizes);
+    if touched.is_empty() {
+        notes.push(
+            "no pending statement touches a production table that holds rows: no data check \
+             needed"
+                .to_owned(),
+        );
+        return Ok(0);
+    }
+    let tables = rows::with_neighbours(session, &touched, sizes)
+        .await
+        .map_err(|e| {
+            Error::environment(format!("read foreign keys from {}: {e}", session.shown))
+        })?;
+    let budget = project.config.section::<GateConfig>().copy_budget_mb as i64 * 1024 * 1024;
+    let mut missing = rows::unreadable(session, &tables).await;
+    if missing.is_empty() {
+        missing = rows::over_budget(&tables, sizes, budget);
+    }
+    let client = server.connect(rows_database).await?;
+    let mut copied = BTreeMap::new();
+    if missing.is_empty() {
+        match rows::copy(session, &client, &tables).await {
+            Ok(rows) => copied = rows,
+            Err(why) => missing.push(why),
+        }
+    }
+    // Where a table was first touched: where a finding about its rows points.
+    let first_touch = |table: &str| {
+        traced
+            .iter()
+            .find(|s| {
+                s.locks.iter().any(|(_, name, _)| name == table)
+                    || s.rewritten.iter().any(|name| name == table)
+                    || s.indexes_built.iter().any(|(_, name)| name == table)
+                    || s.dropped.iter().any(|(name, _)| name == table)
+                    || shape::operations(&s.text)
+                        .iter()
+                        .any(|op| op.table() == table)
+            })
+            .map(|s| (s.file.clone(), s.line))
+    };
+    if !missing.is_empty() {
+        for why in &missing {
+            let (file, line) = first_touch(why.table()).unwrap_or_else(|| {
+                (
+                    pending.first().map_or_else(String::new, |f| f.rel.clone()),
+                    1,
+                )
+            });
+            findings.push(Finding {
+                kind: FindingKind::NotChecked,
+                blocks: true,
+                file,
+                line,
+                relation: Some(why.table().to_owned()),
+                message: why.message(),
+                advice: vec![why.advice()],
+                statement: None,
+                allowed: None,
+            });
+        }
+        return Ok(missing.len());
+    }
+    for (table, rows) in &copied {
+        if let Some(size) = sizes.get_mut(table) {
+            size.rows = *rows as f64;
+        }
+    }
+    let described = copied
+        .iter()
+        .map(|(table, rows)| format!("{table} ({})", judge::human_count(*rows as f64)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let timeout = project.config.replay.statement_timeout;
+    let mut carried = trace::Carried::default();
+    for file in pending {
+        let outcome = trace::apply(&client, file, timeout, false, &mut carried)
+            .await
+            .map_err(|e| {
+                Error::environment(format!("rehearse {} on production's rows: {e}", file.rel))
+            })?;
+        if let Some((line, message)) = outcome.failed {
+            findings.push(Finding {
+                kind: FindingKind::DataViolation,
+                blocks: true,
+                file: file.rel.clone(),
+                line,
+                relation: (touched.len() == 1)
+                    .then(|| touched.iter().next().cloned())
+                    .flatten(),
+                message: format!(
+                    "this migration would fail in production: run on a copy of production's \
+                     rows ({described}) it fails: {message}"
+                ),
+                advice: vec![
+                    "fix the data first (a backfill before the statement, in this migration or \
+                     an earlier one), or add the constraint NOT VALID so it applies to new rows \
+                     only"
+                        .to_owned(),
+                ],
+                statement: None,
+                allowed: None,
+            });
+            break;
+        }
+    }
+    notes.push(format!(
+        "ran the pending migrations on a copy of production's rows: {described}"
+    ));
+    Ok(copied.len())
 }
 
 /// Dropped tables that hold production rows; dropped columns of them; renames clients see.
@@ -697,8 +865,8 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
     }
     let rows = client
         .query(
-            "select n.nspname || '.' || c.relname, c.reltuples::float8, \
-             pg_relation_size(c.oid)::int8 \
+            "select n.nspname || '.' || c.relname, c.reltuples::float8, c.relpages::int8, \
+             pg_relation_size(c.oid)::int8, current_setting('block_size')::int8 \
              from pg_class c join pg_namespace n on n.oid = c.relnamespace \
              where c.relkind in ('r', 'p', 'm') \
              and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')",
@@ -712,8 +880,8 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
             (
                 row.get::<_, String>(0),
                 Size {
-                    rows: row.get(1),
-                    bytes: row.get(2),
+                    rows: judge::estimate_rows(row.get(1), row.get(2), row.get(3), row.get(4)),
+                    bytes: row.get(3),
                 },
             )
         })

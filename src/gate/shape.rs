@@ -57,6 +57,23 @@ pub enum Operation {
     },
 }
 
+impl Operation {
+    /// The table the operation is on, `schema.name`.
+    pub fn table(&self) -> &str {
+        match self {
+            Operation::CreateIndex { table, .. }
+            | Operation::AddConstraint { table, .. }
+            | Operation::SetNotNull { table, .. }
+            | Operation::AlterType { table, .. }
+            | Operation::AddColumn { table, .. }
+            | Operation::DropTable { table }
+            | Operation::DropColumn { table, .. }
+            | Operation::RenameTable { table, .. }
+            | Operation::RenameColumn { table, .. } => table,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConstraintKind {
     Check(String),
