@@ -30,10 +30,11 @@ const EARLIER: &[(&str, &str)] = &[
     ),
     (
         "0020_messages.sql",
-        "create table public.messages (\n  id int primary key,\n  room_id int references public.rooms (id),\n  \
+        "-- messages, per room\ncreate table public.messages (\n  id int primary key,\n  room_id int references public.rooms (id),\n  \
          body text,\n  note text\n);\n\
          alter table public.messages enable row level security;\n\
          create policy \"read\" on public.messages for select to authenticated using (true);\n\
+         comment on table public.messages is 'pro plan';\n\
          create table public.events (id int primary key, kind text);\n\
          alter table public.events enable row level security;\n",
     ),
@@ -615,6 +616,55 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
         loaded_before, loaded_after,
         "the project's code ran on production"
     );
+
+    // The ledger as `supabase db push` writes it: the CLI's statements, comments kept. The
+    // untouched files match it; an edit inside a literal does not.
+    for (name, text) in EARLIER {
+        admin
+            .execute(
+                "update supabase_migrations.schema_migrations set statements = $1 \
+                 where version = $2",
+                &[
+                    &db_ci::gate::cli_split::statements(text),
+                    &name.split('_').next().unwrap(),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    for c in [
+        case(
+            "pass-ledger-written-by-the-cli",
+            vec![],
+            0,
+            vec!["safe to apply"],
+        ),
+        Case {
+            earlier: vec![
+                (EARLIER[0].0, EARLIER[0].1.to_string()),
+                (
+                    EARLIER[1].0,
+                    EARLIER[1].1.replace("'pro plan'", "'proplan'"),
+                ),
+            ],
+            ..case(
+                "fail-ledger-literal-edited",
+                vec![],
+                1,
+                vec!["was edited after production applied it", "'proplan'"],
+            )
+        },
+    ] {
+        let (code, text) = run(&c);
+        assert_eq!(code, Some(c.exit), "{}: {text}", c.name);
+        for needle in &c.expect {
+            assert!(
+                text.contains(needle),
+                "{}: lacks `{needle}`: {text}",
+                c.name
+            );
+        }
+    }
 
     // A hand-made change in production: the rehearsal cannot be trusted.
     admin

@@ -4,6 +4,7 @@
 //! locks, rewrites and scans, pre-flights data-dependent failures on production's rows, and
 //! gives one verdict: exit 0 safe, 1 blocked, 2 input, 3 environment.
 
+pub mod cli_split;
 pub mod config;
 pub mod judge;
 pub mod ledger;
@@ -800,10 +801,7 @@ fn repo_migrations(project: &Project) -> Vec<ledger::RepoMigration> {
             Some(ledger::RepoMigration {
                 version: f.version.clone()?,
                 file: f.rel.clone(),
-                statements: crate::sql::split(&f.text)
-                    .iter()
-                    .map(|s| s.text(&f.text).to_owned())
-                    .collect(),
+                text: f.text.clone(),
             })
         })
         .collect()
