@@ -24,6 +24,9 @@ const EARLIER: &[(&str, &str)] = &[
         "create table public.rooms (id int primary key, name text not null, \
            ref uuid not null default uuid_generate_v4());\n\
          alter table public.rooms enable row level security;\n\
+         create function public.on_signup() returns trigger language plpgsql set search_path = '' \
+           as $$ begin return new; end $$;\n\
+         create trigger on_signup after insert on auth.users for each row execute function public.on_signup();\n\
          create schema private;\n\
          create function private.touch() returns boolean language sql security definer \
            set search_path = '' as $$ select pg_catalog.pg_reload_conf() $$;\n",
@@ -407,6 +410,47 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
                 vec!["not checked", "alter role gate_rls bypassrls"],
             )
         },
+        // A policy that opens a table to the anon key blocks without any matrix.
+        case(
+            "fail-anon-policy-without-matrices",
+            vec![(
+                "0030_anon.sql",
+                "-- public reading\ncreate policy \"anon read\" on public.messages for select to anon using (true);\n",
+            )],
+            1,
+            vec![
+                "migrations/0030_anon.sql:2",
+                "policy \"anon read\" lets anyone with the anon key read every row of public.messages",
+            ],
+        ),
+        case(
+            "pass-anon-policy-with-a-condition",
+            vec![(
+                "0030_anon.sql",
+                "create policy \"anon read\" on public.messages for select to anon using (note = 'public');\n",
+            )],
+            0,
+            vec!["safe to apply"],
+        ),
+        // Statements that change every row are data loss, with the row count.
+        case(
+            "fail-truncate-is-data-loss",
+            vec![("0030_reset.sql", "truncate public.events;\n")],
+            1,
+            vec!["truncates public.events: data loss, its 300 k rows in production are deleted"],
+        ),
+        case(
+            "fail-delete-without-where",
+            vec![("0030_reset.sql", "delete from public.events;\n")],
+            1,
+            vec!["deletes every row of public.events (no WHERE): data loss, its 300 k rows"],
+        ),
+        case(
+            "pass-delete-with-where",
+            vec![("0030_reset.sql", "delete from public.events where id > 299990;\n")],
+            0,
+            vec!["safe to apply"],
+        ),
         // Statistics taken at 100 rows; the table holds 300,000 now.
         case(
             "fail-rewrite-of-a-table-grown-since-analysed",
@@ -665,6 +709,33 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             );
         }
     }
+
+    // Production's platform built another way than db-ci's shim: another extension, other
+    // grants on an auth table, the other RLS flag on it (it carries the project's trigger),
+    // a default privilege of a platform role. None is the project's: not drift.
+    admin
+        .batch_execute(
+            "create extension if not exists pg_trgm with schema extensions;
+             grant select on auth.users to authenticated;
+             do $$ begin
+               if (select relrowsecurity from pg_class where oid = 'auth.users'::regclass) then
+                 alter table auth.users disable row level security;
+               else
+                 alter table auth.users enable row level security;
+               end if;
+             end $$;
+             alter default privileges in schema public grant select on tables to gate_reader;",
+        )
+        .await
+        .unwrap();
+    let platform = case(
+        "pass-platform-differs-from-the-shim",
+        vec![("0030_add_column.sql", "set lock_timeout = '5s';\nalter table public.messages add column edited_at timestamptz;\n")],
+        0,
+        vec!["safe to apply"],
+    );
+    let (code, text) = run(&platform);
+    assert_eq!(code, Some(0), "{text}");
 
     // A hand-made change in production: the rehearsal cannot be trusted.
     admin

@@ -101,6 +101,7 @@ pub enum FindingKind {
     DataViolation,
     NotChecked,
     Destructive,
+    OpensToAnon,
 }
 
 impl FindingKind {
@@ -116,6 +117,7 @@ impl FindingKind {
             FindingKind::DataViolation => "data-violation",
             FindingKind::NotChecked => "not-checked",
             FindingKind::Destructive => "destructive",
+            FindingKind::OpensToAnon => "opens-to-anon",
         }
     }
 }
@@ -202,10 +204,14 @@ pub fn judge_statement(statement: &StatementTrace, sizes: &Sizes) -> Vec<Finding
         let Some(size) = sizes.get(relation) else {
             continue;
         };
+        // A TRUNCATE's new storage is empty: data loss (found apart), not a rewrite.
         if statement
             .indexes_built
             .iter()
             .any(|(index, _)| index == relation)
+            || ops
+                .iter()
+                .any(|op| matches!(op, Operation::Truncate { .. }))
         {
             continue;
         }

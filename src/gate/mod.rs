@@ -8,6 +8,7 @@ pub mod cli_split;
 pub mod config;
 pub mod judge;
 pub mod ledger;
+pub mod platform;
 pub mod references;
 pub mod rows;
 pub mod shape;
@@ -479,8 +480,10 @@ async fn rehearse(
     let rehearsal = Catalog::read(&client).await;
     client.batch_execute("rollback").await.map_err(begin)?;
     let rehearsal = rehearsal?;
-    let ours = crate::snapshot::render::to_yaml(&rehearsal);
-    let theirs = crate::snapshot::render::to_yaml(&prod.catalog);
+    // Only what the project's migrations own: the platform is the host's, not drift.
+    let texts: Vec<&str> = applied.iter().map(|f| f.text.as_str()).collect();
+    let ours = crate::snapshot::render::to_yaml(&platform::project_owned(&rehearsal, &texts));
+    let theirs = crate::snapshot::render::to_yaml(&platform::project_owned(&prod.catalog, &texts));
     if let Some(diff) = crate::snapshot::diff::unified(
         &ours,
         &theirs,
@@ -582,6 +585,7 @@ async fn rehearse(
         checks += 1;
         findings.extend(judge::judge_statement(statement, &sizes));
         findings.extend(destructive(statement, &sizes));
+        findings.extend(anon_policy(statement));
     }
     Ok(Rehearsed {
         checks,
@@ -720,6 +724,30 @@ async fn on_production_rows(
     Ok(copied.len())
 }
 
+/// A new policy that opens a table to the anon key: found on the pending statement that
+/// writes it, with or without RLS matrices.
+fn anon_policy(statement: &trace::StatementTrace) -> Option<Finding> {
+    let (table, policy) = shape::opens_to_anon(&statement.text)?;
+    Some(Finding {
+        kind: FindingKind::OpensToAnon,
+        blocks: true,
+        file: statement.file.clone(),
+        line: statement.line,
+        relation: Some(table.clone()),
+        message: format!(
+            "policy \"{policy}\" lets anyone with the anon key read every row of {table} \
+             (permissive, to anon, using (true))"
+        ),
+        advice: vec![
+            "write the condition a signed-out reader must meet, or grant the policy to \
+             authenticated; or accept it in gate.allow (kind: opens-to-anon) with the reason"
+                .to_owned(),
+        ],
+        statement: Some(statement.text.clone()),
+        allowed: None,
+    })
+}
+
 /// Dropped tables that hold production rows; dropped columns of them; renames clients see.
 fn destructive(statement: &trace::StatementTrace, sizes: &Sizes) -> Vec<Finding> {
     let mut findings = Vec::new();
@@ -766,6 +794,42 @@ fn destructive(statement: &trace::StatementTrace, sizes: &Sizes) -> Vec<Finding>
                          release; or accept it in gate.allow with the reason",
                     );
                 }
+            }
+            shape::Operation::Truncate { ref table }
+            | shape::Operation::DeleteAll { ref table }
+            | shape::Operation::UpdateAll { ref table } => {
+                let table = table.clone();
+                let Some(size) = sizes.get(&table).filter(|s| s.holds_rows()) else {
+                    continue;
+                };
+                let rows = match size.rows < 0.0 {
+                    true => format!("its rows ({})", judge::human_bytes(size.bytes)),
+                    false => format!("its {} rows", judge::human_count(size.rows)),
+                };
+                let (what, advice) = match op {
+                    shape::Operation::Truncate { .. } => (
+                        format!("truncates {table}: data loss, {rows} in production are deleted"),
+                        "delete only the rows meant to go (with a WHERE), after a backup; or \
+                         accept it in gate.allow with the reason",
+                    ),
+                    shape::Operation::DeleteAll { .. } => (
+                        format!(
+                            "deletes every row of {table} (no WHERE): data loss, {rows} in \
+                             production"
+                        ),
+                        "add the WHERE that names the rows meant to go; or accept it in \
+                         gate.allow with the reason",
+                    ),
+                    _ => (
+                        format!(
+                            "updates every row of {table} (no WHERE): data loss, the old values \
+                             of {rows} in production are overwritten"
+                        ),
+                        "add the WHERE that names the rows meant to change (a backfill: `where \
+                         column is null`); or accept it in gate.allow with the reason",
+                    ),
+                };
+                push(&table, what, advice)
             }
             shape::Operation::RenameTable { table, to } if sizes.contains_key(&table) => push(
                 &table,

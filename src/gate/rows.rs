@@ -202,7 +202,7 @@ pub fn over_budget(tables: &BTreeSet<String>, sizes: &Sizes, budget: i64) -> Vec
         .iter()
         .map(|t| (t, sizes.get(t).map_or(0, |s| s.bytes)))
         .collect();
-    by_size.sort_by(|a, b| b.1.cmp(&a.1));
+    by_size.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
     by_size
         .into_iter()
         .map(|(table, _)| NotCopied::OverBudget {
