@@ -39,7 +39,13 @@ const EARLIER: &[(&str, &str)] = &[
          create policy \"read\" on public.messages for select to authenticated using (true);\n\
          comment on table public.messages is 'pro plan';\n\
          create table public.events (id int primary key, kind text);\n\
-         alter table public.events enable row level security;\n",
+         alter table public.events enable row level security;\n\
+         create table public.tags (id int primary key, label text);\n\
+         alter table public.tags enable row level security;\n\
+         create function public.tag_labels() returns setof text language sql stable \
+           set search_path = '' as $$ select label from public.tags $$;\n\
+         create function public.tag_count() returns bigint language plpgsql stable \
+           set search_path = '' as $$ begin return (select count(label) from public.tags); end $$;\n",
     ),
 ];
 
@@ -594,6 +600,35 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             expect: vec!["needs a non-empty `reason`"],
         },
     ];
+    // Function bodies against the new schema: `tags` is empty in production, so nothing
+    // else stops the drop of a column two functions still read.
+    let mut broken = vec![
+        "function public.tag_labels() no longer works after this migration",
+        "migrations/0030_tags.sql:2",
+    ];
+    if kind == BackendKind::Local {
+        // plpgsql_check is installed beside the local server.
+        broken.push("function public.tag_count() no longer works after this migration");
+    }
+    cases.push(case(
+        "fail-drop-column-function-bodies-still-read",
+        vec![(
+            "0030_tags.sql",
+            "set lock_timeout = '5s';\nalter table public.tags drop column label;\n",
+        )],
+        1,
+        broken,
+    ));
+    cases.push(case(
+        "pass-drop-column-with-the-functions-that-read-it",
+        vec![(
+            "0030_tags.sql",
+            "set lock_timeout = '5s';\ndrop function public.tag_labels();\ndrop function public.tag_count();\n\
+             alter table public.tags drop column label;\n",
+        )],
+        0,
+        vec!["safe to apply"],
+    ));
     let base = tempfile::tempdir().unwrap();
     let run = |c: &Case| {
         let dir = base.path().join(c.name);

@@ -102,6 +102,7 @@ pub enum FindingKind {
     NotChecked,
     Destructive,
     OpensToAnon,
+    FunctionBody,
 }
 
 impl FindingKind {
@@ -118,6 +119,7 @@ impl FindingKind {
             FindingKind::NotChecked => "not-checked",
             FindingKind::Destructive => "destructive",
             FindingKind::OpensToAnon => "opens-to-anon",
+            FindingKind::FunctionBody => "function-body",
         }
     }
 }

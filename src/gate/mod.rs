@@ -4,6 +4,7 @@
 //! locks, rewrites and scans, pre-flights data-dependent failures on production's rows, and
 //! gives one verdict: exit 0 safe, 1 blocked, 2 input, 3 environment.
 
+pub mod bodies;
 pub mod cli_split;
 pub mod config;
 pub mod judge;
@@ -525,6 +526,15 @@ async fn rehearse(
             .map_err(|e| rehearse_error(first, e))?,
         None => references::Routines::new(),
     };
+    // The bodies that do not validate before the pending migrations are not theirs to answer.
+    let checker = bodies::Checker::prepare(&client).await;
+    let invalid_before = match pending.first() {
+        Some(first) => checker
+            .invalid(&client)
+            .await
+            .map_err(|e| rehearse_error(first, e))?,
+        None => BTreeMap::new(),
+    };
     let mut traced = Vec::new();
     for file in pending {
         let trace = trace::apply(&client, file, timeout, true, &mut carried)
@@ -564,6 +574,26 @@ async fn rehearse(
             trace.duration.as_secs_f64() * 1000.0
         ));
     }
+    if let Some(last) = pending.last() {
+        let invalid_after = checker
+            .invalid(&client)
+            .await
+            .map_err(|e| rehearse_error(last, e))?;
+        for (function, message) in invalid_after {
+            if invalid_before.get(&function) == Some(&message) {
+                continue;
+            }
+            findings.push(broken_body(&function, &message, &traced, last));
+        }
+        if !checker.checks_plpgsql() {
+            notes.push(
+                "plpgsql_check is not installed on the rehearsal's server: PL/pgSQL bodies \
+                 were not checked against the new schema (SQL bodies were)"
+                    .to_owned(),
+            );
+        }
+    }
+    checker.remove(&client).await;
     let mut sizes = prod.sizes.clone();
     if let Some(rows_database) = rows_database {
         let checked = on_production_rows(
@@ -722,6 +752,39 @@ async fn on_production_rows(
         "ran the pending migrations on a copy of production's rows: {described}"
     ));
     Ok(copied.len())
+}
+
+/// A function whose body no longer validates after the pending migrations, pointing at the
+/// last pending statement that names what its error names (the change that broke it).
+fn broken_body(
+    function: &str,
+    message: &str,
+    traced: &[trace::StatementTrace],
+    last: &SqlFile,
+) -> Finding {
+    let names = bodies::quoted_names(message);
+    let culprit = traced.iter().rev().find(|s| {
+        let text = s.text.to_lowercase();
+        names.iter().any(|name| text.contains(name.as_str()))
+    });
+    let (file, line) = culprit.map_or_else(|| (last.rel.clone(), 1), |s| (s.file.clone(), s.line));
+    Finding {
+        kind: FindingKind::FunctionBody,
+        blocks: true,
+        file,
+        line,
+        relation: None,
+        message: format!(
+            "function {function} no longer works after this migration: {message} (every call \
+             fails in production)"
+        ),
+        advice: vec![format!(
+            "change {function} in the same release (create or replace it without what is \
+             removed), or keep what it uses until it no longer does"
+        )],
+        statement: culprit.map(|s| s.text.clone()),
+        allowed: None,
+    }
 }
 
 /// A new policy that opens a table to the anon key: found on the pending statement that
