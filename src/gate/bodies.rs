@@ -90,7 +90,7 @@ impl Checker {
              returns table (function text, message text) language plpgsql as $db_ci$ \
              declare r record; m text; \
              begin \
-               for r in select p.oid, p.oid::regprocedure::text as name, l.lanname, \
+               for r in select p.oid, n.nspname || '.' || p.proname || '(' || pg_catalog.pg_get_function_identity_arguments(p.oid) || ')' as name, l.lanname, \
                    p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype as is_trigger, \
                    (select t.tgrelid from pg_catalog.pg_trigger t where t.tgfoid = p.oid limit 1) \
                      as trigger_table \
