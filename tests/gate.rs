@@ -348,7 +348,12 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
                 "do $$ begin\n  alter table public.messages alter column note set not null;\nend $$;\n",
             )],
             1,
-            vec!["migrations/0030_not_null.sql:1", "would fail in production", "contains null values"],
+            vec![
+                "migrations/0030_not_null.sql:1",
+                "would fail in production",
+                "contains null values",
+                "while SET NOT NULL on note scans it",
+            ],
         ),
         Case {
             config: "gate:\n  allow:\n    - file: migrations/0030_not_null.sql\n      kind: scan\n      reason: in the maintenance window\n",

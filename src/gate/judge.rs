@@ -185,7 +185,7 @@ fn strongest<'a>(statement: &'a StatementTrace, relation: &str) -> Option<&'a st
 /// The findings for one traced statement, weighted with production's sizes.
 pub fn judge_statement(statement: &StatementTrace, sizes: &Sizes) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let ops = shape::operations(&statement.text);
+    let ops = shape::operations_within(&statement.full);
     let finding = |kind, blocks, relation: &str, message: String, advice: Vec<String>| Finding {
         kind,
         blocks,
@@ -398,6 +398,7 @@ mod tests {
             file: "migrations/0002_x.sql".into(),
             line: 3,
             text: text.into(),
+            full: text.into(),
             locks: locks
                 .iter()
                 .map(|(m, r)| (m.to_string(), r.to_string(), 'r'))
@@ -460,7 +461,7 @@ mod tests {
         assert_eq!(f[0].kind, FindingKind::IndexBuild);
         assert!(f[0].blocks && f[0].advice[0].contains("CONCURRENTLY"));
         let mut c = s.clone();
-        c.text = "create index concurrently m_idx on messages (room_id)".into();
+        c.full = "create index concurrently m_idx on messages (room_id)".into();
         c.locks = vec![(
             "ShareUpdateExclusiveLock".into(),
             "public.messages".into(),
@@ -479,7 +480,7 @@ mod tests {
         assert_eq!(f[0].kind, FindingKind::Scan);
         assert!(f[0].blocks && f[0].advice[0].contains("NOT VALID"));
         let mut safe = s.clone();
-        safe.text =
+        safe.full =
             "alter table messages add constraint c check (length(body) < 500) not valid".into();
         safe.lock_timeout_set = true;
         assert!(judge_statement(&safe, &sizes(2e6)).is_empty());
@@ -508,6 +509,17 @@ mod tests {
         );
         assert_eq!(estimate_rows(0.0, 0, 0, 8192), 0.0, "empty");
         assert_eq!(estimate_rows(50.0, 2, 16384, 8192), 50.0, "fresh");
+    }
+
+    #[test]
+    fn set_not_null_inside_a_do_block_is_a_scan_under_lock() {
+        let s = statement(
+            "do $$ begin\n  alter table public.messages alter column note set not null;\nend $$",
+            &[("AccessExclusiveLock", "public.messages")],
+        );
+        let f = judge_statement(&s, &sizes(2e6));
+        assert_eq!(f[0].kind, FindingKind::Scan);
+        assert!(f[0].blocks && f[0].message.contains("SET NOT NULL on note scans it"));
     }
 
     #[test]

@@ -429,7 +429,12 @@ async fn rehearse(
     // Production's rows are copied into a twin of the rehearsal as it stands now, before the
     // pending migrations: they run there on the rows, after the trace says which tables they
     // touch. A template copy needs the database without sessions.
-    let needs_rows = failed.is_none() && prod.sizes.values().any(Size::holds_rows);
+    // The ledger's rows are the deploy tool's, never a migration's to change.
+    let needs_rows = failed.is_none()
+        && prod
+            .sizes
+            .iter()
+            .any(|(name, size)| size.holds_rows() && !rows::bookkeeping(name));
     let (client, observer, rows_database) = match needs_rows {
         true => {
             drop((client, observer));
@@ -677,7 +682,7 @@ async fn on_production_rows(
                     || s.rewritten.iter().any(|name| name == table)
                     || s.indexes_built.iter().any(|(_, name)| name == table)
                     || s.dropped.iter().any(|(name, _)| name == table)
-                    || shape::operations(&s.text)
+                    || shape::operations_within(&s.full)
                         .iter()
                         .any(|op| op.table() == table)
             })
@@ -724,6 +729,28 @@ async fn on_production_rows(
                 Error::environment(format!("rehearse {} on production's rows: {e}", file.rel))
             })?;
         if let Some((line, message)) = outcome.failed {
+            if message.contains(crate::sql::TIMEOUT_MESSAGE) {
+                // Slow is not wrong: the rows were not all seen.
+                findings.push(Finding {
+                    kind: FindingKind::NotChecked,
+                    blocks: true,
+                    file: file.rel.clone(),
+                    line,
+                    relation: None,
+                    message: format!(
+                        "not checked: whether production's rows ({described}) let this \
+                         migration apply: on their copy it ran past replay.statement_timeout"
+                    ),
+                    advice: vec![
+                        "raise replay.statement_timeout, or accept it in gate.allow (kind: \
+                         not-checked) with the reason"
+                            .to_owned(),
+                    ],
+                    statement: None,
+                    allowed: None,
+                });
+                break;
+            }
             findings.push(Finding {
                 kind: FindingKind::DataViolation,
                 blocks: true,
@@ -764,7 +791,7 @@ fn broken_body(
 ) -> Finding {
     let names = bodies::quoted_names(message);
     let culprit = traced.iter().rev().find(|s| {
-        let text = s.text.to_lowercase();
+        let text = s.full.to_lowercase();
         names.iter().any(|name| text.contains(name.as_str()))
     });
     let (file, line) = culprit.map_or_else(|| (last.rel.clone(), 1), |s| (s.file.clone(), s.line));
@@ -790,7 +817,7 @@ fn broken_body(
 /// A new policy that opens a table to the anon key: found on the pending statement that
 /// writes it, with or without RLS matrices.
 fn anon_policy(statement: &trace::StatementTrace) -> Option<Finding> {
-    let (table, policy) = shape::opens_to_anon(&statement.text)?;
+    let (table, policy) = shape::opens_to_anon(&statement.full)?;
     Some(Finding {
         kind: FindingKind::OpensToAnon,
         blocks: true,
@@ -843,7 +870,7 @@ fn destructive(statement: &trace::StatementTrace, sizes: &Sizes) -> Vec<Finding>
             );
         }
     }
-    for op in shape::operations(&statement.text) {
+    for op in shape::operations_within(&statement.full) {
         match op {
             shape::Operation::DropColumn { table, column } => {
                 if let Some(size) = sizes.get(&table).filter(|s| s.holds_rows()) {

@@ -21,6 +21,11 @@ pub fn quote_relation(name: &str) -> String {
     }
 }
 
+/// The deploy tool's own tables (the migration ledger): their rows are no migration's data.
+pub fn bookkeeping(name: &str) -> bool {
+    name.starts_with("supabase_migrations.")
+}
+
 /// The production tables the pending statements touched on the rehearsal (locked, rewritten,
 /// indexed, dropped: a statement that reads or changes a table locks it, inside DO blocks and
 /// functions too) that hold rows in production.
@@ -37,13 +42,13 @@ pub fn touched(statements: &[StatementTrace], sizes: &Sizes) -> BTreeSet<String>
         );
         names.extend(statement.dropped.iter().map(|(name, _)| name.clone()));
         // Outside a transaction the trace sees no locks: the statement's words name its table.
-        for op in super::shape::operations(&statement.text) {
+        for op in super::shape::operations_within(&statement.full) {
             names.insert(op.table().to_owned());
         }
     }
     names
         .into_iter()
-        .filter(|name| sizes.get(name).is_some_and(|s| s.holds_rows()))
+        .filter(|name| !bookkeeping(name) && sizes.get(name).is_some_and(|s| s.holds_rows()))
         .collect()
 }
 
@@ -364,6 +369,7 @@ mod tests {
             file: "migrations/0030_x.sql".into(),
             line: 1,
             text: text.into(),
+            full: text.into(),
             locks: locks
                 .iter()
                 .map(|r| ("AccessShareLock".to_owned(), r.to_string(), 'r'))

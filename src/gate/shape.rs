@@ -185,6 +185,40 @@ fn balanced(text: &str) -> &str {
     text
 }
 
+/// The operations in one statement, and in the body of a `DO` block the statements of its
+/// body (a `SET NOT NULL` there scans and fails as it would outside).
+pub fn operations_within(statement: &str) -> Vec<Operation> {
+    static DO: OnceLock<Regex> = OnceLock::new();
+    let text = strip_comments(statement);
+    let block = re(
+        &DO,
+        r"(?is)^\s*do\s+(?:language\s+plpgsql\s+)?(\$[A-Za-z_]*\$)(.*)$",
+    );
+    let Some(c) = block.captures(&text) else {
+        return operations(statement);
+    };
+    let tag = c[1].to_owned();
+    let Some(end) = c[2].find(tag.as_str()) else {
+        return Vec::new();
+    };
+    let body = &c[2][..end];
+    let mut ops = Vec::new();
+    for piece in crate::sql::split(body) {
+        let mut piece = piece.text(body).trim();
+        // The block's own words before its first statement.
+        for word in ["begin", "declare"] {
+            if piece.len() > word.len()
+                && piece[..word.len()].eq_ignore_ascii_case(word)
+                && piece[word.len()..].starts_with(char::is_whitespace)
+            {
+                piece = piece[word.len()..].trim_start();
+            }
+        }
+        ops.extend(operations(piece));
+    }
+    ops
+}
+
 /// The operations in one statement (an `ALTER TABLE` may hold several).
 pub fn operations(statement: &str) -> Vec<Operation> {
     static INDEX: OnceLock<Regex> = OnceLock::new();
@@ -604,6 +638,29 @@ mod tests {
             operations("alter table t add unique (a, b)").as_slice(),
             [Operation::AddConstraint { kind: ConstraintKind::Unique(cols), .. }] if cols == &["a", "b"]
         ));
+    }
+
+    #[test]
+    fn statements_inside_a_do_block() {
+        assert_eq!(
+            operations_within(
+                "do $$\nbegin\n  alter table public.messages alter column note set not null;\nend $$;"
+            ),
+            vec![Operation::SetNotNull {
+                table: "public.messages".into(),
+                column: "note".into()
+            }]
+        );
+        assert_eq!(
+            operations_within("DO $body$ BEGIN truncate t; END $body$"),
+            vec![Operation::Truncate {
+                table: "public.t".into()
+            }]
+        );
+        assert_eq!(
+            operations_within("alter table t alter column a set not null"),
+            operations("alter table t alter column a set not null")
+        );
     }
 
     #[test]
