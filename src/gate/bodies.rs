@@ -27,36 +27,39 @@ async fn installed_in(client: &Client) -> Option<String> {
 }
 
 /// Whether the rehearsal can check PL/pgSQL bodies, and whether the gate installed the
-/// checker (and removes it again).
+/// checker (and removes it again). It is installed the first time the project has a PL/pgSQL
+/// function to check.
+#[derive(Default)]
 pub struct Checker {
     schema: Option<String>,
     installed_here: bool,
+    tried: bool,
 }
 
 impl Checker {
+    pub fn new() -> Checker {
+        Checker::default()
+    }
+
     /// Installs plpgsql_check on the rehearsal when the server has it.
-    pub async fn prepare(client: &Client) -> Checker {
+    async fn prepare(&mut self, client: &Client) {
+        self.tried = true;
         if let Some(schema) = installed_in(client).await {
-            return Checker {
-                schema: Some(schema),
-                installed_here: false,
-            };
+            self.schema = Some(schema);
+            return;
         }
-        let created = client
+        self.installed_here = client
             .batch_execute("create extension plpgsql_check with schema extensions")
             .await
             .is_ok();
-        Checker {
-            schema: match created {
-                true => installed_in(client).await,
-                false => None,
-            },
-            installed_here: created,
+        if self.installed_here {
+            self.schema = installed_in(client).await;
         }
     }
 
-    pub fn checks_plpgsql(&self) -> bool {
-        self.schema.is_some()
+    /// Whether PL/pgSQL bodies were there to check and the server had no plpgsql_check.
+    pub fn lacked_plpgsql_check(&self) -> bool {
+        self.tried && self.schema.is_none()
     }
 
     /// Leaves the rehearsal as the migrations made it.
@@ -67,12 +70,32 @@ impl Checker {
     }
 
     /// The project's functions whose bodies do not validate now: signature → error.
-    pub async fn invalid(&self, client: &Client) -> Result<BTreeMap<String, String>, String> {
+    pub async fn invalid(&mut self, client: &Client) -> Result<BTreeMap<String, String>, String> {
         let platform = PLATFORM_SCHEMAS
             .iter()
             .map(|s| quote_literal(s))
             .collect::<Vec<_>>()
             .join(", ");
+        if !self.tried {
+            let plpgsql = client
+                .query_one(
+                    &format!(
+                        "select exists (select 1 from pg_catalog.pg_proc p \
+                         join pg_catalog.pg_namespace n on n.oid = p.pronamespace \
+                         join pg_catalog.pg_language l on l.oid = p.prolang \
+                         where l.lanname = 'plpgsql' \
+                         and n.nspname not in ('pg_catalog', 'information_schema', {platform}) \
+                         and n.nspname not like 'pg\\_%')"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(|e| format!("list the functions to check: {}", db_error_text(&e)))?
+                .get::<_, bool>(0);
+            if plpgsql {
+                self.prepare(client).await;
+            }
+        }
         let plpgsql = match &self.schema {
             Some(schema) => format!(
                 "elsif r.lanname = 'plpgsql' then \

@@ -532,7 +532,7 @@ async fn rehearse(
         None => references::Routines::new(),
     };
     // The bodies that do not validate before the pending migrations are not theirs to answer.
-    let checker = bodies::Checker::prepare(&client).await;
+    let mut checker = bodies::Checker::new();
     let invalid_before = match pending.first() {
         Some(first) => checker
             .invalid(&client)
@@ -590,7 +590,7 @@ async fn rehearse(
             }
             findings.push(broken_body(&function, &message, &traced, last));
         }
-        if !checker.checks_plpgsql() {
+        if checker.lacked_plpgsql_check() {
             notes.push(
                 "plpgsql_check is not installed on the rehearsal's server: PL/pgSQL bodies \
                  were not checked against the new schema (SQL bodies were)"
