@@ -210,7 +210,7 @@ async fn main() {
         secs(run_time)
     );
     println!(
-        "  gate (production read, rehearsal, catalog comparison, traced apply, pre-flight, rls + lint): {}",
+        "  gate (production read, rehearsal, catalog comparison, traced apply, body check, rls + lint): {}",
         secs(gate_time)
     );
     println!(

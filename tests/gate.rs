@@ -23,14 +23,29 @@ const EARLIER: &[(&str, &str)] = &[
         // search path the platform sets (`extensions`), which the rehearsal must have too.
         "create table public.rooms (id int primary key, name text not null, \
            ref uuid not null default uuid_generate_v4());\n\
-         alter table public.rooms enable row level security;\n",
+         alter table public.rooms enable row level security;\n\
+         create function public.on_signup() returns trigger language plpgsql set search_path = '' \
+           as $$ begin return new; end $$;\n\
+         create trigger on_signup after insert on auth.users for each row execute function public.on_signup();\n\
+         create schema private;\n\
+         create function private.touch() returns boolean language sql security definer \
+           set search_path = '' as $$ select pg_catalog.pg_reload_conf() $$;\n",
     ),
     (
         "0020_messages.sql",
-        "create table public.messages (\n  id int primary key,\n  room_id int references public.rooms (id),\n  \
+        "-- messages, per room\ncreate table public.messages (\n  id int primary key,\n  room_id int references public.rooms (id),\n  \
          body text,\n  note text\n);\n\
          alter table public.messages enable row level security;\n\
-         create policy \"read\" on public.messages for select to authenticated using (true);\n",
+         create policy \"read\" on public.messages for select to authenticated using (true);\n\
+         comment on table public.messages is 'pro plan';\n\
+         create table public.events (id int primary key, kind text);\n\
+         alter table public.events enable row level security;\n\
+         create table public.tags (id int primary key, label text);\n\
+         alter table public.tags enable row level security;\n\
+         create function public.tag_labels() returns setof text language sql stable \
+           set search_path = '' as $$ select label from public.tags $$;\n\
+         create function public.tag_count() returns bigint language plpgsql stable \
+           set search_path = '' as $$ begin return (select count(label) from public.tags); end $$;\n",
     ),
 ];
 
@@ -62,6 +77,8 @@ struct Case {
     config: &'static str,
     /// `policy-tests/messages.yaml`, run on the rehearsal after the pending migrations.
     policy: Option<&'static str>,
+    /// Production read as a role without BYPASSRLS.
+    under_rls: bool,
     exit: i32,
     expect: Vec<&'static str>,
 }
@@ -78,6 +95,7 @@ fn case(
         pending,
         config: "",
         policy: None,
+        under_rls: false,
         exit,
         expect,
     }
@@ -165,9 +183,14 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
              insert into public.messages select g, 1 + g % 100, 'hello ' || g,
                case when g % 1000 = 0 then null else 'n' end
              from generate_series(1, 1000000) g;
+             insert into public.events select g, 'k' from generate_series(1, 100) g;
              analyze;
+             -- Grown since its statistics were taken: analysed at 100 rows.
+             insert into public.events select g, 'k' from generate_series(101, 300000) g;
              create role gate_reader login bypassrls password 'Reader-Secret';
-             grant pg_read_all_data to gate_reader;",
+             grant pg_read_all_data to gate_reader;
+             create role gate_rls login password 'Reader-Secret';
+             grant pg_read_all_data to gate_rls;",
         )
         .await
         .unwrap();
@@ -175,10 +198,19 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
         Host::Socket(socket) => socket.display().to_string().replace('/', "%2F"),
         Host::Tcp(host) => host.clone(),
     };
-    let url = format!(
-        "postgres://gate_reader:Reader-Secret@{host}:{}/{}?sslmode=prefer",
-        prod.server.connection.port, prod.database
-    );
+    let url_of = |role: &str| {
+        format!(
+            "postgres://{role}:Reader-Secret@{host}:{}/{}?sslmode=prefer",
+            prod.server.connection.port, prod.database
+        )
+    };
+    let (url, url_under_rls) = (url_of("gate_reader"), url_of("gate_rls"));
+    // Production's configuration load time: a reload the project's code would cause moves it.
+    let loaded_before: std::time::SystemTime = admin
+        .query_one("select pg_conf_load_time()", &[])
+        .await
+        .unwrap()
+        .get(0);
     let catalog_before = Fingerprint::read(&admin).await.unwrap();
     let data_before = DataFingerprint::read(&admin).await.unwrap();
 
@@ -275,7 +307,170 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
                 "alter table public.messages alter column note set not null;\n",
             )],
             1,
-            vec!["production has rows where note is null", "would fail in production"],
+            vec![
+                "column \"note\" of relation \"messages\" contains null values",
+                "would fail in production",
+                "public.messages (1.0 M)",
+            ],
+        ),
+        // The NOT VALID → VALIDATE pattern the gate recommends: VALIDATE is checked on the rows.
+        case(
+            "fail-validate-on-rows-that-violate",
+            vec![(
+                "0030_check.sql",
+                "set lock_timeout = '5s';\n\
+                 alter table public.messages add constraint note_set check (note is not null) not valid;\n\
+                 alter table public.messages validate constraint note_set;\n",
+            )],
+            1,
+            vec![
+                "migrations/0030_check.sql:3",
+                "would fail in production",
+                "is violated by some row",
+            ],
+        ),
+        case(
+            "pass-backfill-then-validate",
+            vec![(
+                "0030_check.sql",
+                "set lock_timeout = '5s';\n\
+                 update public.messages set note = 'n' where note is null;\n\
+                 alter table public.messages add constraint note_set check (note is not null) not valid;\n\
+                 alter table public.messages validate constraint note_set;\n",
+            )],
+            0,
+            vec!["safe to apply", "ran the pending migrations on a copy of production's rows"],
+        ),
+        case(
+            "fail-set-not-null-inside-a-do-block",
+            vec![(
+                "0030_not_null.sql",
+                "do $$ begin\n  alter table public.messages alter column note set not null;\nend $$;\n",
+            )],
+            1,
+            vec![
+                "migrations/0030_not_null.sql:1",
+                "would fail in production",
+                "contains null values",
+                "while SET NOT NULL on note scans it",
+            ],
+        ),
+        Case {
+            config: "gate:\n  allow:\n    - file: migrations/0030_not_null.sql\n      kind: scan\n      reason: in the maintenance window\n",
+            ..case(
+                "pass-backfill-then-set-not-null",
+                vec![(
+                    "0030_not_null.sql",
+                    "set lock_timeout = '5s';\n\
+                     update public.messages set note = 'n' where note is null;\n\
+                     alter table public.messages alter column note set not null;\n",
+                )],
+                0,
+                vec!["safe to apply", "allowed (in the maintenance window)"],
+            )
+        },
+        // The project's code never runs on production: this CHECK would reload production's
+        // configuration (see the load time compared at the end).
+        case(
+            "fail-check-with-a-side-effect-is-evaluated-on-the-rehearsal",
+            vec![(
+                "0030_touch.sql",
+                "set lock_timeout = '5s';\n\
+                 alter table public.messages add constraint touched check (private.touch());\n",
+            )],
+            1,
+            vec!["while validating the new CHECK constraint scans it"],
+        ),
+        Case {
+            config: "gate:\n  copy_budget_mb: 1\n",
+            ..case(
+                "fail-rows-over-the-copy-budget",
+                vec![(
+                    "0030_check.sql",
+                    "set lock_timeout = '5s';\n\
+                     alter table public.messages validate constraint messages_room_id_fkey;\n",
+                )],
+                1,
+                vec!["not checked: whether production's rows of public.messages", "over gate.copy_budget_mb"],
+            )
+        },
+        Case {
+            config: "gate:\n  copy_budget_mb: 1\n  allow:\n    - file: migrations/0030_check.sql\n      kind: not-checked\n      relation: public.messages\n      reason: validated by hand\n    - file: migrations/0030_check.sql\n      kind: not-checked\n      relation: public.rooms\n      reason: validated by hand\n",
+            ..case(
+                "pass-rows-over-the-copy-budget-allowed-by-name",
+                vec![(
+                    "0030_check.sql",
+                    "set lock_timeout = '5s';\n\
+                     alter table public.messages validate constraint messages_room_id_fkey;\n",
+                )],
+                0,
+                vec!["allowed (validated by hand)"],
+            )
+        },
+        Case {
+            under_rls: true,
+            ..case(
+                "fail-role-under-row-level-security",
+                vec![(
+                    "0030_check.sql",
+                    "set lock_timeout = '5s';\n\
+                     alter table public.messages add constraint note_set check (note is not null) not valid;\n\
+                     alter table public.messages validate constraint note_set;\n",
+                )],
+                1,
+                vec!["not checked", "alter role gate_rls bypassrls"],
+            )
+        },
+        // A policy that opens a table to the anon key blocks without any matrix.
+        case(
+            "fail-anon-policy-without-matrices",
+            vec![(
+                "0030_anon.sql",
+                "-- public reading\ncreate policy \"anon read\" on public.messages for select to anon using (true);\n",
+            )],
+            1,
+            vec![
+                "migrations/0030_anon.sql:2",
+                "policy \"anon read\" lets anyone with the anon key read every row of public.messages",
+            ],
+        ),
+        case(
+            "pass-anon-policy-with-a-condition",
+            vec![(
+                "0030_anon.sql",
+                "create policy \"anon read\" on public.messages for select to anon using (note = 'public');\n",
+            )],
+            0,
+            vec!["safe to apply"],
+        ),
+        // Statements that change every row are data loss, with the row count.
+        case(
+            "fail-truncate-is-data-loss",
+            vec![("0030_reset.sql", "truncate public.events;\n")],
+            1,
+            vec!["truncates public.events: data loss, its 300 k rows in production are deleted"],
+        ),
+        case(
+            "fail-delete-without-where",
+            vec![("0030_reset.sql", "delete from public.events;\n")],
+            1,
+            vec!["deletes every row of public.events (no WHERE): data loss, its 300 k rows"],
+        ),
+        case(
+            "pass-delete-with-where",
+            vec![("0030_reset.sql", "delete from public.events where id > 299990;\n")],
+            0,
+            vec!["safe to apply"],
+        ),
+        // Statistics taken at 100 rows; the table holds 300,000 now.
+        case(
+            "fail-rewrite-of-a-table-grown-since-analysed",
+            vec![(
+                "0030_bigint.sql",
+                "alter table public.events alter column id type bigint;\n",
+            )],
+            1,
+            vec!["ACCESS EXCLUSIVE on public.events (300 k rows"],
         ),
         case(
             "fail-drop-table-with-rows",
@@ -301,6 +496,7 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             pending: vec![],
             config: "",
             policy: None,
+            under_rls: false,
             exit: 1,
             expect: vec!["production has applied 1 migration the repository does not have: 0020 (messages)"],
         },
@@ -313,6 +509,7 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             pending: vec![],
             config: "",
             policy: None,
+            under_rls: false,
             exit: 1,
             expect: vec!["migration 0020 (migrations/0020_messages.sql) was edited after production applied it"],
         },
@@ -328,6 +525,7 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             pending: vec![("0030_drop.sql", "alter table public.messages drop column note;\n")],
             config: "gate:\n  allow:\n    - file: migrations/0030_drop.sql\n      kind: destructive\n      reason: the note column was never read\n",
             policy: None,
+            under_rls: false,
             exit: 0,
             expect: vec!["allowed (the note column was never read)"],
         },
@@ -402,10 +600,40 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             pending: vec![],
             config: "gate:\n  allow:\n    - file: migrations/0030_drop.sql\n      reason: ''\n",
             policy: None,
+            under_rls: false,
             exit: 2,
             expect: vec!["needs a non-empty `reason`"],
         },
     ];
+    // Function bodies against the new schema: `tags` is empty in production, so nothing
+    // else stops the drop of a column two functions still read.
+    let mut broken = vec![
+        "function public.tag_labels() no longer works after this migration",
+        "migrations/0030_tags.sql:2",
+    ];
+    if kind == BackendKind::Local {
+        // plpgsql_check is installed beside the local server.
+        broken.push("function public.tag_count() no longer works after this migration");
+    }
+    cases.push(case(
+        "fail-drop-column-function-bodies-still-read",
+        vec![(
+            "0030_tags.sql",
+            "set lock_timeout = '5s';\nalter table public.tags drop column label;\n",
+        )],
+        1,
+        broken,
+    ));
+    cases.push(case(
+        "pass-drop-column-with-the-functions-that-read-it",
+        vec![(
+            "0030_tags.sql",
+            "set lock_timeout = '5s';\ndrop function public.tag_labels();\ndrop function public.tag_count();\n\
+             alter table public.tags drop column label;\n",
+        )],
+        0,
+        vec!["safe to apply"],
+    ));
     let base = tempfile::tempdir().unwrap();
     let run = |c: &Case| {
         let dir = base.path().join(c.name);
@@ -420,7 +648,11 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             "gate".into(),
             dir.display().to_string(),
             "--against".into(),
-            url.clone(),
+            if c.under_rls {
+                url_under_rls.clone()
+            } else {
+                url.clone()
+            },
             "--json".into(),
             json.display().to_string(),
         ];
@@ -457,6 +689,93 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
     assert!(data_before
         .diff(&DataFingerprint::read(&admin).await.unwrap(), 0.0)
         .is_empty());
+
+    // Production's configuration was never reloaded: the CHECK ran on the rehearsal only.
+    let loaded_after: std::time::SystemTime = admin
+        .query_one("select pg_conf_load_time()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        loaded_before, loaded_after,
+        "the project's code ran on production"
+    );
+
+    // The ledger as `supabase db push` writes it: the CLI's statements, comments kept. The
+    // untouched files match it; an edit inside a literal does not.
+    for (name, text) in EARLIER {
+        admin
+            .execute(
+                "update supabase_migrations.schema_migrations set statements = $1 \
+                 where version = $2",
+                &[
+                    &db_ci::gate::cli_split::statements(text),
+                    &name.split('_').next().unwrap(),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    for c in [
+        case(
+            "pass-ledger-written-by-the-cli",
+            vec![],
+            0,
+            vec!["safe to apply"],
+        ),
+        Case {
+            earlier: vec![
+                (EARLIER[0].0, EARLIER[0].1.to_string()),
+                (
+                    EARLIER[1].0,
+                    EARLIER[1].1.replace("'pro plan'", "'proplan'"),
+                ),
+            ],
+            ..case(
+                "fail-ledger-literal-edited",
+                vec![],
+                1,
+                vec!["was edited after production applied it", "'proplan'"],
+            )
+        },
+    ] {
+        let (code, text) = run(&c);
+        assert_eq!(code, Some(c.exit), "{}: {text}", c.name);
+        for needle in &c.expect {
+            assert!(
+                text.contains(needle),
+                "{}: lacks `{needle}`: {text}",
+                c.name
+            );
+        }
+    }
+
+    // Production's platform built another way than db-ci's shim: another extension, other
+    // grants on an auth table, the other RLS flag on it (it carries the project's trigger),
+    // a default privilege of a platform role. None is the project's: not drift.
+    admin
+        .batch_execute(
+            "create extension if not exists pg_trgm with schema extensions;
+             grant select on auth.users to authenticated;
+             do $$ begin
+               if (select relrowsecurity from pg_class where oid = 'auth.users'::regclass) then
+                 alter table auth.users disable row level security;
+               else
+                 alter table auth.users enable row level security;
+               end if;
+             end $$;
+             alter default privileges in schema public grant select on tables to gate_reader;",
+        )
+        .await
+        .unwrap();
+    let platform = case(
+        "pass-platform-differs-from-the-shim",
+        vec![("0030_add_column.sql", "set lock_timeout = '5s';\nalter table public.messages add column edited_at timestamptz;\n")],
+        0,
+        vec!["safe to apply"],
+    );
+    let (code, text) = run(&platform);
+    assert_eq!(code, Some(0), "{text}");
 
     // A hand-made change in production: the rehearsal cannot be trusted.
     admin

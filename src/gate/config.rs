@@ -11,13 +11,18 @@ use crate::config::{Section, SectionRegistration};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
-    /// How long one read-only query on production may run (pre-flight checks over it say
-    /// "not checked").
+    /// How long one read-only query on production may run (a copy of a table's rows over it
+    /// says "not checked").
     #[serde(
         default = "default_prod_timeout",
         deserialize_with = "crate::config::duration"
     )]
     pub statement_timeout: Duration,
+    /// How much of production's tables (their size on disk, all together) the gate copies to
+    /// the rehearsal to run the pending migrations on their rows; over it the data checks say
+    /// "not checked" and block unless allowed.
+    #[serde(default = "default_copy_budget_mb")]
+    pub copy_budget_mb: u64,
     /// Findings accepted on purpose, each with its reason.
     #[serde(default)]
     pub allow: Vec<Allow>,
@@ -33,9 +38,14 @@ impl Default for GateConfig {
     fn default() -> Self {
         GateConfig {
             statement_timeout: default_prod_timeout(),
+            copy_budget_mb: default_copy_budget_mb(),
             allow: Vec::new(),
         }
     }
+}
+
+fn default_copy_budget_mb() -> u64 {
+    512
 }
 
 fn default_prod_timeout() -> Duration {

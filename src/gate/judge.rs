@@ -10,9 +10,26 @@ use super::trace::StatementTrace;
 /// A relation's size in production, from its statistics.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Size {
-    /// `pg_class.reltuples`; negative when never analysed.
+    /// Rows: counted when the gate copied the table, else [`estimate_rows`]; negative when
+    /// unknown.
     pub rows: f64,
     pub bytes: i64,
+}
+
+/// The rows a table holds now, from its statistics scaled to its size now, as the planner
+/// does: `reltuples` rows in `relpages` pages then, `bytes` now. Negative (unknown, its
+/// bytes decide) when it was never analysed, or was analysed empty and holds pages now.
+pub fn estimate_rows(reltuples: f64, relpages: i64, bytes: i64, block_size: i64) -> f64 {
+    let pages = bytes / block_size.max(1);
+    if reltuples < 0.0 {
+        -1.0
+    } else if pages == 0 {
+        0.0
+    } else if relpages > 0 && reltuples > 0.0 {
+        (reltuples / relpages as f64 * pages as f64).round()
+    } else {
+        -1.0
+    }
 }
 
 /// Production's relation sizes by `schema.name`.
@@ -35,7 +52,7 @@ impl Size {
     /// `41 M rows, 12 GB`
     pub fn describe(&self) -> String {
         let rows = if self.rows < 0.0 {
-            "rows unknown (never analysed)".to_owned()
+            "rows unknown (no statistics for its size)".to_owned()
         } else {
             format!("{} rows", human_count(self.rows))
         };
@@ -84,6 +101,8 @@ pub enum FindingKind {
     DataViolation,
     NotChecked,
     Destructive,
+    OpensToAnon,
+    FunctionBody,
 }
 
 impl FindingKind {
@@ -99,6 +118,8 @@ impl FindingKind {
             FindingKind::DataViolation => "data-violation",
             FindingKind::NotChecked => "not-checked",
             FindingKind::Destructive => "destructive",
+            FindingKind::OpensToAnon => "opens-to-anon",
+            FindingKind::FunctionBody => "function-body",
         }
     }
 }
@@ -164,7 +185,7 @@ fn strongest<'a>(statement: &'a StatementTrace, relation: &str) -> Option<&'a st
 /// The findings for one traced statement, weighted with production's sizes.
 pub fn judge_statement(statement: &StatementTrace, sizes: &Sizes) -> Vec<Finding> {
     let mut findings = Vec::new();
-    let ops = shape::operations(&statement.text);
+    let ops = shape::operations_within(&statement.full);
     let finding = |kind, blocks, relation: &str, message: String, advice: Vec<String>| Finding {
         kind,
         blocks,
@@ -185,10 +206,14 @@ pub fn judge_statement(statement: &StatementTrace, sizes: &Sizes) -> Vec<Finding
         let Some(size) = sizes.get(relation) else {
             continue;
         };
+        // A TRUNCATE's new storage is empty: data loss (found apart), not a rewrite.
         if statement
             .indexes_built
             .iter()
             .any(|(index, _)| index == relation)
+            || ops
+                .iter()
+                .any(|op| matches!(op, Operation::Truncate { .. }))
         {
             continue;
         }
@@ -373,6 +398,7 @@ mod tests {
             file: "migrations/0002_x.sql".into(),
             line: 3,
             text: text.into(),
+            full: text.into(),
             locks: locks
                 .iter()
                 .map(|(m, r)| (m.to_string(), r.to_string(), 'r'))
@@ -435,7 +461,7 @@ mod tests {
         assert_eq!(f[0].kind, FindingKind::IndexBuild);
         assert!(f[0].blocks && f[0].advice[0].contains("CONCURRENTLY"));
         let mut c = s.clone();
-        c.text = "create index concurrently m_idx on messages (room_id)".into();
+        c.full = "create index concurrently m_idx on messages (room_id)".into();
         c.locks = vec![(
             "ShareUpdateExclusiveLock".into(),
             "public.messages".into(),
@@ -454,7 +480,7 @@ mod tests {
         assert_eq!(f[0].kind, FindingKind::Scan);
         assert!(f[0].blocks && f[0].advice[0].contains("NOT VALID"));
         let mut safe = s.clone();
-        safe.text =
+        safe.full =
             "alter table messages add constraint c check (length(body) < 500) not valid".into();
         safe.lock_timeout_set = true;
         assert!(judge_statement(&safe, &sizes(2e6)).is_empty());
@@ -463,6 +489,37 @@ mod tests {
         let f = judge_statement(&safe, &sizes(2e6));
         assert_eq!(f[0].kind, FindingKind::LockWithoutTimeout);
         assert!(!f[0].blocks);
+    }
+
+    #[test]
+    fn stale_statistics_are_scaled_to_the_size_now() {
+        // Analysed at 100 rows in one page; 13 MB now.
+        let rows = estimate_rows(100.0, 1, 13 * 1024 * 1024, 8192);
+        assert_eq!(rows, 166_400.0);
+        assert!(Size {
+            rows,
+            bytes: 13 * 1024 * 1024
+        }
+        .is_large());
+        assert_eq!(estimate_rows(-1.0, 0, 8192, 8192), -1.0, "never analysed");
+        assert_eq!(
+            estimate_rows(0.0, 0, 81920, 8192),
+            -1.0,
+            "analysed empty, grew since"
+        );
+        assert_eq!(estimate_rows(0.0, 0, 0, 8192), 0.0, "empty");
+        assert_eq!(estimate_rows(50.0, 2, 16384, 8192), 50.0, "fresh");
+    }
+
+    #[test]
+    fn set_not_null_inside_a_do_block_is_a_scan_under_lock() {
+        let s = statement(
+            "do $$ begin\n  alter table public.messages alter column note set not null;\nend $$",
+            &[("AccessExclusiveLock", "public.messages")],
+        );
+        let f = judge_statement(&s, &sizes(2e6));
+        assert_eq!(f[0].kind, FindingKind::Scan);
+        assert!(f[0].blocks && f[0].message.contains("SET NOT NULL on note scans it"));
     }
 
     #[test]

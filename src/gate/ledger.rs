@@ -1,6 +1,7 @@
 //! What production has applied, against the repository: pending versions, and the ledger
 //! states that must block a release (diverged, edited after apply, out of order). Pure logic.
 
+use super::cli_split;
 use crate::project::Version;
 
 /// One row of production's `supabase_migrations.schema_migrations`.
@@ -12,12 +13,12 @@ pub struct AppliedRow {
     pub statements: Option<Vec<String>>,
 }
 
-/// One migration of the repository: its version, file, and statements as db-ci splits them.
+/// One migration of the repository: its version, file and text.
 #[derive(Debug, Clone)]
 pub struct RepoMigration {
     pub version: Version,
     pub file: String,
-    pub statements: Vec<String>,
+    pub text: String,
 }
 
 /// A ledger state that blocks the release.
@@ -25,8 +26,15 @@ pub struct RepoMigration {
 pub enum LedgerProblem {
     /// Production applied versions the repository does not have.
     Diverged { versions: Vec<String> },
-    /// An applied migration whose file no longer matches the statements production ran.
-    EditedAfterApply { version: String, file: String },
+    /// An applied migration whose file no longer matches the statements production ran:
+    /// `statement` is the first that differs (1-based, as the CLI splits the file) and its
+    /// text now.
+    EditedAfterApply {
+        version: String,
+        file: String,
+        statement: usize,
+        now: String,
+    },
     /// A pending migration older than the newest one production applied.
     OutOfOrder {
         version: String,
@@ -43,9 +51,16 @@ impl LedgerProblem {
                 plural(versions.len(), "migration"),
                 versions.join(", ")
             ),
-            LedgerProblem::EditedAfterApply { version, file } => format!(
+            LedgerProblem::EditedAfterApply {
+                version,
+                file,
+                statement,
+                now,
+            } => format!(
                 "migration {version} ({file}) was edited after production applied it: its \
-                 statements differ from the ones production recorded"
+                 statements differ from the ones production recorded, from statement \
+                 {statement} on (now `{}`)",
+                crate::sql::excerpt(now, 1)
             ),
             LedgerProblem::OutOfOrder {
                 version,
@@ -144,10 +159,12 @@ pub fn analyse(repo: &[RepoMigration], prod: &[AppliedRow]) -> Analysis {
                 match &row.statements {
                     None => analysis.not_compared.push(row.version.clone()),
                     Some(recorded) => {
-                        if normalise(recorded) != normalise(&migration.statements) {
+                        if let Some((statement, now)) = difference(recorded, &migration.text) {
                             analysis.problems.push(LedgerProblem::EditedAfterApply {
                                 version: row.version.clone(),
                                 file: migration.file.clone(),
+                                statement,
+                                now,
                             });
                         }
                     }
@@ -170,14 +187,28 @@ pub fn analyse(repo: &[RepoMigration], prod: &[AppliedRow]) -> Analysis {
     analysis
 }
 
-/// The statements as one text without whitespace and statement separators: tools split
-/// statements differently (with or without the `;`, trimmed or not), an edit changes the rest.
-fn normalise(statements: &[String]) -> String {
-    statements
-        .iter()
-        .flat_map(|s| s.chars())
-        .filter(|c| !c.is_whitespace() && *c != ';')
-        .collect()
+/// Where `text` no longer means what production recorded: the first statement (1-based, as
+/// the CLI splits it) whose tokens differ, and its text now (empty when the file lost it).
+/// Compared token by token (see [`cli_split::tokens`]): literals, quoted identifiers and
+/// dollar-quoted bodies exactly; comments, layout, keyword case and how the recording tool
+/// split the statements do not count (the Supabase CLI records comments, db-ci's replay
+/// does not).
+fn difference(recorded: &[String], text: &str) -> Option<(usize, String)> {
+    let now = cli_split::statements(text);
+    if cli_split::tokens(recorded) == cli_split::tokens(&now) {
+        return None;
+    }
+    let recorded = cli_split::tokens(recorded);
+    // The first statement whose tokens leave the recorded sequence.
+    let mut at = 0;
+    for (index, statement) in now.iter().enumerate() {
+        let tokens = cli_split::tokens(std::slice::from_ref(statement));
+        if recorded.get(at..at + tokens.len()) != Some(tokens.as_slice()) {
+            return Some((index + 1, statement.clone()));
+        }
+        at += tokens.len();
+    }
+    Some((now.len() + 1, String::new()))
 }
 
 #[cfg(test)]
@@ -190,7 +221,7 @@ mod tests {
             .map(|(version, sql)| RepoMigration {
                 version: Version::parse(version).unwrap(),
                 file: format!("migrations/{version}_m.sql"),
-                statements: vec![sql.to_string()],
+                text: sql.to_string(),
             })
             .collect()
     }
@@ -233,11 +264,56 @@ mod tests {
         let edited = analyse(&repo, &[row("0001", Some("create table a (id bigint)"))]);
         assert!(matches!(
             edited.problems.as_slice(),
-            [LedgerProblem::EditedAfterApply { version, .. }] if version == "0001"
+            [LedgerProblem::EditedAfterApply { version, statement: 1, .. }] if version == "0001"
         ));
         let unknown = analyse(&repo, &[row("0001", None)]);
         assert!(unknown.problems.is_empty());
         assert_eq!(unknown.not_compared, vec!["0001"]);
+    }
+
+    /// As `supabase db push` records a file: its splitter's statements, comments kept.
+    fn cli_row(version: &str, text: &str) -> AppliedRow {
+        AppliedRow {
+            version: version.to_owned(),
+            name: Some("m".to_owned()),
+            statements: Some(cli_split::statements(text)),
+        }
+    }
+
+    #[test]
+    fn a_ledger_written_by_the_cli_matches_its_untouched_file() {
+        let text = "-- plans and prices\ncreate table plans (name text default 'pro plan');\n\
+                    /* seed */ insert into plans values ('pro plan');\n";
+        let repo = [RepoMigration {
+            version: Version::parse("0001").unwrap(),
+            file: "migrations/0001_plans.sql".to_owned(),
+            text: text.to_owned(),
+        }];
+        assert!(analyse(&repo, &[cli_row("0001", text)]).problems.is_empty());
+        // Recorded as db-ci's replay records it (comments dropped, `;` kept): the same.
+        let replayed = AppliedRow {
+            statements: Some(vec![
+                "create table plans (name text default 'pro plan');".to_owned(),
+                "insert into plans values ('pro plan');".to_owned(),
+            ]),
+            ..cli_row("0001", text)
+        };
+        assert!(analyse(&repo, &[replayed]).problems.is_empty());
+        // An edit inside a literal is an edit, named by statement.
+        let edited = text.replace("values ('pro plan')", "values ('proplan')");
+        let edited = [RepoMigration {
+            text: edited,
+            ..repo[0].clone()
+        }];
+        let problems = analyse(&edited, &[cli_row("0001", text)]).problems;
+        assert!(
+            matches!(
+                problems.as_slice(),
+                [LedgerProblem::EditedAfterApply { statement: 2, now, .. }] if now.contains("'proplan'")
+            ),
+            "{problems:?}"
+        );
+        assert!(problems[0].message().contains("from statement 2 on"));
     }
 
     #[test]

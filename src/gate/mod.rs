@@ -4,14 +4,18 @@
 //! locks, rewrites and scans, pre-flights data-dependent failures on production's rows, and
 //! gives one verdict: exit 0 safe, 1 blocked, 2 input, 3 environment.
 
+pub mod bodies;
+pub mod cli_split;
 pub mod config;
 pub mod judge;
 pub mod ledger;
-pub mod preflight;
+pub mod platform;
 pub mod references;
+pub mod rows;
 pub mod shape;
 pub mod trace;
 
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::backend::{BackendOptions, Server};
@@ -421,7 +425,30 @@ async fn rehearse(
         }
     );
     let observer = observer?;
-    if let Some(failure) = outcomes.iter().find_map(FileOutcome::failure) {
+    let failed = outcomes.iter().find_map(FileOutcome::failure);
+    // Production's rows are copied into a twin of the rehearsal as it stands now, before the
+    // pending migrations: they run there on the rows, after the trace says which tables they
+    // touch. A template copy needs the database without sessions.
+    // The ledger's rows are the deploy tool's, never a migration's to change.
+    let needs_rows = failed.is_none()
+        && prod
+            .sizes
+            .iter()
+            .any(|(name, size)| size.holds_rows() && !rows::bookkeeping(name));
+    let (client, observer, rows_database) = match needs_rows {
+        true => {
+            drop((client, observer));
+            let rows_database = server.unique_name("gate_rows");
+            server
+                .create_database(&rows_database, Some(&database))
+                .await?;
+            let (client, observer) =
+                tokio::join!(server.connect(&database), server.connect(&database));
+            (client?, Some(observer?), Some(rows_database))
+        }
+        false => (client, observer, None),
+    };
+    if let Some(failure) = failed {
         findings.push(Finding {
             kind: FindingKind::RehearsalFailed,
             blocks: true,
@@ -459,8 +486,10 @@ async fn rehearse(
     let rehearsal = Catalog::read(&client).await;
     client.batch_execute("rollback").await.map_err(begin)?;
     let rehearsal = rehearsal?;
-    let ours = crate::snapshot::render::to_yaml(&rehearsal);
-    let theirs = crate::snapshot::render::to_yaml(&prod.catalog);
+    // Only what the project's migrations own: the platform is the host's, not drift.
+    let texts: Vec<&str> = applied.iter().map(|f| f.text.as_str()).collect();
+    let ours = crate::snapshot::render::to_yaml(&platform::project_owned(&rehearsal, &texts));
+    let theirs = crate::snapshot::render::to_yaml(&platform::project_owned(&prod.catalog, &texts));
     if let Some(diff) = crate::snapshot::diff::unified(
         &ours,
         &theirs,
@@ -502,6 +531,16 @@ async fn rehearse(
             .map_err(|e| rehearse_error(first, e))?,
         None => references::Routines::new(),
     };
+    // The bodies that do not validate before the pending migrations are not theirs to answer.
+    let mut checker = bodies::Checker::new();
+    let invalid_before = match pending.first() {
+        Some(first) => checker
+            .invalid(&client)
+            .await
+            .map_err(|e| rehearse_error(first, e))?,
+        None => BTreeMap::new(),
+    };
+    let mut traced = Vec::new();
     for file in pending {
         let trace = trace::apply(&client, file, timeout, true, &mut carried)
             .await
@@ -523,12 +562,7 @@ async fn rehearse(
                 database: None,
             });
         }
-        for statement in &trace.statements {
-            checks += 1;
-            findings.extend(judge::judge_statement(statement, &prod.sizes));
-            findings.extend(destructive(statement, &prod.sizes));
-            findings.extend(preflight::check(session, statement, &prod.sizes).await);
-        }
+        traced.extend(trace.statements.iter().cloned());
         let now = references::routines(&client)
             .await
             .map_err(|e| rehearse_error(file, e))?;
@@ -545,9 +579,262 @@ async fn rehearse(
             trace.duration.as_secs_f64() * 1000.0
         ));
     }
+    if let Some(last) = pending.last() {
+        let invalid_after = checker
+            .invalid(&client)
+            .await
+            .map_err(|e| rehearse_error(last, e))?;
+        for (function, message) in invalid_after {
+            if invalid_before.get(&function) == Some(&message) {
+                continue;
+            }
+            findings.push(broken_body(&function, &message, &traced, last));
+        }
+        if checker.lacked_plpgsql_check() {
+            notes.push(
+                "plpgsql_check is not installed on the rehearsal's server: PL/pgSQL bodies \
+                 were not checked against the new schema (SQL bodies were)"
+                    .to_owned(),
+            );
+        }
+    }
+    checker.remove(&client).await;
+    let mut sizes = prod.sizes.clone();
+    if let Some(rows_database) = rows_database {
+        let checked = on_production_rows(
+            project,
+            server,
+            session,
+            &rows_database,
+            pending,
+            &traced,
+            &mut sizes,
+            findings,
+            notes,
+        )
+        .await;
+        let _ = server.drop_database(&rows_database).await;
+        checks += checked?;
+    }
+    for statement in &traced {
+        checks += 1;
+        findings.extend(judge::judge_statement(statement, &sizes));
+        findings.extend(destructive(statement, &sizes));
+        findings.extend(anon_policy(statement));
+    }
     Ok(Rehearsed {
         checks,
         database: Some(database),
+    })
+}
+
+/// Runs the pending migrations on a copy of production's rows of the tables they touch (in
+/// `rows_database`, the rehearsal as it was before them): a statement that fails there on the
+/// rows (a NOT NULL, CHECK, UNIQUE, foreign key or cast, in a DO block or a function too,
+/// after the backfills before it) would fail in production. Nothing of the project runs on
+/// production: its rows are only read. Exact row counts replace the statistics in `sizes`.
+/// Returns the number of checks made.
+#[allow(clippy::too_many_arguments)]
+async fn on_production_rows(
+    project: &Project,
+    server: &Server,
+    session: &ReadOnly,
+    rows_database: &str,
+    pending: &[&SqlFile],
+    traced: &[trace::StatementTrace],
+    sizes: &mut Sizes,
+    findings: &mut Vec<Finding>,
+    notes: &mut Vec<String>,
+) -> Result<usize> {
+    let touched = rows::touched(traced, sizes);
+    if touched.is_empty() {
+        notes.push(
+            "no pending statement touches a production table that holds rows: no data check \
+             needed"
+                .to_owned(),
+        );
+        return Ok(0);
+    }
+    let tables = rows::with_neighbours(session, &touched, sizes)
+        .await
+        .map_err(|e| {
+            Error::environment(format!("read foreign keys from {}: {e}", session.shown))
+        })?;
+    let budget = project.config.section::<GateConfig>().copy_budget_mb as i64 * 1024 * 1024;
+    let mut missing = rows::unreadable(session, &tables).await;
+    if missing.is_empty() {
+        missing = rows::over_budget(&tables, sizes, budget);
+    }
+    let client = server.connect(rows_database).await?;
+    let mut copied = BTreeMap::new();
+    if missing.is_empty() {
+        match rows::copy(session, &client, &tables).await {
+            Ok(rows) => copied = rows,
+            Err(why) => missing.push(why),
+        }
+    }
+    // Where a table was first touched: where a finding about its rows points.
+    let first_touch = |table: &str| {
+        traced
+            .iter()
+            .find(|s| {
+                s.locks.iter().any(|(_, name, _)| name == table)
+                    || s.rewritten.iter().any(|name| name == table)
+                    || s.indexes_built.iter().any(|(_, name)| name == table)
+                    || s.dropped.iter().any(|(name, _)| name == table)
+                    || shape::operations_within(&s.full)
+                        .iter()
+                        .any(|op| op.table() == table)
+            })
+            .map(|s| (s.file.clone(), s.line))
+    };
+    if !missing.is_empty() {
+        for why in &missing {
+            let (file, line) = first_touch(why.table()).unwrap_or_else(|| {
+                (
+                    pending.first().map_or_else(String::new, |f| f.rel.clone()),
+                    1,
+                )
+            });
+            findings.push(Finding {
+                kind: FindingKind::NotChecked,
+                blocks: true,
+                file,
+                line,
+                relation: Some(why.table().to_owned()),
+                message: why.message(),
+                advice: vec![why.advice()],
+                statement: None,
+                allowed: None,
+            });
+        }
+        return Ok(missing.len());
+    }
+    for (table, rows) in &copied {
+        if let Some(size) = sizes.get_mut(table) {
+            size.rows = *rows as f64;
+        }
+    }
+    let described = copied
+        .iter()
+        .map(|(table, rows)| format!("{table} ({})", judge::human_count(*rows as f64)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let timeout = project.config.replay.statement_timeout;
+    let mut carried = trace::Carried::default();
+    for file in pending {
+        let outcome = trace::apply(&client, file, timeout, false, &mut carried)
+            .await
+            .map_err(|e| {
+                Error::environment(format!("rehearse {} on production's rows: {e}", file.rel))
+            })?;
+        if let Some((line, message)) = outcome.failed {
+            if message.contains(crate::sql::TIMEOUT_MESSAGE) {
+                // Slow is not wrong: the rows were not all seen.
+                findings.push(Finding {
+                    kind: FindingKind::NotChecked,
+                    blocks: true,
+                    file: file.rel.clone(),
+                    line,
+                    relation: None,
+                    message: format!(
+                        "not checked: whether production's rows ({described}) let this \
+                         migration apply: on their copy it ran past replay.statement_timeout"
+                    ),
+                    advice: vec![
+                        "raise replay.statement_timeout, or accept it in gate.allow (kind: \
+                         not-checked) with the reason"
+                            .to_owned(),
+                    ],
+                    statement: None,
+                    allowed: None,
+                });
+                break;
+            }
+            findings.push(Finding {
+                kind: FindingKind::DataViolation,
+                blocks: true,
+                file: file.rel.clone(),
+                line,
+                relation: (touched.len() == 1)
+                    .then(|| touched.iter().next().cloned())
+                    .flatten(),
+                message: format!(
+                    "this migration would fail in production: run on a copy of production's \
+                     rows ({described}) it fails: {message}"
+                ),
+                advice: vec![
+                    "fix the data first (a backfill before the statement, in this migration or \
+                     an earlier one), or add the constraint NOT VALID so it applies to new rows \
+                     only"
+                        .to_owned(),
+                ],
+                statement: None,
+                allowed: None,
+            });
+            break;
+        }
+    }
+    notes.push(format!(
+        "ran the pending migrations on a copy of production's rows: {described}"
+    ));
+    Ok(copied.len())
+}
+
+/// A function whose body no longer validates after the pending migrations, pointing at the
+/// last pending statement that names what its error names (the change that broke it).
+fn broken_body(
+    function: &str,
+    message: &str,
+    traced: &[trace::StatementTrace],
+    last: &SqlFile,
+) -> Finding {
+    let names = bodies::quoted_names(message);
+    let culprit = traced.iter().rev().find(|s| {
+        let text = s.full.to_lowercase();
+        names.iter().any(|name| text.contains(name.as_str()))
+    });
+    let (file, line) = culprit.map_or_else(|| (last.rel.clone(), 1), |s| (s.file.clone(), s.line));
+    Finding {
+        kind: FindingKind::FunctionBody,
+        blocks: true,
+        file,
+        line,
+        relation: None,
+        message: format!(
+            "function {function} no longer works after this migration: {message} (every call \
+             fails in production)"
+        ),
+        advice: vec![format!(
+            "change {function} in the same release (create or replace it without what is \
+             removed), or keep what it uses until it no longer does"
+        )],
+        statement: culprit.map(|s| s.text.clone()),
+        allowed: None,
+    }
+}
+
+/// A new policy that opens a table to the anon key: found on the pending statement that
+/// writes it, with or without RLS matrices.
+fn anon_policy(statement: &trace::StatementTrace) -> Option<Finding> {
+    let (table, policy) = shape::opens_to_anon(&statement.full)?;
+    Some(Finding {
+        kind: FindingKind::OpensToAnon,
+        blocks: true,
+        file: statement.file.clone(),
+        line: statement.line,
+        relation: Some(table.clone()),
+        message: format!(
+            "policy \"{policy}\" lets anyone with the anon key read every row of {table} \
+             (permissive, to anon, using (true))"
+        ),
+        advice: vec![
+            "write the condition a signed-out reader must meet, or grant the policy to \
+             authenticated; or accept it in gate.allow (kind: opens-to-anon) with the reason"
+                .to_owned(),
+        ],
+        statement: Some(statement.text.clone()),
+        allowed: None,
     })
 }
 
@@ -583,7 +870,7 @@ fn destructive(statement: &trace::StatementTrace, sizes: &Sizes) -> Vec<Finding>
             );
         }
     }
-    for op in shape::operations(&statement.text) {
+    for op in shape::operations_within(&statement.full) {
         match op {
             shape::Operation::DropColumn { table, column } => {
                 if let Some(size) = sizes.get(&table).filter(|s| s.holds_rows()) {
@@ -597,6 +884,42 @@ fn destructive(statement: &trace::StatementTrace, sizes: &Sizes) -> Vec<Finding>
                          release; or accept it in gate.allow with the reason",
                     );
                 }
+            }
+            shape::Operation::Truncate { ref table }
+            | shape::Operation::DeleteAll { ref table }
+            | shape::Operation::UpdateAll { ref table } => {
+                let table = table.clone();
+                let Some(size) = sizes.get(&table).filter(|s| s.holds_rows()) else {
+                    continue;
+                };
+                let rows = match size.rows < 0.0 {
+                    true => format!("its rows ({})", judge::human_bytes(size.bytes)),
+                    false => format!("its {} rows", judge::human_count(size.rows)),
+                };
+                let (what, advice) = match op {
+                    shape::Operation::Truncate { .. } => (
+                        format!("truncates {table}: data loss, {rows} in production are deleted"),
+                        "delete only the rows meant to go (with a WHERE), after a backup; or \
+                         accept it in gate.allow with the reason",
+                    ),
+                    shape::Operation::DeleteAll { .. } => (
+                        format!(
+                            "deletes every row of {table} (no WHERE): data loss, {rows} in \
+                             production"
+                        ),
+                        "add the WHERE that names the rows meant to go; or accept it in \
+                         gate.allow with the reason",
+                    ),
+                    _ => (
+                        format!(
+                            "updates every row of {table} (no WHERE): data loss, the old values \
+                             of {rows} in production are overwritten"
+                        ),
+                        "add the WHERE that names the rows meant to change (a backfill: `where \
+                         column is null`); or accept it in gate.allow with the reason",
+                    ),
+                };
+                push(&table, what, advice)
             }
             shape::Operation::RenameTable { table, to } if sizes.contains_key(&table) => push(
                 &table,
@@ -632,10 +955,7 @@ fn repo_migrations(project: &Project) -> Vec<ledger::RepoMigration> {
             Some(ledger::RepoMigration {
                 version: f.version.clone()?,
                 file: f.rel.clone(),
-                statements: crate::sql::split(&f.text)
-                    .iter()
-                    .map(|s| s.text(&f.text).to_owned())
-                    .collect(),
+                text: f.text.clone(),
             })
         })
         .collect()
@@ -697,8 +1017,8 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
     }
     let rows = client
         .query(
-            "select n.nspname || '.' || c.relname, c.reltuples::float8, \
-             pg_relation_size(c.oid)::int8 \
+            "select n.nspname || '.' || c.relname, c.reltuples::float8, c.relpages::int8, \
+             pg_relation_size(c.oid)::int8, current_setting('block_size')::int8 \
              from pg_class c join pg_namespace n on n.oid = c.relnamespace \
              where c.relkind in ('r', 'p', 'm') \
              and n.nspname not in ('pg_catalog', 'information_schema', 'pg_toast')",
@@ -712,8 +1032,8 @@ async fn read_production(session: &ReadOnly) -> Result<Production> {
             (
                 row.get::<_, String>(0),
                 Size {
-                    rows: row.get(1),
-                    bytes: row.get(2),
+                    rows: judge::estimate_rows(row.get(1), row.get(2), row.get(3), row.get(4)),
+                    bytes: row.get(3),
                 },
             )
         })

@@ -55,6 +55,38 @@ pub enum Operation {
         column: String,
         to: String,
     },
+    /// `TRUNCATE t, …`: one per table.
+    Truncate {
+        table: String,
+    },
+    /// `DELETE FROM t` without a WHERE.
+    DeleteAll {
+        table: String,
+    },
+    /// `UPDATE t SET …` without a WHERE.
+    UpdateAll {
+        table: String,
+    },
+}
+
+impl Operation {
+    /// The table the operation is on, `schema.name`.
+    pub fn table(&self) -> &str {
+        match self {
+            Operation::CreateIndex { table, .. }
+            | Operation::AddConstraint { table, .. }
+            | Operation::SetNotNull { table, .. }
+            | Operation::AlterType { table, .. }
+            | Operation::AddColumn { table, .. }
+            | Operation::DropTable { table }
+            | Operation::DropColumn { table, .. }
+            | Operation::RenameTable { table, .. }
+            | Operation::RenameColumn { table, .. }
+            | Operation::Truncate { table }
+            | Operation::DeleteAll { table }
+            | Operation::UpdateAll { table } => table,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,6 +185,40 @@ fn balanced(text: &str) -> &str {
     text
 }
 
+/// The operations in one statement, and in the body of a `DO` block the statements of its
+/// body (a `SET NOT NULL` there scans and fails as it would outside).
+pub fn operations_within(statement: &str) -> Vec<Operation> {
+    static DO: OnceLock<Regex> = OnceLock::new();
+    let text = strip_comments(statement);
+    let block = re(
+        &DO,
+        r"(?is)^\s*do\s+(?:language\s+plpgsql\s+)?(\$[A-Za-z_]*\$)(.*)$",
+    );
+    let Some(c) = block.captures(&text) else {
+        return operations(statement);
+    };
+    let tag = c[1].to_owned();
+    let Some(end) = c[2].find(tag.as_str()) else {
+        return Vec::new();
+    };
+    let body = &c[2][..end];
+    let mut ops = Vec::new();
+    for piece in crate::sql::split(body) {
+        let mut piece = piece.text(body).trim();
+        // The block's own words before its first statement.
+        for word in ["begin", "declare"] {
+            if piece.len() > word.len()
+                && piece[..word.len()].eq_ignore_ascii_case(word)
+                && piece[word.len()..].starts_with(char::is_whitespace)
+            {
+                piece = piece[word.len()..].trim_start();
+            }
+        }
+        ops.extend(operations(piece));
+    }
+    ops
+}
+
 /// The operations in one statement (an `ALTER TABLE` may hold several).
 pub fn operations(statement: &str) -> Vec<Operation> {
     static INDEX: OnceLock<Regex> = OnceLock::new();
@@ -186,6 +252,10 @@ pub fn operations(statement: &str) -> Vec<Operation> {
         }
         return ops;
     }
+    if let Some(op) = whole_table(&text) {
+        ops.extend(op);
+        return ops;
+    }
     let alter = re(
         &ALTER,
         &format!(r"(?is)^\s*alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{NAME}\s+(.*)$"),
@@ -201,6 +271,120 @@ pub fn operations(statement: &str) -> Vec<Operation> {
         }
     }
     ops
+}
+
+/// A `CREATE POLICY` that lets anyone with the anon key read every row: permissive, for
+/// SELECT or ALL, to `anon` or `public` (the default), `USING (true)`. Returns (table,
+/// policy).
+pub fn opens_to_anon(statement: &str) -> Option<(String, String)> {
+    static POLICY: OnceLock<Regex> = OnceLock::new();
+    static FOR: OnceLock<Regex> = OnceLock::new();
+    static TO: OnceLock<Regex> = OnceLock::new();
+    static USING_TRUE: OnceLock<Regex> = OnceLock::new();
+    let text = strip_comments(statement);
+    let policy = re(
+        &POLICY,
+        &format!(r#"(?is)^\s*create\s+policy\s+("[^"]+"|\w+)\s+on\s+{NAME}(.*)$"#),
+    );
+    let c = policy.captures(&text)?;
+    let rest = c[3].to_ascii_lowercase();
+    if rest.contains("restrictive") {
+        return None;
+    }
+    let command = re(&FOR, r"(?is)\bfor\s+(all|select|insert|update|delete)\b");
+    if command
+        .captures(&rest)
+        .is_some_and(|f| !matches!(&f[1], "all" | "select"))
+    {
+        return None;
+    }
+    let to = re(&TO, r"(?is)\bto\s+(.+?)\s*(?:\busing\b|\bwith\b|$)");
+    let roles_open = match to.captures(&rest) {
+        Some(t) => t[1]
+            .split(',')
+            .any(|r| matches!(r.trim().trim_matches('"'), "anon" | "public")),
+        None => true,
+    };
+    let using = re(&USING_TRUE, r"(?is)\busing\s*\(\s*\(?\s*true\s*\)?\s*\)");
+    (roles_open && using.is_match(&rest))
+        .then(|| (qualify(&c[2]), c[1].trim_matches('"').to_owned()))
+}
+
+/// `TRUNCATE`, and `DELETE`/`UPDATE` without a WHERE: statements that change every row.
+fn whole_table(text: &str) -> Option<Vec<Operation>> {
+    static TRUNCATE: OnceLock<Regex> = OnceLock::new();
+    static DELETE: OnceLock<Regex> = OnceLock::new();
+    static UPDATE: OnceLock<Regex> = OnceLock::new();
+    let truncate = re(
+        &TRUNCATE,
+        r"(?is)^\s*truncate\s+(?:table\s+)?(.+?)(?:\s+(?:restart|continue)\s+identity)?(?:\s+cascade|\s+restrict)?\s*;?\s*$",
+    );
+    if let Some(c) = truncate.captures(text) {
+        return Some(
+            c[1].split(',')
+                .map(|name| {
+                    let name = name.trim();
+                    let name = name
+                        .strip_prefix("only ")
+                        .or_else(|| name.strip_prefix("ONLY "))
+                        .unwrap_or(name);
+                    Operation::Truncate {
+                        table: qualify(name.trim().trim_end_matches('*').trim()),
+                    }
+                })
+                .collect(),
+        );
+    }
+    let delete = re(
+        &DELETE,
+        &format!(r"(?is)^\s*delete\s+from\s+(?:only\s+)?{NAME}(.*)$"),
+    );
+    if let Some(c) = delete.captures(text) {
+        return (!has_top_level_where(&c[2])).then(|| {
+            vec![Operation::DeleteAll {
+                table: qualify(&c[1]),
+            }]
+        });
+    }
+    let update = re(
+        &UPDATE,
+        &format!(r"(?is)^\s*update\s+(?:only\s+)?{NAME}(\s.*)$"),
+    );
+    if let Some(c) = update.captures(text) {
+        return (!has_top_level_where(&c[2])).then(|| {
+            vec![Operation::UpdateAll {
+                table: qualify(&c[1]),
+            }]
+        });
+    }
+    None
+}
+
+/// Whether `text` has a `WHERE` outside parentheses and quotes (a subquery's does not limit
+/// the statement's rows).
+fn has_top_level_where(text: &str) -> bool {
+    let (mut depth, mut quote, mut word) = (0i32, None::<char>, String::new());
+    for c in text.chars().chain([' ']) {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => continue,
+            None => match c {
+                '\'' | '"' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            },
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            if depth == 0 && word.eq_ignore_ascii_case("where") {
+                return true;
+            }
+            word.clear();
+        }
+    }
+    false
 }
 
 fn strip_comments(text: &str) -> String {
@@ -454,6 +638,88 @@ mod tests {
             operations("alter table t add unique (a, b)").as_slice(),
             [Operation::AddConstraint { kind: ConstraintKind::Unique(cols), .. }] if cols == &["a", "b"]
         ));
+    }
+
+    #[test]
+    fn statements_inside_a_do_block() {
+        assert_eq!(
+            operations_within(
+                "do $$\nbegin\n  alter table public.messages alter column note set not null;\nend $$;"
+            ),
+            vec![Operation::SetNotNull {
+                table: "public.messages".into(),
+                column: "note".into()
+            }]
+        );
+        assert_eq!(
+            operations_within("DO $body$ BEGIN truncate t; END $body$"),
+            vec![Operation::Truncate {
+                table: "public.t".into()
+            }]
+        );
+        assert_eq!(
+            operations_within("alter table t alter column a set not null"),
+            operations("alter table t alter column a set not null")
+        );
+    }
+
+    #[test]
+    fn policies_that_open_a_table_to_anon() {
+        assert_eq!(
+            opens_to_anon(
+                "create policy \"anon read\" on public.messages for select to anon using (true);"
+            ),
+            Some(("public.messages".to_owned(), "anon read".to_owned()))
+        );
+        assert!(
+            opens_to_anon("create policy p on t using (true)").is_some(),
+            "public"
+        );
+        assert!(
+            opens_to_anon("create policy p on t for select to authenticated using (true)")
+                .is_none()
+        );
+        assert!(
+            opens_to_anon("create policy p on t for insert to anon with check (true)").is_none()
+        );
+        assert!(opens_to_anon(
+            "create policy p on t for select to anon using (owner = auth.uid())"
+        )
+        .is_none());
+        assert!(opens_to_anon(
+            "create policy p on t as restrictive for select to anon using (true)"
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn statements_that_change_every_row() {
+        assert_eq!(
+            operations("truncate table public.a, only b restart identity cascade;"),
+            vec![
+                Operation::Truncate {
+                    table: "public.a".into()
+                },
+                Operation::Truncate {
+                    table: "public.b".into()
+                }
+            ]
+        );
+        assert_eq!(
+            operations("delete from messages;"),
+            vec![Operation::DeleteAll {
+                table: "public.messages".into()
+            }]
+        );
+        assert!(operations("delete from messages where id < 10").is_empty());
+        assert_eq!(
+            operations("update public.t set a = (select max(x) from u where u.id = 1)"),
+            vec![Operation::UpdateAll {
+                table: "public.t".into()
+            }]
+        );
+        assert!(operations("update t set note = 'n' where note is null").is_empty());
+        assert!(operations("update t set note = 'where'\nwhere id = 1").is_empty());
     }
 
     #[test]

@@ -31,7 +31,10 @@ pub type Relations = BTreeMap<i64, Relation>;
 pub struct StatementTrace {
     pub file: String,
     pub line: usize,
+    /// The statement's first lines, for reports.
     pub text: String,
+    /// The whole statement, for reading what it does.
+    pub full: String,
     /// Locks first taken by this statement: (mode, relation name, relation kind), e.g.
     /// `AccessExclusiveLock` on `public.messages`.
     pub locks: Vec<(String, String, char)>,
@@ -483,6 +486,7 @@ pub async fn apply(
             file: file.rel.clone(),
             line: sql::line_col(&file.text, statements[at].start).0,
             text: sql::excerpt(text, 3),
+            full: text.to_owned(),
             locks: change.locks,
             rewritten: change.rewritten,
             indexes_built: change.indexes_built,
