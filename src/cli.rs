@@ -268,6 +268,7 @@ async fn run_command(args: RunArgs, only: Option<Vec<StageId>>, record: Option<R
         fail_on_lint: args.fail_on_lint,
         only,
         record,
+        just_recorded: false,
     };
     let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;

@@ -286,7 +286,15 @@ pub async fn command(dir: &std::path::Path, force: bool, options: &RunOptions) -
             return error.exit_code();
         }
     };
-    let again = run(&project, options, &mut human as &mut dyn Reporter).await;
+    let again = run(
+        &project,
+        &RunOptions {
+            just_recorded: true,
+            ..options.clone()
+        },
+        &mut human as &mut dyn Reporter,
+    )
+    .await;
     if again.verdict != Verdict::Pass {
         eprintln!("error: run with what init wrote: it fails (see above)");
     }

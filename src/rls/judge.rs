@@ -359,7 +359,9 @@ fn values_tripped(state: &str, result: &CellResult) -> Option<String> {
         context
             .lines()
             .filter(|line| !line.contains("dbci_"))
-            .any(|line| line.trim_end().ends_with("at RAISE") || line.trim_end().ends_with("at ASSERT"))
+            .any(|line| {
+                line.trim_end().ends_with("at RAISE") || line.trim_end().ends_with("at ASSERT")
+            })
     });
     if raised_by_project {
         return None;
@@ -799,14 +801,20 @@ mod tests {
         // The table is empty: admin and every actor read nothing too.
         let vacuous = judge(
             &read,
-            &empty(vec![probe("admin", Some(0), None), probe("alice", Some(0), None)]),
+            &empty(vec![
+                probe("admin", Some(0), None),
+                probe("alice", Some(0), None),
+            ]),
         );
         assert_eq!(vacuous.verdict, CaseVerdict::Broken);
         assert!(vacuous.message.unwrap().contains("nothing for it to hide"));
         // Admin sees the rows bob does not: bob's empty result means something.
         let hidden = judge(
             &read,
-            &empty(vec![probe("admin", Some(2), None), probe("alice", Some(0), None)]),
+            &empty(vec![
+                probe("admin", Some(2), None),
+                probe("alice", Some(0), None),
+            ]),
         );
         assert_eq!(
             (hidden.observed, hidden.verdict),
@@ -815,7 +823,10 @@ mod tests {
         // Another actor's rows count as well; an error does not.
         let theirs = judge(
             &read,
-            &empty(vec![probe("admin", None, Some("boom")), probe("alice", Some(1), None)]),
+            &empty(vec![
+                probe("admin", None, Some("boom")),
+                probe("alice", Some(1), None),
+            ]),
         );
         assert_eq!(theirs.verdict, CaseVerdict::Pass);
         // Probes that were not run are never a pass.
@@ -882,7 +893,10 @@ mod tests {
             &step,
             &refused(
                 vec![probe("admin", None, Some("used"))],
-                vec![probe("admin", None, Some("used")), probe("bob", Some(1), None)],
+                vec![
+                    probe("admin", None, Some("used")),
+                    probe("bob", Some(1), None),
+                ],
             ),
         );
         assert_eq!(
@@ -914,7 +928,10 @@ mod tests {
         let fk = judge(&insert, &failed("23503", None, Some("notes_owner_id_fkey")));
         assert_eq!(fk.verdict, CaseVerdict::Broken);
         let message = fk.message.unwrap();
-        assert!(message.contains("on constraint notes_owner_id_fkey"), "{message}");
+        assert!(
+            message.contains("on constraint notes_owner_id_fkey"),
+            "{message}"
+        );
         assert!(message.contains("never a constraint"), "{message}");
         // A value the server cannot read, named or not, with only db-ci's own frames.
         let ours = "SQL statement \"insert …\"\nPL/pgSQL function pg_temp_3.dbci_cells(jsonb) line 40 at EXECUTE";
