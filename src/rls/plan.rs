@@ -259,6 +259,16 @@ pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
             .and_then(|c| c.value.now)
             .or(file.spec.now);
         cell.now = cell.now.or(cell.base_now);
+        // Under a frozen clock the case's own SQL (its statement, `where:`, values and
+        // `then:`) reads it too, not only the project's objects.
+        if cell.now.is_some() {
+            let frozen = |text: &mut String| *text = crate::clock::rewrite(text);
+            frozen(&mut cell.op);
+            cell.then.iter_mut().for_each(frozen);
+            for admin in [&mut cell.before, &mut cell.after].into_iter().flatten() {
+                frozen(admin);
+            }
+        }
     }
     plan
 }
@@ -1206,7 +1216,8 @@ pub fn cell_json(index: usize, cell: &Cell) -> Value {
         // A step's probes run after other steps set their clocks: each names its own, and
         // its case's ("" is the real time).
         if cell.scenario.is_some() {
-            let text = |now: Option<crate::clock::Frozen>| now.map(|n| n.sql_text()).unwrap_or_default();
+            let text =
+                |now: Option<crate::clock::Frozen>| now.map(|n| n.sql_text()).unwrap_or_default();
             let mut nows = vec![text(cell.now)];
             if cell.base_now != cell.now {
                 nows.push(text(cell.base_now));
@@ -1265,7 +1276,12 @@ fn probes_json(cell: &Cell) -> Value {
     let identities: Vec<(String, String, String, serde_json::Map<String, Value>)> = {
         let (claims, legacy) = identity(&cell.actor, cell.now);
         let mut all = vec![
-            ("admin".to_owned(), "none".to_owned(), String::new(), serde_json::Map::new()),
+            (
+                "admin".to_owned(),
+                "none".to_owned(),
+                String::new(),
+                serde_json::Map::new(),
+            ),
             (
                 format!("admin with {}'s claims", cell.actor.name),
                 "none".to_owned(),
