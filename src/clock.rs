@@ -64,28 +64,52 @@ impl<'de> Deserialize<'de> for Frozen {
     }
 }
 
-/// What reads the clock, as PostgreSQL deparses it: `now()`, `CURRENT_TIMESTAMP`, ….
+/// What reads the clock, as PostgreSQL deparses it or a person writes it: `now()`,
+/// `CURRENT_TIMESTAMP`, `current_time`, `localtime`, `age(x)` (one argument: from today),
+/// and the literals `'now'`/`'today'` cast at run time (`'now'::timestamptz`, `date 'today'`).
 fn readers() -> &'static regex::Regex {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     PATTERN.get_or_init(|| {
-        regex::Regex::new(
-            r"(?i)(?:\bpg_catalog\s*\.\s*)?\b(now|transaction_timestamp|statement_timestamp)\s*\(\s*\)|\b(current_timestamp|localtimestamp|current_date)\b(?:\s*\(\s*\d*\s*\))?",
-        )
+        regex::Regex::new(concat!(
+            r"(?i)(?:\bpg_catalog\s*\.\s*)?\b(now|transaction_timestamp|statement_timestamp)\s*\(\s*\)",
+            r"|\b(current_timestamp|current_time|localtimestamp|localtime|current_date)\b(?:\s*\(\s*\d*\s*\))?",
+            r"|(?:\bpg_catalog\s*\.\s*)?\b(age)\s*\(",
+            r"|'(now|today)'\s*::\s*(timestamptz|timestamp\s+with\s+time\s+zone|timestamp\s+without\s+time\s+zone|timestamp|date)\b",
+            r"|\b(timestamptz|timestamp\s+with\s+time\s+zone|timestamp\s+without\s+time\s+zone|timestamp|date)\s+'(now|today)'",
+        ))
         .unwrap()
     })
 }
 
-/// `text` with every clock reading replaced by the frozen clock's.
+/// `text` with every clock reading replaced by the frozen clock's. `age(` becomes
+/// `db_ci_clock.age(`, whose overloads mirror `pg_catalog.age` (so `age(xid)` and the
+/// two-argument forms mean what they did) and read the frozen clock for one timestamp.
 pub fn rewrite(text: &str) -> String {
     readers()
         .replace_all(text, |caps: &regex::Captures| {
-            match caps
-                .get(2)
-                .map(|m| m.as_str().to_ascii_lowercase())
-                .as_deref()
-            {
+            let whole = caps.get(0).expect("a match");
+            // `x.now()` or `x.age(` is some schema's own function, not the clock.
+            let qualified = text[..whole.start()].trim_end().ends_with('.');
+            if qualified {
+                return whole.as_str().to_owned();
+            }
+            let lower = |i: usize| caps.get(i).map(|m| m.as_str().to_ascii_lowercase());
+            if lower(3).is_some() {
+                return "db_ci_clock.age(".to_owned();
+            }
+            if let Some((word, cast)) = lower(4).zip(lower(5)).or(lower(7).zip(lower(6))) {
+                let at = if word == "today" {
+                    "(db_ci_clock.now())::date"
+                } else {
+                    "(db_ci_clock.now())"
+                };
+                return format!("({at}::{cast})");
+            }
+            match lower(2).as_deref() {
                 Some("current_date") => "(db_ci_clock.now())::date".to_owned(),
                 Some("localtimestamp") => "(db_ci_clock.now())::timestamp".to_owned(),
+                Some("current_time") => "(db_ci_clock.now())::timetz".to_owned(),
+                Some("localtime") => "(db_ci_clock.now())::time".to_owned(),
                 _ => "db_ci_clock.now()".to_owned(),
             }
         })
@@ -93,7 +117,7 @@ pub fn rewrite(text: &str) -> String {
 }
 
 /// The regular expression (PostgreSQL's) that finds candidates server-side.
-const CANDIDATE: &str = r"now\s*\(|current_timestamp|localtimestamp|current_date|transaction_timestamp|statement_timestamp";
+const CANDIDATE: &str = r"now\s*\(|current_timestamp|current_time|localtime|current_date|transaction_timestamp|statement_timestamp|\mage\s*\(|'(now|today)'|\m(timestamptz|timestamp|date)\s+'";
 
 const PROJECT_SCHEMAS: &str =
     "n.nspname not in ('pg_catalog', 'information_schema', 'db_ci_clock') \
@@ -132,8 +156,20 @@ pub async fn install(client: &Client) -> Result<(), String> {
                language sql stable parallel safe
                as $$ select coalesce(nullif(pg_catalog.current_setting('{SETTING}', true), '')::timestamptz,
                                      pg_catalog.now()) $$;
+             create or replace function db_ci_clock.age(timestamptz) returns interval
+               language sql stable parallel safe
+               as $$ select pg_catalog.age(db_ci_clock.now()::date::timestamptz, $1) $$;
+             create or replace function db_ci_clock.age(timestamp) returns interval
+               language sql stable parallel safe
+               as $$ select pg_catalog.age(db_ci_clock.now()::date::timestamp, $1) $$;
+             create or replace function db_ci_clock.age(timestamptz, timestamptz) returns interval
+               language sql immutable parallel safe as $$ select pg_catalog.age($1, $2) $$;
+             create or replace function db_ci_clock.age(timestamp, timestamp) returns interval
+               language sql immutable parallel safe as $$ select pg_catalog.age($1, $2) $$;
+             create or replace function db_ci_clock.age(xid) returns integer
+               language sql stable parallel safe as $$ select pg_catalog.age($1) $$;
              grant usage on schema db_ci_clock to public;
-             grant execute on function db_ci_clock.now() to public;"
+             grant execute on all functions in schema db_ci_clock to public;"
         ))
         .await
         .map_err(|e| failed("install the frozen clock", e))?;
@@ -237,10 +273,53 @@ pub async fn install(client: &Client) -> Result<(), String> {
             })?;
     }
 
+    // CHECK constraints of tables: re-added reading the frozen clock, NOT VALID so rows
+    // written before the frozen instant are not judged by it.
+    let checks = client
+        .query(
+            &format!(
+                "select n.nspname::text, c.relname::text, k.conname::text, pg_get_constraintdef(k.oid) \
+                 from pg_constraint k \
+                 join pg_class c on c.oid = k.conrelid \
+                 join pg_namespace n on n.oid = c.relnamespace \
+                 where {PROJECT_SCHEMAS} and k.contype = 'c' and pg_get_constraintdef(k.oid) ~* $1"
+            ),
+            &[&CANDIDATE],
+        )
+        .await
+        .map_err(|e| failed("read the check constraints that read the clock", e))?;
+    for row in checks {
+        let (schema, table, name, definition): (String, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        let rewritten = rewrite(&definition);
+        if rewritten == definition {
+            continue;
+        }
+        let not_valid = if rewritten.to_ascii_uppercase().ends_with("NOT VALID") {
+            ""
+        } else {
+            " not valid"
+        };
+        client
+            .batch_execute(&format!(
+                "alter table {schema_table} drop constraint {constraint}, add constraint {constraint} {rewritten}{not_valid}",
+                schema_table = format_args!("{}.{}", quote_ident(&schema), quote_ident(&table)),
+                constraint = quote_ident(&name),
+            ))
+            .await
+            .map_err(|e| {
+                failed(
+                    &format!("freeze the clock in check constraint {name} on {schema}.{table}"),
+                    e,
+                )
+            })?;
+    }
+
     let views = client
         .query(
             &format!(
-                "select n.nspname::text, c.relname::text, pg_get_viewdef(c.oid) from pg_class c \
+                "select n.nspname::text, c.relname::text, pg_get_viewdef(c.oid), \
+                        coalesce(array_to_string(c.reloptions, ', '), '') from pg_class c \
                  join pg_namespace n on n.oid = c.relnamespace \
                  where {PROJECT_SCHEMAS} and c.relkind = 'v' and pg_get_viewdef(c.oid) ~* $1"
             ),
@@ -249,13 +328,17 @@ pub async fn install(client: &Client) -> Result<(), String> {
         .await
         .map_err(|e| failed("read the views that read the clock", e))?;
     for row in views {
-        let (schema, name, definition): (String, String, String) =
-            (row.get(0), row.get(1), row.get(2));
+        let (schema, name, definition, options): (String, String, String, String) =
+            (row.get(0), row.get(1), row.get(2), row.get(3));
+        // CREATE OR REPLACE keeps the owner and the grants but resets the options
+        // (security_invoker, security_barrier, check_option) to what it is given: give
+        // them all back.
         client
             .batch_execute(&format!(
-                "create or replace view {}.{} as {}",
+                "create or replace view {}.{}{} as {}",
                 quote_ident(&schema),
                 quote_ident(&name),
+                view_options(&options),
                 rewrite(definition.trim_end_matches(';'))
             ))
             .await
@@ -264,9 +347,54 @@ pub async fn install(client: &Client) -> Result<(), String> {
     Ok(())
 }
 
+/// ` with (…)` for a view's stored options (`security_invoker=true, check_option=local`), or
+/// nothing for none.
+fn view_options(options: &str) -> String {
+    if options.trim().is_empty() {
+        String::new()
+    } else {
+        format!(" with ({options})")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_view_keeps_its_options() {
+        assert_eq!(view_options(""), "");
+        assert_eq!(
+            view_options("security_invoker=true, check_option=local"),
+            " with (security_invoker=true, check_option=local)"
+        );
+    }
+
+    #[test]
+    fn every_kind_of_clock_reader_is_rewritten() {
+        // One-argument age() counts from today; qualified calls of other schemas stay.
+        assert_eq!(
+            rewrite("age(born_at) > interval '18 years'"),
+            "db_ci_clock.age(born_at) > interval '18 years'"
+        );
+        assert_eq!(rewrite("pg_catalog.age(x, y)"), "db_ci_clock.age(x, y)");
+        assert_eq!(
+            rewrite("app.age(x) + page(y) + my_age(z)"),
+            "app.age(x) + page(y) + my_age(z)"
+        );
+        assert_eq!(rewrite("app.now()"), "app.now()");
+        // Literals cast at run time, in both spellings.
+        assert_eq!(
+            rewrite("v := 'now'::timestamptz; d := 'today'::date; t := timestamp with time zone 'now'"),
+            "v := ((db_ci_clock.now())::timestamptz); d := ((db_ci_clock.now())::date::date); t := ((db_ci_clock.now())::timestamp with time zone)"
+        );
+        assert_eq!(
+            rewrite("CURRENT_TIME, localtime(0), localtimestamp"),
+            "(db_ci_clock.now())::timetz, (db_ci_clock.now())::time, (db_ci_clock.now())::timestamp"
+        );
+        // A word that is no reader.
+        assert_eq!(rewrite("'nowhere'::text, today"), "'nowhere'::text, today");
+    }
 
     #[test]
     fn instants_are_rfc3339_or_a_date() {

@@ -156,6 +156,9 @@ pub struct RunOptions {
     /// `rls --record`: cells without an expectation, or contradicting theirs, record what
     /// they observe (never written in CI, where they fail).
     pub record: Option<Recording>,
+    /// The run that checks what this very command just recorded (`init`'s last run): its
+    /// unreviewed cells are reported and counted, not failed in CI. The next run fails them.
+    pub just_recorded: bool,
 }
 
 impl RunOptions {

@@ -1,8 +1,10 @@
 //! `db-ci init` on a Supabase CLI project whose seed is not re-runnable: under ledger replay
-//! the seed ledger never re-runs it, so nothing is exempted and the run afterwards is green,
-//! with the seed's re-run noted; an existing db-ci.yaml is kept unless --force. On a
-//! multi-tenant schema: the recorded matrix shows the tenancy boundary, every recording is
-//! marked unreviewed, and the run afterwards counts them. On every available backend.
+//! the seed ledger never re-runs it, so nothing is exempted, and the run afterwards fails in CI
+//! only on the unreviewed recordings, green once the project takes them as its baseline, with
+//! the seed's re-run noted; an existing db-ci.yaml is kept unless --force. On a multi-tenant
+//! schema: the recorded matrix shows the tenancy boundary, every recording is marked
+//! unreviewed, and the run afterwards counts them and, in CI, fails on them until they are
+//! reviewed. On every available backend.
 
 mod common;
 
@@ -39,7 +41,8 @@ fn init_then_run(backend: common::Backend) {
     );
     assert!(!root.join("supabase/db-ci.yaml").exists());
 
-    // Green afterwards, as CI runs it.
+    // Afterwards, as CI runs it: the matrices init recorded are unreviewed, so the run
+    // fails on them (and on nothing else) until reviewed.
     let json = temp.path().join("report.json");
     let run = with_backend(vec![
         "run".into(),
@@ -47,6 +50,27 @@ fn init_then_run(backend: common::Backend) {
         "--json".into(),
         json.display().to_string(),
     ]);
+    let output = common::db_ci_with_env(&run, &[("CI", "true")]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for stage in report["stages"].as_array().unwrap() {
+        let failures = stage["failures"].as_array().map_or(0, Vec::len);
+        if stage["name"] == "rls" {
+            assert!(failures > 0, "{stage}");
+            for failure in stage["failures"].as_array().unwrap() {
+                let message = failure["message"].as_str().unwrap();
+                assert!(message.contains("nobody reviewed"), "{message}");
+            }
+        } else {
+            assert_eq!(failures, 0, "{stage}");
+        }
+    }
+    // Green once the project takes its recordings as the baseline (`rls.unreviewed: allow`).
+    let with_baseline = config.replacen("rls:\n", "rls:\n  unreviewed: allow\n", 1);
+    assert_ne!(with_baseline, config, "{config}");
+    std::fs::write(root.join("db-ci.yaml"), &with_baseline).unwrap();
     let output = common::db_ci_with_env(&run, &[("CI", "true")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
@@ -75,7 +99,7 @@ fn init_then_run(backend: common::Backend) {
     assert!(String::from_utf8_lossy(&output.stderr).contains("--force"));
     assert_eq!(
         std::fs::read_to_string(root.join("db-ci.yaml")).unwrap(),
-        config
+        with_baseline
     );
     let mut forced = init.clone();
     forced.push("--force".into());
@@ -188,7 +212,8 @@ fn init_multi_tenant(backend: common::Backend) {
     assert!(!text.contains("not generated"), "{text}");
     assert!(!text.contains("NOT GENERATED"), "{text}");
 
-    // The run afterwards holds every recording and says how many are unreviewed.
+    // The run afterwards holds every recording and says how many are unreviewed; in CI
+    // (CI=true) those unreviewed cells fail it: a recording is not a verdict on the policies.
     let json = temp.path().join("report.json");
     let mut run = vec![
         "run".to_owned(),
@@ -200,7 +225,7 @@ fn init_multi_tenant(backend: common::Backend) {
     run.extend(backend.args());
     let output = common::db_ci_with_env(&run, &[("CI", "true")]);
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("unreviewed: 105 RLS cell(s)"), "{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -210,9 +235,24 @@ fn init_multi_tenant(backend: common::Backend) {
         .iter()
         .find(|s| s["name"] == "rls")
         .unwrap();
-    assert_eq!(rls["verdict"], "pass");
+    assert_eq!(rls["verdict"], "fail");
     assert_eq!(rls["unreviewed"], 105);
     assert_eq!(rls["coverage"]["percent"], 100.0, "{rls}");
+    // Every failure is an unreviewed recording, and every cell observed what was recorded.
+    let failures = rls["failures"].as_array().unwrap();
+    assert!(!failures.is_empty());
+    for failure in failures {
+        let message = failure["message"].as_str().unwrap();
+        assert!(message.contains("nobody reviewed"), "{message}");
+    }
+    let cases = rls["cases"].as_array().unwrap();
+    assert_eq!(
+        cases
+            .iter()
+            .filter(|c| c["cell"]["observed"] == c["cell"]["expected"])
+            .count(),
+        cases.len()
+    );
 }
 
 #[test]

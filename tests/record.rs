@@ -1,8 +1,9 @@
 //! `db-ci rls --record` / `--accept`, the round trip a pull request goes through: missing
 //! expectations recorded into a pending file beside the matrix, accepted into it in place; a
 //! policy change shows as a pending diff of who can do what; with `CI=true` nothing is
-//! written and a recording is a failure; partial observations are never recorded. On every
-//! available backend.
+//! written and a recording is a failure; partial observations are never recorded; a stale
+//! or edited pending file is refused whole; under `CI=true` a cell nobody reviewed (new, or
+//! loosened by `--accept`) fails unless `rls.unreviewed: allow`. On every available backend.
 
 mod common;
 
@@ -120,14 +121,46 @@ fn round_trip(backend: common::Backend) {
     let output = common::db_ci_with_env(&accept, &[("CI", "true")]);
     assert_eq!(output.status.code(), Some(2));
     assert!(project.pending().exists());
+    // A pending file records the matrix it was made from: a case a reviewer added since is
+    // never dropped by accepting, and a pending file edited by hand is never applied.
+    let recorded_from = project.matrix();
+    let grown = format!(
+        "{recorded_from}  - name: bob's note stays\n    table: notes\n    where: owner_id = '{{{{bob.id}}}}'\n    delete: {{ allow: [bob, service], deny: others }}\n"
+    );
+    std::fs::write(project.root.join("policy-tests/notes.yaml"), &grown).unwrap();
+    let output = common::db_ci_with_env(&accept, &[("CI", "false")]);
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the matrix changed since it was recorded"),
+        "{err}"
+    );
+    assert_eq!(project.matrix(), grown, "nothing accepted");
+    std::fs::write(project.root.join("policy-tests/notes.yaml"), &recorded_from).unwrap();
+    let edited = pending.replace("  - name: every note\n", "  - name: every note!\n");
+    std::fs::write(project.pending(), &edited).unwrap();
+    let output = common::db_ci_with_env(&accept, &[("CI", "false")]);
+    let err = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(err.contains("edited after it was recorded"), "{err}");
+    assert_eq!(project.matrix(), recorded_from, "nothing accepted");
+    std::fs::write(project.pending(), &pending).unwrap();
+
     let output = common::db_ci_with_env(&accept, &[("CI", "false")]);
     let out = String::from_utf8_lossy(&output.stdout).into_owned();
     assert_eq!(output.status.code(), Some(0), "{out}");
     assert!(out.contains("Accepted"), "{out}");
     assert!(!project.pending().exists());
-    assert_eq!(project.matrix(), pending);
+    // The matrix is the recording, without the pending file's header.
+    let (header, body) = pending.split_once('\n').unwrap();
+    assert!(
+        header.starts_with("# db-ci pending recording: matrix sha256:"),
+        "{header}"
+    );
+    assert_eq!(project.matrix(), body);
 
-    // Drop the partial case: what is left holds, with its recordings counted unreviewed.
+    // Drop the partial case: what is left holds, with its recordings counted unreviewed;
+    // in CI they fail until reviewed, unless the project takes them as its baseline.
     let accepted = project.matrix();
     let cut = accepted.find("  - name: every note").unwrap();
     std::fs::write(
@@ -135,9 +168,24 @@ fn round_trip(backend: common::Backend) {
         &accepted[..cut],
     )
     .unwrap();
+    let (code, out) = project.rls(&[], false);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("unreviewed: 4 RLS cell(s)"), "{out}");
+    let (code, out) = project.rls(&[], true);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("4 delete cell(s) hold a recorded expectation nobody reviewed"),
+        "{out}"
+    );
+    std::fs::write(
+        project.root.join("db-ci.yaml"),
+        "rls:\n  unreviewed: allow\n",
+    )
+    .unwrap();
     let (code, out) = project.rls(&[], true);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("unreviewed: 4 RLS cell(s)"), "{out}");
+    std::fs::remove_file(project.root.join("db-ci.yaml")).unwrap();
 
     // A pull request loosens a policy: the run fails, and recording shows the diff.
     std::fs::write(
@@ -156,19 +204,34 @@ fn round_trip(backend: common::Backend) {
     ] {
         assert!(out.contains(change), "{change}\n{out}");
     }
-    // A changed expectation is edited in place (its diff is what the reviewer reads); only
-    // cells nobody ever wrote are marked unreviewed.
+    // A changed expectation is edited in place (its diff is what the reviewer reads); a
+    // loosened one (deny → allow) is unreviewed again: accepting is not reviewing.
     let pending = std::fs::read_to_string(project.pending()).unwrap();
     assert!(
-        pending.contains("select: { allow: [anon, alice, bob, service], deny: others }"),
+        pending.contains(
+            "select: { allow: [anon, alice, bob, service], deny: others, unreviewed: [anon, bob] }"
+        ),
         "{pending}"
     );
     accept.truncate(3);
     let output = common::db_ci_with_env(&accept, &[("CI", "false")]);
-    assert_eq!(output.status.code(), Some(0));
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("anon: select public.notes deny → allow"),
+        "{out}"
+    );
     let (code, out) = project.rls(&[], true);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(
+            "2 select cell(s) hold a recorded expectation nobody reviewed (anon allow, bob allow)"
+        ),
+        "{out}"
+    );
+    let (code, out) = project.rls(&[], false);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("unreviewed: 4 RLS cell(s)"), "{out}");
+    assert!(out.contains("unreviewed: 6 RLS cell(s)"), "{out}");
 }
 
 #[test]

@@ -404,6 +404,7 @@ pub async fn prepare(
             .actors
             .render(&shared.text)
             .map_err(|e| Error::input(format!("{}: {}: {e}", file.at(shared.line), shared.rel)))?;
+        let sql = frozen_text(file, sql);
         if let Err((line, e)) = apply(&prepared.client, &sql).await {
             // Reported at the line that brings the file in, naming the failing line in it.
             let at = line.map(|l| format!(":{l}")).unwrap_or_default();
@@ -419,6 +420,7 @@ pub async fn prepare(
             .actors
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
+        let sql = frozen_text(file, sql);
         if let Err((line, e)) = apply(&prepared.client, &sql).await {
             let failure = SetupFailure {
                 line: line.map_or(file.setup_line, |l| file.setup_line + l - 1),
@@ -428,6 +430,16 @@ pub async fn prepare(
         }
     }
     Ok(Ok(prepared))
+}
+
+/// The setup's SQL under the file's frozen clock: its own clock readings (`now()` in an
+/// insert) read the frozen instant too, as the project's objects do. Line for line the same.
+fn frozen_text(file: &PolicyFile, sql: String) -> String {
+    if file.spec.now.is_some() {
+        crate::clock::rewrite(&sql)
+    } else {
+        sql
+    }
 }
 
 /// Runs setup SQL as admin; on failure, the 1-based line of `sql` where the failing
@@ -513,7 +525,11 @@ fn users_failure(file: &PolicyFile, error: &tokio_postgres::Error) -> (usize, St
 impl PolicyFile {
     /// Whether the file or one of its cases sets `now:`: its database gets the frozen clock.
     pub fn freezes_time(&self) -> bool {
-        self.spec.now.is_some() || self.spec.cases.iter().any(|c| c.value.now.is_some())
+        self.spec.now.is_some()
+            || self.spec.cases.iter().any(|c| {
+                c.value.now.is_some()
+                    || matches!(c.value.target(), Ok(cases::Target::Steps(steps)) if steps.iter().any(|s| s.value.now.is_some()))
+            })
     }
 }
 

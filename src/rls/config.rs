@@ -14,6 +14,21 @@ pub struct RlsConfig {
     pub exposed_schemas: Option<Vec<String>>,
     /// Fail when fewer than this percentage of (table, command) pairs have a cell.
     pub min_coverage: Option<f64>,
+    /// What a run under `CI=true` does with a cell whose expectation nobody reviewed (its
+    /// actor under `unreviewed:`): fail it (the default), or accept it as a baseline.
+    #[serde(default)]
+    pub unreviewed: Unreviewed,
+}
+
+/// `rls.unreviewed`: whether CI accepts recorded expectations nobody reviewed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Unreviewed {
+    /// Under `CI=true` an unreviewed cell fails the run, as a pending snapshot does.
+    #[default]
+    Fail,
+    /// The project takes whatever the database did when it was recorded as its baseline.
+    Allow,
 }
 
 impl Section for RlsConfig {

@@ -37,7 +37,7 @@ declare
   a_count bigint; a_match bigint; a_fp text;
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
-  q text; t text; thens jsonb;
+  q text; t text; thens jsonb; ctx text; cons text;
 begin
   for c in select value from jsonb_array_elements(cells) loop
     res := jsonb_build_object('i', c->'i');
@@ -51,6 +51,9 @@ begin
       if c ? 'before' then
         execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
         res := res || jsonb_build_object('before_count', b_count, 'before_match', b_match, 'before_fp', b_fp);
+      end if;
+      if c ? 'then' then
+        res := res || jsonb_build_object('then_before', pg_temp.dbci_then_before(c));
       end if;
       phase := 'impersonate';
       perform set_config('role', c->>'role', true);
@@ -75,9 +78,11 @@ begin
         res := res || jsonb_build_object('rows', n);
       exception when others then
         get stacked diagnostics st = returned_sqlstate, msg = message_text,
-          det = pg_exception_detail, hnt = pg_exception_hint;
+          det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
+          cons = constraint_name;
         res := res || jsonb_build_object('sqlstate', st, 'error', msg,
-          'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
+          'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
+          'constraint', nullif(cons, ''));
       end;
       perform set_config('role', 'none', true);
       phase := 'after';
@@ -98,6 +103,10 @@ begin
         end loop;
         res := res || jsonb_build_object('then', thens);
       end if;
+      if c ? 'probes' then
+        phase := 'probe';
+        res := res || jsonb_build_object('probes', pg_temp.dbci_probe(c));
+      end if;
       raise sqlstate 'DBCIR';
     exception
       when sqlstate 'DBCIR' then
@@ -109,6 +118,82 @@ begin
     end;
     return next res;
   end loop;
+end
+$dbci$"#;
+
+/// Runs the statement of cell `$1` again as each identity of its `probes` (admin, with and
+/// without the actor's claims, and every actor of the file), under each clock of its
+/// `probe_nows` (a step's own `now:` and its case's), each in its own block rolled back:
+/// whether the statement can succeed, or return rows, for someone. Per run: the identity,
+/// the rows (count, or rows affected), the error, whether the `then:` queries held.
+const PROBE_FUNCTION: &str = r#"
+create or replace function pg_temp.dbci_probe(c jsonb) returns jsonb
+language plpgsql as $dbci$
+declare
+  p jsonb; tnow text; out jsonb := '[]'::jsonb; one jsonb; n bigint; t text; q text;
+  held boolean; msg text;
+begin
+  for p, tnow in select pr.value, tn.value from jsonb_array_elements(c->'probes') pr,
+                   jsonb_array_elements_text(coalesce(c->'probe_nows', '[null]')) tn loop
+    one := jsonb_build_object('who', p->>'who');
+    begin
+      if tnow is not null then
+        perform set_config('db_ci.now', tnow, true);
+      end if;
+      perform set_config('role', p->>'role', true);
+      perform set_config('request.jwt.claims', p->>'claims', true);
+      perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(p->'legacy');
+      if c->>'kind' = 'count' then
+        execute c->>'op' into n;
+      elsif c->>'kind' = 'json' then
+        execute c->>'op' into n, t;
+      else
+        execute c->>'op';
+        get diagnostics n = row_count;
+      end if;
+      perform set_config('role', 'none', true);
+      held := true;
+      if c ? 'then' then
+        for q in select value from jsonb_array_elements_text(c->'then') loop
+          execute 'select coalesce(json_agg(dbci_then), ''[]'')::text from (' || q || ') dbci_then' into t;
+          if t = '[]' or exists (select 1 from json_array_elements(t::json) r, json_each(r) e
+                                 where e.value::text in ('false', 'null')) then
+            held := false;
+          end if;
+        end loop;
+      end if;
+      one := one || jsonb_build_object('rows', n, 'then_held', held);
+      raise sqlstate 'DBCIR';
+    exception
+      when sqlstate 'DBCIR' then null;
+      when others then
+        get stacked diagnostics msg = message_text;
+        one := one || jsonb_build_object('error', msg);
+    end;
+    out := out || jsonb_build_array(one);
+  end loop;
+  return out;
+end
+$dbci$"#;
+
+/// The `then:` queries of cell `$1` run as admin before its statement, each query's rows as
+/// JSON text, or null for a query that failed there: a `then:` that already holds before
+/// the statement cannot tell a call that did something from one that did nothing.
+const THEN_BEFORE_FUNCTION: &str = r#"
+create or replace function pg_temp.dbci_then_before(c jsonb) returns jsonb
+language plpgsql as $dbci$
+declare
+  q text; t text; out jsonb := '[]'::jsonb;
+begin
+  for q in select value from jsonb_array_elements_text(c->'then') loop
+    begin
+      execute 'select coalesce(json_agg(dbci_then), ''[]'')::text from (' || q || ') dbci_then' into t;
+    exception when others then
+      t := null;
+    end;
+    out := out || jsonb_build_array(t);
+  end loop;
+  return out;
 end
 $dbci$"#;
 
@@ -124,13 +209,21 @@ declare
   c jsonb; res jsonb; results jsonb := '[]'::jsonb;
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
-  q text; t text; thens jsonb;
+  q text; t text; thens jsonb; ctx text; cons text; d jsonb; probed jsonb := '{}'::jsonb;
 begin
   begin
+    -- What each probed step's statement can do, for anyone: from the state the scenario
+    -- starts in, and after every step (below).
+    for d in select value from jsonb_array_elements(steps) where value ? 'probes' loop
+      probed := probed || jsonb_build_object(d->>'i', pg_temp.dbci_probe(d));
+    end loop;
     for c in select value from jsonb_array_elements(steps) loop
       res := jsonb_build_object('i', c->'i');
       if c ? 'now' then
         perform set_config('db_ci.now', c->>'now', true);
+      end if;
+      if c ? 'then' then
+        res := res || jsonb_build_object('then_before', pg_temp.dbci_then_before(c));
       end if;
       perform set_config('role', c->>'role', true);
       perform set_config('request.jwt.claims', c->>'claims', true);
@@ -152,9 +245,11 @@ begin
           res := res || jsonb_build_object('rows', n);
         exception when others then
           get stacked diagnostics st = returned_sqlstate, msg = message_text,
-            det = pg_exception_detail, hnt = pg_exception_hint;
+            det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
+            cons = constraint_name;
           res := res || jsonb_build_object('sqlstate', st, 'error', msg,
-            'detail', nullif(det, ''), 'hint', nullif(hnt, ''));
+            'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
+            'constraint', nullif(cons, ''));
         end;
       end if;
       perform set_config('role', 'none', true);
@@ -172,12 +267,18 @@ begin
         end;
       end if;
       results := results || jsonb_build_array(res);
+      for d in select value from jsonb_array_elements(steps) where value ? 'probes' loop
+        probed := jsonb_set(probed, array[d->>'i'], (probed->(d->>'i')) || pg_temp.dbci_probe(d));
+      end loop;
     end loop;
     raise sqlstate 'DBCIR';
   exception when sqlstate 'DBCIR' then
     null;
   end;
-  return query select value from jsonb_array_elements(results);
+  return query select case when probed ? (value->>'i')
+                           then value || jsonb_build_object('probes', probed->(value->>'i'))
+                           else value end
+                 from jsonb_array_elements(results);
 end
 $dbci$"#;
 
@@ -197,6 +298,15 @@ pub struct CellResult {
     pub error: Option<String>,
     pub detail: Option<String>,
     pub hint: Option<String>,
+    /// Where the error was raised (`PL/pgSQL function … at RAISE`), and the constraint a
+    /// constraint violation names: a declared denial counts only when the project refused.
+    pub context: Option<String>,
+    pub constraint: Option<String>,
+    /// Per `then:` query, its rows as JSON text before the statement (null where it failed).
+    pub then_before: Option<Vec<Option<String>>>,
+    /// The statement run again as each identity of the cell's probes: after the actor's
+    /// run; for a step, from the state its scenario starts in and after every step.
+    pub probes: Option<Vec<ProbeResult>>,
     /// The case's own SQL (its `where`, values) failed as admin, or impersonating the actor
     /// failed (`phase` says which): a broken test.
     pub setup_sqlstate: Option<String>,
@@ -215,6 +325,15 @@ pub struct CellResult {
     pub batch_error: Option<String>,
 }
 
+/// One identity's run of a probed statement (see [`super::plan::Cell::probe_actors`]).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct ProbeResult {
+    pub who: String,
+    pub rows: Option<i64>,
+    pub error: Option<String>,
+    pub then_held: Option<bool>,
+}
+
 /// How many workers to use for `cells` cells.
 pub fn worker_count(cells: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -230,7 +349,7 @@ pub async fn connect_worker(
     let client = server.connect(database).await?;
     client
         .batch_execute(&format!(
-            "set statement_timeout = {}; {BATCH_FUNCTION}; {SCENARIO_FUNCTION}",
+            "set statement_timeout = {}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {BATCH_FUNCTION}; {SCENARIO_FUNCTION}",
             timeout.as_millis()
         ))
         .await

@@ -1,8 +1,8 @@
 //! Judging a cell: what was observed (allow, deny, partial) and whether the test itself is
 //! broken, with the non-vacuous semantics of docs/contract.md.
 
-use super::exec::CellResult;
-use super::plan::{Cell, OpKind};
+use super::exec::{CellResult, ProbeResult};
+use super::plan::{returns_nothing, Cell, OpKind};
 use super::spec::{compare_returns, error_may_deny, then_holds, Expect, Operation, Rows};
 use crate::report::CaseVerdict;
 
@@ -71,6 +71,9 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
     } else {
         return broken("the effective role could not be read; the cell was not run".to_owned());
     }
+    if let Some(message) = then_held_before(cell, result) {
+        return broken(message);
+    }
     let before = result.before_count.unwrap_or(0);
     // Target rows must exist as admin sees them, else the cell proves nothing.
     if matches!(
@@ -92,8 +95,25 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
     let denied_by_error = match &result.sqlstate {
         None => false,
         Some(state) if state == INSUFFICIENT_PRIVILEGE => true,
-        Some(state) if cell.deny_sqlstates.contains(state) => true,
-        Some(state) if cell.deny_on_error && error_may_deny(state) => true,
+        Some(state)
+            if cell.deny_sqlstates.contains(state)
+                || (cell.deny_on_error && error_may_deny(state)) =>
+        {
+            if let Some(why) = values_tripped(state, result) {
+                return broken(format!(
+                    "{} as {} raised {state} ({}){why}: a declared denial (`deny_sqlstate:`, `deny_on: error`) counts only when the project refuses this actor (its policy, or a function or trigger raising it), never a constraint the case's values trip{}",
+                    cell.operation.as_str(),
+                    cell.actor.name,
+                    result.error.as_deref().unwrap_or(""),
+                    if cell.actor.id.is_none() {
+                        format!("; `{{{{me.id}}}}` of {} is an id no user has: write a real user's id (`{{{{alice.id}}}}`) so the statement reaches the project's checks", cell.actor.name)
+                    } else {
+                        String::new()
+                    }
+                ));
+            }
+            true
+        }
         Some(state) => {
             // Say how to declare it when declaring would be honoured: an error that says
             // the statement itself is wrong stays broken whatever the case declares.
@@ -229,6 +249,12 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
             Some(Err(e)) => return broken(format!("the rows returned could not be read: {e}")),
             None => return broken("the rows returned were not recorded".to_owned()),
         };
+        if let (Ok(()), Some(message)) = (
+            compare_returns(&returns.want, returns.ordered, &have),
+            hides_nothing(cell, result),
+        ) {
+            return broken(message);
+        }
         if let Err(difference) = compare_returns(&returns.want, returns.ordered, &have) {
             return Judgement {
                 observed,
@@ -260,6 +286,11 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
         };
     }
     let pass = cell.expect.is_some() && observed.expectation() == cell.expect;
+    if pass && cell.scenario.is_some() && observed == Observed::Deny {
+        if let Some(message) = denied_step_never_succeeds(cell, result) {
+            return broken(message);
+        }
+    }
     Judgement {
         observed,
         verdict: if pass {
@@ -295,6 +326,110 @@ fn unheld_then(cell: &Cell, result: &CellResult) -> Result<Option<String>, Strin
         }
     }
     Ok(None)
+}
+
+/// `then:` that held before the statement as it holds after cannot tell a call that did
+/// something from one that did nothing: every query of it already held (as admin, before).
+fn then_held_before(cell: &Cell, result: &CellResult) -> Option<String> {
+    if cell.then.is_empty() {
+        return None;
+    }
+    let before = result.then_before.as_ref()?;
+    let held = cell.then.len() == before.len()
+        && before
+            .iter()
+            .all(|rows| rows.as_deref().is_some_and(|rows| then_holds(rows).is_ok()));
+    held.then(|| {
+        format!(
+            "`then: {}` already held before the statement ran: it cannot tell a call that did something from one that did nothing; make `setup:` leave it false",
+            cell.then.join("; ")
+        )
+    })
+}
+
+/// Why the error `state` of `result` is a constraint the case's values trip rather than the
+/// project refusing: an integrity constraint, a value the server cannot read, or a
+/// cardinality error, raised by the server itself (no RAISE or ASSERT of the project's
+/// functions or triggers on the way).
+fn values_tripped(state: &str, result: &CellResult) -> Option<String> {
+    if !matches!(state.get(..2), Some("21" | "22" | "23")) {
+        return None;
+    }
+    let raised_by_project = result.context.as_deref().is_some_and(|context| {
+        context
+            .lines()
+            .filter(|line| !line.contains("dbci_"))
+            .any(|line| {
+                line.trim_end().ends_with("at RAISE") || line.trim_end().ends_with("at ASSERT")
+            })
+    });
+    if raised_by_project {
+        return None;
+    }
+    Some(match &result.constraint {
+        Some(name) => format!(" on constraint {name}"),
+        None => String::new(),
+    })
+}
+
+/// Whether `probe` shows the cell's statement succeeding, returning a row where that is how
+/// it is read.
+fn succeeded(cell: &Cell, probe: &ProbeResult) -> bool {
+    let needs_rows = cell.op_kind == OpKind::Count || cell.returns.is_some();
+    probe.error.is_none()
+        && probe.then_held != Some(false)
+        && (!needs_rows || probe.rows.unwrap_or(0) > 0)
+}
+
+/// The probes of `result`, or why there are none although the cell asked for them.
+fn probes(result: &CellResult) -> Result<&[ProbeResult], String> {
+    result
+        .probes
+        .as_deref()
+        .ok_or_else(|| "the statement was not run again as admin and the other actors".to_owned())
+}
+
+/// A `returns: []` passes only when there were rows to hide: the statement returns some
+/// for admin (RLS bypassed) or for another actor.
+fn hides_nothing(cell: &Cell, result: &CellResult) -> Option<String> {
+    if !returns_nothing(cell.returns.as_ref()) {
+        return None;
+    }
+    let probes = match probes(result) {
+        Ok(probes) => probes,
+        Err(why) => return Some(why),
+    };
+    if probes
+        .iter()
+        .any(|p| p.error.is_none() && p.rows.unwrap_or(0) > 0)
+    {
+        return None;
+    }
+    Some(format!(
+        "`returns: []` for {}, but the statement returns no row for admin or any actor either: there is nothing for it to hide, so a leak would pass (create the rows it must not return in `setup:`)",
+        cell.actor.name
+    ))
+}
+
+/// A denied step passes only when its statement can succeed for someone (admin, or an actor
+/// of the file, from the scenario's start or after any of its steps, at the step's clock or
+/// its case's): else a misspelt id would pass as a denial.
+fn denied_step_never_succeeds(cell: &Cell, result: &CellResult) -> Option<String> {
+    let probes = match probes(result) {
+        Ok(probes) => probes,
+        Err(why) => return Some(why),
+    };
+    if probes.iter().any(|p| succeeded(cell, p)) {
+        return None;
+    }
+    let why = probes
+        .first()
+        .and_then(|admin| admin.error.as_ref())
+        .map(|e| format!(" (as admin it fails: {e})"))
+        .unwrap_or_default();
+    Some(format!(
+        "the statement of this denied step succeeds for nobody — not admin, not any actor, at no point of the scenario{why}: the step checks nothing (a misspelt id or argument?); show it can succeed, e.g. a later step where it is allowed"
+    ))
 }
 
 fn error_text(result: &CellResult) -> String {
@@ -343,6 +478,8 @@ mod tests {
             broken: None,
             scenario: None,
             now: None,
+            base_now: None,
+            probe_actors: Vec::new(),
         }
     }
 
@@ -636,6 +773,189 @@ mod tests {
         assert_eq!(
             judged(Operation::Select, Expect::Allow, timed_out).verdict,
             CaseVerdict::Broken
+        );
+    }
+
+    fn probe(who: &str, rows: Option<i64>, error: Option<&str>) -> ProbeResult {
+        ProbeResult {
+            who: who.into(),
+            rows,
+            error: error.map(str::to_owned),
+            then_held: Some(true),
+        }
+    }
+
+    #[test]
+    fn returns_nothing_passes_only_when_there_were_rows_to_hide() {
+        let mut read = cell(Operation::Sql, Expect::Allow);
+        read.returns = Some(super::super::plan::Returns {
+            want: serde_json::json!([]),
+            ordered: false,
+        });
+        let empty = |probes: Vec<ProbeResult>| CellResult {
+            rows: Some(0),
+            returned: Some("[]".into()),
+            probes: Some(probes),
+            ..ran(0)
+        };
+        // The table is empty: admin and every actor read nothing too.
+        let vacuous = judge(
+            &read,
+            &empty(vec![
+                probe("admin", Some(0), None),
+                probe("alice", Some(0), None),
+            ]),
+        );
+        assert_eq!(vacuous.verdict, CaseVerdict::Broken);
+        assert!(vacuous.message.unwrap().contains("nothing for it to hide"));
+        // Admin sees the rows bob does not: bob's empty result means something.
+        let hidden = judge(
+            &read,
+            &empty(vec![
+                probe("admin", Some(2), None),
+                probe("alice", Some(0), None),
+            ]),
+        );
+        assert_eq!(
+            (hidden.observed, hidden.verdict),
+            (Observed::Allow, CaseVerdict::Pass)
+        );
+        // Another actor's rows count as well; an error does not.
+        let theirs = judge(
+            &read,
+            &empty(vec![
+                probe("admin", None, Some("boom")),
+                probe("alice", Some(1), None),
+            ]),
+        );
+        assert_eq!(theirs.verdict, CaseVerdict::Pass);
+        // Probes that were not run are never a pass.
+        let unrun = CellResult {
+            probes: None,
+            ..empty(Vec::new())
+        };
+        assert_eq!(judge(&read, &unrun).verdict, CaseVerdict::Broken);
+    }
+
+    #[test]
+    fn a_then_that_held_before_the_statement_is_a_broken_test() {
+        let mut call = cell(Operation::Sql, Expect::Allow);
+        call.then = vec!["select archived from projects".into()];
+        let after = |before: Option<&str>| CellResult {
+            rows: Some(1),
+            then: Some(vec![r#"[{"archived":true}]"#.into()]),
+            then_before: Some(vec![before.map(str::to_owned)]),
+            ..ran(0)
+        };
+        let held = judge(&call, &after(Some(r#"[{"archived":true}]"#)));
+        assert_eq!(held.verdict, CaseVerdict::Broken);
+        assert!(held.message.unwrap().contains("already held before"));
+        let changed = judge(&call, &after(Some(r#"[{"archived":false}]"#)));
+        assert_eq!(
+            (changed.observed, changed.verdict),
+            (Observed::Allow, CaseVerdict::Pass)
+        );
+        // A query that failed before the statement did not hold then.
+        assert_eq!(judge(&call, &after(None)).verdict, CaseVerdict::Pass);
+        // The same rule for a deny cell: the statement is not what made it hold.
+        let mut denied = call.clone();
+        denied.expect = Some(Expect::Deny);
+        assert_eq!(
+            judge(&denied, &after(Some(r#"[{"archived":true}]"#))).verdict,
+            CaseVerdict::Broken
+        );
+    }
+
+    #[test]
+    fn a_denied_step_must_succeed_for_someone() {
+        let mut step = cell(Operation::Sql, Expect::Deny);
+        step.scenario = Some(5);
+        step.deny_sqlstates = vec!["P0001".into()];
+        let refused = |at: Vec<ProbeResult>, later: Vec<ProbeResult>| CellResult {
+            sqlstate: Some("P0001".into()),
+            error: Some("invitation tok-2 is not valid".into()),
+            probes: Some(at.into_iter().chain(later).collect()),
+            ..ran(0)
+        };
+        let nobody = judge(
+            &step,
+            &refused(
+                vec![probe("admin", None, Some("invitation tok-2 is not valid"))],
+                vec![probe("bob", None, Some("invitation tok-2 is not valid"))],
+            ),
+        );
+        assert_eq!(nobody.verdict, CaseVerdict::Broken);
+        let message = nobody.message.unwrap();
+        assert!(message.contains("succeeds for nobody"), "{message}");
+        assert!(message.contains("as admin it fails"), "{message}");
+        // At some point of the scenario bob's call succeeds: the denial means something.
+        let someone = judge(
+            &step,
+            &refused(
+                vec![probe("admin", None, Some("used"))],
+                vec![
+                    probe("admin", None, Some("used")),
+                    probe("bob", Some(1), None),
+                ],
+            ),
+        );
+        assert_eq!(
+            (someone.observed, someone.verdict),
+            (Observed::Deny, CaseVerdict::Pass)
+        );
+        // A success whose `then:` does not hold is no success.
+        let mut unheld = probe("bob", Some(1), None);
+        unheld.then_held = Some(false);
+        assert_eq!(
+            judge(&step, &refused(vec![unheld], Vec::new())).verdict,
+            CaseVerdict::Broken
+        );
+    }
+
+    #[test]
+    fn a_declared_denial_is_never_a_constraint_the_values_trip() {
+        let mut insert = cell(Operation::Insert, Expect::Deny);
+        insert.deny_on_error = true;
+        insert.deny_sqlstates = vec!["23514".into()];
+        let failed = |state: &str, context: Option<&str>, constraint: Option<&str>| CellResult {
+            sqlstate: Some(state.into()),
+            error: Some("violates".into()),
+            context: context.map(str::to_owned),
+            constraint: constraint.map(str::to_owned),
+            ..ran(0)
+        };
+        // The foreign key of a value no user has: RLS let the row through.
+        let fk = judge(&insert, &failed("23503", None, Some("notes_owner_id_fkey")));
+        assert_eq!(fk.verdict, CaseVerdict::Broken);
+        let message = fk.message.unwrap();
+        assert!(
+            message.contains("on constraint notes_owner_id_fkey"),
+            "{message}"
+        );
+        assert!(message.contains("never a constraint"), "{message}");
+        // A value the server cannot read, named or not, with only db-ci's own frames.
+        let ours = "SQL statement \"insert …\"\nPL/pgSQL function pg_temp_3.dbci_cells(jsonb) line 40 at EXECUTE";
+        assert_eq!(
+            judge(&insert, &failed("22P02", Some(ours), None)).verdict,
+            CaseVerdict::Broken
+        );
+        assert_eq!(
+            judge(&insert, &failed("23514", Some(ours), Some("body_check"))).verdict,
+            CaseVerdict::Broken
+        );
+        // The project's trigger raising a check_violation is the project refusing.
+        let trigger = "PL/pgSQL function public.refuse_spam() line 4 at RAISE\nSQL statement \"insert …\"\nPL/pgSQL function pg_temp_3.dbci_cells(jsonb) line 40 at EXECUTE";
+        let refused = judge(&insert, &failed("23514", Some(trigger), None));
+        assert_eq!(
+            (refused.observed, refused.verdict),
+            (Observed::Deny, CaseVerdict::Pass)
+        );
+        // Other declared states are the project's by nature.
+        let mut rpc = cell(Operation::Sql, Expect::Deny);
+        rpc.deny_on_error = true;
+        assert_eq!(
+            judge(&rpc, &failed("P0001", None, None)).verdict,
+            CaseVerdict::Pass
         );
     }
 }

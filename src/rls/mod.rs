@@ -29,7 +29,7 @@ use crate::report::{Case, CaseVerdict, Failure, RecordedCell, RlsCell, StageRepo
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 
-pub use self::config::{exposed_schemas, RlsConfig};
+pub use self::config::{exposed_schemas, RlsConfig, Unreviewed};
 use crate::stage_id::StageId;
 
 const STAGE: StageId = StageId::Rls;
@@ -172,6 +172,17 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             .count(),
     );
 
+    // A recording nobody reviewed is not a verdict on the policy: in CI it fails, unless
+    // the project opted into its recordings as a baseline. A recording run (`--record`, or
+    // init's check of what it just recorded) reports them instead; the next run fails them.
+    if crate::files::in_ci()
+        && ctx.options.record.is_none()
+        && !ctx.options.just_recorded
+        && ctx.project.config.section::<RlsConfig>().unreviewed == Unreviewed::Fail
+    {
+        fail_unreviewed(&mut report);
+    }
+
     report.checks = report.cases.len();
     let minimum =
         ctx.options
@@ -254,6 +265,53 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     report.coverage = nothing_exposed.is_none().then_some(coverage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Under `CI=true`: every passing cell whose expectation nobody reviewed fails, with one
+/// failure per case and operation naming its actors.
+fn fail_unreviewed(report: &mut StageReport) {
+    let mut groups: BTreeMap<(String, usize, String, Operation), Vec<String>> = BTreeMap::new();
+    for case in &mut report.cases {
+        let Some(cell) = case.cell.as_ref().filter(|c| c.unreviewed) else {
+            continue;
+        };
+        if case.verdict != CaseVerdict::Pass {
+            continue;
+        }
+        case.verdict = CaseVerdict::Fail;
+        case.message = Some(format!(
+            "{} as {}: observed {} as recorded, but nobody reviewed that expectation (CI=true)",
+            cell.operation.as_str(),
+            cell.actor,
+            cell.observed.as_str()
+        ));
+        groups
+            .entry((
+                case.file.clone().unwrap_or_default(),
+                case.line.unwrap_or(1),
+                cell.case.clone(),
+                cell.operation,
+            ))
+            .or_default()
+            .push(format!("{} {}", cell.actor, cell.observed.as_str()));
+    }
+    for ((file, line, case, operation), actors) in groups {
+        report.failures.push(Failure {
+            file,
+            line,
+            column: None,
+            message: format!(
+                "case `{case}`: {} {} cell(s) hold a recorded expectation nobody reviewed ({}): under CI=true an unreviewed cell fails",
+                actors.len(),
+                operation.as_str(),
+                actors.join(", ")
+            ),
+            notes: vec![
+                "check each against the policy, then delete its actor from `unreviewed:`; or set `rls.unreviewed: allow` in db-ci.yaml to accept whatever the database did as the baseline".to_owned(),
+            ],
+            statement: None,
+        });
+    }
 }
 
 /// Does each target of `file` exist, and what is its primary key?
@@ -539,7 +597,12 @@ fn keep_recordings(
     recorded: &[Recorded],
     report: &mut StageReport,
 ) {
-    let lines: Vec<String> = recorded.iter().map(Recorded::describe).collect();
+    // What looks like a leak first: a recording takes whatever the database did.
+    let lines = record::for_review(recorded, &file.spec, |name| {
+        file.actors
+            .get(name)
+            .is_some_and(|a| a.kind == crate::actors::ActorKind::Anon)
+    });
     let mode = ctx.options.record.expect("recordings only while recording");
     let target = if !mode.writes() {
         Err("recording is off in CI (CI=true)".to_owned())
@@ -547,12 +610,15 @@ fn keep_recordings(
         record::rewrite(&file.text, &file.spec, recorded)
             .map_err(|e| format!("write the recording into {}: {e}", file.rel))
             .and_then(|text| {
-                let (path, rel) = match mode {
+                let (path, rel, text) = match mode {
                     Recording::Pending => (
                         record::pending_path(&file.path),
                         format!("{}{}", file.rel, record::PENDING),
+                        record::pending_text(&file.text, &text),
                     ),
-                    Recording::Write | Recording::Init => (file.path.clone(), file.rel.clone()),
+                    Recording::Write | Recording::Init => {
+                        (file.path.clone(), file.rel.clone(), text)
+                    }
                 };
                 crate::files::write_atomically(&path, text.as_bytes())
                     .map(|()| rel)
@@ -733,5 +799,67 @@ fn case_for(
             observed,
             unreviewed: cell.unreviewed,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::RlsCell;
+
+    fn cell_case(actor: &str, unreviewed: bool, verdict: CaseVerdict) -> Case {
+        Case {
+            name: format!("notes / select as {actor}"),
+            group: "policy-tests/notes.yaml".into(),
+            verdict,
+            file: Some("policy-tests/notes.yaml".into()),
+            line: Some(7),
+            duration_ms: 0,
+            message: None,
+            cell: Some(RlsCell {
+                case: "notes".into(),
+                target: "public.notes".into(),
+                actor: actor.into(),
+                operation: Operation::Select,
+                expected: Some(spec::Expect::Allow),
+                observed: judge::Observed::Allow,
+                unreviewed,
+            }),
+        }
+    }
+
+    #[test]
+    fn an_unreviewed_cell_that_passed_fails_and_is_named_once_per_operation() {
+        let mut report = StageReport::new(STAGE, StageVerdict::Pass);
+        report.cases = vec![
+            cell_case("alice", false, CaseVerdict::Pass),
+            cell_case("bob", true, CaseVerdict::Pass),
+            cell_case("anon", true, CaseVerdict::Pass),
+            // Already failing for its own reason: left as it is.
+            cell_case("carol", true, CaseVerdict::Broken),
+        ];
+        fail_unreviewed(&mut report);
+        let verdicts: Vec<CaseVerdict> = report.cases.iter().map(|c| c.verdict).collect();
+        assert_eq!(
+            verdicts,
+            [
+                CaseVerdict::Pass,
+                CaseVerdict::Fail,
+                CaseVerdict::Fail,
+                CaseVerdict::Broken
+            ]
+        );
+        assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+        let failure = &report.failures[0];
+        assert_eq!(
+            (failure.file.as_str(), failure.line),
+            ("policy-tests/notes.yaml", 7)
+        );
+        assert!(
+            failure.message.contains("2 select cell(s) hold a recorded expectation nobody reviewed (bob allow, anon allow)"),
+            "{}",
+            failure.message
+        );
+        assert!(failure.notes[0].contains("rls.unreviewed: allow"));
     }
 }

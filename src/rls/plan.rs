@@ -67,6 +67,28 @@ pub struct Cell {
     pub scenario: Option<usize>,
     /// The frozen clock (`now:` of the case, else of the file).
     pub now: Option<crate::clock::Frozen>,
+    /// For a step: its case's clock (the file's), under which its probes run too, so a
+    /// denial at the step's own `now:` counts when the statement succeeds at another.
+    pub base_now: Option<crate::clock::Frozen>,
+    /// Whom the statement is run again as, rolled back, to show it can succeed or return
+    /// rows for someone (admin with and without the actor's claims, then each of these
+    /// actors): for a `returns: []` and for a step expected to be denied. Empty: no probe.
+    pub probe_actors: Vec<Actor>,
+}
+
+/// Whether `returns` asks for no row at all: what an actor who sees nothing returns, and
+/// what a statement over no row returns too.
+pub fn returns_nothing(returns: Option<&Returns>) -> bool {
+    returns.is_some_and(|r| r.want.as_array().is_some_and(Vec::is_empty))
+}
+
+/// Every actor of `file`, for a cell's probes.
+fn all_actors(file: &PolicyFile) -> Vec<Actor> {
+    file.actors
+        .names()
+        .filter_map(|name| file.actors.get(name))
+        .cloned()
+        .collect()
 }
 
 /// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
@@ -230,13 +252,23 @@ pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
         }
     }
     for cell in &mut plan.cells {
-        cell.now = cell.now.or_else(|| {
-            file.spec
-                .cases
-                .get(cell.case_index)
-                .and_then(|c| c.value.now)
-                .or(file.spec.now)
-        });
+        cell.base_now = file
+            .spec
+            .cases
+            .get(cell.case_index)
+            .and_then(|c| c.value.now)
+            .or(file.spec.now);
+        cell.now = cell.now.or(cell.base_now);
+        // Under a frozen clock the case's own SQL (its statement, `where:`, values and
+        // `then:`) reads it too, not only the project's objects.
+        if cell.now.is_some() {
+            let frozen = |text: &mut String| *text = crate::clock::rewrite(text);
+            frozen(&mut cell.op);
+            cell.then.iter_mut().for_each(frozen);
+            for admin in [&mut cell.before, &mut cell.after].into_iter().flatten() {
+                frozen(admin);
+            }
+        }
     }
     plan
 }
@@ -415,11 +447,17 @@ fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {
             },
             after: None,
             then,
+            probe_actors: if returns_nothing(returns.as_ref()) {
+                all_actors(file)
+            } else {
+                Vec::new()
+            },
             returns,
             filter: String::new(),
             broken: None,
             scenario: None,
             now: None,
+            base_now: None,
         });
     }
 }
@@ -674,6 +712,8 @@ fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
                         broken,
                         scenario: None,
                         now: None,
+                        base_now: None,
+                        probe_actors: Vec::new(),
                     });
                 }
                 Err(message) => {
@@ -846,11 +886,19 @@ fn plan_steps(
             },
             after: None,
             then,
+            // A denied step must be one that can succeed, for someone; the rows a
+            // `returns: []` hides must exist.
+            probe_actors: if expect == Expect::Deny || returns_nothing(returns.as_ref()) {
+                all_actors(file)
+            } else {
+                Vec::new()
+            },
             returns,
             filter: String::new(),
             broken: None,
             scenario: Some(line),
             now: step.now,
+            base_now: None,
         });
     }
     plan.cells.extend(cells);
@@ -1146,29 +1194,11 @@ fn table_cell(
 /// The cell as the JSON the batch function reads.
 pub fn cell_json(index: usize, cell: &Cell) -> Value {
     let actor = &cell.actor;
-    let legacy: serde_json::Map<String, Value> = actor
-        .legacy_claims()
-        .into_iter()
-        .map(|(key, text)| (key, Value::String(text)))
-        .collect();
-    let mut claims = actor.claims.clone();
-    let mut legacy = legacy;
-    // Under a frozen clock the token was issued at that instant and expires an hour later,
-    // as GoTrue's default does: a policy comparing `exp` with `now()` sees a live token.
-    if let Some(now) = cell.now {
-        for (key, value) in [("iat", now.epoch()), ("exp", now.epoch() + 3600)] {
-            if let Some(object) = claims.as_object_mut() {
-                if object.contains_key(key) {
-                    object.insert(key.to_owned(), json!(value));
-                    legacy.insert(key.to_owned(), Value::String(value.to_string()));
-                }
-            }
-        }
-    }
+    let (claims, legacy) = identity(actor, cell.now);
     let mut value = json!({
         "i": index,
         "role": actor.db_role,
-        "claims": claims.to_string(),
+        "claims": claims,
         "legacy": legacy,
         "may_bypass": actor.may_bypass_rls(),
         "kind": match (cell.op_kind, &cell.returns) {
@@ -1180,6 +1210,20 @@ pub fn cell_json(index: usize, cell: &Cell) -> Value {
     });
     if let Some(now) = cell.now {
         value["now"] = Value::String(now.sql_text());
+    }
+    if !cell.probe_actors.is_empty() {
+        value["probes"] = probes_json(cell);
+        // A step's probes run after other steps set their clocks: each names its own, and
+        // its case's ("" is the real time).
+        if cell.scenario.is_some() {
+            let text =
+                |now: Option<crate::clock::Frozen>| now.map(|n| n.sql_text()).unwrap_or_default();
+            let mut nows = vec![text(cell.now)];
+            if cell.base_now != cell.now {
+                nows.push(text(cell.base_now));
+            }
+            value["probe_nows"] = json!(nows);
+        }
     }
     if let Some(before) = &cell.before {
         value["before"] = Value::String(before.clone());
@@ -1196,6 +1240,78 @@ pub fn cell_json(index: usize, cell: &Cell) -> Value {
         ));
     }
     value
+}
+
+/// An actor's claims (as JSON text) and legacy per-claim settings. Under a frozen clock the
+/// token was issued at that instant and expires an hour later, as GoTrue's default does: a
+/// policy comparing `exp` with `now()` sees a live token.
+fn identity(
+    actor: &Actor,
+    now: Option<crate::clock::Frozen>,
+) -> (String, serde_json::Map<String, Value>) {
+    let mut legacy: serde_json::Map<String, Value> = actor
+        .legacy_claims()
+        .into_iter()
+        .map(|(key, text)| (key, Value::String(text)))
+        .collect();
+    let mut claims = actor.claims.clone();
+    if let Some(now) = now {
+        for (key, value) in [("iat", now.epoch()), ("exp", now.epoch() + 3600)] {
+            if let Some(object) = claims.as_object_mut() {
+                if object.contains_key(key) {
+                    object.insert(key.to_owned(), json!(value));
+                    legacy.insert(key.to_owned(), Value::String(value.to_string()));
+                }
+            }
+        }
+    }
+    (claims.to_string(), legacy)
+}
+
+/// The identities a probed cell's statement runs again as: admin (the session's role, RLS
+/// bypassed) with no claims and with the actor's, then every actor of the file. Each sets
+/// every legacy claim any of them has, blank where it has none, so no claim of the acting
+/// actor lingers.
+fn probes_json(cell: &Cell) -> Value {
+    let identities: Vec<(String, String, String, serde_json::Map<String, Value>)> = {
+        let (claims, legacy) = identity(&cell.actor, cell.now);
+        let mut all = vec![
+            (
+                "admin".to_owned(),
+                "none".to_owned(),
+                String::new(),
+                serde_json::Map::new(),
+            ),
+            (
+                format!("admin with {}'s claims", cell.actor.name),
+                "none".to_owned(),
+                claims,
+                legacy,
+            ),
+        ];
+        for actor in &cell.probe_actors {
+            let (claims, legacy) = identity(actor, cell.now);
+            all.push((actor.name.clone(), actor.db_role.clone(), claims, legacy));
+        }
+        all
+    };
+    let keys: std::collections::BTreeSet<String> = identities
+        .iter()
+        .flat_map(|(_, _, _, legacy)| legacy.keys().cloned())
+        .collect();
+    Value::Array(
+        identities
+            .into_iter()
+            .map(|(who, role, claims, own)| {
+                let mut legacy: serde_json::Map<String, Value> = keys
+                    .iter()
+                    .map(|k| (k.clone(), Value::String(String::new())))
+                    .collect();
+                legacy.extend(own);
+                json!({ "who": who, "role": role, "claims": claims, "legacy": legacy })
+            })
+            .collect(),
+    )
 }
 
 /// The input errors of `file`'s cases that need no catalog (unknown actors, malformed cases),

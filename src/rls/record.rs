@@ -20,6 +20,60 @@ pub fn pending_path(matrix: &std::path::Path) -> std::path::PathBuf {
     std::path::PathBuf::from(name)
 }
 
+/// The first line of a pending recording: what it was made from (the matrix's SHA-256) and
+/// what it says (the SHA-256 of the rest), so `--accept` can refuse a stale or edited one.
+const PENDING_HEADER: &str = "# db-ci pending recording:";
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The pending file for `recorded` (the matrix rewritten) made from `matrix`.
+pub fn pending_text(matrix: &str, recorded: &str) -> String {
+    format!(
+        "{PENDING_HEADER} matrix sha256:{} recording sha256:{} (review, then `db-ci rls --accept`; edit the matrix, not this file)\n{recorded}",
+        sha256(matrix),
+        sha256(recorded)
+    )
+}
+
+/// The recording a pending file holds, if it was made from `matrix` as it is now and was not
+/// edited since; else why it cannot be accepted.
+pub fn read_pending(pending: &str, matrix: &str) -> Result<String, String> {
+    let (header, body) = pending.split_once('\n').unwrap_or((pending, ""));
+    let rest = header.strip_prefix(PENDING_HEADER);
+    // `matrix sha256:<hex>` and `recording sha256:<hex>`, in the header's words.
+    let value = |key: &str| -> Option<&str> {
+        let mut words = rest?.split_whitespace();
+        while let Some(word) = words.next() {
+            if word == key {
+                return words.next()?.strip_prefix("sha256:");
+            }
+        }
+        None
+    };
+    let (Some(made_from), Some(says)) = (value("matrix"), value("recording")) else {
+        return Err(
+            "it does not say which matrix it was recorded from (written by hand, or by an older db-ci): record again with `db-ci rls --record`".to_owned(),
+        );
+    };
+    if says != sha256(body) {
+        return Err(
+            "it was edited after it was recorded: accepting it would apply changes nobody recorded; edit the matrix itself, then record again with `db-ci rls --record`".to_owned(),
+        );
+    }
+    if made_from != sha256(matrix) {
+        return Err(
+            "the matrix changed since it was recorded (a case added or edited after `--record` would be lost): record again with `db-ci rls --record`".to_owned(),
+        );
+    }
+    Ok(body.to_owned())
+}
+
 /// One cell whose observation becomes its expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recorded {
@@ -36,6 +90,15 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// A new expectation, or one loosened (deny → allow), is unreviewed until a person says
+    /// otherwise: accepting a recording is not reviewing what it lets through.
+    pub fn needs_review(&self) -> bool {
+        matches!(
+            (self.from, self.to),
+            (None, _) | (Some(Expect::Deny), Expect::Allow)
+        )
+    }
+
     /// "anon: select public.profiles deny → allow".
     pub fn describe(&self) -> String {
         let what = if self.operation == Operation::Sql {
@@ -81,9 +144,62 @@ fn written(case: &CaseSpec, operation: Operation) -> Option<Written<'_>> {
     })
 }
 
+/// Why a recording looks like a leak, when it does: an allowed write by anon, or an actor
+/// allowed on rows the case picks by another actor (`{{alice.id}}` in bob's cell). A reviewer
+/// reads these first.
+pub fn looks_like_leak(r: &Recorded, case: &CaseSpec, is_anon: bool) -> Option<String> {
+    if r.to != Expect::Allow {
+        return None;
+    }
+    if is_anon && r.operation != Operation::Select {
+        return Some(format!("anon may {}", r.operation.as_str()));
+    }
+    let mut texts: Vec<String> = case.filter.iter().cloned().collect();
+    texts.extend(case.sql.iter().cloned());
+    texts.extend(
+        case.insert
+            .iter()
+            .flat_map(|i| i.values.values())
+            .chain(case.update.iter().flat_map(|u| u.set.values()))
+            .map(ToString::to_string),
+    );
+    static OTHER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let other =
+        OTHER.get_or_init(|| regex::Regex::new(r"\{\{\s*([A-Za-z0-9_-]+)\.id\s*\}\}").unwrap());
+    let owner = texts.iter().find_map(|text| {
+        other
+            .captures_iter(text)
+            .map(|c| c[1].to_owned())
+            .find(|name| name != "me" && *name != r.actor)
+    })?;
+    Some(format!("{} reaches rows of {owner}", r.actor))
+}
+
+/// The recordings as a reviewer reads them: those that look like leaks first, each saying
+/// why, then the rest.
+pub fn for_review(
+    recorded: &[Recorded],
+    spec: &PolicyFileSpec,
+    is_anon: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let (mut leaks, mut rest) = (Vec::new(), Vec::new());
+    for r in recorded {
+        let why = spec
+            .cases
+            .get(r.case_index)
+            .and_then(|c| looks_like_leak(r, &c.value, is_anon(&r.actor)));
+        match why {
+            Some(why) => leaks.push(format!("LOOKS LIKE A LEAK ({why}): {}", r.describe())),
+            None => rest.push(r.describe()),
+        }
+    }
+    leaks.extend(rest);
+    leaks
+}
+
 /// The matrix `text` (parsed as `spec`) with every recording written in: per operation its
-/// `allow:`/`deny:` as lists (a side written `others` stays `others`), and each new recording's
-/// actor added to `unreviewed:`. Everything else in the file is kept byte for byte.
+/// `allow:`/`deny:` as lists (a side written `others` stays `others`), and the actor of each
+/// new or loosened recording added to `unreviewed:` ([`Recorded::needs_review`]). Everything else in the file is kept byte for byte.
 pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Result<String, String> {
     let tree = edit::parse_tree(text)?;
     // Actors in the order the file lists them, so lists read like the file.
@@ -114,7 +230,7 @@ pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Resu
         let mut unreviewed: Vec<&str> = now.unreviewed.clone();
         for r in records {
             cells.insert(r.actor.clone(), r.to);
-            if r.from.is_none() && !unreviewed.contains(&r.actor.as_str()) {
+            if r.needs_review() && !unreviewed.contains(&r.actor.as_str()) {
                 unreviewed.push(&r.actor);
             }
         }
@@ -187,52 +303,61 @@ pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Resu
 }
 
 /// Who can do what that differs between two versions of a matrix, one line per cell
-/// ("anon: select public.profiles deny → allow"): what `rls --accept` shows it applies.
+/// ("anon: select public.profiles deny → allow", "(none)" where a side has no expectation),
+/// and each case added or removed: what `rls --accept` shows it applies. Cases are matched
+/// by name.
 pub fn diff(old: &PolicyFileSpec, new: &PolicyFileSpec) -> Vec<String> {
-    let actors: Vec<&str> = new.actors.keys().map(String::as_str).collect();
+    let mut actors: Vec<&str> = new.actors.keys().map(String::as_str).collect();
+    for name in old.actors.keys() {
+        if !actors.contains(&name.as_str()) {
+            actors.push(name);
+        }
+    }
+    let cells = |case: Option<&CaseSpec>, operation: Operation| {
+        case.and_then(|c| written(c, operation))
+            .and_then(|w| resolve(w.allow, w.deny, &actors).ok())
+            .map(|e| e.cells)
+            .unwrap_or_default()
+    };
     let mut lines = Vec::new();
-    for (index, case) in new.cases.iter().enumerate() {
+    for case in &old.cases {
+        if !new.cases.iter().any(|c| c.value.name == case.value.name) {
+            lines.push(format!("case `{}` removed", case.value.name));
+        }
+    }
+    for case in &new.cases {
         let case = &case.value;
-        let before = old.cases.get(index).map(|c| &c.value);
+        let before = old
+            .cases
+            .iter()
+            .find(|c| c.value.name == case.name)
+            .map(|c| &c.value);
+        if before.is_none() {
+            lines.push(format!("case `{}` added", case.name));
+        }
         let target = super::plan::case_target(case)
             .map_or_else(|| "sql".to_owned(), |(s, t)| format!("{s}.{t}"));
         for operation in Operation::TABLE_OPERATIONS
             .into_iter()
             .chain([Operation::Sql])
         {
-            let Some(now) = written(case, operation) else {
-                continue;
-            };
-            let Ok(after) = resolve(now.allow, now.deny, &actors) else {
-                continue;
-            };
-            let was = before
-                .and_then(|b| written(b, operation))
-                .and_then(|w| resolve(w.allow, w.deny, &actors).ok())
-                .map(|e| e.cells)
-                .unwrap_or_default();
+            let was = cells(before, operation);
+            let now = cells(Some(case), operation);
             for actor in &actors {
-                let from = was.get(*actor).copied();
-                if let Some(to) = after
-                    .cells
-                    .get(*actor)
-                    .copied()
-                    .filter(|to| from != Some(*to))
-                {
-                    lines.push(
-                        Recorded {
-                            case_index: index,
-                            case: case.name.clone(),
-                            line: 0,
-                            target: target.clone(),
-                            operation,
-                            actor: (*actor).to_owned(),
-                            from,
-                            to,
-                        }
-                        .describe(),
-                    );
+                let (from, to) = (was.get(*actor).copied(), now.get(*actor).copied());
+                if from == to {
+                    continue;
                 }
+                let what = if operation == Operation::Sql {
+                    format!("sql `{}`", case.name)
+                } else {
+                    format!("{} {target}", operation.as_str())
+                };
+                lines.push(format!(
+                    "{actor}: {what} {} → {}",
+                    from.map_or("(none)", Expect::as_str),
+                    to.map_or("(none)", Expect::as_str)
+                ));
             }
         }
     }
@@ -248,9 +373,9 @@ pub struct Accepted {
     pub changes: Vec<String>,
 }
 
-/// Applies every `<matrix>.pending` of the project's policy-tests folder: each is parsed
-/// (a broken one is an input error at its line and nothing is applied), then renamed over its
-/// matrix.
+/// Applies every `<matrix>.pending` of the project's policy-tests folder: each must have been
+/// recorded from its matrix as it is now and not edited since ([`read_pending`]), and parse;
+/// else it is an input error and nothing is applied. Then its recording replaces the matrix.
 pub fn accept_pending(project: &crate::project::Project) -> crate::error::Result<Vec<Accepted>> {
     use crate::error::Error;
     let dir = &project.policy_tests;
@@ -280,23 +405,29 @@ pub fn accept_pending(project: &crate::project::Project) -> crate::error::Result
             std::fs::read_to_string(p)
                 .map_err(|e| Error::input(format!("read {}: {e}", p.display())))
         };
-        let new: PolicyFileSpec =
-            crate::yaml::parse_yaml(&read(path)?, std::path::Path::new(&rel(path)))?;
-        let old: PolicyFileSpec = match matrix.is_file() {
-            true => crate::yaml::parse_yaml(&read(&matrix)?, std::path::Path::new(&rel(&matrix)))?,
-            false => crate::yaml::parse_yaml("{}", std::path::Path::new(&rel(&matrix)))?,
-        };
-        planned.push((path, matrix, diff(&old, &new)));
+        if !matrix.is_file() {
+            return Err(Error::input(format!(
+                "{}:1: nothing accepted: its matrix {} is gone; delete the pending file",
+                rel(path),
+                rel(&matrix)
+            )));
+        }
+        let matrix_text = read(&matrix)?;
+        // A stale or edited recording is refused whole: accepting it would drop what the
+        // matrix gained since, or apply what nobody recorded.
+        let body = read_pending(&read(path)?, &matrix_text)
+            .map_err(|why| Error::input(format!("{}:1: nothing accepted: {why}", rel(path))))?;
+        let new: PolicyFileSpec = crate::yaml::parse_yaml(&body, std::path::Path::new(&rel(path)))?;
+        let old: PolicyFileSpec =
+            crate::yaml::parse_yaml(&matrix_text, std::path::Path::new(&rel(&matrix)))?;
+        planned.push((path, matrix, body, diff(&old, &new)));
     }
     let mut accepted = Vec::new();
-    for (path, matrix, changes) in planned {
-        std::fs::rename(path, &matrix).map_err(|e| {
-            Error::environment(format!(
-                "rename {} over {}: {e}",
-                path.display(),
-                matrix.display()
-            ))
-        })?;
+    for (path, matrix, body, changes) in planned {
+        crate::files::write_atomically(&matrix, body.as_bytes())
+            .map_err(|e| Error::environment(format!("write {}: {e}", matrix.display())))?;
+        std::fs::remove_file(path)
+            .map_err(|e| Error::environment(format!("remove {}: {e}", path.display())))?;
         accepted.push(Accepted {
             rel: rel(&matrix),
             changes,
@@ -385,12 +516,26 @@ cases:
             Expect::Allow,
         )];
         let out = rewrite(MATRIX, &spec(MATRIX), &recorded).unwrap();
+        assert!(out.contains("# reviewed by Ana"), "{out}");
+        // A loosened expectation is unreviewed again: accepting is not reviewing.
         assert!(
-            out.contains("select: { allow: [anon, alice], deny: others }   # reviewed by Ana"),
+            out.contains("    select: { allow: [anon, alice], deny: others, unreviewed: [anon] }"),
             "{out}"
         );
-        // A change is reviewed by accepting it: no unreviewed mark.
-        assert!(!out.contains("unreviewed"), "{out}");
+        // A tightened one (allow → deny) is not.
+        let tightened = rewrite(
+            MATRIX,
+            &spec(MATRIX),
+            &[rec(
+                0,
+                Operation::Select,
+                "alice",
+                Some(Expect::Allow),
+                Expect::Deny,
+            )],
+        )
+        .unwrap();
+        assert!(!tightened.contains("unreviewed"), "{tightened}");
         assert_eq!(
             diff(&spec(MATRIX), &spec(&out)),
             ["anon: select public.notes deny → allow"]
@@ -424,6 +569,75 @@ cases:
                 "    delete: { allow: [alice], deny: [anon], unreviewed: [anon, alice] }\n"
             ),
             "{out}"
+        );
+    }
+
+    #[test]
+    fn a_pending_recording_is_accepted_only_as_recorded_from_the_matrix_as_it_is() {
+        let recorded = rewrite(
+            MATRIX,
+            &spec(MATRIX),
+            &[rec(1, Operation::Sql, "bob", None, Expect::Deny)],
+        )
+        .unwrap();
+        let pending = pending_text(MATRIX, &recorded);
+        assert!(pending.starts_with("# db-ci pending recording: matrix sha256:"));
+        assert_eq!(read_pending(&pending, MATRIX), Ok(recorded.clone()));
+        // A case a reviewer added after `--record`: accepting would delete it.
+        let grown =
+            format!("{MATRIX}  - name: bob deletes nothing\n    sql: select 2\n    deny: others\n");
+        let stale = read_pending(&pending, &grown).unwrap_err();
+        assert!(
+            stale.contains("the matrix changed since it was recorded"),
+            "{stale}"
+        );
+        // A pending file edited by hand (a case dropped).
+        let cut = recorded.find("  - name: rpc").unwrap();
+        let edited = pending_text(MATRIX, &recorded).replace(&recorded[cut..], "");
+        let refused = read_pending(&edited, MATRIX).unwrap_err();
+        assert!(
+            refused.contains("edited after it was recorded"),
+            "{refused}"
+        );
+        // One without the header (by hand, or an older db-ci).
+        let bare = read_pending(&recorded, MATRIX).unwrap_err();
+        assert!(bare.contains("does not say which matrix"), "{bare}");
+    }
+
+    #[test]
+    fn the_diff_lists_cases_added_and_removed_and_cells_that_lose_their_expectation() {
+        let dropped = MATRIX.replace("    deny: [anon]\n", "");
+        let renamed = dropped.replace("- name: rpc", "- name: rpc2");
+        let lines = diff(&spec(MATRIX), &spec(&renamed));
+        assert_eq!(
+            lines,
+            [
+                "case `rpc` removed",
+                "case `rpc2` added",
+                "alice: sql `rpc2` (none) → allow",
+            ]
+        );
+        let lines = diff(&spec(MATRIX), &spec(&dropped));
+        assert_eq!(lines, ["anon: sql `rpc` deny → (none)"]);
+    }
+
+    #[test]
+    fn recordings_that_look_like_leaks_come_first() {
+        let recorded = [
+            rec(0, Operation::Update, "alice", None, Expect::Allow),
+            rec(0, Operation::Update, "bob", None, Expect::Allow),
+            rec(0, Operation::Update, "anon", None, Expect::Allow),
+            rec(0, Operation::Select, "anon", None, Expect::Deny),
+        ];
+        let lines = for_review(&recorded, &spec(MATRIX), |a| a == "anon");
+        assert_eq!(
+            lines,
+            [
+                "LOOKS LIKE A LEAK (bob reaches rows of alice): bob: update public.notes (none) → allow",
+                "LOOKS LIKE A LEAK (anon may update): anon: update public.notes (none) → allow",
+                "alice: update public.notes (none) → allow",
+                "anon: select public.notes (none) → deny",
+            ]
         );
     }
 }
