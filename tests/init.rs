@@ -379,7 +379,9 @@ fn init_sign_up_metadata_and_checks(backend: common::Backend) {
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["verdict"], "pass", "{report}");
 
-    // The run afterwards reaches every stage.
+    // The run afterwards reaches every stage; in CI its fresh recordings count only once a
+    // person reviewed them, or the project takes them as its baseline (as here).
+    take_recordings_as_baseline(&root);
     let json = temp.path().join("run.json");
     let (code, stdout, _) = db_ci_on(&backend, "run", &root, &["--json", json.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}");
@@ -393,6 +395,18 @@ fn init_sign_up_metadata_and_checks(backend: common::Backend) {
         100.0,
         "{report}"
     );
+}
+
+/// `rls.unreviewed: allow` in the db-ci.yaml init wrote: the recordings are the baseline.
+fn take_recordings_as_baseline(root: &Path) {
+    let path = root.join("db-ci.yaml");
+    let config = std::fs::read_to_string(&path).unwrap();
+    let with_baseline = if config.contains("\nrls:\n") {
+        config.replacen("\nrls:\n", "\nrls:\n  unreviewed: allow\n", 1)
+    } else {
+        format!("{config}\nrls:\n  unreviewed: allow\n")
+    };
+    std::fs::write(&path, with_baseline).unwrap();
 }
 
 fn init_strict_seeds(backend: common::Backend) {
@@ -411,6 +425,7 @@ fn init_strict_seeds(backend: common::Backend) {
         assert!(config.contains(&format!("- file: {seed}")), "{config}");
     }
     assert!(config.contains("mode: auto"), "{config}");
+    take_recordings_as_baseline(&root);
     let json = temp.path().join("run.json");
     let (code, stdout, _) = db_ci_on(&backend, "run", &root, &["--json", json.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{stdout}");

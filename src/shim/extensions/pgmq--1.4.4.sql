@@ -403,7 +403,9 @@ BEGIN
     ELSIF r.classid = 'pg_catalog.pg_proc'::regclass THEN
       EXECUTE format('ALTER FUNCTION %s OWNER TO postgres', r.objid::regprocedure);
     ELSIF r.classid = 'pg_catalog.pg_type'::regclass
-          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = r.objid AND t.typcategory = 'A') THEN
+          -- Array types and tables' row types follow their element and table.
+          AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = r.objid
+                          AND (t.typcategory = 'A' OR t.typrelid <> 0)) THEN
       EXECUTE format('ALTER TYPE %s OWNER TO postgres', r.objid::regtype);
     END IF;
   END LOOP;
