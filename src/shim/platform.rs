@@ -645,41 +645,12 @@ fn words(sql: &str, limit: usize) -> Vec<Word> {
                     i += 1;
                 }
             }
-        } else if c == '"' {
-            let mut text = String::new();
-            i += 1;
-            while i < bytes.len() {
-                if bytes[i] == '"' {
-                    if bytes.get(i + 1) == Some(&'"') {
-                        text.push('"');
-                        i += 2;
-                        continue;
-                    }
-                    i += 1;
-                    break;
-                }
-                text.push(bytes[i]);
-                i += 1;
-            }
-            out.push(Word { text });
-        } else if c == '\'' {
-            // A string literal: its contents as one token (`set session authorization 'x'`).
-            let mut text = String::new();
-            i += 1;
-            while i < bytes.len() {
-                if bytes[i] == '\'' {
-                    if bytes.get(i + 1) == Some(&'\'') {
-                        text.push('\'');
-                        i += 2;
-                        continue;
-                    }
-                    i += 1;
-                    break;
-                }
-                text.push(bytes[i]);
-                i += 1;
-            }
-            out.push(Word { text });
+        } else if c == '"' || c == '\'' {
+            // A quoted identifier, or a string literal (`set session authorization 'x'`):
+            // its contents as one token.
+            out.push(Word {
+                text: quoted(&bytes, &mut i),
+            });
         } else if c.is_alphanumeric() || c == '_' || c == '$' {
             let mut text = String::new();
             while i < bytes.len()
@@ -697,6 +668,28 @@ fn words(sql: &str, limit: usize) -> Vec<Word> {
         }
     }
     out
+}
+
+/// The contents of the quoted token starting at `bytes[*i]` (its quote character, doubled
+/// inside to stand for itself); `*i` ends past the closing quote.
+fn quoted(bytes: &[char], i: &mut usize) -> String {
+    let quote = bytes[*i];
+    let mut text = String::new();
+    *i += 1;
+    while *i < bytes.len() {
+        if bytes[*i] == quote {
+            if bytes.get(*i + 1) == Some(&quote) {
+                text.push(quote);
+                *i += 2;
+                continue;
+            }
+            *i += 1;
+            break;
+        }
+        text.push(bytes[*i]);
+        *i += 1;
+    }
+    text
 }
 
 #[cfg(test)]
