@@ -107,7 +107,7 @@ impl Target {
         let shown = if url.contains("://") {
             redact_url(url)
         } else {
-            redact_key_values(url)
+            crate::redact::mask_key_values(url)
         };
         let (rest, ssl) = take_ssl_options(url);
         let config = tokio_postgres::Config::from_str(&rest)
@@ -342,10 +342,6 @@ fn take_ssl_options(url: &str) -> (String, SslOptions) {
             .collect();
         (crate::redact::join_key_values(&kept), ssl)
     }
-}
-
-fn redact_key_values(text: &str) -> String {
-    crate::redact::mask_key_values(text)
 }
 
 /// `require`/`prefer`/`allow` without a root certificate: encrypted, identity unchecked

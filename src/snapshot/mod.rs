@@ -131,7 +131,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         return Ok(StageReport {
             duration_ms: report.duration_ms,
             cases: report.cases,
-            ..StageReport::skipped(StageId::Snapshot, &summary.join("; "))
+            ..StageReport::skipped(StageId::Snapshot, summary.join("; "))
         });
     }
     if report.cases.is_empty() {
