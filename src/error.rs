@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Exit codes, as documented in docs/contract.md and the README.
+/// Exit codes, as documented in docs/contract.md.
 pub mod exit {
     /// Every check passed.
     pub const PASS: i32 = 0;
