@@ -563,8 +563,7 @@ mod tests {
             .nth(1)
             .and_then(|rest| rest.split("```").next())
             .expect("the section has a yaml block");
-        let spec: PolicyFileSpec =
-            crate::yaml::parse_yaml(yaml, Path::new("docs/rls.md")).unwrap();
+        let spec: PolicyFileSpec = crate::yaml::parse_yaml(yaml, Path::new("docs/rls.md")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
         assert_eq!(spec.cases.len(), 11);
         let file = PolicyFile {
