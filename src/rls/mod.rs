@@ -8,6 +8,7 @@ pub mod coverage;
 pub mod exec;
 pub mod explain;
 pub mod judge;
+pub mod leaks;
 pub mod plan;
 pub mod record;
 pub mod unfrozen;
@@ -160,7 +161,11 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         )
         .await?;
         if !recorded.is_empty() {
-            keep_recordings(ctx, file, &recorded, &mut report);
+            let targets = recorded.iter().map(|r| r.target.clone()).collect();
+            let client = ctx.server.connect(ctx.database).await?;
+            let policies = leaks::read(&client, &targets).await?;
+            drop(client);
+            keep_recordings(ctx, file, &recorded, &policies, &mut report);
         } else if ctx.options.record.is_none() && crate::files::in_ci() {
             let pending = record::pending_path(&file.path);
             if pending.is_file() {
@@ -591,14 +596,25 @@ fn keep_recordings(
     ctx: &StageContext<'_>,
     file: &PolicyFile,
     recorded: &[Recorded],
+    policies: &BTreeMap<String, Vec<leaks::Policy>>,
     report: &mut StageReport,
 ) {
-    // What looks like a leak first: a recording takes whatever the database did.
-    let lines = record::for_review(recorded, &file.spec, |name| {
-        file.actors
-            .get(name)
-            .is_some_and(|a| a.kind == crate::actors::ActorKind::Anon)
-    });
+    // What looks like a leak first, with its policies: a recording takes whatever the
+    // database did.
+    let reviewed: Vec<leaks::Reviewed> = recorded
+        .iter()
+        .map(|r| {
+            let actor = file.actors.get(&r.actor);
+            leaks::review(
+                r,
+                file.spec.cases.get(r.case_index).map(|c| &c.value),
+                actor.is_some_and(|a| a.kind == crate::actors::ActorKind::Anon),
+                actor.map_or("", |a| a.db_role.as_str()),
+                policies.get(&r.target).map_or(&[], Vec::as_slice),
+            )
+        })
+        .collect();
+    let lines = leaks::for_review(recorded, &reviewed);
     let mode = ctx.options.record.expect("recordings only while recording");
     let target = if !mode.writes() {
         Err("recording is off in CI (CI=true)".to_owned())
@@ -624,7 +640,7 @@ fn keep_recordings(
     let written_to = target.as_ref().ok().cloned();
     report
         .recorded
-        .extend(recorded.iter().map(|r| RecordedCell {
+        .extend(recorded.iter().zip(&reviewed).map(|(r, review)| RecordedCell {
             file: file.rel.clone(),
             line: r.line,
             case: r.case.clone(),
@@ -634,6 +650,8 @@ fn keep_recordings(
             from: r.from.map(|e| e.as_str().to_owned()),
             to: r.to.as_str().to_owned(),
             written_to: written_to.clone(),
+            looks_like_leak: review.leak.clone(),
+            policies: review.policies.clone(),
         }));
     let message = match (&target, mode) {
         (Ok(_), Recording::Write | Recording::Init) => return,

@@ -27,9 +27,14 @@ pub fn leak_past_rls(cell: &Cell, result: &CellResult) -> Option<Judgement> {
     {
         return None;
     }
+    // The key is named in the error's detail, unless the actor may not read the table
+    // (PostgreSQL then leaves the detail out): then the statement must carry the id.
     let own_id = crate::actors::deterministic_id(&cell.actor.name);
-    let detail = result.detail.as_deref().unwrap_or_default();
-    if !detail.contains(&own_id) {
+    let carried = match result.detail.as_deref() {
+        Some(detail) => detail.contains(&own_id),
+        None => cell.op.contains(&own_id),
+    };
+    if !carried {
         return None;
     }
     let constraint = result
@@ -92,8 +97,19 @@ mod tests {
         let allowed = cell_as("anon", Operation::Insert, Expect::Allow);
         assert!(leak_past_rls(&allowed, &tripped("anon")).is_none());
         // A user's id in the key: some other row's owner, not this actor's missing id.
-        let anon = cell_as("anon", Operation::Insert, Expect::Deny);
+        let mut anon = cell_as("anon", Operation::Insert, Expect::Deny);
         assert!(leak_past_rls(&anon, &tripped("alice")).is_none());
+        // No detail (anon may not read the table): the statement must carry anon's id.
+        let hidden = CellResult {
+            detail: None,
+            ..tripped("anon")
+        };
+        assert!(leak_past_rls(&anon, &hidden).is_none());
+        anon.op = format!(
+            "insert into public.notes (owner_id) values ('{}')",
+            crate::actors::deterministic_id("anon")
+        );
+        assert!(leak_past_rls(&anon, &hidden).is_some());
         // A user: its id exists, so the key names another row.
         let alice = cell_as("alice", Operation::Insert, Expect::Deny);
         assert!(leak_past_rls(&alice, &tripped("alice")).is_none());
