@@ -27,12 +27,12 @@ pub fn leak_past_rls(cell: &Cell, result: &CellResult) -> Option<Judgement> {
     {
         return None;
     }
-    // The key is named in the error's detail, unless the actor may not read the table
-    // (PostgreSQL then leaves the detail out): then the statement must carry the id.
+    // The key's value is in the error's detail, unless the actor may not read the table
+    // (PostgreSQL then says only "Key is not present…"): then the statement must carry it.
     let own_id = crate::actors::deterministic_id(&cell.actor.name);
     let carried = match result.detail.as_deref() {
-        Some(detail) => detail.contains(&own_id),
-        None => cell.op.contains(&own_id),
+        Some(detail) if detail.contains(")=(") => detail.contains(&own_id),
+        _ => cell.op.contains(&own_id),
     };
     if !carried {
         return None;
@@ -101,7 +101,7 @@ mod tests {
         assert!(leak_past_rls(&anon, &tripped("alice")).is_none());
         // No detail (anon may not read the table): the statement must carry anon's id.
         let hidden = CellResult {
-            detail: None,
+            detail: Some("Key is not present in table \"users\".".to_owned()),
             ..tripped("anon")
         };
         assert!(leak_past_rls(&anon, &hidden).is_none());
