@@ -259,7 +259,10 @@ pub(crate) async fn rewrite_objects(
             quote_ident(&table)
         );
         if let Some(using) = using {
-            sql.push_str(&format!(" using ({})", edit(ObjectKind::Policy, &object, &using)));
+            sql.push_str(&format!(
+                " using ({})",
+                edit(ObjectKind::Policy, &object, &using)
+            ));
         }
         if let Some(check) = check {
             sql.push_str(&format!(

@@ -48,10 +48,8 @@ impl Unreached {
 fn pattern() -> &'static regex::Regex {
     static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     PATTERN.get_or_init(|| {
-        regex::Regex::new(
-            r"(?i)(?:\bpg_catalog\s*\.\s*)?\b(clock_timestamp|timeofday)\s*\(\s*\)",
-        )
-        .unwrap()
+        regex::Regex::new(r"(?i)(?:\bpg_catalog\s*\.\s*)?\b(clock_timestamp|timeofday)\s*\(\s*\)")
+            .unwrap()
     })
 }
 
@@ -82,10 +80,7 @@ pub fn wrap(text: &str, counter: &str) -> String {
             if qualified(text, whole.start()) {
                 return whole.as_str().to_owned();
             }
-            format!(
-                "db_ci_clock.{}('{counter}')",
-                caps[1].to_ascii_lowercase()
-            )
+            format!("db_ci_clock.{}('{counter}')", caps[1].to_ascii_lowercase())
         })
         .into_owned()
 }
@@ -191,7 +186,10 @@ mod tests {
             ),
             "select db_ci_clock.clock_timestamp('read_1'), db_ci_clock.timeofday('read_1'), app.clock_timestamp()"
         );
-        assert_eq!(wrap("my_clock_timestamp()", "read_1"), "my_clock_timestamp()");
+        assert_eq!(
+            wrap("my_clock_timestamp()", "read_1"),
+            "my_clock_timestamp()"
+        );
         assert_eq!(
             readers_in("clock_timestamp() - clock_timestamp() + timeofday()::timestamptz"),
             vec!["clock_timestamp()", "timeofday()"]

@@ -80,9 +80,15 @@ mod tests {
             printed[1],
             "  policy \"open\" for all to authenticated: using (true)"
         );
-        assert!(printed[2].starts_with("UNREVIEWED: 2 recording(s)"), "{printed:?}");
+        assert!(
+            printed[2].starts_with("UNREVIEWED: 2 recording(s)"),
+            "{printed:?}"
+        );
         assert!(printed[2].contains("1 looking like leaks"), "{printed:?}");
-        assert!(printed[2].contains("under CI=true the next run fails"), "{printed:?}");
+        assert!(
+            printed[2].contains("under CI=true the next run fails"),
+            "{printed:?}"
+        );
         assert!(printed[2].contains("rls.unreviewed: allow"), "{printed:?}");
         assert!(lines(&stage, "other.yaml").is_empty());
     }

@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 
 use super::record::Recorded;
 use super::spec::{CaseSpec, Expect, Operation};
+use crate::actors::{Actor, ActorKind};
 use crate::error::{Error, Result};
 use crate::sql::db_error_text;
 
@@ -29,7 +30,11 @@ impl Policy {
         let mut text = format!(
             "policy \"{}\"{} for {} to {}:",
             self.name,
-            if self.permissive { "" } else { " (restrictive)" },
+            if self.permissive {
+                ""
+            } else {
+                " (restrictive)"
+            },
             self.command.to_lowercase(),
             self.roles.join(", ")
         );
@@ -59,8 +64,11 @@ impl Policy {
     /// A permissive policy whose condition holds for every row.
     fn always_true(&self) -> bool {
         let holds = |text: &Option<String>| {
-            text.as_deref()
-                .is_some_and(|t| t.trim().trim_matches(['(', ')']).eq_ignore_ascii_case("true"))
+            text.as_deref().is_some_and(|t| {
+                t.trim()
+                    .trim_matches(['(', ')'])
+                    .eq_ignore_ascii_case("true")
+            })
         };
         self.permissive && (holds(&self.using) || holds(&self.check))
     }
@@ -110,27 +118,29 @@ pub struct Reviewed {
     pub policies: Vec<String>,
 }
 
-/// Reviews `r` (of `case`, by an actor running as `role`, anon or not) against its
-/// table's `policies`.
+/// Reviews `r` (of `case`, by `actor`) against its table's `policies`. service_role
+/// bypasses RLS by design: what it reaches is never a leak of the policies.
 pub fn review(
     r: &Recorded,
     case: Option<&CaseSpec>,
-    is_anon: bool,
-    role: &str,
+    actor: Option<&Actor>,
     policies: &[Policy],
 ) -> Reviewed {
+    let role = actor.map_or("", |a| a.db_role.as_str());
+    let is_anon = actor.is_some_and(|a| a.kind == ActorKind::Anon);
     let applying: Vec<&Policy> = policies
         .iter()
         .filter(|p| r.operation != Operation::Sql && p.applies(r.operation, role))
         .collect();
-    let leak = (r.to == Expect::Allow)
+    let leak = (r.to == Expect::Allow && !actor.is_some_and(Actor::may_bypass_rls))
         .then(|| {
-            case.and_then(|c| looks_like_leak(r, c, is_anon)).or_else(|| {
-                applying
-                    .iter()
-                    .find(|p| p.always_true())
-                    .map(|p| format!("policy \"{}\" holds for every row", p.name))
-            })
+            case.and_then(|c| looks_like_leak(r, c, is_anon))
+                .or_else(|| {
+                    applying
+                        .iter()
+                        .find(|p| p.always_true())
+                        .map(|p| format!("policy \"{}\" holds for every row", p.name))
+                })
         })
         .flatten();
     Reviewed {
@@ -193,6 +203,7 @@ pub fn for_review(recorded: &[Recorded], reviewed: &[Reviewed]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::policy_tests::PolicyFileSpec;
+    use crate::rls::test_support::actor;
 
     const MATRIX: &str = "actors:\n  anon: anon\n  alice: { user: a@x.io }\n  bob: { user: b@x.io }\ncases:\n  - name: notes\n    table: notes\n    where: owner_id = '{{alice.id}}'\n    select: { allow: [alice], deny: others }\n    update:\n      set: { body: edited }\n  - name: posts\n    table: posts\n    select: { deny: others }\n";
 
@@ -240,12 +251,14 @@ mod tests {
             rec("public.posts", Operation::Select, "bob", Expect::Allow),
             rec("public.notes", Operation::Select, "anon", Expect::Deny),
         ];
+        let user = |name: &str| actor(name, "{ user: x@example.com }");
+        let anon = actor("anon", "anon");
         let reviewed: Vec<Reviewed> = [
-            review(&recorded[0], Some(&case(0)), false, "authenticated", &notes),
-            review(&recorded[1], Some(&case(0)), false, "authenticated", &notes),
-            review(&recorded[2], Some(&case(0)), true, "anon", &notes),
-            review(&recorded[3], Some(&case(1)), false, "authenticated", &posts),
-            review(&recorded[4], Some(&case(0)), true, "anon", &notes),
+            review(&recorded[0], Some(&case(0)), Some(&user("alice")), &notes),
+            review(&recorded[1], Some(&case(0)), Some(&user("bob")), &notes),
+            review(&recorded[2], Some(&case(0)), Some(&anon), &notes),
+            review(&recorded[3], Some(&case(1)), Some(&user("bob")), &posts),
+            review(&recorded[4], Some(&case(0)), Some(&anon), &notes),
         ]
         .into();
         assert_eq!(
@@ -264,7 +277,14 @@ mod tests {
         // A denial never looks like a leak, whatever its policies say.
         let denied = rec("public.posts", Operation::Select, "bob", Expect::Deny);
         assert_eq!(
-            review(&denied, Some(&case(1)), false, "authenticated", &posts).leak,
+            review(&denied, Some(&case(1)), Some(&user("bob")), &posts).leak,
+            None
+        );
+        // service_role bypasses RLS by design: what it reaches is no leak of the policies.
+        let service = actor("service", "service_role");
+        let reached = rec("public.notes", Operation::Update, "service", Expect::Allow);
+        assert_eq!(
+            review(&reached, Some(&case(0)), Some(&service), &notes).leak,
             None
         );
     }

@@ -9,13 +9,13 @@ pub mod exec;
 pub mod explain;
 pub mod judge;
 pub mod leaks;
+mod no_user_id;
 pub mod plan;
 pub mod record;
-pub mod unfrozen;
-mod verdict;
-mod no_user_id;
 #[cfg(test)]
 mod test_support;
+pub mod unfrozen;
+mod verdict;
 // The `cases:` format lives with the policy-test files that hold it.
 pub use crate::policy_tests::cases as spec;
 
@@ -604,12 +604,10 @@ fn keep_recordings(
     let reviewed: Vec<leaks::Reviewed> = recorded
         .iter()
         .map(|r| {
-            let actor = file.actors.get(&r.actor);
             leaks::review(
                 r,
                 file.spec.cases.get(r.case_index).map(|c| &c.value),
-                actor.is_some_and(|a| a.kind == crate::actors::ActorKind::Anon),
-                actor.map_or("", |a| a.db_role.as_str()),
+                file.actors.get(&r.actor),
                 policies.get(&r.target).map_or(&[], Vec::as_slice),
             )
         })
@@ -638,21 +636,24 @@ fn keep_recordings(
             })
     };
     let written_to = target.as_ref().ok().cloned();
-    report
-        .recorded
-        .extend(recorded.iter().zip(&reviewed).map(|(r, review)| RecordedCell {
-            file: file.rel.clone(),
-            line: r.line,
-            case: r.case.clone(),
-            target: r.target.clone(),
-            actor: r.actor.clone(),
-            operation: r.operation.as_str().to_owned(),
-            from: r.from.map(|e| e.as_str().to_owned()),
-            to: r.to.as_str().to_owned(),
-            written_to: written_to.clone(),
-            looks_like_leak: review.leak.clone(),
-            policies: review.policies.clone(),
-        }));
+    report.recorded.extend(
+        recorded
+            .iter()
+            .zip(&reviewed)
+            .map(|(r, review)| RecordedCell {
+                file: file.rel.clone(),
+                line: r.line,
+                case: r.case.clone(),
+                target: r.target.clone(),
+                actor: r.actor.clone(),
+                operation: r.operation.as_str().to_owned(),
+                from: r.from.map(|e| e.as_str().to_owned()),
+                to: r.to.as_str().to_owned(),
+                written_to: written_to.clone(),
+                looks_like_leak: review.leak.clone(),
+                policies: review.policies.clone(),
+            }),
+    );
     let message = match (&target, mode) {
         (Ok(_), Recording::Write | Recording::Init) => return,
         (Ok(pending), Recording::Pending) => format!(

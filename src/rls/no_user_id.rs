@@ -73,7 +73,11 @@ mod tests {
     }
 
     fn cell_as(name: &str, operation: Operation, expect: Expect) -> Cell {
-        let spec = if name == "anon" { "anon" } else { "{ user: alice@example.com }" };
+        let spec = if name == "anon" {
+            "anon"
+        } else {
+            "{ user: alice@example.com }"
+        };
         cell(operation, Some(expect), actor(name, spec))
     }
 

@@ -69,7 +69,10 @@ fn creating(unreached: &Unreached) -> (&'static str, String) {
             let table = name.rsplit_once('.').map_or(name, |(table, _)| table);
             ("table", last(table))
         }
-        ObjectKind::Check => ("table", last(name.rsplit_once(" on ").map_or(name, |x| x.1))),
+        ObjectKind::Check => (
+            "table",
+            last(name.rsplit_once(" on ").map_or(name, |x| x.1)),
+        ),
     }
 }
 
@@ -127,10 +130,11 @@ pub fn findings(
             ));
             continue;
         }
-        let (file, line, column) = l
-            .at
-            .clone()
-            .map_or((matrix.to_owned(), 1, None), |(f, line, c)| (f, line, Some(c)));
+        let (file, line, column) =
+            l.at.clone()
+                .map_or((matrix.to_owned(), 1, None), |(f, line, c)| {
+                    (f, line, Some(c))
+                });
         failures.push(Failure {
             file,
             line,
@@ -174,7 +178,11 @@ mod tests {
     #[test]
     fn a_cell_that_read_the_real_clock_is_not_judged_as_passed() {
         let readers = [
-            located(ObjectKind::Policy, "\"live\" on public.invites", Some("read_1")),
+            located(
+                ObjectKind::Policy,
+                "\"live\" on public.invites",
+                Some("read_1"),
+            ),
             located(ObjectKind::Function, "public.audit()", Some("read_2")),
         ];
         let judged = not_passed(passed(), &["read_1".to_owned()], &readers);
@@ -189,7 +197,10 @@ mod tests {
         assert!(!message.contains("audit"), "{message}");
         assert!(message.contains("deny at today's time"), "{message}");
         // A cell that read none of them keeps its verdict.
-        assert_eq!(not_passed(passed(), &[], &readers).verdict, CaseVerdict::Pass);
+        assert_eq!(
+            not_passed(passed(), &[], &readers).verdict,
+            CaseVerdict::Pass
+        );
     }
 
     #[test]
@@ -204,7 +215,10 @@ mod tests {
         assert_eq!(failures.len(), 1);
         assert_eq!(failures[0].file, "supabase/migrations/1.sql");
         assert_eq!((failures[0].line, failures[0].column), (4, Some(12)));
-        assert!(failures[0].message.contains("1 cell(s) read it"), "{failures:?}");
+        assert!(
+            failures[0].message.contains("1 cell(s) read it"),
+            "{failures:?}"
+        );
         assert_eq!(notes.len(), 2);
         assert!(notes[0].contains("no cell read it"), "{notes:?}");
         assert!(notes[1].contains("cannot be told"), "{notes:?}");
@@ -221,8 +235,14 @@ mod tests {
             of(ObjectKind::Policy, "\"live ones\" on public.t"),
             ("policy", "live ones".to_owned())
         );
-        assert_eq!(of(ObjectKind::Default, "public.t.at"), ("table", "t".to_owned()));
-        assert_eq!(of(ObjectKind::Check, "t_ok on public.t"), ("table", "t".to_owned()));
+        assert_eq!(
+            of(ObjectKind::Default, "public.t.at"),
+            ("table", "t".to_owned())
+        );
+        assert_eq!(
+            of(ObjectKind::Check, "t_ok on public.t"),
+            ("table", "t".to_owned())
+        );
         assert_eq!(of(ObjectKind::View, "public.v"), ("view", "v".to_owned()));
     }
 }

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use crate::report::{CaseVerdict, Failure, StageReport};
-use crate::rls::judge;
 use crate::rls::spec::Operation;
 
 /// The stage's summary of `cells` cells, `passed` of them as expected: a run where cells did
@@ -68,10 +67,11 @@ pub(super) fn fail_unreviewed(report: &mut StageReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::RlsCell;
+    use crate::report::{Case, StageVerdict};
+    use crate::rls::judge;
     use crate::rls::spec;
     use crate::rls::STAGE;
-    use crate::report::{Case, StageVerdict};
-    use crate::report::RlsCell;
 
     fn cell_case(actor: &str, unreviewed: bool, verdict: CaseVerdict) -> Case {
         Case {
@@ -132,7 +132,10 @@ mod tests {
     #[test]
     fn a_summary_never_reads_as_success_when_cells_did_not_hold() {
         assert_eq!(cells_summary(0, 12), "NO cell of 12 as expected");
-        assert_eq!(cells_summary(9, 12), "3 of 12 cells NOT as expected (9 as expected)");
+        assert_eq!(
+            cells_summary(9, 12),
+            "3 of 12 cells NOT as expected (9 as expected)"
+        );
         assert_eq!(cells_summary(12, 12), "12 of 12 cells as expected");
         assert_eq!(cells_summary(0, 0), "no cell ran");
     }
