@@ -210,7 +210,9 @@ fn round_trip(backend: common::Backend) {
         "{out}"
     );
     assert!(
-        out.contains("policy \"anyone reads notes\" for select to anon, authenticated: using (true)"),
+        out.contains(
+            "policy \"anyone reads notes\" for select to anon, authenticated: using (true)"
+        ),
         "{out}"
     );
     // A changed expectation is edited in place (its diff is what the reviewer reads); a
