@@ -18,6 +18,10 @@ use tokio_postgres::Client;
 
 use crate::sql::{db_error_text, quote_ident};
 
+mod unfrozen;
+
+pub use unfrozen::{Unreached, COUNTERS_SETTING};
+
 /// The setting a cell sets to freeze the clock.
 pub const SETTING: &str = "db_ci.now";
 
@@ -117,9 +121,9 @@ pub fn rewrite(text: &str) -> String {
 }
 
 /// The regular expression (PostgreSQL's) that finds candidates server-side.
-const CANDIDATE: &str = r"now\s*\(|current_timestamp|current_time|localtime|current_date|transaction_timestamp|statement_timestamp|\mage\s*\(|'(now|today)'|\m(timestamptz|timestamp|date)\s+'";
+pub(crate) const CANDIDATE: &str = r"now\s*\(|current_timestamp|current_time|localtime|current_date|transaction_timestamp|statement_timestamp|\mage\s*\(|'(now|today)'|\m(timestamptz|timestamp|date)\s+'";
 
-const PROJECT_SCHEMAS: &str =
+pub(crate) const PROJECT_SCHEMAS: &str =
     "n.nspname not in ('pg_catalog', 'information_schema', 'db_ci_clock') \
      and n.nspname not like 'pg\\_%'";
 
@@ -144,10 +148,11 @@ pub async fn freeze(client: &Client, now: Frozen, scope: Scope) -> Result<(), St
         .map_err(|e| db_error_text(&e))
 }
 
-/// Installs `db_ci_clock.now()` and points the project's functions, policies, views and
-/// column defaults at it. Run as admin on a policy-test clone only. The error names the
-/// object that could not be rewritten.
-pub async fn install(client: &Client) -> Result<(), String> {
+/// Installs `db_ci_clock.now()` and points the project's functions, policies, views,
+/// column defaults and CHECK constraints at it. Run as admin on a policy-test clone only.
+/// Returns the readers it could not freeze (see [`unfrozen`]); the error names the object
+/// that could not be rewritten.
+pub async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
     let failed = |what: &str, e: tokio_postgres::Error| format!("{what}: {}", db_error_text(&e));
     client
         .batch_execute(&format!(
@@ -174,6 +179,34 @@ pub async fn install(client: &Client) -> Result<(), String> {
         .await
         .map_err(|e| failed("install the frozen clock", e))?;
 
+    rewrite_objects(client, CANDIDATE, &mut |_, _, text| rewrite(text)).await?;
+    unfrozen::install(client).await
+}
+
+/// What kind of object reads the clock, and its name as [`rewrite_objects`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// `schema.name(argument types)`.
+    Function,
+    /// `"policy" on schema.table`.
+    Policy,
+    /// `schema.table.column`.
+    Default,
+    /// `constraint on schema.table`.
+    Check,
+    /// `schema.view`.
+    View,
+}
+
+/// Re-creates every project function (SQL or PL/pgSQL), policy, column default, CHECK
+/// constraint and view whose text matches `pattern` (a PostgreSQL regular expression) with
+/// the text `edit` returns for it. The error names the object that could not be rewritten.
+pub(crate) async fn rewrite_objects(
+    client: &Client,
+    pattern: &str,
+    edit: &mut dyn FnMut(ObjectKind, &str, &str) -> String,
+) -> Result<(), String> {
+    let failed = |what: &str, e: tokio_postgres::Error| format!("{what}: {}", db_error_text(&e));
     let not_member = crate::sql::catalog::not_extension_member("pg_proc", "p.oid");
     // SQL-standard bodies (`begin atomic`, PostgreSQL 14+) keep no source text to search.
     let version: i32 = client
@@ -195,14 +228,14 @@ pub async fn install(client: &Client) -> Result<(), String> {
                  where {PROJECT_SCHEMAS} and p.prokind in ('f', 'p') and l.lanname in ('sql', 'plpgsql') \
                    and {not_member} and {body}"
             ),
-            &[&CANDIDATE],
+            &[&pattern],
         )
         .await
         .map_err(|e| failed("read the functions that read the clock", e))?;
     for row in functions {
         let (name, definition): (String, String) = (row.get(0), row.get(1));
         client
-            .batch_execute(&rewrite(&definition))
+            .batch_execute(&edit(ObjectKind::Function, &name, &definition))
             .await
             .map_err(|e| failed(&format!("freeze the clock in function {name}"), e))?;
     }
@@ -211,13 +244,14 @@ pub async fn install(client: &Client) -> Result<(), String> {
         .query(
             "select schemaname::text, tablename::text, policyname::text, qual, with_check \
              from pg_policies where qual ~* $1 or with_check ~* $1",
-            &[&CANDIDATE],
+            &[&pattern],
         )
         .await
         .map_err(|e| failed("read the policies that read the clock", e))?;
     for row in policies {
         let (schema, table, name): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         let (using, check): (Option<String>, Option<String>) = (row.get(3), row.get(4));
+        let object = format!("\"{name}\" on {schema}.{table}");
         let mut sql = format!(
             "alter policy {} on {}.{}",
             quote_ident(&name),
@@ -225,17 +259,21 @@ pub async fn install(client: &Client) -> Result<(), String> {
             quote_ident(&table)
         );
         if let Some(using) = using {
-            sql.push_str(&format!(" using ({})", rewrite(&using)));
+            sql.push_str(&format!(
+                " using ({})",
+                edit(ObjectKind::Policy, &object, &using)
+            ));
         }
         if let Some(check) = check {
-            sql.push_str(&format!(" with check ({})", rewrite(&check)));
+            sql.push_str(&format!(
+                " with check ({})",
+                edit(ObjectKind::Policy, &object, &check)
+            ));
         }
-        client.batch_execute(&sql).await.map_err(|e| {
-            failed(
-                &format!("freeze the clock in policy \"{name}\" on {schema}.{table}"),
-                e,
-            )
-        })?;
+        client
+            .batch_execute(&sql)
+            .await
+            .map_err(|e| failed(&format!("freeze the clock in policy {object}"), e))?;
     }
 
     let defaults = client
@@ -249,28 +287,24 @@ pub async fn install(client: &Client) -> Result<(), String> {
                  where {PROJECT_SCHEMAS} and a.attgenerated = '' and c.relkind in ('r', 'p') \
                    and pg_get_expr(d.adbin, d.adrelid) ~* $1"
             ),
-            &[&CANDIDATE],
+            &[&pattern],
         )
         .await
         .map_err(|e| failed("read the column defaults that read the clock", e))?;
     for row in defaults {
         let (schema, table, column, default): (String, String, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
+        let object = format!("{schema}.{table}.{column}");
         client
             .batch_execute(&format!(
                 "alter table {}.{} alter column {} set default {}",
                 quote_ident(&schema),
                 quote_ident(&table),
                 quote_ident(&column),
-                rewrite(&default)
+                edit(ObjectKind::Default, &object, &default)
             ))
             .await
-            .map_err(|e| {
-                failed(
-                    &format!("freeze the clock in the default of {schema}.{table}.{column}"),
-                    e,
-                )
-            })?;
+            .map_err(|e| failed(&format!("freeze the clock in the default of {object}"), e))?;
     }
 
     // CHECK constraints of tables: re-added reading the frozen clock, NOT VALID so rows
@@ -284,14 +318,15 @@ pub async fn install(client: &Client) -> Result<(), String> {
                  join pg_namespace n on n.oid = c.relnamespace \
                  where {PROJECT_SCHEMAS} and k.contype = 'c' and pg_get_constraintdef(k.oid) ~* $1"
             ),
-            &[&CANDIDATE],
+            &[&pattern],
         )
         .await
         .map_err(|e| failed("read the check constraints that read the clock", e))?;
     for row in checks {
         let (schema, table, name, definition): (String, String, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
-        let rewritten = rewrite(&definition);
+        let object = format!("{name} on {schema}.{table}");
+        let rewritten = edit(ObjectKind::Check, &object, &definition);
         if rewritten == definition {
             continue;
         }
@@ -307,12 +342,7 @@ pub async fn install(client: &Client) -> Result<(), String> {
                 constraint = quote_ident(&name),
             ))
             .await
-            .map_err(|e| {
-                failed(
-                    &format!("freeze the clock in check constraint {name} on {schema}.{table}"),
-                    e,
-                )
-            })?;
+            .map_err(|e| failed(&format!("freeze the clock in check constraint {object}"), e))?;
     }
 
     let views = client
@@ -323,13 +353,14 @@ pub async fn install(client: &Client) -> Result<(), String> {
                  join pg_namespace n on n.oid = c.relnamespace \
                  where {PROJECT_SCHEMAS} and c.relkind = 'v' and pg_get_viewdef(c.oid) ~* $1"
             ),
-            &[&CANDIDATE],
+            &[&pattern],
         )
         .await
         .map_err(|e| failed("read the views that read the clock", e))?;
     for row in views {
         let (schema, name, definition, options): (String, String, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
+        let object = format!("{schema}.{name}");
         // CREATE OR REPLACE keeps the owner and the grants but resets the options
         // (security_invoker, security_barrier, check_option) to what it is given: give
         // them all back.
@@ -339,10 +370,10 @@ pub async fn install(client: &Client) -> Result<(), String> {
                 quote_ident(&schema),
                 quote_ident(&name),
                 view_options(&options),
-                rewrite(definition.trim_end_matches(';'))
+                edit(ObjectKind::View, &object, definition.trim_end_matches(';'))
             ))
             .await
-            .map_err(|e| failed(&format!("freeze the clock in view {schema}.{name}"), e))?;
+            .map_err(|e| failed(&format!("freeze the clock in view {object}"), e))?;
     }
     Ok(())
 }

@@ -47,6 +47,17 @@ pub(crate) fn creating_statement(
     kind: &str,
     name: &str,
 ) -> Option<(String, usize)> {
+    creating_statement_at(project, kind, name, None).map(|(file, line, _)| (file, line))
+}
+
+/// As [`creating_statement`], with a column: where `needle` first matches inside that
+/// statement (a clock reader in a function's body), else where the statement starts.
+pub(crate) fn creating_statement_at(
+    project: &Project,
+    kind: &str,
+    name: &str,
+    needle: Option<&regex::Regex>,
+) -> Option<(String, usize, usize)> {
     let kind_pattern = kind
         .split(' ')
         .map(regex::escape)
@@ -62,8 +73,12 @@ pub(crate) fn creating_statement(
             let text = statement.text(&file.text);
             let code = strip_leading_comments(text);
             if pattern.is_match(code) {
-                let offset = statement.start + (text.len() - code.len());
-                return Some((file.rel.clone(), crate::sql::line_col(&file.text, offset).0));
+                let start = statement.start + (text.len() - code.len());
+                let offset = needle
+                    .and_then(|n| n.find(code))
+                    .map_or(start, |m| start + m.start());
+                let (line, column) = crate::sql::line_col(&file.text, offset);
+                return Some((file.rel.clone(), line, column));
             }
         }
     }

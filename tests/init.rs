@@ -153,6 +153,24 @@ fn init_multi_tenant(backend: common::Backend) {
         stdout.contains("policy-tests/public.yaml: 6 case(s)"),
         "{stdout}"
     );
+    // What the next CI run does with the recordings, said by init; what looks like a leak
+    // comes first, with its policy (support staff reach every team's rows by a policy).
+    assert!(
+        stdout.contains(
+            "under CI=true the next run fails on every cell whose actor is under `unreviewed:`"
+        ) && stdout.contains("rls.unreviewed: allow"),
+        "{stdout}"
+    );
+    let first_leak = stdout
+        .find("LOOKS LIKE A LEAK")
+        .expect("a recording that looks like a leak");
+    assert!(first_leak < stdout.find("UNREVIEWED:").unwrap(), "{stdout}");
+    assert!(
+        stdout
+            .contains("policy \"support staff see every team\" for select to authenticated: using"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("LOOKS LIKE A LEAK (service"), "{stdout}");
     let text = std::fs::read_to_string(root.join("policy-tests/public.yaml")).unwrap();
     assert!(
         text.contains("RECORDED from what the database did"),

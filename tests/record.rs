@@ -204,6 +204,17 @@ fn round_trip(backend: common::Backend) {
     ] {
         assert!(out.contains(change), "{change}\n{out}");
     }
+    // Listed first as leaks, each with the policy that lets it through.
+    assert!(
+        out.contains("LOOKS LIKE A LEAK (anon reaches rows of alice): anon: select public.notes deny → allow"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "policy \"anyone reads notes\" for select to anon, authenticated: using (true)"
+        ),
+        "{out}"
+    );
     // A changed expectation is edited in place (its diff is what the reviewer reads); a
     // loosened one (deny → allow) is unreviewed again: accepting is not reviewing.
     let pending = std::fs::read_to_string(project.pending()).unwrap();

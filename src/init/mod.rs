@@ -4,6 +4,7 @@
 
 mod matrix;
 mod model;
+mod review;
 mod values;
 
 use crate::config::ReplayMode;
@@ -577,6 +578,10 @@ async fn write_matrices(
             path.display(),
             draft.cases.len()
         );
+        // What looks like a leak first, with its policies; then what the next CI run does.
+        for line in review::lines(&stage, &rel) {
+            println!("{line}");
+        }
         for failure in stage.failures.iter().filter(|f| f.file == rel) {
             println!("FLAGGED: {rel}:{}: {}", failure.line, failure.message);
         }

@@ -360,6 +360,8 @@ pub fn key_line(text: &str, key: &str) -> Option<usize> {
 pub struct Prepared {
     pub database: String,
     pub client: Client,
+    /// The clock readers the frozen clock could not reach (empty without `now:`).
+    pub unfrozen: Vec<crate::clock::Unreached>,
 }
 
 /// Why a file could not be prepared: its setup failed. Reported as a broken test at the
@@ -381,11 +383,15 @@ pub async fn prepare(
     let database = server.unique_name(purpose);
     server.create_database(&database, Some(template)).await?;
     let client = server.connect(&database).await?;
-    let prepared = Prepared { database, client };
+    let mut prepared = Prepared {
+        database,
+        client,
+        unfrozen: Vec::new(),
+    };
     if file.freezes_time() {
-        if let Err(message) = crate::clock::install(&prepared.client).await {
-            return Err(Error::Environment(message));
-        }
+        prepared.unfrozen = crate::clock::install(&prepared.client)
+            .await
+            .map_err(Error::Environment)?;
     }
     if let Some(now) = file.spec.now {
         // For the setup, and inherited by nothing else: each cell sets its own.
@@ -536,7 +542,9 @@ impl PolicyFile {
 impl Prepared {
     /// Closes the connection and drops the database.
     pub async fn drop_all(self, server: &Server) {
-        let Prepared { database, client } = self;
+        let Prepared {
+            database, client, ..
+        } = self;
         drop(client);
         let _ = server.drop_database(&database).await;
     }

@@ -204,15 +204,23 @@ impl<W: Write> Human<W> {
             detail.push('\n');
             detail.push_str(&coverage_table(self.color, coverage));
         }
-        // Recordings written into the matrices (a pending or refused one is a failure above).
-        for recorded in stage
+        // Recordings written into the matrices (a pending or refused one is a failure above):
+        // those that look like leaks first, each with its policies.
+        let mut written: Vec<&crate::report::RecordedCell> = stage
             .recorded
             .iter()
             .filter(|r| r.written_to.as_deref() == Some(r.file.as_str()))
-        {
+            .collect();
+        written.sort_by_key(|r| r.looks_like_leak.is_none());
+        for recorded in written {
+            let leak = recorded
+                .looks_like_leak
+                .as_deref()
+                .map(|why| format!("LOOKS LIKE A LEAK ({}): ", esc(why)))
+                .unwrap_or_default();
             let _ = write!(
                 detail,
-                "\n{indent}{} {}:{}: {}: {} {} {} → {}",
+                "\n{indent}{} {leak}{}:{}: {}: {} {} {} → {}",
                 paint(self.color, CYAN, "recorded:"),
                 esc(&recorded.file),
                 recorded.line,
@@ -222,6 +230,11 @@ impl<W: Write> Human<W> {
                 recorded.from.as_deref().unwrap_or("(none)"),
                 recorded.to
             );
+            if recorded.looks_like_leak.is_some() {
+                for policy in &recorded.policies {
+                    let _ = write!(detail, "\n{indent}  {}", esc(policy));
+                }
+            }
         }
         if let Some(unreviewed) = stage.unreviewed.filter(|n| *n > 0) {
             let _ = write!(

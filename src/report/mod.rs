@@ -89,6 +89,14 @@ pub struct RecordedCell {
     pub to: String,
     /// Where it was written: the matrix itself, its `.pending` file, or nowhere (CI).
     pub written_to: Option<String>,
+    /// Why it looks like a leak (an actor reaching rows another user owns, anon writing, a
+    /// policy that holds for every row): a reviewer reads these first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub looks_like_leak: Option<String>,
+    /// The policies of its table that apply to its actor and operation, as
+    /// `policy "name" for update to authenticated: using (…) with check (…)`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<String>,
 }
 
 impl StageReport {

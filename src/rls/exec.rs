@@ -37,12 +37,16 @@ declare
   a_count bigint; a_match bigint; a_fp text;
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
-  q text; t text; thens jsonb; ctx text; cons text;
+  q text; t text; thens jsonb; ctx text; cons text; counted boolean; reads jsonb;
 begin
+  counted := current_setting('db_ci.unfrozen_counters', true) = 'on';
   for c in select value from jsonb_array_elements(cells) loop
     res := jsonb_build_object('i', c->'i');
     b_keys := null;
     b_new_keys := null;
+    if counted then
+      reads := pg_temp.dbci_unfrozen();
+    end if;
     begin
       if c ? 'now' then
         perform set_config('db_ci.now', c->>'now', true);
@@ -116,6 +120,9 @@ begin
         get stacked diagnostics st = returned_sqlstate, msg = message_text;
         res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', phase);
     end;
+    if counted then
+      res := res || jsonb_build_object('unfrozen', pg_temp.dbci_unfrozen_since(reads));
+    end if;
     return next res;
   end loop;
 end
@@ -197,6 +204,22 @@ begin
 end
 $dbci$"#;
 
+/// The reads of the real clock db-ci could not freeze, counted per object (see
+/// `clock::unfrozen`): the counters now, and which of them moved since `$1`. Sequences are
+/// not rolled back with the cell, so the count survives whatever the statement did.
+const UNFROZEN_FUNCTIONS: &str = r#"
+create or replace function pg_temp.dbci_unfrozen() returns jsonb
+language sql as $dbci$
+  select coalesce(jsonb_object_agg(c.relname, pg_catalog.pg_sequence_last_value(c.oid)), '{}')
+    from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+   where n.nspname = 'db_ci_clock' and c.relkind = 'S'
+$dbci$;
+create or replace function pg_temp.dbci_unfrozen_since(before jsonb) returns jsonb
+language sql as $dbci$
+  select coalesce(jsonb_agg(a.key), '[]') from jsonb_each(pg_temp.dbci_unfrozen()) a
+   where a.value is distinct from before->a.key
+$dbci$"#;
+
 /// Runs the steps of one `steps:` scenario (`$1`, cells in order) in one block rolled back
 /// at the end, so each step sees what the steps before it did. Per step, as in
 /// `dbci_cells`: impersonate, check the effective role (a refused role skips the statement),
@@ -210,7 +233,9 @@ declare
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
   q text; t text; thens jsonb; ctx text; cons text; d jsonb; probed jsonb := '{}'::jsonb;
+  counted boolean; reads jsonb;
 begin
+  counted := current_setting('db_ci.unfrozen_counters', true) = 'on';
   begin
     -- What each probed step's statement can do, for anyone: from the state the scenario
     -- starts in, and after every step (below).
@@ -219,6 +244,9 @@ begin
     end loop;
     for c in select value from jsonb_array_elements(steps) loop
       res := jsonb_build_object('i', c->'i');
+      if counted then
+        reads := pg_temp.dbci_unfrozen();
+      end if;
       if c ? 'now' then
         perform set_config('db_ci.now', c->>'now', true);
       end if;
@@ -265,6 +293,9 @@ begin
           get stacked diagnostics st = returned_sqlstate, msg = message_text;
           res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', 'then');
         end;
+      end if;
+      if counted then
+        res := res || jsonb_build_object('unfrozen', pg_temp.dbci_unfrozen_since(reads));
       end if;
       results := results || jsonb_build_array(res);
       for d in select value from jsonb_array_elements(steps) where value ? 'probes' loop
@@ -320,6 +351,9 @@ pub struct CellResult {
     pub returned: Option<String>,
     /// Per `then:` query, its rows as JSON text (run as admin after the statement).
     pub then: Option<Vec<String>>,
+    /// The counters (`db_ci_clock.read_N`) of the clock readers db-ci could not freeze that
+    /// moved while the cell ran: it read the real clock.
+    pub unfrozen: Option<Vec<String>>,
     /// The whole batch failed (statement timeout): the error.
     #[serde(skip)]
     pub batch_error: Option<String>,
@@ -349,7 +383,7 @@ pub async fn connect_worker(
     let client = server.connect(database).await?;
     client
         .batch_execute(&format!(
-            "set statement_timeout = {}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {BATCH_FUNCTION}; {SCENARIO_FUNCTION}",
+            "set statement_timeout = {}; {UNFROZEN_FUNCTIONS}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {BATCH_FUNCTION}; {SCENARIO_FUNCTION}",
             timeout.as_millis()
         ))
         .await

@@ -92,6 +92,9 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
             cell.target
         ));
     }
+    if let Some(leak) = super::no_user_id::leak_past_rls(cell, result) {
+        return leak;
+    }
     let denied_by_error = match &result.sqlstate {
         None => false,
         Some(state) if state == INSUFFICIENT_PRIVILEGE => true,
@@ -448,50 +451,11 @@ mod tests {
     use crate::actors::Actor;
 
     fn cell(operation: Operation, expect: Expect) -> Cell {
-        Cell {
-            file: "policy-tests/notes.yaml".into(),
-            case: "notes are private".into(),
-            case_line: 7,
-            target: if operation == Operation::Sql {
-                "sql".into()
-            } else {
-                "public.notes".into()
-            },
-            operation,
-            actor: bob(),
-            expect: Some(expect),
-            case_index: 0,
-            unreviewed: false,
-            deny_sqlstates: Vec::new(),
-            deny_on_error: false,
-            before: None,
-            op: String::new(),
-            op_kind: if operation == Operation::Select {
-                OpKind::Count
-            } else {
-                OpKind::Rows
-            },
-            after: None,
-            then: Vec::new(),
-            returns: None,
-            filter: "owner_id = alice".into(),
-            broken: None,
-            scenario: None,
-            now: None,
-            base_now: None,
-            probe_actors: Vec::new(),
-        }
+        super::super::test_support::cell(operation, Some(expect), bob())
     }
 
     fn bob() -> Actor {
-        let spec: crate::actors::ActorSpec = crate::yaml::parse_yaml(
-            "{ user: bob@example.com }",
-            std::path::Path::new("notes.yaml"),
-        )
-        .unwrap();
-        let bob = Actor::resolve("bob", &spec).unwrap();
-        assert_eq!(bob.db_role, "authenticated");
-        bob
+        super::super::test_support::actor("bob", "{ user: bob@example.com }")
     }
 
     /// A result as the batch reports it: run as `authenticated`, `before` target rows.

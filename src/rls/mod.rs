@@ -8,8 +8,14 @@ pub mod coverage;
 pub mod exec;
 pub mod explain;
 pub mod judge;
+pub mod leaks;
+mod no_user_id;
 pub mod plan;
 pub mod record;
+#[cfg(test)]
+mod test_support;
+pub mod unfrozen;
+mod verdict;
 // The `cases:` format lives with the policy-test files that hold it.
 pub use crate::policy_tests::cases as spec;
 
@@ -85,6 +91,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 
     let mut report = StageReport::new(STAGE, StageVerdict::Pass);
     let mut covered = BTreeSet::new();
+    let mut clock_notes: Vec<String> = Vec::new();
     for (file, plan) in files.iter().zip(&plans) {
         reporter.event(&Event::CaseStarted {
             stage: STAGE,
@@ -144,9 +151,21 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                 covered.insert((cell.target.clone(), cell.operation));
             }
         }
-        let recorded = run_file(ctx, file, &plan.cells, reporter, &mut report).await?;
+        let recorded = run_file(
+            ctx,
+            file,
+            &plan.cells,
+            reporter,
+            &mut report,
+            &mut clock_notes,
+        )
+        .await?;
         if !recorded.is_empty() {
-            keep_recordings(ctx, file, &recorded, &mut report);
+            let targets = recorded.iter().map(|r| r.target.clone()).collect();
+            let client = ctx.server.connect(ctx.database).await?;
+            let policies = leaks::read(&client, &targets).await?;
+            drop(client);
+            keep_recordings(ctx, file, &recorded, &policies, &mut report);
         } else if ctx.options.record.is_none() && crate::files::in_ci() {
             let pending = record::pending_path(&file.path);
             if pending.is_file() {
@@ -180,7 +199,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         && !ctx.options.just_recorded
         && ctx.project.config.section::<RlsConfig>().unreviewed == Unreviewed::Fail
     {
-        fail_unreviewed(&mut report);
+        verdict::fail_unreviewed(&mut report);
     }
 
     report.checks = report.cases.len();
@@ -258,60 +277,15 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         0 => String::new(),
         n => format!(" ({n} of them recorded by this run)"),
     };
+    let unreached: String = clock_notes.iter().map(|n| format!("; {n}")).collect();
     report.reason = Some(format!(
-        "{passed} of {cells} cells as expected{recorded} in {} file(s); {measured}",
+        "{}{recorded} in {} file(s); {measured}{unreached}",
+        verdict::cells_summary(passed, cells),
         files.len()
     ));
     report.coverage = nothing_exposed.is_none().then_some(coverage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
-}
-
-/// Under `CI=true`: every passing cell whose expectation nobody reviewed fails, with one
-/// failure per case and operation naming its actors.
-fn fail_unreviewed(report: &mut StageReport) {
-    let mut groups: BTreeMap<(String, usize, String, Operation), Vec<String>> = BTreeMap::new();
-    for case in &mut report.cases {
-        let Some(cell) = case.cell.as_ref().filter(|c| c.unreviewed) else {
-            continue;
-        };
-        if case.verdict != CaseVerdict::Pass {
-            continue;
-        }
-        case.verdict = CaseVerdict::Fail;
-        case.message = Some(format!(
-            "{} as {}: observed {} as recorded, but nobody reviewed that expectation (CI=true)",
-            cell.operation.as_str(),
-            cell.actor,
-            cell.observed.as_str()
-        ));
-        groups
-            .entry((
-                case.file.clone().unwrap_or_default(),
-                case.line.unwrap_or(1),
-                cell.case.clone(),
-                cell.operation,
-            ))
-            .or_default()
-            .push(format!("{} {}", cell.actor, cell.observed.as_str()));
-    }
-    for ((file, line, case, operation), actors) in groups {
-        report.failures.push(Failure {
-            file,
-            line,
-            column: None,
-            message: format!(
-                "case `{case}`: {} {} cell(s) hold a recorded expectation nobody reviewed ({}): under CI=true an unreviewed cell fails",
-                actors.len(),
-                operation.as_str(),
-                actors.join(", ")
-            ),
-            notes: vec![
-                "check each against the policy, then delete its actor from `unreviewed:`; or set `rls.unreviewed: allow` in db-ci.yaml to accept whatever the database did as the baseline".to_owned(),
-            ],
-            statement: None,
-        });
-    }
 }
 
 /// Does each target of `file` exist, and what is its primary key?
@@ -360,6 +334,7 @@ async fn run_file(
     cells: &[Cell],
     reporter: &mut dyn Reporter,
     report: &mut StageReport,
+    clock_notes: &mut Vec<String>,
 ) -> Result<Vec<Recorded>> {
     if cells.is_empty() {
         return Ok(Vec::new());
@@ -409,6 +384,22 @@ async fn run_file(
     for database in &databases {
         clients.push(exec::connect_worker(ctx.server, database, timeout).await?);
     }
+    // Readers of the real clock under a frozen one: counted around each cell.
+    let unfrozen = unfrozen::locate(ctx.project, &prepared.unfrozen);
+    if prepared.unfrozen.iter().any(|u| u.counter.is_some()) {
+        for client in &clients {
+            client
+                .batch_execute(&format!("set {} = on", crate::clock::COUNTERS_SETTING))
+                .await
+                .map_err(|e| {
+                    Error::environment(format!(
+                        "count the reads of the real clock: {}",
+                        db_error_text(&e)
+                    ))
+                })?;
+        }
+    }
+    let mut read_by: Vec<(String, Vec<String>)> = Vec::new();
 
     // A scenario's steps run together, in order, on one worker.
     let (scenarios, indexed): (Vec<_>, Vec<_>) = cells
@@ -439,7 +430,14 @@ async fn run_file(
             batch_started = Instant::now();
             for result in batch {
                 let cell = &cells[result.i];
-                let judgement = judge::judge(cell, &result);
+                let read = result.unfrozen.as_deref().unwrap_or_default();
+                let judgement = unfrozen::not_passed(judge::judge(cell, &result), read, &unfrozen);
+                for counter in read {
+                    match read_by.iter_mut().find(|(c, _)| c == counter) {
+                        Some((_, names)) => names.push(case_name(cell)),
+                        None => read_by.push((counter.clone(), vec![case_name(cell)])),
+                    }
+                }
                 let case = case_for(
                     cell,
                     judgement.observed,
@@ -460,6 +458,9 @@ async fn run_file(
     for outcome in outcomes {
         outcome?;
     }
+    let (failures, notes) = unfrozen::findings(&file.rel, &unfrozen, &read_by);
+    report.failures.extend(failures);
+    clock_notes.extend(notes);
 
     let first_new_case = report.cases.len() - cells.len();
     vacuous_sql_cases(
@@ -595,14 +596,23 @@ fn keep_recordings(
     ctx: &StageContext<'_>,
     file: &PolicyFile,
     recorded: &[Recorded],
+    policies: &BTreeMap<String, Vec<leaks::Policy>>,
     report: &mut StageReport,
 ) {
-    // What looks like a leak first: a recording takes whatever the database did.
-    let lines = record::for_review(recorded, &file.spec, |name| {
-        file.actors
-            .get(name)
-            .is_some_and(|a| a.kind == crate::actors::ActorKind::Anon)
-    });
+    // What looks like a leak first, with its policies: a recording takes whatever the
+    // database did.
+    let reviewed: Vec<leaks::Reviewed> = recorded
+        .iter()
+        .map(|r| {
+            leaks::review(
+                r,
+                file.spec.cases.get(r.case_index).map(|c| &c.value),
+                file.actors.get(&r.actor),
+                policies.get(&r.target).map_or(&[], Vec::as_slice),
+            )
+        })
+        .collect();
+    let lines = leaks::for_review(recorded, &reviewed);
     let mode = ctx.options.record.expect("recordings only while recording");
     let target = if !mode.writes() {
         Err("recording is off in CI (CI=true)".to_owned())
@@ -626,19 +636,24 @@ fn keep_recordings(
             })
     };
     let written_to = target.as_ref().ok().cloned();
-    report
-        .recorded
-        .extend(recorded.iter().map(|r| RecordedCell {
-            file: file.rel.clone(),
-            line: r.line,
-            case: r.case.clone(),
-            target: r.target.clone(),
-            actor: r.actor.clone(),
-            operation: r.operation.as_str().to_owned(),
-            from: r.from.map(|e| e.as_str().to_owned()),
-            to: r.to.as_str().to_owned(),
-            written_to: written_to.clone(),
-        }));
+    report.recorded.extend(
+        recorded
+            .iter()
+            .zip(&reviewed)
+            .map(|(r, review)| RecordedCell {
+                file: file.rel.clone(),
+                line: r.line,
+                case: r.case.clone(),
+                target: r.target.clone(),
+                actor: r.actor.clone(),
+                operation: r.operation.as_str().to_owned(),
+                from: r.from.map(|e| e.as_str().to_owned()),
+                to: r.to.as_str().to_owned(),
+                written_to: written_to.clone(),
+                looks_like_leak: review.leak.clone(),
+                policies: review.policies.clone(),
+            }),
+    );
     let message = match (&target, mode) {
         (Ok(_), Recording::Write | Recording::Init) => return,
         (Ok(pending), Recording::Pending) => format!(
@@ -799,67 +814,5 @@ fn case_for(
             observed,
             unreviewed: cell.unreviewed,
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::report::RlsCell;
-
-    fn cell_case(actor: &str, unreviewed: bool, verdict: CaseVerdict) -> Case {
-        Case {
-            name: format!("notes / select as {actor}"),
-            group: "policy-tests/notes.yaml".into(),
-            verdict,
-            file: Some("policy-tests/notes.yaml".into()),
-            line: Some(7),
-            duration_ms: 0,
-            message: None,
-            cell: Some(RlsCell {
-                case: "notes".into(),
-                target: "public.notes".into(),
-                actor: actor.into(),
-                operation: Operation::Select,
-                expected: Some(spec::Expect::Allow),
-                observed: judge::Observed::Allow,
-                unreviewed,
-            }),
-        }
-    }
-
-    #[test]
-    fn an_unreviewed_cell_that_passed_fails_and_is_named_once_per_operation() {
-        let mut report = StageReport::new(STAGE, StageVerdict::Pass);
-        report.cases = vec![
-            cell_case("alice", false, CaseVerdict::Pass),
-            cell_case("bob", true, CaseVerdict::Pass),
-            cell_case("anon", true, CaseVerdict::Pass),
-            // Already failing for its own reason: left as it is.
-            cell_case("carol", true, CaseVerdict::Broken),
-        ];
-        fail_unreviewed(&mut report);
-        let verdicts: Vec<CaseVerdict> = report.cases.iter().map(|c| c.verdict).collect();
-        assert_eq!(
-            verdicts,
-            [
-                CaseVerdict::Pass,
-                CaseVerdict::Fail,
-                CaseVerdict::Fail,
-                CaseVerdict::Broken
-            ]
-        );
-        assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
-        let failure = &report.failures[0];
-        assert_eq!(
-            (failure.file.as_str(), failure.line),
-            ("policy-tests/notes.yaml", 7)
-        );
-        assert!(
-            failure.message.contains("2 select cell(s) hold a recorded expectation nobody reviewed (bob allow, anon allow)"),
-            "{}",
-            failure.message
-        );
-        assert!(failure.notes[0].contains("rls.unreviewed: allow"));
     }
 }

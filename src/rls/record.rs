@@ -144,59 +144,6 @@ fn written(case: &CaseSpec, operation: Operation) -> Option<Written<'_>> {
     })
 }
 
-/// Why a recording looks like a leak, when it does: an allowed write by anon, or an actor
-/// allowed on rows the case picks by another actor (`{{alice.id}}` in bob's cell). A reviewer
-/// reads these first.
-pub fn looks_like_leak(r: &Recorded, case: &CaseSpec, is_anon: bool) -> Option<String> {
-    if r.to != Expect::Allow {
-        return None;
-    }
-    if is_anon && r.operation != Operation::Select {
-        return Some(format!("anon may {}", r.operation.as_str()));
-    }
-    let mut texts: Vec<String> = case.filter.iter().cloned().collect();
-    texts.extend(case.sql.iter().cloned());
-    texts.extend(
-        case.insert
-            .iter()
-            .flat_map(|i| i.values.values())
-            .chain(case.update.iter().flat_map(|u| u.set.values()))
-            .map(ToString::to_string),
-    );
-    static OTHER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let other =
-        OTHER.get_or_init(|| regex::Regex::new(r"\{\{\s*([A-Za-z0-9_-]+)\.id\s*\}\}").unwrap());
-    let owner = texts.iter().find_map(|text| {
-        other
-            .captures_iter(text)
-            .map(|c| c[1].to_owned())
-            .find(|name| name != "me" && *name != r.actor)
-    })?;
-    Some(format!("{} reaches rows of {owner}", r.actor))
-}
-
-/// The recordings as a reviewer reads them: those that look like leaks first, each saying
-/// why, then the rest.
-pub fn for_review(
-    recorded: &[Recorded],
-    spec: &PolicyFileSpec,
-    is_anon: impl Fn(&str) -> bool,
-) -> Vec<String> {
-    let (mut leaks, mut rest) = (Vec::new(), Vec::new());
-    for r in recorded {
-        let why = spec
-            .cases
-            .get(r.case_index)
-            .and_then(|c| looks_like_leak(r, &c.value, is_anon(&r.actor)));
-        match why {
-            Some(why) => leaks.push(format!("LOOKS LIKE A LEAK ({why}): {}", r.describe())),
-            None => rest.push(r.describe()),
-        }
-    }
-    leaks.extend(rest);
-    leaks
-}
-
 /// The matrix `text` (parsed as `spec`) with every recording written in: per operation its
 /// `allow:`/`deny:` as lists (a side written `others` stays `others`), and the actor of each
 /// new or loosened recording added to `unreviewed:` ([`Recorded::needs_review`]). Everything else in the file is kept byte for byte.
@@ -619,25 +566,5 @@ cases:
         );
         let lines = diff(&spec(MATRIX), &spec(&dropped));
         assert_eq!(lines, ["anon: sql `rpc` deny → (none)"]);
-    }
-
-    #[test]
-    fn recordings_that_look_like_leaks_come_first() {
-        let recorded = [
-            rec(0, Operation::Update, "alice", None, Expect::Allow),
-            rec(0, Operation::Update, "bob", None, Expect::Allow),
-            rec(0, Operation::Update, "anon", None, Expect::Allow),
-            rec(0, Operation::Select, "anon", None, Expect::Deny),
-        ];
-        let lines = for_review(&recorded, &spec(MATRIX), |a| a == "anon");
-        assert_eq!(
-            lines,
-            [
-                "LOOKS LIKE A LEAK (bob reaches rows of alice): bob: update public.notes (none) → allow",
-                "LOOKS LIKE A LEAK (anon may update): anon: update public.notes (none) → allow",
-                "alice: update public.notes (none) → allow",
-                "anon: select public.notes (none) → deny",
-            ]
-        );
     }
 }

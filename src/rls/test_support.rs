@@ -1,0 +1,51 @@
+//! Cells and actors for the rls modules' unit tests: built as planning builds them, without
+//! a database.
+
+use crate::actors::Actor;
+
+use super::plan::{Cell, OpKind};
+use super::spec::{Expect, Operation};
+
+/// A cell of `operation` on `public.notes` (or an `sql:` cell) run as `actor`.
+pub fn cell(operation: Operation, expect: Option<Expect>, actor: Actor) -> Cell {
+    Cell {
+        file: "policy-tests/notes.yaml".into(),
+        case: "notes are private".into(),
+        case_line: 7,
+        target: if operation == Operation::Sql {
+            "sql".into()
+        } else {
+            "public.notes".into()
+        },
+        operation,
+        actor,
+        expect,
+        case_index: 0,
+        unreviewed: false,
+        deny_sqlstates: Vec::new(),
+        deny_on_error: false,
+        before: None,
+        op: String::new(),
+        op_kind: if operation == Operation::Select {
+            OpKind::Count
+        } else {
+            OpKind::Rows
+        },
+        after: None,
+        then: Vec::new(),
+        returns: None,
+        filter: "owner_id = alice".into(),
+        broken: None,
+        scenario: None,
+        now: None,
+        base_now: None,
+        probe_actors: Vec::new(),
+    }
+}
+
+/// The actor `name` as the matrix's `actors:` entry `spec` (YAML) resolves it.
+pub fn actor(name: &str, spec: &str) -> Actor {
+    let spec: crate::actors::ActorSpec =
+        crate::yaml::parse_yaml(spec, std::path::Path::new("notes.yaml")).unwrap();
+    Actor::resolve(name, &spec).unwrap()
+}
