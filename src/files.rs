@@ -30,6 +30,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn present_paths_are_read_as_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        std::fs::write(at("file"), "x").unwrap();
+        std::fs::create_dir(at("dir")).unwrap();
+        std::os::unix::fs::symlink("gone", at("broken")).unwrap();
+        std::os::unix::fs::symlink("loop", at("loop")).unwrap();
+        nix::unistd::mkfifo(&at("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(file_if_present(&at("file")), Ok(true));
+        assert_eq!(file_if_present(&at("absent")), Ok(false));
+        assert_eq!(file_if_present(&at("dir")), Err("a directory"));
+        assert_eq!(file_if_present(&at("broken")), Err("a symlink to nothing"));
+        assert_eq!(file_if_present(&at("loop")), Err("a symlink loop (ELOOP)"));
+        assert_eq!(file_if_present(&at("fifo")), Err("a FIFO"));
+        assert_eq!(dir_if_present(&at("dir")), Ok(true));
+        assert_eq!(dir_if_present(&at("absent")), Ok(false));
+        assert_eq!(dir_if_present(&at("file")), Err("a file"));
+        assert_eq!(dir_if_present(&at("broken")), Err("a symlink to nothing"));
+    }
+
+    #[test]
     fn writes_whole_and_replaces_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/report.json");
@@ -69,5 +90,30 @@ pub fn not_a_file(path: &Path) -> Option<&'static str> {
             Some("a symlink to nothing")
         }
         Err(_) => None,
+    }
+}
+
+/// Whether a regular file is at `path` (`Ok(false)`: nothing at all, not even a link), or
+/// what is there instead: a config or folder the project names that is a broken link, a loop
+/// or a FIFO must not read as "absent" (a run without its settings) or block the run.
+pub fn file_if_present(path: &Path) -> Result<bool, &'static str> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(false);
+    }
+    match not_a_file(path) {
+        Some(what) => Err(what),
+        None => Ok(true),
+    }
+}
+
+/// Whether a directory is at `path` (`Ok(false)`: nothing at all), or what is there instead.
+pub fn dir_if_present(path: &Path) -> Result<bool, &'static str> {
+    if std::fs::symlink_metadata(path).is_err() {
+        return Ok(false);
+    }
+    match not_a_file(path) {
+        Some("a directory") => Ok(true),
+        Some(what) => Err(what),
+        None => Err("a file"),
     }
 }

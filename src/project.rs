@@ -778,8 +778,14 @@ fn default_sql_paths() -> Vec<String> {
 impl SupabaseCliConfig {
     fn load(root: &Path) -> Result<Option<SupabaseCliConfig>> {
         let path = root.join("supabase/config.toml");
-        if !path.is_file() {
-            return Ok(None);
+        match crate::files::file_if_present(&path) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(what) => {
+                return Err(Error::input(format!(
+                    "read supabase/config.toml: {what}, where the Supabase CLI's config is expected"
+                )))
+            }
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::input(format!("read supabase/config.toml: {e}")))?;
