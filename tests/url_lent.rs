@@ -176,7 +176,11 @@ async fn what_a_killed_run_left_is_undone_by_the_next() {
         socket.display().to_string().replace('/', "%2F"),
         server.connection.port
     );
-    let admin = server.connect("postgres").await.unwrap();
+    // The administrator's session: not named as a db-ci run's.
+    let mut config = server.connection.config("postgres");
+    config.application_name("administrator");
+    let (admin, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
     admin
         .batch_execute("create role anon nologin inherit")
         .await

@@ -1,5 +1,6 @@
 //! The url backend on a server that is the user's: roles an administrator restricted are not
-//! silently changed, what db-ci creates is NOLOGIN, listed, and gone after the run, and a
+//! silently changed (and, when adopted, put back after the run), what db-ci creates is
+//! NOLOGIN, listed, and gone after the run, and a
 //! user other than the `postgres` superuser is refused with the reason.
 
 mod common;
@@ -100,7 +101,7 @@ async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
     );
 
     // Opted in: the change is made and said; the roles db-ci created are NOLOGIN, listed,
-    // and dropped at the end; the administrator's role stays.
+    // and dropped at the end; the administrator's role stays, put back as it was.
     let (code, text) = tokio::task::spawn_blocking({
         let url = url("postgres");
         move || run(&url, &[("DB_CI_URL_ADOPT_ROLES", "1")])
@@ -116,8 +117,8 @@ async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
     assert!(text.contains("removed roles"), "{text}");
     assert_eq!(
         roles().await,
-        vec![("service_role".to_owned(), false, true)],
-        "db-ci's roles were left behind"
+        vec![("service_role".to_owned(), false, false)],
+        "db-ci's roles were left behind, or service_role kept what db-ci changed"
     );
 
     // No restricted roles: everything db-ci creates is NOLOGIN while it runs, and gone after.
