@@ -30,6 +30,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_link_back_to_a_folder_above_is_a_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("seeds/sub")).unwrap();
+        std::fs::create_dir_all(root.join("shared")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("seeds/sub/up")).unwrap();
+        std::os::unix::fs::symlink("../../shared", root.join("seeds/sub/shared")).unwrap();
+        assert_eq!(
+            looping_link(root, &root.join("seeds/sub/up/sub/a.sql")),
+            Some(root.join("seeds/sub/up"))
+        );
+        assert_eq!(
+            looping_link(root, &root.join("seeds/sub/shared/a.sql")),
+            None
+        );
+        assert_eq!(looping_link(root, &root.join("seeds/sub/a.sql")), None);
+    }
+
+    #[test]
     fn present_paths_are_read_as_what_they_are() {
         let dir = tempfile::tempdir().unwrap();
         let at = |name: &str| dir.path().join(name);
@@ -116,4 +135,29 @@ pub fn dir_if_present(path: &Path) -> Result<bool, &'static str> {
         Some(what) => Err(what),
         None => Err("a file"),
     }
+}
+
+/// The first link on the way from `root` to `path` that leads back to a folder above it (so
+/// a walk or a `**` glob through it finds the same files again and again, up to the kernel's
+/// limit), or `None`.
+pub fn looping_link(root: &Path, path: &Path) -> Option<std::path::PathBuf> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut at = root.to_path_buf();
+    for part in rel.components() {
+        at.push(part);
+        let is_link = std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink());
+        if !is_link {
+            continue;
+        }
+        let (Ok(target), Some(Ok(parent))) = (
+            std::fs::canonicalize(&at),
+            at.parent().map(std::fs::canonicalize),
+        ) else {
+            continue;
+        };
+        if parent.starts_with(&target) {
+            return Some(at);
+        }
+    }
+    None
 }

@@ -69,15 +69,17 @@ async fn a_pending_migration_cannot_outlast_the_limit_in_the_rehearsal() {
         .map(|a| a.to_string())
         .collect();
         let started = Instant::now();
-        let output = tokio::task::spawn_blocking(move || {
-            common::db_ci_with_env(&args, &[("CI", "true")])
-        })
-        .await
-        .unwrap();
+        let output =
+            tokio::task::spawn_blocking(move || common::db_ci_with_env(&args, &[("CI", "true")]))
+                .await
+                .unwrap();
         let took = started.elapsed();
         let text = String::from_utf8_lossy(&output.stdout).into_owned()
             + &String::from_utf8_lossy(&output.stderr);
-        assert!(took < Duration::from_secs(60), "{name}: took {took:?}\n{text}");
+        assert!(
+            took < Duration::from_secs(60),
+            "{name}: took {took:?}\n{text}"
+        );
         if name == "clean" {
             assert_eq!(output.status.code(), Some(0), "{name}: {text}");
         } else {

@@ -59,7 +59,10 @@ async fn the_environments_password_is_used_and_never_shown() {
         .await
         .unwrap();
     std::fs::write(&hba, "local all all scram-sha-256\n").unwrap();
-    admin.batch_execute("select pg_reload_conf()").await.unwrap();
+    admin
+        .batch_execute("select pg_reload_conf()")
+        .await
+        .unwrap();
 
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
     let fixture = fixture.to_str().unwrap();
@@ -69,7 +72,14 @@ async fn the_environments_password_is_used_and_never_shown() {
         let mut env = env.to_vec();
         env.push(("HOME", &home));
         db_ci(
-            &["replay", fixture, "--backend", "url", "--database-url", &url],
+            &[
+                "replay",
+                fixture,
+                "--backend",
+                "url",
+                "--database-url",
+                &url,
+            ],
             &env,
         )
     };

@@ -112,6 +112,20 @@ fn bad_paths_are_input_errors_at_the_path_before_boot() {
             "supabase/migrations/20240102000000_b.sql: a directory",
         ),
         (
+            "seed glob through a symlink loop",
+            |r| {
+                std::fs::write(
+                    r.join("supabase/config.toml"),
+                    "[db.seed]\nsql_paths = [\"./seeds/**/*.sql\"]\n",
+                )
+                .unwrap();
+                std::fs::create_dir_all(r.join("supabase/seeds/sub")).unwrap();
+                std::fs::write(r.join("supabase/seeds/sub/a.sql"), "select 1;\n").unwrap();
+                std::os::unix::fs::symlink("..", r.join("supabase/seeds/sub/up")).unwrap()
+            },
+            "supabase/seeds/sub/up: a symlink loop",
+        ),
+        (
             "db-ci.yaml broken link",
             |r| std::os::unix::fs::symlink("gone.yaml", r.join("db-ci.yaml")).unwrap(),
             "db-ci.yaml: a symlink to nothing",
