@@ -25,62 +25,6 @@ pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false")
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_link_back_to_a_folder_above_is_a_loop() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("seeds/sub")).unwrap();
-        std::fs::create_dir_all(root.join("shared")).unwrap();
-        std::os::unix::fs::symlink("..", root.join("seeds/sub/up")).unwrap();
-        std::os::unix::fs::symlink("../../shared", root.join("seeds/sub/shared")).unwrap();
-        assert_eq!(
-            looping_link(root, &root.join("seeds/sub/up/sub/a.sql")),
-            Some(root.join("seeds/sub/up"))
-        );
-        assert_eq!(
-            looping_link(root, &root.join("seeds/sub/shared/a.sql")),
-            None
-        );
-        assert_eq!(looping_link(root, &root.join("seeds/sub/a.sql")), None);
-    }
-
-    #[test]
-    fn present_paths_are_read_as_what_they_are() {
-        let dir = tempfile::tempdir().unwrap();
-        let at = |name: &str| dir.path().join(name);
-        std::fs::write(at("file"), "x").unwrap();
-        std::fs::create_dir(at("dir")).unwrap();
-        std::os::unix::fs::symlink("gone", at("broken")).unwrap();
-        std::os::unix::fs::symlink("loop", at("loop")).unwrap();
-        nix::unistd::mkfifo(&at("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
-        assert_eq!(file_if_present(&at("file")), Ok(true));
-        assert_eq!(file_if_present(&at("absent")), Ok(false));
-        assert_eq!(file_if_present(&at("dir")), Err("a directory"));
-        assert_eq!(file_if_present(&at("broken")), Err("a symlink to nothing"));
-        assert_eq!(file_if_present(&at("loop")), Err("a symlink loop (ELOOP)"));
-        assert_eq!(file_if_present(&at("fifo")), Err("a FIFO"));
-        assert_eq!(dir_if_present(&at("dir")), Ok(true));
-        assert_eq!(dir_if_present(&at("absent")), Ok(false));
-        assert_eq!(dir_if_present(&at("file")), Err("a file"));
-        assert_eq!(dir_if_present(&at("broken")), Err("a symlink to nothing"));
-    }
-
-    #[test]
-    fn writes_whole_and_replaces_and_leaves_no_temporary_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("nested/report.json");
-        write_atomically(&path, b"one").unwrap();
-        write_atomically(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        let entries = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
-        assert_eq!(entries, 1);
-    }
-}
-
 /// What a path expected to hold a file is instead (a directory, a FIFO, a device, a socket, a
 /// symlink loop, a symlink to nothing), or `None` for a regular file or a path that is absent
 /// or unreadable (the read itself reports those). Reading a FIFO would block; skipping a
@@ -160,4 +104,60 @@ pub fn looping_link(root: &Path, path: &Path) -> Option<std::path::PathBuf> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_link_back_to_a_folder_above_is_a_loop() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("seeds/sub")).unwrap();
+        std::fs::create_dir_all(root.join("shared")).unwrap();
+        std::os::unix::fs::symlink("..", root.join("seeds/sub/up")).unwrap();
+        std::os::unix::fs::symlink("../../shared", root.join("seeds/sub/shared")).unwrap();
+        assert_eq!(
+            looping_link(root, &root.join("seeds/sub/up/sub/a.sql")),
+            Some(root.join("seeds/sub/up"))
+        );
+        assert_eq!(
+            looping_link(root, &root.join("seeds/sub/shared/a.sql")),
+            None
+        );
+        assert_eq!(looping_link(root, &root.join("seeds/sub/a.sql")), None);
+    }
+
+    #[test]
+    fn present_paths_are_read_as_what_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = |name: &str| dir.path().join(name);
+        std::fs::write(at("file"), "x").unwrap();
+        std::fs::create_dir(at("dir")).unwrap();
+        std::os::unix::fs::symlink("gone", at("broken")).unwrap();
+        std::os::unix::fs::symlink("loop", at("loop")).unwrap();
+        nix::unistd::mkfifo(&at("fifo"), nix::sys::stat::Mode::S_IRWXU).unwrap();
+        assert_eq!(file_if_present(&at("file")), Ok(true));
+        assert_eq!(file_if_present(&at("absent")), Ok(false));
+        assert_eq!(file_if_present(&at("dir")), Err("a directory"));
+        assert_eq!(file_if_present(&at("broken")), Err("a symlink to nothing"));
+        assert_eq!(file_if_present(&at("loop")), Err("a symlink loop (ELOOP)"));
+        assert_eq!(file_if_present(&at("fifo")), Err("a FIFO"));
+        assert_eq!(dir_if_present(&at("dir")), Ok(true));
+        assert_eq!(dir_if_present(&at("absent")), Ok(false));
+        assert_eq!(dir_if_present(&at("file")), Err("a file"));
+        assert_eq!(dir_if_present(&at("broken")), Err("a symlink to nothing"));
+    }
+
+    #[test]
+    fn writes_whole_and_replaces_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("nested/report.json");
+        write_atomically(&path, b"one").unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let entries = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+        assert_eq!(entries, 1);
+    }
 }
