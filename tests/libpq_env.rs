@@ -7,50 +7,22 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
-
 const SECRET: &str = "Env pw 77x";
 
 fn db_ci(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let mut all_env = vec![("CI", "true")];
     all_env.extend_from_slice(env);
-    let output = common::db_ci_with_env(&args, &all_env);
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-    )
+    common::db_ci_text(&args, &all_env)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_environments_password_is_used_and_never_shown() {
-    if common::Backend::local().is_none() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
         return;
-    }
-    let mut server = Server::start(&BackendOptions {
-        kind: BackendKind::Local,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    common::as_plain_postgres_server(&mut server).await;
-    let Host::Socket(socket) = &server.connection.host else {
-        panic!("local backend uses a socket")
     };
     let port = server.connection.port;
-    let url = format!(
-        "postgres://postgres@{}:{port}/postgres",
-        socket.display().to_string().replace('/', "%2F")
-    );
     // From now on the server asks every new session for the password.
-    let mut config = server.connection.config("postgres");
-    config.application_name("administrator");
-    let (admin, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
     let hba: String = admin.query_one("show hba_file", &[]).await.unwrap().get(0);
     admin
         .batch_execute(&format!(

@@ -28,7 +28,7 @@ fn project() -> tempfile::TempDir {
 
 /// Runs db-ci against a server that cannot exist: reaching the backend would be exit 3.
 fn run(root: &Path) -> (Option<i32>, String) {
-    let output = common::db_ci_with_env(
+    common::db_ci_text(
         &[
             "run".into(),
             root.display().to_string(),
@@ -38,14 +38,6 @@ fn run(root: &Path) -> (Option<i32>, String) {
             "postgres://postgres@127.0.0.1:1/postgres".into(),
         ],
         &[("CI", "true")],
-    );
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
     )
 }
 

@@ -12,7 +12,7 @@ fn run(env: &[(&str, &str)]) -> (Option<i32>, String, Duration) {
     let mut all_env = vec![("CI", "true")];
     all_env.extend_from_slice(env);
     let started = Instant::now();
-    let output = common::db_ci_with_env(
+    let (code, text) = common::db_ci_text(
         &[
             "run".into(),
             fixture.display().to_string(),
@@ -21,15 +21,7 @@ fn run(env: &[(&str, &str)]) -> (Option<i32>, String, Duration) {
         ],
         &all_env,
     );
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
-        started.elapsed(),
-    )
+    (code, text, started.elapsed())
 }
 
 /// A folder the server may use: tempdirs are 0700, and as root the server runs as `postgres`.

@@ -8,7 +8,6 @@ mod common;
 
 use std::path::Path;
 
-use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
 use tokio_postgres::Client;
 
 /// A Supabase CLI project whose migration creates a role, changes a role it did not create,
@@ -36,7 +35,7 @@ fn project() -> tempfile::TempDir {
 fn replay(root: &Path, url: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let mut all_env = vec![("CI", "true")];
     all_env.extend_from_slice(env);
-    let output = common::db_ci_with_env(
+    common::db_ci_text(
         &[
             "replay".into(),
             root.display().to_string(),
@@ -46,14 +45,6 @@ fn replay(root: &Path, url: &str, env: &[(&str, &str)]) -> (Option<i32>, String)
             url.to_owned(),
         ],
         &all_env,
-    );
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
     )
 }
 
@@ -76,28 +67,9 @@ async fn roles(admin: &Client) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lent_server_is_left_as_found_run_after_run() {
-    if common::Backend::local().is_none() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
         return;
-    }
-    let mut server = Server::start(&BackendOptions {
-        kind: BackendKind::Local,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    common::as_plain_postgres_server(&mut server).await;
-    let Host::Socket(socket) = &server.connection.host else {
-        panic!("local backend uses a socket")
     };
-    let url = format!(
-        "postgres://postgres@{}:{}/postgres",
-        socket.display().to_string().replace('/', "%2F"),
-        server.connection.port
-    );
-    let mut config = server.connection.config("postgres");
-    config.application_name("administrator");
-    let (admin, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
     // The server as its administrator set it up: PostgREST's login role with a password, an
     // `anon` with a setting of its own and a membership.
     admin
@@ -158,29 +130,9 @@ async fn a_lent_server_is_left_as_found_run_after_run() {
 /// db-ci run alive, undoes what it left, and leaves the server as first found.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn what_a_killed_run_left_is_undone_by_the_next() {
-    if common::Backend::local().is_none() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
         return;
-    }
-    let mut server = Server::start(&BackendOptions {
-        kind: BackendKind::Local,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    common::as_plain_postgres_server(&mut server).await;
-    let Host::Socket(socket) = &server.connection.host else {
-        panic!("local backend uses a socket")
     };
-    let url = format!(
-        "postgres://postgres@{}:{}/postgres",
-        socket.display().to_string().replace('/', "%2F"),
-        server.connection.port
-    );
-    // The administrator's session: not named as a db-ci run's.
-    let mut config = server.connection.config("postgres");
-    config.application_name("administrator");
-    let (admin, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
     admin
         .batch_execute("create role anon nologin inherit")
         .await
