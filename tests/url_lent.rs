@@ -48,6 +48,20 @@ fn replay(root: &Path, url: &str, env: &[(&str, &str)]) -> (Option<i32>, String)
     )
 }
 
+const ADOPT: &[(&str, &str)] = &[("DB_CI_URL_ADOPT_ROLES", "1")];
+
+/// [`replay`] off the async runtime's threads (the test's own sessions keep running).
+async fn replay_off_thread(
+    root: &Path,
+    url: &str,
+    env: &'static [(&'static str, &'static str)],
+) -> (Option<i32>, String) {
+    let (root, url) = (root.to_owned(), url.to_owned());
+    tokio::task::spawn_blocking(move || replay(&root, &url, env))
+        .await
+        .unwrap()
+}
+
 /// Every role with what db-ci may change on it: attributes, memberships, settings.
 async fn roles(admin: &Client) -> Vec<String> {
     let rows = admin
@@ -85,12 +99,7 @@ async fn a_lent_server_is_left_as_found_run_after_run() {
     let project = project();
 
     // Not adopted: refused with every change, nothing touched.
-    let (code, text) = {
-        let (root, url) = (project.path().to_owned(), url.clone());
-        tokio::task::spawn_blocking(move || replay(&root, &url, &[]))
-            .await
-            .unwrap()
-    };
+    let (code, text) = replay_off_thread(project.path(), &url, &[]).await;
     assert_eq!(code, Some(3), "{text}");
     for change in [
         "anon: SET statement_timeout = 3s",
@@ -105,14 +114,7 @@ async fn a_lent_server_is_left_as_found_run_after_run() {
     // Adopted, twice: each run passes (the project's role did not outlive the first), the
     // login role stays out of the API roles, and the roles are as found after each.
     for round in 1..=2 {
-        let (code, text) = {
-            let (root, url) = (project.path().to_owned(), url.clone());
-            tokio::task::spawn_blocking(move || {
-                replay(&root, &url, &[("DB_CI_URL_ADOPT_ROLES", "1")])
-            })
-            .await
-            .unwrap()
-        };
+        let (code, text) = replay_off_thread(project.path(), &url, ADOPT).await;
         assert_eq!(code, Some(0), "round {round}: {text}");
         assert!(
             text.contains("left authenticator out of anon, authenticated, service_role"),
@@ -193,14 +195,7 @@ async fn what_a_killed_run_left_is_undone_by_the_next() {
     let started = std::time::Instant::now();
     let mut said = String::new();
     loop {
-        let (code, text) = {
-            let (root, url) = (project.path().to_owned(), url.clone());
-            tokio::task::spawn_blocking(move || {
-                replay(&root, &url, &[("DB_CI_URL_ADOPT_ROLES", "1")])
-            })
-            .await
-            .unwrap()
-        };
+        let (code, text) = replay_off_thread(project.path(), &url, ADOPT).await;
         assert_eq!(code, Some(0), "{text}");
         said.push_str(&text);
         if roles(&admin).await == found {
