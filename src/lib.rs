@@ -13,7 +13,7 @@
 //! module on a line below its own:
 //!
 //! 1. `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
-//! 2. `actors`, `clock`, `shim`, `yaml`.
+//! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
@@ -53,6 +53,7 @@ pub mod keep;
 pub mod lint;
 pub mod live;
 pub(crate) mod locate;
+pub mod pgpass;
 pub mod pgtap;
 pub mod policy_tests;
 pub mod project;

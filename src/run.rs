@@ -139,7 +139,7 @@ async fn run_stages(
     let pass1_db = server.unique_name("pass1");
     server.create_database(&pass1_db, None).await?;
     {
-        let client = server.connect(&pass1_db).await?;
+        let client = server.connect_unwatched(&pass1_db).await?;
         shim::apply(&client, mode).await?;
     }
     reporter.event(&Event::ShimApplied {

@@ -152,6 +152,7 @@ pub async fn start(image: &str) -> Result<Server> {
         &connection.config("postgres"),
         Duration::from_secs(60),
         "the container",
+        &mut || None,
     )
     .await?;
     let stubs_installed = install_stub_extensions(&container).await?;

@@ -2,6 +2,7 @@
 //! and the databases db-ci creates and drops on it.
 
 pub mod container;
+pub mod lent;
 pub mod local;
 pub mod owner;
 pub mod roles;
@@ -282,6 +283,17 @@ impl Server {
         Ok(client)
     }
 
+    /// A session for db-ci's own setup (the shim), which the statement time limit does not
+    /// watch: its pid is never recorded. The exemption is the session, not a name, so SQL
+    /// under test (always on [`Server::connect`]'s sessions) cannot claim it by renaming itself.
+    pub async fn connect_unwatched(&self, dbname: &str) -> Result<Client> {
+        connect_config(
+            &self.session_config(dbname),
+            &self.connection.redacted(dbname),
+        )
+        .await
+    }
+
     /// The configuration of this run's sessions: tagged with the run (see [`Server::tag`]).
     fn session_config(&self, dbname: &str) -> tokio_postgres::Config {
         let mut config = self.connection.config(dbname);
@@ -537,10 +549,15 @@ pub(crate) async fn wait_until_ready(
     config: &tokio_postgres::Config,
     limit: Duration,
     shown: &str,
+    exited: &mut dyn FnMut() -> Option<String>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut last = String::new();
     while started.elapsed() < limit {
+        // A server that already exited will never accept: say so now, not after the limit.
+        if let Some(why) = exited() {
+            return Err(Error::environment(format!("start {shown}: {why}")));
+        }
         match config.connect(NoTls).await {
             Ok((client, connection)) => {
                 let task = tokio::spawn(connection);

@@ -236,6 +236,11 @@ async fn run(
         },
     )
     .await?;
+    // The rehearsal replays the project's migrations: the same limit as a run's, enforced
+    // from db-ci's side whatever the SQL does to the server's own.
+    server
+        .limit_statements(project.config.replay.statement_timeout)
+        .await?;
     report.backend = Some(server.description.clone());
     report.server_version = Some(server.version.clone());
     reporter.event(&Event::BackendReady {
@@ -396,7 +401,7 @@ async fn rehearse(
     let database = server.unique_name("gate");
     server.create_database(&database, None).await?;
     shim::apply(
-        &server.connect(&database).await?,
+        &server.connect_unwatched(&database).await?,
         GrantMode::from_expose(project.config.shim.expose_new_tables),
     )
     .await?;
@@ -665,7 +670,8 @@ async fn on_production_rows(
     if missing.is_empty() {
         missing = rows::over_budget(&tables, sizes, budget);
     }
-    let client = server.connect(rows_database).await?;
+    // db-ci's own copy of production's rows, bounded by its own budget: not SQL under test.
+    let client = server.connect_unwatched(rows_database).await?;
     let mut copied = BTreeMap::new();
     if missing.is_empty() {
         match rows::copy(session, &client, &tables).await {

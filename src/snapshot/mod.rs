@@ -62,8 +62,26 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 
 inventory::submit!(crate::stage::Registration {
     id: StageId::Snapshot,
-    load: |_| Ok(Box::new(stage)),
+    load: |input| {
+        check_snapshot_path(input.project)?;
+        Ok(Box::new(stage))
+    },
 });
+
+/// The committed snapshot, when something is at its path, must be a file: a FIFO would block
+/// the run, a broken link or a folder would read as "no snapshot yet".
+fn check_snapshot_path(project: &crate::project::Project) -> Result<()> {
+    let path = snapshot_path(project);
+    crate::files::file_if_present(&path)
+        .map(|_| ())
+        .map_err(|what| {
+            let rel = path.strip_prefix(&project.root).unwrap_or(&path);
+            Error::input(format!(
+                "read {}: {what}, where the catalog snapshot is expected",
+                rel.display()
+            ))
+        })
+}
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let _ = reporter;
