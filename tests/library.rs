@@ -141,3 +141,35 @@ async fn only_runs_the_selected_stage_and_reports_the_rest_skipped() {
     }
     checked.assert_failure_at(StageId::Rls, "policy-tests/notes.yaml", 11);
 }
+
+/// The README's library example is the example crate's test file word for word (CI runs that
+/// file), and its dependencies are the crate's (a path there, a version in the README).
+#[test]
+fn the_readme_example_is_the_file_ci_runs() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
+    let readme = read("README.md");
+    let section = &readme[readme.find("## Library: `cargo test`").expect("the section")..];
+    let block = |lang: &str| {
+        let fence = format!("```{lang}\n");
+        let start = section.find(&fence).expect("a code block") + fence.len();
+        let end = section[start..].find("```\n").expect("the block's end");
+        section[start..start + end].to_owned()
+    };
+    assert_eq!(
+        block("rust"),
+        read("examples/supabase-app/tests/database.rs")
+    );
+    let manifest = read("examples/supabase-app/Cargo.toml");
+    let dependencies = manifest
+        .split_once("[dev-dependencies]\n")
+        .expect("the example's dev-dependencies")
+        .1;
+    assert_eq!(
+        block("toml"),
+        format!(
+            "[dev-dependencies]\n{}",
+            dependencies.replace(r#"path = "../..""#, r#"version = "0.1""#)
+        )
+    );
+}
