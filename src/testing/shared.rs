@@ -17,7 +17,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::{OnceCell, RwLock};
 
 use super::{Checked, Gate};
-use crate::backend::Connection;
+use crate::backend::copier::Copier;
+use crate::backend::{Connection, Server};
 use crate::error::{Error, Result};
 use crate::report::{Report, StageVerdict};
 use crate::sql::db_error_text;
@@ -94,8 +95,8 @@ impl Shared {
     /// The report of the shared run (every stage the gate selected).
     pub async fn report(&self) -> Result<Report> {
         let base = self.base().await?;
-        let checked = base.checked.read().await;
-        Ok(checked.as_ref().expect(EXITING).report().clone())
+        let kept = base.kept.read().await;
+        Ok(kept.as_ref().expect(EXITING).checked.report().clone())
     }
 
     /// Panics unless the shared run passed, with the console's failure text: the gate's
@@ -105,8 +106,8 @@ impl Shared {
             Ok(base) => base,
             Err(e) => panic!("db-ci: {}", e.render()),
         };
-        let checked = base.checked.read().await;
-        checked.as_ref().expect(EXITING).assert_pass();
+        let kept = base.kept.read().await;
+        kept.as_ref().expect(EXITING).checked.assert_pass();
     }
 
     async fn base(&self) -> Result<Arc<Base>> {
@@ -184,8 +185,20 @@ impl Drop for TestDb {
 /// The server of one [`Shared`] project, its replayed database, and how tests reach it.
 struct Base {
     /// `None` once the process is exiting and the server is gone.
-    checked: RwLock<Option<Checked>>,
+    kept: RwLock<Option<Kept>>,
     connection: Connection,
+}
+
+struct Kept {
+    // Before `checked`: its session closes before the server stops.
+    copier: Copier,
+    checked: Checked,
+}
+
+impl Kept {
+    fn server(&self) -> &Server {
+        &self.checked.replayed().expect("kept only once replayed").server
+    }
 }
 
 impl Base {
@@ -203,9 +216,16 @@ impl Base {
                  copy:\n{text}"
             )));
         };
+        let copier = match replayed.server.copier(&replayed.database).await {
+            Ok(copier) => copier,
+            Err(e) => {
+                checked.shutdown().await;
+                return Err(e);
+            }
+        };
         let base = Arc::new(Base {
             connection: replayed.server.connection.clone(),
-            checked: RwLock::new(Some(checked)),
+            kept: RwLock::new(Some(Kept { copier, checked })),
         });
         stop_at_exit(base.clone());
         Ok(base)
@@ -215,25 +235,18 @@ impl Base {
     async fn copy(self: &Arc<Self>) -> Result<String> {
         let base = self.clone();
         on_shared(async move {
-            let checked = base.checked.read().await;
-            let replayed = checked
-                .as_ref()
-                .and_then(Checked::replayed)
-                .ok_or_else(|| Error::environment(EXITING))?;
-            let name = replayed.server.unique_name("test");
-            replayed
-                .server
-                .create_database(&name, Some(&replayed.database))
-                .await?;
+            let kept = base.kept.read().await;
+            let kept = kept.as_ref().ok_or_else(|| Error::environment(EXITING))?;
+            let name = kept.server().unique_name("test");
+            kept.copier.copy(kept.server(), &name).await?;
             Ok(name)
         })
         .await
     }
 
     async fn drop_copy(&self, name: &str) {
-        let checked = self.checked.read().await;
-        if let Some(replayed) = checked.as_ref().and_then(Checked::replayed) {
-            let _ = replayed.server.drop_database(name).await;
+        if let Some(kept) = self.kept.read().await.as_ref() {
+            let _ = kept.copier.drop(kept.server(), name).await;
         }
     }
 
@@ -302,7 +315,8 @@ static LIVE: Mutex<Vec<Arc<Base>>> = Mutex::new(Vec::new());
 fn stop_at_exit(base: Arc<Base>) {
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
-        // SAFETY: registers a plain function; it catches every panic, so none unwinds into C.
+        // SAFETY: registers a plain function; its work runs on a thread it joins, so no panic
+        // unwinds into C.
         unsafe {
             libc::atexit(stop_all);
         }
@@ -312,22 +326,35 @@ fn stop_at_exit(base: Arc<Base>) {
 
 /// Stops every shared server: `cargo test`'s binary is exiting (statics are never dropped).
 extern "C" fn stop_all() {
-    let _ = std::panic::catch_unwind(|| {
-        let bases = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|p| p.into_inner()));
-        runtime().block_on(async {
-            for base in bases {
-                // A copy still being dropped finishes first; a stuck one is not waited for
-                // long (the next run's sweep removes what is left).
-                let Ok(mut checked) =
-                    tokio::time::timeout(Duration::from_secs(5), base.checked.write()).await
-                else {
-                    continue;
-                };
-                if let Some(checked) = checked.take() {
-                    let _ = tokio::time::timeout(Duration::from_secs(30), checked.shutdown()).await;
-                }
+    let bases = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|p| p.into_inner()));
+    if bases.is_empty() {
+        return;
+    }
+    // On a thread of its own: the exiting thread's thread-locals (tokio's context among them)
+    // are already destroyed when exit handlers run.
+    let stopping = std::thread::Builder::new()
+        .name("db-ci-shared-stop".to_owned())
+        .spawn(move || stop(bases));
+    if let Ok(thread) = stopping {
+        let _ = thread.join();
+    }
+}
+
+/// A panic here ends this thread only: the exiting one joins it and goes on.
+fn stop(bases: Vec<Arc<Base>>) {
+    runtime().block_on(async {
+        for base in bases {
+            // A copy still being dropped finishes first; a stuck one is not waited for long
+            // (the next run's sweep removes what is left).
+            let Ok(mut kept) = tokio::time::timeout(Duration::from_secs(5), base.kept.write()).await
+            else {
+                continue;
+            };
+            if let Some(Kept { copier, checked }) = kept.take() {
+                drop(copier);
+                let _ = tokio::time::timeout(Duration::from_secs(30), checked.shutdown()).await;
             }
-        });
+        }
     });
 }
 
