@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -187,7 +188,15 @@ struct Base {
     /// `None` once the process is exiting and the server is gone.
     kept: RwLock<Option<Kept>>,
     connection: Connection,
+    /// Copies made ahead, while tests run: a test takes one without waiting for the server.
+    ready: Mutex<Vec<String>>,
+    /// Whether a task is making copies ahead.
+    refilling: AtomicBool,
 }
+
+/// How many copies are made ahead: enough that tests on both cores of a small machine find
+/// one ready.
+const AHEAD: usize = 2;
 
 struct Kept {
     // Before `checked`: its session closes before the server stops.
@@ -226,22 +235,55 @@ impl Base {
         let base = Arc::new(Base {
             connection: replayed.server.connection.clone(),
             kept: RwLock::new(Some(Kept { copier, checked })),
+            ready: Mutex::new(Vec::new()),
+            refilling: AtomicBool::new(false),
         });
         stop_at_exit(base.clone());
         Ok(base)
     }
 
-    /// A new copy of the replayed database (`CREATE DATABASE … TEMPLATE`).
+    /// A copy of the replayed database nobody used: one made ahead, else a new one.
     async fn copy(self: &Arc<Self>) -> Result<String> {
+        let ahead = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        self.make_ahead();
+        match ahead {
+            Some(name) => Ok(name),
+            None => {
+                let base = self.clone();
+                on_shared(async move { base.make_copy().await }).await
+            }
+        }
+    }
+
+    /// Tops the copies made ahead up to [`AHEAD`], on the shared runtime, one task at a time.
+    fn make_ahead(self: &Arc<Self>) {
+        if self.refilling.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let base = self.clone();
-        on_shared(async move {
-            let kept = base.kept.read().await;
-            let kept = kept.as_ref().ok_or_else(|| Error::environment(EXITING))?;
-            let name = kept.server().unique_name("test");
-            kept.copier.copy(kept.server(), &name).await?;
-            Ok(name)
-        })
-        .await
+        runtime().spawn(async move {
+            while base.ready.lock().unwrap_or_else(|p| p.into_inner()).len() < AHEAD {
+                match base.make_copy().await {
+                    Ok(name) => base
+                        .ready
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(name),
+                    // The test that finds none makes its own copy and reports the error.
+                    Err(_) => break,
+                }
+            }
+            base.refilling.store(false, Ordering::Release);
+        });
+    }
+
+    /// A new copy of the replayed database (`CREATE DATABASE … TEMPLATE`).
+    async fn make_copy(&self) -> Result<String> {
+        let kept = self.kept.read().await;
+        let kept = kept.as_ref().ok_or_else(|| Error::environment(EXITING))?;
+        let name = kept.server().unique_name("test");
+        kept.copier.copy(kept.server(), &name).await?;
+        Ok(name)
     }
 
     async fn drop_copy(&self, name: &str) {
