@@ -45,8 +45,7 @@ fn project() -> &'static PathBuf {
 }
 
 // Replay only: the copies are what is measured, not the other stages.
-static PROJECT: Shared =
-    Shared::new(|| Gate::new(project()).backend(BackendKind::Local).only(&[]));
+static PROJECT: Shared = Shared::new(|| Gate::new(project()).backend(BackendKind::Local).only(&[]));
 
 /// One test as `#[tokio::test]` runs it: a runtime of its own, a copy, a query, the drop.
 fn one_test() -> Duration {

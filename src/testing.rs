@@ -30,9 +30,9 @@ use crate::error::{Error, Result};
 use crate::events::Silent;
 use crate::project::Project;
 use crate::report::human::report_failures_text;
+pub use crate::report::level::FailOn;
 use crate::report::{Report, StageVerdict, Verdict};
 use crate::run::{run_keeping, Replayed, RunOptions};
-pub use crate::report::level::FailOn;
 pub use crate::stage_id::StageId;
 pub use shared::{Shared, TestDb};
 

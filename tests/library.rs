@@ -149,7 +149,9 @@ fn the_readme_example_is_the_file_ci_runs() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let read = |path: &str| std::fs::read_to_string(root.join(path)).unwrap();
     let readme = read("README.md");
-    let section = &readme[readme.find("## Library: `cargo test`").expect("the section")..];
+    let section = &readme[readme
+        .find("## Library: `cargo test`")
+        .expect("the section")..];
     let block = |lang: &str| {
         let fence = format!("```{lang}\n");
         let start = section.find(&fence).expect("a code block") + fence.len();
@@ -190,15 +192,27 @@ async fn greetings(client: &db_ci::tokio_postgres::Client) -> i64 {
         .get(0)
 }
 
-async fn database_exists(client: &db_ci::tokio_postgres::Client, name: &str) -> bool {
-    client
-        .query_one(
-            "select exists (select from pg_database where datname = $1)",
-            &[&name],
-        )
+/// Waits until database `name` is gone (a test's copy is dropped in the background).
+async fn until_dropped(client: &db_ci::tokio_postgres::Client, name: &str, what: &str) {
+    let gone = async {
+        loop {
+            let exists: bool = client
+                .query_one(
+                    "select exists (select from pg_database where datname = $1)",
+                    &[&name],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if !exists {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), gone)
         .await
-        .unwrap()
-        .get(0)
+        .unwrap_or_else(|_| panic!("{what} is dropped"));
 }
 
 #[tokio::test]
@@ -214,7 +228,11 @@ async fn each_test_gets_its_own_copy_and_a_panicking_test_still_drops_it() {
     let other = MINIMAL.database().await;
     assert_ne!(mine.name(), other.name());
     assert_eq!(greetings(mine.client()).await, 2);
-    assert_eq!(greetings(other.client()).await, 1, "a copy of the replayed state");
+    assert_eq!(
+        greetings(other.client()).await,
+        1,
+        "a copy of the replayed state"
+    );
 
     // A test that panics holding its database: the copy goes all the same.
     let (name_sender, name) = tokio::sync::oneshot::channel();
@@ -226,24 +244,10 @@ async fn each_test_gets_its_own_copy_and_a_panicking_test_still_drops_it() {
     .await;
     assert!(panicked.unwrap_err().is_panic());
     let name = name.await.unwrap();
-    let gone = async {
-        while database_exists(mine.client(), &name).await {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), gone)
-        .await
-        .expect("the panicking test's database is dropped");
+    until_dropped(mine.client(), &name, "the panicking test's database").await;
     let other_name = other.name().to_owned();
     drop(other);
-    let gone = async {
-        while database_exists(mine.client(), &other_name).await {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(10), gone)
-        .await
-        .expect("a finished test's database is dropped");
+    until_dropped(mine.client(), &other_name, "a finished test's database").await;
 }
 
 /// Each `#[tokio::test]` has its own runtime, ended with the test: a database taken after
@@ -290,9 +294,7 @@ async fn fixtures_apply_to_the_copy_and_a_broken_one_is_named_at_its_line() {
         "insert into greetings values (3, 'three');\n  insert into greetngs values (4, 'x');\n",
     )
     .unwrap();
-    let db = MINIMAL
-        .database_with(&[good.to_str().unwrap()])
-        .await;
+    let db = MINIMAL.database_with(&[good.to_str().unwrap()]).await;
     assert_eq!(greetings(db.client()).await, 2);
     let error = match MINIMAL
         .try_database_with(&[good.to_str().unwrap(), broken.to_str().unwrap()])
@@ -372,9 +374,6 @@ async fn a_differing_snapshot_names_the_gate_method_that_accepts_it() {
         .expect("read the project");
     checked.assert_stage(StageId::Snapshot, StageVerdict::Fail);
     let text = checked.failure_text();
-    assert!(
-        text.contains("`Gate::update_snapshot(true)`"),
-        "{text}"
-    );
+    assert!(text.contains("`Gate::update_snapshot(true)`"), "{text}");
     checked.shutdown().await;
 }

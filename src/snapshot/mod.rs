@@ -78,7 +78,12 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 
     if project.config.section::<SnapshotConfig>().enabled {
         let yaml = render::to_yaml(&catalog);
-        let (case, failure, what) = compare(project, &yaml, ctx.options.update_snapshot, ctx.options.caller)?;
+        let (case, failure, what) = compare(
+            project,
+            &yaml,
+            ctx.options.update_snapshot,
+            ctx.options.caller,
+        )?;
         report.cases.push(case);
         report.failures.extend(failure);
         summary.push(what);

@@ -140,13 +140,17 @@ pub struct TestDb {
 impl TestDb {
     /// A `tokio_postgres` client on this test's database, as the superuser.
     pub fn client(&self) -> &tokio_postgres::Client {
-        self.client.as_ref().expect("the client lives as long as the database")
+        self.client
+            .as_ref()
+            .expect("the client lives as long as the database")
     }
 
     /// A `sqlx` pool on this test's database (connections opened on first use).
     #[cfg(feature = "sqlx")]
     pub fn pg_pool(&self) -> &sqlx::PgPool {
-        self.pool.as_ref().expect("the pool lives as long as the database")
+        self.pool
+            .as_ref()
+            .expect("the pool lives as long as the database")
     }
 
     /// The database's name (`db_ci_<run>_<n>_test`).
@@ -206,7 +210,11 @@ struct Kept {
 
 impl Kept {
     fn server(&self) -> &Server {
-        &self.checked.replayed().expect("kept only once replayed").server
+        &self
+            .checked
+            .replayed()
+            .expect("kept only once replayed")
+            .server
     }
 }
 
@@ -388,7 +396,8 @@ fn stop(bases: Vec<Arc<Base>>) {
         for base in bases {
             // A copy still being dropped finishes first; a stuck one is not waited for long
             // (the next run's sweep removes what is left).
-            let Ok(mut kept) = tokio::time::timeout(Duration::from_secs(5), base.kept.write()).await
+            let Ok(mut kept) =
+                tokio::time::timeout(Duration::from_secs(5), base.kept.write()).await
             else {
                 continue;
             };

@@ -29,6 +29,9 @@ async fn a_new_user_gets_a_profile() {
 async fn every_test_starts_from_the_replayed_state() {
     let db = PROJECT.database().await;
     let client = db.client(); // tokio-postgres, always there
-    let row = client.query_one("select count(*) from profiles", &[]).await.unwrap();
+    let row = client
+        .query_one("select count(*) from profiles", &[])
+        .await
+        .unwrap();
     assert_eq!(row.get::<_, i64>(0), 0);
 }
