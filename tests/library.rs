@@ -347,7 +347,7 @@ fn the_shared_server_is_gone_when_the_test_binary_exits() {
 }
 
 #[tokio::test]
-#[ignore = "run by the_shared_server_is_gone_when_the_test_binary_exits"]
+#[ignore = "run by the_shared_server_is_gone_when_the_test_binary_exits and a_killed_test_binarys_server_is_swept_by_the_next_run"]
 async fn a_test_binary_that_takes_a_database() {
     let db = MINIMAL.database().await;
     let data: String = db
@@ -359,6 +359,10 @@ async fn a_test_binary_that_takes_a_database() {
     let pid = std::fs::read_to_string(std::path::Path::new(&data).join("postmaster.pid")).unwrap();
     println!("data directory: {data}");
     println!("postmaster: {}", pid.lines().next().unwrap());
+    if std::env::var_os("DB_CI_LIBRARY_HOLD").is_some() {
+        // Killed here by a_killed_test_binarys_server_is_swept_by_the_next_run.
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+    }
 }
 
 /// Advice in a message names the `Gate` method a test can call, not only the CLI flag.
@@ -376,4 +380,65 @@ async fn a_differing_snapshot_names_the_gate_method_that_accepts_it() {
     let text = checked.failure_text();
     assert!(text.contains("`Gate::update_snapshot(true)`"), "{text}");
     checked.shutdown().await;
+}
+
+/// A test binary killed outright (no exit hook runs) leaves its shared server behind; the
+/// next run removes it, also on the path a Supabase CLI project with `[db] major_version`
+/// takes (`backend::version::start`), which boots past `Server::start`.
+#[test]
+fn a_killed_test_binarys_server_is_swept_by_the_next_run() {
+    use std::io::BufRead;
+    use std::os::unix::fs::PermissionsExt;
+    if common::Backend::local().is_none() {
+        return;
+    }
+    let run_dir = tempfile::tempdir().unwrap();
+    // The server may run as `postgres` (when we are root): it writes its socket here.
+    std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_test_binary_that_takes_a_database",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("DB_CI_RUN_DIR", run_dir.path())
+        .env("DB_CI_LIBRARY_HOLD", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let pid: u32 = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("postmaster: ").map(str::to_owned))
+        .expect("the child names its server")
+        .parse()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let proc_dir = std::path::Path::new("/proc").join(pid.to_string());
+    assert!(
+        proc_dir.exists(),
+        "the killed binary's server is left running"
+    );
+
+    let project = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/supabase-app");
+    let next = std::process::Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args(["run", project.to_str().unwrap(), "--backend", "local"])
+        .env("DB_CI_RUN_DIR", run_dir.path())
+        .env("CI", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&next.stderr);
+    assert_eq!(next.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("removed local cluster"), "{stderr}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while proc_dir.exists() || std::fs::read_dir(run_dir.path()).unwrap().next().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sweep left postmaster {pid} or its directory behind"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
