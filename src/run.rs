@@ -119,6 +119,7 @@ async fn run_stages(
             major: project.supabase.major_version,
             image_given: options.image_given,
             any_version: options.any_server_version,
+            caller: options.caller,
         },
     )
     .await?;

@@ -159,6 +159,8 @@ pub struct RunOptions {
     /// The run that checks what this very command just recorded (`init`'s last run): its
     /// unreviewed cells are reported and counted, not failed in CI. The next run fails them.
     pub just_recorded: bool,
+    /// Who started the run: advice in messages names the CLI flag or the `Gate` method.
+    pub caller: crate::caller::Caller,
 }
 
 impl RunOptions {

@@ -233,6 +233,7 @@ async fn run(
             major: Some(prod.major),
             image_given: options.image_given,
             any_version: true,
+            ..Default::default()
         },
     )
     .await?;

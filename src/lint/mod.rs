@@ -311,7 +311,10 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         count(Level::Error),
         count(Level::Warn),
         count(Level::Info),
-        fail_level.map_or("never (--fail-on-lint never)", Level::as_str)
+        fail_level.map_or(
+            format!("never ({})", ctx.options.caller.fail_on_lint_never()),
+            |level| level.as_str().to_owned()
+        )
     ));
     if !report.failures.is_empty() {
         report.verdict = StageVerdict::Fail;
