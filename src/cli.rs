@@ -260,6 +260,7 @@ fn run_options(
         only,
         record,
         just_recorded: false,
+        changed_by: Vec::new(),
     }
 }
 

@@ -159,6 +159,9 @@ pub struct RunOptions {
     /// The run that checks what this very command just recorded (`init`'s last run): its
     /// unreviewed cells are reported and counted, not failed in CI. The next run fails them.
     pub just_recorded: bool,
+    /// The files that changed the schema under test last (the gate's pending migrations): a
+    /// lint finding on an object one of them changes points at it.
+    pub changed_by: Vec<String>,
 }
 
 impl RunOptions {

@@ -255,7 +255,9 @@ async fn run(
     .await;
     session.close().await;
     let outcome = match outcome {
-        Ok(rehearsed) => after_rehearsal(project, options, &server, &stages, &rehearsed, reporter)
+        Ok(rehearsed) => after_rehearsal(
+            project, options, &server, &stages, &rehearsed, &pending, reporter,
+        )
             .await
             .map(|stages| (rehearsed.checks, stages)),
         Err(error) => Err(error),
@@ -298,6 +300,7 @@ async fn after_rehearsal(
     server: &Server,
     stages: &crate::stage::Stages,
     rehearsed: &Rehearsed,
+    pending: &[&SqlFile],
     reporter: &mut dyn Reporter,
 ) -> Result<Vec<StageReport>> {
     let Some(database) = &rehearsed.database else {
@@ -353,6 +356,7 @@ async fn after_rehearsal(
     }
     let run_options = crate::run::RunOptions {
         backend: options.backend.clone(),
+        changed_by: pending.iter().map(|f| f.rel.clone()).collect(),
         ..Default::default()
     };
     let ctx = StageContext {
