@@ -80,8 +80,8 @@ pub(crate) fn changing_statement(
     name: &str,
     table: Option<&str>,
 ) -> Option<(String, usize)> {
-    let changes = regex::Regex::new(r"(?i)^(?:alter|create|drop|grant|revoke|comment|do|security)\b")
-        .ok()?;
+    let changes =
+        regex::Regex::new(r"(?i)^(?:alter|create|drop|grant|revoke|comment|do|security)\b").ok()?;
     let names: Vec<regex::Regex> = std::iter::once(name)
         .chain(table)
         .filter_map(|n| regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(n))).ok())
@@ -199,9 +199,15 @@ mod tests {
             "migrations/0002_b.sql",
             "-- open it\nselect 1 from public.notes;\nalter table public.notes disable row level security;\n",
         );
-        write("migrations/0003_c.sql", "create table public.tags (id int);\n");
+        write(
+            "migrations/0003_c.sql",
+            "create table public.tags (id int);\n",
+        );
         let project = Project::discover(dir.path()).unwrap();
-        let pending = ["migrations/0002_b.sql".to_owned(), "migrations/0003_c.sql".to_owned()];
+        let pending = [
+            "migrations/0002_b.sql".to_owned(),
+            "migrations/0003_c.sql".to_owned(),
+        ];
         assert_eq!(
             changing_statement(&project, &pending, "notes", None),
             Some(("migrations/0002_b.sql".to_owned(), 3))
@@ -211,6 +217,9 @@ mod tests {
             changing_statement(&project, &pending, "read", Some("tags")),
             Some(("migrations/0003_c.sql".to_owned(), 1))
         );
-        assert_eq!(changing_statement(&project, &pending[1..], "notes", None), None);
+        assert_eq!(
+            changing_statement(&project, &pending[1..], "notes", None),
+            None
+        );
     }
 }

@@ -215,7 +215,10 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
         .await
         .unwrap()
         .get(0);
-    eprintln!("[gate-timing] production set up: {:.1} s", setup_started.elapsed().as_secs_f64());
+    eprintln!(
+        "[gate-timing] production set up: {:.1} s",
+        setup_started.elapsed().as_secs_f64()
+    );
     let catalog_before = Fingerprint::read(&admin).await.unwrap();
     let data_before = DataFingerprint::read(&admin).await.unwrap();
 
@@ -694,7 +697,11 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
         let text = String::from_utf8_lossy(&out.stdout).into_owned()
             + &String::from_utf8_lossy(&out.stderr)
             + &std::fs::read_to_string(&json).unwrap_or_default();
-        eprintln!("[gate-timing] {}: {:.1} s", c.name, case_started.elapsed().as_secs_f64());
+        eprintln!(
+            "[gate-timing] {}: {:.1} s",
+            c.name,
+            case_started.elapsed().as_secs_f64()
+        );
         (out.status.code(), text)
     };
     let results = common::parallel(cases.iter().collect(), 2, run);

@@ -72,13 +72,12 @@ async fn gate_against_a_production_the_platform_built() {
     // As the image's build script: `postgres` made a superuser owning the database, then
     // each piece run as its role.
     let admin = server.connect("postgres").await.unwrap();
-    admin
-        .batch_execute(
-            "create role postgres superuser login; \
-             create database platform_prod owner postgres",
-        )
-        .await
-        .unwrap();
+    for statement in [
+        "create role postgres superuser login",
+        "create database platform_prod owner postgres",
+    ] {
+        admin.batch_execute(statement).await.unwrap();
+    }
     drop(admin);
     let prod = server.connect("platform_prod").await.unwrap();
     for (role, sql) in PLATFORM {
@@ -88,11 +87,15 @@ async fn gate_against_a_production_the_platform_built() {
         .await
         .unwrap_or_else(|e| panic!("platform piece as {role}: {e:?}"));
     }
-    // `supabase db push`, as the demoted postgres: the ledger as the CLI creates it, each
-    // file's statements in one transaction with its row.
-    prod.batch_execute(
-        "set session authorization postgres; \
-         create schema if not exists supabase_migrations; \
+    // `supabase db push`: logged in as the demoted postgres (its role settings apply: the
+    // search path with `extensions`), the ledger as the CLI creates it, each file's
+    // statements in one transaction with its row.
+    let mut config = server.connection.config("platform_prod");
+    config.user("postgres");
+    let (push, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    push.batch_execute(
+        "create schema if not exists supabase_migrations; \
          create table if not exists supabase_migrations.schema_migrations (version text not null primary key); \
          alter table supabase_migrations.schema_migrations add column if not exists statements text[]; \
          alter table supabase_migrations.schema_migrations add column if not exists name text",
@@ -102,31 +105,30 @@ async fn gate_against_a_production_the_platform_built() {
     for (file, text) in APPLIED {
         let (version, name) = file.trim_end_matches(".sql").split_once('_').unwrap();
         let statements = db_ci::gate::cli_split::statements(text);
-        prod.batch_execute("begin").await.unwrap();
+        push.batch_execute("begin").await.unwrap();
         for statement in &statements {
             // supautils lets postgres write policies on the platform's tables: it runs them
             // as the superuser.
-            let statement = match statement.contains("on storage.objects") {
-                true => format!(
-                    "reset session authorization; {statement}; set session authorization postgres"
-                ),
-                false => statement.clone(),
+            let client = match statement.contains("on storage.objects") {
+                true => &prod,
+                false => &push,
             };
-            prod.batch_execute(&statement)
+            client
+                .batch_execute(statement)
                 .await
                 .unwrap_or_else(|e| panic!("{file}: {statement}: {e:?}"));
         }
-        prod.execute(
+        push.execute(
             "insert into supabase_migrations.schema_migrations (version, name, statements) \
              values ($1, $2, $3)",
             &[&version, &name, &statements],
         )
         .await
         .unwrap();
-        prod.batch_execute("commit").await.unwrap();
+        push.batch_execute("commit").await.unwrap();
     }
     // Rows, as the app writes them: signing up creates the profile through the trigger.
-    prod.batch_execute(
+    push.batch_execute(
         "insert into auth.users (id, email) \
            select gen_random_uuid(), 'user' || g || '@example.com' from generate_series(1, 200) g; \
          insert into storage.buckets (id, name, public) values ('pictures', 'pictures', false); \
@@ -134,11 +136,11 @@ async fn gate_against_a_production_the_platform_built() {
            select p.id, case when g % 50 = 0 then null else 'post ' || g end \
            from generate_series(1, 20000) g \
            join lateral (select id from public.profiles order by id offset g % 200 limit 1) p on true; \
-         analyze; \
-         reset session authorization",
+         analyze public.posts, public.profiles",
     )
     .await
     .unwrap();
+    drop(push);
     let catalog_before = Fingerprint::read(&prod).await.unwrap();
     let data_before = DataFingerprint::read(&prod).await.unwrap();
 
@@ -209,6 +211,23 @@ async fn gate_against_a_production_the_platform_built() {
     assert!(data_before
         .diff(&DataFingerprint::read(&prod).await.unwrap(), 0.0)
         .is_empty());
+    if std::env::var_os("DB_CI_SHOW").is_some() {
+        eprintln!("{}", results[0].1);
+    }
+
+    // The comparison is live on this production: a hand-made change is still drift.
+    prod.batch_execute("alter table public.posts add column hand_made text")
+        .await
+        .unwrap();
+    let (code, text) = gate(
+        "fail-hand-made-change-on-the-platform-built-production",
+        cases[0].1,
+    );
+    assert_eq!(code, Some(1), "{text}");
+    assert!(
+        text.contains("production's schema has drifted") && text.contains("hand_made"),
+        "{text}"
+    );
     drop(prod);
     server.shutdown().await;
 }

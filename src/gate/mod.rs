@@ -258,8 +258,8 @@ async fn run(
         Ok(rehearsed) => after_rehearsal(
             project, options, &server, &stages, &rehearsed, &pending, reporter,
         )
-            .await
-            .map(|stages| (rehearsed.checks, stages)),
+        .await
+        .map(|stages| (rehearsed.checks, stages)),
         Err(error) => Err(error),
     };
     server.shutdown().await;
