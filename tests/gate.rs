@@ -402,6 +402,21 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
                 vec!["not checked: whether production's rows of public.messages", "over gate.copy_budget_mb"],
             )
         },
+        // Statements no row can make fail need no copy: over the budget, nothing is unchecked.
+        Case {
+            config: "gate:\n  copy_budget_mb: 1\n",
+            ..case(
+                "pass-rowless-statements-need-no-copy-over-the-budget",
+                vec![(
+                    "0030_add_column.sql",
+                    "set lock_timeout = '5s';\n\
+                     alter table public.messages add column edited_at timestamptz;\n\
+                     comment on column public.messages.edited_at is 'last edit';\n",
+                )],
+                0,
+                vec!["safe to apply", "no data check needed"],
+            )
+        },
         Case {
             config: "gate:\n  copy_budget_mb: 1\n  allow:\n    - file: migrations/0030_check.sql\n      kind: not-checked\n      relation: public.messages\n      reason: validated by hand\n    - file: migrations/0030_check.sql\n      kind: not-checked\n      relation: public.rooms\n      reason: validated by hand\n",
             ..case(

@@ -11,6 +11,7 @@ pub mod judge;
 pub mod ledger;
 pub mod platform;
 pub mod references;
+pub mod rowless;
 pub mod rows;
 pub mod shape;
 pub mod trace;
@@ -653,8 +654,8 @@ async fn on_production_rows(
     let touched = rows::touched(traced, sizes);
     if touched.is_empty() {
         notes.push(
-            "no pending statement touches a production table that holds rows: no data check \
-             needed"
+            "no pending statement that can fail on existing rows touches a production table \
+             that holds rows: no data check needed"
                 .to_owned(),
         );
         return Ok(0);

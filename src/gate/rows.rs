@@ -28,10 +28,14 @@ pub fn bookkeeping(name: &str) -> bool {
 
 /// The production tables the pending statements touched on the rehearsal (locked, rewritten,
 /// indexed, dropped: a statement that reads or changes a table locks it, inside DO blocks and
-/// functions too) that hold rows in production.
+/// functions too) that hold rows in production. A statement whose outcome no row changes (a
+/// policy, a nullable column added) needs none of them.
 pub fn touched(statements: &[StatementTrace], sizes: &Sizes) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for statement in statements {
+    let needs_rows = statements
+        .iter()
+        .filter(|s| !super::rowless::cannot_fail_on_rows(&s.full));
+    for statement in needs_rows {
         names.extend(statement.locks.iter().map(|(_, name, _)| name.clone()));
         names.extend(statement.rewritten.iter().cloned());
         names.extend(
