@@ -147,14 +147,16 @@ pub(crate) fn likely_file<'a>(project: &Project, rerun: &[&'a str], key: &str) -
 mod tests {
     use super::*;
 
+    fn write_file(root: &std::path::Path, path: &str, text: &str) {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
     #[test]
     fn an_unreproduced_difference_is_blamed_on_the_last_file_writing_it() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |path: &str, text: &str| {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, text).unwrap();
-        };
+        let write = |path: &str, text: &str| write_file(dir.path(), path, text);
         write("migrations/0001_a.sql", "create table notes (id uuid);\n");
         write("migrations/0002_b.sql", "create table tags (id int);\n");
         write(
@@ -186,11 +188,7 @@ mod tests {
     #[test]
     fn a_change_is_found_in_the_given_files_only_and_the_last_one_wins() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |path: &str, text: &str| {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, text).unwrap();
-        };
+        let write = |path: &str, text: &str| write_file(dir.path(), path, text);
         write(
             "migrations/0001_a.sql",
             "create table public.notes (id int);\nalter table public.notes enable row level security;\n",
