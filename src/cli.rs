@@ -261,6 +261,7 @@ fn run_options(
         record,
         just_recorded: false,
         caller: crate::caller::Caller::Cli,
+        changed_by: Vec::new(),
     }
 }
 

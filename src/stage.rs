@@ -161,6 +161,9 @@ pub struct RunOptions {
     pub just_recorded: bool,
     /// Who started the run: advice in messages names the CLI flag or the `Gate` method.
     pub caller: crate::caller::Caller,
+    /// The files that changed the schema under test last (the gate's pending migrations): a
+    /// lint finding on an object one of them changes points at it.
+    pub changed_by: Vec<String>,
 }
 
 impl RunOptions {

@@ -11,6 +11,7 @@ pub mod judge;
 pub mod ledger;
 pub mod platform;
 pub mod references;
+pub mod rowless;
 pub mod rows;
 pub mod shape;
 pub mod trace;
@@ -261,9 +262,11 @@ async fn run(
     .await;
     session.close().await;
     let outcome = match outcome {
-        Ok(rehearsed) => after_rehearsal(project, options, &server, &stages, &rehearsed, reporter)
-            .await
-            .map(|stages| (rehearsed.checks, stages)),
+        Ok(rehearsed) => after_rehearsal(
+            project, options, &server, &stages, &rehearsed, &pending, reporter,
+        )
+        .await
+        .map(|stages| (rehearsed.checks, stages)),
         Err(error) => Err(error),
     };
     server.shutdown().await;
@@ -304,6 +307,7 @@ async fn after_rehearsal(
     server: &Server,
     stages: &crate::stage::Stages,
     rehearsed: &Rehearsed,
+    pending: &[&SqlFile],
     reporter: &mut dyn Reporter,
 ) -> Result<Vec<StageReport>> {
     let Some(database) = &rehearsed.database else {
@@ -359,6 +363,7 @@ async fn after_rehearsal(
     }
     let run_options = crate::run::RunOptions {
         backend: options.backend.clone(),
+        changed_by: pending.iter().map(|f| f.rel.clone()).collect(),
         ..Default::default()
     };
     let ctx = StageContext {
@@ -655,8 +660,8 @@ async fn on_production_rows(
     let touched = rows::touched(traced, sizes);
     if touched.is_empty() {
         notes.push(
-            "no pending statement touches a production table that holds rows: no data check \
-             needed"
+            "no pending statement that can fail on existing rows touches a production table \
+             that holds rows: no data check needed"
                 .to_owned(),
         );
         return Ok(0);
