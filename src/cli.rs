@@ -260,6 +260,7 @@ fn run_options(
         only,
         record,
         just_recorded: false,
+        sequential: false,
     }
 }
 

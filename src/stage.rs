@@ -159,6 +159,9 @@ pub struct RunOptions {
     /// The run that checks what this very command just recorded (`init`'s last run): its
     /// unreviewed cells are reported and counted, not failed in CI. The next run fails them.
     pub just_recorded: bool,
+    /// The stages after replay one after another on the replayed database, none beside
+    /// another (the benchmark compares every verdict of a run with this one's).
+    pub sequential: bool,
 }
 
 impl RunOptions {

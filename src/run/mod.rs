@@ -1,6 +1,7 @@
 //! The sequencer of `db-ci run`: load every stage (all input checked), boot, shim, replay
-//! (pass 1), idempotence, then every stage after replay in [`StageId::after_replay`] order
-//! on the replayed database, through the stage registry ([`Stages`]).
+//! (pass 1), then idempotence beside every stage after replay (in [`StageId::after_replay`]
+//! order on the replayed database, through the stage registry, [`Stages`]), reported in
+//! that order.
 
 use std::time::Instant;
 
@@ -13,6 +14,9 @@ use crate::report::{Report, RunError, StageReport, StageVerdict, Verdict};
 use crate::shim::{self, GrantMode};
 use crate::stage::{StageContext, Stages};
 use crate::stage_id::StageId;
+use relay::Relay;
+
+mod relay;
 
 pub use crate::stage::RunOptions;
 
@@ -188,22 +192,24 @@ async fn run_stages(
         return Ok(());
     }
 
-    if options.selected(StageId::Idempotence) {
-        let stage =
-            crate::idempotence::stage(&server, project, mode, &client, pass1_started, reporter)
-                .await?;
-        push_stage(report, reporter, stage);
-    } else {
-        push_stage(
-            report,
-            reporter,
-            StageReport::skipped(StageId::Idempotence, "not selected"),
-        );
-    }
     drop(client);
 
     // The later stages see the replayed state; they run even when idempotence failed, since
-    // a failed pass-2 file rolled back and the database still holds a complete replay.
+    // a failed pass-2 file rolled back and the database still holds a complete replay. Beside
+    // each other: pass 2 and its comparisons on a clone of the pass-1 database (made before
+    // anything else connects to it), every later stage on the pass-1 database, one after
+    // another (a stage that clones it needs it to itself). Each core has one of the two.
+    let beside = !options.sequential
+        && options.selected(StageId::Idempotence)
+        && StageId::after_replay().any(|name| options.selected(name));
+    let pass2_db = match beside {
+        true => {
+            let name = server.unique_name("pass2");
+            server.create_database(&name, Some(&pass1_db)).await?;
+            Some(name)
+        }
+        false => None,
+    };
     let ctx = StageContext {
         project,
         options,
@@ -211,16 +217,70 @@ async fn run_stages(
         database: &pass1_db,
         policy_files: &stages.policy_files,
     };
-    for name in StageId::after_replay() {
-        let stage = if !options.selected(name) {
-            StageReport::skipped(name, "not selected")
-        } else {
-            match stages.run(name, &ctx, reporter).await {
-                Some(stage) => stage?,
-                None => StageReport::skipped(name, "not registered in this build of db-ci"),
+    let relay = Relay::new(
+        &mut *reporter,
+        std::iter::once(StageId::Idempotence)
+            .chain(StageId::after_replay())
+            .collect(),
+    );
+    let pass2 = async {
+        let result = match options.selected(StageId::Idempotence) {
+            false => Ok(StageReport::skipped(StageId::Idempotence, "not selected")),
+            true => {
+                let database = pass2_db.as_deref().unwrap_or(&pass1_db);
+                let mut sink = relay.sink(StageId::Idempotence);
+                async {
+                    let client = server.connect(database).await?;
+                    crate::idempotence::stage(
+                        &server,
+                        project,
+                        mode,
+                        &client,
+                        pass1_started,
+                        &mut sink,
+                    )
+                    .await
+                }
+                .await
             }
         };
-        push_stage(report, reporter, stage);
+        relay.done(StageId::Idempotence, result);
+        if let Some(pass2_db) = &pass2_db {
+            // Its space back now (the server drops what is left when it stops).
+            let _ = server.drop_database(pass2_db).await;
+        }
+    };
+    let later = async {
+        for name in StageId::after_replay() {
+            if relay.stopped() {
+                break;
+            }
+            let stage = match options.selected(name) {
+                false => Ok(StageReport::skipped(name, "not selected")),
+                true => stages
+                    .run(name, &ctx, &mut relay.sink(name))
+                    .await
+                    .unwrap_or_else(|| {
+                        Ok(StageReport::skipped(
+                            name,
+                            "not registered in this build of db-ci",
+                        ))
+                    }),
+            };
+            relay.done(name, stage);
+        }
+    };
+    match beside {
+        true => drop(futures_util::future::join(pass2, later).await),
+        false => {
+            pass2.await;
+            later.await;
+        }
+    }
+    let (stages_done, error) = relay.finish();
+    report.stages.extend(stages_done);
+    if let Some(error) = error {
+        return Err(error);
     }
     *replayed = Some(Replayed {
         server,
