@@ -102,6 +102,30 @@ pub async fn run_keeping(
     (report, replayed)
 }
 
+/// Runs, one after another in their order, the stages after replay the relay still waits
+/// for (none that ended, all that were taken back), each reported through the relay.
+async fn later_stages(stages: &Stages, ctx: &StageContext<'_>, relay: &Relay<'_>) {
+    for name in StageId::after_replay() {
+        let mut sink = relay.sink(name);
+        if !relay.heard(&sink) {
+            break;
+        }
+        if relay.ended(name) {
+            continue;
+        }
+        let stage = match ctx.options.selected(name) {
+            false => Ok(StageReport::skipped(name, "not selected")),
+            true => stages.run(name, ctx, &mut sink).await.unwrap_or_else(|| {
+                Ok(StageReport::skipped(
+                    name,
+                    "not registered in this build of db-ci",
+                ))
+            }),
+        };
+        relay.done(sink, stage);
+    }
+}
+
 fn push_stage(report: &mut Report, reporter: &mut dyn Reporter, stage: StageReport) {
     reporter.event(&Event::StageDone(&stage));
     report.stages.push(stage);
@@ -194,17 +218,19 @@ async fn run_stages(
 
     drop(client);
 
-    // The later stages see the replayed state; they run even when idempotence failed, since
-    // a failed pass-2 file rolled back and the database still holds a complete replay. Beside
-    // each other: pass 2 and its comparisons on a clone of the pass-1 database (made before
-    // anything else connects to it), every later stage on the pass-1 database, one after
-    // another (a stage that clones it needs it to itself). Each core has one of the two.
+    // The later stages see the replayed state after pass 2; they run even when idempotence
+    // failed, since a failed pass-2 file rolled back and the database still holds a complete
+    // replay. Beside each other, one server core each: pass 2 and its comparisons in place,
+    // every later stage one after another on a clone of the pass-1 state made before pass 2
+    // (a stage that clones it needs it to itself). When pass 2 leaves the state as pass 1 did
+    // (the idempotence stage passes) they saw what they would have seen after it; otherwise
+    // they are taken back and run again after pass 2, as a sequential run does.
     let beside = !options.sequential
         && options.selected(StageId::Idempotence)
         && StageId::after_replay().any(|name| options.selected(name));
-    let pass2_db = match beside {
+    let ahead_db = match beside {
         true => {
-            let name = server.unique_name("pass2");
+            let name = server.unique_name("replayed");
             server.create_database(&name, Some(&pass1_db)).await?;
             Some(name)
         }
@@ -217,6 +243,9 @@ async fn run_stages(
         database: &pass1_db,
         policy_files: &stages.policy_files,
     };
+    let ahead_ctx = ahead_db
+        .as_deref()
+        .map(|database| StageContext { database, ..ctx });
     let relay = Relay::new(
         &mut *reporter,
         std::iter::once(StageId::Idempotence)
@@ -224,13 +253,12 @@ async fn run_stages(
             .collect(),
     );
     let pass2 = async {
+        let mut sink = relay.sink(StageId::Idempotence);
         let result = match options.selected(StageId::Idempotence) {
             false => Ok(StageReport::skipped(StageId::Idempotence, "not selected")),
             true => {
-                let database = pass2_db.as_deref().unwrap_or(&pass1_db);
-                let mut sink = relay.sink(StageId::Idempotence);
                 async {
-                    let client = server.connect(database).await?;
+                    let client = server.connect(&pass1_db).await?;
                     crate::idempotence::stage(
                         &server,
                         project,
@@ -244,38 +272,23 @@ async fn run_stages(
                 .await
             }
         };
-        relay.done(StageId::Idempotence, result);
-        if let Some(pass2_db) = &pass2_db {
-            // Its space back now (the server drops what is left when it stops).
-            let _ = server.drop_database(pass2_db).await;
+        let same_state = matches!(&result, Ok(stage) if stage.verdict != StageVerdict::Fail);
+        if !same_state {
+            relay.take_back();
         }
+        relay.done(sink, result);
     };
-    let later = async {
-        for name in StageId::after_replay() {
-            if relay.stopped() {
-                break;
-            }
-            let stage = match options.selected(name) {
-                false => Ok(StageReport::skipped(name, "not selected")),
-                true => stages
-                    .run(name, &ctx, &mut relay.sink(name))
-                    .await
-                    .unwrap_or_else(|| {
-                        Ok(StageReport::skipped(
-                            name,
-                            "not registered in this build of db-ci",
-                        ))
-                    }),
-            };
-            relay.done(name, stage);
+    match &ahead_ctx {
+        Some(ahead_ctx) => {
+            futures_util::future::join(pass2, later_stages(&stages, ahead_ctx, &relay)).await;
         }
-    };
-    match beside {
-        true => drop(futures_util::future::join(pass2, later).await),
-        false => {
-            pass2.await;
-            later.await;
-        }
+        None => pass2.await,
+    }
+    // Not run yet, or taken back: on the state after pass 2.
+    later_stages(&stages, &ctx, &relay).await;
+    if let Some(ahead_db) = &ahead_db {
+        // Its space back now (the server drops what is left when it stops).
+        let _ = server.drop_database(ahead_db).await;
     }
     let (stages_done, error) = relay.finish();
     report.stages.extend(stages_done);
