@@ -12,11 +12,11 @@
 mod common;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{secs, Actor};
+use common::{secs, timed, Actor};
 use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
 use db_ci::events::Silent;
 use db_ci::project::Project;
@@ -101,14 +101,6 @@ async fn shimmed(server: &Server, name: &str) -> String {
     db
 }
 
-fn psql_binary() -> PathBuf {
-    db_ci::backend::local::find_install()
-        .map(|i| i.bindir.join("psql"))
-        .ok()
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| "psql".into())
-}
-
 /// A client command (`psql`, `pg_prove`) bound to `db` on `server`, as `postgres`.
 fn client(program: &Path, server: &Server, db: &str) -> Command {
     let Host::Socket(socket) = &server.connection.host else {
@@ -126,21 +118,6 @@ fn client(program: &Path, server: &Server, db: &str) -> Command {
     command
 }
 
-fn timed(mut command: Command, what: &str) -> (Duration, String) {
-    let started = Instant::now();
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("run {what}: {e}"));
-    let took = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (took, String::from_utf8_lossy(&output.stderr).into_owned())
-}
-
 /// The hand-written pipeline: psql per file (as a script looping over the folder runs it),
 /// twice, then pg_prove over the checks as pgTAP files. Returns (both passes, pg_prove).
 async fn peer(server: &Server, project: &Project, tables: usize) -> (Duration, Duration) {
@@ -152,7 +129,7 @@ async fn peer(server: &Server, project: &Project, tables: usize) -> (Duration, D
         .batch_execute("create extension if not exists pgtap with schema extensions")
         .await
         .unwrap();
-    let psql = psql_binary();
+    let psql = common::psql();
     let mut passes = Duration::ZERO;
     for _pass in 0..2 {
         for file in project.files() {
@@ -185,7 +162,7 @@ async fn floor(
     tables: usize,
 ) -> (Duration, Duration, Duration) {
     let db = shimmed(server, "floor").await;
-    let psql = psql_binary();
+    let psql = common::psql();
     let mut command = client(&psql, server, &db);
     command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]);
     for pass in 0..2 {

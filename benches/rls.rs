@@ -8,7 +8,7 @@ use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
 use db_ci::events::Silent;
@@ -155,16 +155,9 @@ async fn main() {
         .collect();
     paths.sort();
     command.args(&paths);
-    let started = Instant::now();
-    let output = command
-        .output()
-        .expect("run pg_prove (apt install libtap-parser-sourcehandler-pgtap-perl)");
-    let pgtap = started.elapsed();
-    assert!(
-        output.status.success(),
-        "pg_prove failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let (pgtap, _) = common::timed(
+        command,
+        "pg_prove (apt install libtap-parser-sourcehandler-pgtap-perl)",
     );
     let pgtap_per_second = cells as f64 / pgtap.as_secs_f64();
 

@@ -5,7 +5,9 @@
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 pub fn median(mut samples: Vec<Duration>) -> Duration {
     samples.sort();
@@ -14,6 +16,32 @@ pub fn median(mut samples: Vec<Duration>) -> Duration {
 
 pub fn secs(d: Duration) -> String {
     format!("{:.3} s", d.as_secs_f64())
+}
+
+/// Runs `command` (a client: psql, pg_prove), which must succeed: how long it took, and what
+/// it wrote on stderr.
+pub fn timed(mut command: Command, what: &str) -> (Duration, String) {
+    let started = Instant::now();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("run {what}: {e}"));
+    let took = started.elapsed();
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (took, String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+/// The psql of the local backend's binaries, else the one on PATH.
+pub fn psql() -> PathBuf {
+    db_ci::backend::local::find_install()
+        .map(|i| i.bindir.join("psql"))
+        .ok()
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| "psql".into())
 }
 
 pub fn table(i: usize) -> String {
