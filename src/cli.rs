@@ -262,6 +262,7 @@ fn run_options(
         just_recorded: false,
         caller: crate::caller::Caller::Cli,
         changed_by: Vec::new(),
+        sequential: false,
     }
 }
 

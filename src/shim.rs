@@ -2,6 +2,7 @@
 //! applied to every throwaway database before the project's migrations.
 
 pub mod platform;
+pub mod steps;
 
 use include_dir::{include_dir, Dir};
 use tokio_postgres::Client;

@@ -164,6 +164,9 @@ pub struct RunOptions {
     /// The files that changed the schema under test last (the gate's pending migrations): a
     /// lint finding on an object one of them changes points at it.
     pub changed_by: Vec<String>,
+    /// The stages after replay one after another on the replayed database, none beside
+    /// another (the benchmark compares every verdict of a run with this one's).
+    pub sequential: bool,
 }
 
 impl RunOptions {
