@@ -13,6 +13,9 @@ use db_ci::gate::{gate, trace, GateOptions};
 use db_ci::project::Project;
 use db_ci::run::{run, run_keeping, RunOptions};
 
+mod common;
+use common::{median, secs};
+
 const TABLES: usize = 125;
 const ROUNDS: usize = 5;
 /// The apply is milliseconds long: more samples steady its median.
@@ -70,15 +73,6 @@ fn write_project(dir: &Path, with_pending: bool) {
         }
     }
     std::fs::write(dir.join("db-ci.yaml"), "migrations: migrations\n").unwrap();
-}
-
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

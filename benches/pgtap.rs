@@ -14,13 +14,15 @@ use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
 use db_ci::events::Silent;
 use db_ci::project::Project;
 use db_ci::report::StageVerdict;
 use db_ci::run::{run_keeping, RunOptions};
+
+mod common;
 
 const FILES: usize = 60;
 const TABLES: usize = 40;
@@ -243,15 +245,7 @@ async fn main() {
             "-r",
         ])
         .arg(&tests_dir);
-    let started = Instant::now();
-    let output = command.output().expect("run pg_prove");
-    let pg_prove = started.elapsed();
-    assert!(
-        output.status.success(),
-        "pg_prove failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (pg_prove, _) = common::timed(command, "pg_prove");
     println!(
         "  pg_prove --ext .pg --ext .sql -r supabase/tests, same files, same server (pgTAP already installed): {:.3} s = {:.0} assertions/s",
         pg_prove.as_secs_f64(),

@@ -8,43 +8,20 @@ use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
 use db_ci::events::Silent;
 use db_ci::project::Project;
 use db_ci::run::{run_keeping, RunOptions};
 
+mod common;
+
 const TABLES: usize = 64;
 const USERS: usize = 6;
 
-fn table(i: usize) -> String {
-    format!("t{i:02}")
-}
-
-/// The text an update writes into a table's `body`: plain YAML scalars as users write them,
-/// words YAML 1.1 would have read as booleans (db-ci reads YAML 1.2: they stay text).
-fn word(i: usize) -> &'static str {
-    ["no", "off", "n", "yes", "on", "y", "edited"][i % 7]
-}
-
 fn migration() -> String {
-    let mut sql = String::new();
-    for i in 1..=TABLES {
-        let t = table(i);
-        write!(
-            sql,
-            "create table public.{t} (id uuid primary key default gen_random_uuid(), \
-               owner_id uuid not null references auth.users (id), slug text not null unique, body text not null default '');\n\
-             alter table public.{t} enable row level security;\n\
-             create policy {t}_select on public.{t} for select to authenticated using (owner_id = (select auth.uid()));\n\
-             create policy {t}_insert on public.{t} for insert to authenticated with check (owner_id = (select auth.uid()));\n\
-             create policy {t}_update on public.{t} for update to authenticated using (owner_id = (select auth.uid())) with check (owner_id = (select auth.uid()));\n\
-             create policy {t}_delete on public.{t} for delete to authenticated using (owner_id = (select auth.uid()));\n"
-        )
-        .unwrap();
-    }
-    sql
+    (1..=TABLES).map(common::table_sql).collect()
 }
 
 fn matrix() -> String {
@@ -57,79 +34,30 @@ fn matrix() -> String {
         writeln!(
             yaml,
             "  insert into public.{t} (owner_id, slug) values ('{{{{u1.id}}}}', '{t}-u1'), ('{{{{u2.id}}}}', '{t}-u2');",
-            t = table(i)
+            t = common::table(i)
         )
         .unwrap();
     }
-    yaml.push_str("cases:\n");
-    for i in 1..=TABLES {
-        let t = table(i);
-        write!(
-            yaml,
-            "  - name: {t} rows are their owner's\n    table: {t}\n    where: owner_id = '{{{{u1.id}}}}'\n\
-             \x20   select: {{ allow: [u1, service], deny: others }}\n\
-             \x20   update: {{ set: {{ body: {word} }}, allow: [u1, service], deny: others }}\n\
-             \x20   delete: {{ allow: [u1, service], deny: others }}\n\
-             \x20 - name: {t} rows are created by their owner\n    table: {t}\n\
-             \x20   insert: {{ values: {{ owner_id: '{{{{u1.id}}}}', slug: '{{{{me.name}}}}-new', body: {word} }}, allow: [u1, service], deny: others }}\n",
-            word = word(i)
-        )
-        .unwrap();
-    }
+    yaml.push_str(&common::cases_yaml(1..=TABLES));
     yaml
 }
 
-/// The same checks as pgTAP, one file per table; each check in a savepoint rolled back.
+/// The same checks as pgTAP, one file per table.
 fn pgtap_files(dir: &Path, ids: &[(String, String)]) {
-    let claims = |name: &str| -> String {
-        match name {
-            "anon" | "service" => {
-                let role = if name == "anon" {
-                    "anon"
-                } else {
-                    "service_role"
-                };
-                format!("set local role {role};\nselect set_config('request.jwt.claims', '{{\"role\":\"{role}\"}}', true);\n")
-            }
-            _ => {
-                let id = &ids.iter().find(|(n, _)| n == name).unwrap().1;
-                format!(
-                    "set local role authenticated;\nselect set_config('request.jwt.claims', '{{\"role\":\"authenticated\",\"sub\":\"{id}\"}}', true);\n"
-                )
-            }
-        }
-    };
     let u1 = &ids.iter().find(|(n, _)| n == "u1").unwrap().1;
-    let actors: Vec<&str> = ids.iter().map(|(n, _)| n.as_str()).collect();
+    let actors: Vec<common::Actor> = ids
+        .iter()
+        .map(|(name, id)| common::Actor {
+            name: name.clone(),
+            id: Some(id.clone()).filter(|_| name != "anon" && name != "service"),
+        })
+        .collect();
     for i in 1..=TABLES {
-        let t = table(i);
-        let mut body = String::new();
-        let mut tests = 0;
-        for actor in &actors {
-            let owner = *actor == "u1" || *actor == "service";
-            let expected = if owner { 1 } else { 0 };
-            // select
-            write!(body, "savepoint c;\n{}select is((select count(*)::int from public.{t} where owner_id = '{u1}'), {expected}, 'select as {actor}');\nrollback to savepoint c;\n", claims(actor)).unwrap();
-            // update: the actor's statement, then the rows as admin
-            write!(body, "savepoint c;\n{}select lives_ok($$update public.{t} set body = '{w}' where owner_id = '{u1}'$$, 'update as {actor} runs');\nreset role;\nselect is((select count(*)::int from public.{t} where owner_id = '{u1}' and body = '{w}'), {expected}, 'update as {actor}');\nrollback to savepoint c;\n", claims(actor), w = word(i)).unwrap();
-            // delete
-            write!(body, "savepoint c;\n{}select lives_ok($$delete from public.{t} where owner_id = '{u1}'$$, 'delete as {actor} runs');\nreset role;\nselect is((select count(*)::int from public.{t} where owner_id = '{u1}'), {}, 'delete as {actor}');\nrollback to savepoint c;\n", claims(actor), 1 - expected).unwrap();
-            // insert
-            let insert =
-                format!("insert into public.{t} (owner_id, slug, body) values ('{u1}', '{actor}-new', '{}')", word(i));
-            if !owner {
-                write!(body, "savepoint c;\n{}select throws_ok($${insert}$$, '42501', null, 'insert as {actor} denied');\nrollback to savepoint c;\n", claims(actor)).unwrap();
-                tests += 1;
-            } else {
-                write!(body, "savepoint c;\n{}select lives_ok($${insert}$$, 'insert as {actor} runs');\nreset role;\nselect is((select count(*)::int from public.{t} where slug = '{actor}-new'), 1, 'insert as {actor}');\nrollback to savepoint c;\n", claims(actor)).unwrap();
-                tests += 2;
-            }
-            tests += 5;
-        }
-        // No finish(): pgTAP records results in a temp table the savepoints roll back; the
-        // plan line is what pg_prove checks the count against.
-        let file = format!("begin;\nselect plan({tests});\n{body}rollback;\n");
-        std::fs::write(dir.join(format!("{t}.sql")), file).unwrap();
+        std::fs::write(
+            dir.join(format!("{}.sql", common::table(i))),
+            common::pgtap_file(i, &actors, u1),
+        )
+        .unwrap();
     }
 }
 
@@ -227,16 +155,9 @@ async fn main() {
         .collect();
     paths.sort();
     command.args(&paths);
-    let started = Instant::now();
-    let output = command
-        .output()
-        .expect("run pg_prove (apt install libtap-parser-sourcehandler-pgtap-perl)");
-    let pgtap = started.elapsed();
-    assert!(
-        output.status.success(),
-        "pg_prove failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let (pgtap, _) = common::timed(
+        command,
+        "pg_prove (apt install libtap-parser-sourcehandler-pgtap-perl)",
     );
     let pgtap_per_second = cells as f64 / pgtap.as_secs_f64();
 

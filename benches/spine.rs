@@ -12,14 +12,8 @@ use db_ci::events::Silent;
 use db_ci::project::Project;
 use db_ci::run::{run, RunOptions};
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
-}
-
-fn secs(d: Duration) -> String {
-    format!("{:.3} s", d.as_secs_f64())
-}
+mod common;
+use common::{median, secs};
 
 async fn boot(options: &BackendOptions, rounds: usize) -> Duration {
     let mut samples = Vec::new();
@@ -51,11 +45,7 @@ async fn psql_two_passes(project: &Project) -> Duration {
     let Host::Socket(socket) = &server.connection.host else {
         unreachable!()
     };
-    let psql = db_ci::backend::local::find_install()
-        .map(|i| i.bindir.join("psql"))
-        .ok()
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| "psql".into());
+    let psql = common::psql();
     let mut total = Duration::ZERO;
     for _pass in 0..2 {
         let mut command = Command::new(&psql);

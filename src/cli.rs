@@ -115,9 +115,9 @@ pub struct RunArgs {
     #[arg(long)]
     pub any_server_version: bool,
     /// A server you give db-ci (url backend): it creates and drops its own databases and
-    /// the shim's cluster roles there (NOLOGIN, dropped by the last run), connected as the
-    /// `postgres` superuser. Roles set up differently are refused unless
-    /// DB_CI_URL_ADOPT_ROLES=1.
+    /// the shim's cluster roles there (NOLOGIN), connected as the `postgres` superuser; the
+    /// last run puts the server's roles back as found. Existing roles the shim would change
+    /// are refused unless DB_CI_URL_ADOPT_ROLES=1.
     #[arg(long, env = "DB_CI_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Write the JSON report here.
@@ -260,6 +260,9 @@ fn run_options(
         only,
         record,
         just_recorded: false,
+        caller: crate::caller::Caller::Cli,
+        changed_by: Vec::new(),
+        sequential: false,
     }
 }
 

@@ -12,8 +12,8 @@
 //! No module imports a module above it (tests aside). Bottom to top; a module may use any
 //! module on a line below its own:
 //!
-//! 1. `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
-//! 2. `actors`, `clock`, `shim`, `yaml`.
+//! 1. `caller`, `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
+//! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
@@ -41,6 +41,7 @@
 
 pub mod actors;
 pub mod backend;
+pub mod caller;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -53,6 +54,7 @@ pub mod keep;
 pub mod lint;
 pub mod live;
 pub(crate) mod locate;
+pub mod pgpass;
 pub mod pgtap;
 pub mod policy_tests;
 pub mod project;
@@ -73,3 +75,8 @@ pub mod yaml;
 pub use stage_id::StageId;
 // Events live with the reporters that consume them; `db_ci::events` stays their public path.
 pub use report::events;
+// The versions `db_ci::testing` hands out (a `PgPool`, a `Client`): a test names their types
+// through these paths, so its own dependencies can never be of another version.
+#[cfg(feature = "sqlx")]
+pub use sqlx;
+pub use tokio_postgres;

@@ -110,8 +110,11 @@ impl Target {
             crate::redact::mask_key_values(url)
         };
         let (rest, ssl) = take_ssl_options(url);
-        let config = tokio_postgres::Config::from_str(&rest)
+        let mut config = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| Error::input(format!("parse {flag} {shown}: {e}")))?;
+        if let Some(password) = crate::pgpass::password_for(&config, &env) {
+            config.password(password);
+        }
         let mode_text = ssl
             .mode
             .or_else(|| env("PGSSLMODE").filter(|v| !v.is_empty()));

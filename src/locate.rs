@@ -85,6 +85,36 @@ pub(crate) fn creating_statement_at(
     None
 }
 
+/// The last statement of `files` (in their order; the gate's pending migrations) that changes
+/// the object `name` or its table `table`: a statement that alters, creates, drops, grants,
+/// revokes or comments and names either as a word, or a DO block naming it. A finding on the
+/// schema after those files points there, not at the migration that first created the object.
+pub(crate) fn changing_statement(
+    project: &Project,
+    files: &[String],
+    name: &str,
+    table: Option<&str>,
+) -> Option<(String, usize)> {
+    let changes =
+        regex::Regex::new(r"(?i)^(?:alter|create|drop|grant|revoke|comment|do|security)\b").ok()?;
+    let names: Vec<regex::Regex> = std::iter::once(name)
+        .chain(table)
+        .filter_map(|n| regex::Regex::new(&format!(r"(?i)\b{}\b", regex::escape(n))).ok())
+        .collect();
+    let mut found = None;
+    for file in project.files().filter(|f| files.contains(&f.rel)) {
+        for statement in crate::sql::split(&file.text) {
+            let text = statement.text(&file.text);
+            let code = strip_leading_comments(text);
+            if changes.is_match(code) && names.iter().any(|n| n.is_match(code)) {
+                let offset = statement.start + (text.len() - code.len());
+                found = Some((file.rel.clone(), crate::sql::line_col(&file.text, offset).0));
+            }
+        }
+    }
+    found
+}
+
 /// `text` without the comment lines and blank lines it starts with.
 fn strip_leading_comments(text: &str) -> &str {
     let mut rest = text;
@@ -132,14 +162,16 @@ pub(crate) fn likely_file<'a>(project: &Project, rerun: &[&'a str], key: &str) -
 mod tests {
     use super::*;
 
+    fn write_file(root: &std::path::Path, path: &str, text: &str) {
+        let full = root.join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, text).unwrap();
+    }
+
     #[test]
     fn an_unreproduced_difference_is_blamed_on_the_last_file_writing_it() {
         let dir = tempfile::tempdir().unwrap();
-        let write = |path: &str, text: &str| {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(full, text).unwrap();
-        };
+        let write = |path: &str, text: &str| write_file(dir.path(), path, text);
         write("migrations/0001_a.sql", "create table notes (id uuid);\n");
         write("migrations/0002_b.sql", "create table tags (id int);\n");
         write(
@@ -166,5 +198,41 @@ mod tests {
             Some("migrations/0001_a.sql")
         );
         assert_eq!(likely_file(&project, &[], "rows public.notes"), None);
+    }
+
+    #[test]
+    fn a_change_is_found_in_the_given_files_only_and_the_last_one_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| write_file(dir.path(), path, text);
+        write(
+            "migrations/0001_a.sql",
+            "create table public.notes (id int);\nalter table public.notes enable row level security;\n",
+        );
+        write(
+            "migrations/0002_b.sql",
+            "-- open it\nselect 1 from public.notes;\nalter table public.notes disable row level security;\n",
+        );
+        write(
+            "migrations/0003_c.sql",
+            "create table public.tags (id int);\n",
+        );
+        let project = Project::discover(dir.path()).unwrap();
+        let pending = [
+            "migrations/0002_b.sql".to_owned(),
+            "migrations/0003_c.sql".to_owned(),
+        ];
+        assert_eq!(
+            changing_statement(&project, &pending, "notes", None),
+            Some(("migrations/0002_b.sql".to_owned(), 3))
+        );
+        // A policy is found by its table too; an object no pending file changes is not found.
+        assert_eq!(
+            changing_statement(&project, &pending, "read", Some("tags")),
+            Some(("migrations/0003_c.sql".to_owned(), 1))
+        );
+        assert_eq!(
+            changing_statement(&project, &pending[1..], "notes", None),
+            None
+        );
     }
 }

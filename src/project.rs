@@ -694,6 +694,15 @@ fn read_seed_pattern(
         if let Some(error) = broken_symlink(root, &path) {
             return Err(error);
         }
+        // A `**` glob follows links: one back to a folder above would run its seeds again
+        // and again.
+        if let Some(link) = crate::files::looping_link(root, &path) {
+            return Err(Error::input(format!(
+                "read {}: a symlink loop (it leads back to a folder above it); seeds would run \
+                 more than once",
+                rel_path(root, &link)
+            )));
+        }
         // A glob naming folders (`seeds/*`) may match a folder beside the files: only what
         // is named like SQL must be a file.
         if path.is_dir() && !path.to_string_lossy().ends_with(".sql") {
@@ -778,8 +787,14 @@ fn default_sql_paths() -> Vec<String> {
 impl SupabaseCliConfig {
     fn load(root: &Path) -> Result<Option<SupabaseCliConfig>> {
         let path = root.join("supabase/config.toml");
-        if !path.is_file() {
-            return Ok(None);
+        match crate::files::file_if_present(&path) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(what) => {
+                return Err(Error::input(format!(
+                    "read supabase/config.toml: {what}, where the Supabase CLI's config is expected"
+                )))
+            }
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::input(format!("read supabase/config.toml: {e}")))?;

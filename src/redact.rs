@@ -28,6 +28,16 @@ pub fn register(conninfo: &str) {
             found.push(String::from_utf8_lossy(password).into_owned());
         }
     }
+    register_all(found);
+}
+
+/// Registers a password db-ci found outside any connection string (`PGPASSWORD`, a password
+/// file), so that [`scrub`] masks it as it masks one written in a URL.
+pub fn register_password(password: &str) {
+    register_all(vec![password.to_owned()]);
+}
+
+fn register_all(found: Vec<String>) {
     let mut forms = Vec::new();
     for secret in found {
         let decoded = percent_decode(&secret);

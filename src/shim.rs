@@ -2,6 +2,7 @@
 //! applied to every throwaway database before the project's migrations.
 
 pub mod platform;
+pub mod steps;
 
 use include_dir::{include_dir, Dir};
 use tokio_postgres::Client;
@@ -69,26 +70,10 @@ pub fn sql_files(mode: GrantMode) -> Vec<(&'static str, &'static str)> {
     files
 }
 
-/// Applies the shim to the database `client` is connected to, as its superuser.
+/// Applies the shim to the database `client` is connected to, as its superuser. db-ci's own
+/// setup, not SQL under test: callers give it a session the statement time limit does not
+/// watch (`Server::connect_unwatched`), so a loaded machine cannot time it out.
 pub async fn apply(client: &Client, mode: GrantMode) -> Result<()> {
-    // db-ci's own setup, not SQL under test: out of the statement time limit's reach (the
-    // watchdog watches sessions named exactly `db-ci <tag>`), however loaded the machine.
-    let _ = client
-        .batch_execute(
-            "select set_config('application_name', current_setting('application_name') || ' shim', false)",
-        )
-        .await;
-    let applied = apply_files(client, mode).await;
-    let _ = client
-        .batch_execute(
-            "select set_config('application_name', \
-             regexp_replace(current_setting('application_name'), ' shim$', ''), false)",
-        )
-        .await;
-    applied
-}
-
-async fn apply_files(client: &Client, mode: GrantMode) -> Result<()> {
     for (name, sql) in sql_files(mode) {
         client.batch_execute(sql).await.map_err(|e| {
             let position = crate::sql::error_offset(&e, sql)

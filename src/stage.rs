@@ -159,6 +159,14 @@ pub struct RunOptions {
     /// The run that checks what this very command just recorded (`init`'s last run): its
     /// unreviewed cells are reported and counted, not failed in CI. The next run fails them.
     pub just_recorded: bool,
+    /// Who started the run: advice in messages names the CLI flag or the `Gate` method.
+    pub caller: crate::caller::Caller,
+    /// The files that changed the schema under test last (the gate's pending migrations): a
+    /// lint finding on an object one of them changes points at it.
+    pub changed_by: Vec<String>,
+    /// The stages after replay one after another on the replayed database, none beside
+    /// another (the benchmark compares every verdict of a run with this one's).
+    pub sequential: bool,
 }
 
 impl RunOptions {

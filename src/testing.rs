@@ -21,6 +21,8 @@
 //! apply unless the builder sets them, and `auto` picks a container when an engine and the
 //! image are usable, else local PostgreSQL binaries.
 
+mod shared;
+
 use std::path::{Path, PathBuf};
 
 use crate::backend::{BackendKind, BackendOptions};
@@ -28,9 +30,11 @@ use crate::error::{Error, Result};
 use crate::events::Silent;
 use crate::project::Project;
 use crate::report::human::report_failures_text;
+pub use crate::report::level::FailOn;
 use crate::report::{Report, StageVerdict, Verdict};
 use crate::run::{run_keeping, Replayed, RunOptions};
 pub use crate::stage_id::StageId;
+pub use shared::{Shared, TestDb};
 
 /// What to run: a project directory and the options the CLI's flags stand for.
 #[derive(Debug, Clone)]
@@ -61,6 +65,7 @@ impl Gate {
                 backend,
                 seed: Some(u64::from(rand::random::<u32>())),
                 image_given: image_given.is_some(),
+                caller: crate::caller::Caller::Library,
                 ..RunOptions::default()
             },
         }
@@ -99,9 +104,29 @@ impl Gate {
         self
     }
 
-    /// Accept the new catalog snapshot instead of failing on a difference.
+    /// Accept the new catalog snapshot instead of failing on a difference (`--update-snapshot`).
     pub fn update_snapshot(mut self, update: bool) -> Gate {
         self.options.update_snapshot = update;
+        self
+    }
+
+    /// Run on a server of another major version than `supabase/config.toml`'s
+    /// `[db] major_version` instead of stopping (`--any-server-version`).
+    pub fn any_server_version(mut self, any: bool) -> Gate {
+        self.options.any_server_version = any;
+        self
+    }
+
+    /// The lowest lint level that fails the run, over `lint.fail_level` (`--fail-on-lint`).
+    pub fn fail_on_lint(mut self, level: FailOn) -> Gate {
+        self.options.fail_on_lint = Some(level);
+        self
+    }
+
+    /// Fail the rls stage when fewer than `percent` of the exposed (table, command) pairs have
+    /// a cell, over `rls.min_coverage` (`--min-coverage`).
+    pub fn min_coverage(mut self, percent: f64) -> Gate {
+        self.options.min_coverage = Some(percent);
         self
     }
 
@@ -251,18 +276,7 @@ impl Checked {
         self.pool
             .get_or_try_init(|| async {
                 let connection = &replayed.server.connection;
-                let mut options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
-                    .port(connection.port)
-                    .username(&connection.user)
-                    .database(&replayed.database)
-                    .application_name("db-ci-test");
-                options = match &connection.host {
-                    crate::backend::Host::Tcp(host) => options.host(host),
-                    crate::backend::Host::Socket(dir) => options.socket(dir),
-                };
-                if let Some(password) = &connection.password {
-                    options = options.password(password);
-                }
+                let options = pg_connect_options(connection, &replayed.database);
                 sqlx::postgres::PgPoolOptions::new()
                     .max_connections(4)
                     .connect_with(options)
@@ -300,4 +314,25 @@ impl Checked {
             replayed.server.shutdown().await;
         }
     }
+}
+
+/// How a `sqlx` pool reaches `database`, named as a test's (never the password in a log).
+#[cfg(feature = "sqlx")]
+fn pg_connect_options(
+    connection: &crate::backend::Connection,
+    database: &str,
+) -> sqlx::postgres::PgConnectOptions {
+    let mut options = sqlx::postgres::PgConnectOptions::new_without_pgpass()
+        .port(connection.port)
+        .username(&connection.user)
+        .database(database)
+        .application_name("db-ci-test");
+    options = match &connection.host {
+        crate::backend::Host::Tcp(host) => options.host(host),
+        crate::backend::Host::Socket(dir) => options.socket(dir),
+    };
+    if let Some(password) = &connection.password {
+        options = options.password(password);
+    }
+    options
 }

@@ -1,5 +1,6 @@
 //! The url backend on a server that is the user's: roles an administrator restricted are not
-//! silently changed, what db-ci creates is NOLOGIN, listed, and gone after the run, and a
+//! silently changed (and, when adopted, put back after the run), what db-ci creates is
+//! NOLOGIN, listed, and gone after the run, and a
 //! user other than the `postgres` superuser is refused with the reason.
 
 mod common;
@@ -7,14 +8,13 @@ mod common;
 use std::path::Path;
 
 use db_ci::backend::roles::SHIM_ROLES;
-use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
-use tokio_postgres::NoTls;
+use db_ci::backend::{BackendKind, BackendOptions, Server};
 
 fn run(url: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
     let mut all_env = vec![("CI", "true")];
     all_env.extend_from_slice(env);
-    let output = common::db_ci_with_env(
+    common::db_ci_text(
         &[
             "run".into(),
             fixture.display().to_string(),
@@ -24,41 +24,20 @@ fn run(url: &str, env: &[(&str, &str)]) -> (Option<i32>, String) {
             url.to_owned(),
         ],
         &all_env,
-    );
-    (
-        output.status.code(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ),
     )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
-    if common::Backend::local().is_none() {
+    let Some(common::Lent {
+        server,
+        url: postgres_url,
+        admin,
+    }) = common::lent_server().await
+    else {
         return;
-    }
-    let mut server = Server::start(&BackendOptions {
-        kind: BackendKind::Local,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    // A server as users hand one over: its superuser is `postgres`.
-    common::as_plain_postgres_server(&mut server).await;
-    let Host::Socket(socket) = &server.connection.host else {
-        panic!("local backend uses a socket")
     };
-    let host = socket.display().to_string().replace('/', "%2F");
-    let port = server.connection.port;
-    let url = |user: &str| format!("postgres://{user}@{host}:{port}/postgres");
-    // The administrator's own session: not a db-ci run.
-    let mut config = server.connection.config("postgres");
-    config.application_name("administrator");
-    let (admin, conn) = config.connect(NoTls).await.unwrap();
-    tokio::spawn(conn);
+    let url = |user: &str| postgres_url.replacen("postgres@", &format!("{user}@"), 1);
     let roles = || async {
         admin
             .query(
@@ -100,7 +79,7 @@ async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
     );
 
     // Opted in: the change is made and said; the roles db-ci created are NOLOGIN, listed,
-    // and dropped at the end; the administrator's role stays.
+    // and dropped at the end; the administrator's role stays, put back as it was.
     let (code, text) = tokio::task::spawn_blocking({
         let url = url("postgres");
         move || run(&url, &[("DB_CI_URL_ADOPT_ROLES", "1")])
@@ -116,8 +95,8 @@ async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
     assert!(text.contains("removed roles"), "{text}");
     assert_eq!(
         roles().await,
-        vec![("service_role".to_owned(), false, true)],
-        "db-ci's roles were left behind"
+        vec![("service_role".to_owned(), false, false)],
+        "db-ci's roles were left behind, or service_role kept what db-ci changed"
     );
 
     // No restricted roles: everything db-ci creates is NOLOGIN while it runs, and gone after.
@@ -163,25 +142,9 @@ async fn url_backend_role_hygiene_on_a_server_with_restricted_roles() {
 /// While a db-ci run uses the roles, another run that ends does not drop them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_stay_while_another_run_uses_them() {
-    if common::Backend::local().is_none() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
         return;
-    }
-    let mut server = Server::start(&BackendOptions {
-        kind: BackendKind::Local,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    // A server as users hand one over: its superuser is `postgres`.
-    common::as_plain_postgres_server(&mut server).await;
-    let Host::Socket(socket) = &server.connection.host else {
-        panic!("local backend uses a socket")
     };
-    let url = format!(
-        "postgres://postgres@{}:{}/postgres",
-        socket.display().to_string().replace('/', "%2F"),
-        server.connection.port
-    );
     // A live run: a url Server held by this test.
     let live = Server::start(&BackendOptions {
         kind: BackendKind::Url,
@@ -207,7 +170,6 @@ async fn roles_stay_while_another_run_uses_them() {
     assert_eq!(n as usize, SHIM_ROLES.len());
     drop(client);
     live.shutdown().await;
-    let admin = server.connect("postgres").await.unwrap();
     let n: i64 = admin
         .query_one(
             "select count(*) from pg_roles where rolname = any($1)",

@@ -147,14 +147,22 @@ pub async fn start(image: &str) -> Result<Server> {
         password: Some(password),
         maintenance_db: "postgres".to_owned(),
     };
-    // The official entrypoint logs "ready" once for its init server, then restarts.
-    super::wait_until_ready(
-        &connection.config("postgres"),
-        Duration::from_secs(60),
-        "the container",
-    )
-    .await?;
-    let stubs_installed = install_stub_extensions(&container).await?;
+    // The official entrypoint logs "ready" once for its init server, then restarts. The stub
+    // extensions are files, not SQL: they are copied in meanwhile (a few `docker exec`s, as
+    // long as the wait on a loaded machine).
+    let config = connection.config("postgres");
+    let mut not_watched = || None;
+    let (ready, stubs_installed) = tokio::join!(
+        super::wait_until_ready(
+            &config,
+            Duration::from_secs(60),
+            "the container",
+            &mut not_watched
+        ),
+        install_stub_extensions(&container),
+    );
+    ready?;
+    let stubs_installed = stubs_installed?;
     let description = format!(
         "container {image} ({})",
         &container.id()[..12.min(container.id().len())]

@@ -556,18 +556,33 @@ pub async fn start_install(install: Install) -> Result<Server> {
         password: None,
         maintenance_db: "postgres".to_owned(),
     };
+    let mut exited = || {
+        let status = cluster.child.as_mut()?.try_wait().ok()??;
+        Some(format!(
+            "the server exited at start ({status}); the end of its log:\n{}",
+            log_tail(&log_path)
+        ))
+    };
     let ready = super::wait_until_ready(
         &connection.config("postgres"),
         Duration::from_secs(30),
         "the local server",
+        &mut exited,
     )
     .await;
     if let Err(e) = ready {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        // `try_wait` keeps the status it reaped: the server is gone and its log already quoted.
+        let exited_already = cluster
+            .child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().is_ok_and(|s| s.is_some()));
         cluster.stop_now();
+        if exited_already {
+            return Err(e);
+        }
         return Err(Error::environment(format!(
-            "{e}\nserver log:\n{}",
-            log.trim()
+            "{e}\nthe end of the server's log:\n{}",
+            log_tail(&log_path)
         )));
     }
     let description = format!(
@@ -587,3 +602,20 @@ pub async fn start_install(install: Install) -> Result<Server> {
     .identify()
     .await
 }
+
+/// The last lines of the server's log, indented: what a failed start says about itself.
+fn log_tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
+    if tail.is_empty() {
+        return "  (empty)".to_owned();
+    }
+    tail.iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How many lines of a failed server's log are quoted.
+const LOG_TAIL: usize = 12;

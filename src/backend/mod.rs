@@ -2,6 +2,8 @@
 //! and the databases db-ci creates and drops on it.
 
 pub mod container;
+pub mod copier;
+pub mod lent;
 pub mod local;
 pub mod owner;
 pub mod roles;
@@ -282,6 +284,17 @@ impl Server {
         Ok(client)
     }
 
+    /// A session for db-ci's own setup (the shim), which the statement time limit does not
+    /// watch: its pid is never recorded. The exemption is the session, not a name, so SQL
+    /// under test (always on [`Server::connect`]'s sessions) cannot claim it by renaming itself.
+    pub async fn connect_unwatched(&self, dbname: &str) -> Result<Client> {
+        connect_config(
+            &self.session_config(dbname),
+            &self.connection.redacted(dbname),
+        )
+        .await
+    }
+
     /// The configuration of this run's sessions: tagged with the run (see [`Server::tag`]).
     fn session_config(&self, dbname: &str) -> tokio_postgres::Config {
         let mut config = self.connection.config(dbname);
@@ -339,14 +352,23 @@ impl Server {
             ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
+        self.run_create(&admin, &sql, name).await?;
+        if let Some(template) = template {
+            copy_database_settings(&admin, template, name).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `sql`, a CREATE DATABASE of `name`, on `admin`.
+    async fn run_create(&self, admin: &Client, sql: &str, name: &str) -> Result<()> {
         // Recorded before it exists: an exit while CREATE DATABASE runs still drops it.
         self.created.lock().unwrap().push(name.to_owned());
         // A template still being disconnected from (a client just dropped) is "in use" for
         // a few milliseconds: retry briefly rather than fail.
         let mut attempt = 0;
         loop {
-            match admin.batch_execute(&sql).await {
-                Ok(()) => break,
+            match admin.batch_execute(sql).await {
+                Ok(()) => return Ok(()),
                 Err(e)
                     if attempt < 50
                         && e.code() == Some(&tokio_postgres::error::SqlState::OBJECT_IN_USE) =>
@@ -362,20 +384,20 @@ impl Server {
                 }
             }
         }
-        if let Some(template) = template {
-            copy_database_settings(&admin, template, name).await?;
-        }
-        Ok(())
     }
 
     /// Drops a database this run created. Refuses any other.
     pub async fn drop_database(&self, name: &str) -> Result<()> {
+        let admin = self.admin().await?;
+        self.drop_database_on(&admin, name).await
+    }
+
+    async fn drop_database_on(&self, admin: &Client, name: &str) -> Result<()> {
         if !self.created.lock().unwrap().iter().any(|n| n == name) {
             return Err(Error::environment(format!(
                 "drop database {name}: db-ci did not create it"
             )));
         }
-        let admin = self.admin().await?;
         admin
             .batch_execute(&format!(
                 "drop database if exists {} with (force)",
@@ -463,6 +485,15 @@ async fn database_owner(admin: &Client, database: &str) -> Result<String> {
 /// `CREATE DATABASE … TEMPLATE` copies contents, not `ALTER DATABASE … SET` settings (the
 /// shim's `search_path` among them): carry them over so the copy behaves the same.
 async fn copy_database_settings(admin: &Client, template: &str, name: &str) -> Result<()> {
+    let settings = database_settings(admin, template).await?;
+    apply_database_settings(admin, &settings, name).await
+}
+
+/// One `ALTER DATABASE … SET` of a template: the role it is for (empty: every role), the
+/// setting, and its value as SQL.
+type DatabaseSetting = (String, String, String);
+
+async fn database_settings(admin: &Client, template: &str) -> Result<Vec<DatabaseSetting>> {
     let rows = admin
         .query(
             "select coalesce(r.rolname, ''), unnest(s.setconfig) from pg_db_role_setting s \
@@ -477,20 +508,12 @@ async fn copy_database_settings(admin: &Client, template: &str, name: &str) -> R
                 db_error_text(&e)
             ))
         })?;
+    let mut settings = Vec::new();
     for row in rows {
         let role: String = row.get(0);
         let setting: String = row.get(1);
         let Some((key, value)) = setting.split_once('=') else {
             continue;
-        };
-        let target = if role.is_empty() {
-            format!("database {}", quote_ident(name))
-        } else {
-            format!(
-                "role {} in database {}",
-                quote_ident(&role),
-                quote_ident(name)
-            )
         };
         // List settings are stored already quoted, element by element; the rest is one value.
         let list = matches!(
@@ -505,20 +528,42 @@ async fn copy_database_settings(admin: &Client, template: &str, name: &str) -> R
         } else {
             quote_literal(value)
         };
-        admin
-            .batch_execute(&format!(
-                "alter {target} set {} = {value}",
-                quote_ident(key)
-            ))
-            .await
-            .map_err(|e| {
-                Error::environment(format!(
-                    "copy setting {key} to {name}: {}",
-                    db_error_text(&e)
-                ))
-            })?;
+        settings.push((role, key.to_owned(), value));
     }
-    Ok(())
+    Ok(settings)
+}
+
+/// Applies `settings` to database `name`, in one round trip.
+async fn apply_database_settings(
+    admin: &Client,
+    settings: &[DatabaseSetting],
+    name: &str,
+) -> Result<()> {
+    if settings.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::new();
+    for (role, key, value) in settings {
+        let target = if role.is_empty() {
+            format!("database {}", quote_ident(name))
+        } else {
+            format!(
+                "role {} in database {}",
+                quote_ident(role),
+                quote_ident(name)
+            )
+        };
+        sql.push_str(&format!(
+            "alter {target} set {} = {value};\n",
+            quote_ident(key)
+        ));
+    }
+    admin.batch_execute(&sql).await.map_err(|e| {
+        Error::environment(format!(
+            "copy the settings to {name}: {}",
+            db_error_text(&e)
+        ))
+    })
 }
 
 pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str) -> Result<Client> {
@@ -537,10 +582,15 @@ pub(crate) async fn wait_until_ready(
     config: &tokio_postgres::Config,
     limit: Duration,
     shown: &str,
+    exited: &mut dyn FnMut() -> Option<String>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut last = String::new();
     while started.elapsed() < limit {
+        // A server that already exited will never accept: say so now, not after the limit.
+        if let Some(why) = exited() {
+            return Err(Error::environment(format!("start {shown}: {why}")));
+        }
         match config.connect(NoTls).await {
             Ok((client, connection)) => {
                 let task = tokio::spawn(connection);

@@ -1,18 +1,17 @@
 //! The url backend's cluster roles. The server is the user's, and roles are cluster-wide:
 //! before the shim runs, db-ci checks who it is connected as, refuses to change roles an
 //! administrator set up differently (unless the user opts in), creates the missing ones
-//! itself, marks them as its own and says so; the last db-ci run on the server drops them.
+//! itself and says so, and never lets a role that can log in become an API role. What it
+//! created or changed, the last db-ci run on the server puts back ([`super::lent`]).
 
 use tokio_postgres::Client;
 
+use super::lent::{self, Role, Roles};
 use crate::error::{Error, Result};
 use crate::sql::db_error_text;
 
 /// Set to `1` to let db-ci change the attributes of existing roles the shim relies on.
 pub const ADOPT_ENV: &str = "DB_CI_URL_ADOPT_ROLES";
-
-/// The comment on every role db-ci created: how the last run finds what to drop.
-pub const MARK: &str = "db-ci: created for throwaway databases; dropped when no db-ci run uses it";
 
 /// The roles the shim creates when missing (`postgres` aside: the url user must be it).
 pub const SHIM_ROLES: &[&str] = &[
@@ -28,46 +27,107 @@ pub const SHIM_ROLES: &[&str] = &[
     "pgbouncer",
 ];
 
-/// Attributes the shim enforces on existing roles: (role, pg_roles column, wanted, clause).
-const ENFORCED: &[(&str, &str, bool, &str)] = &[
-    ("anon", "rolinherit", true, "INHERIT"),
-    ("authenticated", "rolinherit", true, "INHERIT"),
-    ("service_role", "rolinherit", true, "INHERIT"),
-    ("service_role", "rolbypassrls", true, "BYPASSRLS"),
-    ("authenticator", "rolinherit", false, "NOINHERIT"),
-    ("supabase_admin", "rolsuper", true, "SUPERUSER"),
+/// Attributes the shim enforces on existing roles: (role, attribute, wanted, clause).
+const ENFORCED: &[(&str, Attribute, bool, &str)] = &[
+    ("anon", Attribute::Inherit, true, "INHERIT"),
+    ("authenticated", Attribute::Inherit, true, "INHERIT"),
+    ("service_role", Attribute::Inherit, true, "INHERIT"),
+    ("service_role", Attribute::BypassRls, true, "BYPASSRLS"),
+    ("authenticator", Attribute::Inherit, false, "NOINHERIT"),
+    ("supabase_admin", Attribute::Superuser, true, "SUPERUSER"),
 ];
 
-/// One existing role's attributes the shim looks at.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleAttrs {
-    pub name: String,
-    pub inherit: bool,
-    pub bypassrls: bool,
-    pub superuser: bool,
+/// The memberships the shim grants: (granted role, member).
+pub const MEMBERSHIPS: &[(&str, &str)] = &[
+    ("anon", "authenticator"),
+    ("authenticated", "authenticator"),
+    ("service_role", "authenticator"),
+    ("anon", "postgres"),
+    ("authenticated", "postgres"),
+    ("service_role", "postgres"),
+];
+
+/// The cluster-wide role settings the shim makes: (role, setting, value).
+pub const SETTINGS: &[(&str, &str, &str)] = &[
+    ("anon", "statement_timeout", "3s"),
+    ("authenticated", "statement_timeout", "8s"),
+    ("authenticator", "statement_timeout", "8s"),
+    ("authenticator", "lock_timeout", "8s"),
+];
+
+#[derive(Debug, Clone, Copy)]
+enum Attribute {
+    Inherit,
+    BypassRls,
+    Superuser,
 }
 
-impl RoleAttrs {
-    fn get(&self, column: &str) -> bool {
-        match column {
-            "rolinherit" => self.inherit,
-            "rolbypassrls" => self.bypassrls,
-            _ => self.superuser,
+impl Attribute {
+    fn of(self, role: &Role) -> bool {
+        match self {
+            Attribute::Inherit => role.inherit,
+            Attribute::BypassRls => role.bypassrls,
+            Attribute::Superuser => role.superuser,
         }
     }
 }
 
-/// The changes the shim would make to existing roles, as `role: CLAUSE`.
-pub fn conflicts(existing: &[RoleAttrs]) -> Vec<String> {
+/// Whether the shim may make `member` a member of an API role. Never a role that can log
+/// in: with its password, anyone could become `service_role` (and bypass RLS) through it
+/// while a run lasts. A superuser may (it can become any role anyway), and so may the
+/// throwaway cluster's own `postgres` (the url backend requires `postgres` be a superuser).
+/// The shim's SQL applies the same rule.
+pub fn may_join(member: &Role) -> bool {
+    !member.login || member.superuser || member.name == "postgres"
+}
+
+/// What the shim would change on the roles that exist, one `role: change` each: what a run
+/// refuses to do without the user's consent.
+pub fn changes(existing: &Roles) -> Vec<String> {
     let mut found = Vec::new();
-    for (name, column, want, clause) in ENFORCED {
-        if let Some(role) = existing.iter().find(|r| r.name == *name) {
-            if role.get(column) != *want {
-                found.push(format!("{name}: {clause}"));
-            }
+    for (name, attribute, want, clause) in ENFORCED {
+        if existing
+            .named(name)
+            .is_some_and(|role| attribute.of(role) != *want)
+        {
+            found.push(format!("{name}: {clause}"));
+        }
+    }
+    for (granted, member) in MEMBERSHIPS {
+        let joins = existing.named(member).is_some_and(may_join);
+        if existing.named(granted).is_some() && joins && !existing.is_member(granted, member) {
+            found.push(format!("{member}: GRANT {granted}"));
+        }
+    }
+    for (role, setting, value) in SETTINGS {
+        let wanted = format!("{setting}={value}");
+        if existing.named(role).is_some() && !existing.setting(role).contains(&wanted) {
+            found.push(format!("{role}: SET {setting} = {value}"));
         }
     }
     found
+}
+
+/// The roles that can log in and are therefore kept out of the API roles, with the roles
+/// they are kept out of.
+pub fn kept_out(existing: &Roles) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for role in existing.roles.iter().filter(|r| !may_join(r)) {
+        let out: Vec<&str> = MEMBERSHIPS
+            .iter()
+            .filter(|(_, member)| *member == role.name)
+            .map(|(granted, _)| *granted)
+            .collect();
+        if !out.is_empty() {
+            lines.push(format!(
+                "left {} out of {}: it can log in, and no role that can log in is made able \
+                 to become them",
+                role.name,
+                out.join(", ")
+            ));
+        }
+    }
+    lines
 }
 
 /// Why a connected user cannot give results that match the local backend, if it cannot.
@@ -83,31 +143,9 @@ pub fn refuse_user(user: &str, superuser: bool) -> Option<String> {
     ))
 }
 
-async fn existing_roles(client: &Client) -> Result<Vec<RoleAttrs>> {
-    let rows = client
-        .query(
-            "select rolname::text, rolinherit, rolbypassrls, rolsuper from pg_catalog.pg_roles \
-             where rolname = any($1)",
-            &[&SHIM_ROLES],
-        )
-        .await
-        .map_err(|e| {
-            Error::environment(format!("read the server's roles: {}", db_error_text(&e)))
-        })?;
-    Ok(rows
-        .iter()
-        .map(|r| RoleAttrs {
-            name: r.get(0),
-            inherit: r.get(1),
-            bypassrls: r.get(2),
-            superuser: r.get(3),
-        })
-        .collect())
-}
-
-/// Checks the server and creates the shim's roles on it; returns what it created or changed,
-/// one line each, for the output.
-pub async fn prepare(client: &Client) -> Result<Vec<String>> {
+/// Checks the server and creates the shim's roles on it; returns what it created, changed
+/// or left alone, one line each, for the output. `own` is this run's application name.
+pub async fn prepare(client: &Client, own: &str) -> Result<Vec<String>> {
     let row = client
         .query_one(
             "select current_user::text, rolsuper from pg_catalog.pg_roles where rolname = current_user",
@@ -119,14 +157,17 @@ pub async fn prepare(client: &Client) -> Result<Vec<String>> {
     if let Some(reason) = refuse_user(&user, superuser) {
         return Err(Error::environment(reason));
     }
-    let before = existing_roles(client).await?;
-    let changes = conflicts(&before);
+    // Written down before anything changes: the last run out puts it all back.
+    let mut lines = lent::enter(client, own).await?;
+    let before = lent::read(client).await?;
+    let changes = changes(&before);
     let adopt = std::env::var(ADOPT_ENV).is_ok_and(|v| v == "1");
     if !changes.is_empty() && !adopt {
         return Err(Error::environment(format!(
-            "use this server: roles the Supabase shim relies on exist with other attributes \
-             ({}), and db-ci would change them for everyone on the server. Set {ADOPT_ENV}=1 to \
-             let it, or give db-ci a server of its own (--backend local or container)",
+            "use this server: roles the Supabase shim relies on exist, and db-ci would change \
+             them for everyone on the server while it runs ({}). Set {ADOPT_ENV}=1 to let it \
+             (the last db-ci run on the server puts them back), or give db-ci a server of its \
+             own (--backend local or container)",
             changes.join(", ")
         )));
     }
@@ -138,26 +179,13 @@ pub async fn prepare(client: &Client) -> Result<Vec<String>> {
     client.batch_execute(roles_sql).await.map_err(|e| {
         Error::environment(format!("create the shim's roles: {}", db_error_text(&e)))
     })?;
-    let after = existing_roles(client).await?;
-    let mut lines = Vec::new();
+    let after = lent::read(client).await?;
     let created: Vec<&str> = after
+        .roles
         .iter()
-        .filter(|r| !before.iter().any(|b| b.name == r.name))
+        .filter(|r| before.named(&r.name).is_none())
         .map(|r| r.name.as_str())
         .collect();
-    for name in &created {
-        let sql = format!(
-            "comment on role {} is {}",
-            crate::sql::quote_ident(name),
-            crate::sql::quote_literal(MARK)
-        );
-        client.batch_execute(&sql).await.map_err(|e| {
-            Error::environment(format!(
-                "mark role {name} as db-ci's: {}",
-                db_error_text(&e)
-            ))
-        })?;
-    }
     if !created.is_empty() {
         lines.push(format!(
             "created roles {} (NOLOGIN; dropped by the last db-ci run on this server)",
@@ -165,99 +193,146 @@ pub async fn prepare(client: &Client) -> Result<Vec<String>> {
         ));
     }
     for change in changes {
-        lines.push(format!("changed role {change} ({ADOPT_ENV}=1)"));
+        lines.push(format!(
+            "changed role {change} ({ADOPT_ENV}=1; put back by the last db-ci run on this server)"
+        ));
     }
+    lines.extend(kept_out(&before));
     Ok(lines)
 }
 
-/// Drops the roles db-ci created when no other db-ci run (sessions named `db-ci …` other
-/// than `own`, this run's application name) is on the server; returns their names.
+/// When no other db-ci run (sessions named `db-ci …` other than `own`, this run's
+/// application name) is on the server: puts its roles back as the first run found them.
+/// Returns what it did, one line each (also printed).
 pub async fn release(client: &Client, own: &str) -> Vec<String> {
-    // Serialised with the shim's role creation (it takes the same lock).
-    if client
-        .batch_execute("begin; lock table pg_catalog.pg_authid in share row exclusive mode")
-        .await
-        .is_err()
-    {
-        let _ = client.batch_execute("rollback").await;
-        return Vec::new();
+    let lines = lent::leave(client, own).await;
+    for line in &lines {
+        let line = match line.strip_prefix("removed roles ") {
+            Some(names) => format!("removed roles {names} (no db-ci run uses them)"),
+            None => format!("restored role {line}"),
+        };
+        eprintln!("db-ci: {line}");
     }
-    let others: i64 = client
-        .query_one(
-            "select count(*) from pg_stat_activity where application_name like 'db-ci %' \
-             and application_name not like $1 || '%'",
-            &[&own],
-        )
-        .await
-        .map(|r| r.get(0))
-        .unwrap_or(1);
-    let mut dropped = Vec::new();
-    if others == 0 {
-        let names: Vec<String> = client
-            .query(
-                "select r.rolname::text from pg_catalog.pg_roles r \
-                 join pg_catalog.pg_shdescription d on d.objoid = r.oid \
-                 and d.classoid = 'pg_catalog.pg_authid'::regclass where d.description = $1",
-                &[&MARK],
-            )
-            .await
-            .map(|rows| rows.iter().map(|r| r.get(0)).collect())
-            .unwrap_or_default();
-        if !names.is_empty() {
-            let list: Vec<String> = names.iter().map(|n| crate::sql::quote_ident(n)).collect();
-            match client
-                .batch_execute(&format!("drop role if exists {}", list.join(", ")))
-                .await
-            {
-                Ok(()) => dropped = names,
-                Err(e) => eprintln!(
-                    "db-ci: warning: could not drop the roles db-ci created ({}): {}",
-                    names.join(", "),
-                    db_error_text(&e)
-                ),
-            }
-        }
-    }
-    let end = if dropped.is_empty() && others == 0 {
-        "rollback"
-    } else {
-        "commit"
-    };
-    if client.batch_execute(end).await.is_err() {
-        let _ = client.batch_execute("rollback").await;
-        dropped.clear();
-    }
-    if !dropped.is_empty() {
-        eprintln!(
-            "db-ci: removed roles {} (no db-ci run uses them)",
-            dropped.join(", ")
-        );
-    }
-    dropped
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::lent::{Member, Setting};
 
-    fn role(name: &str, inherit: bool, bypassrls: bool, superuser: bool) -> RoleAttrs {
-        RoleAttrs {
+    fn role(oid: u32, name: &str, login: bool) -> Role {
+        Role {
+            oid,
             name: name.into(),
-            inherit,
-            bypassrls,
-            superuser,
+            inherit: true,
+            login,
+            ..Role::default()
         }
     }
 
     #[test]
-    fn restricted_roles_are_conflicts() {
-        let existing = [
-            role("service_role", true, false, false),
-            role("anon", true, false, false),
-            role("authenticator", false, false, false),
+    fn changes_to_existing_roles_are_listed_and_new_ones_are_not() {
+        let mut service_role = role(30, "service_role", false);
+        service_role.bypassrls = false;
+        let mut existing = Roles {
+            roles: vec![
+                role(10, "postgres", true),
+                service_role,
+                role(20, "anon", false),
+            ],
+            ..Roles::default()
+        };
+        existing.roles[0].superuser = true;
+        assert_eq!(
+            changes(&existing),
+            [
+                "service_role: BYPASSRLS",
+                "postgres: GRANT anon",
+                "postgres: GRANT service_role",
+                "anon: SET statement_timeout = 3s",
+            ]
+        );
+        existing.roles[1].bypassrls = true;
+        existing.members = vec![
+            Member {
+                role: 20,
+                member: 10,
+                grantor: 10,
+                admin: false,
+            },
+            Member {
+                role: 30,
+                member: 10,
+                grantor: 10,
+                admin: false,
+            },
         ];
-        assert_eq!(conflicts(&existing), ["service_role: BYPASSRLS"]);
-        assert!(conflicts(&[]).is_empty());
+        existing.settings = vec![Setting {
+            role: 20,
+            config: vec!["statement_timeout=3s".into()],
+        }];
+        assert!(changes(&existing).is_empty(), "{:?}", changes(&existing));
+        assert!(changes(&Roles::default()).is_empty());
+    }
+
+    #[test]
+    fn a_role_that_can_log_in_never_joins_the_api_roles() {
+        let mut existing = Roles {
+            roles: vec![
+                role(20, "anon", false),
+                role(30, "service_role", false),
+                role(40, "authenticator", true),
+            ],
+            ..Roles::default()
+        };
+        existing.roles[1].bypassrls = true;
+        existing.roles[2].inherit = false;
+        let found = changes(&existing);
+        assert!(!found.iter().any(|c| c.contains("GRANT")), "{found:?}");
+        assert_eq!(
+            kept_out(&existing),
+            [
+                "left authenticator out of anon, authenticated, service_role: it can log in, and \
+              no role that can log in is made able to become them"
+            ]
+        );
+        // NOLOGIN, or a superuser: it may.
+        existing.roles[2].login = false;
+        assert!(changes(&existing).contains(&"authenticator: GRANT anon".to_owned()));
+        let mut admin = role(50, "authenticator", true);
+        admin.superuser = true;
+        assert!(may_join(&admin));
+    }
+
+    #[test]
+    fn the_lists_match_what_the_shim_sql_does() {
+        let sql: String = crate::shim::sql_files(crate::shim::GrantMode::Classic)
+            .into_iter()
+            .find(|(name, _)| name.starts_with("000_roles"))
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        for (granted, member) in MEMBERSHIPS {
+            assert!(
+                sql.contains(&format!("('{granted}','{member}')")),
+                "{granted} {member}"
+            );
+        }
+        for (role, setting, value) in SETTINGS {
+            assert!(
+                sql.contains(&format!("('{role}','{setting}','{value}')")),
+                "{role}"
+            );
+        }
+        for (role, _, _, clause) in ENFORCED {
+            assert!(sql.contains(&format!("'{clause}')")), "{role} {clause}");
+        }
+        assert!(
+            sql.contains("rolcanlogin"),
+            "the shim applies the login rule too"
+        );
     }
 
     #[test]

@@ -336,7 +336,7 @@ mod tests {
             std::fs::write(dir.join("pgpass"), "h:1:d:u:secret\n").unwrap();
         }
         let removed = keep_dirs(temp.path());
-        assert_eq!(removed, [dead.clone()]);
+        assert_eq!(removed, std::slice::from_ref(&dead));
         assert!(mine.exists() && !dead.exists());
     }
 

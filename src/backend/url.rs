@@ -8,8 +8,11 @@ use crate::error::{Error, Result};
 /// Connects to `url` to manage throwaway databases; never writes into `url`'s own database.
 pub async fn connect(url: &str) -> Result<Server> {
     crate::redact::register(url);
-    let config = tokio_postgres::Config::from_str(url)
+    let mut config = tokio_postgres::Config::from_str(url)
         .map_err(|e| Error::input(format!("parse --database-url {}: {e}", redact_url(url))))?;
+    if let Some(password) = crate::pgpass::password_for(&config, &|k| std::env::var(k).ok()) {
+        config.password(password);
+    }
     let host = match config.get_hosts().first() {
         Some(tokio_postgres::config::Host::Tcp(h)) => Host::Tcp(h.clone()),
         Some(tokio_postgres::config::Host::Unix(p)) => Host::Socket(p.clone()),
@@ -43,7 +46,7 @@ pub async fn connect(url: &str) -> Result<Server> {
     let keepalive = server.connect(&maintenance).await?;
     super::sweep::url_databases(&keepalive).await;
     // The server is the user's: check it before the shim changes any cluster-wide role.
-    for line in super::roles::prepare(&keepalive).await? {
+    for line in super::roles::prepare(&keepalive, &server.application_name()).await? {
         eprintln!("db-ci: url server: {line}");
     }
     eprintln!("db-ci: note: {}", crate::shim::platform::URL_NOTE);

@@ -14,6 +14,8 @@ pub struct VersionPolicy {
     pub image_given: bool,
     /// `--any-server-version`: run on another major version, said on the console.
     pub any_version: bool,
+    /// Who to advise: the mismatch names the CLI flags or the `Gate` methods.
+    pub caller: crate::caller::Caller,
 }
 
 /// Starts a server for `policy`. `auto` prefers local binaries of the wanted major version,
@@ -57,7 +59,7 @@ pub async fn start(options: &BackendOptions, policy: VersionPolicy) -> Result<Se
         );
         return Ok(server);
     }
-    let message = mismatch_message(major, &server, &options);
+    let message = mismatch_message(major, &server, &options, policy.caller);
     server.shutdown().await;
     Err(Error::environment(message))
 }
@@ -73,7 +75,12 @@ pub fn image_for_major(image: &str, major: u32) -> String {
     }
 }
 
-fn mismatch_message(major: u32, server: &Server, options: &BackendOptions) -> String {
+fn mismatch_message(
+    major: u32,
+    server: &Server,
+    options: &BackendOptions,
+    caller: crate::caller::Caller,
+) -> String {
     let how = match server.kind {
         BackendKind::Local => format!(
             "install PostgreSQL {major} server binaries (e.g. `apt-get install postgresql-{major}`, \
@@ -90,11 +97,13 @@ fn mismatch_message(major: u32, server: &Server, options: &BackendOptions) -> St
     };
     format!(
         "use a PostgreSQL {major} server: supabase/config.toml sets [db] major_version = {major}, \
-         but the {} backend runs PostgreSQL {} ({}).\n{how}; or pass --any-server-version to run \
-         on PostgreSQL {} anyway",
+         but the {} backend runs PostgreSQL {} ({}).\n{}; or pass {} to run on PostgreSQL {} \
+         anyway",
         server.kind.as_str(),
         server.major,
         server.description,
+        caller.backend_switch(&how),
+        caller.any_server_version(),
         server.major
     )
 }

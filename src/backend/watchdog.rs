@@ -9,9 +9,8 @@
 //! (`pg_cancel_backend`, the same cancel request the protocol sends) every statement of those
 //! sessions whose `query_start` is older than the limit. A statement that ignores the cancel
 //! (a PL/pgSQL loop catching `query_canceled`) still runs [`GRACE`] later: its session is
-//! terminated (`pg_terminate_backend`), which no SQL can catch. db-ci's own harness work on a
-//! watched session (the shim) renames the session `… shim` while it runs and is left alone;
-//! maintenance sessions (CREATE/DROP DATABASE) are never recorded.
+//! terminated (`pg_terminate_backend`), which no SQL can catch. db-ci's own work (the shim,
+//! CREATE/DROP DATABASE) runs on sessions that are never recorded; no name exempts a session.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -31,7 +30,6 @@ pub type Sessions = Arc<Mutex<BTreeSet<i32>>>;
 /// The run's statements running longer than the limit: pid and start (epoch seconds).
 const LATE: &str = "select pid, extract(epoch from query_start)::float8 from pg_stat_activity \
      where pid = any($1) and state = 'active' and pid <> pg_backend_pid() \
-     and application_name not like '% shim' \
      and query_start < clock_timestamp() - make_interval(secs => $2::float8)";
 
 /// What to do with a late statement, judged from when it was first cancelled.

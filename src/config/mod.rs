@@ -174,8 +174,16 @@ impl Config {
     /// Reads `DIR/db-ci.yaml` if it exists.
     pub fn load(dir: &Path) -> Result<Option<Config>> {
         let path = dir.join(FILE_NAME);
-        if !path.exists() {
-            return Ok(None);
+        // A db-ci.yaml that is a broken link or a folder is no config to run without.
+        match crate::files::file_if_present(&path) {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(what) => {
+                return Err(Error::input(format!(
+                    "read {}: {what}, where db-ci's config file is expected",
+                    path.display()
+                )))
+            }
         }
         let text = std::fs::read_to_string(&path)
             .map_err(|e| Error::input(format!("read {}: {e}", path.display())))?;

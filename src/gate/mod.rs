@@ -11,6 +11,7 @@ pub mod judge;
 pub mod ledger;
 pub mod platform;
 pub mod references;
+pub mod rowless;
 pub mod rows;
 pub mod shape;
 pub mod trace;
@@ -233,9 +234,15 @@ async fn run(
             major: Some(prod.major),
             image_given: options.image_given,
             any_version: true,
+            ..Default::default()
         },
     )
     .await?;
+    // The rehearsal replays the project's migrations: the same limit as a run's, enforced
+    // from db-ci's side whatever the SQL does to the server's own.
+    server
+        .limit_statements(project.config.replay.statement_timeout)
+        .await?;
     report.backend = Some(server.description.clone());
     report.server_version = Some(server.version.clone());
     reporter.event(&Event::BackendReady {
@@ -255,9 +262,11 @@ async fn run(
     .await;
     session.close().await;
     let outcome = match outcome {
-        Ok(rehearsed) => after_rehearsal(project, options, &server, &stages, &rehearsed, reporter)
-            .await
-            .map(|stages| (rehearsed.checks, stages)),
+        Ok(rehearsed) => after_rehearsal(
+            project, options, &server, &stages, &rehearsed, &pending, reporter,
+        )
+        .await
+        .map(|stages| (rehearsed.checks, stages)),
         Err(error) => Err(error),
     };
     server.shutdown().await;
@@ -298,6 +307,7 @@ async fn after_rehearsal(
     server: &Server,
     stages: &crate::stage::Stages,
     rehearsed: &Rehearsed,
+    pending: &[&SqlFile],
     reporter: &mut dyn Reporter,
 ) -> Result<Vec<StageReport>> {
     let Some(database) = &rehearsed.database else {
@@ -353,6 +363,7 @@ async fn after_rehearsal(
     }
     let run_options = crate::run::RunOptions {
         backend: options.backend.clone(),
+        changed_by: pending.iter().map(|f| f.rel.clone()).collect(),
         ..Default::default()
     };
     let ctx = StageContext {
@@ -396,7 +407,7 @@ async fn rehearse(
     let database = server.unique_name("gate");
     server.create_database(&database, None).await?;
     shim::apply(
-        &server.connect(&database).await?,
+        &server.connect_unwatched(&database).await?,
         GrantMode::from_expose(project.config.shim.expose_new_tables),
     )
     .await?;
@@ -649,8 +660,8 @@ async fn on_production_rows(
     let touched = rows::touched(traced, sizes);
     if touched.is_empty() {
         notes.push(
-            "no pending statement touches a production table that holds rows: no data check \
-             needed"
+            "no pending statement that can fail on existing rows touches a production table \
+             that holds rows: no data check needed"
                 .to_owned(),
         );
         return Ok(0);
@@ -665,7 +676,8 @@ async fn on_production_rows(
     if missing.is_empty() {
         missing = rows::over_budget(&tables, sizes, budget);
     }
-    let client = server.connect(rows_database).await?;
+    // db-ci's own copy of production's rows, bounded by its own budget: not SQL under test.
+    let client = server.connect_unwatched(rows_database).await?;
     let mut copied = BTreeMap::new();
     if missing.is_empty() {
         match rows::copy(session, &client, &tables).await {

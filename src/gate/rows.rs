@@ -3,7 +3,7 @@
 //! project evaluated there), within a size budget, so that every statement that can fail on
 //! existing rows runs on them, after what the earlier pending statements did to them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_postgres::Client;
@@ -28,10 +28,14 @@ pub fn bookkeeping(name: &str) -> bool {
 
 /// The production tables the pending statements touched on the rehearsal (locked, rewritten,
 /// indexed, dropped: a statement that reads or changes a table locks it, inside DO blocks and
-/// functions too) that hold rows in production.
+/// functions too) that hold rows in production. A statement whose outcome no row changes (a
+/// policy, a nullable column added) needs none of them.
 pub fn touched(statements: &[StatementTrace], sizes: &Sizes) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for statement in statements {
+    let needs_rows = statements
+        .iter()
+        .filter(|s| !super::rowless::cannot_fail_on_rows(&s.full));
+    for statement in needs_rows {
         names.extend(statement.locks.iter().map(|(_, name, _)| name.clone()));
         names.extend(statement.rewritten.iter().cloned());
         names.extend(
@@ -327,11 +331,20 @@ async fn copy_one(
             .map_err(|e| format!("load the rehearsal: {}", db_error_text(&e)))?;
         futures_util::pin_mut!(stream);
         futures_util::pin_mut!(sink);
+        let load = |e: tokio_postgres::Error| format!("load the rehearsal: {}", db_error_text(&e));
+        // Production sends a message per row: sent on one by one (a flush each), a million
+        // rows took a minute. Gathered into large messages, never flushed before the end.
+        let mut batch = Vec::with_capacity(COPY_BATCH);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| read_error(&e, session))?;
-            sink.send(chunk)
-                .await
-                .map_err(|e| format!("load the rehearsal: {}", db_error_text(&e)))?;
+            batch.extend_from_slice(&chunk);
+            if batch.len() >= COPY_BATCH {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(COPY_BATCH));
+                sink.feed(VecDeque::from(full)).await.map_err(load)?;
+            }
+        }
+        if !batch.is_empty() {
+            sink.feed(VecDeque::from(batch)).await.map_err(load)?;
         }
         sink.as_mut()
             .finish()
@@ -342,6 +355,9 @@ async fn copy_one(
     let _ = prod.batch_execute("rollback to savepoint db_ci_copy").await;
     result
 }
+
+/// How many bytes of rows go to the rehearsal in one message.
+const COPY_BATCH: usize = 256 * 1024;
 
 /// The least time a table's copy may take on production.
 const COPY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);

@@ -116,7 +116,7 @@ fn re(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).unwrap())
 }
 
-const NAME: &str = r#"((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?)"#;
+pub(crate) const NAME: &str = r#"((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-Za-z_][\w$]*))?)"#;
 
 /// `public.t`, `"T"`, `t` → `schema.name` as the catalog spells it (unquoted names fold to
 /// lower case; an unqualified name is taken as `public`).
@@ -387,7 +387,7 @@ fn has_top_level_where(text: &str) -> bool {
     false
 }
 
-fn strip_comments(text: &str) -> String {
+pub(crate) fn strip_comments(text: &str) -> String {
     text.lines()
         .map(|line| match line.find("--") {
             Some(i) => &line[..i],

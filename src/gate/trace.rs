@@ -520,10 +520,15 @@ pub async fn apply(
         return Ok(trace);
     }
 
+    // A setting takes no lock and changes no relation: nothing to observe behind it.
+    let observed: Vec<bool> = statements
+        .iter()
+        .map(|s| locked.is_some() && !takes_no_lock(s.text(&file.text)))
+        .collect();
     let mut pipeline: Vec<Pending> = Vec::new();
-    for statement in &statements {
+    for (statement, observed) in statements.iter().zip(&observed) {
         pipeline.push(execute(client, statement.text(&file.text)));
-        if let Some(locked) = &locked {
+        if let (Some(locked), true) = (&locked, observed) {
             pipeline.push(query(client, locked));
         }
     }
@@ -531,30 +536,39 @@ pub async fn apply(
     let sent = Instant::now();
     let replies = futures_util::future::join_all(pipeline).await;
     let (commit, committed) = replies.last().expect("the pipeline ends with COMMIT");
-    let per_statement = if locked.is_some() { 2 } else { 1 };
     let mut held = BTreeSet::new();
     let mut previous = sent;
     let mut taken_at = Vec::new();
-    for (at, replies) in replies[..replies.len() - 1]
-        .chunks(per_statement)
-        .enumerate()
-    {
-        let (Reply::Done(ran), done) = &replies[0] else {
+    let mut next = 0;
+    for (at, observed) in observed.iter().enumerate() {
+        let (Reply::Done(ran), done) = &replies[next] else {
             unreachable!("a statement's reply")
         };
+        let observation = observed.then(|| &replies[next + 1]);
+        next += 1 + usize::from(*observed);
         let step = previous;
-        previous = replies.last().map_or(*done, |(_, at)| *at);
+        previous = observation.map_or(*done, |(_, at)| *at);
         if let Err(e) = ran {
             let line = sql::line_col(&file.text, statements[at].start).0;
             trace.failed = Some((line, db_error_text(e)));
             break;
         }
-        let Some((Reply::Rows(rows), _)) = replies.get(1) else {
+        if locked.is_none() {
             continue;
+        }
+        let change = match observation {
+            Some((Reply::Rows(rows), _)) => {
+                let rows = rows.as_ref().map_err(db_error_text)?;
+                name_new_schemas(client, rows, &mut carried.schemas).await?;
+                fold_locked(rows, &carried.schemas, &mut current, &mut held)
+            }
+            _ => Change {
+                locks: Vec::new(),
+                rewritten: Vec::new(),
+                indexes_built: Vec::new(),
+                dropped: Vec::new(),
+            },
         };
-        let rows = rows.as_ref().map_err(db_error_text)?;
-        name_new_schemas(client, rows, &mut carried.schemas).await?;
-        let change = fold_locked(rows, &carried.schemas, &mut current, &mut held);
         record(&mut trace, at, change, done.saturating_duration_since(step));
         taken_at.push(step);
     }
@@ -577,6 +591,21 @@ pub async fn apply(
     }
     trace.duration = started.elapsed();
     Ok(trace)
+}
+
+/// Whether `statement` is a `SET`, `RESET` or `SHOW`: it takes no lock and changes no
+/// relation.
+fn takes_no_lock(statement: &str) -> bool {
+    let code = super::shape::strip_comments(statement);
+    let word = code
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .find(|w| !w.is_empty())
+        .unwrap_or_default();
+    ["set", "reset", "show"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
+        // `SET CONSTRAINTS … IMMEDIATE` checks deferred constraints now: it may fail.
+        && !code.to_ascii_lowercase().contains("constraints")
 }
 
 #[cfg(test)]
@@ -737,5 +766,16 @@ mod tests {
                 "public.messages".to_owned()
             )]
         );
+    }
+
+    #[test]
+    fn settings_are_not_observed() {
+        assert!(takes_no_lock(
+            "-- keep waits short\nset lock_timeout = '5s'"
+        ));
+        assert!(takes_no_lock("RESET statement_timeout"));
+        assert!(!takes_no_lock("set constraints all immediate"));
+        assert!(!takes_no_lock("select set_config('x.y', '1', true)"));
+        assert!(!takes_no_lock("alter table settings add column x int"));
     }
 }

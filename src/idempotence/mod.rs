@@ -183,8 +183,8 @@ async fn attribute(
     let mut blame = BTreeMap::new();
     let db = server.unique_name("blame");
     server.create_database(&db, None).await?;
+    shim::apply(&server.connect_unwatched(&db).await?, mode).await?;
     let client = server.connect(&db).await?;
-    shim::apply(&client, mode).await?;
     let pass1_options = PassOptions {
         skip_recorded: false,
         honour_exemptions: false,

@@ -229,11 +229,25 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let mut per_level: BTreeMap<Level, usize> = BTreeMap::new();
     let mut allowed = 0;
     for item in &reported {
-        let (file, line) = crate::locate::creating_statement(
+        // On the gate's rehearsal: the pending migration that changed the object, if one did.
+        let table = item
+            .finding
+            .object
+            .rsplit_once(" on ")
+            .map(|(_, t)| t.rsplit('.').next().unwrap_or(t).trim_matches('"'));
+        let (file, line) = crate::locate::changing_statement(
             project,
-            item.finding.anchor.kind,
+            &ctx.options.changed_by,
             &item.finding.anchor.name,
+            table,
         )
+        .or_else(|| {
+            crate::locate::creating_statement(
+                project,
+                item.finding.anchor.kind,
+                &item.finding.anchor.name,
+            )
+        })
         .unwrap_or_else(|| {
             (
                 snapshot_rel.clone(),
@@ -311,7 +325,10 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         count(Level::Error),
         count(Level::Warn),
         count(Level::Info),
-        fail_level.map_or("never (--fail-on-lint never)", Level::as_str)
+        fail_level.map_or(
+            format!("never ({})", ctx.options.caller.fail_on_lint_never()),
+            |level| level.as_str().to_owned()
+        )
     ));
     if !report.failures.is_empty() {
         report.verdict = StageVerdict::Fail;

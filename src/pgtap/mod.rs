@@ -66,11 +66,18 @@ pub fn load(project: &Project) -> Result<Suite> {
     for path in &config.paths {
         let full = project.root.join(&path.value);
         let mut found = Vec::new();
+        // A configured path that is a broken link, a loop or a FIFO is no suite to skip.
+        if let Some(what) = crate::files::not_a_file(&full).filter(|w| *w != "a directory") {
+            return Err(Error::input(format!(
+                "read {}: {what}, where pgTAP tests are expected",
+                relative(&project.root, &full)
+            )));
+        }
         if full.is_file() {
             found.push(full.clone());
             working_dir.get_or_insert_with(|| full.parent().unwrap_or(&project.root).to_path_buf());
         } else if full.is_dir() {
-            collect(&full, &mut found)?;
+            collect(&project.root, &full, &mut found)?;
             found.sort_by(|a, b| {
                 a.as_os_str()
                     .as_encoded_bytes()
@@ -126,22 +133,57 @@ pub fn load(project: &Project) -> Result<Suite> {
     Ok(suite)
 }
 
-fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Error::input(format!("read {}: {e}", dir.display())))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            collect(&path, files)?;
-        } else if path.is_file()
-            && path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(".sql") || n.ends_with(".pg"))
-        {
-            files.push(path);
+/// Every test file below `dir`, as `pg_prove -r` finds them. What is named like a test file
+/// must be one, and a link that does not resolve may be a folder of tests: either is an input
+/// error at its path, never a file quietly skipped. A link back to a folder being walked is
+/// a loop, refused, so no file runs twice through it.
+fn collect(root: &Path, dir: &Path, files: &mut Vec<PathBuf>) -> Result<()> {
+    let mut walking = Vec::new();
+    walk(root, dir, &mut walking, files)
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    walking: &mut Vec<(u64, u64)>,
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?;
+    let id = (meta.dev(), meta.ino());
+    if walking.contains(&id) {
+        return Err(Error::input(format!(
+            "read {}: a symlink loop (it leads back to a folder above it); pgTAP files would \
+             run more than once",
+            relative(root, dir)
+        )));
+    }
+    walking.push(id);
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?;
+    for entry in entries {
+        let path = entry
+            .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?
+            .path();
+        let test_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.ends_with(".sql") || n.ends_with(".pg"));
+        match crate::files::not_a_file(&path) {
+            None if test_name => files.push(path),
+            None => {}
+            Some("a directory") if !test_name => walk(root, &path, walking, files)?,
+            Some(what) if test_name || what.starts_with("a symlink") => {
+                return Err(Error::input(format!(
+                    "read {}: {what}, where a pgTAP test file or folder is expected",
+                    relative(root, &path)
+                )));
+            }
+            Some(_) => {}
         }
     }
+    walking.pop();
     Ok(())
 }
 
@@ -169,6 +211,11 @@ fn read_include(
         working_dir.to_path_buf()
     };
     let path = base.join(included);
+    if let Some(what) = crate::files::not_a_file(&path) {
+        return Err(format!(
+            "read {included}: {what}, where a SQL file is expected"
+        ));
+    }
     let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "read {included} (from {}): {e}",
@@ -573,4 +620,83 @@ fn failures(judged: &Judged) -> Vec<Failure> {
         });
     }
     failures
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tests_dir() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let tests = dir.path().join("supabase/tests");
+        std::fs::create_dir_all(tests.join("sub")).unwrap();
+        std::fs::write(tests.join("a_test.sql"), "select 1;").unwrap();
+        std::fs::write(tests.join("sub/b_test.sql"), "select 1;").unwrap();
+        (dir, tests)
+    }
+
+    fn walked(root: &Path, tests: &Path) -> std::result::Result<Vec<String>, String> {
+        let mut files = Vec::new();
+        collect(root, tests, &mut files).map_err(|e| e.to_string())?;
+        files.sort();
+        Ok(files.iter().map(|f| relative(root, f)).collect())
+    }
+
+    #[test]
+    fn a_plain_tree_and_a_link_to_a_folder_elsewhere_are_walked_once() {
+        let (dir, tests) = tests_dir();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        std::fs::write(dir.path().join("shared/c_test.sql"), "select 1;").unwrap();
+        std::os::unix::fs::symlink("../../shared", tests.join("shared")).unwrap();
+        assert_eq!(
+            walked(dir.path(), &tests).unwrap(),
+            [
+                "supabase/tests/a_test.sql",
+                "supabase/tests/shared/c_test.sql",
+                "supabase/tests/sub/b_test.sql"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_symlink_loop_is_refused_at_its_path() {
+        let (dir, tests) = tests_dir();
+        std::os::unix::fs::symlink("..", tests.join("sub/back")).unwrap();
+        let err = walked(dir.path(), &tests).unwrap_err();
+        assert!(
+            err.contains("supabase/tests/sub/back: a symlink loop"),
+            "{err}"
+        );
+        // A link to itself: the kernel's ELOOP.
+        std::fs::remove_file(tests.join("sub/back")).unwrap();
+        std::os::unix::fs::symlink("self", tests.join("sub/self")).unwrap();
+        let err = walked(dir.path(), &tests).unwrap_err();
+        assert!(
+            err.contains("supabase/tests/sub/self: a symlink loop"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn what_is_named_like_a_test_file_must_be_one() {
+        for (name, make) in [
+            ("gone_test.sql", "broken"),
+            ("folder_test.sql", "dir"),
+            ("pipe_test.sql", "fifo"),
+            ("folder", "broken"),
+        ] {
+            let (dir, tests) = tests_dir();
+            let path = tests.join("sub").join(name);
+            match make {
+                "broken" => std::os::unix::fs::symlink("nowhere", &path).unwrap(),
+                "dir" => std::fs::create_dir(&path).unwrap(),
+                _ => nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap(),
+            }
+            let err = walked(dir.path(), &tests).unwrap_err();
+            assert!(
+                err.contains(&format!("supabase/tests/sub/{name}: a")),
+                "{err}"
+            );
+        }
+    }
 }

@@ -88,6 +88,13 @@ impl PolicyFile {
 /// when it is loaded, before boot (`stage::Stages::load`).
 pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
     let dir = &project.policy_tests;
+    // A policy-tests folder that is a broken link would make the rls stage "skipped".
+    if let Err(what) = crate::files::dir_if_present(dir) {
+        return Err(Error::input(format!(
+            "read {}: {what}, where the policy-tests folder is expected",
+            relative(project, dir)
+        )));
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(Vec::new());
     };
@@ -113,7 +120,13 @@ pub fn load(project: &Project) -> Result<Vec<PolicyFile>> {
         }
     }
     let folder_setup = dir.join(FOLDER_SETUP);
-    let folder_setup = if folder_setup.is_file() {
+    let present = crate::files::file_if_present(&folder_setup).map_err(|what| {
+        Error::input(format!(
+            "read {}: {what}, where the folder's shared setup SQL is expected",
+            relative(project, &folder_setup)
+        ))
+    })?;
+    let folder_setup = if present {
         Some(SharedSql {
             rel: relative(project, &folder_setup),
             text: std::fs::read_to_string(&folder_setup)

@@ -349,8 +349,10 @@ pub fn accept_pending(project: &crate::project::Project) -> crate::error::Result
     for path in &pending {
         let matrix = path.with_extension("");
         let read = |p: &std::path::Path| {
-            std::fs::read_to_string(p)
-                .map_err(|e| Error::input(format!("read {}: {e}", p.display())))
+            if let Some(what) = crate::files::not_a_file(p) {
+                return Err(Error::input(format!("read {}: {what}", rel(p))));
+            }
+            std::fs::read_to_string(p).map_err(|e| Error::input(format!("read {}: {e}", rel(p))))
         };
         if !matrix.is_file() {
             return Err(Error::input(format!(

@@ -364,7 +364,7 @@ pub const URL_NOTE: &str = "the url backend runs everything as the server's supe
 /// or REPLICATION attribute (supautils switches to the superuser for the privileged role;
 /// PostgreSQL 16+ allows it to a role that has the attribute itself), and a privileged
 /// extension whose control file this server does not mark trusted.
-fn superuser_would_run(error: &tokio_postgres::Error) -> bool {
+pub fn superuser_would_run(error: &tokio_postgres::Error) -> bool {
     let Some(db) = error.as_db_error() else {
         return false;
     };

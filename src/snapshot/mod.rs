@@ -15,6 +15,7 @@ use std::time::Instant;
 pub use drift::drift_command;
 pub use expect::ExpectConfig;
 
+use crate::caller::Caller;
 use crate::error::{Error, Result};
 use crate::events::Reporter;
 use crate::project::Project;
@@ -62,8 +63,26 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
 
 inventory::submit!(crate::stage::Registration {
     id: StageId::Snapshot,
-    load: |_| Ok(Box::new(stage)),
+    load: |input| {
+        check_snapshot_path(input.project)?;
+        Ok(Box::new(stage))
+    },
 });
+
+/// The committed snapshot, when something is at its path, must be a file: a FIFO would block
+/// the run, a broken link or a folder would read as "no snapshot yet".
+fn check_snapshot_path(project: &crate::project::Project) -> Result<()> {
+    let path = snapshot_path(project);
+    crate::files::file_if_present(&path)
+        .map(|_| ())
+        .map_err(|what| {
+            let rel = path.strip_prefix(&project.root).unwrap_or(&path);
+            Error::input(format!(
+                "read {}: {what}, where the catalog snapshot is expected",
+                rel.display()
+            ))
+        })
+}
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
     let _ = reporter;
@@ -77,7 +96,12 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 
     if project.config.section::<SnapshotConfig>().enabled {
         let yaml = render::to_yaml(&catalog);
-        let (case, failure, what) = compare(project, &yaml, ctx.options.update_snapshot)?;
+        let (case, failure, what) = compare(
+            project,
+            &yaml,
+            ctx.options.update_snapshot,
+            ctx.options.caller,
+        )?;
         report.cases.push(case);
         report.failures.extend(failure);
         summary.push(what);
@@ -155,7 +179,12 @@ const NO_SNAPSHOT: &str = "no committed catalog snapshot";
 
 /// Compares the rendered catalog with the committed snapshot (writing it when asked or when
 /// it is missing outside CI): the case, its failure, and a summary.
-fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<Failure>, String)> {
+fn compare(
+    project: &Project,
+    yaml: &str,
+    update: bool,
+    caller: Caller,
+) -> Result<(Case, Option<Failure>, String)> {
     let rel = project.config.section::<SnapshotConfig>().relative_path();
     let path = snapshot_path(project);
     let case = |verdict, message: Option<String>, line| Case {
@@ -205,8 +234,8 @@ fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<
             // check is skipped, saying how to start it, never passed. CI writes no file.
             let message = format!(
                 "{NO_SNAPSHOT} at {rel}: nothing to compare the catalog with (CI=true writes \
-                 none); run `db-ci run --update-snapshot` locally and commit the file to start \
-                 reviewing schema changes"
+                 none); run {} locally and commit the file to start reviewing schema changes",
+                caller.update_snapshot()
             );
             Ok((
                 case(CaseVerdict::Skipped, Some(message.clone()), Some(1)),
@@ -240,7 +269,10 @@ fn compare(project: &Project, yaml: &str, update: bool) -> Result<(Case, Option<
                     line,
                     message,
                     unified,
-                    "review the diff; if the change is intended, accept it with `db-ci run --update-snapshot` and commit the file",
+                    &format!(
+                        "review the diff; if the change is intended, accept it with {} and commit the file",
+                        caller.update_snapshot()
+                    ),
                 )),
                 "snapshot differs".to_owned(),
             ))

@@ -151,3 +151,51 @@ pub async fn as_plain_postgres_server(server: &mut db_ci::backend::Server) {
     server.connection.user = "postgres".to_owned();
     run(server, format!("drop role {helper}")).await;
 }
+
+/// The binary's exit code and everything it printed (stdout, then stderr).
+pub fn db_ci_text(args: &[String], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = db_ci_with_env(args, env);
+    (
+        output.status.code(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// A server as users lend one to the url backend: a private local cluster whose superuser is
+/// `postgres`, its URL (no password), and its administrator's session, which is not named as
+/// a db-ci run's (so it never counts as a live run).
+pub struct Lent {
+    pub server: db_ci::backend::Server,
+    pub url: String,
+    pub admin: tokio_postgres::Client,
+}
+
+/// A [`Lent`] server, or `None` (a loud skip) without local binaries.
+pub async fn lent_server() -> Option<Lent> {
+    use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
+    Backend::local()?;
+    let mut server = Server::start(&BackendOptions {
+        kind: BackendKind::Local,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    as_plain_postgres_server(&mut server).await;
+    let Host::Socket(socket) = &server.connection.host else {
+        panic!("local backend uses a socket")
+    };
+    let url = format!(
+        "postgres://postgres@{}:{}/postgres",
+        socket.display().to_string().replace('/', "%2F"),
+        server.connection.port
+    );
+    let mut config = server.connection.config("postgres");
+    config.application_name("administrator");
+    let (admin, conn) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    Some(Lent { server, url, admin })
+}

@@ -84,6 +84,10 @@ BEGIN
 
   -- 3. Memberships: PostgREST's authenticator switches to the API roles;
   --    postgres is granted them so it can SET ROLE like on a hosted project.
+  --    Never to a role that can log in (on a server db-ci was lent, an
+  --    authenticator with a password): through it, anyone holding the password
+  --    could become service_role while a run lasts. A superuser can become any
+  --    role anyway, and this cluster's own postgres is db-ci's.
   FOR r IN
     SELECT * FROM (VALUES
       ('anon',          'authenticator'),
@@ -100,6 +104,10 @@ BEGIN
       JOIN pg_catalog.pg_roles g ON g.oid = m.roleid
       JOIN pg_catalog.pg_roles u ON u.oid = m.member
       WHERE g.rolname = r.granted AND u.rolname = r.member
+    ) AND NOT EXISTS (
+      SELECT 1 FROM pg_catalog.pg_roles u
+      WHERE u.rolname = r.member AND u.rolcanlogin AND NOT u.rolsuper
+        AND u.rolname <> 'postgres'
     ) THEN
       BEGIN
         EXECUTE format('GRANT %I TO %I', r.granted, r.member);

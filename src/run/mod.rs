@@ -1,6 +1,7 @@
 //! The sequencer of `db-ci run`: load every stage (all input checked), boot, shim, replay
-//! (pass 1), idempotence, then every stage after replay in [`StageId::after_replay`] order
-//! on the replayed database, through the stage registry ([`Stages`]).
+//! (pass 1), then idempotence beside every stage after replay (in [`StageId::after_replay`]
+//! order on the replayed database, through the stage registry, [`Stages`]), reported in
+//! that order.
 
 use std::time::Instant;
 
@@ -13,6 +14,9 @@ use crate::report::{Report, RunError, StageReport, StageVerdict, Verdict};
 use crate::shim::{self, GrantMode};
 use crate::stage::{StageContext, Stages};
 use crate::stage_id::StageId;
+use relay::Relay;
+
+mod relay;
 
 pub use crate::stage::RunOptions;
 
@@ -98,6 +102,30 @@ pub async fn run_keeping(
     (report, replayed)
 }
 
+/// Runs, one after another in their order, the stages after replay the relay still waits
+/// for (none that ended, all that were taken back), each reported through the relay.
+async fn later_stages(stages: &Stages, ctx: &StageContext<'_>, relay: &Relay<'_>) {
+    for name in StageId::after_replay() {
+        let mut sink = relay.sink(name);
+        if !relay.heard(&sink) {
+            break;
+        }
+        if relay.ended(name) {
+            continue;
+        }
+        let stage = match ctx.options.selected(name) {
+            false => Ok(StageReport::skipped(name, "not selected")),
+            true => stages.run(name, ctx, &mut sink).await.unwrap_or_else(|| {
+                Ok(StageReport::skipped(
+                    name,
+                    "not registered in this build of db-ci",
+                ))
+            }),
+        };
+        relay.done(sink, stage);
+    }
+}
+
 fn push_stage(report: &mut Report, reporter: &mut dyn Reporter, stage: StageReport) {
     reporter.event(&Event::StageDone(&stage));
     report.stages.push(stage);
@@ -119,6 +147,7 @@ async fn run_stages(
             major: project.supabase.major_version,
             image_given: options.image_given,
             any_version: options.any_server_version,
+            caller: options.caller,
         },
     )
     .await?;
@@ -139,7 +168,7 @@ async fn run_stages(
     let pass1_db = server.unique_name("pass1");
     server.create_database(&pass1_db, None).await?;
     {
-        let client = server.connect(&pass1_db).await?;
+        let client = server.connect_unwatched(&pass1_db).await?;
         shim::apply(&client, mode).await?;
     }
     reporter.event(&Event::ShimApplied {
@@ -188,22 +217,26 @@ async fn run_stages(
         return Ok(());
     }
 
-    if options.selected(StageId::Idempotence) {
-        let stage =
-            crate::idempotence::stage(&server, project, mode, &client, pass1_started, reporter)
-                .await?;
-        push_stage(report, reporter, stage);
-    } else {
-        push_stage(
-            report,
-            reporter,
-            StageReport::skipped(StageId::Idempotence, "not selected"),
-        );
-    }
     drop(client);
 
-    // The later stages see the replayed state; they run even when idempotence failed, since
-    // a failed pass-2 file rolled back and the database still holds a complete replay.
+    // The later stages see the replayed state after pass 2; they run even when idempotence
+    // failed, since a failed pass-2 file rolled back and the database still holds a complete
+    // replay. Beside each other, one server core each: pass 2 and its comparisons in place,
+    // every later stage one after another on a clone of the pass-1 state made before pass 2
+    // (a stage that clones it needs it to itself). When pass 2 leaves the state as pass 1 did
+    // (the idempotence stage passes) they saw what they would have seen after it; otherwise
+    // they are taken back and run again after pass 2, as a sequential run does.
+    let beside = !options.sequential
+        && options.selected(StageId::Idempotence)
+        && StageId::after_replay().any(|name| options.selected(name));
+    let ahead_db = match beside {
+        true => {
+            let name = server.unique_name("replayed");
+            server.create_database(&name, Some(&pass1_db)).await?;
+            Some(name)
+        }
+        false => None,
+    };
     let ctx = StageContext {
         project,
         options,
@@ -211,16 +244,57 @@ async fn run_stages(
         database: &pass1_db,
         policy_files: &stages.policy_files,
     };
-    for name in StageId::after_replay() {
-        let stage = if !options.selected(name) {
-            StageReport::skipped(name, "not selected")
-        } else {
-            match stages.run(name, &ctx, reporter).await {
-                Some(stage) => stage?,
-                None => StageReport::skipped(name, "not registered in this build of db-ci"),
+    let ahead_ctx = ahead_db
+        .as_deref()
+        .map(|database| StageContext { database, ..ctx });
+    let relay = Relay::new(
+        &mut *reporter,
+        std::iter::once(StageId::Idempotence)
+            .chain(StageId::after_replay())
+            .collect(),
+    );
+    let pass2 = async {
+        let mut sink = relay.sink(StageId::Idempotence);
+        let result = match options.selected(StageId::Idempotence) {
+            false => Ok(StageReport::skipped(StageId::Idempotence, "not selected")),
+            true => {
+                async {
+                    let client = server.connect(&pass1_db).await?;
+                    crate::idempotence::stage(
+                        &server,
+                        project,
+                        mode,
+                        &client,
+                        pass1_started,
+                        &mut sink,
+                    )
+                    .await
+                }
+                .await
             }
         };
-        push_stage(report, reporter, stage);
+        let same_state = matches!(&result, Ok(stage) if stage.verdict != StageVerdict::Fail);
+        if !same_state {
+            relay.take_back();
+        }
+        relay.done(sink, result);
+    };
+    match &ahead_ctx {
+        Some(ahead_ctx) => {
+            futures_util::future::join(pass2, later_stages(&stages, ahead_ctx, &relay)).await;
+        }
+        None => pass2.await,
+    }
+    // Not run yet, or taken back: on the state after pass 2.
+    later_stages(&stages, &ctx, &relay).await;
+    if let Some(ahead_db) = &ahead_db {
+        // Its space back now (the server drops what is left when it stops).
+        let _ = server.drop_database(ahead_db).await;
+    }
+    let (stages_done, error) = relay.finish();
+    report.stages.extend(stages_done);
+    if let Some(error) = error {
+        return Err(error);
     }
     *replayed = Some(Replayed {
         server,

@@ -1,6 +1,8 @@
 //! Applying migration and seed files to a database, one clean session state per file, with
 //! errors mapped back to the user's file:line:col.
 
+mod pipeline;
+
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::ErrorPosition;
@@ -14,6 +16,7 @@ use crate::shim::platform::{self, Refusal};
 use crate::sql;
 use crate::sql::{db_error_text, quote_literal};
 use crate::stage_id::StageId;
+use pipeline::Piped;
 
 /// Options for one pass.
 #[derive(Debug, Clone, Copy)]
@@ -142,36 +145,124 @@ async fn run_file(
     options: PassOptions,
     end: End,
 ) -> Result<(), FileFailure> {
-    // DISCARD ALL cannot share an implicit transaction with anything else.
+    let statements = sql::split(&file.text);
+    // The file's statements in one transaction, like the Supabase CLI: an error or a time-out
+    // names the statement that was running, and the time limit (enforced by the server's
+    // watchdog per statement) applies to each. A file of one statement runs alone, as it
+    // would in one batch (CREATE INDEX CONCURRENTLY works there).
+    let transaction = !file.no_transaction && (statements.len() > 1 || end == End::Rollback);
+    let mut session = reset_session(client, file, options, transaction).await?;
+    let close = match end {
+        End::Commit => "commit",
+        End::Rollback => "rollback",
+    };
+    let sent = match (
+        transaction,
+        pipeline::plan(&file.text, &statements, session),
+    ) {
+        (true, Some(messages)) => Some(pipeline::send(client, &messages, close).await),
+        _ => None,
+    };
+    let closed = match sent {
+        Some(Some(Piped::Failed(at, error))) => {
+            return Err(map_error(file, &statements[at], &error, options, session))
+        }
+        Some(Some(Piped::Ran(closed))) => closed,
+        retried => {
+            if retried.is_some() {
+                // Sent as a pipeline, and refused a statement the platform runs as the
+                // superuser: rolled back, and run again statement by statement.
+                session = reset_session(client, file, options, true).await?;
+            }
+            by_statement(client, file, &statements, options, session, transaction).await?;
+            match transaction {
+                true => client.batch_execute(close).await,
+                false => Ok(()),
+            }
+        }
+    };
+    if end == End::Rollback {
+        return closed.map_err(|e| {
+            harness_failure(file, &format!("roll back the probe: {}", db_error_text(&e)))
+        });
+    }
+    if let Err(error) = closed {
+        // A deferred constraint or trigger raised at the end of the file.
+        let last = statements.last().copied().unwrap_or(sql::Statement {
+            start: 0,
+            end: file.text.len(),
+        });
+        let mut failure = map_error(file, &last, &error, options, session);
+        failure
+            .notes
+            .push("raised at the end of the file's transaction (COMMIT)".to_owned());
+        return Err(failure);
+    }
+    if let Err(message) = session.check(client).await {
+        return Err(harness_failure(file, &message));
+    }
+    if options.record_ledger {
+        if let Err(e) = record(client, file, &statements).await {
+            return Err(harness_failure(
+                file,
+                &format!("record the ledger: {}", db_error_text(&e)),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A clean session for a file (`DISCARD ALL`, the time limit, the platform's `postgres`),
+/// and the file's transaction begun when `begin`: sent together, one round trip.
+async fn reset_session(
+    client: &Client,
+    file: &SqlFile,
+    options: PassOptions,
+    begin: bool,
+) -> Result<platform::Session, FileFailure> {
     let timeout = format!(
         "set statement_timeout = {}",
         quote_literal(&format!("{}ms", options.statement_timeout.as_millis()))
     );
-    for setup in ["discard all", timeout.as_str()] {
-        client.batch_execute(setup).await.map_err(|e| {
+    // DISCARD ALL cannot share an implicit transaction with anything else: each is its own
+    // message. As the platform runs it: a `postgres` that is not a superuser.
+    let (discarded, limited, session, begun) = tokio::join!(
+        client.batch_execute("discard all"),
+        client.batch_execute(&timeout),
+        platform::become_postgres(client),
+        async {
+            match begin {
+                true => client.batch_execute("begin").await,
+                false => Ok(()),
+            }
+        },
+    );
+    for reset in [discarded, limited] {
+        reset.map_err(|e| {
             harness_failure(file, &format!("reset the session: {}", db_error_text(&e)))
         })?;
     }
-    // As the platform runs it: a `postgres` that is not a superuser.
-    let session = platform::become_postgres(client).await.map_err(|e| {
+    let session = session.map_err(|e| {
         harness_failure(
             file,
             &format!("become the platform's postgres: {}", db_error_text(&e)),
         )
     })?;
+    begun.map_err(|e| harness_failure(file, &format!("begin the file: {}", db_error_text(&e))))?;
+    Ok(session)
+}
 
-    let statements = sql::split(&file.text);
-    // The file's statements one by one in one transaction, like the Supabase CLI: an error
-    // or a time-out names the statement that was running, and the time limit (enforced by
-    // the server's watchdog per statement) applies to each. A file of one statement runs
-    // alone, as it would in one batch (CREATE INDEX CONCURRENTLY works there).
-    let transaction = !file.no_transaction && (statements.len() > 1 || end == End::Rollback);
-    if transaction {
-        client.batch_execute("begin").await.map_err(|e| {
-            harness_failure(file, &format!("begin the file: {}", db_error_text(&e)))
-        })?;
-    }
-    for statement in &statements {
+/// Runs the file's statements one by one, each waited for (a statement the platform runs
+/// its own way, or a file outside a transaction); a failure rolls the transaction back.
+async fn by_statement(
+    client: &Client,
+    file: &SqlFile,
+    statements: &[sql::Statement],
+    options: PassOptions,
+    session: platform::Session,
+    transaction: bool,
+) -> Result<(), FileFailure> {
+    for statement in statements {
         if let Err(refusal) = session
             .execute(client, statement.text(&file.text), transaction)
             .await
@@ -184,36 +275,6 @@ async fn run_file(
                 Refusal::Server(error) => map_error(file, statement, &error, options, session),
                 Refusal::Platform(message) => platform_failure(file, statement, message),
             });
-        }
-    }
-    if end == End::Rollback {
-        return client.batch_execute("rollback").await.map_err(|e| {
-            harness_failure(file, &format!("roll back the probe: {}", db_error_text(&e)))
-        });
-    }
-    if transaction {
-        if let Err(error) = client.batch_execute("commit").await {
-            // A deferred constraint or trigger raised at the end of the file.
-            let last = statements.last().copied().unwrap_or(sql::Statement {
-                start: 0,
-                end: file.text.len(),
-            });
-            let mut failure = map_error(file, &last, &error, options, session);
-            failure
-                .notes
-                .push("raised at the end of the file's transaction (COMMIT)".to_owned());
-            return Err(failure);
-        }
-    }
-    if let Err(message) = session.check(client).await {
-        return Err(harness_failure(file, &message));
-    }
-    if options.record_ledger {
-        if let Err(e) = record(client, file, &statements).await {
-            return Err(harness_failure(
-                file,
-                &format!("record the ledger: {}", db_error_text(&e)),
-            ));
         }
     }
     Ok(())

@@ -1,0 +1,1 @@
+//! The application whose database `supabase/` holds; its tests are in `tests/`.
