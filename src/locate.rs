@@ -41,48 +41,123 @@ pub(crate) fn line_mentioning(project: &Project, file: &str, key: &str, definiti
 }
 
 /// The first statement, in replay order, that creates the object `name` of `kind` (`table`,
-/// `view`, `function`, `policy`, `index`, `extension`, `trigger`…): its file and line.
-pub(crate) fn creating_statement(
-    project: &Project,
-    kind: &str,
-    name: &str,
-) -> Option<(String, usize)> {
-    creating_statement_at(project, kind, name, None).map(|(file, line, _)| (file, line))
-}
-
-/// As [`creating_statement`], with a column: where `needle` first matches inside that
-/// statement (a clock reader in a function's body), else where the statement starts.
+/// `view`, `function`, `policy`, `index`, `extension`, `trigger`…): its file, line and column —
+/// where `needle` first matches inside that statement (a clock reader in a function's body),
+/// else where the statement starts.
 pub(crate) fn creating_statement_at(
     project: &Project,
     kind: &str,
     name: &str,
     needle: Option<&regex::Regex>,
 ) -> Option<(String, usize, usize)> {
-    let kind_pattern = kind
-        .split(' ')
-        .map(regex::escape)
-        .collect::<Vec<_>>()
-        .join(r"\s+");
-    let pattern = regex::Regex::new(&format!(
-        r#"(?is)^\s*create\s+(?:or\s+replace\s+)?(?:[a-z_]+\s+)*?{kind_pattern}\s+(?:if\s+not\s+exists\s+)?(?:(?:"[^"]+"|[\w$]+)\.)?"?{}"?(?:[\s(;]|$)"#,
-        regex::escape(name)
-    ))
-    .ok()?;
-    for file in project.files() {
-        for statement in crate::sql::split(&file.text) {
-            let text = statement.text(&file.text);
-            let code = strip_leading_comments(text);
-            if pattern.is_match(code) {
-                let start = statement.start + (text.len() - code.len());
-                let offset = needle
-                    .and_then(|n| n.find(code))
-                    .map_or(start, |m| start + m.start());
-                let (line, column) = crate::sql::line_col(&file.text, offset);
-                return Some((file.rel.clone(), line, column));
+    Creations::new(project).find_at(kind, name, needle)
+}
+
+/// Every `CREATE` statement of the project, split once and indexed by the words of its head
+/// (the text before its first parenthesis): a caller that locates one object per finding
+/// (lint, on a project of a thousand tables and thousands of findings) would otherwise split
+/// every file again for each, which grew with the square of the project.
+pub(crate) struct Creations<'p> {
+    /// In replay order: (file, offset of the code after leading comments, the code).
+    statements: Vec<(&'p crate::project::SqlFile, usize, &'p str)>,
+    /// Lowercased word → the statements whose head holds it, in replay order.
+    by_word: std::collections::HashMap<String, Vec<usize>>,
+}
+
+/// How far into a statement its head may reach: the name follows a few keywords.
+const HEAD: usize = 400;
+
+impl<'p> Creations<'p> {
+    pub(crate) fn new(project: &'p Project) -> Creations<'p> {
+        let create = regex::Regex::new(r"(?i)^create\b").unwrap();
+        let mut statements = Vec::new();
+        let mut by_word: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for file in project.files() {
+            for statement in crate::sql::split(&file.text) {
+                let text = statement.text(&file.text);
+                let code = strip_leading_comments(text);
+                if !create.is_match(code) {
+                    continue;
+                }
+                let index = statements.len();
+                statements.push((file, statement.start + (text.len() - code.len()), code));
+                for word in words(head(code)) {
+                    let list = by_word.entry(word).or_default();
+                    if list.last() != Some(&index) {
+                        list.push(index);
+                    }
+                }
             }
         }
+        Creations {
+            statements,
+            by_word,
+        }
     }
-    None
+
+    /// As [`creating_statement_at`], without a needle: the file and line.
+    pub(crate) fn find(&self, kind: &str, name: &str) -> Option<(String, usize)> {
+        self.find_at(kind, name, None)
+            .map(|(file, line, _)| (file, line))
+    }
+
+    /// As [`creating_statement_at`], on the index.
+    pub(crate) fn find_at(
+        &self,
+        kind: &str,
+        name: &str,
+        needle: Option<&regex::Regex>,
+    ) -> Option<(String, usize, usize)> {
+        let kind_pattern = kind
+            .split(' ')
+            .map(regex::escape)
+            .collect::<Vec<_>>()
+            .join(r"\s+");
+        let pattern = regex::Regex::new(&format!(
+            r#"(?is)^\s*create\s+(?:or\s+replace\s+)?(?:[a-z_]+\s+)*?{kind_pattern}\s+(?:if\s+not\s+exists\s+)?(?:(?:"[^"]+"|[\w$]+)\.)?"?{}"?(?:[\s(;]|$)"#,
+            regex::escape(name)
+        ))
+        .ok()?;
+        // A statement that creates `name` holds its first word in its head, unless the name
+        // itself holds a parenthesis or no word at all: then every statement is a candidate.
+        let first_word = words(name).next().filter(|_| !name.contains('('));
+        let all: Vec<usize>;
+        let candidates: &[usize] = match &first_word {
+            Some(word) => self.by_word.get(word).map_or(&[], Vec::as_slice),
+            None => {
+                all = (0..self.statements.len()).collect();
+                &all
+            }
+        };
+        candidates.iter().find_map(|&i| {
+            let (file, start, code) = self.statements[i];
+            if !pattern.is_match(code) {
+                return None;
+            }
+            let offset = needle
+                .and_then(|n| n.find(code))
+                .map_or(start, |m| start + m.start());
+            let (line, column) = crate::sql::line_col(&file.text, offset);
+            Some((file.rel.clone(), line, column))
+        })
+    }
+}
+
+/// A statement's head: up to its first parenthesis, at most [`HEAD`] bytes.
+fn head(code: &str) -> &str {
+    let end = code.find('(').unwrap_or(code.len()).min(HEAD);
+    let mut end = end.min(code.len());
+    while !code.is_char_boundary(end) {
+        end -= 1;
+    }
+    &code[..end]
+}
+
+/// The lowercased words of `text` (letters, digits, `_`, `$`).
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
 }
 
 /// The last statement of `files` (in their order; the gate's pending migrations) that changes
@@ -95,6 +170,10 @@ pub(crate) fn changing_statement(
     name: &str,
     table: Option<&str>,
 ) -> Option<(String, usize)> {
+    // Most runs have no pending files: no pattern to build per finding.
+    if files.is_empty() {
+        return None;
+    }
     let changes =
         regex::Regex::new(r"(?i)^(?:alter|create|drop|grant|revoke|comment|do|security)\b").ok()?;
     let names: Vec<regex::Regex> = std::iter::once(name)
@@ -166,6 +245,56 @@ mod tests {
         let full = root.join(path);
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(full, text).unwrap();
+    }
+
+    #[test]
+    fn the_creating_statement_is_the_first_in_replay_order_whatever_its_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| write_file(dir.path(), path, text);
+        write(
+            "migrations/0001_a.sql",
+            "-- notes\ncreate table public.notes (id uuid);\n\
+             create policy \"owners read their notes\" on notes for select using (true);\n\
+             create unique index if not exists notes_id_idx on notes (id);\n",
+        );
+        write(
+            "migrations/0002_b.sql",
+            "select 1;\ncreate or replace function public.is_admin(uid uuid) returns bool\n\
+             language sql as $$ select now() > now() $$;\ncreate table notes_archive (id uuid);\n\
+             create table \"Odd (name)\" (id int);\n",
+        );
+        let project = Project::discover(dir.path()).unwrap();
+        let index = Creations::new(&project);
+        let at = |kind, name| index.find(kind, name);
+        let a = Some(("migrations/0001_a.sql".to_string(), 2));
+        assert_eq!(at("table", "notes"), a);
+        assert_eq!(
+            at("policy", "owners read their notes"),
+            Some(("migrations/0001_a.sql".into(), 3))
+        );
+        assert_eq!(
+            at("index", "notes_id_idx"),
+            Some(("migrations/0001_a.sql".into(), 4))
+        );
+        assert_eq!(
+            at("function", "is_admin"),
+            Some(("migrations/0002_b.sql".into(), 2))
+        );
+        assert_eq!(
+            at("table", "notes_archive"),
+            Some(("migrations/0002_b.sql".into(), 4))
+        );
+        assert_eq!(
+            at("table", "Odd (name)"),
+            Some(("migrations/0002_b.sql".into(), 5))
+        );
+        assert_eq!(at("view", "notes"), None);
+        assert_eq!(at("table", "tags"), None);
+        let reader = regex::Regex::new(r"now\(\)").unwrap();
+        assert_eq!(
+            creating_statement_at(&project, "function", "is_admin", Some(&reader)),
+            Some(("migrations/0002_b.sql".into(), 3, 27))
+        );
     }
 
     #[test]

@@ -739,7 +739,11 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
     // container case costs a container's start and stop each, and CI waits on them.
     if kind == BackendKind::Container {
         cases.retain(|c| ON_THE_CONTAINER.contains(&c.name));
-        assert_eq!(cases.len(), ON_THE_CONTAINER.len(), "a container case was renamed");
+        assert_eq!(
+            cases.len(),
+            ON_THE_CONTAINER.len(),
+            "a container case was renamed"
+        );
     }
     // A container case mostly waits for its rehearsal container to start and stop: more of
     // them overlap than local clusters, which keep the cores busy.

@@ -225,6 +225,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let snapshot_text =
         std::fs::read_to_string(crate::snapshot::snapshot_path(project)).unwrap_or_default();
 
+    let creations = crate::locate::Creations::new(project);
     let mut report = StageReport::new(StageId::Lint, StageVerdict::Pass);
     let mut per_level: BTreeMap<Level, usize> = BTreeMap::new();
     let mut allowed = 0;
@@ -241,13 +242,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             &item.finding.anchor.name,
             table,
         )
-        .or_else(|| {
-            crate::locate::creating_statement(
-                project,
-                item.finding.anchor.kind,
-                &item.finding.anchor.name,
-            )
-        })
+        .or_else(|| creations.find(item.finding.anchor.kind, &item.finding.anchor.name))
         .unwrap_or_else(|| {
             (
                 snapshot_rel.clone(),
