@@ -112,16 +112,7 @@ pub async fn gate(project: &Project, options: &GateOptions, reporter: &mut dyn R
         );
     }
     report.stages.extend(after);
-    report.verdict = if report.error.is_none()
-        && report
-            .stages
-            .iter()
-            .all(|s| s.verdict != StageVerdict::Fail)
-    {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
+    report.verdict = report.verdict_from_stages();
     report.duration_ms = started.elapsed().as_millis() as u64;
     reporter.event(&Event::RunDone(&report));
     report

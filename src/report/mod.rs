@@ -328,6 +328,16 @@ impl Report {
         self.stages.iter().find(|s| s.name == name)
     }
 
+    /// The run's verdict once its stages are in: pass unless an error stopped it or a stage
+    /// failed.
+    pub fn verdict_from_stages(&self) -> Verdict {
+        if self.error.is_none() && self.stages.iter().all(|s| s.verdict != StageVerdict::Fail) {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+
     /// The process exit code this report stands for.
     pub fn exit_code(&self) -> i32 {
         use crate::error::exit;

@@ -87,16 +87,7 @@ pub async fn run_keeping(
             report.stages.push(stage);
         }
     }
-    report.verdict = if report.error.is_none()
-        && report
-            .stages
-            .iter()
-            .all(|s| s.verdict != StageVerdict::Fail)
-    {
-        Verdict::Pass
-    } else {
-        Verdict::Fail
-    };
+    report.verdict = report.verdict_from_stages();
     report.duration_ms = started.elapsed().as_millis() as u64;
     reporter.event(&Event::RunDone(&report));
     (report, replayed)
