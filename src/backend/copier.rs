@@ -1,16 +1,35 @@
 //! Many copies of one database (a `cargo test` test's own database, see
-//! `db_ci::testing::Shared`): made over one maintenance session, with the template's owner
-//! and settings read once rather than per copy.
+//! `db_ci::testing::Shared`): made over sessions of their own, with the template's owner
+//! and settings read once rather than per copy, and dropped over another.
+//!
+//! Why more than one session: with `STRATEGY FILE_COPY` each copy waits for two checkpoints,
+//! and a copy made beside another shares them (two copies at a time take little longer than
+//! one); and a drop (a checkpoint of its own, and a wait for the test's session to end)
+//! never holds up the copy a test is waiting for.
 
-use tokio_postgres::Client;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::{Client, Statement};
 
 use super::{apply_database_settings, database_owner, database_settings, DatabaseSetting, Server};
-use crate::error::Result;
-use crate::sql::quote_ident;
+use crate::error::{Error, Result};
+use crate::sql::{db_error_text, quote_ident};
+
+/// Sessions that make copies, used in turn.
+pub const MAKERS: usize = 2;
+
+/// How long a drop waits for the sessions on the copy to end on their own before it forces
+/// them off (the server then waits for them in steps of 100 ms).
+const DISCONNECT_WAIT: Duration = Duration::from_millis(200);
 
 /// Copies `template` as [`Server::create_database`] would, faster.
 pub struct Copier {
-    admin: Client,
+    makers: Vec<Client>,
+    next: AtomicUsize,
+    dropper: Client,
+    /// Whether anyone but the dropper is connected to database `$1`.
+    connected: Statement,
     template: String,
     owner: String,
     settings: Vec<DatabaseSetting>,
@@ -20,9 +39,20 @@ pub struct Copier {
 impl Server {
     /// A copier of `template`, a database of this server.
     pub async fn copier(&self, template: &str) -> Result<Copier> {
-        let admin = self.admin().await?;
-        let owner = database_owner(&admin, template).await?;
-        let settings = database_settings(&admin, template).await?;
+        let dropper = self.admin().await?;
+        let owner = database_owner(&dropper, template).await?;
+        let settings = database_settings(&dropper, template).await?;
+        let connected = dropper
+            .prepare(
+                "select exists (select 1 from pg_catalog.pg_stat_activity \
+                 where datname = $1 and pid <> pg_catalog.pg_backend_pid())",
+            )
+            .await
+            .map_err(|e| Error::environment(format!("prepare a copier: {}", db_error_text(&e))))?;
+        let mut makers = Vec::with_capacity(MAKERS);
+        for _ in 0..MAKERS {
+            makers.push(self.admin().await?);
+        }
         // FILE_COPY (15 and later) copies the template's files; the default (WAL_LOG) writes
         // every page through shared buffers and the WAL: about twice the server's work per
         // copy, and dropping the copy then evicts its pages one by one.
@@ -32,7 +62,10 @@ impl Server {
             ""
         };
         Ok(Copier {
-            admin,
+            makers,
+            next: AtomicUsize::new(0),
+            dropper,
+            connected,
             template: template.to_owned(),
             owner,
             settings,
@@ -51,12 +84,24 @@ impl Copier {
             quote_ident(&self.owner),
             self.strategy
         );
-        server.run_create(&self.admin, &sql, name).await?;
-        apply_database_settings(&self.admin, &self.settings, name).await
+        let admin = &self.makers[self.next.fetch_add(1, Ordering::Relaxed) % self.makers.len()];
+        server.run_create(admin, &sql, name).await?;
+        apply_database_settings(admin, &self.settings, name).await
     }
 
     /// Drops a copy (any database `server` created), forcing off its sessions.
     pub async fn drop(&self, server: &Server, name: &str) -> Result<()> {
-        server.drop_database_on(&self.admin, name).await
+        // A test's session closes as the test's runtime ends, a moment after the copy is
+        // given back: a forced drop that finds it still there waits 100 ms for it to go.
+        let started = Instant::now();
+        while started.elapsed() < DISCONNECT_WAIT {
+            match self.dropper.query_one(&self.connected, &[&name]).await {
+                Ok(row) if row.get::<_, bool>(0) => {
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+                _ => break,
+            }
+        }
+        server.drop_database_on(&self.dropper, name).await
     }
 }

@@ -156,18 +156,38 @@ async fn run_file(
         End::Commit => "commit",
         End::Rollback => "rollback",
     };
+    // A pipelined file writes its ledger row inside its transaction and has its session
+    // checked behind its close, in the same round trip.
+    let tail = pipeline::Tail {
+        record: match (end, options.record_ledger) {
+            (End::Commit, true) => record_sql(file, &statements),
+            _ => None,
+        },
+        check: end == End::Commit && session == platform::Session::Demoted,
+    };
     let sent = match (
         transaction,
         pipeline::plan(&file.text, &statements, session),
     ) {
-        (true, Some(messages)) => Some(pipeline::send(client, &messages, close).await),
+        (true, Some(messages)) => Some(pipeline::send(client, &messages, &tail, close).await),
         _ => None,
     };
+    let mut piped_check = None;
+    let piped = matches!(sent, Some(Some(_)));
     let closed = match sent {
         Some(Some(Piped::Failed(at, error))) => {
             return Err(map_error(file, &statements[at], &error, options, session))
         }
-        Some(Some(Piped::Ran(closed))) => closed,
+        Some(Some(Piped::Unrecorded(error))) => {
+            return Err(harness_failure(
+                file,
+                &format!("record the ledger: {}", db_error_text(&error)),
+            ))
+        }
+        Some(Some(Piped::Ran(closed, checked))) => {
+            piped_check = Some(checked);
+            closed
+        }
         retried => {
             if retried.is_some() {
                 // Sent as a pipeline, and refused a statement the platform runs as the
@@ -198,10 +218,18 @@ async fn run_file(
             .push("raised at the end of the file's transaction (COMMIT)".to_owned());
         return Err(failure);
     }
-    if let Err(message) = session.check(client).await {
+    let checked = match piped_check {
+        // Sent behind the close (a demoted session's), or not needed (the superuser's).
+        Some(Some(reply)) => reply
+            .map_err(|e| db_error_text(&e))
+            .and_then(|messages| platform::checked(&messages)),
+        Some(None) => Ok(()),
+        None => session.check(client).await,
+    };
+    if let Err(message) = checked {
         return Err(harness_failure(file, &message));
     }
-    if options.record_ledger {
+    if options.record_ledger && !piped {
         if let Err(e) = record(client, file, &statements).await {
             return Err(harness_failure(
                 file,
@@ -314,6 +342,46 @@ async fn record(
         }
     }
     Ok(())
+}
+
+/// [`record`]'s row as one simple query, for a file sent as a pipeline; `None` where there
+/// is nothing to record (a migration without a version). Values are dollar-quoted: the file
+/// may have changed how its session reads quoted strings (`standard_conforming_strings`).
+fn record_sql(file: &SqlFile, statements: &[sql::Statement]) -> Option<String> {
+    match file.kind {
+        FileKind::Migration => {
+            let version = file.version.as_ref()?;
+            let texts: Vec<String> = statements
+                .iter()
+                .map(|s| dollar_quote(s.text(&file.text)))
+                .collect();
+            Some(format!(
+                "insert into supabase_migrations.schema_migrations (version, name, statements) \
+                 values ({}, {}, array[{}]::text[]) on conflict (version) do nothing",
+                dollar_quote(&version.to_string()),
+                dollar_quote(&file.ledger_name()),
+                texts.join(", ")
+            ))
+        }
+        FileKind::Seed => Some(format!(
+            "insert into supabase_migrations.seed_files (path, hash) values ({}, {}) \
+             on conflict (path) do update set hash = excluded.hash",
+            dollar_quote(&file.rel),
+            dollar_quote(&seed_hash(file))
+        )),
+    }
+}
+
+/// `text` as a dollar-quoted literal, with a tag `text` does not contain.
+fn dollar_quote(text: &str) -> String {
+    let mut tag = "$dbci$".to_owned();
+    let mut n = 0;
+    // The first tag in the text and its close must be the close itself.
+    while format!("{text}{tag}").find(&tag) != Some(text.len()) {
+        n += 1;
+        tag = format!("$dbci{n}$");
+    }
+    format!("{tag}{text}{tag}")
 }
 
 fn harness_failure(file: &SqlFile, message: &str) -> FileFailure {
@@ -608,6 +676,15 @@ mod tests {
             Some("postgis")
         );
         assert_eq!(missing_extension("relation \"x\" does not exist"), None);
+    }
+
+    #[test]
+    fn dollar_quoting_survives_any_text() {
+        assert_eq!(dollar_quote("a 'b' \\n"), "$dbci$a 'b' \\n$dbci$");
+        assert_eq!(dollar_quote("x $dbci$ y"), "$dbci1$x $dbci$ y$dbci1$");
+        // A text ending in `$` next to the tag must not close it early.
+        assert_eq!(dollar_quote("x $dbci"), "$dbci1$x $dbci$dbci1$");
+        assert_eq!(dollar_quote(""), "$dbci$$dbci$");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! order on the replayed database, through the stage registry, [`Stages`]), reported in
 //! that order.
 
+use std::cell::RefCell;
 use std::time::Instant;
 
 use crate::backend::Server;
@@ -93,10 +94,25 @@ pub async fn run_keeping(
     (report, replayed)
 }
 
-/// Runs, one after another in their order, the stages after replay the relay still waits
-/// for (none that ended, all that were taken back), each reported through the relay.
-async fn later_stages(stages: &Stages, ctx: &StageContext<'_>, relay: &Relay<'_>) {
-    for name in StageId::after_replay() {
+/// The stages after replay no lane has taken yet, in report order: each lane (a database in
+/// the replayed state) takes the next one when it is free, so a stage runs as soon as either
+/// database is free for it, and the report keeps its order through the relay.
+struct Queue(RefCell<std::collections::VecDeque<StageId>>);
+
+impl Queue {
+    fn all() -> Queue {
+        Queue(RefCell::new(StageId::after_replay().collect()))
+    }
+
+    fn take(&self) -> Option<StageId> {
+        self.0.borrow_mut().pop_front()
+    }
+}
+
+/// Runs, one after another, the stages after replay the relay still waits for (none that
+/// ended, all that were taken back) that `queue` still holds, each reported through the relay.
+async fn later_stages(stages: &Stages, ctx: &StageContext<'_>, relay: &Relay<'_>, queue: &Queue) {
+    while let Some(name) = queue.take() {
         let mut sink = relay.sink(name);
         if !relay.heard(&sink) {
             break;
@@ -213,10 +229,12 @@ async fn run_stages(
     // The later stages see the replayed state after pass 2; they run even when idempotence
     // failed, since a failed pass-2 file rolled back and the database still holds a complete
     // replay. Beside each other, one server core each: pass 2 and its comparisons in place,
-    // every later stage one after another on a clone of the pass-1 state made before pass 2
+    // the later stages one after another on a clone of the pass-1 state made before pass 2
     // (a stage that clones it needs it to itself). When pass 2 leaves the state as pass 1 did
-    // (the idempotence stage passes) they saw what they would have seen after it; otherwise
-    // they are taken back and run again after pass 2, as a sequential run does.
+    // (the idempotence stage passes) they saw what they would have seen after it, and the
+    // pass-1 database, free again, takes the later stages the clone has not begun: the two
+    // lanes share them, each taking the next when it is free. Otherwise they are taken back
+    // and run again after pass 2, as a sequential run does.
     let beside = !options.sequential
         && options.selected(StageId::Idempotence)
         && StageId::after_replay().any(|name| options.selected(name));
@@ -244,6 +262,7 @@ async fn run_stages(
             .chain(StageId::after_replay())
             .collect(),
     );
+    let queue = Queue::all();
     let pass2 = async {
         let mut sink = relay.sink(StageId::Idempotence);
         let result = match options.selected(StageId::Idempotence) {
@@ -269,15 +288,27 @@ async fn run_stages(
             relay.take_back();
         }
         relay.done(sink, result);
+        if same_state && ahead_ctx.is_some() {
+            later_stages(&stages, &ctx, &relay, &queue).await;
+        }
     };
+    let mut taken_back = false;
     match &ahead_ctx {
         Some(ahead_ctx) => {
-            futures_util::future::join(pass2, later_stages(&stages, ahead_ctx, &relay)).await;
+            let ahead = async {
+                later_stages(&stages, ahead_ctx, &relay, &queue).await;
+            };
+            futures_util::future::join(pass2, ahead).await;
+            taken_back = relay.was_taken_back();
         }
         None => pass2.await,
     }
     // Not run yet, or taken back: on the state after pass 2.
-    later_stages(&stages, &ctx, &relay).await;
+    let rest = match taken_back {
+        true => Queue::all(),
+        false => queue,
+    };
+    later_stages(&stages, &ctx, &relay, &rest).await;
     if let Some(ahead_db) = &ahead_db {
         // Its space back now (the server drops what is left when it stops).
         let _ = server.drop_database(ahead_db).await;

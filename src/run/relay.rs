@@ -97,6 +97,11 @@ impl<'r> Relay<'r> {
         }
     }
 
+    /// Whether [`Relay::take_back`] was called.
+    pub fn was_taken_back(&self) -> bool {
+        self.state.borrow().round > 0
+    }
+
     fn index(&self, id: StageId) -> usize {
         self.state
             .borrow()

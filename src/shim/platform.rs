@@ -317,18 +317,11 @@ impl Session {
         if self == Session::Superuser {
             return Ok(());
         }
-        let row = client
-            .query_one("select session_user::text, current_user::text", &[])
+        let messages = client
+            .simple_query(CHECK_QUERY)
             .await
             .map_err(|e| crate::sql::db_error_text(&e))?;
-        let (session, current): (String, String) = (row.get(0), row.get(1));
-        if session != PLATFORM_ROLE {
-            return Err(format!(
-                "the file left its session authorised as `{session}` (current role `{current}`): \
-                 on the platform `postgres` cannot change its session authorization"
-            ));
-        }
-        Ok(())
+        checked(&messages)
     }
 
     /// The note for a statement the demoted `postgres` was refused: the platform refuses it
@@ -345,6 +338,31 @@ impl Session {
             || text.contains("must be owner of event trigger");
         superuser_only.then(|| PLATFORM_NOTE.to_owned())
     }
+}
+
+/// What [`Session::check`] reads: the session's user and role after a file (a demoted
+/// session only). A file sent as one pipeline sends it behind its close ([`checked`]).
+pub const CHECK_QUERY: &str = "select session_user::text, current_user::text";
+
+/// [`Session::check`]'s verdict on the reply to [`CHECK_QUERY`].
+pub fn checked(messages: &[SimpleQueryMessage]) -> Result<(), String> {
+    let row = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some((
+            row.get(0).unwrap_or_default().to_owned(),
+            row.get(1).unwrap_or_default().to_owned(),
+        )),
+        _ => None,
+    });
+    let Some((session, current)) = row else {
+        return Err("read the session's user: no row".to_owned());
+    };
+    if session != PLATFORM_ROLE {
+        return Err(format!(
+            "the file left its session authorised as `{session}` (current role `{current}`): \
+             on the platform `postgres` cannot change its session authorization"
+        ));
+    }
+    Ok(())
 }
 
 /// What a statement the platform's `postgres` may not run is told.

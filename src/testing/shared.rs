@@ -10,7 +10,6 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -18,7 +17,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::{OnceCell, RwLock};
 
 use super::{Checked, Gate};
-use crate::backend::copier::Copier;
+use crate::backend::copier::{self, Copier};
 use crate::backend::{Connection, Server};
 use crate::error::{Error, Result};
 use crate::report::{Report, StageVerdict};
@@ -193,14 +192,19 @@ struct Base {
     kept: RwLock<Option<Kept>>,
     connection: Connection,
     /// Copies made ahead, while tests run: a test takes one without waiting for the server.
-    ready: Mutex<Vec<String>>,
-    /// Whether a task is making copies ahead.
-    refilling: AtomicBool,
+    ahead: Mutex<Ahead>,
 }
 
-/// How many copies are made ahead: enough that tests on both cores of a small machine find
-/// one ready.
-const AHEAD: usize = 2;
+/// The copies made ahead, and how many are being made.
+#[derive(Default)]
+struct Ahead {
+    ready: Vec<String>,
+    making: usize,
+}
+
+/// How many copies are kept ready or on their way: enough that tests on both cores of a
+/// small machine find one ready while the next are made, one per copier session.
+const AHEAD: usize = 3;
 
 struct Kept {
     // Before `checked`: its session closes before the server stops.
@@ -243,8 +247,7 @@ impl Base {
         let base = Arc::new(Base {
             connection: replayed.server.connection.clone(),
             kept: RwLock::new(Some(Kept { copier, checked })),
-            ready: Mutex::new(Vec::new()),
-            refilling: AtomicBool::new(false),
+            ahead: Mutex::new(Ahead::default()),
         });
         stop_at_exit(base.clone());
         Ok(base)
@@ -252,7 +255,7 @@ impl Base {
 
     /// A copy of the replayed database nobody used: one made ahead, else a new one.
     async fn copy(self: &Arc<Self>) -> Result<String> {
-        let ahead = self.ready.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let ahead = self.ahead().ready.pop();
         self.make_ahead();
         match ahead {
             Some(name) => Ok(name),
@@ -263,26 +266,29 @@ impl Base {
         }
     }
 
-    /// Tops the copies made ahead up to [`AHEAD`], on the shared runtime, one task at a time.
+    fn ahead(&self) -> std::sync::MutexGuard<'_, Ahead> {
+        self.ahead.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Tops the copies made ahead up to [`AHEAD`], on the shared runtime, as many at a time
+    /// as the copier has sessions to make them on.
     fn make_ahead(self: &Arc<Self>) {
-        if self.refilling.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        let base = self.clone();
-        runtime().spawn(async move {
-            while base.ready.lock().unwrap_or_else(|p| p.into_inner()).len() < AHEAD {
-                match base.make_copy().await {
-                    Ok(name) => base
-                        .ready
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push(name),
-                    // The test that finds none makes its own copy and reports the error.
-                    Err(_) => break,
+        let mut ahead = self.ahead();
+        while ahead.ready.len() + ahead.making < AHEAD && ahead.making < copier::MAKERS {
+            ahead.making += 1;
+            let base = self.clone();
+            runtime().spawn(async move {
+                let made = base.make_copy().await;
+                let mut ahead = base.ahead();
+                ahead.making -= 1;
+                // On an error the test that finds none makes its own copy and reports it.
+                if let Ok(name) = made {
+                    ahead.ready.push(name);
+                    drop(ahead);
+                    base.make_ahead();
                 }
-            }
-            base.refilling.store(false, Ordering::Release);
-        });
+            });
+        }
     }
 
     /// A new copy of the replayed database (`CREATE DATABASE … TEMPLATE`).
