@@ -1,7 +1,8 @@
 //! The sequencer of `db-ci run`: load every stage (all input checked), boot, shim, replay
-//! (pass 1), then idempotence beside every stage after replay (in [`StageId::after_replay`]
-//! order on the replayed database, through the stage registry, [`Stages`]), reported in
-//! that order.
+//! (pass 1), then idempotence beside the stages after replay (taken in
+//! [`StageId::after_replay`] order by two lanes, a clone of the replayed database and, once
+//! pass 2 passes, the replayed database itself; run through the stage registry, [`Stages`]),
+//! reported in that order.
 
 use std::cell::RefCell;
 use std::time::Instant;

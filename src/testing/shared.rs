@@ -203,8 +203,8 @@ struct Ahead {
 }
 
 /// How many copies are kept ready or on their way: enough that tests on both cores of a
-/// small machine find one ready while the next are made, one per copier session.
-const AHEAD: usize = 3;
+/// small machine find one ready while the copier's sessions make the next.
+const AHEAD: usize = 4;
 
 struct Kept {
     // Before `checked`: its session closes before the server stops.
