@@ -72,8 +72,7 @@ fn expand_url(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String,
     };
     for (key, value) in lookup(&service, env)? {
         if !present.contains(&key) {
-            let value: String = ::url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-            kept.push(format!("{key}={value}"));
+            kept.push(format!("{key}={}", percent_encode(&value)));
         }
     }
     Ok(if kept.is_empty() {
@@ -81,6 +80,19 @@ fn expand_url(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String,
     } else {
         format!("{base}?{}", kept.join("&"))
     })
+}
+
+/// `text` as a URL query value tokio-postgres decodes back: every byte but the unreserved
+/// ones percent-encoded (a space as `%20`: `+` would stay a plus).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// The settings a URL without its query names: userinfo, host, port, database.
@@ -247,6 +259,7 @@ mod tests {
         let url = expand("postgresql://me@/?service=prod", &env).unwrap();
         let config: tokio_postgres::Config = url.parse().unwrap();
         assert_eq!(config.get_user(), Some("me"));
+        assert_eq!(config.get_password(), Some(&b"Svc pw 1 x"[..]));
         assert_eq!(config.get_dbname(), Some("main"));
         assert_eq!(config.get_ports(), &[6543]);
         let env = env_of(&[
