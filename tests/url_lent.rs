@@ -279,3 +279,74 @@ async fn found_passwords_and_validity_are_restored_after_the_run() {
     drop(admin);
     server.shutdown().await;
 }
+
+/// A project whose migration creates a tablespace and writes `ALTER SYSTEM` settings (one
+/// new, one that was there): after the run the tablespace and the new setting are gone, and
+/// the changed one is named in a warning (its value as found is not written down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_tablespace_and_system_settings_are_removed_or_named() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
+        return;
+    };
+    admin
+        .batch_execute("alter system set work_mem = '5MB'")
+        .await
+        .unwrap();
+    let data: String = admin
+        .query_one("show data_directory", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let owner = std::fs::metadata(&data).unwrap();
+    let place = tempfile::tempdir().unwrap();
+    let location = place.path().join("ts");
+    std::fs::create_dir(&location).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    std::os::unix::fs::chown(&location, Some(owner.uid()), Some(owner.gid())).unwrap();
+    std::os::unix::fs::chown(place.path(), Some(owner.uid()), Some(owner.gid())).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("supabase/migrations")).unwrap();
+    std::fs::write(root.join("supabase/config.toml"), "").unwrap();
+    std::fs::write(
+        root.join("supabase/migrations/20240101000000_cluster.sql"),
+        format!(
+            "-- db-ci: no-transaction\n\
+             create tablespace made_here location '{}';\n\
+             alter system set log_min_duration_statement = 1234;\n\
+             alter system set work_mem = '7MB';\n",
+            location.display()
+        ),
+    )
+    .unwrap();
+    let state = || async {
+        let rows = admin
+            .query(
+                "select 'tablespace ' || spcname from pg_tablespace union all \
+                 select 'system ' || name from pg_file_settings \
+                 where sourcefile like '%postgresql.auto.conf' order by 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect::<Vec<String>>()
+    };
+    let found = state().await;
+    for round in 1..=2 {
+        let (code, text) = replay_off_thread(root, &url, &[]).await;
+        assert_eq!(code, Some(0), "round {round}: {text}");
+        for said in [
+            "removed tablespace made_here",
+            "removed ALTER SYSTEM setting log_min_duration_statement",
+        ] {
+            assert!(text.contains(said), "round {round}: `{said}` missing: {text}");
+        }
+        // The second run finds work_mem as the first left it: nothing to name then.
+        let changed = "ALTER SYSTEM setting work_mem was changed";
+        assert_eq!(text.contains(changed), round == 1, "round {round}: {text}");
+        assert_eq!(state().await, found, "round {round}: {text}");
+    }
+    drop(admin);
+    server.shutdown().await;
+}

@@ -340,7 +340,17 @@ async fn lock_and_count_others(client: &Client, own: &str) -> Result<i64> {
         .map_err(|e| Error::environment(format!("count db-ci runs: {}", db_error_text(&e))))
 }
 
-async fn ledger(client: &Client) -> Result<Option<Roles>> {
+/// What the ledger role's comment holds: the roles as found and, apart, what else in the
+/// cluster a run may leave ([`super::outside`]; `None` in a ledger of an older db-ci).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Ledger {
+    #[serde(flatten)]
+    roles: Roles,
+    #[serde(default)]
+    cluster: Option<super::outside::Cluster>,
+}
+
+async fn ledger(client: &Client) -> Result<Option<Ledger>> {
     let row = client
         .query_opt(
             "select d.description from pg_catalog.pg_roles r \
@@ -368,7 +378,7 @@ pub async fn enter(client: &Client, own: &str) -> Result<Vec<String>> {
         let mut lines = Vec::new();
         match ledger(client).await? {
             Some(found) if others == 0 => {
-                let undone = put_back(client, &found).await?;
+                let undone = put_back(client, &found.roles).await?;
                 if !undone.is_empty() {
                     lines.push(format!(
                         "undid what an interrupted db-ci run left on the server's roles: {}",
@@ -378,7 +388,10 @@ pub async fn enter(client: &Client, own: &str) -> Result<Vec<String>> {
             }
             Some(_) => {}
             None => {
-                let found = read(client).await?;
+                let found = Ledger {
+                    roles: read(client).await?,
+                    cluster: Some(super::outside::read(client).await?),
+                };
                 let json = serde_json::to_string(&found).unwrap_or_default();
                 client
                     .batch_execute(&format!(
@@ -413,9 +426,11 @@ pub async fn leave(client: &Client, own: &str) -> Vec<String> {
         return Vec::new();
     };
     let mut lines = Vec::new();
+    let mut cluster = None;
     if others == 0 {
         if let Ok(Some(found)) = ledger(client).await {
-            match put_back(client, &found).await {
+            cluster = found.cluster.clone();
+            match put_back(client, &found.roles).await {
                 Ok(done) => lines = done,
                 Err(e) => eprintln!("db-ci: warning: could not restore the server's roles: {e}"),
             }
@@ -427,7 +442,11 @@ pub async fn leave(client: &Client, own: &str) -> Vec<String> {
     }
     if client.batch_execute("commit").await.is_err() {
         let _ = client.batch_execute("rollback").await;
-        lines.clear();
+        return Vec::new();
+    }
+    // Neither DROP TABLESPACE nor ALTER SYSTEM runs in a transaction block: after the commit.
+    if let Some(found) = cluster {
+        lines.extend(super::outside::put_back(client, &found).await);
     }
     lines
 }

@@ -4,6 +4,7 @@
 pub mod container;
 pub mod copier;
 pub mod lent;
+pub mod outside;
 pub mod local;
 pub mod owner;
 pub mod roles;
