@@ -171,7 +171,8 @@ chroot "$root" install -d -o postgres -g postgres -m 3775 /var/run/postgresql
 chroot "$root" install -d -o postgres -g postgres -m 1777 /var/lib/postgresql/data
 # An initialised cluster the entrypoint copies instead of running initdb (its
 # initialised_fits says when): what the entrypoint's initdb would write, minus the password.
-chroot --userspec=postgres:postgres "$root" env -i LANG="$lang" \
+chmod 0755 "$root"  # mktemp made it 0700: the image's / must let postgres through
+chroot --userspec=postgres:postgres "$root" /usr/bin/env -i LANG="$lang" \
   PATH="/usr/lib/postgresql/$PG_MAJOR/bin:/usr/bin:/bin" \
   initdb --username=postgres --no-sync -D /var/lib/postgresql/initialised >/dev/null
 for tool in setpriv runuser; do
