@@ -34,8 +34,10 @@ fn expand_key_values(
     let Some(service) = named.map(|s| s.value.clone()).or_else(|| env("PGSERVICE")) else {
         return Ok(conninfo.to_owned());
     };
-    let mut kept: Vec<crate::redact::Setting> =
-        settings.into_iter().filter(|s| s.key != "service").collect();
+    let mut kept: Vec<crate::redact::Setting> = settings
+        .into_iter()
+        .filter(|s| s.key != "service")
+        .collect();
     for (key, value) in lookup(&service, env)? {
         if !kept.iter().any(|s| s.key == key) {
             kept.push(crate::redact::Setting { key, value });
@@ -228,10 +230,7 @@ mod tests {
         let sys = dir.path().join("sys");
         std::fs::create_dir(&sys).unwrap();
         std::fs::write(sys.join("pg_service.conf"), system).unwrap();
-        let (u, s) = (
-            user_file.display().to_string(),
-            sys.display().to_string(),
-        );
+        let (u, s) = (user_file.display().to_string(), sys.display().to_string());
         (dir, u, s)
     }
 
@@ -293,6 +292,8 @@ mod tests {
         assert!(!error.contains("SecretWithoutEquals"), "{error}");
         let (_dir, user, sys) = files("[s]\nservice=t\n", "");
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
-        assert!(expand("service=s", &env).unwrap_err().contains("service inside"));
+        assert!(expand("service=s", &env)
+            .unwrap_err()
+            .contains("service inside"));
     }
 }

@@ -154,7 +154,11 @@ async fn a_service_files_settings_and_password_are_used_and_never_shown() {
     let user_file = files.path().join("services.conf");
     std::fs::write(
         &user_file,
-        format!("# the user's\n{}{}", section("lent", SECRET), section("wrong", "Wrong svc 9x")),
+        format!(
+            "# the user's\n{}{}",
+            section("lent", SECRET),
+            section("wrong", "Wrong svc 9x")
+        ),
     )
     .unwrap();
     let sysconf = files.path().join("etc");
@@ -168,7 +172,11 @@ async fn a_service_files_settings_and_password_are_used_and_never_shown() {
     );
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
     let fixture = fixture.to_str().unwrap();
-    let files_env = [("HOME", home), ("PGSERVICEFILE", user_file), ("PGSYSCONFDIR", sysconf)];
+    let files_env = [
+        ("HOME", home),
+        ("PGSERVICEFILE", user_file),
+        ("PGSYSCONFDIR", sysconf),
+    ];
     let replay = |url: &str, extra: &[(&str, &str)]| {
         let mut env = files_env.to_vec();
         env.extend_from_slice(extra);

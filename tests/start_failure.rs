@@ -85,8 +85,15 @@ fn a_server_that_exits_at_start_is_reported_at_once_with_its_log() {
 }
 
 fn docker(args: &[&str]) -> String {
-    let out = std::process::Command::new("docker").args(args).output().unwrap();
-    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
@@ -98,7 +105,11 @@ fn derived_image(base: &str, tag: &str, entrypoint: Option<&str>, init_script: O
         let file = dir.path().join("zz-db-ci-test.sh");
         std::fs::write(&file, script).unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o755)).unwrap();
-        docker(&["cp", file.to_str().unwrap(), &format!("{id}:/docker-entrypoint-initdb.d/")]);
+        docker(&[
+            "cp",
+            file.to_str().unwrap(),
+            &format!("{id}:/docker-entrypoint-initdb.d/"),
+        ]);
     }
     let mut commit = vec!["commit".to_owned()];
     if let Some(entrypoint) = entrypoint {
@@ -111,7 +122,14 @@ fn derived_image(base: &str, tag: &str, entrypoint: Option<&str>, init_script: O
 
 /// Containers this test's runs left, found by the label db-ci puts on every container.
 fn containers_of(image: &str) -> String {
-    docker(&["ps", "-a", "--filter", &format!("ancestor={image}"), "--format", "{{.ID}}"])
+    docker(&[
+        "ps",
+        "-a",
+        "--filter",
+        &format!("ancestor={image}"),
+        "--format",
+        "{{.ID}}",
+    ])
 }
 
 #[test]
@@ -151,12 +169,18 @@ fn a_container_that_exits_at_start_is_reported_at_once_with_its_log() {
         let _ = docker(&["rmi", "-f", &tag]);
         assert_eq!(code, Some(3), "{what}: {text}");
         assert!(text.contains("exited at start"), "{what}: {text}");
-        assert!(text.contains(quoted), "{what}: the log line is quoted: {text}");
+        assert!(
+            text.contains(quoted),
+            "{what}: the log line is quoted: {text}"
+        );
         assert!(
             !text.contains("\\n\", \""),
             "{what}: the log is quoted as lines, not as a list: {text}"
         );
-        assert!(took < Duration::from_secs(20), "{what}: took {took:?}: {text}");
+        assert!(
+            took < Duration::from_secs(20),
+            "{what}: took {took:?}: {text}"
+        );
         assert!(left.is_empty(), "{what}: containers left: {left}");
     }
 }

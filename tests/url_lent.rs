@@ -244,7 +244,14 @@ async fn found_passwords_and_validity_are_restored_after_the_run() {
             .await
             .unwrap();
         rows.iter()
-            .map(|r| format!("{} {} {}", r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, String>(2)))
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.get::<_, String>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2)
+                )
+            })
             .collect::<Vec<_>>()
     };
     let found = stored().await;
@@ -271,9 +278,15 @@ async fn found_passwords_and_validity_are_restored_after_the_run() {
             "no_pw: password removed",
             "VALID UNTIL",
         ] {
-            assert!(text.contains(said), "round {round}: `{said}` missing: {text}");
+            assert!(
+                text.contains(said),
+                "round {round}: `{said}` missing: {text}"
+            );
         }
-        assert!(!text.contains("SCRAM-SHA-256$"), "round {round}: a hash is printed: {text}");
+        assert!(
+            !text.contains("SCRAM-SHA-256$"),
+            "round {round}: a hash is printed: {text}"
+        );
         assert_eq!(stored().await, found, "round {round}: {text}");
     }
     drop(admin);
@@ -340,7 +353,10 @@ async fn a_projects_tablespace_and_system_settings_are_removed_or_named() {
             "removed tablespace made_here",
             "removed ALTER SYSTEM setting log_min_duration_statement",
         ] {
-            assert!(text.contains(said), "round {round}: `{said}` missing: {text}");
+            assert!(
+                text.contains(said),
+                "round {round}: `{said}` missing: {text}"
+            );
         }
         // The second run finds work_mem as the first left it: nothing to name then.
         let changed = "ALTER SYSTEM setting work_mem was changed";

@@ -501,7 +501,10 @@ async fn restore_passwords(client: &Client, found: &Roles) -> Result<Vec<String>
         )
         .await
         .map_err(|e| {
-            Error::environment(format!("read the server's passwords: {}", db_error_text(&e)))
+            Error::environment(format!(
+                "read the server's passwords: {}",
+                db_error_text(&e)
+            ))
         })?;
     let mut done = Vec::new();
     for row in rows {

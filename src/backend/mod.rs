@@ -4,8 +4,8 @@
 pub mod container;
 pub mod copier;
 pub mod lent;
-pub mod outside;
 pub mod local;
+pub mod outside;
 pub mod owner;
 pub mod roles;
 pub mod sweep;

@@ -27,7 +27,10 @@ pub async fn read(client: &Client) -> Result<Cluster> {
         ))
     };
     let tablespaces = client
-        .query("select spcname::text from pg_catalog.pg_tablespace order by 1", &[])
+        .query(
+            "select spcname::text from pg_catalog.pg_tablespace order by 1",
+            &[],
+        )
         .await
         .map_err(fail)?
         .iter()
@@ -120,7 +123,9 @@ pub async fn put_back(client: &Client, found: &Cluster) -> Vec<String> {
         }
     }
     if reload {
-        let _ = client.batch_execute("select pg_catalog.pg_reload_conf()").await;
+        let _ = client
+            .batch_execute("select pg_catalog.pg_reload_conf()")
+            .await;
     }
     done
 }
