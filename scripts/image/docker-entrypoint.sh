@@ -229,21 +229,28 @@ main() {
 			verify_minimum_env
 			# Let an unreadable init directory fail early, before initdb.
 			ls /docker-entrypoint-initdb.d/ > /dev/null 2>&1 || :
+			local copied='' init_files
 			if initialised_fits; then
 				copy_initialised
+				copied=1
 			else
 				init_database_dir
 			fi
 			setup_conf "$@"
 
-			export PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}"
-			temp_server_start "$@"
-			setup_db
 			shopt -s nullglob
-			process_init_files /docker-entrypoint-initdb.d/*
+			init_files=(/docker-entrypoint-initdb.d/*)
 			shopt -u nullglob
-			temp_server_stop
-			unset PGPASSWORD
+			# A copied cluster already has its password and the `postgres` database: a setup
+			# server is only started when there is something for it to do.
+			if [ -z "$copied" ] || [ "${#init_files[@]}" -gt 0 ] || [ "$POSTGRES_DB" != postgres ]; then
+				export PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}"
+				temp_server_start "$@"
+				setup_db
+				process_init_files "${init_files[@]}"
+				temp_server_stop
+				unset PGPASSWORD
+			fi
 
 			printf '\nPostgreSQL init process complete; ready for start up.\n\n'
 		else
