@@ -28,6 +28,7 @@ use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
 use self::record::{Recorded, Recording};
 use self::spec::Operation;
+use crate::catalog::QualifiedName;
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
@@ -43,8 +44,9 @@ const STAGE: StageId = StageId::Rls;
 inventory::submit!(crate::stage::Registration {
     id: StageId::Rls,
     load: |input| {
-        // Each case's shape, checked as the planner will read it: on invented targets,
-        // since the catalog is not there yet.
+        // What only planning finds (a template naming no actor, a denial by any error with
+        // nobody allowed), on invented targets since the catalog is not there yet: each
+        // case's shape was checked when its file was loaded.
         for file in input.policy_files {
             if let Some((pos, message)) = plan::check(file).into_iter().next() {
                 return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
@@ -59,7 +61,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let files = match policy_tests::files_for(
         ctx.project,
         ctx.policy_files,
-        |f| !f.spec.cases.is_empty(),
+        |f| !f.cases.is_empty(),
         "RLS cases (`cases:`)",
     ) {
         Ok(files) => files,
@@ -292,15 +294,19 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 async fn target_info(
     client: &Client,
     file: &PolicyFile,
-) -> Result<BTreeMap<(String, String), TargetInfo>> {
+) -> Result<BTreeMap<QualifiedName, TargetInfo>> {
     let mut targets = BTreeMap::new();
-    for case in &file.spec.cases {
-        let Some((schema, table)) = plan::case_target(&case.value) else {
+    for case in &file.cases {
+        let Some(relation) = case.relation() else {
             continue;
         };
-        if targets.contains_key(&(schema.clone(), table.clone())) {
+        if targets.contains_key(&relation) {
             continue;
         }
+        let QualifiedName {
+            schema,
+            name: table,
+        } = &relation;
         let row = client
             .query_opt(
                 "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
@@ -309,10 +315,10 @@ async fn target_info(
                                   where i.indrelid = c.oid and i.indisprimary), '{}'), c.relkind in ('r', 'p') \
                  from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
                  where n.nspname = $1 and c.relname = $2",
-                &[&schema, &table],
+                &[schema, table],
             )
             .await
-            .map_err(|e| Error::environment(format!("read table {schema}.{table}: {}", db_error_text(&e))))?;
+            .map_err(|e| Error::environment(format!("read table {relation}: {}", db_error_text(&e))))?;
         let info = match row {
             Some(row) => TargetInfo {
                 qualified: format!("{schema}.{table}"),
@@ -322,7 +328,7 @@ async fn target_info(
             },
             None => TargetInfo::default(),
         };
-        targets.insert((schema, table), info);
+        targets.insert(relation, info);
     }
     Ok(targets)
 }
@@ -405,7 +411,7 @@ async fn run_file(
     let (scenarios, indexed): (Vec<_>, Vec<_>) = cells
         .iter()
         .enumerate()
-        .partition(|(_, cell)| cell.scenario.is_some());
+        .partition(|(_, cell)| cell.scenario().is_some());
     let per_worker = indexed.len().div_ceil(workers);
     let chunks: Vec<&[(usize, &Cell)]> = indexed.chunks(per_worker.max(1)).collect();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<CellResult>>();
@@ -491,18 +497,17 @@ async fn run_file(
         let actor = &cell.actor;
         // The claims are in the statement's request.jwt.claims.
         let mut notes = Vec::new();
-        if cell.scenario.is_some() {
+        if cell.scenario().is_some() {
             notes.push(
                 "this step ran after the scenario's earlier steps, in the same transaction"
                     .to_owned(),
             );
         }
-        if cell.operation != Operation::Sql {
+        if let Some(relation) = cell.relation() {
             let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
             if !explained.contains_key(&key) {
                 let lines =
-                    explain::explain(&clients[0], &cell.target, &actor.db_role, cell.operation)
-                        .await?;
+                    explain::explain(&clients[0], relation, &actor.db_role, cell.operation).await?;
                 explained.insert(key.clone(), lines);
             }
             notes.extend(explained[&key].iter().cloned());
@@ -564,7 +569,7 @@ fn record_cells(
         let Some(to) = case.cell.as_ref().and_then(|c| c.observed.expectation()) else {
             continue;
         };
-        if cell.expect == Some(to) || cell.scenario.is_some() {
+        if cell.expect == Some(to) || cell.scenario().is_some() {
             continue;
         }
         let r = Recorded {
@@ -606,7 +611,7 @@ fn keep_recordings(
         .map(|r| {
             leaks::review(
                 r,
-                file.spec.cases.get(r.case_index).map(|c| &c.value),
+                file.cases.iter().find(|c| c.index == r.case_index),
                 file.actors.get(&r.actor),
                 policies.get(&r.target).map_or(&[], Vec::as_slice),
             )
@@ -686,7 +691,7 @@ async fn vacuous_sql_cases(
     let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (position, index) in case_cells.iter().enumerate() {
         // A scenario's allowed step shows it can succeed (planning requires one).
-        if cells[*index].operation == Operation::Sql && cells[*index].scenario.is_none() {
+        if cells[*index].operation == Operation::Sql && cells[*index].scenario().is_none() {
             by_case
                 .entry(cells[*index].case_line)
                 .or_default()

@@ -282,8 +282,9 @@ pub fn diff(old: &PolicyFileSpec, new: &PolicyFileSpec) -> Vec<String> {
         if before.is_none() {
             lines.push(format!("case `{}` added", case.name));
         }
-        let target = super::plan::case_target(case)
-            .map_or_else(|| "sql".to_owned(), |(s, t)| format!("{s}.{t}"));
+        let target = case
+            .relation()
+            .map_or_else(|| "sql".to_owned(), |relation| relation.to_string());
         for operation in Operation::TABLE_OPERATIONS
             .into_iter()
             .chain([Operation::Sql])
