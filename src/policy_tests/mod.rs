@@ -248,6 +248,19 @@ fn load_file(
     Ok(file)
 }
 
+/// Why a stage that reads policy-test files has none to read: the reason it is skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoWork {
+    #[error("no policy tests in {folder}")]
+    NoFiles { folder: String },
+    #[error("no {what} in the {files} policy-test file(s) of {folder}")]
+    NoneWith {
+        what: String,
+        files: usize,
+        folder: String,
+    },
+}
+
 /// The policy-test files a stage has work in (`has` says which), or why the stage is
 /// skipped: no policy tests at all, or none with `what` (e.g. "RLS cases (`cases:`)").
 pub fn files_for<'a>(
@@ -255,7 +268,7 @@ pub fn files_for<'a>(
     files: &'a [PolicyFile],
     has: impl Fn(&PolicyFile) -> bool,
     what: &str,
-) -> std::result::Result<Vec<&'a PolicyFile>, String> {
+) -> std::result::Result<Vec<&'a PolicyFile>, NoWork> {
     let folder = project
         .policy_tests
         .strip_prefix(&project.root)
@@ -264,11 +277,12 @@ pub fn files_for<'a>(
         .to_string();
     let chosen: Vec<&PolicyFile> = files.iter().filter(|f| has(f)).collect();
     match (files.is_empty(), chosen.is_empty()) {
-        (true, _) => Err(format!("no policy tests in {folder}")),
-        (false, true) => Err(format!(
-            "no {what} in the {} policy-test file(s) of {folder}",
-            files.len()
-        )),
+        (true, _) => Err(NoWork::NoFiles { folder }),
+        (false, true) => Err(NoWork::NoneWith {
+            what: what.to_owned(),
+            files: files.len(),
+            folder,
+        }),
         (false, false) => Ok(chosen),
     }
 }

@@ -65,7 +65,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         "RLS cases (`cases:`)",
     ) {
         Ok(files) => files,
-        Err(reason) => return Ok(StageReport::skipped(STAGE, reason)),
+        Err(reason) => return Ok(StageReport::skipped(STAGE, reason.to_string())),
     };
 
     // Actors bound to seeded users get their ids and claims from the replayed database.
@@ -620,10 +620,13 @@ fn keep_recordings(
     let lines = leaks::for_review(recorded, &reviewed);
     let mode = ctx.options.record.expect("recordings only while recording");
     let target = if !mode.writes() {
-        Err("recording is off in CI (CI=true)".to_owned())
+        Err(NotWritten::Ci)
     } else {
         record::rewrite(&file.text, &file.spec, recorded)
-            .map_err(|e| format!("write the recording into {}: {e}", file.rel))
+            .map_err(|error| NotWritten::Rewrite {
+                file: file.rel.clone(),
+                error,
+            })
             .and_then(|text| {
                 let (path, rel, text) = match mode {
                     Recording::Pending => (
@@ -637,7 +640,10 @@ fn keep_recordings(
                 };
                 crate::files::write_atomically(&path, text.as_bytes())
                     .map(|()| rel)
-                    .map_err(|e| format!("write {}: {e}", path.display()))
+                    .map_err(|e| NotWritten::Write {
+                        path: path.display().to_string(),
+                        error: e.to_string(),
+                    })
             })
     };
     let written_to = target.as_ref().ok().cloned();
@@ -726,8 +732,35 @@ async fn vacuous_sql_cases(
     }
 }
 
+/// How an sql cell's statement came out empty as admin, as a fragment after "the statement".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EmptyAsAdmin {
+    #[error("returns no row")]
+    NoRow,
+    #[error("fails ({0})")]
+    Fails(String),
+    #[error("succeeds but `then: {query}` fails ({error})")]
+    ThenFails { query: String, error: String },
+    #[error("succeeds but `then: {query}` does not hold (it {unheld})")]
+    ThenUnheld { query: String, unheld: spec::Unheld },
+}
+
+/// Why a recording stayed out of its matrix, as a fragment after "not recorded:".
+#[derive(Debug, thiserror::Error)]
+enum NotWritten {
+    #[error("recording is off in CI (CI=true)")]
+    Ci,
+    #[error("write the recording into {file}: {error}")]
+    Rewrite {
+        file: String,
+        error: record::RewriteError,
+    },
+    #[error("write {path}: {error}")]
+    Write { path: String, error: String },
+}
+
 /// Runs an sql cell's statement as admin, rolled back: `Err` says how it came out empty.
-async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), EmptyAsAdmin> {
     if client.batch_execute("begin").await.is_err() {
         return Ok(()); // cannot tell: never turn a verdict on a harness problem
     }
@@ -745,14 +778,14 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
     let outcome = if cell.op_kind == plan::OpKind::Count {
         match client.query_one(cell.op.as_str(), &[]).await {
             Ok(row) if row.get::<_, i64>(0) > 0 => Ok(()),
-            Ok(_) => Err("returns no row".to_owned()),
-            Err(e) => Err(format!("fails ({})", db_error_text(&e))),
+            Ok(_) => Err(EmptyAsAdmin::NoRow),
+            Err(e) => Err(EmptyAsAdmin::Fails(db_error_text(&e))),
         }
     } else {
         client
             .batch_execute(&cell.op)
             .await
-            .map_err(|e| format!("fails ({})", db_error_text(&e)))
+            .map_err(|e| EmptyAsAdmin::Fails(db_error_text(&e)))
     };
     // A call that succeeds must also be able to make its `then:` hold.
     let outcome = match outcome {
@@ -764,23 +797,24 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
 }
 
 /// Runs the `then:` queries of `cell` after its statement ran as admin.
-async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), EmptyAsAdmin> {
     for query in &cell.then {
         let sql =
             format!("select coalesce(json_agg(dbci_then), '[]')::text from ({query}) dbci_then");
         let rows: String = match client.query_one(sql.as_str(), &[]).await {
             Ok(row) => row.get(0),
             Err(e) => {
-                return Err(format!(
-                    "succeeds but `then: {query}` fails ({})",
-                    db_error_text(&e)
-                ))
+                return Err(EmptyAsAdmin::ThenFails {
+                    query: query.clone(),
+                    error: db_error_text(&e),
+                })
             }
         };
-        if let Err(what) = spec::then_holds(&rows) {
-            return Err(format!(
-                "succeeds but `then: {query}` does not hold (it {what})"
-            ));
+        if let Err(unheld) = spec::then_holds(&rows) {
+            return Err(EmptyAsAdmin::ThenUnheld {
+                query: query.clone(),
+                unheld,
+            });
         }
     }
     Ok(())

@@ -116,6 +116,20 @@ pub(super) fn deterministic_uuid(seed: &str) -> String {
     )
 }
 
+/// Why no row of a table can be generated, as a fragment a draft's left-out note shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NoRow {
+    #[error("`{column}` references its own table and cannot be null")]
+    SelfReference { column: String },
+    #[error("no value of type {data_type} can be generated for `{column}`")]
+    NoSample { data_type: String, column: String },
+    /// `table` is `schema.table` as the catalog writes it.
+    #[error(
+        "`{column}` references {table}, which has no row to point at (the seed could add one)"
+    )]
+    NothingReferenced { column: String, table: String },
+}
+
 /// The columns a generated row writes, with their values; `Err` names a column no value can
 /// be generated for.
 pub(super) fn row(
@@ -123,7 +137,7 @@ pub(super) fn row(
     index: usize,
     nth: usize,
     generated: &BTreeMap<String, Generated>,
-) -> Result<Vec<(String, Value)>, String> {
+) -> Result<Vec<(String, Value)>, NoRow> {
     // An inserted row that owns a key (a profile keyed by its user) is bob's: alice has hers.
     let owner_keyed = relation
         .columns
@@ -152,10 +166,9 @@ pub(super) fn row(
         } else if let Some((fk, referenced)) = reference {
             if fk.references == relation.qualified() {
                 if column.not_null {
-                    return Err(format!(
-                        "`{}` references its own table and cannot be null",
-                        column.name
-                    ));
+                    return Err(NoRow::SelfReference {
+                        column: column.name.clone(),
+                    });
                 }
                 continue;
             }
@@ -174,10 +187,10 @@ pub(super) fn row(
             match sample(relation, index, column, nth, distinct) {
                 Some(text) => Value::Text(text),
                 None => {
-                    return Err(format!(
-                        "no value of type {} can be generated for `{}`",
-                        column.data_type, column.name
-                    ))
+                    return Err(NoRow::NoSample {
+                        data_type: column.data_type.clone(),
+                        column: column.name.clone(),
+                    })
                 }
             }
         } else {
@@ -356,7 +369,9 @@ mod tests {
             vec![column("id", "uuid"), column("area", "geometry")],
             vec![],
         );
-        let error = row(&profiles, 0, 0, &BTreeMap::new()).unwrap_err();
+        let error = row(&profiles, 0, 0, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("geometry") && error.contains("`area`"),
             "{error}"

@@ -22,7 +22,10 @@ pub use self::expectations::{resolve, Expect, Expectations, Operation, Who};
 pub use self::parse::{
     parse_cases, Case, CaseError, CaseKind, RowAction, RowCase, RowOp, Rules, SqlCase, Step,
 };
-pub use self::results::{compare_returns, returns_rows_wanted, shorten, then_holds, Rows, Then};
+pub use self::results::{
+    compare_returns, returns_rows_wanted, shorten, then_holds, EmptyQuery, Mismatch, NotRows, Rows,
+    Then, Unheld,
+};
 pub use self::sqlstate::{error_may_deny, is_sqlstate, DenyOn, SqlStates};
 
 /// One case as written: a target (table, view, storage object or SQL) and the expectations

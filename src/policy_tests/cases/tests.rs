@@ -184,10 +184,12 @@ fn then_takes_a_query_or_a_list_and_holds_on_rows_without_false() {
     }
     assert_eq!(then_holds(r#"[{"ok":true}]"#), Ok(()));
     assert_eq!(then_holds(r#"[{"id":1,"n":"x"},{"id":2,"n":"y"}]"#), Ok(()));
-    assert_eq!(then_holds("[]"), Err("returned no row".to_owned()));
+    assert_eq!(then_holds("[]").unwrap_err().to_string(), "returned no row");
     assert_eq!(
-        then_holds(r#"[{"archived":false}]"#),
-        Err(r#"returned [{"archived":false}]"#.to_owned())
+        then_holds(r#"[{"archived":false}]"#)
+            .unwrap_err()
+            .to_string(),
+        r#"returned [{"archived":false}]"#
     );
     assert!(then_holds(r#"[{"ok":true},{"ok":null}]"#).is_err());
 }

@@ -160,7 +160,7 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
     let rows = result.rows.unwrap_or(0);
     let unheld = match unheld_then(cell, result) {
         Ok(unheld) => unheld,
-        Err(message) => return broken(message),
+        Err(not_run) => return broken(not_run.to_string()),
     };
     let (observed, detail): (Observed, String) = match cell.operation {
         Operation::Sql => {
