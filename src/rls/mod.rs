@@ -28,7 +28,7 @@ use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
 use self::record::{Recorded, Recording};
 use self::spec::Operation;
-use crate::catalog::QualifiedName;
+use crate::catalog::{QualifiedName, Which};
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
@@ -295,42 +295,26 @@ async fn target_info(
     client: &Client,
     file: &PolicyFile,
 ) -> Result<BTreeMap<QualifiedName, TargetInfo>> {
-    let mut targets = BTreeMap::new();
-    for case in &file.cases {
-        let Some(relation) = case.relation() else {
-            continue;
-        };
-        if targets.contains_key(&relation) {
-            continue;
-        }
-        let QualifiedName {
-            schema,
-            name: table,
-        } = &relation;
-        let row = client
-            .query_opt(
-                "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
-                                  from pg_catalog.pg_index i join pg_catalog.pg_attribute a \
-                                    on a.attrelid = i.indrelid and a.attnum = any(i.indkey) \
-                                  where i.indrelid = c.oid and i.indisprimary), '{}'), c.relkind in ('r', 'p') \
-                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
-                 where n.nspname = $1 and c.relname = $2",
-                &[schema, table],
-            )
-            .await
-            .map_err(|e| Error::environment(format!("read table {relation}: {}", db_error_text(&e))))?;
-        let info = match row {
-            Some(row) => TargetInfo {
-                qualified: format!("{schema}.{table}"),
-                exists: true,
-                key: row.get(0),
-                has_xmin: row.get(1),
-            },
-            None => TargetInfo::default(),
-        };
-        targets.insert(relation, info);
-    }
-    Ok(targets)
+    let mut names: Vec<QualifiedName> = file.cases.iter().filter_map(|c| c.relation()).collect();
+    names.sort();
+    names.dedup();
+    let found =
+        crate::catalog::relations(client, Which::Named(&names), "the cases' tables").await?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let info = found.iter().find(|r| r.name == name).map_or_else(
+                TargetInfo::default,
+                |relation| TargetInfo {
+                    qualified: name.to_string(),
+                    exists: true,
+                    key: relation.primary_key.clone(),
+                    has_xmin: relation.has_xmin(),
+                },
+            );
+            (name, info)
+        })
+        .collect())
 }
 
 /// Prepares a database for `file`, runs its cells on parallel workers, judges them.
