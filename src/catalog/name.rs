@@ -1,5 +1,6 @@
 //! A schema-qualified name as SQL reads it: `"My Schema"."t"`, `public.t`, `t`. Unquoted parts
-//! fold to lower case, quoted ones keep their case and their dots (`""` is a quote).
+//! fold to lower case (ASCII letters, as PostgreSQL folds them), quoted ones keep their case
+//! and their dots (`""` is a quote).
 
 use std::fmt;
 
@@ -53,6 +54,11 @@ impl QualifiedName {
             .unwrap_or_else(|_| QualifiedName::new(default_schema, text.trim()))
     }
 
+    /// `auth.users`, where Supabase keeps its users: a column referencing it holds a user.
+    pub fn is_auth_users(&self) -> bool {
+        self.schema == "auth" && self.name == "users"
+    }
+
     /// The name quoted for SQL: `"schema"."name"`.
     pub fn quoted(&self) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
@@ -87,7 +93,8 @@ fn parts(text: &str) -> Result<Vec<String>, NameError> {
             }
         } else {
             while let Some(c) = chars.next_if(|c| c.is_alphanumeric() || *c == '_' || *c == '$') {
-                part.extend(c.to_lowercase());
+                // PostgreSQL folds ASCII letters only (in UTF-8 databases).
+                part.push(c.to_ascii_lowercase());
             }
             if part.is_empty() {
                 return match chars.peek() {

@@ -102,11 +102,10 @@ pub(super) async fn resolve(
         match value {
             Value::Text(text) => resolved.push((name, text)),
             Value::Lookup { table, column } => {
-                let (schema, table_name) = table.split_once('.').unwrap_or(("public", &table));
                 let sql = format!(
                     "select {col}::text from {}.{} where {col} is not null order by 1 limit 1",
-                    quote_ident(schema),
-                    quote_ident(table_name),
+                    quote_ident(&table.schema),
+                    quote_ident(&table.name),
                     col = quote_ident(&column)
                 );
                 match client.query_opt(&sql, &[]).await {
@@ -115,7 +114,7 @@ pub(super) async fn resolve(
                     _ => {
                         return Err(NoRow::NothingReferenced {
                             column: name,
-                            table,
+                            table: table.to_string(),
                         })
                     }
                 }

@@ -7,13 +7,17 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::super::model::{Column, Relation};
+use crate::catalog::QualifiedName;
 
 /// A value of a generated row: text the server casts to the column's type (it may hold
 /// `{{alice.id}}`), or the first value of a table the matrix does not generate rows for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Value {
     Text(String),
-    Lookup { table: String, column: String },
+    Lookup {
+        table: QualifiedName,
+        column: String,
+    },
 }
 
 pub(super) const ALICE: &str = "{{alice.id}}";
@@ -160,11 +164,11 @@ pub(super) fn row(
             }
         }
         let reference = relation.reference_of(&column.name);
-        let value = if column.owner && reference.is_none_or(|(fk, _)| fk.references == "auth.users")
+        let value = if column.owner && reference.is_none_or(|(fk, _)| fk.references.is_auth_users())
         {
             Value::Text(owner.to_owned())
         } else if let Some((fk, referenced)) = reference {
-            if fk.references == relation.qualified() {
+            if fk.references.to_string() == relation.qualified() {
                 if column.not_null {
                     return Err(NoRow::SelfReference {
                         column: column.name.clone(),
@@ -172,7 +176,7 @@ pub(super) fn row(
                 }
                 continue;
             }
-            match generated.get(&fk.references) {
+            match generated.get(&fk.references.to_string()) {
                 Some(parent) => match parent.values.get(referenced) {
                     Some(text) => Value::Text(text.clone()),
                     None => continue,
@@ -225,7 +229,7 @@ pub(super) fn order(relations: &[&Relation]) -> Vec<usize> {
             .filter(|&i| {
                 relations[i].foreign_keys.iter().all(|fk| {
                     names
-                        .get(&fk.references)
+                        .get(&fk.references.to_string())
                         .is_none_or(|&j| j == i || placed[j])
                 })
             })
@@ -339,7 +343,7 @@ mod tests {
             (
                 "team_id".to_owned(),
                 Value::Lookup {
-                    table: "public.teams".to_owned(),
+                    table: QualifiedName::new("public", "teams"),
                     column: "id".to_owned()
                 }
             )

@@ -44,9 +44,9 @@ pub async fn draft(
     // Tables outside the schema that its tables reference (transitively): rows for them
     // are generated too, so that a document can point at its storage object.
     let mut support: Vec<&Relation> = Vec::new();
-    let mut queue: Vec<&str> = mine
+    let mut queue: Vec<String> = mine
         .iter()
-        .flat_map(|r| r.foreign_keys.iter().map(|fk| fk.references.as_str()))
+        .flat_map(|r| r.foreign_keys.iter().map(|fk| fk.references.to_string()))
         .collect();
     while let Some(name) = queue.pop() {
         let Some(relation) = relations.iter().find(|r| r.qualified() == name) else {
@@ -60,7 +60,7 @@ pub async fn draft(
             relation
                 .foreign_keys
                 .iter()
-                .map(|fk| fk.references.as_str()),
+                .map(|fk| fk.references.to_string()),
         );
     }
     let result = trial(client, &mine, &support, actors, &mut draft).await;
@@ -217,7 +217,7 @@ async fn trial(
                             client,
                             actors,
                             relations,
-                            &fk.references,
+                            &fk.references.to_string(),
                             &generated,
                             &mut spares,
                             &mut draft.setup,
