@@ -108,9 +108,8 @@ fn render(file: &PolicyFile, parse_errors: &[CaseError], plan: &Plan) -> String 
         .collect();
     let errors: Vec<String> = parse_errors
         .iter()
-        .map(|e| (&e.pos, &e.message))
-        .chain(plan.errors.iter().map(|(pos, message)| (pos, message)))
-        .map(|(pos, message)| format!("{}: {message}", pos.at(&file.rel)))
+        .chain(&plan.errors)
+        .map(|e| format!("{}: {}", e.pos.at(&file.rel), e.message))
         .collect();
     serde_json::to_string_pretty(&json!({ "cells": cells, "holes": holes, "errors": errors }))
         .unwrap()

@@ -48,8 +48,12 @@ inventory::submit!(crate::stage::Registration {
         // nobody allowed), on invented targets since the catalog is not there yet: each
         // case's shape was checked when its file was loaded.
         for file in input.policy_files {
-            if let Some((pos, message)) = plan::check(file).into_iter().next() {
-                return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
+            if let Some(error) = plan::check(file).into_iter().next() {
+                return Err(Error::input(format!(
+                    "{}: {}",
+                    error.pos.at(&file.rel),
+                    error.message
+                )));
             }
         }
         Ok(Box::new(stage))
@@ -99,13 +103,13 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             stage: STAGE,
             name: &file.rel,
         });
-        for (pos, message) in &plan.errors {
+        for error in &plan.errors {
             // Only catalog-dependent errors reach here (a missing table): a broken test.
             report.failures.push(Failure {
                 file: file.rel.clone(),
-                line: pos.line,
-                column: pos.column,
-                message: format!("broken test: {message}"),
+                line: error.pos.line,
+                column: error.pos.column,
+                message: format!("broken test: {}", error.message),
                 notes: Vec::new(),
                 statement: None,
             });

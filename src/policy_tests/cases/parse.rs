@@ -171,7 +171,7 @@ impl CaseSpec {
     }
 }
 
-/// A case that does not parse: where, and why.
+/// A case that does not parse, or that planning finds wrong: where, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
 pub struct CaseError {
@@ -180,7 +180,7 @@ pub struct CaseError {
 }
 
 impl CaseError {
-    fn new(pos: Pos, message: impl fmt::Display) -> CaseError {
+    pub fn new(pos: Pos, message: impl fmt::Display) -> CaseError {
         CaseError {
             pos,
             message: message.to_string(),

@@ -25,9 +25,9 @@ use serde_json::Value;
 
 pub use self::render::{literal, returning_rows};
 pub use self::wire::cell_json;
-use super::spec::{Case, CaseKind, Expect, Expectations, Operation};
 use crate::actors::Actor;
 use crate::catalog::QualifiedName;
+use crate::policy_tests::cases::{Case, CaseError, CaseKind, Expect, Expectations, Operation};
 use crate::policy_tests::PolicyFile;
 
 /// How the actor's statement's result is read.
@@ -232,8 +232,8 @@ pub enum Catalog<'a> {
 pub struct Plan {
     pub cells: Vec<Cell>,
     pub holes: Vec<Hole>,
-    /// Input errors (exit 2): where and message.
-    pub errors: Vec<(Pos, String)>,
+    /// Input errors (exit 2), each at its position.
+    pub errors: Vec<CaseError>,
 }
 
 /// Plans every cell of every case in `file` against what is known of the `catalog`.
@@ -318,6 +318,6 @@ fn add_holes(plan: &mut Plan, case: &Case, operation: Operation, missing: &[Stri
 /// The input errors of `file`'s parsed cases that need no catalog (a template naming no
 /// actor, a denial by any error with nobody allowed), so a bad matrix is exit 2 before
 /// anything boots. A case's shape and its actors were checked when it was parsed.
-pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
+pub fn check(file: &PolicyFile) -> Vec<CaseError> {
     plan(file, Catalog::NotRead, false).errors
 }

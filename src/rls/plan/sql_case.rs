@@ -4,7 +4,7 @@ use super::render::{render_for, render_then, render_value, returning_rows};
 use super::{
     add_holes, all_actors, planned, returns_nothing, CaseAt, Cell, CellKind, OpKind, Plan, Returns,
 };
-use crate::policy_tests::cases::{Expect, Operation, SqlCase};
+use crate::policy_tests::cases::{CaseError, Expect, Operation, SqlCase};
 
 /// Plans an `sql:` case: one cell per actor, none of it reading the catalog.
 pub(super) fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &SqlCase) {
@@ -35,8 +35,10 @@ pub(super) fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &SqlCase) {
                 ordered: sql.ordered,
             }),
             Err(message) => {
-                plan.errors
-                    .push((pos, format!("case `{}`: returns: {message}", case.name)));
+                plan.errors.push(CaseError::new(
+                    pos,
+                    format!("case `{}`: returns: {message}", case.name),
+                ));
                 break;
             }
         };
@@ -48,16 +50,20 @@ pub(super) fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &SqlCase) {
             ),
             Ok(op) => op,
             Err(message) => {
-                plan.errors
-                    .push((pos, format!("case `{}`: {message}", case.name)));
+                plan.errors.push(CaseError::new(
+                    pos,
+                    format!("case `{}`: {message}", case.name),
+                ));
                 break;
             }
         };
         let then = match render_then(file, actor, rules.then.as_ref()) {
             Ok(then) => then,
             Err((l, message)) => {
-                plan.errors
-                    .push((l, format!("case `{}`: {message}", case.name)));
+                plan.errors.push(CaseError::new(
+                    l,
+                    format!("case `{}`: {message}", case.name),
+                ));
                 break;
             }
         };

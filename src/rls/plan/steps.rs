@@ -2,7 +2,7 @@
 
 use super::render::{render_for, render_then, render_value, returning_rows};
 use super::{all_actors, returns_nothing, CaseAt, Cell, CellKind, OpKind, Plan, Pos, Returns};
-use crate::policy_tests::cases::{Expect, Operation, Step};
+use crate::policy_tests::cases::{CaseError, Expect, Operation, Step};
 
 /// Plans a `steps:` scenario: one cell per step, run in order in one transaction.
 pub(super) fn plan_steps(plan: &mut Plan, at: &CaseAt<'_>, steps: &[Step]) {
@@ -27,7 +27,7 @@ pub(super) fn plan_steps(plan: &mut Plan, at: &CaseAt<'_>, steps: &[Step]) {
                 ordered: step.ordered,
             }),
             Err(message) => {
-                plan.errors.push((
+                plan.errors.push(CaseError::new(
                     Pos::from(step.line),
                     format!("case `{name}`: step {}: returns: {message}", index + 1),
                 ));
@@ -42,7 +42,7 @@ pub(super) fn plan_steps(plan: &mut Plan, at: &CaseAt<'_>, steps: &[Step]) {
             ),
             Ok(op) => op,
             Err(message) => {
-                plan.errors.push((
+                plan.errors.push(CaseError::new(
                     Pos::from(step.line),
                     format!("case `{name}`: step {}: {message}", index + 1),
                 ));
@@ -52,8 +52,10 @@ pub(super) fn plan_steps(plan: &mut Plan, at: &CaseAt<'_>, steps: &[Step]) {
         let then = match render_then(file, actor, step.then.as_ref()) {
             Ok(then) => then,
             Err((pos, message)) => {
-                plan.errors
-                    .push((pos, format!("case `{name}`: step {}: {message}", index + 1)));
+                plan.errors.push(CaseError::new(
+                    pos,
+                    format!("case `{name}`: step {}: {message}", index + 1),
+                ));
                 return;
             }
         };

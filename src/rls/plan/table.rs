@@ -1,11 +1,11 @@
 //! Planning a table, view or storage case against the catalog: one cell per actor and
 //! operation on the target.
 
-use super::super::spec::{CaseKind, Expect, RowAction, RowCase};
 use super::render::{render_then, render_value, returning_rows};
 use super::table_sql::{table_cell, CellSql, RowsTarget};
 use super::{add_holes, planned, CaseAt, Catalog, Cell, CellKind, Plan, Returns, TargetInfo};
 use crate::catalog::QualifiedName;
+use crate::policy_tests::cases::{CaseError, CaseKind, Expect, RowAction, RowCase};
 
 /// Plans a table, view or storage case: one cell per actor and operation on its relation.
 pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
@@ -35,7 +35,7 @@ pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
         Catalog::Read(targets) => {
             let info = targets.get(&relation).cloned().unwrap_or_default();
             if !info.exists {
-                plan.errors.push((
+                plan.errors.push(CaseError::new(
                     pos,
                     format!(
                         "case `{}`: table or view {relation} does not exist after replay",
@@ -63,7 +63,7 @@ pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
             && complete
             && !expectations.cells.values().any(|e| *e == Expect::Allow)
         {
-            plan.errors.push((
+            plan.errors.push(CaseError::new(
                     pos,
                     format!(
                         "case `{}`: `deny_on: error` for {} with nobody allowed: an error in the case itself would pass as a denial; allow someone, or name the SQLSTATEs with `deny_sqlstate:`",
@@ -106,8 +106,10 @@ pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
                     let then = match render_then(file, actor, then_spec) {
                         Ok(then) => then,
                         Err((l, message)) => {
-                            plan.errors
-                                .push((l, format!("case `{}`: {message}", case.name)));
+                            plan.errors.push(CaseError::new(
+                                l,
+                                format!("case `{}`: {message}", case.name),
+                            ));
                             break;
                         }
                     };
@@ -124,8 +126,10 @@ pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
                             ordered: false,
                         }),
                         Err(message) => {
-                            plan.errors
-                                .push((pos, format!("case `{}`: returns: {message}", case.name)));
+                            plan.errors.push(CaseError::new(
+                                pos,
+                                format!("case `{}`: returns: {message}", case.name),
+                            ));
                             break;
                         }
                     };
@@ -164,8 +168,10 @@ pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
                     });
                 }
                 Err(message) => {
-                    plan.errors
-                        .push((pos, format!("case `{}`: {message}", case.name)));
+                    plan.errors.push(CaseError::new(
+                        pos,
+                        format!("case `{}`: {message}", case.name),
+                    ));
                     break;
                 }
             }

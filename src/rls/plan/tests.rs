@@ -33,7 +33,7 @@ fn errors(cases: &str) -> Vec<(Pos, String)> {
     let (file, mut errors) = parsed(format!(
         "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
     ));
-    errors.extend(check(&file));
+    errors.extend(check(&file).into_iter().map(|e| (e.pos, e.message)));
     errors
 }
 
@@ -195,7 +195,7 @@ fn input_errors_are_found_without_the_catalog_and_the_catalog_adds_only_its_own(
     let missing = plan(&file, Catalog::Read(&targets), false).errors;
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert!(
-        missing[0].1.contains("app.notes does not exist"),
+        missing[0].message.contains("app.notes does not exist"),
         "{missing:?}"
     );
     targets.insert(
