@@ -76,15 +76,13 @@ pub(super) fn render_then(
     file: &PolicyFile,
     actor: &Actor,
     then: Option<&serde_saphyr::Spanned<crate::policy_tests::cases::Then>>,
-) -> Result<Vec<String>, (Pos, String)> {
+) -> Result<Vec<String>, (Pos, TemplateError)> {
     let Some(then) = then else {
         return Ok(Vec::new());
     };
     then.value
         .0
         .iter()
-        .map(|query| {
-            render_for(file, actor, query).map_err(|e| (Pos::of(then), format!("then: {e}")))
-        })
+        .map(|query| render_for(file, actor, query).map_err(|e| (Pos::of(then), e)))
         .collect()
 }

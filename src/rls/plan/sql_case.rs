@@ -62,7 +62,7 @@ pub(super) fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &SqlCase) {
             Err((l, message)) => {
                 plan.errors.push(CaseError::new(
                     l,
-                    format!("case `{}`: {message}", case.name),
+                    format!("case `{}`: then: {message}", case.name),
                 ));
                 break;
             }

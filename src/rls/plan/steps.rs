@@ -54,7 +54,7 @@ pub(super) fn plan_steps(plan: &mut Plan, at: &CaseAt<'_>, steps: &[Step]) {
             Err((pos, message)) => {
                 plan.errors.push(CaseError::new(
                     pos,
-                    format!("case `{name}`: step {}: {message}", index + 1),
+                    format!("case `{name}`: step {}: then: {message}", index + 1),
                 ));
                 return;
             }

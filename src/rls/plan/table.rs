@@ -108,7 +108,7 @@ pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, rows: &RowCase) {
                         Err((l, message)) => {
                             plan.errors.push(CaseError::new(
                                 l,
-                                format!("case `{}`: {message}", case.name),
+                                format!("case `{}`: then: {message}", case.name),
                             ));
                             break;
                         }
