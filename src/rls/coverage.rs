@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
+use super::detail::{Coverage, CoverageRow};
 use super::spec::Operation;
 use crate::error::{Error, Result};
-use crate::report::{Coverage, CoverageRow};
 use crate::sql::catalog::not_extension_member;
 use crate::sql::db_error_text;
 
