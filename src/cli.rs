@@ -445,3 +445,62 @@ async fn gate_command(args: GateArgs) -> i32 {
     );
     code
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(args).unwrap().command
+    }
+
+    #[test]
+    fn a_stages_command_and_flags_come_from_its_registration() {
+        Cli::command().debug_assert();
+        let Command::Stage(id, args) =
+            parse(&["db-ci", "rls", "p", "--record", "--min-coverage", "50"])
+        else {
+            panic!("rls is a stage's command");
+        };
+        assert_eq!(id, StageId::Rls);
+        let rls = args.stages.get::<crate::rls::RlsOptions>();
+        assert_eq!(rls.min_coverage, Some(50.0));
+        assert_eq!(rls.record, Some(crate::rls::record::Recording::Pending));
+        // A stage's flag is on every command that runs stages; its own command's are not.
+        let Command::Gate(gate) = parse(&["db-ci", "gate", "--against", "x", "--update-snapshot"])
+        else {
+            panic!("gate");
+        };
+        assert!(
+            gate.run
+                .stages
+                .get::<crate::snapshot::SnapshotOptions>()
+                .update
+        );
+        assert!(Cli::try_parse_from(["db-ci", "run", "--record"]).is_err());
+        let Command::Stage(id, _) = parse(&["db-ci", "props"]) else {
+            panic!("props");
+        };
+        assert_eq!(id, StageId::Properties);
+    }
+
+    #[test]
+    fn run_only_takes_stages_of_the_run_comma_separated() {
+        let Command::Run(args) = parse(&["db-ci", "run", "--only", "rls,lint", "--only", "pgtap"])
+        else {
+            panic!("run");
+        };
+        assert_eq!(
+            args.only,
+            Some(vec![StageId::Rls, StageId::Lint, StageId::Pgtap])
+        );
+        let Command::Run(args) = parse(&["db-ci", "run"]) else {
+            panic!("run");
+        };
+        assert_eq!(args.only, None);
+        assert!(Cli::try_parse_from(["db-ci", "run", "--only", "gate"]).is_err());
+        assert!(Cli::try_parse_from(["db-ci", "lint", "--only", "rls"]).is_err());
+    }
+}

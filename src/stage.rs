@@ -291,4 +291,70 @@ mod tests {
             assert_eq!(count, expected, "registrations of {id}");
         }
     }
+
+    #[test]
+    fn the_stages_flags_and_commands_fit_together_and_read_back_absent_as_defaults() {
+        // Every stage's flags on one command: clap's own check fails on a flag two stages
+        // define, or a malformed one.
+        let all = clis().fold(clap::Command::new("run"), |command, cli| {
+            (cli.flags)(command)
+        });
+        all.clone().debug_assert();
+        // A command without any of them (`drift`'s shape) reads every stage's options as
+        // absent instead of panicking.
+        let bare = clap::Command::new("bare").get_matches_from(["bare"]);
+        let mut options = StageOptions::default();
+        for cli in clis() {
+            (cli.options)(&bare, &mut options);
+        }
+        // Each stage's own command: a unique name, none of the fixed commands', with every
+        // stage's flags beside its own.
+        let mut names: Vec<&str> = Vec::new();
+        for (id, command) in commands() {
+            assert!(
+                !["run", "replay", "drift", "gate", "init", "help"].contains(&command.name),
+                "{id}'s command `{}` is a fixed command",
+                command.name
+            );
+            assert!(
+                !names.contains(&command.name),
+                "two stages' command `{}`",
+                command.name
+            );
+            names.push(command.name);
+            let own = clis().fold(
+                (command.args)(clap::Command::new(command.name)),
+                |command, cli| (cli.flags)(command),
+            );
+            own.debug_assert();
+        }
+        assert!(!names.is_empty());
+    }
+
+    #[test]
+    fn the_gates_rehearsal_stages_are_the_registrations_that_ask_for_it() {
+        let rehearsal: Vec<StageId> = on_rehearsal().collect();
+        let asked: Vec<StageId> = StageId::after_replay()
+            .filter(|&id| registration(id).is_some_and(|r| r.on_rehearsal))
+            .collect();
+        assert_eq!(rehearsal, asked);
+        assert!(!rehearsal.is_empty());
+        assert!(rehearsal
+            .iter()
+            .all(|id| StageId::after_replay().any(|s| s == *id)));
+    }
+
+    #[test]
+    fn stage_options_are_typed_and_default_when_unset() {
+        #[derive(Debug, Clone, Default, PartialEq)]
+        struct Mine {
+            level: u8,
+        }
+        let mut options = StageOptions::default();
+        assert_eq!(options.get::<Mine>(), Mine::default());
+        options.set(Mine { level: 2 });
+        options.edit(|mine: &mut Mine| mine.level += 1);
+        assert_eq!(options.get::<Mine>(), Mine { level: 3 });
+        assert_eq!(options.0.len(), 1);
+    }
 }
