@@ -45,6 +45,8 @@ pub enum StageId {
     /// The release gate against production (`db-ci gate`), never part of `db-ci run`; where
     /// it stands among the variants does not matter.
     Gate,
+    /// Throwaway.
+    Demo,
 }
 
 impl StageId {
