@@ -22,7 +22,7 @@
 //!    per-file outcomes replay produces, and `report::level`, the lint levels).
 //! 6. `replay`; `stage` (the spine: the stage registry, what every stage gets, the loaded
 //!    stages a run sequences).
-//! 7. The stages: `demo`, `idempotence`, `pgtap`, `props`, `rls`, `snapshot`; then `lint` (it reads
+//! 7. The stages: `idempotence`, `pgtap`, `props`, `rls`, `snapshot`; then `lint` (it reads
 //!    the catalog through `snapshot`, the exposed schemas through `rls`).
 //! 8. `run` (boots a backend, runs replay and idempotence, then the registered stages).
 //! 9. `gate`, `init`, `keep`, `testing`; then `cli`.
@@ -49,7 +49,6 @@ pub mod caller;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod files;
 pub mod gate;

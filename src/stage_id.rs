@@ -45,8 +45,6 @@ pub enum StageId {
     /// The release gate against production (`db-ci gate`), never part of `db-ci run`; where
     /// it stands among the variants does not matter.
     Gate,
-    /// Throwaway.
-    Demo,
 }
 
 impl StageId {
