@@ -342,3 +342,26 @@ fn pg_connect_options(
     }
     options
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stage_setters_land_in_each_stages_own_options() {
+        let gate = Gate::new(".")
+            .update_snapshot(true)
+            .fail_on_lint(FailOn::Warn)
+            .min_coverage(50.0);
+        let stages = &gate.options.stages;
+        assert!(stages.get::<crate::snapshot::SnapshotOptions>().update);
+        assert_eq!(
+            stages.get::<crate::lint::LintOptions>().fail_on,
+            Some(FailOn::Warn)
+        );
+        assert_eq!(
+            stages.get::<crate::rls::RlsOptions>().min_coverage,
+            Some(50.0)
+        );
+    }
+}
