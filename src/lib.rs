@@ -12,8 +12,9 @@
 //! No module imports a module above it (tests aside). Bottom to top; a module may use any
 //! module on a line below its own:
 //!
-//! 1. `caller`, `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
-//! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
+//! 1. `caller`, `error`, `files`, `interrupt`, `redact`, `sql`, `stage_id`: leaves.
+//! 2. `actors`, `catalog` (relation names as SQL reads them), `clock`, `pgpass` (the
+//!    password libpq would find), `pgservice` (libpq's service files), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
@@ -29,19 +30,24 @@
 //!
 //! A type a lower module needs lives in the lower module; the higher module's old path stays
 //! as a `pub use` pointing down (`lint::FailOn`, `rls::spec`, `props::spec`,
-//! `rls::record::Recording`, `replay::FileOutcome`, …), never the reverse.
+//! `replay::FileOutcome`, …), never the reverse.
 //!
 //! # Adding a stage
 //!
 //! A variant of [`StageId`] (its place among the variants is its place in the run) and a
-//! folder `src/<stage>/` declared here, which submits its [`stage::Registration`] (what it
-//! checks before boot, what it runs) and, when it reads `db-ci.yaml`, its
-//! [`config::Section`]. Nothing else names the stage: `docs/architecture.md` says how this
-//! was checked.
+//! folder `src/<stage>/` declared here, which submits its [`stage::Registration`]: what it
+//! checks before boot, what it runs, whether the gate runs it on its rehearsal, and its
+//! command line ([`stage::StageCli`]: its flags, read into its typed options in
+//! [`stage::RunOptions::stages`], and its own command). Its report payload is a type of its
+//! own implementing [`report::detail::StageDetail`], which serializes its JSON fields and
+//! renders it on the console, in JUnit and in the GitHub job summary; when it reads
+//! `db-ci.yaml`, its [`config::Section`]. Nothing else names the stage:
+//! `docs/architecture.md` says how this was checked.
 
 pub mod actors;
 pub mod backend;
 pub mod caller;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -50,11 +56,13 @@ pub mod files;
 pub mod gate;
 pub mod idempotence;
 pub mod init;
+pub mod interrupt;
 pub mod keep;
 pub mod lint;
 pub mod live;
 pub(crate) mod locate;
 pub mod pgpass;
+pub mod pgservice;
 pub mod pgtap;
 pub mod policy_tests;
 pub mod project;

@@ -3,8 +3,10 @@
 //! spec (the YAML) → plan (cells with their SQL) → exec (batched, rolled back, parallel on
 //! clones) → judge (non-vacuous outcome) → explain (policies for failures) → coverage.
 
+pub mod cli;
 pub mod config;
 pub mod coverage;
+pub mod detail;
 pub mod exec;
 pub mod explain;
 pub mod judge;
@@ -12,6 +14,7 @@ pub mod leaks;
 mod no_user_id;
 pub mod plan;
 pub mod record;
+mod summary;
 #[cfg(test)]
 mod test_support;
 pub mod unfrozen;
@@ -28,14 +31,17 @@ use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
 use self::record::{Recorded, Recording};
 use self::spec::Operation;
+use crate::catalog::{QualifiedName, Which};
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::policy_tests::{self, PolicyFile};
-use crate::report::{Case, CaseVerdict, Failure, RecordedCell, RlsCell, StageReport, StageVerdict};
+use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 
+pub use self::cli::RlsOptions;
 pub use self::config::{exposed_schemas, RlsConfig, Unreviewed};
+use self::detail::{RecordedCell, RlsDetail};
 use crate::stage_id::StageId;
 
 const STAGE: StageId = StageId::Rls;
@@ -43,15 +49,23 @@ const STAGE: StageId = StageId::Rls;
 inventory::submit!(crate::stage::Registration {
     id: StageId::Rls,
     load: |input| {
-        // Each case's shape, checked as the planner will read it: on invented targets,
-        // since the catalog is not there yet.
+        // What only planning finds (a template naming no actor, a denial by any error with
+        // nobody allowed), on invented targets since the catalog is not there yet: each
+        // case's shape was checked when its file was loaded.
         for file in input.policy_files {
-            if let Some((pos, message)) = plan::check(file).into_iter().next() {
-                return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
+            if let Some(error) = plan::check(file).into_iter().next() {
+                return Err(Error::input(format!(
+                    "{}: {}",
+                    error.pos.at(&file.rel),
+                    error.message
+                )));
             }
         }
         Ok(Box::new(stage))
     },
+    // What a release changes in who may read and write what.
+    on_rehearsal: true,
+    cli: cli::CLI,
 });
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
@@ -59,11 +73,11 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let files = match policy_tests::files_for(
         ctx.project,
         ctx.policy_files,
-        |f| !f.spec.cases.is_empty(),
+        |f| !f.cases.is_empty(),
         "RLS cases (`cases:`)",
     ) {
         Ok(files) => files,
-        Err(reason) => return Ok(StageReport::skipped(STAGE, reason)),
+        Err(reason) => return Ok(StageReport::skipped(STAGE, reason.to_string())),
     };
 
     // Actors bound to seeded users get their ids and claims from the replayed database.
@@ -79,7 +93,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             plans.push(plan::plan(
                 file,
                 plan::Catalog::Read(&targets),
-                ctx.options.record.is_some(),
+                ctx.options.stages.get::<RlsOptions>().record.is_some(),
             ));
         }
         let relations = coverage::exposed_relations(&client, &exposed_schemas(ctx.project)).await?;
@@ -90,6 +104,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     reporter.event(&Event::StageStarted { name: STAGE, total });
 
     let mut report = StageReport::new(STAGE, StageVerdict::Pass);
+    report.detail_mut::<RlsDetail>();
     let mut covered = BTreeSet::new();
     let mut clock_notes: Vec<String> = Vec::new();
     for (file, plan) in files.iter().zip(&plans) {
@@ -97,13 +112,13 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             stage: STAGE,
             name: &file.rel,
         });
-        for (pos, message) in &plan.errors {
+        for error in &plan.errors {
             // Only catalog-dependent errors reach here (a missing table): a broken test.
             report.failures.push(Failure {
                 file: file.rel.clone(),
-                line: pos.line,
-                column: pos.column,
-                message: format!("broken test: {message}"),
+                line: error.pos.line,
+                column: error.pos.column,
+                message: format!("broken test: {}", error.message),
                 notes: Vec::new(),
                 statement: None,
             });
@@ -166,7 +181,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             let policies = leaks::read(&client, &targets).await?;
             drop(client);
             keep_recordings(ctx, file, &recorded, &policies, &mut report);
-        } else if ctx.options.record.is_none() && crate::files::in_ci() {
+        } else if ctx.options.stages.get::<RlsOptions>().record.is_none() && crate::files::in_ci() {
             let pending = record::pending_path(&file.path);
             if pending.is_file() {
                 report.failures.push(Failure {
@@ -183,7 +198,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             }
         }
     }
-    report.unreviewed = Some(
+    report.detail_mut::<RlsDetail>().unreviewed = Some(
         plans
             .iter()
             .flat_map(|p| &p.cells)
@@ -195,18 +210,19 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     // the project opted into its recordings as a baseline. A recording run (`--record`, or
     // init's check of what it just recorded) reports them instead; the next run fails them.
     if crate::files::in_ci()
-        && ctx.options.record.is_none()
-        && !ctx.options.just_recorded
+        && ctx.options.stages.get::<RlsOptions>().record.is_none()
+        && !ctx.options.stages.get::<RlsOptions>().just_recorded
         && ctx.project.config.section::<RlsConfig>().unreviewed == Unreviewed::Fail
     {
         verdict::fail_unreviewed(&mut report);
     }
 
     report.checks = report.cases.len();
-    let minimum =
-        ctx.options
-            .min_coverage
-            .or(ctx.project.config.section::<RlsConfig>().min_coverage);
+    let minimum = ctx.options.stages.get::<RlsOptions>().min_coverage.or(ctx
+        .project
+        .config
+        .section::<RlsConfig>()
+        .min_coverage);
     let coverage = coverage::coverage(&relations, &covered, minimum);
     // No table or view in the exposed schemas: there is no coverage to measure, and a
     // required minimum cannot be met by nothing.
@@ -273,7 +289,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             coverage.percent
         ),
     };
-    let recorded = match report.recorded.len() {
+    let recorded = match report.detail_mut::<RlsDetail>().recorded.len() {
         0 => String::new(),
         n => format!(" ({n} of them recorded by this run)"),
     };
@@ -283,7 +299,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         verdict::cells_summary(passed, cells),
         files.len()
     ));
-    report.coverage = nothing_exposed.is_none().then_some(coverage);
+    report.detail_mut::<RlsDetail>().coverage = nothing_exposed.is_none().then_some(coverage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -292,39 +308,27 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 async fn target_info(
     client: &Client,
     file: &PolicyFile,
-) -> Result<BTreeMap<(String, String), TargetInfo>> {
-    let mut targets = BTreeMap::new();
-    for case in &file.spec.cases {
-        let Some((schema, table)) = plan::case_target(&case.value) else {
-            continue;
-        };
-        if targets.contains_key(&(schema.clone(), table.clone())) {
-            continue;
-        }
-        let row = client
-            .query_opt(
-                "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
-                                  from pg_catalog.pg_index i join pg_catalog.pg_attribute a \
-                                    on a.attrelid = i.indrelid and a.attnum = any(i.indkey) \
-                                  where i.indrelid = c.oid and i.indisprimary), '{}'), c.relkind in ('r', 'p') \
-                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
-                 where n.nspname = $1 and c.relname = $2",
-                &[&schema, &table],
-            )
-            .await
-            .map_err(|e| Error::environment(format!("read table {schema}.{table}: {}", db_error_text(&e))))?;
-        let info = match row {
-            Some(row) => TargetInfo {
-                qualified: format!("{schema}.{table}"),
-                exists: true,
-                key: row.get(0),
-                has_xmin: row.get(1),
-            },
-            None => TargetInfo::default(),
-        };
-        targets.insert((schema, table), info);
-    }
-    Ok(targets)
+) -> Result<BTreeMap<QualifiedName, TargetInfo>> {
+    let mut names: Vec<QualifiedName> = file.cases.iter().filter_map(|c| c.relation()).collect();
+    names.sort();
+    names.dedup();
+    let found =
+        crate::catalog::relations(client, Which::Named(&names), "the cases' tables").await?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let info = found.iter().find(|r| r.name == name).map_or_else(
+                TargetInfo::default,
+                |relation| TargetInfo {
+                    qualified: name.to_string(),
+                    exists: true,
+                    key: relation.primary_key.clone(),
+                    has_xmin: relation.has_xmin(),
+                },
+            );
+            (name, info)
+        })
+        .collect())
 }
 
 /// Prepares a database for `file`, runs its cells on parallel workers, judges them.
@@ -405,7 +409,7 @@ async fn run_file(
     let (scenarios, indexed): (Vec<_>, Vec<_>) = cells
         .iter()
         .enumerate()
-        .partition(|(_, cell)| cell.scenario.is_some());
+        .partition(|(_, cell)| cell.scenario().is_some());
     let per_worker = indexed.len().div_ceil(workers);
     let chunks: Vec<&[(usize, &Cell)]> = indexed.chunks(per_worker.max(1)).collect();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<CellResult>>();
@@ -470,7 +474,7 @@ async fn run_file(
         &mut report.cases[first_new_case..],
     )
     .await;
-    let recorded = match ctx.options.record {
+    let recorded = match ctx.options.stages.get::<RlsOptions>().record {
         Some(mode) => record_cells(
             mode,
             cells,
@@ -491,18 +495,17 @@ async fn run_file(
         let actor = &cell.actor;
         // The claims are in the statement's request.jwt.claims.
         let mut notes = Vec::new();
-        if cell.scenario.is_some() {
+        if cell.scenario().is_some() {
             notes.push(
                 "this step ran after the scenario's earlier steps, in the same transaction"
                     .to_owned(),
             );
         }
-        if cell.operation != Operation::Sql {
+        if let Some(relation) = cell.relation() {
             let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
             if !explained.contains_key(&key) {
                 let lines =
-                    explain::explain(&clients[0], &cell.target, &actor.db_role, cell.operation)
-                        .await?;
+                    explain::explain(&clients[0], relation, &actor.db_role, cell.operation).await?;
                 explained.insert(key.clone(), lines);
             }
             notes.extend(explained[&key].iter().cloned());
@@ -564,7 +567,7 @@ fn record_cells(
         let Some(to) = case.cell.as_ref().and_then(|c| c.observed.expectation()) else {
             continue;
         };
-        if cell.expect == Some(to) || cell.scenario.is_some() {
+        if cell.expect == Some(to) || cell.scenario().is_some() {
             continue;
         }
         let r = Recorded {
@@ -606,19 +609,27 @@ fn keep_recordings(
         .map(|r| {
             leaks::review(
                 r,
-                file.spec.cases.get(r.case_index).map(|c| &c.value),
+                file.cases.iter().find(|c| c.index == r.case_index),
                 file.actors.get(&r.actor),
                 policies.get(&r.target).map_or(&[], Vec::as_slice),
             )
         })
         .collect();
     let lines = leaks::for_review(recorded, &reviewed);
-    let mode = ctx.options.record.expect("recordings only while recording");
+    let mode = ctx
+        .options
+        .stages
+        .get::<RlsOptions>()
+        .record
+        .expect("recordings only while recording");
     let target = if !mode.writes() {
-        Err("recording is off in CI (CI=true)".to_owned())
+        Err(NotWritten::Ci)
     } else {
         record::rewrite(&file.text, &file.spec, recorded)
-            .map_err(|e| format!("write the recording into {}: {e}", file.rel))
+            .map_err(|error| NotWritten::Rewrite {
+                file: file.rel.clone(),
+                error,
+            })
             .and_then(|text| {
                 let (path, rel, text) = match mode {
                     Recording::Pending => (
@@ -632,28 +643,34 @@ fn keep_recordings(
                 };
                 crate::files::write_atomically(&path, text.as_bytes())
                     .map(|()| rel)
-                    .map_err(|e| format!("write {}: {e}", path.display()))
+                    .map_err(|e| NotWritten::Write {
+                        path: path.display().to_string(),
+                        error: e.to_string(),
+                    })
             })
     };
     let written_to = target.as_ref().ok().cloned();
-    report.recorded.extend(
-        recorded
-            .iter()
-            .zip(&reviewed)
-            .map(|(r, review)| RecordedCell {
-                file: file.rel.clone(),
-                line: r.line,
-                case: r.case.clone(),
-                target: r.target.clone(),
-                actor: r.actor.clone(),
-                operation: r.operation.as_str().to_owned(),
-                from: r.from.map(|e| e.as_str().to_owned()),
-                to: r.to.as_str().to_owned(),
-                written_to: written_to.clone(),
-                looks_like_leak: review.leak.clone(),
-                policies: review.policies.clone(),
-            }),
-    );
+    report
+        .detail_mut::<RlsDetail>()
+        .recorded
+        .extend(
+            recorded
+                .iter()
+                .zip(&reviewed)
+                .map(|(r, review)| RecordedCell {
+                    file: file.rel.clone(),
+                    line: r.line,
+                    case: r.case.clone(),
+                    target: r.target.clone(),
+                    actor: r.actor.clone(),
+                    operation: r.operation.as_str().to_owned(),
+                    from: r.from.map(|e| e.as_str().to_owned()),
+                    to: r.to.as_str().to_owned(),
+                    written_to: written_to.clone(),
+                    looks_like_leak: review.leak.clone(),
+                    policies: review.policies.clone(),
+                }),
+        );
     let message = match (&target, mode) {
         (Ok(_), Recording::Write | Recording::Init) => return,
         (Ok(pending), Recording::Pending) => format!(
@@ -686,7 +703,7 @@ async fn vacuous_sql_cases(
     let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (position, index) in case_cells.iter().enumerate() {
         // A scenario's allowed step shows it can succeed (planning requires one).
-        if cells[*index].operation == Operation::Sql && cells[*index].scenario.is_none() {
+        if cells[*index].operation == Operation::Sql && cells[*index].scenario().is_none() {
             by_case
                 .entry(cells[*index].case_line)
                 .or_default()
@@ -721,8 +738,35 @@ async fn vacuous_sql_cases(
     }
 }
 
+/// How an sql cell's statement came out empty as admin, as a fragment after "the statement".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EmptyAsAdmin {
+    #[error("returns no row")]
+    NoRow,
+    #[error("fails ({0})")]
+    Fails(String),
+    #[error("succeeds but `then: {query}` fails ({error})")]
+    ThenFails { query: String, error: String },
+    #[error("succeeds but `then: {query}` does not hold (it {unheld})")]
+    ThenUnheld { query: String, unheld: spec::Unheld },
+}
+
+/// Why a recording stayed out of its matrix, as a fragment after "not recorded:".
+#[derive(Debug, thiserror::Error)]
+enum NotWritten {
+    #[error("recording is off in CI (CI=true)")]
+    Ci,
+    #[error("write the recording into {file}: {error}")]
+    Rewrite {
+        file: String,
+        error: record::RewriteError,
+    },
+    #[error("write {path}: {error}")]
+    Write { path: String, error: String },
+}
+
 /// Runs an sql cell's statement as admin, rolled back: `Err` says how it came out empty.
-async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), EmptyAsAdmin> {
     if client.batch_execute("begin").await.is_err() {
         return Ok(()); // cannot tell: never turn a verdict on a harness problem
     }
@@ -740,14 +784,14 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
     let outcome = if cell.op_kind == plan::OpKind::Count {
         match client.query_one(cell.op.as_str(), &[]).await {
             Ok(row) if row.get::<_, i64>(0) > 0 => Ok(()),
-            Ok(_) => Err("returns no row".to_owned()),
-            Err(e) => Err(format!("fails ({})", db_error_text(&e))),
+            Ok(_) => Err(EmptyAsAdmin::NoRow),
+            Err(e) => Err(EmptyAsAdmin::Fails(db_error_text(&e))),
         }
     } else {
         client
             .batch_execute(&cell.op)
             .await
-            .map_err(|e| format!("fails ({})", db_error_text(&e)))
+            .map_err(|e| EmptyAsAdmin::Fails(db_error_text(&e)))
     };
     // A call that succeeds must also be able to make its `then:` hold.
     let outcome = match outcome {
@@ -759,23 +803,24 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
 }
 
 /// Runs the `then:` queries of `cell` after its statement ran as admin.
-async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), EmptyAsAdmin> {
     for query in &cell.then {
         let sql =
             format!("select coalesce(json_agg(dbci_then), '[]')::text from ({query}) dbci_then");
         let rows: String = match client.query_one(sql.as_str(), &[]).await {
             Ok(row) => row.get(0),
             Err(e) => {
-                return Err(format!(
-                    "succeeds but `then: {query}` fails ({})",
-                    db_error_text(&e)
-                ))
+                return Err(EmptyAsAdmin::ThenFails {
+                    query: query.clone(),
+                    error: db_error_text(&e),
+                })
             }
         };
-        if let Err(what) = spec::then_holds(&rows) {
-            return Err(format!(
-                "succeeds but `then: {query}` does not hold (it {what})"
-            ));
+        if let Err(unheld) = spec::then_holds(&rows) {
+            return Err(EmptyAsAdmin::ThenUnheld {
+                query: query.clone(),
+                unheld,
+            });
         }
     }
     Ok(())
