@@ -353,7 +353,7 @@ async fn main() {
             let db_ci = started.elapsed();
             all_identical &= verdicts(&again) == verdicts(&sequential);
             let server = Server::start(&local).await.unwrap();
-            let (pass1, pass2, cells) = floor(&server, &project, tables).await;
+            let (pass1, pass2, cells) = crate::floor(&server, &project, tables).await;
             server.shutdown().await;
             let floor = pass1 + pass2 + cells;
             ratios.push(db_ci.as_secs_f64() / floor.as_secs_f64());
