@@ -4,14 +4,16 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+mod sink;
+
 use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
-use crate::error::exit;
 use crate::events::Reporter;
 use crate::project::Project;
 use crate::report::human::{ColorWhen, Human};
-use crate::report::{github, json, junit, Report};
+use crate::report::{Report, RunError, Verdict};
 use crate::rls::record::Recording;
 use crate::run::{run_keeping, RunOptions};
+pub use sink::{Outcome, Ran};
 use crate::stage_id::StageId;
 
 #[derive(Debug, Parser)]
@@ -175,7 +177,7 @@ pub async fn main(cli: Cli) -> i32 {
             }
         }
     }
-    match cli.command {
+    let outcome = match cli.command {
         Command::Run(args) => run_command(args, None, None).await,
         Command::Replay(args) => run_command(args, Some(vec![StageId::Idempotence]), None).await,
         Command::Rls(args) => match (args.record, args.accept) {
@@ -193,15 +195,16 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Pgtap(args) => run_command(args, Some(vec![StageId::Pgtap]), None).await,
         Command::Snapshot(args) => run_command(args, Some(vec![StageId::Snapshot]), None).await,
         Command::Lint(args) => run_command(args, Some(vec![StageId::Lint]), None).await,
-        Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
+        Command::Drift(args) => drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
         Command::Init(args) => init_command(args).await,
-    }
+    };
+    sink::finish(outcome).await
 }
 
 /// `db-ci init`: writes what init derives (or nothing, when it fails), then runs every stage
 /// with it, as `db-ci run` with the same flags would, and exits as that run does.
-async fn init_command(args: InitArgs) -> i32 {
+async fn init_command(args: InitArgs) -> Outcome {
     let options = run_options(&args.run, None, None);
     let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
@@ -214,7 +217,7 @@ async fn init_command(args: InitArgs) -> i32 {
     .await
     {
         Ok(writes) => writes,
-        Err(code) => return code,
+        Err(failed) => return sink::init_failed(failed),
     };
     let written: Vec<String> = writes
         .written()
@@ -222,15 +225,15 @@ async fn init_command(args: InitArgs) -> i32 {
         .map(|p| p.display().to_string())
         .collect();
     // Its own recordings are reported unreviewed, not failed: the next run (CI) fails on them.
-    let code = run_command_with(args.run, None, None, true).await;
-    if code != exit::PASS {
-        eprintln!(
-            "error: run with what init wrote ({}): it fails (see above); the files are kept, \
+    let mut outcome = run_command_with(args.run, None, None, true).await;
+    if let Outcome::Ran(ran) = &mut outcome {
+        ran.if_failed = Some(format!(
+            "run with what init wrote ({}): it fails (see above); the files are kept, \
              since db-ci.yaml is where a finding is fixed or accepted",
             written.join(", ")
-        );
+        ));
     }
-    code
+    outcome
 }
 
 /// The options of a run from its flags.
@@ -266,7 +269,11 @@ fn run_options(
     }
 }
 
-async fn run_command(args: RunArgs, only: Option<Vec<StageId>>, record: Option<Recording>) -> i32 {
+async fn run_command(
+    args: RunArgs,
+    only: Option<Vec<StageId>>,
+    record: Option<Recording>,
+) -> Outcome {
     run_command_with(args, only, record, false).await
 }
 
@@ -276,23 +283,10 @@ async fn run_command_with(
     only: Option<Vec<StageId>>,
     record: Option<Recording>,
     just_recorded: bool,
-) -> i32 {
+) -> Outcome {
     let project = match Project::find(&args.dir) {
         Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {}", crate::redact::scrub(&error.render()));
-            let kind = if error.exit_code() == exit::INPUT {
-                "input"
-            } else {
-                "environment"
-            };
-            let message = error.to_string();
-            github_output(
-                || github::error_annotation(kind, &message, &github::Paths::from_env(), None),
-                || github::error_summary(kind, &message),
-            );
-            return error.exit_code();
-        }
+        Err(error) => return Outcome::Stopped(RunError::from_error(&error)),
     };
     let options = RunOptions {
         just_recorded,
@@ -302,102 +296,75 @@ async fn run_command_with(
     human.verbose = args.verbose;
     let (report, replayed): (Report, _) =
         run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
-    if let Some(error) = &report.error {
-        let message = crate::report::escape_controls(&error.message);
-        eprintln!("error: {}", crate::redact::scrub(&message));
-    }
-    let mut code = report.exit_code();
-    if let Some(path) = &args.json {
-        if let Err(e) = json::write(&report, path) {
-            eprintln!("error: write the JSON report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    if let Some(path) = &args.junit {
-        if let Err(e) = junit::write(&report, path) {
-            eprintln!("error: write the JUnit report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    github_output(
-        || github::annotations(&report, &github::Paths::from_env()),
-        || github::summary(&report),
-    );
-    for line in crate::init::unconfirmed_exemptions(&project) {
-        println!("{line}");
-    }
-    if let Some(hint) = crate::init::next_step_hint(&project) {
-        println!("{hint}");
-    }
-    if let Some(replayed) = replayed {
-        if args.keep {
-            crate::keep::hold_verdict(code);
-            replayed.keep().await;
-        } else {
-            replayed.server.shutdown().await;
-        }
-    }
-    code
+    let mut after = crate::init::unconfirmed_exemptions(&project);
+    after.extend(crate::init::next_step_hint(&project));
+    Outcome::Ran(Box::new(Ran {
+        report,
+        json: args.json,
+        junit: args.junit,
+        after,
+        if_failed: None,
+        replayed,
+        keep: args.keep,
+    }))
 }
 
 /// `db-ci rls --accept`: applies the pending recordings and prints who can do what, changed.
-fn accept_command(dir: &std::path::Path) -> i32 {
+fn accept_command(dir: &std::path::Path) -> Outcome {
     if crate::files::in_ci() {
-        eprintln!(
-            "error: accept recordings: accepting is off in CI (CI=true); accept locally and commit the matrices"
-        );
-        return exit::INPUT;
+        return Outcome::Stopped(RunError::from_error(&crate::error::Error::input(
+            "accept recordings: accepting is off in CI (CI=true); accept locally and commit the matrices",
+        )));
     }
     let accepted = Project::find(dir).and_then(|p| crate::rls::record::accept_pending(&p));
     match accepted {
-        Ok(accepted) if accepted.is_empty() => {
-            println!("Nothing to accept: no pending recording (`db-ci rls --record` writes them)");
-            exit::PASS
-        }
+        Ok(accepted) if accepted.is_empty() => Outcome::Answered {
+            text: "Nothing to accept: no pending recording (`db-ci rls --record` writes them)"
+                .to_owned(),
+            verdict: Verdict::Pass,
+        },
         Ok(accepted) => {
+            let mut text = Vec::new();
             for file in accepted {
-                println!("Accepted {} ({} change(s))", file.rel, file.changes.len());
-                for change in file.changes {
-                    println!("  {}", crate::report::escape_controls(&change));
-                }
+                text.push(format!(
+                    "Accepted {} ({} change(s))",
+                    file.rel,
+                    file.changes.len()
+                ));
+                text.extend(file.changes.iter().map(|change| format!("  {change}")));
             }
-            exit::PASS
+            Outcome::Answered {
+                text: text.join("\n"),
+                verdict: Verdict::Pass,
+            }
         }
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            error.exit_code()
-        }
+        Err(error) => Outcome::Stopped(RunError::from_error(&error)),
     }
 }
 
-/// On GitHub Actions: prints the annotations and appends the job summary.
-fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() -> String) {
-    if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
-        return;
-    }
-    print!("{}", crate::redact::scrub(&annotations()));
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut file| {
-                let summary = crate::redact::scrub(&summary()).into_owned();
-                std::io::Write::write_all(&mut file, summary.as_bytes())
-            });
-        if let Err(e) = appended {
-            eprintln!("error: write the job summary: {e}");
-        }
+/// `db-ci drift`: the live database against the committed snapshot.
+async fn drift_command(dir: &std::path::Path, against: &str) -> Outcome {
+    use crate::snapshot::drift::{check, Drift};
+    let shown = crate::backend::url::redact_url(against);
+    match check(dir, against).await {
+        Ok(Drift::None) => Outcome::Answered {
+            text: format!("no drift: {shown} matches the committed snapshot"),
+            verdict: Verdict::Pass,
+        },
+        Ok(Drift::Found(diff)) => Outcome::Answered {
+            text: format!(
+                "drift: {shown} differs from the committed snapshot (- committed, + live):\n{diff}"
+            ),
+            verdict: Verdict::Fail,
+        },
+        Err(error) => Outcome::Stopped(RunError::from_error(&error)),
     }
 }
 
-async fn gate_command(args: GateArgs) -> i32 {
+async fn gate_command(args: GateArgs) -> Outcome {
     let project = match Project::find(&args.run.dir) {
         Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            return error.exit_code();
-        }
+        Err(error) => return Outcome::Stopped(RunError::from_error(&error)),
     };
     let options = crate::gate::GateOptions {
         backend: BackendOptions {
@@ -415,25 +382,13 @@ async fn gate_command(args: GateArgs) -> i32 {
     let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
     let report = crate::gate::gate(&project, &options, &mut human as &mut dyn Reporter).await;
-    if let Some(error) = &report.error {
-        eprintln!("error: {}", crate::report::escape_controls(&error.message));
-    }
-    let mut code = report.exit_code();
-    if let Some(path) = &args.run.json {
-        if let Err(e) = json::write(&report, path) {
-            eprintln!("error: write the JSON report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    if let Some(path) = &args.run.junit {
-        if let Err(e) = junit::write(&report, path) {
-            eprintln!("error: write the JUnit report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    github_output(
-        || github::annotations(&report, &github::Paths::from_env()),
-        || github::summary(&report),
-    );
-    code
+    Outcome::Ran(Box::new(Ran {
+        report,
+        json: args.run.json,
+        junit: args.run.junit,
+        after: Vec::new(),
+        if_failed: None,
+        replayed: None,
+        keep: false,
+    }))
 }

@@ -241,7 +241,7 @@ impl Checked {
                 self.report
                     .error
                     .as_ref()
-                    .map_or("no error recorded", |e| e.message.as_str())
+                    .map_or("no error recorded".to_owned(), |e| e.message())
             ))
         })
     }

@@ -316,7 +316,7 @@ pub fn report_failures_text(report: &Report) -> String {
         text.push('\n');
     }
     if let Some(error) = &report.error {
-        text.push_str(&format!("error: {}\n", esc(&error.message)));
+        text.push_str(&format!("error: {}\n", esc(&error.message())));
     }
     text.push_str(&summary_line(&human, report));
     text

@@ -12,7 +12,6 @@ pub mod render;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub use drift::drift_command;
 pub use expect::ExpectConfig;
 
 use crate::caller::Caller;
