@@ -337,7 +337,8 @@ mod tests {
         let Outcome::Ran(mut ran) = ran(report(Verdict::Fail, None)) else {
             unreachable!()
         };
-        ran.json = Some(dir.path().join("missing/dir/report.json"));
+        // A directory where the file should go.
+        ran.json = Some(dir.path().to_path_buf());
         let (code, _, err) = emitted(Outcome::Ran(ran));
         assert_eq!(code, exit::ENVIRONMENT);
         assert!(err.contains("error: write the JSON report"), "{err}");
