@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::script::{self, Meta, Script, Step, StepKind};
+use super::script::{self, Meta, PsqlError, Script, Step, StepKind};
 use super::tap::{Death, Output, Pos};
 use crate::backend::Server;
 use crate::error::{Error, Result};
@@ -164,7 +164,7 @@ impl Psql {
         }
     }
 
-    fn set_var(&mut self, name: &str, value: Option<String>) -> std::result::Result<(), String> {
+    fn set_var(&mut self, name: &str, value: Option<String>) -> std::result::Result<(), PsqlError> {
         if name == "ON_ERROR_STOP" {
             // psql's hook: `\set X` means on, `\unset X` means off; an invalid value is
             // refused and the variable keeps its value.
@@ -174,9 +174,9 @@ impl Psql {
                 Some(v) => v.to_owned(),
             };
             let Some(on) = script::parse_bool(&value) else {
-                return Err(format!(
+                return Err(PsqlError::Refused(format!(
                     "unrecognized value \"{value}\" for \"ON_ERROR_STOP\": Boolean expected"
-                ));
+                )));
             };
             self.on_error_stop = on;
             self.vars.insert(name.to_owned(), value);
@@ -480,7 +480,7 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
     }
     let words = match script::words(args, &psql.vars) {
         Ok(words) => words,
-        Err(e) => return stop_or_next(psql, pos, e),
+        Err(e) => return stop_or_next(psql, pos, e.to_string()),
     };
     match command {
         Meta::Set => {
@@ -488,13 +488,13 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
                 return Flow::Next;
             };
             if let Err(e) = psql.set_var(name, Some(value.concat())) {
-                return stop_or_next(psql, pos, e);
+                return stop_or_next(psql, pos, e.to_string());
             }
         }
         Meta::Unset => {
             if let Some(name) = words.first() {
                 if let Err(e) = psql.set_var(name, None) {
-                    return stop_or_next(psql, pos, e);
+                    return stop_or_next(psql, pos, e.to_string());
                 }
             }
         }
@@ -538,7 +538,7 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
         }
         Meta::Pset => {
             if let Err(e) = pset(&mut psql.format, &words) {
-                return stop_or_next(psql, pos, e);
+                return stop_or_next(psql, pos, e.to_string());
             }
         }
         Meta::Quit => return Flow::Stop(None),
@@ -575,16 +575,18 @@ fn condition(psql: &mut Psql, pos: &Pos, args: &str) -> bool {
     }
 }
 
-fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), String> {
+fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), PsqlError> {
     let Some((option, value)) = words.split_first() else {
         return Ok(());
     };
     let value = value.first();
-    let toggle = |current: bool| -> std::result::Result<bool, String> {
+    let toggle = |current: bool| -> std::result::Result<bool, PsqlError> {
         match value {
             None => Ok(!current),
             Some(v) => script::parse_bool(v).ok_or_else(|| {
-                format!("\\pset: unrecognized value \"{v}\" for \"{option}\": Boolean expected")
+                PsqlError::Refused(format!(
+                    "\\pset: unrecognized value \"{v}\" for \"{option}\": Boolean expected"
+                ))
             }),
         }
     };
@@ -593,10 +595,10 @@ fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), String
             Some("aligned") => format.aligned = true,
             Some("unaligned") => format.aligned = false,
             other => {
-                return Err(format!(
+                return Err(PsqlError::NotReproduced(format!(
                     "\\pset format {}: db-ci prints aligned and unaligned output only",
                     other.unwrap_or("")
-                ))
+                )))
             }
         },
         "tuples_only" => format.tuples_only = toggle(format.tuples_only)?,
@@ -605,9 +607,9 @@ fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), String
         "fieldsep" => format.fieldsep = value.cloned().unwrap_or_default(),
         "pager" | "pager_min_lines" => {}
         other => {
-            return Err(format!(
+            return Err(PsqlError::NotReproduced(format!(
                 "\\pset {other} changes psql's output in a way db-ci does not reproduce"
-            ))
+            )))
         }
     }
     Ok(())
@@ -655,7 +657,7 @@ async fn run_gset(
     }
     for (name, value) in columns.iter().zip(rows.remove(0)) {
         if let Err(e) = psql.set_var(&format!("{prefix}{name}"), value) {
-            if let Some(d) = psql.error(meta_death(&step.pos, e)) {
+            if let Some(d) = psql.error(meta_death(&step.pos, e.to_string())) {
                 return Some(d);
             }
         }

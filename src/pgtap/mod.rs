@@ -85,11 +85,13 @@ pub fn load(project: &Project) -> Result<Suite> {
             });
             working_dir.get_or_insert_with(|| full.clone());
         } else if named {
-            return Err(Error::input(format!(
-                "{}: pgtap.paths: `{}` does not exist",
-                crate::yaml::Pos::of(path).at(crate::config::FILE_NAME),
-                path.value
-            )));
+            let pos = crate::yaml::Pos::of(path);
+            return Err(Error::at(
+                crate::config::FILE_NAME,
+                pos.line,
+                pos.column,
+                format!("pgtap.paths: `{}` does not exist", path.value),
+            ));
         }
         for file in found {
             if !files.contains(&file) {
@@ -202,7 +204,7 @@ fn read_include(
     included: &str,
     relative_to_file: bool,
     from: &str,
-) -> std::result::Result<(String, String), String> {
+) -> std::result::Result<(String, String), script::IncludeError> {
     let base = if relative_to_file {
         root.join(from)
             .parent()
@@ -212,15 +214,15 @@ fn read_include(
     };
     let path = base.join(included);
     if let Some(what) = crate::files::not_a_file(&path) {
-        return Err(format!(
-            "read {included}: {what}, where a SQL file is expected"
-        ));
+        return Err(script::IncludeError::NotAFile {
+            path: included.to_owned(),
+            what,
+        });
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "read {included} (from {}): {e}",
-            relative(root, &base).trim_end_matches('/').to_owned() + "/"
-        )
+    let text = std::fs::read_to_string(&path).map_err(|source| script::IncludeError::Unreadable {
+        path: included.to_owned(),
+        base: relative(root, &base).trim_end_matches('/').to_owned() + "/",
+        source,
     })?;
     Ok((relative(root, &path), text))
 }
@@ -245,7 +247,8 @@ inventory::submit!(crate::stage::Registration {
         // A file db-ci cannot run fails the stage at its line, and the other stages run;
         // when the tests are all the run was asked for, it is exit 2 before anything boots.
         if let (true, Some(unreadable)) = (input.alone, &suite.unreadable) {
-            return Err(Error::input(unreadable.error.to_string()));
+            let ParseError { pos, message } = &unreadable.error;
+            return Err(Error::at(&pos.file, pos.line, Some(pos.column), message));
         }
         Ok(Box::new(Loaded(suite)))
     },
@@ -635,9 +638,9 @@ mod tests {
         (dir, tests)
     }
 
-    fn walked(root: &Path, tests: &Path) -> std::result::Result<Vec<String>, String> {
+    fn walked(root: &Path, tests: &Path) -> Result<Vec<String>> {
         let mut files = Vec::new();
-        collect(root, tests, &mut files).map_err(|e| e.to_string())?;
+        collect(root, tests, &mut files)?;
         files.sort();
         Ok(files.iter().map(|f| relative(root, f)).collect())
     }
@@ -662,7 +665,7 @@ mod tests {
     fn a_symlink_loop_is_refused_at_its_path() {
         let (dir, tests) = tests_dir();
         std::os::unix::fs::symlink("..", tests.join("sub/back")).unwrap();
-        let err = walked(dir.path(), &tests).unwrap_err();
+        let err = walked(dir.path(), &tests).unwrap_err().to_string();
         assert!(
             err.contains("supabase/tests/sub/back: a symlink loop"),
             "{err}"
@@ -670,7 +673,7 @@ mod tests {
         // A link to itself: the kernel's ELOOP.
         std::fs::remove_file(tests.join("sub/back")).unwrap();
         std::os::unix::fs::symlink("self", tests.join("sub/self")).unwrap();
-        let err = walked(dir.path(), &tests).unwrap_err();
+        let err = walked(dir.path(), &tests).unwrap_err().to_string();
         assert!(
             err.contains("supabase/tests/sub/self: a symlink loop"),
             "{err}"
@@ -692,7 +695,7 @@ mod tests {
                 "dir" => std::fs::create_dir(&path).unwrap(),
                 _ => nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap(),
             }
-            let err = walked(dir.path(), &tests).unwrap_err();
+            let err = walked(dir.path(), &tests).unwrap_err().to_string();
             assert!(
                 err.contains(&format!("supabase/tests/sub/{name}: a")),
                 "{err}"

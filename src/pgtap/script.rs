@@ -87,7 +87,7 @@ pub const PSET_OPTIONS: &[&str] = &[
 ];
 
 /// A meta-command read at parse time: what it is, or why db-ci refuses it.
-fn classify(name: &str, args: &str) -> Result<Meta, String> {
+fn classify(name: &str, args: &str) -> Result<Meta, PsqlError> {
     let literal_words = || words(args, &BTreeMap::new()).unwrap_or_default();
     let meta = match name {
         "set" | "unset" => {
@@ -103,9 +103,9 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
                     _ => false,
                 };
                 if changes {
-                    return Err(format!(
+                    return Err(PsqlError::NotReproduced(format!(
                         "`\\{name} {var}` changes how psql runs the file in a way db-ci does not reproduce"
-                    ));
+                    )));
                 }
             }
             if name == "set" {
@@ -126,22 +126,22 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
             let words = literal_words();
             match words.first().map(String::as_str) {
                 None => {
-                    return Err("`\\pset` without an option lists the settings: db-ci does not print them".to_owned())
+                    return Err(PsqlError::NotReproduced("`\\pset` without an option lists the settings: db-ci does not print them".to_owned()))
                 }
                 Some(option) if !option.contains(':') && !PSET_OPTIONS.contains(&option) => {
-                    return Err(format!(
+                    return Err(PsqlError::NotReproduced(format!(
                         "`\\pset {option}` changes psql's output in a way db-ci does not reproduce (supported: {})",
                         PSET_OPTIONS.join(", ")
-                    ))
+                    )))
                 }
                 Some("format") => match words.get(1).map(String::as_str) {
                     Some("aligned" | "unaligned") => {}
                     Some(other) if other.contains(':') => {}
                     other => {
-                        return Err(format!(
+                        return Err(PsqlError::NotReproduced(format!(
                             "`\\pset format {}`: db-ci prints aligned and unaligned output only",
                             other.unwrap_or("")
-                        ))
+                        )))
                     }
                 },
                 Some(_) => {}
@@ -153,15 +153,15 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
         "x" if matches!(literal_words().as_slice(), [w] if w == "off") => Meta::Nothing,
         "gset" | "g" => Meta::GsetLast,
         _ => {
-            return Err(format!(
+            return Err(PsqlError::NotReproduced(format!(
                 "psql meta-command `\\{name}` is not supported: db-ci cannot reproduce what it does (supported: {SUPPORTED})"
-            ))
+            )))
         }
     };
     if args.contains('`') {
-        return Err(format!(
+        return Err(PsqlError::NotReproduced(format!(
             "`\\{name}`: backquoted shell commands are not supported"
-        ));
+        )));
     }
     Ok(meta)
 }
@@ -170,7 +170,7 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
 /// separates words; `'…'` is quoted (`''` and backslash escapes inside), `"…"` is kept with
 /// its quotes; `:var`, `:'var'` and `:"var"` outside quotes are replaced by the variable
 /// (quoted as a literal or an identifier), an undefined one stays as written.
-pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
+pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>, PsqlError> {
     let mut words = Vec::new();
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0;
@@ -188,7 +188,7 @@ pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>,
                     i += 1;
                     loop {
                         match chars.get(i) {
-                            None => return Err("unterminated quoted string".to_owned()),
+                            None => return Err(PsqlError::UnterminatedString),
                             Some('\'') if chars.get(i + 1) == Some(&'\'') => {
                                 word.push('\'');
                                 i += 2;
@@ -200,7 +200,7 @@ pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>,
                             Some('\\') => {
                                 i += 1;
                                 match chars.get(i) {
-                                    None => return Err("unterminated quoted string".to_owned()),
+                                    None => return Err(PsqlError::UnterminatedString),
                                     Some('n') => word.push('\n'),
                                     Some('t') => word.push('\t'),
                                     Some('b') => word.push('\u{8}'),
@@ -222,7 +222,7 @@ pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>,
                     i += 1;
                     loop {
                         match chars.get(i) {
-                            None => return Err("unterminated quoted identifier".to_owned()),
+                            None => return Err(PsqlError::UnterminatedIdentifier),
                             Some('"') if chars.get(i + 1) == Some(&'"') => {
                                 word.push_str("\"\"");
                                 i += 2;
@@ -453,7 +453,37 @@ fn is_word(c: u8) -> bool {
 /// Reads an included file: given the path as written, whether it is relative to the
 /// including file (`\ir`), and the including file's relative path, returns the included
 /// file's relative path and text.
-pub type Reader<'a> = dyn Fn(&str, bool, &str) -> Result<(String, String), String> + 'a;
+pub type Reader<'a> = dyn Fn(&str, bool, &str) -> Result<(String, String), IncludeError> + 'a;
+
+/// Why a file named by `\i`/`\ir` could not be read: psql's own complaint, at the line.
+#[derive(Debug, thiserror::Error)]
+pub enum IncludeError {
+    #[error("read {path}: {what}, where a SQL file is expected")]
+    NotAFile { path: String, what: &'static str },
+    /// `base`: the folder it was looked for in, relative to the project.
+    #[error("read {path} (from {base}): {source}")]
+    Unreadable {
+        path: String,
+        base: String,
+        source: std::io::Error,
+    },
+}
+
+/// What psql refuses in a meta-command, or what db-ci cannot reproduce of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PsqlError {
+    #[error("unterminated quoted string")]
+    UnterminatedString,
+    #[error("unterminated quoted identifier")]
+    UnterminatedIdentifier,
+    /// psql's own complaint about a value it cannot take; it goes on, or stops under
+    /// ON_ERROR_STOP.
+    #[error("{0}")]
+    Refused(String),
+    /// psql would run it; db-ci cannot reproduce what it does.
+    #[error("{0}")]
+    NotReproduced(String),
+}
 
 /// A problem found while reading a test file: where, and what (a lowercase fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -575,7 +605,7 @@ fn expand(
                 .iter()
                 .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                 .collect();
-            let path = match words(&args, &values).map_err(at)?.as_slice() {
+            let path = match words(&args, &values).map_err(|e| at(e.to_string()))?.as_slice() {
                 [path] => path.clone(),
                 _ => return Err(at(format!("`\\{name}` takes one file name"))),
             };
@@ -587,10 +617,10 @@ fn expand(
             let relative = name.starts_with("ir") || name == "include_relative";
             let (included_rel, included) = match read(&path, relative, rel) {
                 Ok(read) => read,
-                Err(message) => {
+                Err(error) => {
                     steps.push(Step {
                         pos,
-                        kind: StepKind::Error(message),
+                        kind: StepKind::Error(error.to_string()),
                     });
                     continue;
                 }
@@ -601,9 +631,9 @@ fn expand(
             }
             continue;
         }
-        let command = classify(name, &args).map_err(at)?;
+        let command = classify(name, &args).map_err(|e| at(e.to_string()))?;
         if command == Meta::GsetLast {
-            if name == "gset" && words(&args, &BTreeMap::new()).map_err(at)?.len() > 1 {
+            if name == "gset" && words(&args, &BTreeMap::new()).map_err(|e| at(e.to_string()))?.len() > 1 {
                 return Err(at("`\\gset` takes at most one prefix".to_owned()));
             }
             if name == "g" && !args.is_empty() {
@@ -701,8 +731,11 @@ fn copies_from_stdin(statement: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn no_files(path: &str, _: bool, _: &str) -> Result<(String, String), String> {
-        Err(format!("read {path}: no such file"))
+    fn no_files(path: &str, _: bool, _: &str) -> Result<(String, String), IncludeError> {
+        Err(IncludeError::NotAFile {
+            path: path.to_owned(),
+            what: "nothing",
+        })
     }
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -835,7 +868,7 @@ mod tests {
 
     #[test]
     fn includes_are_inlined_with_their_own_positions() {
-        let read = |path: &str, relative: bool, from: &str| -> Result<(String, String), String> {
+        let read = |path: &str, relative: bool, from: &str| -> Result<(String, String), IncludeError> {
             assert!(relative);
             assert_eq!(from, "supabase/tests/a.sql");
             Ok((
