@@ -148,7 +148,7 @@ fn written(case: &CaseSpec, operation: Operation) -> Option<Written<'_>> {
 /// `allow:`/`deny:` as lists (a side written `others` stays `others`), and the actor of each
 /// new or loosened recording added to `unreviewed:` ([`Recorded::needs_review`]). Everything else in the file is kept byte for byte.
 pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Result<String, String> {
-    let tree = edit::parse_tree(text)?;
+    let tree = edit::parse_tree(text).map_err(|e| e.to_string())?;
     // Actors in the order the file lists them, so lists read like the file.
     let actors: Vec<String> = match tree.get("actors") {
         Some(Node::Map { entries, .. }) => entries.iter().map(|e| e.key.clone()).collect(),
@@ -232,7 +232,7 @@ pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Resu
             )
         })?);
     }
-    let out = edit::apply(text, edits)?;
+    let out = edit::apply(text, edits).map_err(|e| e.to_string())?;
     // The rewritten file must read back with exactly the recorded expectations.
     let reread: PolicyFileSpec = crate::yaml::parse_yaml(&out, std::path::Path::new("recorded"))
         .map_err(|e| format!("the recorded file does not parse: {e}"))?;
