@@ -404,7 +404,7 @@ pub async fn prepare(
     if file.freezes_time() {
         prepared.unfrozen = crate::clock::install(&prepared.client)
             .await
-            .map_err(Error::Environment)?;
+            .map_err(|e| Error::environment(e.to_string()))?;
     }
     if let Some(now) = file.spec.now {
         // For the setup, and inherited by nothing else: each cell sets its own.
