@@ -218,7 +218,7 @@ fn render(
     property: Pos,
 ) -> std::result::Result<Rendered, (Pos, String)> {
     let actors = &file.actors;
-    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e));
+    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e.to_string()));
     if spec.operations.is_empty() {
         return Err((property, "no operations to run".to_owned()));
     }
@@ -350,7 +350,7 @@ impl Run<'_> {
         }
         for actor in &rendered.actors {
             if let Err(message) = check_actor(client, actor).await {
-                return Ok(self.broken(self.line, message));
+                return Ok(self.broken(self.line, message.to_string()));
             }
         }
         let mut compiled = match self.compile(client, rendered).await {
@@ -379,7 +379,7 @@ impl Run<'_> {
         let mut runner = engine::runner(self.seed, &self.file.rel, &self.spec.name, compiled.cases);
         let finding = engine::run(client, &compiled, &mut runner)
             .await
-            .map_err(crate::error::Error::environment)?;
+            .map_err(|e| crate::error::Error::environment(e.to_string()))?;
         Ok(self.judge(client, rendered, &compiled, finding).await)
     }
 
@@ -398,7 +398,7 @@ impl Run<'_> {
                         .file
                         .actors
                         .render(query)
-                        .map_err(|e| problem(line, e))?;
+                        .map_err(|e| problem(line, e.to_string()))?;
                     let rows = engine::query_rows(client, &query)
                         .await
                         .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?;
@@ -420,7 +420,8 @@ impl Run<'_> {
                             .file
                             .actors
                             .render(text)
-                            .map(|text| crate::sql::quote_literal(&text)),
+                            .map(|text| crate::sql::quote_literal(&text))
+                            .map_err(|e| e.to_string()),
                         other => literal_sql(other),
                     })
                     .collect::<std::result::Result<_, _>>()
@@ -612,9 +613,23 @@ impl Run<'_> {
     }
 }
 
+/// Why an actor cannot be trusted to run a property's steps.
+#[derive(Debug, thiserror::Error)]
+enum ActorCheck {
+    #[error("impersonating `{actor}` failed: {error}")]
+    Impersonation {
+        actor: String,
+        error: engine::EngineError,
+    },
+    #[error("impersonating `{0}`: no role row")]
+    NoRoleRow(String),
+    #[error(transparent)]
+    Role(#[from] crate::actors::ActorError),
+}
+
 /// Checks that impersonating `actor` really runs as its role, without superuser or (unless
 /// service_role) BYPASSRLS, exactly as RLS cells check it.
-async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), String> {
+async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), ActorCheck> {
     let sql = format!(
         "savepoint db_ci_actor;\n{}\n{EFFECTIVE_ROLE_SQL};",
         actor.impersonation_sql()
@@ -623,11 +638,14 @@ async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), 
     let _ = client
         .batch_execute("rollback to savepoint db_ci_actor")
         .await;
-    let rows = rows.map_err(|e| format!("impersonating `{}` failed: {e}", actor.name))?;
+    let rows = rows.map_err(|error| ActorCheck::Impersonation {
+        actor: actor.name.clone(),
+        error,
+    })?;
     let row = rows
         .rows
         .first()
-        .ok_or_else(|| format!("impersonating `{}`: no role row", actor.name))?;
+        .ok_or_else(|| ActorCheck::NoRoleRow(actor.name.clone()))?;
     let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    actor.check_effective_role(&text(0), text(1) == "t", text(2) == "t")
+    Ok(actor.check_effective_role(&text(0), text(1) == "t", text(2) == "t")?)
 }

@@ -198,15 +198,23 @@ fn listed(keys: &[&super::super::model::MetadataKey]) -> String {
     )
 }
 
+/// Why the generated actor lines do not resolve: a fault of init's, not of the project.
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratedActors {
+    #[error("{0}")]
+    Parse(#[from] serde_saphyr::Error),
+    #[error("{0}")]
+    Resolve(#[from] crate::actors::ActorError),
+}
+
 /// Parses the actor lines as the matrix will declare them.
-pub fn resolve_actors(actors: &[(String, String)]) -> Result<Actors, String> {
+pub fn resolve_actors(actors: &[(String, String)]) -> Result<Actors, GeneratedActors> {
     let yaml: String = actors
         .iter()
         .map(|(name, spec)| format!("{name}: {spec}\n"))
         .collect();
-    let specs: BTreeMap<String, ActorSpec> =
-        serde_saphyr::from_str(&yaml).map_err(|e| e.to_string())?;
-    Actors::resolve(&specs)
+    let specs: BTreeMap<String, ActorSpec> = serde_saphyr::from_str(&yaml)?;
+    Ok(Actors::resolve(&specs)?)
 }
 #[cfg(test)]
 mod tests {

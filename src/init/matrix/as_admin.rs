@@ -132,7 +132,7 @@ pub(super) async fn attempt(
     sql: &str,
     keep: bool,
 ) -> Result<u64, String> {
-    let sql = actors.render(sql)?;
+    let sql = actors.render(sql).map_err(|e| e.to_string())?;
     let _ = client.batch_execute("savepoint db_ci_init").await;
     let result = client.execute(&sql, &[]).await;
     match result {

@@ -59,7 +59,7 @@ pub(super) fn render_for(file: &PolicyFile, actor: &Actor, text: &str) -> Result
     static ME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let me = ME.get_or_init(|| regex::Regex::new(r"\{\{\s*me\.").unwrap());
     let text = me.replace_all(text, format!("{{{{{}.", actor.name).as_str());
-    file.actors.render(&text)
+    file.actors.render(&text).map_err(|e| e.to_string())
 }
 
 /// The `then:` queries rendered for `actor`; the error carries the line of `then:`.
