@@ -199,7 +199,7 @@ async fn run_file(
         return Err(failure);
     }
     if let Err(message) = session.check(client).await {
-        return Err(harness_failure(file, &message));
+        return Err(harness_failure(file, &message.to_string()));
     }
     if options.record_ledger {
         if let Err(e) = record(client, file, &statements).await {

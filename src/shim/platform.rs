@@ -224,6 +224,19 @@ pub enum Refusal {
     Platform(String),
 }
 
+/// How a file left the platform's session otherwise than as `postgres`, or why that could
+/// not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LeftSession {
+    #[error(
+        "the file left its session authorised as `{session}` (current role `{current}`): on the \
+         platform `postgres` cannot change its session authorization"
+    )]
+    Authorised { session: String, current: String },
+    #[error("{}", crate::sql::db_error_text(.0))]
+    Unread(tokio_postgres::Error),
+}
+
 impl Session {
     /// Runs one top-level statement of a file under test, as the platform would.
     /// `in_transaction`: the file's transaction is open (a statement the platform would have
@@ -313,20 +326,17 @@ impl Session {
 
     /// Checks, after a file, that it left the session as the platform's `postgres`; the
     /// message says what it did otherwise.
-    pub async fn check(self, client: &Client) -> Result<(), String> {
+    pub async fn check(self, client: &Client) -> Result<(), LeftSession> {
         if self == Session::Superuser {
             return Ok(());
         }
         let row = client
             .query_one("select session_user::text, current_user::text", &[])
             .await
-            .map_err(|e| crate::sql::db_error_text(&e))?;
+            .map_err(LeftSession::Unread)?;
         let (session, current): (String, String) = (row.get(0), row.get(1));
         if session != PLATFORM_ROLE {
-            return Err(format!(
-                "the file left its session authorised as `{session}` (current role `{current}`): \
-                 on the platform `postgres` cannot change its session authorization"
-            ));
+            return Err(LeftSession::Authorised { session, current });
         }
         Ok(())
     }
