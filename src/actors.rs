@@ -192,7 +192,9 @@ pub fn deterministic_id(name: &str) -> String {
 /// naming it. Each names the actor.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ActorError {
-    #[error("actor `{0}`: an authenticated actor is a user; write `{0}: {{ user: {0}@example.com }}`")]
+    #[error(
+        "actor `{0}`: an authenticated actor is a user; write `{0}: {{ user: {0}@example.com }}`"
+    )]
     AuthenticatedIsAUser(String),
     #[error("actor `{actor}`: id `{id}` is not a uuid")]
     NotAUuid { actor: String, id: String },
@@ -287,9 +289,7 @@ impl Actor {
                         Existing::Id(id.to_lowercase())
                     }
                     (None, Some(email)) => Existing::Email(email.clone()),
-                    _ => {
-                        return Err(ActorError::NewAndExisting(name.to_owned()))
-                    }
+                    _ => return Err(ActorError::NewAndExisting(name.to_owned())),
                 };
                 // These come from the seeded row: a second source would contradict it.
                 for (key, given) in [

@@ -13,8 +13,8 @@ use crate::report::human::{ColorWhen, Human};
 use crate::report::{Report, RunError, Verdict};
 use crate::rls::record::Recording;
 use crate::run::{run_keeping, RunOptions};
-pub use sink::{Outcome, Ran};
 use crate::stage_id::StageId;
+pub use sink::{Outcome, Ran};
 
 #[derive(Debug, Parser)]
 #[command(

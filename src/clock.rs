@@ -241,7 +241,9 @@ pub(crate) async fn rewrite_objects(
         client
             .batch_execute(&edit(ObjectKind::Function, &name, &definition))
             .await
-            .map_err(QueryFailed::to(format!("freeze the clock in function {name}")))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in function {name}"
+            )))?;
     }
 
     let policies = client
@@ -277,7 +279,9 @@ pub(crate) async fn rewrite_objects(
         client
             .batch_execute(&sql)
             .await
-            .map_err(QueryFailed::to(format!("freeze the clock in policy {object}")))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in policy {object}"
+            )))?;
     }
 
     let defaults = client
@@ -308,7 +312,9 @@ pub(crate) async fn rewrite_objects(
                 edit(ObjectKind::Default, &object, &default)
             ))
             .await
-            .map_err(QueryFailed::to(format!("freeze the clock in the default of {object}")))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in the default of {object}"
+            )))?;
     }
 
     // CHECK constraints of tables: re-added reading the frozen clock, NOT VALID so rows
@@ -377,7 +383,9 @@ pub(crate) async fn rewrite_objects(
                 edit(ObjectKind::View, &object, definition.trim_end_matches(';'))
             ))
             .await
-            .map_err(QueryFailed::to(format!("freeze the clock in view {object}")))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in view {object}"
+            )))?;
     }
     Ok(())
 }

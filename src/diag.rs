@@ -85,10 +85,7 @@ impl Diagnostic {
             .next()
             .unwrap_or_default();
         let skip = self.column.unwrap_or(1).saturating_sub(1);
-        let at = text
-            .char_indices()
-            .nth(skip)
-            .map_or(text.len(), |(i, _)| i);
+        let at = text.char_indices().nth(skip).map_or(text.len(), |(i, _)| i);
         let word = text[at..]
             .find(|c: char| c.is_whitespace() || c == ':' || c == ',')
             .unwrap_or(text.len() - at);
@@ -178,10 +175,7 @@ mod tests {
             Diagnostic::in_file("a.sql", "read a.sql: gone").headline(),
             "read a.sql: gone"
         );
-        assert_eq!(
-            Diagnostic::message("m").with_note("n").to_string(),
-            "m\nn"
-        );
+        assert_eq!(Diagnostic::message("m").with_note("n").to_string(), "m\nn");
     }
 
     #[test]

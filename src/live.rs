@@ -506,11 +506,8 @@ impl ReadOnly {
     pub async fn bounded_query(
         &self,
         sql: &str,
-    ) -> std::result::Result<Option<Vec<tokio_postgres::Row>>, String> {
-        self.client
-            .batch_execute("savepoint db_ci_bounded")
-            .await
-            .map_err(|e| db_error_text(&e))?;
+    ) -> std::result::Result<Option<Vec<tokio_postgres::Row>>, crate::sql::error::DbError> {
+        self.client.batch_execute("savepoint db_ci_bounded").await?;
         let result = self.client.query(sql, &[]).await;
         let _ = self
             .client
@@ -521,7 +518,7 @@ impl ReadOnly {
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) => {
                 Ok(None)
             }
-            Err(e) => Err(db_error_text(&e)),
+            Err(e) => Err(e.into()),
         }
     }
 

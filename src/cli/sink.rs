@@ -78,7 +78,10 @@ pub async fn finish(outcome: Outcome) -> i32 {
 pub fn emit(outcome: Outcome, streams: &mut Streams<'_>) -> (i32, Option<(Replayed, bool)>) {
     match outcome {
         Outcome::Stopped(error) => {
-            say(streams.err, &format!("error: {}", console_text(&error.diagnostic)));
+            say(
+                streams.err,
+                &format!("error: {}", console_text(&error.diagnostic)),
+            );
             github_output(
                 streams,
                 || github::error_annotation(&error, &github::Paths::from_env(), None),
@@ -105,11 +108,18 @@ pub fn emit(outcome: Outcome, streams: &mut Streams<'_>) -> (i32, Option<(Replay
                 keep,
             } = *ran;
             if let Some(error) = &report.error {
-                say(streams.err, &format!("error: {}", console_text(&error.diagnostic)));
+                say(
+                    streams.err,
+                    &format!("error: {}", console_text(&error.diagnostic)),
+                );
             }
             let mut code = report.exit_code();
             let written = [
-                (json, "JSON", json::write as fn(&Report, &Path) -> std::io::Result<()>),
+                (
+                    json,
+                    "JSON",
+                    json::write as fn(&Report, &Path) -> std::io::Result<()>,
+                ),
                 (junit, "JUnit", junit::write),
             ];
             for (path, what, write) in written {
@@ -239,9 +249,8 @@ fn drawn(diagnostic: &Diagnostic, snippet: &Snippet) -> String {
         span: (snippet.offset, snippet.len).into(),
     };
     let mut text = String::new();
-    let handler = miette::GraphicalReportHandler::new_themed(
-        miette::GraphicalTheme::unicode_nocolor(),
-    );
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
     match handler.render_report(&mut text, &drawn) {
         Ok(()) => text.trim_end().to_owned(),
         Err(_) => String::new(),

@@ -154,7 +154,9 @@ pub(super) async fn install(client: &Client) -> Result<Vec<Unreached>, QueryFail
             &[&format!("{UNREACHABLE}|{}", super::CANDIDATE)],
         )
         .await
-        .map_err(QueryFailed::to("read the functions whose clock cannot be frozen"))?;
+        .map_err(QueryFailed::to(
+            "read the functions whose clock cannot be frozen",
+        ))?;
     for row in others {
         let (name, language): (String, String) = (row.get(0), row.get(1));
         let reader = if language == "c" {

@@ -525,8 +525,9 @@ async fn rehearse(
         });
     }
     let mut checks = applied.len() + 1;
-    let rehearse_error =
-        |file: &SqlFile, e: String| Error::environment(format!("rehearse {}: {e}", file.rel));
+    let rehearse_error = |file: &SqlFile, e: trace::RehearsalError| {
+        Error::environment(format!("rehearse {}: {e}", file.rel))
+    };
     let mut routines = match pending.first() {
         Some(first) => references::routines(&client)
             .await

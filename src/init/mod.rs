@@ -492,8 +492,8 @@ async fn write_matrices(
     let mut guessed = Vec::new();
     let (actor_lines, actors) = loop {
         let actor_lines = matrix::actors(&reads, &relations);
-        let actors = matrix::resolve_actors(&actor_lines)
-            .map_err(|e| InitError::Actors(e.to_string()))?;
+        let actors =
+            matrix::resolve_actors(&actor_lines).map_err(|e| InitError::Actors(e.to_string()))?;
         let tried = client
             .batch_execute(&format!("begin;\n{}", actors.create_users_sql()))
             .await;

@@ -219,11 +219,12 @@ fn read_include(
             what,
         });
     }
-    let text = std::fs::read_to_string(&path).map_err(|source| script::IncludeError::Unreadable {
-        path: included.to_owned(),
-        base: relative(root, &base).trim_end_matches('/').to_owned() + "/",
-        source,
-    })?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| script::IncludeError::Unreadable {
+            path: included.to_owned(),
+            base: relative(root, &base).trim_end_matches('/').to_owned() + "/",
+            source,
+        })?;
     Ok((relative(root, &path), text))
 }
 

@@ -605,7 +605,10 @@ fn expand(
                 .iter()
                 .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                 .collect();
-            let path = match words(&args, &values).map_err(|e| at(e.to_string()))?.as_slice() {
+            let path = match words(&args, &values)
+                .map_err(|e| at(e.to_string()))?
+                .as_slice()
+            {
                 [path] => path.clone(),
                 _ => return Err(at(format!("`\\{name}` takes one file name"))),
             };
@@ -633,7 +636,12 @@ fn expand(
         }
         let command = classify(name, &args).map_err(|e| at(e.to_string()))?;
         if command == Meta::GsetLast {
-            if name == "gset" && words(&args, &BTreeMap::new()).map_err(|e| at(e.to_string()))?.len() > 1 {
+            if name == "gset"
+                && words(&args, &BTreeMap::new())
+                    .map_err(|e| at(e.to_string()))?
+                    .len()
+                    > 1
+            {
                 return Err(at("`\\gset` takes at most one prefix".to_owned()));
             }
             if name == "g" && !args.is_empty() {
@@ -868,14 +876,15 @@ mod tests {
 
     #[test]
     fn includes_are_inlined_with_their_own_positions() {
-        let read = |path: &str, relative: bool, from: &str| -> Result<(String, String), IncludeError> {
-            assert!(relative);
-            assert_eq!(from, "supabase/tests/a.sql");
-            Ok((
-                format!("supabase/tests/{path}"),
-                "\n\nselect 'helper';".to_owned(),
-            ))
-        };
+        let read =
+            |path: &str, relative: bool, from: &str| -> Result<(String, String), IncludeError> {
+                assert!(relative);
+                assert_eq!(from, "supabase/tests/a.sql");
+                Ok((
+                    format!("supabase/tests/{path}"),
+                    "\n\nselect 'helper';".to_owned(),
+                ))
+            };
         let text = "\\ir setup.psql\nselect 1;";
         let script = parse("supabase/tests/a.sql", text, &read).unwrap();
         assert_eq!(script.steps[0].pos.file, "supabase/tests/setup.psql");

@@ -19,6 +19,11 @@ fn is_ended(error: &tokio_postgres::Error) -> bool {
     })
 }
 
+/// A server error, shown as db-ci prints it ([`db_error_text`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", db_error_text(.0))]
+pub struct DbError(#[from] pub tokio_postgres::Error);
+
 /// A statement db-ci sent that failed: what it was for, and the server's error. Its text
 /// reads after "failed to": `read the server version: permission denied …`.
 #[derive(Debug, thiserror::Error)]

@@ -409,7 +409,6 @@ fn stop(bases: Vec<Arc<Base>>) {
     });
 }
 
-
 /// Applies one fixture file in one round trip; an error names the file at line:col.
 async fn apply_fixture(client: &tokio_postgres::Client, path: &Path) -> Result<()> {
     let sql = std::fs::read_to_string(path)

@@ -102,9 +102,7 @@ pub fn parse_tree(text: &str) -> Result<Node, EditError> {
         ) {
             continue;
         }
-        let range = span
-            .byte_range()
-            .ok_or(EditError::NoOffsets)?;
+        let range = span.byte_range().ok_or(EditError::NoOffsets)?;
         events.push((event, range));
     }
     let mut position = events

@@ -58,12 +58,19 @@ pub fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> Error {
     // The user-facing wording: the default one gives the parser's own advice (e.g. "set
     // DuplicateKeyPolicy in Options") that means nothing to a db-ci user.
     let formatter = serde_saphyr::UserMessageFormatter;
-    let message =
-        bare_message(&serde_saphyr::MessageFormatter::format_message(&formatter, err)).to_owned();
+    let message = bare_message(&serde_saphyr::MessageFormatter::format_message(
+        &formatter, err,
+    ))
+    .to_owned();
     let file = path.display().to_string();
     let diagnostic = match err.location() {
-        Some(at) => Diagnostic::at(file, at.line() as usize, Some(at.column() as usize), message)
-            .with_source(text),
+        Some(at) => Diagnostic::at(
+            file,
+            at.line() as usize,
+            Some(at.column() as usize),
+            message,
+        )
+        .with_source(text),
         None => Diagnostic {
             file: Some(file.clone()),
             message: format!("{file}: {message}"),
