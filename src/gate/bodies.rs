@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use super::trace::RehearsalError;
+
+/// Functions whose bodies do not validate: signature → the error.
+pub type Invalid = BTreeMap<String, String>;
 use crate::snapshot::model::PLATFORM_SCHEMAS;
 use crate::sql::error::QueryFailed;
 use crate::sql::{quote_ident, quote_literal};
@@ -71,11 +74,8 @@ impl Checker {
         }
     }
 
-    /// The project's functions whose bodies do not validate now: signature → error.
-    pub async fn invalid(
-        &mut self,
-        client: &Client,
-    ) -> Result<BTreeMap<String, String>, RehearsalError> {
+    /// The project's functions whose bodies do not validate now.
+    pub async fn invalid(&mut self, client: &Client) -> Result<Invalid, RehearsalError> {
         let platform = PLATFORM_SCHEMAS
             .iter()
             .map(|s| quote_literal(s))

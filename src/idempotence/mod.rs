@@ -168,6 +168,9 @@ pub(crate) async fn stage(
     Ok(stage)
 }
 
+/// Which file of pass 2 changed each differing object or table: its name → the file.
+type Blame = BTreeMap<String, String>;
+
 /// Finds, for each differing object or table, the last file of pass 2 whose re-run changed
 /// it: rebuilds the pass-1 state in a fresh database, then replays pass 2 reading the catalog
 /// after each file.
@@ -179,7 +182,7 @@ async fn attribute(
     catalog_changes: &[catalog::ObjectChange],
     data_changes: &[data::TableChange],
     max_shift: f64,
-) -> Result<BTreeMap<String, String>> {
+) -> Result<Blame> {
     let mut blame = BTreeMap::new();
     let db = server.unique_name("blame");
     server.create_database(&db, None).await?;
