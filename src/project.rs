@@ -480,18 +480,26 @@ fn read_sql(root: &Path, path: &Path, kind: FileKind) -> Result<SqlFile> {
         let bytes = e.as_bytes();
         let before = String::from_utf8_lossy(&bytes[..valid]);
         let (line, column) = crate::sql::line_col(&before, before.len());
-        Error::input(format!(
-            "read {rel}:{line}:{column}: not UTF-8 (byte 0x{:02x}); PostgreSQL projects are \
-             UTF-8 text: re-save the file as UTF-8",
-            bytes[valid]
-        ))
+        Error::at(
+            rel.as_str(),
+            line,
+            Some(column),
+            format!(
+                "not UTF-8 (byte 0x{:02x}); PostgreSQL projects are UTF-8 text: re-save the \
+                 file as UTF-8",
+                bytes[valid]
+            ),
+        )
     })?;
     // PostgreSQL cannot receive a NUL byte in a query: it is the file's defect, not a check's.
     if let Some(offset) = text.find('\0') {
         let (line, column) = crate::sql::line_col(&text, offset);
-        return Err(Error::input(format!(
-            "read {rel}:{line}:{column}: a NUL byte (\\0) in SQL, which PostgreSQL cannot receive"
-        )));
+        return Err(Error::at(
+            rel.as_str(),
+            line,
+            Some(column),
+            "a NUL byte (\\0) in SQL, which PostgreSQL cannot receive",
+        ));
     }
     let version = path
         .file_name()

@@ -72,10 +72,7 @@ inventory::submit!(crate::stage::Registration {
     load: |input| {
         for file in input.policy_files {
             if let Some((pos, message)) = check(file).into_iter().next() {
-                return Err(crate::error::Error::input(format!(
-                    "{}: {message}",
-                    pos.at(&file.rel)
-                )));
+                return Err(pos.error(&file.rel, message));
             }
         }
         Ok(Box::new(stage))

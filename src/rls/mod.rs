@@ -47,7 +47,7 @@ inventory::submit!(crate::stage::Registration {
         // since the catalog is not there yet.
         for file in input.policy_files {
             if let Some((pos, message)) = plan::check(file).into_iter().next() {
-                return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
+                return Err(pos.error(&file.rel, message));
             }
         }
         Ok(Box::new(stage))

@@ -32,6 +32,11 @@ impl Pos {
         }
     }
 
+    /// An input error at this position of `file`.
+    pub fn error(&self, file: &str, message: impl Into<String>) -> Error {
+        Error::at(file, self.line, self.column, message)
+    }
+
     /// `file:line[:col]`.
     pub fn at(&self, file: &str) -> String {
         match self.column {
