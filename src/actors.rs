@@ -715,7 +715,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("usr"), "{err}");
-        let err = Actors::resolve(&parse("a: authenticated\n")).unwrap_err();
+        let err = Actors::resolve(&parse("a: authenticated\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("user:"), "{err}");
     }
 
@@ -732,7 +734,7 @@ mod tests {
                 deterministic_id("alice")
             )
         );
-        let err = actors.render("{{bob.id}}").unwrap_err();
+        let err = actors.render("{{bob.id}}").unwrap_err().to_string();
         assert!(err.contains("bob") && err.contains("alice"), "{err}");
     }
 
@@ -791,7 +793,7 @@ mod tests {
             ("a: { existing: a@x.io, user: a@x.io }\n", "not both"),
             ("a: { user: { id: nope } }\n", "not a uuid"),
         ] {
-            let err = Actors::resolve(&parse(bad)).unwrap_err();
+            let err = Actors::resolve(&parse(bad)).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
         let err = serde_saphyr::from_str::<BTreeMap<String, ActorSpec>>(

@@ -450,7 +450,7 @@ mod tests {
             Frozen::parse("2025-01-01T01:00:00+01:00").unwrap().epoch(),
             1_735_689_600
         );
-        let error = Frozen::parse("next tuesday").unwrap_err();
+        let error = Frozen::parse("next tuesday").unwrap_err().to_string();
         assert!(error.contains("RFC 3339"), "{error}");
     }
 

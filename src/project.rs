@@ -1060,8 +1060,13 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         assert!(
             err.to_string()
-                .contains("read migrations/0002_b.sql:2:12: not UTF-8 (byte 0xe9)"),
+                .contains("migrations/0002_b.sql:2:12: not UTF-8 (byte 0xe9)"),
             "{err}"
+        );
+        let d = err.diagnostic();
+        assert_eq!(
+            (d.file.as_deref(), d.line, d.column),
+            (Some("migrations/0002_b.sql"), Some(2), Some(12))
         );
     }
 

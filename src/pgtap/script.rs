@@ -742,7 +742,7 @@ mod tests {
     fn no_files(path: &str, _: bool, _: &str) -> Result<(String, String), IncludeError> {
         Err(IncludeError::NotAFile {
             path: path.to_owned(),
-            what: "nothing",
+            what: "no such file",
         })
     }
 
@@ -894,7 +894,9 @@ mod tests {
         let script = parse("a.sql", "select 1;\n\\i missing.sql", &no_files).unwrap();
         assert_eq!(
             script.steps[1].kind,
-            StepKind::Error("read missing.sql: no such file".to_owned())
+            StepKind::Error(
+                "read missing.sql: no such file, where a SQL file is expected".to_owned()
+            )
         );
         assert_eq!(script.steps[1].pos.line, 2);
         let cycle = |_: &str, _: bool, _: &str| Ok(("a.sql".to_owned(), "\\ir a.sql".to_owned()));
