@@ -301,7 +301,7 @@ async fn fixtures_apply_to_the_copy_and_a_broken_one_is_named_at_its_line() {
         .await
     {
         Ok(_) => panic!("a broken fixture must fail"),
-        Err(e) => e.render(),
+        Err(e) => e.to_string(),
     };
     assert!(
         error.contains(&format!("{}:2:15:", broken.display())) && error.contains("greetngs"),
