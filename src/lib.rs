@@ -12,8 +12,9 @@
 //! No module imports a module above it (tests aside). Bottom to top; a module may use any
 //! module on a line below its own:
 //!
-//! 1. `caller`, `diag` (a problem in a user's file, at its position), `files`, `redact`, `sql`,
-//!    `stage_id`: leaves; then `error` (the errors that stop a run, an input error a `diag`).
+//! 1. `caller`, `diag` (a problem in a user's file, at its position), `files`, `interrupt`,
+//!    `redact`, `sql`, `stage_id`: leaves; then `error` (the errors that stop a run, an input
+//!    error a `diag`).
 //! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
@@ -52,6 +53,7 @@ pub mod files;
 pub mod gate;
 pub mod idempotence;
 pub mod init;
+pub mod interrupt;
 pub mod keep;
 pub mod lint;
 pub mod live;
