@@ -18,6 +18,7 @@ use std::time::Instant;
 use self::exec::FileRun;
 use self::script::{ParseError, Script};
 use self::tap::{Directive, Judged};
+use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
 use crate::events::{Event, Reporter};
 use crate::project::Project;
@@ -249,7 +250,12 @@ inventory::submit!(crate::stage::Registration {
         // when the tests are all the run was asked for, it is exit 2 before anything boots.
         if let (true, Some(unreadable)) = (input.alone, &suite.unreadable) {
             let ParseError { pos, message } = &unreadable.error;
-            return Err(Error::at(&pos.file, pos.line, Some(pos.column), message));
+            let mut diagnostic = Diagnostic::at(&pos.file, pos.line, Some(pos.column), message);
+            // The file was read a moment ago; read again only to draw the line.
+            if let Ok(text) = std::fs::read_to_string(input.project.root.join(&pos.file)) {
+                diagnostic = diagnostic.with_source(&text);
+            }
+            return Err(diagnostic.into());
         }
         Ok(Box::new(Loaded(suite)))
     },
