@@ -69,10 +69,10 @@ pub fn load(project: &Project) -> Result<Suite> {
         let mut found = Vec::new();
         // A configured path that is a broken link, a loop or a FIFO is no suite to skip.
         if let Some(what) = crate::files::not_a_file(&full).filter(|w| *w != "a directory") {
-            return Err(Error::input(format!(
-                "read {}: {what}, where pgTAP tests are expected",
-                relative(&project.root, &full)
-            )));
+            return Err(unreadable(
+                relative(&project.root, &full),
+                format!("{what}, where pgTAP tests are expected"),
+            ));
         }
         if full.is_file() {
             found.push(full.clone());
@@ -111,8 +111,7 @@ pub fn load(project: &Project) -> Result<Suite> {
             unreadable.after.push(rel);
             continue;
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| unreadable(rel.clone(), e))?;
         let read = |included: &str, relative_to_file: bool, from: &str| {
             read_include(
                 &project.root,
@@ -152,22 +151,20 @@ fn walk(
     files: &mut Vec<PathBuf>,
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(dir)
-        .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?;
+    let meta = std::fs::metadata(dir).map_err(|e| unreadable(relative(root, dir), e))?;
     let id = (meta.dev(), meta.ino());
     if walking.contains(&id) {
-        return Err(Error::input(format!(
-            "read {}: a symlink loop (it leads back to a folder above it); pgTAP files would \
-             run more than once",
-            relative(root, dir)
-        )));
+        return Err(unreadable(
+            relative(root, dir),
+            "a symlink loop (it leads back to a folder above it); pgTAP files would run more \
+             than once",
+        ));
     }
     walking.push(id);
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| unreadable(relative(root, dir), e))?;
     for entry in entries {
         let path = entry
-            .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?
+            .map_err(|e| unreadable(relative(root, dir), e))?
             .path();
         let test_name = path
             .file_name()
@@ -178,16 +175,22 @@ fn walk(
             None => {}
             Some("a directory") if !test_name => walk(root, &path, walking, files)?,
             Some(what) if test_name || what.starts_with("a symlink") => {
-                return Err(Error::input(format!(
-                    "read {}: {what}, where a pgTAP test file or folder is expected",
-                    relative(root, &path)
-                )));
+                return Err(unreadable(
+                    relative(root, &path),
+                    format!("{what}, where a pgTAP test file or folder is expected"),
+                ));
             }
             Some(_) => {}
         }
     }
     walking.pop();
     Ok(())
+}
+
+/// An input error about the file or folder at `rel` as a whole: it cannot be read, and why.
+fn unreadable(rel: String, why: impl std::fmt::Display) -> Error {
+    let message = format!("read {rel}: {why}");
+    Diagnostic::in_file(rel, message).into()
 }
 
 fn relative(root: &Path, path: &Path) -> String {

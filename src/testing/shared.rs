@@ -422,11 +422,12 @@ async fn apply_fixture(client: &tokio_postgres::Client, path: &Path) -> Result<(
                 tokio_postgres::error::ErrorPosition::Internal { .. } => None,
             })
             .map_or((1, 1), |at| line_column(&sql, at));
-        Error::input(format!(
-            "apply the fixture {}:{line}:{column}: {}",
-            path.display(),
-            db_error_text(&e)
-        ))
+        Error::at(
+            path.display().to_string(),
+            line,
+            Some(column),
+            format!("apply the fixture: {}", db_error_text(&e)),
+        )
     })
 }
 
