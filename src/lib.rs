@@ -15,7 +15,8 @@
 //! 1. `caller`, `diag` (a problem in a user's file, at its position), `files`, `interrupt`,
 //!    `redact`, `sql`, `stage_id`: leaves; then `error` (the errors that stop a run, an input
 //!    error a `diag`).
-//! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
+//! 2. `actors`, `catalog` (relation names as SQL reads them), `clock`, `pgpass` (the
+//!    password libpq would find), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
@@ -44,6 +45,7 @@
 pub mod actors;
 pub mod backend;
 pub mod caller;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -62,7 +62,7 @@ impl Node {
 
 /// Why a file could not be edited. Callers have parsed the same text before, so every one of
 /// these is a fault of db-ci's, not of the file.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EditError {
     #[error("{0}")]
     Parse(#[from] granit_parser::ScanError),
