@@ -71,8 +71,8 @@ inventory::submit!(crate::stage::Registration {
     id: StageId::Properties,
     load: |input| {
         for file in input.policy_files {
-            if let Some((pos, message)) = check(file).into_iter().next() {
-                return Err(pos.error(&file.rel, message));
+            if let Some((pos, error)) = check(file).into_iter().next() {
+                return Err(pos.error(&file.rel, error.to_string()));
             }
         }
         Ok(Box::new(stage))
@@ -206,6 +206,30 @@ fn problem(line: usize, message: impl Into<String>) -> Problem {
     (line, message.into())
 }
 
+/// What is wrong with a property as written.
+#[derive(Debug, thiserror::Error)]
+pub enum PropertyError {
+    #[error("no operations to run")]
+    NoOperations,
+    #[error(transparent)]
+    Template(#[from] crate::actors::ActorError),
+    #[error(transparent)]
+    Draw(#[from] crate::policy_tests::properties::BadDraw),
+    #[error("`{{{{{pool}}}}}` names no pool (pools: {})", list(.pools))]
+    NoSuchPool { pool: String, pools: Vec<String> },
+    #[error("`as: {name}` is not an actor of this file (actors: {})", list(.actors))]
+    NotAnActor { name: String, actors: Vec<String> },
+}
+
+/// Names for a message, `none` when there are none.
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The property's templates filled with the file's actors and checked against its pools and
 /// actors; needs no database, so a bad property is found when the file is read, at the
 /// position of what is wrong.
@@ -213,31 +237,25 @@ fn render(
     file: &PolicyFile,
     spec: &PropertySpec,
     property: Pos,
-) -> std::result::Result<Rendered, (Pos, String)> {
+) -> std::result::Result<Rendered, (Pos, PropertyError)> {
     let actors = &file.actors;
-    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e.to_string()));
+    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e.into()));
     if spec.operations.is_empty() {
-        return Err((property, "no operations to run".to_owned()));
+        return Err((property, PropertyError::NoOperations));
     }
     let mut operations = Vec::new();
     for operation in &spec.operations {
         let at = Pos::of(operation);
         let template =
-            Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e.to_string()))?;
+            Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e.into()))?;
         for draw in &template.draws {
             if !spec.pools.contains_key(&draw.pool) {
-                let pools: Vec<&str> = spec.pools.keys().map(String::as_str).collect();
                 return Err((
                     at,
-                    format!(
-                        "`{{{{{}}}}}` names no pool (pools: {})",
-                        draw.pool,
-                        if pools.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            pools.join(", ")
-                        }
-                    ),
+                    PropertyError::NoSuchPool {
+                        pool: draw.pool.clone(),
+                        pools: spec.pools.keys().cloned().collect(),
+                    },
                 ));
             }
         }
@@ -250,11 +268,10 @@ fn render(
             None => {
                 return Err((
                     Pos::of(name),
-                    format!(
-                        "`as: {}` is not an actor of this file (actors: {})",
-                        name.value,
-                        actors.names().collect::<Vec<_>>().join(", ")
-                    ),
+                    PropertyError::NotAnActor {
+                        name: name.value.clone(),
+                        actors: actors.names().map(str::to_owned).collect(),
+                    },
                 ))
             }
         }
@@ -278,7 +295,7 @@ fn render(
 
 /// The input errors of `file`'s properties (an unknown pool or actor, a template that does
 /// not parse), so a bad property is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
+pub fn check(file: &PolicyFile) -> Vec<(Pos, PropertyError)> {
     file.spec
         .properties
         .iter()
@@ -314,7 +331,8 @@ impl Run<'_> {
     }
 
     fn render(&self) -> std::result::Result<Rendered, Problem> {
-        render(self.file, self.spec, Pos::from(self.line)).map_err(|(at, e)| (at.line, e))
+        render(self.file, self.spec, Pos::from(self.line))
+            .map_err(|(at, e)| (at.line, e.to_string()))
     }
 
     /// Runs the property in a transaction on `client` and rolls it back.
