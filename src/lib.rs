@@ -32,15 +32,19 @@
 //!
 //! A type a lower module needs lives in the lower module; the higher module's old path stays
 //! as a `pub use` pointing down (`lint::FailOn`, `rls::spec`, `props::spec`,
-//! `rls::record::Recording`, `replay::FileOutcome`, …), never the reverse.
+//! `replay::FileOutcome`, …), never the reverse.
 //!
 //! # Adding a stage
 //!
 //! A variant of [`StageId`] (its place among the variants is its place in the run) and a
-//! folder `src/<stage>/` declared here, which submits its [`stage::Registration`] (what it
-//! checks before boot, what it runs) and, when it reads `db-ci.yaml`, its
-//! [`config::Section`]. Nothing else names the stage: `docs/architecture.md` says how this
-//! was checked.
+//! folder `src/<stage>/` declared here, which submits its [`stage::Registration`]: what it
+//! checks before boot, what it runs, whether the gate runs it on its rehearsal, and its
+//! command line ([`stage::StageCli`]: its flags, read into its typed options in
+//! [`stage::RunOptions::stages`], and its own command). Its report payload is a type of its
+//! own implementing [`report::detail::StageDetail`], which serializes its JSON fields and
+//! renders it on the console, in JUnit and in the GitHub job summary; when it reads
+//! `db-ci.yaml`, its [`config::Section`]. Nothing else names the stage:
+//! `docs/architecture.md` says how this was checked.
 
 pub mod actors;
 pub mod backend;
