@@ -100,8 +100,12 @@ pub struct StageCommand {
     pub args: fn(clap::Command) -> clap::Command,
     /// What the command does instead of a run when its flags ask for something else (`rls
     /// --accept` applies recordings): its answer, or `None` to run. The CLI prints it.
-    pub instead: Option<fn(&std::path::Path, &StageOptions) -> Option<Result<Answer>>>,
+    pub instead: Option<Instead>,
 }
+
+/// A stage command's alternative to a run: given the project directory and the options, its
+/// answer, or `None` to run.
+pub type Instead = fn(&std::path::Path, &StageOptions) -> Option<Result<Answer>>;
 
 /// What a stage's command answers instead of a run: text for the console, and its verdict.
 #[derive(Debug, Clone)]
