@@ -127,7 +127,9 @@ pub(super) fn check_versions(files: &mut [SqlFile]) -> Result<()> {
 /// first `<14 digits>_init.sql` older than 2021-12-09 is skipped (its old layout), as is every
 /// name not matching `<digits>_<name>.sql`; the rest keep file-name order and get the CLI's
 /// version and name.
-pub(super) fn supabase_cli_migrations(files: Vec<SqlFile>) -> (Vec<SqlFile>, Vec<(String, String)>) {
+pub(super) fn supabase_cli_migrations(
+    files: Vec<SqlFile>,
+) -> (Vec<SqlFile>, Vec<(String, String)>) {
     let mut kept = Vec::new();
     let mut skipped = Vec::new();
     for (i, mut file) in files.into_iter().enumerate() {
