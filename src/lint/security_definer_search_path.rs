@@ -1,13 +1,15 @@
-//! security_definer_search_path (pgspot, error): a SECURITY DEFINER function without a pinned
+//! security_definer_search_path (pgspot, warn): a SECURITY DEFINER function without a pinned
 //! `search_path` resolves names through the caller's path while running with its owner's
-//! rights.
+//! rights. Warn, not error: Supabase's own advisor rates the same defect
+//! (function_search_path_mutable) a warning and deploys it, so an error here would fail
+//! projects the platform ships; a team raises it with `lint.levels`.
 
 use super::{Anchor, Finding, Level, Rule, Scope};
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {
     id: "security_definer_search_path",
-    level: Level::Error,
+    level: Level::Warn,
     why: "a SECURITY DEFINER function runs as its owner; with a mutable search_path a caller who can create objects earlier on the path makes it run their code with those rights",
     remediation: "add `SET search_path = ''` (and schema-qualify names) or `SET search_path = public, pg_temp` to the function",
     check,
