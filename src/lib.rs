@@ -12,7 +12,7 @@
 //! No module imports a module above it (tests aside). Bottom to top; a module may use any
 //! module on a line below its own:
 //!
-//! 1. `caller`, `error`, `files`, `redact`, `sql`, `stage_id`: leaves.
+//! 1. `caller`, `error`, `files`, `interrupt`, `redact`, `sql`, `stage_id`: leaves.
 //! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
@@ -50,6 +50,7 @@ pub mod files;
 pub mod gate;
 pub mod idempotence;
 pub mod init;
+pub mod interrupt;
 pub mod keep;
 pub mod lint;
 pub mod live;

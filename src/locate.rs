@@ -62,6 +62,11 @@ pub(crate) struct Creations<'p> {
     statements: Vec<(&'p crate::project::SqlFile, usize, &'p str)>,
     /// Lowercased word → the statements whose head holds it, in replay order.
     by_word: std::collections::HashMap<String, Vec<usize>>,
+    /// Per kind, the pattern of a statement creating an object of that kind, its name
+    /// captured: compiled once per kind, not once per finding (a regex compiled per finding
+    /// was most of the lint stage's time on a thousand-table project, in a stretch that also
+    /// kept a signal from being seen).
+    by_kind: std::cell::RefCell<std::collections::HashMap<String, regex::Regex>>,
 }
 
 /// How far into a statement its head may reach: the name follows a few keywords.
@@ -92,6 +97,7 @@ impl<'p> Creations<'p> {
         Creations {
             statements,
             by_word,
+            by_kind: Default::default(),
         }
     }
 
@@ -113,11 +119,37 @@ impl<'p> Creations<'p> {
             .map(regex::escape)
             .collect::<Vec<_>>()
             .join(r"\s+");
-        let pattern = regex::Regex::new(&format!(
-            r#"(?is)^\s*create\s+(?:or\s+replace\s+)?(?:[a-z_]+\s+)*?{kind_pattern}\s+(?:if\s+not\s+exists\s+)?(?:(?:"[^"]+"|[\w$]+)\.)?"?{}"?(?:[\s(;]|$)"#,
-            regex::escape(name)
-        ))
-        .ok()?;
+        let head = format!(
+            r#"(?is)^\s*create\s+(?:or\s+replace\s+)?(?:[a-z_]+\s+)*?{kind_pattern}\s+(?:if\s+not\s+exists\s+)?(?:(?:"[^"]+"|[\w$]+)\.)?"#
+        );
+        // A plain name (no quote, dot or parenthesis of its own) is compared with the name the
+        // kind's pattern captures; any other name gets a pattern of its own.
+        let own_pattern;
+        let mut patterns = self.by_kind.borrow_mut();
+        let matches: Box<dyn Fn(&str) -> bool + '_> = if !name.is_empty() && !name.contains(['"', '.', '(']) {
+            let pattern = patterns.entry(kind.to_owned()).or_insert_with(|| {
+                regex::Regex::new(&format!(r#"{head}(?:"([^"]+)"|([\w$]+))(?:[\s(;]|$)"#))
+                    .expect("an escaped kind makes a valid pattern")
+            });
+            let pattern = pattern.clone();
+            Box::new(move |code: &str| {
+                pattern.captures(code).is_some_and(|c| {
+                    match (c.get(1), c.get(2)) {
+                        (Some(quoted), _) => quoted.as_str().eq_ignore_ascii_case(name),
+                        (None, Some(bare)) => bare.as_str().eq_ignore_ascii_case(name),
+                        (None, None) => false,
+                    }
+                })
+            })
+        } else {
+            own_pattern = regex::Regex::new(&format!(
+                r#"{head}"?{}"?(?:[\s(;]|$)"#,
+                regex::escape(name)
+            ))
+            .ok()?;
+            Box::new(|code: &str| own_pattern.is_match(code))
+        };
+        drop(patterns);
         // A statement that creates `name` holds its first word in its head, unless the name
         // itself holds a parenthesis or no word at all: then every statement is a candidate.
         let first_word = words(name).next().filter(|_| !name.contains('('));
@@ -131,7 +163,7 @@ impl<'p> Creations<'p> {
         };
         candidates.iter().find_map(|&i| {
             let (file, start, code) = self.statements[i];
-            if !pattern.is_match(code) {
+            if !matches(code) {
                 return None;
             }
             let offset = needle

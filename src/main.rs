@@ -24,33 +24,27 @@ fn main() {
         }
     };
     let code = runtime.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
         // SIGTERM (timeout, docker stop, a cancelled CI job) and SIGHUP (a closed terminal)
         // end the run exactly like Ctrl-C; the exit code is 128 + the signal's number.
-        let (Ok(mut term), Ok(mut hup)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            eprintln!("error: install the signal handlers");
-            return db_ci::error::exit::ENVIRONMENT;
-        };
-        let signal = tokio::select! {
-            code = db_ci::cli::main(cli) => return code,
-            _ = tokio::signal::ctrl_c() => ("SIGINT", libc::SIGINT),
-            _ = term.recv() => ("SIGTERM", libc::SIGTERM),
-            _ = hup.recv() => ("SIGHUP", libc::SIGHUP),
+        let signal = match db_ci::interrupt::until_signal(db_ci::cli::main(cli)).await {
+            Ok(Ok(code)) => return code,
+            Ok(Err(signal)) => signal,
+            Err(_) => {
+                eprintln!("error: install the signal handlers");
+                return db_ci::error::exit::ENVIRONMENT;
+            }
         };
         // The run future is dropped before block_on returns: that tears down the server,
         // container, databases and temp dirs.
         if db_ci::keep::verdict_while_kept().is_none() {
-            eprintln!("interrupted by {}: cleaning up", signal.0);
+            eprintln!("interrupted by {}: cleaning up", signal.name);
         }
         // A container still starting when the signal came belongs to no run yet.
         db_ci::backend::sweep::own_containers().await;
         match db_ci::keep::verdict_while_kept() {
             // Ctrl-C ends `--keep` on purpose: the run's verdict stands.
-            Some(code) if signal.1 == libc::SIGINT => code,
-            _ => 128 + signal.1,
+            Some(code) if signal.number == libc::SIGINT => code,
+            _ => 128 + signal.number,
         }
     });
     drop(runtime);
