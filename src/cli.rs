@@ -6,12 +6,12 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
 use crate::error::exit;
-use crate::events::Reporter;
 use crate::project::Project;
+use crate::report::events::Reporter;
 use crate::report::human::{ColorWhen, Human};
 use crate::report::{github, json, junit, Report};
-use crate::rls::record::Recording;
-use crate::run::{run_keeping, RunOptions};
+use crate::run::run_keeping;
+use crate::stage::{Recording, RunOptions};
 use crate::stage_id::StageId;
 
 #[derive(Debug, Parser)]
@@ -135,7 +135,7 @@ pub struct RunArgs {
     pub min_coverage: Option<f64>,
     /// The lowest lint level that fails the run (overrides `lint.fail_level` in db-ci.yaml).
     #[arg(long, value_enum, value_name = "LEVEL", env = "DB_CI_FAIL_ON_LINT")]
-    pub fail_on_lint: Option<crate::lint::FailOn>,
+    pub fail_on_lint: Option<crate::report::level::FailOn>,
     /// Property-test seed (printed on every run, for replay).
     #[arg(long)]
     pub seed: Option<u64>,

@@ -206,7 +206,11 @@ fn no_item_has_a_second_name() {
     rust_files(&root, &mut files);
     let mut problems = Vec::new();
     for file in &files {
-        let rel = file.strip_prefix(&root).unwrap().to_string_lossy().into_owned();
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let text = std::fs::read_to_string(file).unwrap();
         problems.extend(second_names(&rel, &text, &layers));
     }

@@ -25,10 +25,11 @@ use std::time::Instant;
 
 use crate::backend::{BackendOptions, Server};
 use crate::error::Result;
-use crate::events::{Event, Reporter};
 use crate::live::{ReadOnly, Target};
 use crate::project::{Project, SqlFile};
-use crate::replay::{self, FileOutcome, PassOptions};
+use crate::replay::{self, PassOptions};
+use crate::report::events::{Event, Reporter};
+use crate::report::file::FileOutcome;
 use crate::report::{Failure, Report, RunError, StageReport, StageVerdict, Verdict};
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
@@ -328,7 +329,7 @@ async fn after_rehearsal(
             })
             .collect());
     }
-    let run_options = crate::run::RunOptions {
+    let run_options = crate::stage::RunOptions {
         backend: options.backend.clone(),
         changed_by: pending.iter().map(|f| f.rel.clone()).collect(),
         ..Default::default()

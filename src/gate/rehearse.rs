@@ -8,7 +8,8 @@ use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::live::ReadOnly;
 use crate::project::{Project, SqlFile};
-use crate::replay::{self, FileOutcome, PassOptions};
+use crate::replay::{self, PassOptions};
+use crate::report::file::FileOutcome;
 use crate::shim::{self, GrantMode};
 use crate::snapshot::model::Catalog;
 

@@ -9,14 +9,13 @@ mod values;
 
 use crate::config::ReplayMode;
 use crate::error::exit;
-use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::{FileKind, Project};
-use crate::report::events::Silent;
+use crate::report::events::{Reporter, Silent};
 use crate::report::{StageReport, StageVerdict};
-use crate::rls::record::Recording;
-use crate::run::{run_keeping, Replayed, RunOptions};
+use crate::run::{run_keeping, Replayed};
 use crate::stage::StageContext;
+use crate::stage::{Recording, RunOptions};
 use crate::stage_id::StageId;
 use std::path::{Path, PathBuf};
 

@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use std::path::{Component, PathBuf};
 
 use super::{
-    Case, CaseVerdict, Coverage, Failure, Operation, Report, RlsCell, StageReport, StageVerdict,
-    Verdict,
+    Case, CaseVerdict, Coverage, Failure, Report, RlsCell, StageReport, StageVerdict, Verdict,
 };
+use crate::policy_tests::cases::Operation;
 
 /// GitHub shows at most 10 `error` annotations per step (and 50 per job); later ones are
 /// dropped silently. We annotate the first ten failures and say plainly how many more there

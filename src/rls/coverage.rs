@@ -4,8 +4,8 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
-use super::spec::Operation;
 use crate::error::{Error, Result};
+use crate::policy_tests::cases::Operation;
 use crate::report::{Coverage, CoverageRow};
 use crate::sql::catalog::not_extension_member;
 use crate::sql::db_error_text;

@@ -3,9 +3,8 @@
 
 use tokio_postgres::Client;
 
-use super::plan::split_target;
-use super::spec::Operation;
 use crate::error::{Error, Result};
+use crate::policy_tests::cases::{split_target, Operation};
 use crate::sql::db_error_text;
 use crate::sql::kinds::{PolicyCommand, RelationKind};
 

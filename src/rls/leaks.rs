@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::Client;
 
 use super::record::Recorded;
-use super::spec::{CaseSpec, Expect, Operation};
 use crate::actors::{Actor, ActorKind};
 use crate::error::{Error, Result};
+use crate::policy_tests::cases::{CaseSpec, Expect, Operation};
 use crate::sql::db_error_text;
 
 /// One policy of a table, as `pg_policies` shows it.

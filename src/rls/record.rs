@@ -4,11 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::spec::{resolve, CaseSpec, Expect, Operation, Who};
+use crate::policy_tests::cases::{resolve, CaseSpec, Expect, Operation, Who};
 use crate::policy_tests::PolicyFileSpec;
 use crate::yaml::edit::{self, Node};
-
-pub use crate::stage::Recording;
 
 /// Suffix of a matrix's pending recording.
 pub const PENDING: &str = ".pending";

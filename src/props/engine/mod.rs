@@ -21,7 +21,7 @@ use self::search::explore;
 pub use self::search::runner;
 
 use crate::actors::Actor;
-use crate::props::spec::Template;
+use crate::policy_tests::properties::Template;
 
 /// The savepoint every case starts from: the state after the property's setup.
 pub const CASE_SAVEPOINT: &str = "db_ci_property";

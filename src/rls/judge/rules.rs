@@ -4,7 +4,7 @@
 
 use super::super::exec::{CellResult, ProbeResult};
 use super::super::plan::{returns_nothing, Cell, OpKind};
-use super::super::spec::then_holds;
+use crate::policy_tests::cases::then_holds;
 
 /// The first `then:` query of `cell` that did not hold, in words (the query and what it
 /// returned); `Err` when the results are missing (a harness fault: broken, never a pass).

@@ -18,6 +18,7 @@ mod wire;
 use self::sql_case::plan_sql;
 use self::steps::plan_steps;
 use self::table::plan_table;
+use crate::yaml::Pos;
 
 use std::collections::BTreeMap;
 
@@ -25,9 +26,8 @@ use serde_json::Value;
 
 pub use self::render::{literal, returning_rows};
 pub use self::wire::cell_json;
-pub use super::spec::split_target;
-use super::spec::{CaseSpec, Expect, Expectations, Operation, SqlStates, Target};
 use crate::actors::Actor;
+use crate::policy_tests::cases::{CaseSpec, Expect, Expectations, Operation, SqlStates, Target};
 use crate::policy_tests::PolicyFile;
 
 /// How the actor's statement's result is read.
@@ -107,15 +107,13 @@ fn all_actors(file: &PolicyFile) -> Vec<Actor> {
         .collect()
 }
 
-/// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
+/// What an allowed cell's statement must return (see
+/// [`crate::policy_tests::cases::compare_returns`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Returns {
     pub want: Value,
     pub ordered: bool,
 }
-
-/// Where an input error is (the one position type of every YAML input).
-pub use crate::yaml::Pos;
 
 /// A case-level problem found while planning: the matrix has a hole or a case is malformed.
 #[derive(Debug, Clone)]

@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::Pos;
 use crate::actors::Actor;
 use crate::policy_tests::PolicyFile;
 use crate::sql::quote_literal;
+use crate::yaml::Pos;
 
 /// `sql` wrapped so that it yields its row count and its rows as JSON text, each row as
 /// `[column, value]` pairs in column order (an object would lose the order and duplicate
@@ -66,7 +66,7 @@ pub(super) fn render_for(file: &PolicyFile, actor: &Actor, text: &str) -> Result
 pub(super) fn render_then(
     file: &PolicyFile,
     actor: &Actor,
-    then: Option<&serde_saphyr::Spanned<super::super::spec::Then>>,
+    then: Option<&serde_saphyr::Spanned<crate::policy_tests::cases::Then>>,
 ) -> Result<Vec<String>, (Pos, String)> {
     let Some(then) = then else {
         return Ok(Vec::new());

@@ -1,11 +1,12 @@
 //! Planning an `sql:` case: its shape checked, then one cell per actor running the statement.
 
-use super::super::spec::{resolve, returns_rows_wanted, DenyOn, Expect, Operation};
 use super::render::{render_for, render_then, render_value, returning_rows};
 use super::{
     add_holes, all_actors, planned, returns_nothing, states, unreviewed_actors, CaseAt, Cell,
-    OpKind, Plan, Pos, Returns,
+    OpKind, Plan, Returns,
 };
+use crate::policy_tests::cases::{resolve, returns_rows_wanted, DenyOn, Expect, Operation};
+use crate::yaml::Pos;
 
 /// Plans an `sql:` case: one cell per actor, none of it reading the catalog.
 pub(super) fn plan_sql(plan: &mut Plan, at: &CaseAt<'_>, sql: &str) {

@@ -1,9 +1,10 @@
 //! Planning a `steps:` scenario: one cell per step, run in order in one transaction.
 
-use super::super::spec::{returns_rows_wanted, CaseSpec, DenyOn, Expect, Operation};
 use super::render::{render_for, render_then, render_value, returning_rows};
-use super::{all_actors, returns_nothing, states, Cell, OpKind, Plan, Pos, Returns};
+use super::{all_actors, returns_nothing, states, Cell, OpKind, Plan, Returns};
+use crate::policy_tests::cases::{returns_rows_wanted, CaseSpec, DenyOn, Expect, Operation};
 use crate::policy_tests::PolicyFile;
+use crate::yaml::Pos;
 
 /// Plans a `steps:` scenario: one cell per step, run in order in one transaction.
 pub(super) fn plan_steps(
@@ -13,7 +14,7 @@ pub(super) fn plan_steps(
     case_index: usize,
     line: usize,
     pos: Pos,
-    steps: &[serde_saphyr::Spanned<super::super::spec::StepSpec>],
+    steps: &[serde_saphyr::Spanned<crate::policy_tests::cases::StepSpec>],
 ) {
     let name = &case.name;
     if case.select.is_some()
@@ -46,7 +47,7 @@ pub(super) fn plan_steps(
     // argument): an allowed step shows the statements can succeed.
     if steps
         .iter()
-        .all(|s| s.value.expect == super::super::spec::StepExpect::Deny)
+        .all(|s| s.value.expect == crate::policy_tests::cases::StepExpect::Deny)
     {
         plan.errors.push((
             pos,
@@ -95,8 +96,8 @@ pub(super) fn plan_steps(
             return;
         }
         let expect = match step.expect {
-            super::super::spec::StepExpect::Allow => Expect::Allow,
-            super::super::spec::StepExpect::Deny => Expect::Deny,
+            crate::policy_tests::cases::StepExpect::Allow => Expect::Allow,
+            crate::policy_tests::cases::StepExpect::Deny => Expect::Deny,
         };
         let returns = match step
             .returns

@@ -1,14 +1,16 @@
 //! Planning a table, view or storage case: its shape checked against the catalog, then one
 //! cell per actor and operation on the target.
 
-use super::super::spec::{resolve, returns_rows_wanted, DenyOn, Expect, OpExpect, Operation};
 use super::render::{render_then, render_value, returning_rows};
 use super::table_sql::{table_cell, CellSql};
 use super::{
-    add_holes, planned, states, unreviewed_actors, CaseAt, Catalog, Cell, Plan, Pos, Returns,
-    TargetInfo,
+    add_holes, planned, states, unreviewed_actors, CaseAt, Catalog, Cell, Plan, Returns, TargetInfo,
+};
+use crate::policy_tests::cases::{
+    resolve, returns_rows_wanted, DenyOn, Expect, OpExpect, Operation,
 };
 use crate::sql::quote_ident;
+use crate::yaml::Pos;
 
 /// Plans a table, view or storage case: one cell per actor and operation on `schema.table`.
 pub(super) fn plan_table(plan: &mut Plan, at: &CaseAt<'_>, schema: &str, table: &str) {
