@@ -16,7 +16,9 @@ pub struct Interrupted {
 /// then, so a stopped run never reports the verdict of a run the user let finish. When a
 /// signal wins, `run` is dropped before this returns: that tears down whatever it started.
 /// Fails only when the signal handlers cannot be installed.
-pub async fn until_signal<T>(run: impl Future<Output = T>) -> std::io::Result<Result<T, Interrupted>> {
+pub async fn until_signal<T>(
+    run: impl Future<Output = T>,
+) -> std::io::Result<Result<T, Interrupted>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut int = signal(SignalKind::interrupt())?;
     let mut term = signal(SignalKind::terminate())?;

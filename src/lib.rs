@@ -13,7 +13,8 @@
 //! module on a line below its own:
 //!
 //! 1. `caller`, `error`, `files`, `interrupt`, `redact`, `sql`, `stage_id`: leaves.
-//! 2. `actors`, `clock`, `pgpass` (the password libpq would find), `shim`, `yaml`.
+//! 2. `actors`, `catalog` (relation names as SQL reads them), `clock`, `pgpass` (the
+//!    password libpq would find), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
@@ -45,6 +46,7 @@
 pub mod actors;
 pub mod backend;
 pub mod caller;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use db_ci::actors::Actors;
+use db_ci::catalog::QualifiedName;
+use db_ci::policy_tests::cases::CaseError;
 use db_ci::policy_tests::{PolicyFile, PolicyFileSpec};
 use db_ci::rls::plan::{self, Catalog, Plan, TargetInfo};
 use serde_json::json;
@@ -20,7 +22,8 @@ const CATALOG: &[(&str, &str, &[&str], bool)] = &[
     ("storage", "objects", &["id"], true),
 ];
 
-fn file_of(path: &Path) -> PolicyFile {
+/// The matrix at `path`, with the error of each case that does not parse (in file order).
+fn file_of(path: &Path) -> (PolicyFile, Vec<CaseError>) {
     let text = std::fs::read_to_string(path).unwrap();
     let spec: PolicyFileSpec = db_ci::yaml::parse_yaml(&text, path).unwrap();
     let actors = Actors::resolve(&spec.actors).unwrap();
@@ -28,34 +31,26 @@ fn file_of(path: &Path) -> PolicyFile {
         "planner_sql/{}",
         path.file_name().unwrap().to_string_lossy()
     );
-    PolicyFile {
-        rel,
-        path: path.to_owned(),
-        text,
-        spec,
-        actors,
-        setup_line: 1,
-        shared: Vec::new(),
-    }
+    PolicyFile::parse(rel, path.to_owned(), text, spec, actors)
 }
 
 /// What the rls stage reads of the catalog for `file`'s targets, taken from [`CATALOG`].
-fn targets(file: &PolicyFile) -> BTreeMap<(String, String), TargetInfo> {
+fn targets(file: &PolicyFile) -> BTreeMap<QualifiedName, TargetInfo> {
     let mut targets = BTreeMap::new();
-    for case in &file.spec.cases {
-        let Some((schema, table)) = plan::case_target(&case.value) else {
+    for case in &file.cases {
+        let Some(relation) = case.relation() else {
             continue;
         };
         let info = CATALOG
             .iter()
-            .find(|(s, t, _, _)| *s == schema && *t == table)
+            .find(|(s, t, _, _)| *s == relation.schema && *t == relation.name)
             .map_or_else(TargetInfo::default, |(_, _, key, has_xmin)| TargetInfo {
-                qualified: format!("{schema}.{table}"),
+                qualified: relation.to_string(),
                 exists: true,
                 key: key.iter().map(|k| k.to_string()).collect(),
                 has_xmin: *has_xmin,
             });
-        targets.insert((schema, table), info);
+        targets.insert(relation, info);
     }
     targets
 }
@@ -77,8 +72,9 @@ fn without_claims(mut wire: serde_json::Value) -> serde_json::Value {
 }
 
 /// The plan as text: each cell's wire JSON beside what stays with the planner, then the
-/// holes and the input errors at their positions.
-fn render(file: &PolicyFile, plan: &Plan) -> String {
+/// holes and the input errors at their positions (the cases' that do not parse, then the
+/// planner's).
+fn render(file: &PolicyFile, parse_errors: &[CaseError], plan: &Plan) -> String {
     let cells: Vec<_> = plan
         .cells
         .iter()
@@ -97,10 +93,10 @@ fn render(file: &PolicyFile, plan: &Plan) -> String {
                 "unreviewed": cell.unreviewed,
                 "deny_sqlstates": cell.deny_sqlstates,
                 "deny_on_error": cell.deny_on_error,
-                "filter": cell.filter,
-                "broken": cell.broken,
+                "filter": cell.filter(),
+                "broken": cell.broken(),
                 "returns": cell.returns.as_ref().map(|r| json!({ "want": r.want, "ordered": r.ordered })),
-                "scenario": cell.scenario,
+                "scenario": cell.scenario(),
                 "wire": without_claims(plan::cell_json(index, cell)),
             })
         })
@@ -110,10 +106,10 @@ fn render(file: &PolicyFile, plan: &Plan) -> String {
         .iter()
         .map(|h| format!("line {}: {}", h.line, h.message))
         .collect();
-    let errors: Vec<String> = plan
-        .errors
+    let errors: Vec<String> = parse_errors
         .iter()
-        .map(|(pos, message)| format!("{}: {message}", pos.at(&file.rel)))
+        .chain(&plan.errors)
+        .map(|e| format!("{}: {}", e.pos.at(&file.rel), e.message))
         .collect();
     serde_json::to_string_pretty(&json!({ "cells": cells, "holes": holes, "errors": errors }))
         .unwrap()
@@ -122,12 +118,12 @@ fn render(file: &PolicyFile, plan: &Plan) -> String {
 #[test]
 fn the_planned_sql_of_each_matrix_is_pinned() {
     insta::glob!("planner_sql/*.yaml", |path| {
-        let file = file_of(path);
+        let (file, parse_errors) = file_of(path);
         let targets = targets(&file);
         let record = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with("record-"));
         let planned = plan::plan(&file, Catalog::Read(&targets), record);
-        insta::assert_snapshot!(render(&file, &planned));
+        insta::assert_snapshot!(render(&file, &parse_errors, &planned));
     });
 }

@@ -121,35 +121,8 @@ pub(crate) const NAME: &str = r#"((?:"[^"]+"|[A-Za-z_][\w$]*)(?:\.(?:"[^"]+"|[A-
 /// `public.t`, `"T"`, `t` → `schema.name` as the catalog spells it (unquoted names fold to
 /// lower case; an unqualified name is taken as `public`).
 pub fn qualify(name: &str) -> String {
-    let parts: Vec<String> = split_name(name);
-    match parts.as_slice() {
-        [schema, table] => format!("{schema}.{table}"),
-        [table] => format!("public.{table}"),
-        _ => name.to_owned(),
-    }
-}
-
-fn split_name(name: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    let mut was_quoted = false;
-    for c in name.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                was_quoted = true;
-            }
-            '.' if !quoted => {
-                parts.push(fold(&current, was_quoted));
-                current.clear();
-                was_quoted = false;
-            }
-            _ => current.push(c),
-        }
-    }
-    parts.push(fold(&current, was_quoted));
-    parts
+    crate::catalog::QualifiedName::parse(name, "public")
+        .map_or_else(|_| name.to_owned(), |name| name.to_string())
 }
 
 fn fold(part: &str, quoted: bool) -> String {
@@ -572,6 +545,15 @@ pub fn sets_lock_timeout(statement: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_qualified_as_the_catalog_spells_them() {
+        assert_eq!(qualify("T"), "public.t");
+        assert_eq!(qualify(r#"App."My.Table""#), "app.My.Table");
+        assert_eq!(qualify(r#""a""b""#), r#"public.a"b"#);
+        // Not a relation name: kept as written.
+        assert_eq!(qualify("a.b.c"), "a.b.c");
+    }
 
     #[test]
     fn index_builds() {

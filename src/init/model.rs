@@ -5,6 +5,7 @@
 use tokio_postgres::Client;
 
 use super::values::{parse_check, Rules};
+use crate::catalog::QualifiedName;
 use crate::error::{Error, Result};
 use crate::sql::quote::quote_ident_if_needed as quote_ident;
 
@@ -51,8 +52,8 @@ pub struct Column {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignKey {
     pub columns: Vec<String>,
-    /// `schema.name` of the referenced table.
-    pub references: String,
+    /// The referenced table.
+    pub references: QualifiedName,
     pub referenced_columns: Vec<String>,
 }
 
@@ -311,7 +312,7 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
                array(select a.attname::text from unnest(k.conkey) with ordinality u(num, ord) \
                      join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.num \
                      order by u.ord), \
-               coalesce(rn.nspname::text || '.' || rc.relname::text, ''), \
+               coalesce(rn.nspname::text, ''), coalesce(rc.relname::text, ''), \
                coalesce(array(select a.attname::text from unnest(k.confkey) with ordinality u(num, ord) \
                      join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.num \
                      order by u.ord), '{}') \
@@ -343,8 +344,8 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
             "u" => relation.unique.push(columns),
             _ => relation.foreign_keys.push(ForeignKey {
                 columns,
-                references: row.get(4),
-                referenced_columns: row.get(5),
+                references: QualifiedName::new(row.get::<_, String>(4), row.get::<_, String>(5)),
+                referenced_columns: row.get(6),
             }),
         }
     }
@@ -393,7 +394,7 @@ pub async fn read(client: &Client, schemas: &[String]) -> Result<(Vec<Relation>,
     }
     for relation in &mut relations {
         for fk in &relation.foreign_keys {
-            if fk.references == "auth.users" {
+            if fk.references.is_auth_users() {
                 for column in &fk.columns {
                     if let Some(c) = relation.columns.iter_mut().find(|c| &c.name == column) {
                         c.owner = true;

@@ -17,7 +17,7 @@ use crate::sql::db_error_text;
 pub mod cases;
 pub mod properties;
 
-use cases::CaseSpec;
+use cases::{Case, CaseError, CaseSpec};
 use properties::PropertySpec;
 
 /// One `policy-tests/*.yaml` file as written.
@@ -37,7 +37,7 @@ pub struct PolicyFileSpec {
     /// the project's functions, policies, views and defaults read it, and so do the JWT's
     /// `iat`/`exp`.
     pub now: Option<crate::clock::Frozen>,
-    /// RLS matrix cases.
+    /// RLS matrix cases as written; [`PolicyFile::cases`] holds them parsed.
     #[serde(default)]
     pub cases: Vec<serde_saphyr::Spanned<CaseSpec>>,
     /// Counter properties.
@@ -58,6 +58,8 @@ pub struct PolicyFile {
     pub setup_line: usize,
     /// The folder's `setup.sql` and the `include:` files, in the order they run.
     pub shared: Vec<SharedSql>,
+    /// The RLS cases, parsed: what the rls stage plans.
+    pub cases: Vec<Case>,
 }
 
 /// The setup every policy-test file of a folder runs first, when the folder has one.
@@ -76,6 +78,31 @@ pub struct SharedSql {
 }
 
 impl PolicyFile {
+    /// The file `rel` (at `path`) whose `text` parsed as `spec` with `actors`, its cases
+    /// parsed, no shared setup yet; with the error of each case that does not parse, in file
+    /// order (for a loaded file, the first is an input error).
+    pub fn parse(
+        rel: String,
+        path: PathBuf,
+        text: String,
+        spec: PolicyFileSpec,
+        actors: Actors,
+    ) -> (PolicyFile, Vec<CaseError>) {
+        let actors_line = key_line(&text, "actors").unwrap_or(1);
+        let (cases, errors) = cases::parse_cases(&spec.cases, &actors, actors_line);
+        let file = PolicyFile {
+            rel,
+            path,
+            setup_line: key_line(&text, "setup").map_or(1, |l| l + 1),
+            text,
+            spec,
+            actors,
+            shared: Vec::new(),
+            cases,
+        };
+        (file, errors)
+    }
+
     /// `file:line` text for messages about this file.
     pub fn at(&self, line: usize) -> String {
         format!("{}:{line}", self.rel)
@@ -175,7 +202,6 @@ fn load_file(
             "{rel}:1: no `cases:` and no `properties:`: nothing to check"
         )));
     }
-    let setup_line = key_line(&text, "setup").map_or(1, |l| l + 1);
     let mut shared: Vec<SharedSql> = folder_setup.cloned().into_iter().collect();
     let folder = path.parent().unwrap_or(Path::new("."));
     for include in &spec.include {
@@ -195,15 +221,8 @@ fn load_file(
             line: include.referenced.line() as usize,
         });
     }
-    let file = PolicyFile {
-        rel,
-        path: path.to_path_buf(),
-        text,
-        spec,
-        actors,
-        setup_line,
-        shared,
-    };
+    let (mut file, errors) = PolicyFile::parse(rel, path.to_path_buf(), text, spec, actors);
+    file.shared = shared;
     for sql in &file.shared {
         file.actors.render(&sql.text).map_err(|e| {
             Error::input(format!(
@@ -218,7 +237,28 @@ fn load_file(
             .render(setup)
             .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
     }
+    // A case that does not parse is the file's input error, whichever stage would read it.
+    if let Some(error) = errors.into_iter().next() {
+        return Err(Error::input(format!(
+            "{}: {}",
+            error.pos.at(&file.rel),
+            error.message
+        )));
+    }
     Ok(file)
+}
+
+/// Why a stage that reads policy-test files has none to read: the reason it is skipped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoWork {
+    #[error("no policy tests in {folder}")]
+    NoFiles { folder: String },
+    #[error("no {what} in the {files} policy-test file(s) of {folder}")]
+    NoneWith {
+        what: String,
+        files: usize,
+        folder: String,
+    },
 }
 
 /// The policy-test files a stage has work in (`has` says which), or why the stage is
@@ -228,7 +268,7 @@ pub fn files_for<'a>(
     files: &'a [PolicyFile],
     has: impl Fn(&PolicyFile) -> bool,
     what: &str,
-) -> std::result::Result<Vec<&'a PolicyFile>, String> {
+) -> std::result::Result<Vec<&'a PolicyFile>, NoWork> {
     let folder = project
         .policy_tests
         .strip_prefix(&project.root)
@@ -237,11 +277,12 @@ pub fn files_for<'a>(
         .to_string();
     let chosen: Vec<&PolicyFile> = files.iter().filter(|f| has(f)).collect();
     match (files.is_empty(), chosen.is_empty()) {
-        (true, _) => Err(format!("no policy tests in {folder}")),
-        (false, true) => Err(format!(
-            "no {what} in the {} policy-test file(s) of {folder}",
-            files.len()
-        )),
+        (true, _) => Err(NoWork::NoFiles { folder }),
+        (false, true) => Err(NoWork::NoneWith {
+            what: what.to_owned(),
+            files: files.len(),
+            folder,
+        }),
         (false, false) => Ok(chosen),
     }
 }
@@ -545,9 +586,9 @@ impl PolicyFile {
     /// Whether the file or one of its cases sets `now:`: its database gets the frozen clock.
     pub fn freezes_time(&self) -> bool {
         self.spec.now.is_some()
-            || self.spec.cases.iter().any(|c| {
-                c.value.now.is_some()
-                    || matches!(c.value.target(), Ok(cases::Target::Steps(steps)) if steps.iter().any(|s| s.value.now.is_some()))
+            || self.cases.iter().any(|c| {
+                c.now.is_some()
+                    || matches!(&c.kind, cases::CaseKind::Steps(steps) if steps.iter().any(|s| s.now.is_some()))
             })
     }
 }
@@ -587,15 +628,15 @@ mod tests {
         let spec: PolicyFileSpec = crate::yaml::parse_yaml(yaml, Path::new("docs/rls.md")).unwrap();
         let actors = Actors::resolve(&spec.actors).unwrap();
         assert_eq!(spec.cases.len(), 11);
-        let file = PolicyFile {
-            rel: "docs/rls.md".to_owned(),
-            path: PathBuf::from("docs/rls.md"),
-            text: yaml.to_owned(),
+        let (file, errors) = PolicyFile::parse(
+            "docs/rls.md".to_owned(),
+            PathBuf::from("docs/rls.md"),
+            yaml.to_owned(),
             spec,
             actors,
-            setup_line: 1,
-            shared: Vec::new(),
-        };
+        );
+        assert_eq!(errors, Vec::new());
+        assert_eq!(file.cases.len(), 11);
         assert_eq!(crate::rls::plan::check(&file), Vec::new());
     }
 }

@@ -106,9 +106,19 @@ pub struct Template {
     pub draws: Vec<Draw>,
 }
 
+/// A placeholder drawing a value that does not exist: `{{user#0}}`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}`: the draw number after # counts from 1")]
+pub struct BadDraw(pub String);
+
+/// A pool value that is not a scalar.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("pool values are scalars (text, numbers, booleans, null), not `{0}`")]
+pub struct NotScalar(pub Value);
+
 impl Template {
     /// Parses the pool placeholders of `text` (actor fields must already be rendered).
-    pub fn parse(text: &str) -> Result<Template, String> {
+    pub fn parse(text: &str) -> Result<Template, BadDraw> {
         let mut draws = BTreeSet::new();
         for caps in placeholder_pattern().captures_iter(text) {
             let index = match caps.get(2) {
@@ -118,12 +128,7 @@ impl Template {
                     .parse::<u32>()
                     .ok()
                     .filter(|k| *k >= 1)
-                    .ok_or_else(|| {
-                        format!(
-                            "`{}`: the draw number after # counts from 1",
-                            caps.get(0).map_or("", |m| m.as_str())
-                        )
-                    })?,
+                    .ok_or_else(|| BadDraw(caps.get(0).map_or("", |m| m.as_str()).to_owned()))?,
             };
             draws.insert(Draw {
                 pool: caps[1].to_owned(),
@@ -159,15 +164,13 @@ impl Template {
 
 /// A literal pool value as SQL: strings quoted (an untyped literal, so it fits uuid, enum or
 /// integer columns alike), numbers and booleans bare, null as `null`.
-pub fn literal_sql(value: &Value) -> Result<String, String> {
+pub fn literal_sql(value: &Value) -> Result<String, NotScalar> {
     match value {
         Value::Null => Ok("null".to_owned()),
         Value::Bool(b) => Ok(b.to_string()),
         Value::Number(n) => Ok(n.to_string()),
         Value::String(s) => Ok(crate::sql::quote_literal(s)),
-        other => Err(format!(
-            "pool values are scalars (text, numbers, booleans, null), not `{other}`"
-        )),
+        other => Err(NotScalar(other.clone())),
     }
 }
 

@@ -101,7 +101,7 @@ pub async fn stage_with_tally(
         Ok(files) => files,
         Err(reason) => {
             return Ok((
-                StageReport::skipped(StageId::Properties, reason),
+                StageReport::skipped(StageId::Properties, reason.to_string()),
                 StageTally::default(),
             ))
         }
@@ -223,7 +223,8 @@ fn render(
     let mut operations = Vec::new();
     for operation in &spec.operations {
         let at = Pos::of(operation);
-        let template = Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e))?;
+        let template =
+            Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e.to_string()))?;
         for draw in &template.draws {
             if !spec.pools.contains_key(&draw.pool) {
                 let pools: Vec<&str> = spec.pools.keys().map(String::as_str).collect();
@@ -419,7 +420,7 @@ impl Run<'_> {
                             .actors
                             .render(text)
                             .map(|text| crate::sql::quote_literal(&text)),
-                        other => literal_sql(other),
+                        other => literal_sql(other).map_err(|e| e.to_string()),
                     })
                     .collect::<std::result::Result<_, _>>()
                     .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?,

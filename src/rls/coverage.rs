@@ -4,48 +4,15 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
-use crate::error::{Error, Result};
+use crate::catalog::{Relation, Which};
+use crate::error::Result;
 use crate::policy_tests::cases::Operation;
 use crate::report::{Coverage, CoverageRow};
-use crate::sql::catalog::not_extension_member;
-use crate::sql::db_error_text;
-
-/// An exposed relation and the commands it supports.
-#[derive(Debug, Clone)]
-pub struct Relation {
-    /// `schema.table`
-    pub name: String,
-    /// insert, update, delete supported (select always is).
-    pub writable: [bool; 3],
-}
 
 /// The tables, views and materialized views of `schemas` a project made (extension members
-/// excluded), with the commands each supports (`pg_relation_is_updatable`).
+/// excluded), with the commands each supports.
 pub async fn exposed_relations(client: &Client, schemas: &[String]) -> Result<Vec<Relation>> {
-    let rows = client
-        .query(
-            &format!(
-                "select n.nspname::text || '.' || c.relname::text, pg_catalog.pg_relation_is_updatable(c.oid, true) \
-                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
-                 where c.relkind in ('r', 'p', 'v', 'm', 'f') and n.nspname = any($1) and {} \
-                 order by 1",
-                not_extension_member("pg_class", "c.oid")
-            ),
-            &[&schemas],
-        )
-        .await
-        .map_err(|e| Error::environment(format!("list the exposed tables: {}", db_error_text(&e))))?;
-    // pg_relation_is_updatable's bits: 1 << CMD_UPDATE(2), 1 << CMD_INSERT(3), 1 << CMD_DELETE(4).
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let bits: i32 = r.get(1);
-            Relation {
-                name: r.get(0),
-                writable: [bits & 8 != 0, bits & 4 != 0, bits & 16 != 0],
-            }
-        })
-        .collect())
+    crate::catalog::relations(client, Which::MadeIn(schemas), "the exposed tables").await
 }
 
 /// Coverage of `relations` by the (target, operation) pairs that have at least one cell.
@@ -66,7 +33,7 @@ pub fn coverage(
         let mut seen = [false; 4];
         let mut not_applicable = Vec::new();
         for (i, operation) in Operation::TABLE_OPERATIONS.iter().enumerate() {
-            seen[i] = covered.contains(&(relation.name.clone(), *operation));
+            seen[i] = covered.contains(&(relation.name.to_string(), *operation));
             if applies[i] {
                 total += 1;
                 hit += usize::from(seen[i]);
@@ -76,7 +43,7 @@ pub fn coverage(
         }
         let [select, insert, update, delete] = seen;
         rows.push(CoverageRow {
-            table: relation.name.clone(),
+            table: relation.name.to_string(),
             select,
             insert,
             update,
@@ -99,6 +66,7 @@ pub fn coverage(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::kinds::RelationKind;
 
     #[test]
     fn nothing_exposed_is_not_full_coverage() {
@@ -109,15 +77,15 @@ mod tests {
 
     #[test]
     fn coverage_counts_each_table_command_pair() {
-        let table = |name: &str| Relation {
-            name: name.to_owned(),
-            writable: [true; 3],
+        let relation = |name: &str, kind, writable| Relation {
+            name: crate::catalog::QualifiedName::new("public", name),
+            kind,
+            writable,
+            primary_key: Vec::new(),
         };
-        let matview = Relation {
-            name: "public.m".to_owned(),
-            writable: [false; 3],
-        };
-        let relations = vec![table("public.a"), table("public.b"), matview];
+        let table = |name: &str| relation(name, RelationKind::Table, [true; 3]);
+        let matview = relation("m", RelationKind::MaterializedView, [false; 3]);
+        let relations = vec![table("a"), table("b"), matview];
         let covered: BTreeSet<_> = [
             ("public.a".to_owned(), Operation::Select),
             ("public.a".to_owned(), Operation::Insert),

@@ -422,7 +422,7 @@ pub async fn run_scenarios(
     let mut scenarios: Vec<Vec<(usize, &Cell)>> = Vec::new();
     for (index, cell) in cells {
         match scenarios.last_mut() {
-            Some(last) if last[0].1.scenario == cell.scenario => last.push((*index, cell)),
+            Some(last) if last[0].1.scenario() == cell.scenario() => last.push((*index, cell)),
             _ => scenarios.push(vec![(*index, cell)]),
         }
     }

@@ -3,19 +3,23 @@
 
 use tokio_postgres::Client;
 
+use crate::catalog::QualifiedName;
 use crate::error::{Error, Result};
-use crate::policy_tests::cases::{split_target, Operation};
+use crate::policy_tests::cases::Operation;
 use crate::sql::db_error_text;
 use crate::sql::kinds::{PolicyCommand, RelationKind};
 
-/// Notes describing `target` (`schema.table`) as seen by `role` for `operation`.
+/// Notes describing `target` as seen by `role` for `operation`.
 pub async fn explain(
     client: &Client,
-    target: &str,
+    target: &QualifiedName,
     role: &str,
     operation: Operation,
 ) -> Result<Vec<String>> {
-    let (schema, table) = split_target(target);
+    let QualifiedName {
+        schema,
+        name: table,
+    } = target;
     let failed = |e: tokio_postgres::Error| {
         Error::environment(format!(
             "read the policies of {target}: {}",

@@ -9,7 +9,7 @@ use tokio_postgres::Client;
 use super::record::Recorded;
 use crate::actors::{Actor, ActorKind};
 use crate::error::{Error, Result};
-use crate::policy_tests::cases::{CaseSpec, Expect, Operation};
+use crate::policy_tests::cases::{Case, CaseKind, Expect, Operation, RowAction};
 use crate::sql::db_error_text;
 
 /// One policy of a table, as `pg_policies` shows it.
@@ -122,7 +122,7 @@ pub struct Reviewed {
 /// bypasses RLS by design: what it reaches is never a leak of the policies.
 pub fn review(
     r: &Recorded,
-    case: Option<&CaseSpec>,
+    case: Option<&Case>,
     actor: Option<&Actor>,
     policies: &[Policy],
 ) -> Reviewed {
@@ -151,19 +151,29 @@ pub fn review(
 
 /// Why a recording looks like a leak, when it does: an allowed write by anon, or an actor
 /// allowed on rows the case picks by another actor (`{{alice.id}}` in bob's cell).
-fn looks_like_leak(r: &Recorded, case: &CaseSpec, is_anon: bool) -> Option<String> {
+fn looks_like_leak(r: &Recorded, case: &Case, is_anon: bool) -> Option<String> {
     if is_anon && r.operation != Operation::Select {
         return Some(format!("anon may {}", r.operation.as_str()));
     }
-    let mut texts: Vec<String> = case.filter.iter().cloned().collect();
-    texts.extend(case.sql.iter().cloned());
-    texts.extend(
-        case.insert
-            .iter()
-            .flat_map(|i| i.values.values())
-            .chain(case.update.iter().flat_map(|u| u.set.values()))
-            .map(ToString::to_string),
-    );
+    let mut texts: Vec<String> = Vec::new();
+    match &case.kind {
+        CaseKind::Table { rows, .. } | CaseKind::Bucket { rows, .. } => {
+            texts.extend(rows.filter.iter().cloned());
+            for op in &rows.ops {
+                match &op.action {
+                    RowAction::Insert { values } => {
+                        texts.extend(values.values().map(ToString::to_string))
+                    }
+                    RowAction::Update { set } => {
+                        texts.extend(set.values().map(ToString::to_string))
+                    }
+                    RowAction::Select { .. } | RowAction::Delete => {}
+                }
+            }
+        }
+        CaseKind::Sql(sql) => texts.push(sql.sql.clone()),
+        CaseKind::Steps(_) => {}
+    }
     static OTHER: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let other =
         OTHER.get_or_init(|| regex::Regex::new(r"\{\{\s*([A-Za-z0-9_-]+)\.id\s*\}\}").unwrap());
@@ -207,10 +217,13 @@ mod tests {
 
     const MATRIX: &str = "actors:\n  anon: anon\n  alice: { user: a@x.io }\n  bob: { user: b@x.io }\ncases:\n  - name: notes\n    table: notes\n    where: owner_id = '{{alice.id}}'\n    select: { allow: [alice], deny: others }\n    update:\n      set: { body: edited }\n  - name: posts\n    table: posts\n    select: { deny: others }\n";
 
-    fn case(index: usize) -> CaseSpec {
+    fn case(index: usize) -> Case {
         let spec: PolicyFileSpec =
             crate::yaml::parse_yaml(MATRIX, std::path::Path::new("m.yaml")).unwrap();
-        spec.cases[index].value.clone()
+        let actors = crate::actors::Actors::resolve(&spec.actors).unwrap();
+        let (cases, errors) = crate::policy_tests::cases::parse_cases(&spec.cases, &actors, 1);
+        assert_eq!(errors, Vec::new());
+        cases[index].clone()
     }
 
     fn rec(target: &str, operation: Operation, actor: &str, to: Expect) -> Recorded {

@@ -25,6 +25,7 @@ use tokio_postgres::Client;
 use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
 use self::record::Recorded;
+use crate::catalog::{QualifiedName, Which};
 use crate::error::{Error, Result};
 use crate::policy_tests::cases::Operation;
 use crate::policy_tests::{self, PolicyFile};
@@ -43,11 +44,16 @@ const STAGE: StageId = StageId::Rls;
 inventory::submit!(crate::stage::Registration {
     id: StageId::Rls,
     load: |input| {
-        // Each case's shape, checked as the planner will read it: on invented targets,
-        // since the catalog is not there yet.
+        // What only planning finds (a template naming no actor, a denial by any error with
+        // nobody allowed), on invented targets since the catalog is not there yet: each
+        // case's shape was checked when its file was loaded.
         for file in input.policy_files {
-            if let Some((pos, message)) = plan::check(file).into_iter().next() {
-                return Err(Error::input(format!("{}: {message}", pos.at(&file.rel))));
+            if let Some(error) = plan::check(file).into_iter().next() {
+                return Err(Error::input(format!(
+                    "{}: {}",
+                    error.pos.at(&file.rel),
+                    error.message
+                )));
             }
         }
         Ok(Box::new(stage))
@@ -59,11 +65,11 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let files = match policy_tests::files_for(
         ctx.project,
         ctx.policy_files,
-        |f| !f.spec.cases.is_empty(),
+        |f| !f.cases.is_empty(),
         "RLS cases (`cases:`)",
     ) {
         Ok(files) => files,
-        Err(reason) => return Ok(StageReport::skipped(STAGE, reason)),
+        Err(reason) => return Ok(StageReport::skipped(STAGE, reason.to_string())),
     };
 
     // Actors bound to seeded users get their ids and claims from the replayed database.
@@ -97,13 +103,13 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             stage: STAGE,
             name: &file.rel,
         });
-        for (pos, message) in &plan.errors {
+        for error in &plan.errors {
             // Only catalog-dependent errors reach here (a missing table): a broken test.
             report.failures.push(Failure {
                 file: file.rel.clone(),
-                line: pos.line,
-                column: pos.column,
-                message: format!("broken test: {message}"),
+                line: error.pos.line,
+                column: error.pos.column,
+                message: format!("broken test: {}", error.message),
                 notes: Vec::new(),
                 statement: None,
             });
@@ -292,39 +298,27 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 async fn target_info(
     client: &Client,
     file: &PolicyFile,
-) -> Result<BTreeMap<(String, String), TargetInfo>> {
-    let mut targets = BTreeMap::new();
-    for case in &file.spec.cases {
-        let Some((schema, table)) = plan::case_target(&case.value) else {
-            continue;
-        };
-        if targets.contains_key(&(schema.clone(), table.clone())) {
-            continue;
-        }
-        let row = client
-            .query_opt(
-                "select coalesce((select array_agg(a.attname::text order by array_position(i.indkey::int2[], a.attnum)) \
-                                  from pg_catalog.pg_index i join pg_catalog.pg_attribute a \
-                                    on a.attrelid = i.indrelid and a.attnum = any(i.indkey) \
-                                  where i.indrelid = c.oid and i.indisprimary), '{}'), c.relkind in ('r', 'p') \
-                 from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace \
-                 where n.nspname = $1 and c.relname = $2",
-                &[&schema, &table],
-            )
-            .await
-            .map_err(|e| Error::environment(format!("read table {schema}.{table}: {}", db_error_text(&e))))?;
-        let info = match row {
-            Some(row) => TargetInfo {
-                qualified: format!("{schema}.{table}"),
-                exists: true,
-                key: row.get(0),
-                has_xmin: row.get(1),
-            },
-            None => TargetInfo::default(),
-        };
-        targets.insert((schema, table), info);
-    }
-    Ok(targets)
+) -> Result<BTreeMap<QualifiedName, TargetInfo>> {
+    let mut names: Vec<QualifiedName> = file.cases.iter().filter_map(|c| c.relation()).collect();
+    names.sort();
+    names.dedup();
+    let found =
+        crate::catalog::relations(client, Which::Named(&names), "the cases' tables").await?;
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let info = found.iter().find(|r| r.name == name).map_or_else(
+                TargetInfo::default,
+                |relation| TargetInfo {
+                    qualified: name.to_string(),
+                    exists: true,
+                    key: relation.primary_key.clone(),
+                    has_xmin: relation.has_xmin(),
+                },
+            );
+            (name, info)
+        })
+        .collect())
 }
 
 /// Prepares a database for `file`, runs its cells on parallel workers, judges them.
@@ -405,7 +399,7 @@ async fn run_file(
     let (scenarios, indexed): (Vec<_>, Vec<_>) = cells
         .iter()
         .enumerate()
-        .partition(|(_, cell)| cell.scenario.is_some());
+        .partition(|(_, cell)| cell.scenario().is_some());
     let per_worker = indexed.len().div_ceil(workers);
     let chunks: Vec<&[(usize, &Cell)]> = indexed.chunks(per_worker.max(1)).collect();
     let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<CellResult>>();
@@ -491,18 +485,17 @@ async fn run_file(
         let actor = &cell.actor;
         // The claims are in the statement's request.jwt.claims.
         let mut notes = Vec::new();
-        if cell.scenario.is_some() {
+        if cell.scenario().is_some() {
             notes.push(
                 "this step ran after the scenario's earlier steps, in the same transaction"
                     .to_owned(),
             );
         }
-        if cell.operation != Operation::Sql {
+        if let Some(relation) = cell.relation() {
             let key = (cell.target.clone(), actor.db_role.clone(), cell.operation);
             if !explained.contains_key(&key) {
                 let lines =
-                    explain::explain(&clients[0], &cell.target, &actor.db_role, cell.operation)
-                        .await?;
+                    explain::explain(&clients[0], relation, &actor.db_role, cell.operation).await?;
                 explained.insert(key.clone(), lines);
             }
             notes.extend(explained[&key].iter().cloned());
@@ -564,7 +557,7 @@ fn record_cells(
         let Some(to) = case.cell.as_ref().and_then(|c| c.observed.expectation()) else {
             continue;
         };
-        if cell.expect == Some(to) || cell.scenario.is_some() {
+        if cell.expect == Some(to) || cell.scenario().is_some() {
             continue;
         }
         let r = Recorded {
@@ -606,7 +599,7 @@ fn keep_recordings(
         .map(|r| {
             leaks::review(
                 r,
-                file.spec.cases.get(r.case_index).map(|c| &c.value),
+                file.cases.iter().find(|c| c.index == r.case_index),
                 file.actors.get(&r.actor),
                 policies.get(&r.target).map_or(&[], Vec::as_slice),
             )
@@ -615,10 +608,13 @@ fn keep_recordings(
     let lines = leaks::for_review(recorded, &reviewed);
     let mode = ctx.options.record.expect("recordings only while recording");
     let target = if !mode.writes() {
-        Err("recording is off in CI (CI=true)".to_owned())
+        Err(NotWritten::Ci)
     } else {
         record::rewrite(&file.text, &file.spec, recorded)
-            .map_err(|e| format!("write the recording into {}: {e}", file.rel))
+            .map_err(|error| NotWritten::Rewrite {
+                file: file.rel.clone(),
+                error,
+            })
             .and_then(|text| {
                 let (path, rel, text) = match mode {
                     Recording::Pending => (
@@ -632,7 +628,10 @@ fn keep_recordings(
                 };
                 crate::files::write_atomically(&path, text.as_bytes())
                     .map(|()| rel)
-                    .map_err(|e| format!("write {}: {e}", path.display()))
+                    .map_err(|e| NotWritten::Write {
+                        path: path.display().to_string(),
+                        error: e.to_string(),
+                    })
             })
     };
     let written_to = target.as_ref().ok().cloned();
@@ -686,7 +685,7 @@ async fn vacuous_sql_cases(
     let mut by_case: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for (position, index) in case_cells.iter().enumerate() {
         // A scenario's allowed step shows it can succeed (planning requires one).
-        if cells[*index].operation == Operation::Sql && cells[*index].scenario.is_none() {
+        if cells[*index].operation == Operation::Sql && cells[*index].scenario().is_none() {
             by_case
                 .entry(cells[*index].case_line)
                 .or_default()
@@ -719,8 +718,38 @@ async fn vacuous_sql_cases(
     }
 }
 
+/// How an sql cell's statement came out empty as admin, as a fragment after "the statement".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum EmptyAsAdmin {
+    #[error("returns no row")]
+    NoRow,
+    #[error("fails ({0})")]
+    Fails(String),
+    #[error("succeeds but `then: {query}` fails ({error})")]
+    ThenFails { query: String, error: String },
+    #[error("succeeds but `then: {query}` does not hold (it {unheld})")]
+    ThenUnheld {
+        query: String,
+        unheld: crate::policy_tests::cases::Unheld,
+    },
+}
+
+/// Why a recording stayed out of its matrix, as a fragment after "not recorded:".
+#[derive(Debug, thiserror::Error)]
+enum NotWritten {
+    #[error("recording is off in CI (CI=true)")]
+    Ci,
+    #[error("write the recording into {file}: {error}")]
+    Rewrite {
+        file: String,
+        error: record::RewriteError,
+    },
+    #[error("write {path}: {error}")]
+    Write { path: String, error: String },
+}
+
 /// Runs an sql cell's statement as admin, rolled back: `Err` says how it came out empty.
-async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), EmptyAsAdmin> {
     if client.batch_execute("begin").await.is_err() {
         return Ok(()); // cannot tell: never turn a verdict on a harness problem
     }
@@ -738,14 +767,14 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
     let outcome = if cell.op_kind == plan::OpKind::Count {
         match client.query_one(cell.op.as_str(), &[]).await {
             Ok(row) if row.get::<_, i64>(0) > 0 => Ok(()),
-            Ok(_) => Err("returns no row".to_owned()),
-            Err(e) => Err(format!("fails ({})", db_error_text(&e))),
+            Ok(_) => Err(EmptyAsAdmin::NoRow),
+            Err(e) => Err(EmptyAsAdmin::Fails(db_error_text(&e))),
         }
     } else {
         client
             .batch_execute(&cell.op)
             .await
-            .map_err(|e| format!("fails ({})", db_error_text(&e)))
+            .map_err(|e| EmptyAsAdmin::Fails(db_error_text(&e)))
     };
     // A call that succeeds must also be able to make its `then:` hold.
     let outcome = match outcome {
@@ -757,23 +786,24 @@ async fn as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), Strin
 }
 
 /// Runs the `then:` queries of `cell` after its statement ran as admin.
-async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), String> {
+async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), EmptyAsAdmin> {
     for query in &cell.then {
         let sql =
             format!("select coalesce(json_agg(dbci_then), '[]')::text from ({query}) dbci_then");
         let rows: String = match client.query_one(sql.as_str(), &[]).await {
             Ok(row) => row.get(0),
             Err(e) => {
-                return Err(format!(
-                    "succeeds but `then: {query}` fails ({})",
-                    db_error_text(&e)
-                ))
+                return Err(EmptyAsAdmin::ThenFails {
+                    query: query.clone(),
+                    error: db_error_text(&e),
+                })
             }
         };
-        if let Err(what) = crate::policy_tests::cases::then_holds(&rows) {
-            return Err(format!(
-                "succeeds but `then: {query}` does not hold (it {what})"
-            ));
+        if let Err(unheld) = crate::policy_tests::cases::then_holds(&rows) {
+            return Err(EmptyAsAdmin::ThenUnheld {
+                query: query.clone(),
+                unheld,
+            });
         }
     }
     Ok(())

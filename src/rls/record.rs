@@ -39,9 +39,46 @@ pub fn pending_text(matrix: &str, recorded: &str) -> String {
     )
 }
 
+/// Why a pending recording cannot be accepted, as a fragment after "nothing accepted:".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unacceptable {
+    #[error("it does not say which matrix it was recorded from (written by hand, or by an older db-ci): record again with `db-ci rls --record`")]
+    Unlabelled,
+    #[error("it was edited after it was recorded: accepting it would apply changes nobody recorded; edit the matrix itself, then record again with `db-ci rls --record`")]
+    Edited,
+    #[error("the matrix changed since it was recorded (a case added or edited after `--record` would be lost): record again with `db-ci rls --record`")]
+    MatrixChanged,
+}
+
+/// Why a recording could not be written into its matrix. The matrix parsed when it was
+/// loaded, so each is a fault of the rewrite, never of the user's input.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RewriteError {
+    /// The YAML editor's own message.
+    #[error("{0}")]
+    Edit(String),
+    #[error("case {0} is not in the file")]
+    NoCase(usize),
+    #[error("case `{case}` has no {operation}")]
+    NoOperation { case: String, operation: Operation },
+    /// The expectations as written do not resolve.
+    #[error("{0}")]
+    Expectations(String),
+    #[error("case `{0}` is not where the file was read")]
+    Moved(String),
+    #[error("case `{case}`: `{operation}:` is not a mapping; write it as `{operation}: {{}}` to record into it")]
+    NotAMapping { case: String, operation: Operation },
+    #[error("the recorded file does not parse: {0}")]
+    Reread(String),
+    #[error("an operation vanished")]
+    Vanished,
+    #[error("the recorded file does not say {0}")]
+    NotRecorded(String),
+}
+
 /// The recording a pending file holds, if it was made from `matrix` as it is now and was not
 /// edited since; else why it cannot be accepted.
-pub fn read_pending(pending: &str, matrix: &str) -> Result<String, String> {
+pub fn read_pending(pending: &str, matrix: &str) -> Result<String, Unacceptable> {
     let (header, body) = pending.split_once('\n').unwrap_or((pending, ""));
     let rest = header.strip_prefix(PENDING_HEADER);
     // `matrix sha256:<hex>` and `recording sha256:<hex>`, in the header's words.
@@ -55,19 +92,13 @@ pub fn read_pending(pending: &str, matrix: &str) -> Result<String, String> {
         None
     };
     let (Some(made_from), Some(says)) = (value("matrix"), value("recording")) else {
-        return Err(
-            "it does not say which matrix it was recorded from (written by hand, or by an older db-ci): record again with `db-ci rls --record`".to_owned(),
-        );
+        return Err(Unacceptable::Unlabelled);
     };
     if says != sha256(body) {
-        return Err(
-            "it was edited after it was recorded: accepting it would apply changes nobody recorded; edit the matrix itself, then record again with `db-ci rls --record`".to_owned(),
-        );
+        return Err(Unacceptable::Edited);
     }
     if made_from != sha256(matrix) {
-        return Err(
-            "the matrix changed since it was recorded (a case added or edited after `--record` would be lost): record again with `db-ci rls --record`".to_owned(),
-        );
+        return Err(Unacceptable::MatrixChanged);
     }
     Ok(body.to_owned())
 }
@@ -145,8 +176,12 @@ fn written(case: &CaseSpec, operation: Operation) -> Option<Written<'_>> {
 /// The matrix `text` (parsed as `spec`) with every recording written in: per operation its
 /// `allow:`/`deny:` as lists (a side written `others` stays `others`), and the actor of each
 /// new or loosened recording added to `unreviewed:` ([`Recorded::needs_review`]). Everything else in the file is kept byte for byte.
-pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Result<String, String> {
-    let tree = edit::parse_tree(text)?;
+pub fn rewrite(
+    text: &str,
+    spec: &PolicyFileSpec,
+    recorded: &[Recorded],
+) -> Result<String, RewriteError> {
+    let tree = edit::parse_tree(text).map_err(RewriteError::Edit)?;
     // Actors in the order the file lists them, so lists read like the file.
     let actors: Vec<String> = match tree.get("actors") {
         Some(Node::Map { entries, .. }) => entries.iter().map(|e| e.key.clone()).collect(),
@@ -165,12 +200,15 @@ pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Resu
         let case = &spec
             .cases
             .get(*index)
-            .ok_or_else(|| format!("case {index} is not in the file"))?
+            .ok_or(RewriteError::NoCase(*index))?
             .value;
-        let now = written(case, *operation)
-            .ok_or_else(|| format!("case `{}` has no {}", case.name, operation.as_str()))?;
+        let no_operation = || RewriteError::NoOperation {
+            case: case.name.clone(),
+            operation: *operation,
+        };
+        let now = written(case, *operation).ok_or_else(no_operation)?;
         let mut cells = resolve(now.allow, now.deny, &names)
-            .map_err(|(_, message)| message)?
+            .map_err(|(_, message)| RewriteError::Expectations(message))?
             .cells;
         let mut unreviewed: Vec<&str> = now.unreviewed.clone();
         for r in records {
@@ -213,35 +251,31 @@ pub fn rewrite(text: &str, spec: &PolicyFileSpec, recorded: &[Recorded]) -> Resu
         let case_node = tree
             .get("cases")
             .and_then(|c| c.item(*index))
-            .ok_or_else(|| format!("case `{}` is not where the file was read", case.name))?;
+            .ok_or_else(|| RewriteError::Moved(case.name.clone()))?;
         let container = if *operation == Operation::Sql {
             case_node
         } else {
-            case_node
-                .get(operation.as_str())
-                .ok_or_else(|| format!("case `{}` has no {}", case.name, operation.as_str()))?
+            case_node.get(operation.as_str()).ok_or_else(no_operation)?
         };
         edits.extend(edit::set_entries(text, container, &values).ok_or_else(|| {
-            format!(
-                "case `{}`: `{}:` is not a mapping; write it as `{}: {{}}` to record into it",
-                case.name,
-                operation.as_str(),
-                operation.as_str()
-            )
+            RewriteError::NotAMapping {
+                case: case.name.clone(),
+                operation: *operation,
+            }
         })?);
     }
-    let out = edit::apply(text, edits)?;
+    let out = edit::apply(text, edits).map_err(RewriteError::Edit)?;
     // The rewritten file must read back with exactly the recorded expectations.
     let reread: PolicyFileSpec = crate::yaml::parse_yaml(&out, std::path::Path::new("recorded"))
-        .map_err(|e| format!("the recorded file does not parse: {e}"))?;
+        .map_err(|e| RewriteError::Reread(e.to_string()))?;
     for r in recorded {
         let case = &reread.cases[r.case_index].value;
-        let now = written(case, r.operation).ok_or("an operation vanished")?;
+        let now = written(case, r.operation).ok_or(RewriteError::Vanished)?;
         let cells = resolve(now.allow, now.deny, &names)
-            .map_err(|(_, m)| m)?
+            .map_err(|(_, m)| RewriteError::Expectations(m))?
             .cells;
         if cells.get(&r.actor) != Some(&r.to) {
-            return Err(format!("the recorded file does not say {}", r.describe()));
+            return Err(RewriteError::NotRecorded(r.describe()));
         }
     }
     Ok(out)
@@ -280,8 +314,9 @@ pub fn diff(old: &PolicyFileSpec, new: &PolicyFileSpec) -> Vec<String> {
         if before.is_none() {
             lines.push(format!("case `{}` added", case.name));
         }
-        let target = super::plan::case_target(case)
-            .map_or_else(|| "sql".to_owned(), |(s, t)| format!("{s}.{t}"));
+        let target = case
+            .relation()
+            .map_or_else(|| "sql".to_owned(), |relation| relation.to_string());
         for operation in Operation::TABLE_OPERATIONS
             .into_iter()
             .chain([Operation::Sql])
@@ -533,7 +568,7 @@ cases:
         // A case a reviewer added after `--record`: accepting would delete it.
         let grown =
             format!("{MATRIX}  - name: bob deletes nothing\n    sql: select 2\n    deny: others\n");
-        let stale = read_pending(&pending, &grown).unwrap_err();
+        let stale = read_pending(&pending, &grown).unwrap_err().to_string();
         assert!(
             stale.contains("the matrix changed since it was recorded"),
             "{stale}"
@@ -541,13 +576,13 @@ cases:
         // A pending file edited by hand (a case dropped).
         let cut = recorded.find("  - name: rpc").unwrap();
         let edited = pending_text(MATRIX, &recorded).replace(&recorded[cut..], "");
-        let refused = read_pending(&edited, MATRIX).unwrap_err();
+        let refused = read_pending(&edited, MATRIX).unwrap_err().to_string();
         assert!(
             refused.contains("edited after it was recorded"),
             "{refused}"
         );
         // One without the header (by hand, or an older db-ci).
-        let bare = read_pending(&recorded, MATRIX).unwrap_err();
+        let bare = read_pending(&recorded, MATRIX).unwrap_err().to_string();
         assert!(bare.contains("does not say which matrix"), "{bare}");
     }
 

@@ -3,7 +3,7 @@
 
 use crate::actors::Actor;
 
-use super::plan::{Cell, OpKind};
+use super::plan::{Cell, CellKind, OpKind};
 use crate::policy_tests::cases::{Expect, Operation};
 
 /// A cell of `operation` on `public.notes` (or an `sql:` cell) run as `actor`.
@@ -24,22 +24,29 @@ pub fn cell(operation: Operation, expect: Option<Expect>, actor: Actor) -> Cell 
         unreviewed: false,
         deny_sqlstates: Vec::new(),
         deny_on_error: false,
-        before: None,
         op: String::new(),
         op_kind: if operation == Operation::Select {
             OpKind::Count
         } else {
             OpKind::Rows
         },
-        after: None,
         then: Vec::new(),
         returns: None,
-        filter: "owner_id = alice".into(),
-        broken: None,
-        scenario: None,
+        kind: if operation == Operation::Sql {
+            CellKind::Call {
+                probe_actors: Vec::new(),
+            }
+        } else {
+            CellKind::Rows {
+                relation: crate::catalog::QualifiedName::new("public", "notes"),
+                before: None,
+                after: None,
+                filter: "owner_id = alice".into(),
+                broken: None,
+            }
+        },
         now: None,
         base_now: None,
-        probe_actors: Vec::new(),
     }
 }
 

@@ -198,15 +198,25 @@ fn listed(keys: &[&super::super::model::MetadataKey]) -> String {
     )
 }
 
+/// Why the actor lines init wrote do not resolve (a fault of init, never of the project).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorLinesError {
+    #[error("read the actor lines: {0}")]
+    Yaml(String),
+    /// The actors' own message.
+    #[error("{0}")]
+    Actors(String),
+}
+
 /// Parses the actor lines as the matrix will declare them.
-pub fn resolve_actors(actors: &[(String, String)]) -> Result<Actors, String> {
+pub fn resolve_actors(actors: &[(String, String)]) -> Result<Actors, ActorLinesError> {
     let yaml: String = actors
         .iter()
         .map(|(name, spec)| format!("{name}: {spec}\n"))
         .collect();
     let specs: BTreeMap<String, ActorSpec> =
-        serde_saphyr::from_str(&yaml).map_err(|e| e.to_string())?;
-    Actors::resolve(&specs)
+        serde_saphyr::from_str(&yaml).map_err(|e| ActorLinesError::Yaml(e.to_string()))?;
+    Actors::resolve(&specs).map_err(ActorLinesError::Actors)
 }
 #[cfg(test)]
 mod tests {

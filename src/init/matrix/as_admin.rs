@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use super::super::model::Relation;
-use super::rows::{row, Generated, Value, ALICE};
+use super::rows::{row, Generated, NoRow, Value, ALICE};
 use crate::actors::Actors;
 use crate::sql::quote::quote_ident_if_needed as quote_ident;
 use crate::sql::{db_error_text, quote_literal};
@@ -96,26 +96,26 @@ pub(super) async fn resolve(
     relation: &Relation,
     values: Vec<(String, Value)>,
     templated: &impl Fn(String) -> String,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, NoRow> {
     let mut resolved = Vec::new();
     for (name, value) in values {
         match value {
             Value::Text(text) => resolved.push((name, text)),
             Value::Lookup { table, column } => {
-                let (schema, table_name) = table.split_once('.').unwrap_or(("public", &table));
                 let sql = format!(
                     "select {col}::text from {}.{} where {col} is not null order by 1 limit 1",
-                    quote_ident(schema),
-                    quote_ident(table_name),
+                    quote_ident(&table.schema),
+                    quote_ident(&table.name),
                     col = quote_ident(&column)
                 );
                 match client.query_opt(&sql, &[]).await {
                     Ok(Some(row)) => resolved.push((name, templated(row.get(0)))),
                     _ if !relation.column(&name).is_some_and(|c| c.not_null) => {}
                     _ => {
-                        return Err(format!(
-                            "`{name}` references {table}, which has no row to point at (the seed could add one)"
-                        ))
+                        return Err(NoRow::NothingReferenced {
+                            column: name,
+                            table: table.to_string(),
+                        })
                     }
                 }
             }
@@ -124,15 +124,36 @@ pub(super) async fn resolve(
     Ok(resolved)
 }
 
+/// Why a statement the trial ran as admin failed, as a fragment after "as admin it fails:".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum Refused {
+    /// The actors' fields could not be filled in.
+    #[error("{0}")]
+    Template(String),
+    /// The server's error: its SQLSTATE and the first line of its text.
+    #[error("{message}")]
+    Server {
+        code: Option<String>,
+        message: String,
+    },
+}
+
+impl Refused {
+    /// A unique violation: the row is there already.
+    pub(super) fn duplicate_key(&self) -> bool {
+        matches!(self, Refused::Server { code: Some(code), .. } if code == "23505")
+    }
+}
+
 /// Runs `sql` (with the actors' ids) in a savepoint, kept when `keep` (a setup row) else
-/// rolled back; the rows it touched, or the error text.
+/// rolled back; the rows it touched, or why it failed.
 pub(super) async fn attempt(
     client: &Client,
     actors: &Actors,
     sql: &str,
     keep: bool,
-) -> Result<u64, String> {
-    let sql = actors.render(sql)?;
+) -> Result<u64, Refused> {
+    let sql = actors.render(sql).map_err(Refused::Template)?;
     let _ = client.batch_execute("savepoint db_ci_init").await;
     let result = client.execute(&sql, &[]).await;
     match result {
@@ -149,11 +170,14 @@ pub(super) async fn attempt(
             let _ = client
                 .batch_execute("rollback to savepoint db_ci_init; release savepoint db_ci_init")
                 .await;
-            Err(db_error_text(&e)
-                .lines()
-                .next()
-                .unwrap_or_default()
-                .to_owned())
+            Err(Refused::Server {
+                code: e.code().map(|c| c.code().to_owned()),
+                message: db_error_text(&e)
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            })
         }
     }
 }

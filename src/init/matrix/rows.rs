@@ -7,13 +7,17 @@ use std::collections::BTreeMap;
 use sha2::{Digest, Sha256};
 
 use super::super::model::{Column, Relation};
+use crate::catalog::QualifiedName;
 
 /// A value of a generated row: text the server casts to the column's type (it may hold
 /// `{{alice.id}}`), or the first value of a table the matrix does not generate rows for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Value {
     Text(String),
-    Lookup { table: String, column: String },
+    Lookup {
+        table: QualifiedName,
+        column: String,
+    },
 }
 
 pub(super) const ALICE: &str = "{{alice.id}}";
@@ -116,6 +120,20 @@ pub(super) fn deterministic_uuid(seed: &str) -> String {
     )
 }
 
+/// Why no row of a table can be generated, as a fragment a draft's left-out note shows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NoRow {
+    #[error("`{column}` references its own table and cannot be null")]
+    SelfReference { column: String },
+    #[error("no value of type {data_type} can be generated for `{column}`")]
+    NoSample { data_type: String, column: String },
+    /// `table` is `schema.table` as the catalog writes it.
+    #[error(
+        "`{column}` references {table}, which has no row to point at (the seed could add one)"
+    )]
+    NothingReferenced { column: String, table: String },
+}
+
 /// The columns a generated row writes, with their values; `Err` names a column no value can
 /// be generated for.
 pub(super) fn row(
@@ -123,7 +141,7 @@ pub(super) fn row(
     index: usize,
     nth: usize,
     generated: &BTreeMap<String, Generated>,
-) -> Result<Vec<(String, Value)>, String> {
+) -> Result<Vec<(String, Value)>, NoRow> {
     // An inserted row that owns a key (a profile keyed by its user) is bob's: alice has hers.
     let owner_keyed = relation
         .columns
@@ -146,20 +164,19 @@ pub(super) fn row(
             }
         }
         let reference = relation.reference_of(&column.name);
-        let value = if column.owner && reference.is_none_or(|(fk, _)| fk.references == "auth.users")
+        let value = if column.owner && reference.is_none_or(|(fk, _)| fk.references.is_auth_users())
         {
             Value::Text(owner.to_owned())
         } else if let Some((fk, referenced)) = reference {
-            if fk.references == relation.qualified() {
+            if fk.references.to_string() == relation.qualified() {
                 if column.not_null {
-                    return Err(format!(
-                        "`{}` references its own table and cannot be null",
-                        column.name
-                    ));
+                    return Err(NoRow::SelfReference {
+                        column: column.name.clone(),
+                    });
                 }
                 continue;
             }
-            match generated.get(&fk.references) {
+            match generated.get(&fk.references.to_string()) {
                 Some(parent) => match parent.values.get(referenced) {
                     Some(text) => Value::Text(text.clone()),
                     None => continue,
@@ -174,10 +191,10 @@ pub(super) fn row(
             match sample(relation, index, column, nth, distinct) {
                 Some(text) => Value::Text(text),
                 None => {
-                    return Err(format!(
-                        "no value of type {} can be generated for `{}`",
-                        column.data_type, column.name
-                    ))
+                    return Err(NoRow::NoSample {
+                        data_type: column.data_type.clone(),
+                        column: column.name.clone(),
+                    })
                 }
             }
         } else {
@@ -212,7 +229,7 @@ pub(super) fn order(relations: &[&Relation]) -> Vec<usize> {
             .filter(|&i| {
                 relations[i].foreign_keys.iter().all(|fk| {
                     names
-                        .get(&fk.references)
+                        .get(&fk.references.to_string())
                         .is_none_or(|&j| j == i || placed[j])
                 })
             })
@@ -326,7 +343,7 @@ mod tests {
             (
                 "team_id".to_owned(),
                 Value::Lookup {
-                    table: "public.teams".to_owned(),
+                    table: QualifiedName::new("public", "teams"),
                     column: "id".to_owned()
                 }
             )
@@ -356,7 +373,9 @@ mod tests {
             vec![column("id", "uuid"), column("area", "geometry")],
             vec![],
         );
-        let error = row(&profiles, 0, 0, &BTreeMap::new()).unwrap_err();
+        let error = row(&profiles, 0, 0, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("geometry") && error.contains("`area`"),
             "{error}"

@@ -30,7 +30,7 @@ pub(super) fn table(name: &str, columns: Vec<Column>, fks: Vec<ForeignKey>) -> R
 pub(super) fn fk(column: &str, references: &str) -> ForeignKey {
     ForeignKey {
         columns: vec![column.to_owned()],
-        references: references.to_owned(),
+        references: crate::catalog::QualifiedName::lenient(references, "public"),
         referenced_columns: vec!["id".to_owned()],
     }
 }

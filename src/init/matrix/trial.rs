@@ -7,9 +7,9 @@ use tokio_postgres::Client;
 
 use super::super::model::{Relation, RelationKind};
 use super::as_admin::{
-    attempt, existing_owned_row, insert_sql, resolve, spare, target_of, view_target,
+    attempt, existing_owned_row, insert_sql, resolve, spare, target_of, view_target, Refused,
 };
-use super::rows::{order, row, updates_of, Generated, BOB};
+use super::rows::{order, row, updates_of, Generated, NoRow, BOB};
 use super::{CaseDraft, Draft};
 use crate::actors::Actors;
 use crate::sql::db_error_text;
@@ -44,9 +44,9 @@ pub async fn draft(
     // Tables outside the schema that its tables reference (transitively): rows for them
     // are generated too, so that a document can point at its storage object.
     let mut support: Vec<&Relation> = Vec::new();
-    let mut queue: Vec<&str> = mine
+    let mut queue: Vec<String> = mine
         .iter()
-        .flat_map(|r| r.foreign_keys.iter().map(|fk| fk.references.as_str()))
+        .flat_map(|r| r.foreign_keys.iter().map(|fk| fk.references.to_string()))
         .collect();
     while let Some(name) = queue.pop() {
         let Some(relation) = relations.iter().find(|r| r.qualified() == name) else {
@@ -60,7 +60,7 @@ pub async fn draft(
             relation
                 .foreign_keys
                 .iter()
-                .map(|fk| fk.references.as_str()),
+                .map(|fk| fk.references.to_string()),
         );
     }
     let result = trial(client, &mine, &support, actors, &mut draft).await;
@@ -112,7 +112,7 @@ async fn trial(
         let values = match row(relation, index, 0, &generated) {
             Ok(values) => values,
             Err(why) => {
-                left_out.insert(qualified, why);
+                left_out.insert(qualified, why.to_string());
                 continue;
             }
         };
@@ -120,16 +120,17 @@ async fn trial(
             Ok(values) => values,
             Err(why) => {
                 // The referenced table's own row failed: that is the reason to show.
-                let parent = relation
-                    .foreign_keys
-                    .iter()
-                    .find(|fk| why.contains(&format!("references {},", fk.references)))
-                    .and_then(|fk| left_out.get(&fk.references).map(|p| (fk, p)));
-                let why = match parent {
-                    Some((fk, parent)) => {
-                        format!("{why}; a generated {} row fails: {parent}", fk.references)
+                let parent = match &why {
+                    NoRow::NothingReferenced { table, .. } => {
+                        left_out.get(table).map(|parent| (table, parent))
                     }
-                    None => why,
+                    NoRow::SelfReference { .. } | NoRow::NoSample { .. } => None,
+                };
+                let why = match parent {
+                    Some((table, parent)) => {
+                        format!("{why}; a generated {table} row fails: {parent}")
+                    }
+                    None => why.to_string(),
                 };
                 left_out.insert(qualified, why);
                 continue;
@@ -206,10 +207,7 @@ async fn trial(
                 let mut result = attempt(client, actors, &sql, false).await.map(|_| ());
                 // A link table keyed by its references (assistant × workspace) already links
                 // the setup's parents: the new row links spare ones.
-                if result
-                    .as_ref()
-                    .is_err_and(|why| why.contains("duplicate key"))
-                {
+                if result.as_ref().is_err_and(Refused::duplicate_key) {
                     let mut spared = false;
                     for fk in &relation.foreign_keys {
                         if !fk.columns.iter().any(|c| relation.in_unique(c)) {
@@ -219,7 +217,7 @@ async fn trial(
                             client,
                             actors,
                             relations,
-                            &fk.references,
+                            &fk.references.to_string(),
                             &generated,
                             &mut spares,
                             &mut draft.setup,
@@ -246,10 +244,7 @@ async fn trial(
                 }
                 // A row keyed by its owner that bob already has (a sign-up trigger made his
                 // profile): the setup removes his, so the insert shows who may create one.
-                if result
-                    .as_ref()
-                    .is_err_and(|why| why.contains("duplicate key"))
-                {
+                if result.as_ref().is_err_and(Refused::duplicate_key) {
                     if let Some(owner) = relation
                         .columns
                         .iter()

@@ -1,10 +1,12 @@
 //! The `cases:` format of policy-test files: what each RLS case says is allowed and denied.
 //!
-//! This module owns a case's shape (its target, steps and per-operation specs); `results`
+//! This module owns a case as written (its target, steps and per-operation specs); `parse`
+//! makes it one kind of case with its shape checked; `results`
 //! checks what a `then:` and a `returns:` got, `sqlstate` says which errors are a denial, and
 //! `expectations` resolves allow/deny lists into one expectation per actor.
 
 mod expectations;
+mod parse;
 mod results;
 mod sqlstate;
 #[cfg(test)]
@@ -17,16 +19,23 @@ use serde_json::Value;
 use serde_saphyr::Spanned;
 
 pub use self::expectations::{resolve, Expect, Expectations, Operation, Who};
-pub use self::results::{compare_returns, returns_rows_wanted, shorten, then_holds, Rows, Then};
+pub use self::parse::{
+    parse_cases, Case, CaseError, CaseKind, RowAction, RowCase, RowOp, Rules, SqlCase, Step,
+};
+pub use self::results::{
+    compare_returns, returns_rows_wanted, shorten, then_holds, EmptyQuery, Mismatch, NotRows, Rows,
+    Then, Unheld,
+};
 pub use self::sqlstate::{error_may_deny, is_sqlstate, DenyOn, SqlStates};
 
-/// One case: a target (table, view, storage object or SQL) and the expectations per operation.
+/// One case as written: a target (table, view, storage object or SQL) and the expectations
+/// per operation, every key optional; [`parse_cases`] makes it a [`Case`] of one kind.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSpec {
     pub name: String,
     /// A table or view, optionally schema-qualified (default schema `public`).
-    pub table: Option<String>,
+    pub table: Option<Spanned<String>>,
     /// A storage bucket: the target is `storage.objects` rows of this bucket.
     pub bucket: Option<String>,
     /// With `bucket`: the object's name (path), e.g. `{{alice.id}}/avatar.png`.
@@ -74,80 +83,6 @@ pub struct CaseSpec {
     pub unreviewed: Vec<Spanned<String>>,
     /// The frozen clock for this case's cells (overrides the file's `now:`).
     pub now: Option<crate::clock::Frozen>,
-}
-
-/// What a case runs against: exactly one of `table:`, `bucket:`, `sql:` or `steps:`, read
-/// from the case once so that planning matches on it instead of re-testing options.
-#[derive(Debug, Clone)]
-pub enum Target<'a> {
-    /// A table or view (`table:`), its schema defaulting to `public`.
-    Table { schema: String, name: String },
-    /// Objects of a storage bucket (`bucket:`, optionally `object:`): `storage.objects` rows.
-    Bucket {
-        bucket: &'a str,
-        object: Option<&'a str>,
-    },
-    /// An RPC or any statement (`sql:`), judged by its outcome.
-    Sql(&'a str),
-    /// A scenario (`steps:`): statements by named actors in order.
-    Steps(&'a [Spanned<StepSpec>]),
-}
-
-impl Target<'_> {
-    /// The relation whose rows the case reads or writes: `None` for `sql:` and `steps:`.
-    pub fn relation(&self) -> Option<(String, String)> {
-        match self {
-            Target::Table { schema, name } => Some((schema.clone(), name.clone())),
-            Target::Bucket { .. } => Some(("storage".to_owned(), "objects".to_owned())),
-            Target::Sql(_) | Target::Steps(_) => None,
-        }
-    }
-}
-
-impl CaseSpec {
-    /// The case's target, or the fragment saying why it has none.
-    pub fn target(&self) -> Result<Target<'_>, String> {
-        let target = match (&self.table, &self.bucket, &self.sql, &self.steps) {
-            (Some(table), None, None, None) => {
-                let (schema, name) = split_target(table);
-                Target::Table { schema, name }
-            }
-            (None, Some(bucket), None, None) => Target::Bucket {
-                bucket,
-                object: self.object.as_deref(),
-            },
-            (None, None, Some(sql), None) => Target::Sql(sql),
-            (None, None, None, Some(steps)) => Target::Steps(steps),
-            _ => {
-                return Err(format!(
-                    "case `{}`: give exactly one of `table:`, `bucket:`, `sql:` or `steps:`",
-                    self.name
-                ))
-            }
-        };
-        if self.object.is_some() && !matches!(target, Target::Bucket { .. }) {
-            return Err(format!("case `{}`: `object:` needs `bucket:`", self.name));
-        }
-        Ok(target)
-    }
-}
-
-/// Splits `schema.table` (default schema `public`); quotes are honoured.
-pub fn split_target(name: &str) -> (String, String) {
-    let name = name.trim();
-    match name.split_once('.') {
-        Some((schema, table)) => (unquote(schema), unquote(table)),
-        None => ("public".to_owned(), unquote(name)),
-    }
-}
-
-fn unquote(part: &str) -> String {
-    let part = part.trim();
-    if part.len() >= 2 && part.starts_with('"') && part.ends_with('"') {
-        part[1..part.len() - 1].replace("\"\"", "\"")
-    } else {
-        part.to_lowercase()
-    }
 }
 
 /// One step of a `steps:` scenario: an SQL statement run as one actor, judged like an

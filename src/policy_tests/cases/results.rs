@@ -40,32 +40,52 @@ impl<'de> Deserialize<'de> for Then {
     }
 }
 
+/// A `then:` query with nothing in it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an empty `then:` query checks nothing")]
+pub struct EmptyQuery;
+
 /// A `then:` query as it is wrapped in a subquery: without its trailing semicolon, never
 /// empty.
-fn one_query(text: &str) -> Result<String, String> {
+fn one_query(text: &str) -> Result<String, EmptyQuery> {
     let query = text.trim().trim_end_matches(';').trim_end();
     if query.is_empty() {
-        return Err("an empty `then:` query checks nothing".to_owned());
+        return Err(EmptyQuery);
     }
     Ok(query.to_owned())
+}
+
+/// Why a `then:` query did not hold, as a fragment after "the post-condition".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unheld {
+    #[error("returned something unreadable ({error}): {rows}")]
+    Unreadable { error: String, rows: String },
+    #[error("returned no row")]
+    NoRow,
+    /// Its rows, shortened for a message.
+    #[error("returned {0}")]
+    Returned(String),
 }
 
 /// Does a `then:` query hold, given its rows as a JSON array of objects? It must return at
 /// least one row, and no value in the rows may be `false` or null (`select exists(…)`,
 /// `select count(*) = 1 …`, `select … where <predicate>` all read naturally). The error
 /// says what it returned instead.
-pub fn then_holds(rows_json: &str) -> Result<(), String> {
-    let rows: Vec<serde_json::Map<String, Value>> = serde_json::from_str(rows_json)
-        .map_err(|e| format!("returned something unreadable ({e}): {rows_json}"))?;
+pub fn then_holds(rows_json: &str) -> Result<(), Unheld> {
+    let rows: Vec<serde_json::Map<String, Value>> =
+        serde_json::from_str(rows_json).map_err(|e| Unheld::Unreadable {
+            error: e.to_string(),
+            rows: rows_json.to_owned(),
+        })?;
     if rows.is_empty() {
-        return Err("returned no row".to_owned());
+        return Err(Unheld::NoRow);
     }
     if rows
         .iter()
         .flat_map(|row| row.values())
         .any(|v| matches!(v, Value::Bool(false) | Value::Null))
     {
-        return Err(format!("returned {}", shorten(rows_json)));
+        return Err(Unheld::Returned(shorten(rows_json)));
     }
     Ok(())
 }
@@ -83,27 +103,38 @@ pub fn shorten(text: &str) -> String {
 /// The rows a statement returned, each as its (column, value) pairs in column order.
 pub type Rows = Vec<Vec<(String, Value)>>;
 
+/// A `returns:` list with an item that is not a row.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`returns:` as a list is rows, each an object like `{{ id: 1, name: x }}`; write a single value without a list")]
+pub struct NotRows;
+
 /// Is `want` (from `returns:`) written as rows? A list is rows, each an object naming the
-/// columns compared; anything else is one value. The error says what is wrong with a list.
-pub fn returns_rows_wanted(want: &Value) -> Result<bool, String> {
+/// columns compared; anything else is one value.
+pub fn returns_rows_wanted(want: &Value) -> Result<bool, NotRows> {
     match want {
-        Value::Array(items) => {
-            if items.iter().all(Value::is_object) {
-                Ok(true)
-            } else {
-                Err("`returns:` as a list is rows, each an object like `{ id: 1, name: x }`; write a single value without a list".to_owned())
-            }
-        }
+        Value::Array(items) if items.iter().all(Value::is_object) => Ok(true),
+        Value::Array(_) => Err(NotRows),
         _ => Ok(false),
     }
+}
+
+/// What a statement returned that `returns:` did not want: both, shortened for a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", shorten(&format!("want {want}, have {have}")))]
+pub struct Mismatch {
+    pub want: String,
+    pub have: String,
 }
 
 /// Compares what a statement returned with `returns:`. Rows: the same number, each equal on
 /// the columns the wanted rows name (other columns are not compared), in any order unless
 /// `ordered`. One value: exactly one row of one column, equal to it. Numbers compare by
 /// value (`3` equals `3.0`); everything else as JSON. The error shows want and have.
-pub fn compare_returns(want: &Value, ordered: bool, have: &Rows) -> Result<(), String> {
-    let mismatch = |have: String| -> String { shorten(&format!("want {want}, have {have}")) };
+pub fn compare_returns(want: &Value, ordered: bool, have: &Rows) -> Result<(), Mismatch> {
+    let mismatch = |have: String| Mismatch {
+        want: want.to_string(),
+        have,
+    };
     if let Value::Array(wanted) = want {
         let mut columns: Vec<&String> = Vec::new();
         for row in wanted.iter().filter_map(Value::as_object) {
@@ -214,7 +245,9 @@ mod tests {
         assert!(compare_returns(&json!([{ "id": 1 }, { "id": 2 }]), false, &have).is_ok());
         assert!(compare_returns(&json!([{ "id": 2 }, { "id": 1 }]), true, &have).is_ok());
         assert!(compare_returns(&json!([{ "id": 1 }, { "id": 2 }]), true, &have).is_err());
-        let err = compare_returns(&json!([{ "email": "b@x.io" }]), false, &have).unwrap_err();
+        let err = compare_returns(&json!([{ "email": "b@x.io" }]), false, &have)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             r#"want [{"email":"b@x.io"}], have [{"email":"b@x.io"},{"email":"a@x.io"}]"#
@@ -229,9 +262,13 @@ mod tests {
         // one value
         let one = rows(r#"[[["get_claims",{"role":"admin","n":2.0}]]]"#);
         assert!(compare_returns(&json!({ "n": 2, "role": "admin" }), false, &one).is_ok());
-        let err = compare_returns(&json!({ "role": "user" }), false, &one).unwrap_err();
+        let err = compare_returns(&json!({ "role": "user" }), false, &one)
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with(r#"want {"role":"user"}, have {"#), "{err}");
-        let err = compare_returns(&json!(1), false, &have).unwrap_err();
+        let err = compare_returns(&json!(1), false, &have)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("2 row(s)"), "{err}");
         assert_eq!(returns_rows_wanted(&json!([{ "a": 1 }])), Ok(true));
         assert_eq!(returns_rows_wanted(&json!("x")), Ok(false));

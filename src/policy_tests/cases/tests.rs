@@ -2,6 +2,7 @@
 //! and the keys refused.
 
 use super::*;
+use crate::catalog::QualifiedName;
 
 #[derive(Debug, Deserialize)]
 struct Doc {
@@ -22,50 +23,75 @@ cases:
     sqlstate: P0001
 ";
 
+/// `yaml` (one case) parsed for a file with actors alice and anon.
+fn parsed(yaml: &str) -> Result<Case, CaseError> {
+    let doc: Doc =
+        serde_saphyr::from_str(&format!("cases:\n  - {}", yaml.replace('\n', "\n    "))).unwrap();
+    let spec: crate::actors::ActorSpec = serde_saphyr::from_str("anon").unwrap();
+    let mut actors = BTreeMap::new();
+    actors.insert("anon".to_owned(), spec);
+    actors.insert(
+        "alice".to_owned(),
+        serde_saphyr::from_str("{ user: alice@example.com }").unwrap(),
+    );
+    let actors = crate::actors::Actors::resolve(&actors).unwrap();
+    let (mut cases, mut errors) = parse_cases(&doc.cases, &actors, 1);
+    match errors.pop() {
+        Some(error) => Err(error),
+        None => Ok(cases.remove(0)),
+    }
+}
+
 #[test]
 fn a_case_has_exactly_one_target() {
-    let case = |yaml: &str| -> CaseSpec { serde_saphyr::from_str(yaml).unwrap() };
-    let table = case("name: a\ntable: Private.\"Odd \"\"Name\"\"\"\n");
-    match table.target().unwrap() {
-        Target::Table { schema, name } => {
-            assert_eq!(
-                (schema.as_str(), name.as_str()),
-                ("private", "Odd \"Name\"")
-            )
-        }
-        other => panic!("{other:?}"),
-    }
-    let bucket = case("name: b\nbucket: avatars\nobject: a.png\n");
+    let table =
+        parsed("name: a\ntable: Private.\"Odd \"\"Name\"\"\"\nselect: { allow: others }").unwrap();
+    assert_eq!(
+        table.relation(),
+        Some(QualifiedName::new("private", "Odd \"Name\""))
+    );
+    let bucket =
+        parsed("name: b\nbucket: avatars\nobject: a.png\nselect: { allow: others }").unwrap();
     assert!(matches!(
-        bucket.target().unwrap(),
-        Target::Bucket {
-            bucket: "avatars",
-            object: Some("a.png")
-        }
+        &bucket.kind,
+        CaseKind::Bucket { bucket, object: Some(object), .. } if bucket == "avatars" && object == "a.png"
     ));
     assert_eq!(
-        bucket.target().unwrap().relation(),
-        Some(("storage".to_owned(), "objects".to_owned()))
+        bucket.relation(),
+        Some(QualifiedName::new("storage", "objects"))
     );
-    let sql = case("name: c\nsql: select 1\n");
-    assert!(matches!(sql.target().unwrap(), Target::Sql("select 1")));
-    assert_eq!(sql.target().unwrap().relation(), None);
-    let plain = case("name: d\ntable: notes\n").target().unwrap().relation();
-    assert_eq!(plain, Some(("public".to_owned(), "notes".to_owned())));
+    let sql = parsed("name: c\nsql: select 1\nallow: others").unwrap();
+    assert!(matches!(&sql.kind, CaseKind::Sql(call) if call.sql == "select 1"));
+    assert_eq!(sql.relation(), None);
+    let plain = parsed("name: d\ntable: notes\ndelete: { deny: others }").unwrap();
+    assert_eq!(
+        plain.relation(),
+        Some(QualifiedName::new("public", "notes"))
+    );
+    assert_eq!(plain.index, 0);
+    assert_eq!(plain.line(), 2);
     for (yaml, says) in [
-        ("name: e\n", "exactly one of"),
-        ("name: e\ntable: t\nbucket: b\n", "exactly one of"),
+        ("name: e", "exactly one of"),
+        ("name: e\ntable: t\nbucket: b", "exactly one of"),
         (
-            "name: e\nsql: select 1\nobject: a.png\n",
+            "name: e\nsql: select 1\nobject: a.png",
             "`object:` needs `bucket:`",
         ),
+        (
+            "name: e\ntable: a.b.c\nselect: { allow: others }",
+            "give `table` or `schema.table`",
+        ),
+        ("name: e\ntable: t", "no operation"),
     ] {
-        let error = case(yaml).target().unwrap_err();
+        let error = parsed(yaml).unwrap_err();
         assert!(
-            error.starts_with("case `e`: ") && error.contains(says),
+            error.message.starts_with("case `e`: ") && error.message.contains(says),
             "{error}"
         );
     }
+    // A table name that does not parse points at the name.
+    let error = parsed("name: e\ntable: '\"open'\nselect: { allow: others }").unwrap_err();
+    assert_eq!(error.pos.at("m.yaml"), "m.yaml:3:12", "{error}");
 }
 
 #[test]
@@ -158,10 +184,12 @@ fn then_takes_a_query_or_a_list_and_holds_on_rows_without_false() {
     }
     assert_eq!(then_holds(r#"[{"ok":true}]"#), Ok(()));
     assert_eq!(then_holds(r#"[{"id":1,"n":"x"},{"id":2,"n":"y"}]"#), Ok(()));
-    assert_eq!(then_holds("[]"), Err("returned no row".to_owned()));
+    assert_eq!(then_holds("[]").unwrap_err().to_string(), "returned no row");
     assert_eq!(
-        then_holds(r#"[{"archived":false}]"#),
-        Err(r#"returned [{"archived":false}]"#.to_owned())
+        then_holds(r#"[{"archived":false}]"#)
+            .unwrap_err()
+            .to_string(),
+        r#"returned [{"archived":false}]"#
     );
     assert!(then_holds(r#"[{"ok":true},{"ok":null}]"#).is_err());
 }

@@ -50,11 +50,11 @@ fn broken(message: String) -> Judgement {
 /// Judges `result` of `cell` run as its actor.
 pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
     let actor = &cell.actor;
-    if let Some(message) = &cell.broken {
+    if let Some(message) = cell.broken() {
         return Judgement {
             observed: Observed::Broken,
             verdict: CaseVerdict::Broken,
-            message: Some(message.clone()),
+            message: Some(message.to_owned()),
         };
     }
     if let Some(error) = &result.batch_error {
@@ -92,7 +92,8 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
     {
         return broken(format!(
             "no row of {} matches `{}` as admin: the case checks nothing (create the rows in `setup:`)",
-            cell.target, cell.filter
+            cell.target,
+            cell.filter()
         ));
     }
     if cell.operation == Operation::Update && result.before_match == Some(before) {
@@ -157,7 +158,7 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
     let rows = result.rows.unwrap_or(0);
     let unheld = match unheld_then(cell, result) {
         Ok(unheld) => unheld,
-        Err(message) => return broken(message),
+        Err(not_run) => return broken(not_run.to_string()),
     };
     let (observed, detail): (Observed, String) = match cell.operation {
         Operation::Sql => {
@@ -298,7 +299,7 @@ pub fn judge(cell: &Cell, result: &CellResult) -> Judgement {
         };
     }
     let pass = cell.expect.is_some() && observed.expectation() == cell.expect;
-    if pass && cell.scenario.is_some() && observed == Observed::Deny {
+    if pass && cell.scenario().is_some() && observed == Observed::Deny {
         if let Some(message) = denied_step_never_succeeds(cell, result) {
             return broken(message);
         }

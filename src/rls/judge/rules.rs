@@ -6,14 +6,24 @@ use super::super::exec::{CellResult, ProbeResult};
 use super::super::plan::{returns_nothing, Cell, OpKind};
 use crate::policy_tests::cases::then_holds;
 
+/// Results a cell asked for that the batch did not bring back: a harness fault, so the cell
+/// is broken, never a pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(super) enum NotRun {
+    #[error("the `then:` queries were not run")]
+    Then,
+    #[error("the statement was not run again as admin and the other actors")]
+    Probes,
+}
+
 /// The first `then:` query of `cell` that did not hold, in words (the query and what it
-/// returned); `Err` when the results are missing (a harness fault: broken, never a pass).
-pub(super) fn unheld_then(cell: &Cell, result: &CellResult) -> Result<Option<String>, String> {
+/// returned).
+pub(super) fn unheld_then(cell: &Cell, result: &CellResult) -> Result<Option<String>, NotRun> {
     if cell.then.is_empty() {
         return Ok(None);
     }
     let Some(returned) = &result.then else {
-        return Err("the `then:` queries were not run".to_owned());
+        return Err(NotRun::Then);
     };
     for (query, rows) in cell.then.iter().zip(returned) {
         if let Err(what) = then_holds(rows) {
@@ -77,11 +87,8 @@ fn succeeded(cell: &Cell, probe: &ProbeResult) -> bool {
 }
 
 /// The probes of `result`, or why there are none although the cell asked for them.
-fn probes(result: &CellResult) -> Result<&[ProbeResult], String> {
-    result
-        .probes
-        .as_deref()
-        .ok_or_else(|| "the statement was not run again as admin and the other actors".to_owned())
+fn probes(result: &CellResult) -> Result<&[ProbeResult], NotRun> {
+    result.probes.as_deref().ok_or(NotRun::Probes)
 }
 
 /// A `returns: []` passes only when there were rows to hide: the statement returns some
@@ -92,7 +99,7 @@ pub(super) fn hides_nothing(cell: &Cell, result: &CellResult) -> Option<String> 
     }
     let probes = match probes(result) {
         Ok(probes) => probes,
-        Err(why) => return Some(why),
+        Err(why) => return Some(why.to_string()),
     };
     if probes
         .iter()
@@ -112,7 +119,7 @@ pub(super) fn hides_nothing(cell: &Cell, result: &CellResult) -> Option<String> 
 pub(super) fn denied_step_never_succeeds(cell: &Cell, result: &CellResult) -> Option<String> {
     let probes = match probes(result) {
         Ok(probes) => probes,
-        Err(why) => return Some(why),
+        Err(why) => return Some(why.to_string()),
     };
     if probes.iter().any(|p| succeeded(cell, p)) {
         return None;

@@ -388,7 +388,10 @@ fn a_then_that_held_before_the_statement_is_a_broken_test() {
 #[test]
 fn a_denied_step_must_succeed_for_someone() {
     let mut step = cell(Operation::Sql, Expect::Deny);
-    step.scenario = Some(5);
+    step.kind = crate::rls::plan::CellKind::Step {
+        scenario: 5,
+        probe_actors: Vec::new(),
+    };
     step.deny_sqlstates = vec!["P0001".into()];
     let refused = |at: Vec<ProbeResult>, later: Vec<ProbeResult>| CellResult {
         sqlstate: Some("P0001".into()),

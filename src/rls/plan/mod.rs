@@ -18,7 +18,6 @@ mod wire;
 use self::sql_case::plan_sql;
 use self::steps::plan_steps;
 use self::table::plan_table;
-use crate::yaml::Pos;
 
 use std::collections::BTreeMap;
 
@@ -27,7 +26,8 @@ use serde_json::Value;
 pub use self::render::{literal, returning_rows};
 pub use self::wire::cell_json;
 use crate::actors::Actor;
-use crate::policy_tests::cases::{CaseSpec, Expect, Expectations, Operation, SqlStates, Target};
+use crate::catalog::QualifiedName;
+use crate::policy_tests::cases::{Case, CaseError, CaseKind, Expect, Expectations, Operation};
 use crate::policy_tests::PolicyFile;
 
 /// How the actor's statement's result is read.
@@ -62,34 +62,109 @@ pub struct Cell {
     pub deny_sqlstates: Vec<String>,
     /// `deny_on: error`: any error that does not say the statement is wrong is a denial.
     pub deny_on_error: bool,
-    /// Admin query before: (count, rows already as `set` wants, keys, fingerprint).
-    pub before: Option<String>,
     /// The statement run as the actor.
     pub op: String,
     pub op_kind: OpKind,
-    /// Admin query after, with the keys of `before` as `$1`: (count, rows as `set` wants,
-    /// fingerprint).
-    pub after: Option<String>,
     /// `then:` post-conditions, rendered for the actor, run as admin after the statement.
     pub then: Vec<String>,
     /// `returns:` rendered for the actor; the statement then also returns its rows as JSON.
     pub returns: Option<Returns>,
-    /// The case's target-row condition, for messages.
-    pub filter: String,
-    /// Why the cell cannot run (a broken test found while planning), e.g. no key columns.
-    pub broken: Option<String>,
-    /// For a step of a `steps:` scenario: the scenario (its case's line) it belongs to;
-    /// its steps run together, in order, in one transaction.
-    pub scenario: Option<usize>,
+    /// What only a cell of its kind of case carries.
+    pub kind: CellKind,
     /// The frozen clock (`now:` of the case, else of the file).
     pub now: Option<crate::clock::Frozen>,
     /// For a step: its case's clock (the file's), under which its probes run too, so a
     /// denial at the step's own `now:` counts when the statement succeeds at another.
     pub base_now: Option<crate::clock::Frozen>,
-    /// Whom the statement is run again as, rolled back, to show it can succeed or return
-    /// rows for someone (admin with and without the actor's claims, then each of these
-    /// actors): for a `returns: []` and for a step expected to be denied. Empty: no probe.
-    pub probe_actors: Vec<Actor>,
+}
+
+/// What a cell of one kind of case carries that the others do not.
+#[derive(Debug, Clone)]
+pub enum CellKind {
+    /// A table, view or storage cell: admin reads around the actor's statement show what it
+    /// did to the target rows.
+    Rows {
+        relation: QualifiedName,
+        /// Admin query before: (count, rows already as `set` wants, keys, fingerprint).
+        before: Option<String>,
+        /// Admin query after, with the keys of `before` as `$1`: (count, rows as `set`
+        /// wants, fingerprint).
+        after: Option<String>,
+        /// The case's target-row condition, for messages.
+        filter: String,
+        /// Why the cell cannot run (a broken test found while planning), e.g. no key columns.
+        broken: Option<String>,
+    },
+    /// An `sql:` cell.
+    Call {
+        /// Whom the statement is run again as, rolled back, to show it returns rows for
+        /// someone (admin with and without the actor's claims, then each of these actors):
+        /// for a `returns: []`. Empty: no probe.
+        probe_actors: Vec<Actor>,
+    },
+    /// A step of a `steps:` scenario: its steps run together, in order, in one transaction.
+    Step {
+        /// The scenario's case line.
+        scenario: usize,
+        /// As for a call, and for a step expected to be denied: someone it succeeds for.
+        probe_actors: Vec<Actor>,
+    },
+}
+
+impl Cell {
+    /// The relation a table or storage cell reads or writes.
+    pub fn relation(&self) -> Option<&QualifiedName> {
+        match &self.kind {
+            CellKind::Rows { relation, .. } => Some(relation),
+            CellKind::Call { .. } | CellKind::Step { .. } => None,
+        }
+    }
+
+    pub fn before(&self) -> Option<&str> {
+        match &self.kind {
+            CellKind::Rows { before, .. } => before.as_deref(),
+            CellKind::Call { .. } | CellKind::Step { .. } => None,
+        }
+    }
+
+    pub fn after(&self) -> Option<&str> {
+        match &self.kind {
+            CellKind::Rows { after, .. } => after.as_deref(),
+            CellKind::Call { .. } | CellKind::Step { .. } => None,
+        }
+    }
+
+    /// The target-row condition of a table or storage cell; empty for the others.
+    pub fn filter(&self) -> &str {
+        match &self.kind {
+            CellKind::Rows { filter, .. } => filter,
+            CellKind::Call { .. } | CellKind::Step { .. } => "",
+        }
+    }
+
+    /// Why a table cell cannot run, when planning found it broken.
+    pub fn broken(&self) -> Option<&str> {
+        match &self.kind {
+            CellKind::Rows { broken, .. } => broken.as_deref(),
+            CellKind::Call { .. } | CellKind::Step { .. } => None,
+        }
+    }
+
+    /// For a step: its scenario (its case's line).
+    pub fn scenario(&self) -> Option<usize> {
+        match &self.kind {
+            CellKind::Step { scenario, .. } => Some(*scenario),
+            CellKind::Rows { .. } | CellKind::Call { .. } => None,
+        }
+    }
+
+    /// Whom the statement is run again as (see [`CellKind::Call`]).
+    pub fn probe_actors(&self) -> &[Actor] {
+        match &self.kind {
+            CellKind::Call { probe_actors } | CellKind::Step { probe_actors, .. } => probe_actors,
+            CellKind::Rows { .. } => &[],
+        }
+    }
 }
 
 /// Whether `returns` asks for no row at all: what an actor who sees nothing returns, and
@@ -107,8 +182,7 @@ fn all_actors(file: &PolicyFile) -> Vec<Actor> {
         .collect()
 }
 
-/// What an allowed cell's statement must return (see
-/// [`crate::policy_tests::cases::compare_returns`]).
+/// What an allowed cell's statement must return (see [`crate::policy_tests::cases::compare_returns`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Returns {
     pub want: Value,
@@ -146,8 +220,8 @@ pub enum Catalog<'a> {
     /// key and no `xmin` (they decide how a cell finds its rows, and whether it is broken at
     /// run time, never whether the input is wrong), and a missing table is not known yet.
     NotRead,
-    /// After replay: the facts of every target, by `(schema, table)`.
-    Read(&'a BTreeMap<(String, String), TargetInfo>),
+    /// After replay: the facts of every target, by name.
+    Read(&'a BTreeMap<QualifiedName, TargetInfo>),
 }
 
 /// Everything planned from one file.
@@ -155,13 +229,8 @@ pub enum Catalog<'a> {
 pub struct Plan {
     pub cells: Vec<Cell>,
     pub holes: Vec<Hole>,
-    /// Input errors (exit 2): where and message.
-    pub errors: Vec<(Pos, String)>,
-}
-
-/// The target table of a case (storage cases target `storage.objects`).
-pub fn case_target(case: &CaseSpec) -> Option<(String, String)> {
-    case.target().ok().and_then(|target| target.relation())
+    /// Input errors (exit 2), each at its position.
+    pub errors: Vec<CaseError>,
 }
 
 /// Plans every cell of every case in `file` against what is known of the `catalog`.
@@ -169,53 +238,27 @@ pub fn case_target(case: &CaseSpec) -> Option<(String, String)> {
 /// instead of a hole.
 pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
     let mut plan = Plan::default();
-    let actor_names: Vec<&str> = file.actors.names().collect();
-    if actor_names.contains(&"me") {
-        plan.errors.push((
-            Pos::from(crate::policy_tests::key_line(&file.text, "actors").unwrap_or(1)),
-            "an actor may not be called `me`: `{{me.id}}` means the acting actor".to_owned(),
-        ));
-        return plan;
-    }
-    for (case_index, spanned) in file.spec.cases.iter().enumerate() {
-        let case = &spanned.value;
-        let line = spanned.referenced.line() as usize;
-        let pos = Pos::of(spanned);
-        let target = match case.target() {
-            Ok(target) => target,
-            Err(message) => {
-                plan.errors.push((pos, message));
-                continue;
-            }
-        };
+    for case in &file.cases {
         let at = CaseAt {
             file,
             case,
-            case_index,
-            line,
-            pos,
-            actor_names: &actor_names,
             record,
             catalog,
         };
-        match &target {
-            Target::Steps(steps) => plan_steps(&mut plan, file, case, case_index, line, pos, steps),
-            Target::Sql(sql) => plan_sql(&mut plan, &at, sql),
-            Target::Table { .. } | Target::Bucket { .. } => {
-                let (schema, table) = target
-                    .relation()
-                    .expect("a table or a bucket has a relation");
-                plan_table(&mut plan, &at, &schema, &table);
+        let first = plan.cells.len();
+        match &case.kind {
+            CaseKind::Steps(steps) => plan_steps(&mut plan, &at, steps),
+            CaseKind::Sql(sql) => plan_sql(&mut plan, &at, sql),
+            CaseKind::Table { rows, .. } | CaseKind::Bucket { rows, .. } => {
+                plan_table(&mut plan, &at, rows)
             }
+        }
+        let base_now = case.now.or(file.spec.now);
+        for cell in &mut plan.cells[first..] {
+            cell.base_now = base_now;
         }
     }
     for cell in &mut plan.cells {
-        cell.base_now = file
-            .spec
-            .cases
-            .get(cell.case_index)
-            .and_then(|c| c.value.now)
-            .or(file.spec.now);
         cell.now = cell.now.or(cell.base_now);
         // Under a frozen clock the case's own SQL (its statement, `where:`, values and
         // `then:`) reads it too, not only the project's objects.
@@ -223,8 +266,8 @@ pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
             let frozen = |text: &mut String| *text = crate::clock::rewrite(text);
             frozen(&mut cell.op);
             cell.then.iter_mut().for_each(frozen);
-            for admin in [&mut cell.before, &mut cell.after].into_iter().flatten() {
-                frozen(admin);
+            if let CellKind::Rows { before, after, .. } = &mut cell.kind {
+                before.iter_mut().chain(after.iter_mut()).for_each(frozen);
             }
         }
     }
@@ -234,19 +277,9 @@ pub fn plan(file: &PolicyFile, catalog: Catalog<'_>, record: bool) -> Plan {
 /// One case being planned, with what every kind of case is planned against.
 struct CaseAt<'a> {
     file: &'a PolicyFile,
-    case: &'a CaseSpec,
-    case_index: usize,
-    line: usize,
-    /// The case's own position, where its input errors point.
-    pos: Pos,
-    actor_names: &'a [&'a str],
+    case: &'a Case,
     record: bool,
     catalog: Catalog<'a>,
-}
-
-/// The SQLSTATEs of an optional `deny_sqlstate:`.
-fn states(list: Option<&SqlStates>) -> impl Iterator<Item = String> + '_ {
-    list.into_iter().flat_map(|l| l.0.iter().cloned())
 }
 
 /// The actors of an operation to run: each expectation, and while recording each actor
@@ -263,41 +296,11 @@ fn planned(expectations: &Expectations, record: bool) -> Vec<(String, Option<Exp
     planned
 }
 
-/// The names under `unreviewed:`, each an actor of the file.
-fn unreviewed_actors(
-    list: &[serde_saphyr::Spanned<String>],
-    actors: &[&str],
-    case: &str,
-) -> Result<Vec<String>, (Pos, String)> {
-    list.iter()
-        .map(|name| {
-            if actors.contains(&name.value.as_str()) {
-                Ok(name.value.clone())
-            } else {
-                Err((
-                    Pos::of(name),
-                    format!(
-                        "case `{case}`: unreviewed: `{}` is not an actor of this file (actors: {})",
-                        name.value,
-                        actors.join(", ")
-                    ),
-                ))
-            }
-        })
-        .collect()
-}
-
-fn add_holes(
-    plan: &mut Plan,
-    case: &CaseSpec,
-    line: usize,
-    operation: Operation,
-    missing: &[String],
-) {
+fn add_holes(plan: &mut Plan, case: &Case, operation: Operation, missing: &[String]) {
     for actor in missing {
         plan.holes.push(Hole {
             case: case.name.clone(),
-            line,
+            line: case.line(),
             operation,
             actor: actor.clone(),
             message: format!(
@@ -309,8 +312,9 @@ fn add_holes(
     }
 }
 
-/// The input errors of `file`'s cases that need no catalog (unknown actors, malformed cases),
-/// so a bad matrix is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
+/// The input errors of `file`'s parsed cases that need no catalog (a template naming no
+/// actor, a denial by any error with nobody allowed), so a bad matrix is exit 2 before
+/// anything boots. A case's shape and its actors were checked when it was parsed.
+pub fn check(file: &PolicyFile) -> Vec<CaseError> {
     plan(file, Catalog::NotRead, false).errors
 }

@@ -20,12 +20,17 @@ pub fn returning_rows(sql: &str) -> String {
     )
 }
 
+/// A template (`{{actor.field}}`) that names no actor of the file or no field of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TemplateError(pub String);
+
 /// `want` with `{{me.field}}` and `{{actor.field}}` filled in every string.
 pub(super) fn render_value(
     file: &PolicyFile,
     actor: &Actor,
     want: &Value,
-) -> Result<Value, String> {
+) -> Result<Value, TemplateError> {
     Ok(match want {
         Value::String(s) => Value::String(render_for(file, actor, s)?),
         Value::Array(items) => Value::Array(
@@ -37,7 +42,7 @@ pub(super) fn render_value(
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_value(file, actor, v)?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, TemplateError>>()?,
         ),
         other => other.clone(),
     })
@@ -55,11 +60,15 @@ pub fn literal(value: &Value) -> String {
 }
 
 /// Replaces `{{me.field}}` by the acting actor's fields, then every `{{actor.field}}`.
-pub(super) fn render_for(file: &PolicyFile, actor: &Actor, text: &str) -> Result<String, String> {
+pub(super) fn render_for(
+    file: &PolicyFile,
+    actor: &Actor,
+    text: &str,
+) -> Result<String, TemplateError> {
     static ME: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
     let me = ME.get_or_init(|| regex::Regex::new(r"\{\{\s*me\.").unwrap());
     let text = me.replace_all(text, format!("{{{{{}.", actor.name).as_str());
-    file.actors.render(&text)
+    file.actors.render(&text).map_err(TemplateError)
 }
 
 /// The `then:` queries rendered for `actor`; the error carries the line of `then:`.
@@ -67,15 +76,13 @@ pub(super) fn render_then(
     file: &PolicyFile,
     actor: &Actor,
     then: Option<&serde_saphyr::Spanned<crate::policy_tests::cases::Then>>,
-) -> Result<Vec<String>, (Pos, String)> {
+) -> Result<Vec<String>, (Pos, TemplateError)> {
     let Some(then) = then else {
         return Ok(Vec::new());
     };
     then.value
         .0
         .iter()
-        .map(|query| {
-            render_for(file, actor, query).map_err(|e| (Pos::of(then), format!("then: {e}")))
-        })
+        .map(|query| render_for(file, actor, query).map_err(|e| (Pos::of(then), e)))
         .collect()
 }

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::render::{literal, render_for};
+use super::render::{literal, render_for, TemplateError};
 use super::OpKind;
 use crate::actors::{Actor, ActorKind};
-use crate::policy_tests::cases::{CaseSpec, Operation};
+use crate::policy_tests::cases::RowAction;
 use crate::policy_tests::PolicyFile;
 use crate::sql::{quote_ident, quote_literal};
 
@@ -28,30 +28,36 @@ pub(super) struct CellSql {
     pub(super) broken: Option<String>,
 }
 
-/// The before/op/after SQL of a table cell.
+/// The rows a table or bucket case targets: a bucket (and object), and `where:`.
+pub(super) struct RowsTarget<'a> {
+    pub(super) bucket: Option<(&'a str, Option<&'a str>)>,
+    pub(super) filter: Option<&'a str>,
+}
+
+/// The before/op/after SQL of a table cell; the error is a template naming no actor.
 pub(super) fn table_cell(
     file: &PolicyFile,
-    case: &CaseSpec,
+    target: &RowsTarget<'_>,
     actor: &Actor,
-    operation: Operation,
+    action: &RowAction,
     qualified: &str,
     key: &[String],
     has_xmin: bool,
-) -> Result<CellSql, String> {
+) -> Result<CellSql, TemplateError> {
     let mut conditions = Vec::new();
-    if let (Some(bucket), Some(object)) = (&case.bucket, &case.object) {
-        conditions.push(format!(
+    match target.bucket {
+        Some((bucket, Some(object))) => conditions.push(format!(
             "bucket_id = {} and name = {}",
             quote_literal(&render_for(file, actor, bucket)?),
             quote_literal(&render_for(file, actor, object)?)
-        ));
-    } else if let Some(bucket) = &case.bucket {
-        conditions.push(format!(
+        )),
+        Some((bucket, None)) => conditions.push(format!(
             "bucket_id = {}",
             quote_literal(&render_for(file, actor, bucket)?)
-        ));
+        )),
+        None => {}
     }
-    if let Some(filter) = &case.filter {
+    if let Some(filter) = target.filter {
         conditions.push(format!("({})", render_for(file, actor, filter)?));
     }
     let filter = if conditions.is_empty() {
@@ -81,7 +87,7 @@ pub(super) fn table_cell(
         Some(format!("jsonb_build_array({})::text", parts.join(", ")))
     };
     let render_values =
-        |values: &BTreeMap<String, Value>| -> Result<Vec<(String, String)>, String> {
+        |values: &BTreeMap<String, Value>| -> Result<Vec<(String, String)>, TemplateError> {
             values
                 .iter()
                 .map(|(column, value)| {
@@ -93,8 +99,8 @@ pub(super) fn table_cell(
                 })
                 .collect()
         };
-    match operation {
-        Operation::Select => Ok(CellSql {
+    match action {
+        RowAction::Select { .. } => Ok(CellSql {
             before: Some(format!("select count(*), 0::bigint, null::text[], null::text[], ''::text from {qualified} t where {filter}")),
             op: format!("select count(*) from {qualified} t where {filter}"),
             op_kind: OpKind::Count,
@@ -102,13 +108,12 @@ pub(super) fn table_cell(
             filter,
             broken: None,
         }),
-        Operation::Insert => {
-            let spec = case.insert.as_ref().expect("insert cell of an insert case");
+        RowAction::Insert { values: own } => {
             let mut values: BTreeMap<String, Value> = BTreeMap::new();
-            if let Some(bucket) = &case.bucket {
-                values.insert("bucket_id".to_owned(), Value::String(bucket.clone()));
-                if let Some(object) = &case.object {
-                    values.insert("name".to_owned(), Value::String(object.clone()));
+            if let Some((bucket, object)) = target.bucket {
+                values.insert("bucket_id".to_owned(), Value::String(bucket.to_owned()));
+                if let Some(object) = object {
+                    values.insert("name".to_owned(), Value::String(object.to_owned()));
                 }
                 // What the storage API records for an upload by a signed-in user.
                 let owner = actor.id.clone().map_or(Value::Null, Value::String);
@@ -117,10 +122,7 @@ pub(super) fn table_cell(
                     values.insert("owner_id".to_owned(), owner);
                 }
             }
-            values.extend(spec.values.clone());
-            if values.is_empty() {
-                return Err("`insert:` needs `values:`".to_owned());
-            }
+            values.extend(own.clone());
             let values = render_values(&values)?;
             // The new row is found by the values it was given, never by `where:` (which
             // describes the rows select/update/delete target).
@@ -153,15 +155,12 @@ pub(super) fn table_cell(
                 broken: None,
             })
         }
-        Operation::Update | Operation::Delete => {
-            let set = match (operation, &case.update) {
-                (Operation::Update, Some(spec)) => render_values(&spec.set)?,
+        RowAction::Update { .. } | RowAction::Delete => {
+            let update = matches!(action, RowAction::Update { .. });
+            let set = match action {
+                RowAction::Update { set } => render_values(set)?,
                 _ => Vec::new(),
             };
-            // An input error, so checked before anything that depends on the catalog's key.
-            if operation == Operation::Update && set.is_empty() {
-                return Err("`update:` needs `set:`".to_owned());
-            }
             let (Some(old_key), Some(new_key)) = (key_expr(&[]), key_expr(&set)) else {
                 let message = format!(
                     "broken test: {qualified} has no primary key, so db-ci cannot tell which target rows changed; add `key: [column, …]` to the case"
@@ -175,7 +174,7 @@ pub(super) fn table_cell(
                     broken: Some(message),
                 });
             };
-            let (set_sql, matches) = if operation == Operation::Update {
+            let (set_sql, matches) = if update {
                 (
                     set.iter().map(|(c, v)| format!("{} = {v}", quote_ident(c))).collect::<Vec<_>>().join(", "),
                     set.iter()
@@ -194,7 +193,7 @@ pub(super) fn table_cell(
             );
             // An updated row is found by its key (the new key when `set` changes it) and
             // counts as changed when the statement wrote it, never by the values sent.
-            let changed = if has_xmin && operation == Operation::Update {
+            let changed = if has_xmin && update {
                 WRITTEN_IN_CELL
             } else {
                 matches.as_str()
@@ -204,7 +203,7 @@ pub(super) fn table_cell(
                  md5(coalesce(string_agg(t::text, ',' order by t::text) filter (where {old_key} = any($1)), '')) \
                  from {qualified} t where {old_key} = any($1) or {old_key} = any($2)"
             );
-            let op = if operation == Operation::Update {
+            let op = if update {
                 format!("update {qualified} t set {set_sql} where {filter}")
             } else {
                 format!("delete from {qualified} t where {filter}")
@@ -218,6 +217,5 @@ pub(super) fn table_cell(
                 broken: None,
             })
         }
-        Operation::Sql => unreachable!("sql cases are planned apart"),
     }
 }

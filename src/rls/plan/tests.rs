@@ -5,27 +5,37 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::actors::Actors;
 use crate::policy_tests::PolicyFileSpec;
+use crate::yaml::Pos;
 
-/// A matrix file `m.yaml` read from `text`.
-fn file_of(text: String) -> PolicyFile {
+/// A matrix file `m.yaml` read from `text`, with the errors of the cases that do not parse.
+fn parsed(text: String) -> (PolicyFile, Vec<(Pos, String)>) {
     let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
     let actors = Actors::resolve(&spec.actors).unwrap();
-    PolicyFile {
-        rel: "m.yaml".to_owned(),
-        path: PathBuf::from("m.yaml"),
+    let (file, errors) = PolicyFile::parse(
+        "m.yaml".to_owned(),
+        PathBuf::from("m.yaml"),
         text,
         spec,
         actors,
-        setup_line: 1,
-        shared: Vec::new(),
-    }
+    );
+    (
+        file,
+        errors.into_iter().map(|e| (e.pos, e.message)).collect(),
+    )
 }
 
-/// The input errors `check` finds in a matrix with actors alice and anon.
+fn file_of(text: String) -> PolicyFile {
+    parsed(text).0
+}
+
+/// The input errors of a matrix with actors alice and anon: its cases' as they are parsed,
+/// then what `check` finds in those that parsed.
 fn errors(cases: &str) -> Vec<(Pos, String)> {
-    check(&file_of(format!(
+    let (file, mut errors) = parsed(format!(
         "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{cases}"
-    )))
+    ));
+    errors.extend(check(&file).into_iter().map(|e| (e.pos, e.message)));
+    errors
 }
 
 #[test]
@@ -124,17 +134,7 @@ fn new_keys_are_refused_where_they_mean_nothing() {
         "actors:\n  anon: anon\n  alice: {{ user: alice@example.com }}\ncases:\n{}",
         "  - name: s\n    deny_sqlstate: [P0001]\n    steps:\n      - { as: alice, sql: select 1, expect: allow, then: select true }\n      - { as: anon, sql: select 2, expect: deny }\n"
     );
-    let spec: PolicyFileSpec = crate::yaml::parse_yaml(&text, Path::new("m.yaml")).unwrap();
-    let actors = Actors::resolve(&spec.actors).unwrap();
-    let file = PolicyFile {
-        rel: "m.yaml".to_owned(),
-        path: PathBuf::from("m.yaml"),
-        text,
-        spec,
-        actors,
-        setup_line: 1,
-        shared: Vec::new(),
-    };
+    let file = file_of(text);
     let plan = plan(&file, Catalog::NotRead, false);
     assert_eq!(plan.errors, Vec::new());
     let steps: Vec<(&str, &str, Option<usize>, &[String])> = plan
@@ -144,7 +144,7 @@ fn new_keys_are_refused_where_they_mean_nothing() {
             (
                 c.case.as_str(),
                 c.actor.name.as_str(),
-                c.scenario,
+                c.scenario(),
                 c.deny_sqlstates.as_slice(),
             )
         })
@@ -196,11 +196,11 @@ fn input_errors_are_found_without_the_catalog_and_the_catalog_adds_only_its_own(
     let missing = plan(&file, Catalog::Read(&targets), false).errors;
     assert_eq!(missing.len(), 1, "{missing:?}");
     assert!(
-        missing[0].1.contains("app.notes does not exist"),
+        missing[0].message.contains("app.notes does not exist"),
         "{missing:?}"
     );
     targets.insert(
-        ("app".to_owned(), "notes".to_owned()),
+        crate::catalog::QualifiedName::new("app", "notes"),
         TargetInfo {
             exists: true,
             key: vec!["id".to_owned()],
@@ -211,7 +211,7 @@ fn input_errors_are_found_without_the_catalog_and_the_catalog_adds_only_its_own(
     let planned = plan(&file, Catalog::Read(&targets), false);
     assert_eq!(planned.errors, Vec::new());
     assert_eq!(planned.cells.len(), 2);
-    assert!(planned.cells.iter().all(|c| c.broken.is_none()));
+    assert!(planned.cells.iter().all(|c| c.broken().is_none()));
 }
 
 #[test]

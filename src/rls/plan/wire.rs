@@ -27,11 +27,11 @@ pub fn cell_json(index: usize, cell: &Cell) -> Value {
     if let Some(now) = cell.now {
         value["now"] = Value::String(now.sql_text());
     }
-    if !cell.probe_actors.is_empty() {
+    if !cell.probe_actors().is_empty() {
         value["probes"] = probes_json(cell);
         // A step's probes run after other steps set their clocks: each names its own, and
         // its case's ("" is the real time).
-        if cell.scenario.is_some() {
+        if cell.scenario().is_some() {
             let text =
                 |now: Option<crate::clock::Frozen>| now.map(|n| n.sql_text()).unwrap_or_default();
             let mut nows = vec![text(cell.now)];
@@ -41,14 +41,14 @@ pub fn cell_json(index: usize, cell: &Cell) -> Value {
             value["probe_nows"] = json!(nows);
         }
     }
-    if let Some(before) = &cell.before {
-        value["before"] = Value::String(before.clone());
+    if let Some(before) = cell.before() {
+        value["before"] = Value::String(before.to_owned());
     }
     if !cell.then.is_empty() {
         value["then"] = json!(cell.then);
     }
-    if let Some(after) = &cell.after {
-        value["after"] = Value::String(after.clone());
+    if let Some(after) = cell.after() {
+        value["after"] = Value::String(after.to_owned());
         // Update and delete read the rows back by the keys captured before.
         value["keys"] = Value::Bool(matches!(
             cell.operation,
@@ -105,7 +105,7 @@ fn probes_json(cell: &Cell) -> Value {
                 legacy,
             ),
         ];
-        for actor in &cell.probe_actors {
+        for actor in cell.probe_actors() {
             let (claims, legacy) = identity(actor, cell.now);
             all.push((actor.name.clone(), actor.db_role.clone(), claims, legacy));
         }
