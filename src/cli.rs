@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Subcommand};
 
 use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
 use crate::error::exit;
@@ -11,17 +11,15 @@ use crate::report::events::Reporter;
 use crate::report::human::{ColorWhen, Human};
 use crate::report::{github, json, junit, Report};
 use crate::run::run_keeping;
-use crate::stage::{Recording, RunOptions};
+use crate::stage::RunOptions;
+use crate::stage::StageOptions;
 use crate::stage_id::StageId;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "db-ci",
-    version,
-    about = "Prove a Supabase-style PostgreSQL project is safe to ship"
-)]
+/// The parsed command line. Its commands and flags are the fixed ones below plus what each
+/// registered stage adds ([`crate::stage::StageCli`]): its flags on every command that runs
+/// stages, its own command.
+#[derive(Debug)]
 pub struct Cli {
-    #[command(subcommand)]
     pub command: Command,
 }
 
@@ -32,17 +30,9 @@ pub enum Command {
     /// Replay migrations and seeds twice and check idempotence (the replay and idempotence
     /// stages only).
     Replay(RunArgs),
-    /// Replay once, then run the RLS matrices (`--record` fills and updates expectations from
-    /// what the database does; `--accept` applies a pending recording).
-    Rls(RlsArgs),
-    /// Replay once, then run the counter properties.
-    Props(RunArgs),
-    /// Replay once, then run the pgTAP test files (supabase/tests).
-    Pgtap(RunArgs),
-    /// Replay once, then compare the catalog with the committed snapshot.
-    Snapshot(RunArgs),
-    /// Replay once, then lint the catalog.
-    Lint(RunArgs),
+    /// A stage's own command (`db-ci rls`, `db-ci lint`…): replay once, then that stage.
+    #[command(skip)]
+    Stage(StageId, RunArgs),
     /// Compare a live database with the committed snapshot, read-only; exit 1 on drift.
     Drift(DriftArgs),
     /// Gate a release: rehearse production's pending migrations on a database shaped like it
@@ -69,21 +59,6 @@ pub struct InitArgs {
     #[arg(long)]
     pub force: bool,
     /// Every flag of `run`: the backend init replays on, and the run with what it wrote.
-    #[command(flatten)]
-    pub run: RunArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct RlsArgs {
-    /// Record what each cell observes where it has no expectation or contradicts its own,
-    /// into `<matrix>.yaml.pending` beside each matrix for review (never in CI: there a
-    /// recording is a failure). With `--accept`, into the matrices themselves.
-    #[arg(long)]
-    pub record: bool,
-    /// Apply the pending recordings (`*.yaml.pending`) to their matrices and show what
-    /// changed; with `--record`, write recordings straight into the matrices.
-    #[arg(long)]
-    pub accept: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -126,16 +101,6 @@ pub struct RunArgs {
     /// Write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
-    /// Accept the new catalog snapshot: write it instead of failing on a difference.
-    #[arg(long)]
-    pub update_snapshot: bool,
-    /// Fail the rls stage when fewer than this percentage of exposed (table, command) pairs
-    /// have a cell.
-    #[arg(long, value_name = "PERCENT")]
-    pub min_coverage: Option<f64>,
-    /// The lowest lint level that fails the run (overrides `lint.fail_level` in db-ci.yaml).
-    #[arg(long, value_enum, value_name = "LEVEL", env = "DB_CI_FAIL_ON_LINT")]
-    pub fail_on_lint: Option<crate::report::level::FailOn>,
     /// Property-test seed (printed on every run, for replay).
     #[arg(long)]
     pub seed: Option<u64>,
@@ -149,7 +114,106 @@ pub struct RunArgs {
     /// After the run, print a URL to the replayed database and keep it until Ctrl-C.
     #[arg(long)]
     pub keep: bool,
+    /// `run --only`: the stages to run (replay always runs); `None` runs them all.
+    #[arg(skip)]
+    pub only: Option<Vec<StageId>>,
+    /// The registered stages' own flags, read by each stage's registration.
+    #[arg(skip)]
+    pub stages: StageOptions,
 }
+
+const ABOUT: &str = "Prove a Supabase-style PostgreSQL project is safe to ship";
+
+impl CommandFactory for Cli {
+    fn command() -> clap::Command {
+        let root = clap::Command::new("db-ci")
+            .version(env!("CARGO_PKG_VERSION"))
+            .about(ABOUT)
+            .subcommand_required(true)
+            .arg_required_else_help(true);
+        let mut root = Command::augment_subcommands(root);
+        for (_, command) in crate::stage::commands() {
+            let own = (command.args)(RunArgs::augment_args(
+                clap::Command::new(command.name).about(command.about),
+            ));
+            root = root.subcommand(own);
+        }
+        root = root.mut_subcommand("run", |run| {
+            run.arg(
+                clap::Arg::new("only")
+                    .long("only")
+                    .value_name("STAGE")
+                    .value_delimiter(',')
+                    .action(clap::ArgAction::Append)
+                    .value_parser(clap::builder::PossibleValuesParser::new(
+                        StageId::run().map(StageId::as_str),
+                    ))
+                    .help(
+                        "Run only these stages (comma-separated; replay always runs, the \
+                         others are reported skipped)",
+                    ),
+            )
+        });
+        // Every command that runs stages takes every stage's flags.
+        let mut running: Vec<&str> = vec!["run", "replay", "gate", "init"];
+        running.extend(crate::stage::commands().map(|(_, command)| command.name));
+        for name in &running {
+            root = root.mut_subcommand(*name, |command| {
+                crate::stage::clis().fold(command, |command, cli| (cli.flags)(command))
+            });
+        }
+        // Help lists the stages' commands after `replay`, in stage order.
+        let order = ["run", "replay"]
+            .into_iter()
+            .chain(crate::stage::commands().map(|(_, command)| command.name))
+            .chain(["drift", "gate", "init"]);
+        for (at, name) in order.enumerate() {
+            root = root.mut_subcommand(name, |command| command.display_order(at));
+        }
+        root
+    }
+
+    fn command_for_update() -> clap::Command {
+        Self::command()
+    }
+}
+
+impl FromArgMatches for Cli {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Cli, clap::Error> {
+        let Some((name, sub)) = matches.subcommand() else {
+            return Err(clap::Error::new(clap::error::ErrorKind::MissingSubcommand));
+        };
+        let mut command = match crate::stage::commands().find(|(_, c)| c.name == name) {
+            Some((id, _)) => Command::Stage(id, RunArgs::from_arg_matches(sub)?),
+            None => Command::from_arg_matches(matches)?,
+        };
+        let run = match &mut command {
+            Command::Run(run) | Command::Replay(run) | Command::Stage(_, run) => run,
+            Command::Gate(GateArgs { run, .. }) | Command::Init(InitArgs { run, .. }) => run,
+            Command::Drift(_) => return Ok(Cli { command }),
+        };
+        for cli in crate::stage::clis() {
+            (cli.options)(sub, &mut run.stages);
+        }
+        run.only = sub
+            .try_get_many::<String>("only")
+            .ok()
+            .flatten()
+            .map(|names| {
+                names
+                    .filter_map(|name| StageId::run().find(|id| id.as_str() == name))
+                    .collect()
+            });
+        Ok(Cli { command })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Cli::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl clap::Parser for Cli {}
 
 /// Runs the parsed command; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
@@ -162,37 +226,30 @@ pub async fn main(cli: Cli) -> i32 {
                 crate::redact::register(url);
             }
         }
-        Command::Rls(RlsArgs { run: args, .. })
-        | Command::Init(InitArgs { run: args, .. })
+        Command::Init(InitArgs { run: args, .. })
         | Command::Run(args)
         | Command::Replay(args)
-        | Command::Props(args)
-        | Command::Pgtap(args)
-        | Command::Snapshot(args)
-        | Command::Lint(args) => {
+        | Command::Stage(_, args) => {
             if let Some(url) = &args.database_url {
                 crate::redact::register(url);
             }
         }
     }
     match cli.command {
-        Command::Run(args) => run_command(args, None, None).await,
-        Command::Replay(args) => run_command(args, Some(vec![StageId::Idempotence]), None).await,
-        Command::Rls(args) => match (args.record, args.accept) {
-            (false, true) => accept_command(&args.run.dir),
-            (record, accept) => {
-                let recording = record.then_some(if accept {
-                    Recording::Write
-                } else {
-                    Recording::Pending
-                });
-                run_command(args.run, Some(vec![StageId::Rls]), recording).await
+        Command::Run(args) => {
+            let only = args.only.clone();
+            run_command(args, only).await
+        }
+        Command::Replay(args) => run_command(args, Some(vec![StageId::Idempotence])).await,
+        Command::Stage(id, args) => {
+            let instead = crate::stage::commands()
+                .find(|(stage, _)| *stage == id)
+                .and_then(|(_, command)| command.instead);
+            if let Some(code) = instead.and_then(|instead| instead(&args.dir, &args.stages)) {
+                return code;
             }
-        },
-        Command::Props(args) => run_command(args, Some(vec![StageId::Properties]), None).await,
-        Command::Pgtap(args) => run_command(args, Some(vec![StageId::Pgtap]), None).await,
-        Command::Snapshot(args) => run_command(args, Some(vec![StageId::Snapshot]), None).await,
-        Command::Lint(args) => run_command(args, Some(vec![StageId::Lint]), None).await,
+            run_command(args, Some(vec![id])).await
+        }
         Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
         Command::Init(args) => init_command(args).await,
@@ -202,7 +259,7 @@ pub async fn main(cli: Cli) -> i32 {
 /// `db-ci init`: writes what init derives (or nothing, when it fails), then runs every stage
 /// with it, as `db-ci run` with the same flags would, and exits as that run does.
 async fn init_command(args: InitArgs) -> i32 {
-    let options = run_options(&args.run, None, None);
+    let options = run_options(&args.run, None);
     let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
     let writes = match crate::init::command(
@@ -222,7 +279,9 @@ async fn init_command(args: InitArgs) -> i32 {
         .map(|p| p.display().to_string())
         .collect();
     // Its own recordings are reported unreviewed, not failed: the next run (CI) fails on them.
-    let code = run_command_with(args.run, None, None, true).await;
+    let mut run = args.run;
+    crate::init::checking_what_it_recorded(&mut run.stages);
+    let code = run_command(run, None).await;
     if code != exit::PASS {
         eprintln!(
             "error: run with what init wrote ({}): it fails (see above); the files are kept, \
@@ -234,11 +293,7 @@ async fn init_command(args: InitArgs) -> i32 {
 }
 
 /// The options of a run from its flags.
-fn run_options(
-    args: &RunArgs,
-    only: Option<Vec<StageId>>,
-    record: Option<Recording>,
-) -> RunOptions {
+fn run_options(args: &RunArgs, only: Option<Vec<StageId>>) -> RunOptions {
     RunOptions {
         backend: BackendOptions {
             kind: args.backend,
@@ -254,29 +309,16 @@ fn run_options(
             args.seed
                 .unwrap_or_else(|| u64::from(rand::random::<u32>())),
         ),
-        update_snapshot: args.update_snapshot,
-        min_coverage: args.min_coverage,
-        fail_on_lint: args.fail_on_lint,
         only,
-        record,
-        just_recorded: false,
         caller: crate::caller::Caller::Cli,
         changed_by: Vec::new(),
         sequential: false,
+        stages: args.stages.clone(),
     }
 }
 
-async fn run_command(args: RunArgs, only: Option<Vec<StageId>>, record: Option<Recording>) -> i32 {
-    run_command_with(args, only, record, false).await
-}
-
-/// A run from its flags; `just_recorded`: the check run of `init`, right after it recorded.
-async fn run_command_with(
-    args: RunArgs,
-    only: Option<Vec<StageId>>,
-    record: Option<Recording>,
-    just_recorded: bool,
-) -> i32 {
+/// A run from its flags.
+async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
     let project = match Project::find(&args.dir) {
         Ok(project) => project,
         Err(error) => {
@@ -294,10 +336,7 @@ async fn run_command_with(
             return error.exit_code();
         }
     };
-    let options = RunOptions {
-        just_recorded,
-        ..run_options(&args, only, record)
-    };
+    let options = run_options(&args, only);
     let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;
     let (report, replayed): (Report, _) =
@@ -338,36 +377,6 @@ async fn run_command_with(
         }
     }
     code
-}
-
-/// `db-ci rls --accept`: applies the pending recordings and prints who can do what, changed.
-fn accept_command(dir: &std::path::Path) -> i32 {
-    if crate::files::in_ci() {
-        eprintln!(
-            "error: accept recordings: accepting is off in CI (CI=true); accept locally and commit the matrices"
-        );
-        return exit::INPUT;
-    }
-    let accepted = Project::find(dir).and_then(|p| crate::rls::record::accept_pending(&p));
-    match accepted {
-        Ok(accepted) if accepted.is_empty() => {
-            println!("Nothing to accept: no pending recording (`db-ci rls --record` writes them)");
-            exit::PASS
-        }
-        Ok(accepted) => {
-            for file in accepted {
-                println!("Accepted {} ({} change(s))", file.rel, file.changes.len());
-                for change in file.changes {
-                    println!("  {}", crate::report::escape_controls(&change));
-                }
-            }
-            exit::PASS
-        }
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            error.exit_code()
-        }
-    }
 }
 
 /// On GitHub Actions: prints the annotations and appends the job summary.
@@ -436,4 +445,63 @@ async fn gate_command(args: GateArgs) -> i32 {
         || github::summary(&report),
     );
     code
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Command {
+        Cli::try_parse_from(args).unwrap().command
+    }
+
+    #[test]
+    fn a_stages_command_and_flags_come_from_its_registration() {
+        Cli::command().debug_assert();
+        let Command::Stage(id, args) =
+            parse(&["db-ci", "rls", "p", "--record", "--min-coverage", "50"])
+        else {
+            panic!("rls is a stage's command");
+        };
+        assert_eq!(id, StageId::Rls);
+        let rls = args.stages.get::<crate::rls::RlsOptions>();
+        assert_eq!(rls.min_coverage, Some(50.0));
+        assert_eq!(rls.record, Some(crate::rls::record::Recording::Pending));
+        // A stage's flag is on every command that runs stages; its own command's are not.
+        let Command::Gate(gate) = parse(&["db-ci", "gate", "--against", "x", "--update-snapshot"])
+        else {
+            panic!("gate");
+        };
+        assert!(
+            gate.run
+                .stages
+                .get::<crate::snapshot::SnapshotOptions>()
+                .update
+        );
+        assert!(Cli::try_parse_from(["db-ci", "run", "--record"]).is_err());
+        let Command::Stage(id, _) = parse(&["db-ci", "props"]) else {
+            panic!("props");
+        };
+        assert_eq!(id, StageId::Properties);
+    }
+
+    #[test]
+    fn run_only_takes_stages_of_the_run_comma_separated() {
+        let Command::Run(args) = parse(&["db-ci", "run", "--only", "rls,lint", "--only", "pgtap"])
+        else {
+            panic!("run");
+        };
+        assert_eq!(
+            args.only,
+            Some(vec![StageId::Rls, StageId::Lint, StageId::Pgtap])
+        );
+        let Command::Run(args) = parse(&["db-ci", "run"]) else {
+            panic!("run");
+        };
+        assert_eq!(args.only, None);
+        assert!(Cli::try_parse_from(["db-ci", "run", "--only", "gate"]).is_err());
+        assert!(Cli::try_parse_from(["db-ci", "lint", "--only", "rls"]).is_err());
+    }
 }

@@ -38,10 +38,14 @@
 //! # Adding a stage
 //!
 //! A variant of [`stage_id::StageId`] (its place among the variants is its place in the run)
-//! and a folder `src/<stage>/` declared here, which submits its [`stage::Registration`] (what
-//! it checks before boot, what it runs) and, when it reads `db-ci.yaml`, its
-//! [`config::Section`]. Nothing else names the stage: `docs/architecture.md` says how this
-//! was checked.
+//! and a folder `src/<stage>/` declared here, which submits its [`stage::Registration`]: what
+//! it checks before boot, what it runs, whether the gate runs it on its rehearsal, and its
+//! command line ([`stage::StageCli`]: its flags, read into its typed options in
+//! [`stage::RunOptions::stages`], and its own command). Its report payload is a type of its
+//! own implementing [`report::detail::StageDetail`], which serializes its JSON fields and
+//! renders it on the console, in JUnit and in the GitHub job summary; when it reads
+//! `db-ci.yaml`, its [`config::Section`]. Nothing else names the stage: `docs/architecture.md`
+//! says how this was checked.
 
 pub mod actors;
 pub mod backend;

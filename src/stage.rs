@@ -3,6 +3,9 @@
 //! stage gets (the project, the run's options, the replayed database) and the loaded set of
 //! stages a run or the gate sequences.
 
+use std::any::Any;
+use std::sync::Arc;
+
 use futures_util::future::LocalBoxFuture;
 
 use crate::backend::BackendOptions;
@@ -50,7 +53,7 @@ where
 }
 
 /// One stage after replay, submitted from the stage's folder with
-/// `inventory::submit!(Registration { id: StageId::Rls, load })`. Every
+/// `inventory::submit!(Registration { id: StageId::Rls, load, on_rehearsal, cli })`. Every
 /// [`StageId::after_replay`] stage has exactly one (a test holds it); replay and idempotence
 /// are the spine itself, and the gate is a command of its own.
 pub struct Registration {
@@ -58,9 +61,115 @@ pub struct Registration {
     /// Reads and checks what the stage will run: every problem it returns is an input error
     /// at `file:line:col`, found before any backend is touched.
     pub load: fn(&Input<'_>) -> Result<Box<dyn Loaded>>,
+    /// The gate runs it on its rehearsal too, after production's pending migrations: what a
+    /// release changes in who may read and write what.
+    pub on_rehearsal: bool,
+    /// Its flags and its own command.
+    pub cli: StageCli,
 }
 
 inventory::collect!(Registration);
+
+/// A stage's command-line surface: the CLI is built from these, so no stage is named there.
+pub struct StageCli {
+    /// Adds the stage's flags to every command that runs stages (`run`, `init`, `gate` and
+    /// each stage's own command).
+    pub flags: fn(clap::Command) -> clap::Command,
+    /// Reads its flags (and its own command's) from the parsed command into its typed
+    /// options; an argument the command does not define reads as absent.
+    pub options: fn(&clap::ArgMatches, &mut StageOptions),
+    /// Its own command (`db-ci rls`): replay once, then this stage.
+    pub command: Option<StageCommand>,
+}
+
+impl StageCli {
+    /// No flag, no command of its own.
+    pub const NONE: StageCli = StageCli {
+        flags: |command| command,
+        options: |_, _| {},
+        command: None,
+    };
+}
+
+/// A stage's own command: `db-ci <name> [DIR]` with every flag of `run`.
+pub struct StageCommand {
+    pub name: &'static str,
+    /// Its one-line help.
+    pub about: &'static str,
+    /// Flags only this command takes (`rls --record`).
+    pub args: fn(clap::Command) -> clap::Command,
+    /// What the command does instead of a run when its flags ask for something else (`rls
+    /// --accept` applies recordings): its exit code, or `None` to run.
+    pub instead: Option<fn(&std::path::Path, &StageOptions) -> Option<i32>>,
+}
+
+impl StageCommand {
+    /// A command with no flag of its own that always runs.
+    pub const fn plain(name: &'static str, about: &'static str) -> StageCommand {
+        StageCommand {
+            name,
+            about,
+            args: |command| command,
+            instead: None,
+        }
+    }
+}
+
+/// The registered stages' own commands, in stage order.
+pub fn commands() -> impl Iterator<Item = (StageId, &'static StageCommand)> {
+    StageId::after_replay().filter_map(|id| {
+        registration(id)
+            .and_then(|registration| registration.cli.command.as_ref())
+            .map(|command| (id, command))
+    })
+}
+
+/// Every registered stage's CLI surface, in stage order.
+pub fn clis() -> impl Iterator<Item = &'static StageCli> {
+    StageId::after_replay().filter_map(|id| registration(id).map(|r| &r.cli))
+}
+
+/// The stages the gate runs on its rehearsal, in stage order.
+pub fn on_rehearsal() -> impl Iterator<Item = StageId> {
+    StageId::after_replay().filter(|&id| registration(id).is_some_and(|r| r.on_rehearsal))
+}
+
+/// One stage's typed options in a run's [`StageOptions`].
+pub trait StageOption: Any + std::fmt::Debug + Send + Sync {}
+
+impl<T: Any + std::fmt::Debug + Send + Sync> StageOption for T {}
+
+/// The stages' own options, one typed value per stage (`rls::RlsOptions`…), each read by
+/// its stage with [`StageOptions::get`]; an absent one is its type's `Default`.
+#[derive(Debug, Clone, Default)]
+pub struct StageOptions(Vec<Arc<dyn StageOption>>);
+
+impl StageOptions {
+    /// The options of type `T`, or `T::default()` when none were set.
+    pub fn get<T: StageOption + Clone + Default>(&self) -> T {
+        self.find::<T>().cloned().unwrap_or_default()
+    }
+
+    fn find<T: StageOption>(&self) -> Option<&T> {
+        self.0
+            .iter()
+            .find_map(|option| (option.as_ref() as &dyn Any).downcast_ref::<T>())
+    }
+
+    /// Sets the options of type `T`, replacing any.
+    pub fn set<T: StageOption>(&mut self, value: T) {
+        self.0
+            .retain(|option| !(option.as_ref() as &dyn Any).is::<T>());
+        self.0.push(Arc::new(value));
+    }
+
+    /// Changes the options of type `T` (from their default when none were set).
+    pub fn edit<T: StageOption + Clone + Default>(&mut self, change: impl FnOnce(&mut T)) {
+        let mut value = self.get::<T>();
+        change(&mut value);
+        self.set(value);
+    }
+}
 
 /// The registration of `id`, when it has one.
 fn registration(id: StageId) -> Option<&'static Registration> {
@@ -137,14 +246,8 @@ pub struct StageContext<'a> {
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub backend: BackendOptions,
-    /// Printed for replay of property tests.
+    /// The properties stage's seed, printed in every report (for replay of property tests).
     pub seed: Option<u64>,
-    /// Accept the new catalog snapshot (write it) instead of failing on a difference.
-    pub update_snapshot: bool,
-    /// Fail the rls stage below this coverage percentage (overrides the config).
-    pub min_coverage: Option<f64>,
-    /// The lowest lint level that fails the run (overrides `lint.fail_level`).
-    pub fail_on_lint: Option<crate::report::level::FailOn>,
     /// The stages after replay to run; `None` runs them all. Replay always runs (every other
     /// stage works on its result); a stage left out is reported skipped, "not selected".
     pub only: Option<Vec<StageId>>,
@@ -153,12 +256,6 @@ pub struct RunOptions {
     pub image_given: bool,
     /// Run on a server of another major version than the project's `[db] major_version`.
     pub any_server_version: bool,
-    /// `rls --record`: cells without an expectation, or contradicting theirs, record what
-    /// they observe (never written in CI, where they fail).
-    pub record: Option<Recording>,
-    /// The run that checks what this very command just recorded (`init`'s last run): its
-    /// unreviewed cells are reported and counted, not failed in CI. The next run fails them.
-    pub just_recorded: bool,
     /// Who started the run: advice in messages names the CLI flag or the `Gate` method.
     pub caller: crate::caller::Caller,
     /// The files that changed the schema under test last (the gate's pending migrations): a
@@ -167,6 +264,8 @@ pub struct RunOptions {
     /// The stages after replay one after another on the replayed database, none beside
     /// another (the benchmark compares every verdict of a run with this one's).
     pub sequential: bool,
+    /// Each stage's own options (its flags, the library's setters), typed in its folder.
+    pub stages: StageOptions,
 }
 
 impl RunOptions {
@@ -174,26 +273,6 @@ impl RunOptions {
         self.only
             .as_ref()
             .is_none_or(|only| stage == StageId::Replay || only.contains(&stage))
-    }
-}
-
-/// How recorded expectations are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recording {
-    /// Beside each matrix as `<file>.pending`, for review (`rls --accept` applies it).
-    Pending,
-    /// Into the matrix itself (`rls --record --accept`).
-    Write,
-    /// Into matrices `db-ci init` just generated: written even in CI, where init is the
-    /// command asked to write files and nothing reviewed is overwritten.
-    Init,
-}
-
-impl Recording {
-    /// Whether recordings are written at all: never in CI (`CI=true`), where a recording is
-    /// a failure to record locally, except into matrices init is generating.
-    pub fn writes(self) -> bool {
-        self == Recording::Init || !crate::files::in_ci()
     }
 }
 
@@ -211,5 +290,71 @@ mod tests {
             let expected = usize::from(StageId::after_replay().any(|stage| stage == id));
             assert_eq!(count, expected, "registrations of {id}");
         }
+    }
+
+    #[test]
+    fn the_stages_flags_and_commands_fit_together_and_read_back_absent_as_defaults() {
+        // Every stage's flags on one command: clap's own check fails on a flag two stages
+        // define, or a malformed one.
+        let all = clis().fold(clap::Command::new("run"), |command, cli| {
+            (cli.flags)(command)
+        });
+        all.clone().debug_assert();
+        // A command without any of them (`drift`'s shape) reads every stage's options as
+        // absent instead of panicking.
+        let bare = clap::Command::new("bare").get_matches_from(["bare"]);
+        let mut options = StageOptions::default();
+        for cli in clis() {
+            (cli.options)(&bare, &mut options);
+        }
+        // Each stage's own command: a unique name, none of the fixed commands', with every
+        // stage's flags beside its own.
+        let mut names: Vec<&str> = Vec::new();
+        for (id, command) in commands() {
+            assert!(
+                !["run", "replay", "drift", "gate", "init", "help"].contains(&command.name),
+                "{id}'s command `{}` is a fixed command",
+                command.name
+            );
+            assert!(
+                !names.contains(&command.name),
+                "two stages' command `{}`",
+                command.name
+            );
+            names.push(command.name);
+            let own = clis().fold(
+                (command.args)(clap::Command::new(command.name)),
+                |command, cli| (cli.flags)(command),
+            );
+            own.debug_assert();
+        }
+        assert!(!names.is_empty());
+    }
+
+    #[test]
+    fn the_gates_rehearsal_stages_are_the_registrations_that_ask_for_it() {
+        let rehearsal: Vec<StageId> = on_rehearsal().collect();
+        let asked: Vec<StageId> = StageId::after_replay()
+            .filter(|&id| registration(id).is_some_and(|r| r.on_rehearsal))
+            .collect();
+        assert_eq!(rehearsal, asked);
+        assert!(!rehearsal.is_empty());
+        assert!(rehearsal
+            .iter()
+            .all(|id| StageId::after_replay().any(|s| s == *id)));
+    }
+
+    #[test]
+    fn stage_options_are_typed_and_default_when_unset() {
+        #[derive(Debug, Clone, Default, PartialEq)]
+        struct Mine {
+            level: u8,
+        }
+        let mut options = StageOptions::default();
+        assert_eq!(options.get::<Mine>(), Mine::default());
+        options.set(Mine { level: 2 });
+        options.edit(|mine: &mut Mine| mine.level += 1);
+        assert_eq!(options.get::<Mine>(), Mine { level: 3 });
+        assert_eq!(options.0.len(), 1);
     }
 }

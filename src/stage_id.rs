@@ -7,9 +7,10 @@ use serde::Serialize;
 use strum::VariantArray;
 
 /// One stage of db-ci, named as in the JSON report. The variants are in the order a run
-/// reaches them; every variant before [`StageId::Gate`] is a stage of `db-ci run`, and every
-/// one after idempotence runs on the replayed database through the stage registry
-/// (`stage::Registration`), so a new stage is a variant here and a folder that registers it.
+/// reaches them; every variant but [`StageId::Gate`] (a command of its own) is a stage of
+/// `db-ci run`, and every one after idempotence runs on the replayed database through the
+/// stage registry (`stage::Registration`), so a new stage is a variant here and a folder
+/// that registers it, wherever among the variants it goes.
 #[derive(
     Debug,
     Clone,
@@ -41,17 +42,18 @@ pub enum StageId {
     Snapshot,
     /// Splinter-style lints of the catalog.
     Lint,
-    /// The release gate against production (`db-ci gate`), never part of `db-ci run`.
+    /// The release gate against production (`db-ci gate`), never part of `db-ci run`; where
+    /// it stands among the variants does not matter.
     Gate,
 }
 
 impl StageId {
-    /// The stages of `db-ci run`, in the order a run reaches them.
+    /// The stages of `db-ci run`, in the order a run reaches them: every one but the gate.
     pub fn run() -> impl Iterator<Item = StageId> {
         Self::VARIANTS
             .iter()
             .copied()
-            .take_while(|stage| *stage != StageId::Gate)
+            .filter(|stage| *stage != StageId::Gate)
     }
 
     /// The stages that work on the replayed database, in order (replay and idempotence come

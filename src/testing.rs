@@ -107,7 +107,9 @@ impl Gate {
 
     /// Accept the new catalog snapshot instead of failing on a difference (`--update-snapshot`).
     pub fn update_snapshot(mut self, update: bool) -> Gate {
-        self.options.update_snapshot = update;
+        self.options
+            .stages
+            .set(crate::snapshot::SnapshotOptions { update });
         self
     }
 
@@ -120,14 +122,18 @@ impl Gate {
 
     /// The lowest lint level that fails the run, over `lint.fail_level` (`--fail-on-lint`).
     pub fn fail_on_lint(mut self, level: FailOn) -> Gate {
-        self.options.fail_on_lint = Some(level);
+        self.options.stages.set(crate::lint::LintOptions {
+            fail_on: Some(level),
+        });
         self
     }
 
     /// Fail the rls stage when fewer than `percent` of the exposed (table, command) pairs have
     /// a cell, over `rls.min_coverage` (`--min-coverage`).
     pub fn min_coverage(mut self, percent: f64) -> Gate {
-        self.options.min_coverage = Some(percent);
+        self.options
+            .stages
+            .edit(|rls: &mut crate::rls::RlsOptions| rls.min_coverage = Some(percent));
         self
     }
 
@@ -336,4 +342,27 @@ fn pg_connect_options(
         options = options.password(password);
     }
     options
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stage_setters_land_in_each_stages_own_options() {
+        let gate = Gate::new(".")
+            .update_snapshot(true)
+            .fail_on_lint(FailOn::Warn)
+            .min_coverage(50.0);
+        let stages = &gate.options.stages;
+        assert!(stages.get::<crate::snapshot::SnapshotOptions>().update);
+        assert_eq!(
+            stages.get::<crate::lint::LintOptions>().fail_on,
+            Some(FailOn::Warn)
+        );
+        assert_eq!(
+            stages.get::<crate::rls::RlsOptions>().min_coverage,
+            Some(50.0)
+        );
+    }
 }

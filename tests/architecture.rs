@@ -233,3 +233,38 @@ fn second_names_are_told_from_facades() {
     assert_eq!(second_names("lib.rs", lib, &layers).len(), 1);
     assert!(second_names("testing.rs", "pub use crate::stage_id::StageId;\n", &layers).is_empty());
 }
+
+/// The spine (`stage`, `run`), the gate, the command line and the reporters name no stage
+/// after replay: a stage's flags, command, rehearsal and rendering come from its registration
+/// and its report's detail, so adding one touches none of them. Tests and comments aside.
+#[test]
+fn the_spine_the_gate_the_cli_and_the_reporters_name_no_stage() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = vec![src.join("stage.rs"), src.join("cli.rs")];
+    for folder in ["report", "run", "gate"] {
+        rust_files(&src.join(folder), &mut files);
+    }
+    let variants: Vec<String> = db_ci::stage_id::StageId::after_replay()
+        .map(|id| {
+            let name = id.as_str();
+            format!("StageId::{}{}", name[..1].to_uppercase(), &name[1..])
+        })
+        .collect();
+    let mut named = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (i, line) in code.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for variant in variants.iter().filter(|v| line.contains(v.as_str())) {
+                named.push(format!("{}:{}: {variant}", file.display(), i + 1));
+            }
+        }
+    }
+    assert!(
+        named.is_empty(),
+        "stages named outside their folder: {named:#?}"
+    );
+}

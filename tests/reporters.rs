@@ -7,9 +7,10 @@ use db_ci::report::events::{Event, Reporter};
 use db_ci::report::human::Human;
 use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
-    github, json, junit, Case, CaseVerdict, Coverage, CoverageRow, Failure, Report, RlsCell,
-    RunError, RunErrorKind, StageReport, StageVerdict, Verdict,
+    github, json, junit, Case, CaseVerdict, Failure, Report, RlsCell, RunError, RunErrorKind,
+    StageReport, StageVerdict, Verdict,
 };
+use db_ci::rls::detail::{Coverage, CoverageRow, RlsDetail};
 use db_ci::stage_id::StageId;
 
 /// Text with every character some reporter must escape.
@@ -206,7 +207,7 @@ fn failing_report() -> Report {
             statement: None,
         },
     ];
-    rls.coverage = Some(Coverage {
+    rls.detail_mut::<RlsDetail>().coverage = Some(Coverage {
         tables: vec![
             CoverageRow {
                 table: "public.profiles".to_owned(),
@@ -1090,6 +1091,8 @@ fn summary_puts_failures_first_and_folds_what_passed() {
     let mut report = failing_report();
     let lint = report.stages.iter_mut().find(|s| s.name == "lint").unwrap();
     lint.verdict = StageVerdict::Pass;
+    // What the lint stage attaches to its report: its findings' section in the summary.
+    lint.detail = db_ci::report::detail::Detail::new(db_ci::lint::LintDetail);
     lint.reason = Some("18 rules: 0 error, 1 warn".to_owned());
     lint.cases = vec![Case {
         message: Some("warn function_search_path_mutable: `public.f()`: no search_path".to_owned()),

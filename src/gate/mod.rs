@@ -251,14 +251,9 @@ async fn run(
     Ok(())
 }
 
-/// The stages run on the rehearsal once production's pending migrations are applied: what
-/// the release changes in who may read and write what (RLS matrices, RLS-related lints).
-const AFTER_REHEARSAL: [StageId; 2] = [StageId::Rls, StageId::Lint];
-
 /// The stages after the rehearsal, skipped because `why`.
 fn not_rehearsed(why: &str, reporter: &mut dyn Reporter) -> Vec<StageReport> {
-    AFTER_REHEARSAL
-        .into_iter()
+    crate::stage::on_rehearsal()
         .map(|name| {
             let stage = StageReport::skipped(name, why);
             reporter.event(&Event::StageDone(&stage));
@@ -267,8 +262,9 @@ fn not_rehearsed(why: &str, reporter: &mut dyn Reporter) -> Vec<StageReport> {
         .collect()
 }
 
-/// Runs [`AFTER_REHEARSAL`] on the rehearsed database, after the project's seeds (the stages'
-/// matrices are written against seeded data, as in `db-ci run`).
+/// Runs the stages registered to run on the rehearsal (`on_rehearsal`: what the release
+/// changes in who may read and write what) on the rehearsed database, after the project's
+/// seeds (the stages' matrices are written against seeded data, as in `db-ci run`).
 async fn after_rehearsal(
     project: &Project,
     options: &GateOptions,
@@ -305,8 +301,7 @@ async fn after_rehearsal(
             "the seeds fail after the pending migrations ({}:{}: {})",
             failure.file, failure.line, failure.message
         );
-        return Ok(AFTER_REHEARSAL
-            .into_iter()
+        return Ok(crate::stage::on_rehearsal()
             .map(|name| {
                 let stage = StageReport {
                     verdict: StageVerdict::Fail,
@@ -342,7 +337,7 @@ async fn after_rehearsal(
         policy_files: &stages.policy_files,
     };
     let mut reports = Vec::new();
-    for name in AFTER_REHEARSAL {
+    for name in crate::stage::on_rehearsal() {
         let Some(stage) = stages.run(name, &ctx, reporter).await else {
             continue;
         };

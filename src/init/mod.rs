@@ -13,9 +13,11 @@ use crate::policy_tests::PolicyFile;
 use crate::project::{FileKind, Project};
 use crate::report::events::{Reporter, Silent};
 use crate::report::{StageReport, StageVerdict};
+use crate::rls::detail::RlsDetail;
+use crate::rls::record::Recording;
+use crate::rls::RlsOptions;
 use crate::run::{run_keeping, Replayed};
-use crate::stage::StageContext;
-use crate::stage::{Recording, RunOptions};
+use crate::stage::{RunOptions, StageContext};
 use crate::stage_id::StageId;
 use std::path::{Path, PathBuf};
 
@@ -549,12 +551,14 @@ async fn write_matrices(
         .into_iter()
         .filter(|f| written.iter().any(|(p, _)| *p == f.path))
         .collect();
-    let record_options = RunOptions {
+    let mut record_options = RunOptions {
         only: Some(vec![StageId::Rls]),
-        record: Some(Recording::Init),
-        min_coverage: Some(0.0),
         ..options.clone()
     };
+    record_options.stages.edit(|rls: &mut RlsOptions| {
+        rls.record = Some(Recording::Init);
+        rls.min_coverage = Some(0.0);
+    });
     let ctx = StageContext {
         project: &project,
         options: &record_options,
@@ -571,7 +575,9 @@ async fn write_matrices(
             .unwrap_or(path)
             .display()
             .to_string();
-        let recorded = stage.recorded.iter().filter(|r| r.file == rel).count();
+        let recorded = stage
+            .detail::<RlsDetail>()
+            .map_or(0, |d| d.recorded.iter().filter(|r| r.file == rel).count());
         println!(
             "Wrote {}: {} case(s), {recorded} expectation(s) recorded from what the database does now, all unreviewed",
             path.display(),
@@ -586,6 +592,12 @@ async fn write_matrices(
         }
     }
     Ok(())
+}
+
+/// The options of the run that checks what init just recorded: its unreviewed cells are
+/// reported and counted, not failed in CI (the next run fails them).
+pub fn checking_what_it_recorded(options: &mut crate::stage::StageOptions) {
+    options.edit(|rls: &mut RlsOptions| rls.just_recorded = true);
 }
 
 #[cfg(test)]

@@ -2,11 +2,15 @@
 //! first, each with the policies that let it through, the rest counted; and that the next
 //! CI run fails on them until they are reviewed (or taken as the baseline).
 
-use crate::report::{RecordedCell, StageReport};
+use crate::report::StageReport;
+use crate::rls::detail::{RecordedCell, RlsDetail};
 
 /// The lines `init` prints under the matrix `rel` it wrote, from the check run's `stage`.
 pub fn lines(stage: &StageReport, rel: &str) -> Vec<String> {
-    let recorded: Vec<&RecordedCell> = stage.recorded.iter().filter(|r| r.file == rel).collect();
+    let recorded: Vec<&RecordedCell> = stage
+        .detail::<RlsDetail>()
+        .map(|d| d.recorded.iter().filter(|r| r.file == rel).collect())
+        .unwrap_or_default();
     if recorded.is_empty() {
         return Vec::new();
     }
@@ -67,7 +71,7 @@ mod tests {
     #[test]
     fn leaks_first_with_their_policies_then_what_ci_will_do() {
         let mut stage = StageReport::new(StageId::Rls, StageVerdict::Pass);
-        stage.recorded = vec![
+        stage.detail_mut::<RlsDetail>().recorded = vec![
             cell("alice", "select", None),
             cell("bob", "select", Some("bob reaches rows of alice")),
         ];

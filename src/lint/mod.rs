@@ -20,6 +20,9 @@ mod security_definer_function_executable;
 mod security_definer_search_path;
 mod security_definer_view;
 mod unindexed_foreign_keys;
+mod view;
+
+pub use self::view::{LintDetail, LintOptions};
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -189,6 +192,9 @@ fn evaluate<'a>(
 inventory::submit!(crate::stage::Registration {
     id: StageId::Lint,
     load: |_| Ok(Box::new(stage)),
+    // The RLS-related lints of what a release changes.
+    on_rehearsal: true,
+    cli: view::CLI,
 });
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
@@ -214,7 +220,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     let scope = Scope {
         exposed_schemas: &exposed_schemas,
     };
-    let fail_level = match ctx.options.fail_on_lint {
+    let fail_level = match ctx.options.stages.get::<LintOptions>().fail_on {
         Some(fail_on) => fail_on.level(),
         None => Some(config.fail_level.unwrap_or(Level::Error)),
     };
@@ -228,6 +234,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
 
     let creations = crate::locate::Creations::new(project);
     let mut report = StageReport::new(StageId::Lint, StageVerdict::Pass);
+    report.detail = crate::report::detail::Detail::new(LintDetail);
     let mut per_level: BTreeMap<Level, usize> = BTreeMap::new();
     let mut allowed = 0;
     for item in &reported {

@@ -249,6 +249,14 @@ inventory::submit!(crate::stage::Registration {
         }
         Ok(Box::new(Loaded(suite)))
     },
+    on_rehearsal: false,
+    cli: crate::stage::StageCli {
+        command: Some(crate::stage::StageCommand::plain(
+            "pgtap",
+            "Replay once, then run the pgTAP test files (supabase/tests)",
+        )),
+        ..crate::stage::StageCli::NONE
+    },
 });
 
 pub async fn stage(

@@ -78,6 +78,15 @@ inventory::submit!(crate::stage::Registration {
         }
         Ok(Box::new(stage))
     },
+    on_rehearsal: false,
+    // `--seed` is the run's (every report prints it), not a flag of this stage alone.
+    cli: crate::stage::StageCli {
+        command: Some(crate::stage::StageCommand::plain(
+            "props",
+            "Replay once, then run the counter properties",
+        )),
+        ..crate::stage::StageCli::NONE
+    },
 });
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {

@@ -1,5 +1,5 @@
 //! The console reporter: one line per stage with its duration, failures with file:line and
-//! the SQL excerpt, the RLS coverage table, one summary line. Colour per `--color` (on a
+//! the SQL excerpt, each stage's own lines (its detail's), one summary line. Colour per `--color` (on a
 //! terminal and in GitHub Actions logs by default, never with a non-empty `NO_COLOR`), in
 //! anstyle's styles; progress bars for long stages only on a terminal.
 
@@ -11,9 +11,9 @@ use std::time::Duration;
 use anstyle::{AnsiColor, Color, Style};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::detail::Console;
 use super::{
-    escape_controls as esc, CaseVerdict, Coverage, Failure, Report, StageReport, StageVerdict,
-    Verdict,
+    escape_controls as esc, CaseVerdict, Failure, Report, StageReport, StageVerdict, Verdict,
 };
 use crate::report::events::{Event, Reporter};
 use crate::report::file::FileResult;
@@ -47,7 +47,6 @@ const NOTICE: Style = Style::new()
     .bold()
     .fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
 const GREEN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Green)));
-const YELLOW: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Yellow)));
 const BLUE: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Blue)));
 const CYAN: Style = Style::new().fg_color(Some(Color::Ansi(AnsiColor::Cyan)));
 const BOLD: Style = Style::new().bold();
@@ -200,48 +199,13 @@ impl<W: Write> Human<W> {
                 let _ = write!(detail, "\n{indent}{place}{}", esc(message));
             }
         }
-        if let Some(coverage) = &stage.coverage {
-            detail.push('\n');
-            detail.push_str(&coverage_table(self.color, coverage));
-        }
-        // Recordings written into the matrices (a pending or refused one is a failure above):
-        // those that look like leaks first, each with its policies.
-        let mut written: Vec<&crate::report::RecordedCell> = stage
-            .recorded
-            .iter()
-            .filter(|r| r.written_to.as_deref() == Some(r.file.as_str()))
-            .collect();
-        written.sort_by_key(|r| r.looks_like_leak.is_none());
-        for recorded in written {
-            let leak = recorded
-                .looks_like_leak
-                .as_deref()
-                .map(|why| format!("LOOKS LIKE A LEAK ({}): ", esc(why)))
-                .unwrap_or_default();
-            let _ = write!(
-                detail,
-                "\n{indent}{} {leak}{}:{}: {}: {} {} {} → {}",
-                paint(self.color, CYAN, "recorded:"),
-                esc(&recorded.file),
-                recorded.line,
-                esc(&recorded.actor),
-                recorded.operation,
-                esc(&recorded.target),
-                recorded.from.as_deref().unwrap_or("(none)"),
-                recorded.to
-            );
-            if recorded.looks_like_leak.is_some() {
-                for policy in &recorded.policies {
-                    let _ = write!(detail, "\n{indent}  {}", esc(policy));
-                }
-            }
-        }
-        if let Some(unreviewed) = stage.unreviewed.filter(|n| *n > 0) {
-            let _ = write!(
-                detail,
-                "\n{indent}{} {unreviewed} RLS cell(s) hold recorded expectations nobody reviewed yet: check each, then remove its actor from `unreviewed:`",
-                paint(self.color, NOTICE, "unreviewed:"),
-            );
+        // The stage's own lines (the rls coverage table, its recordings).
+        if let Some(own) = stage.detail.get() {
+            let console = Console {
+                color: self.color,
+                indent: indent.clone(),
+            };
+            detail.push_str(&own.console(stage, &console));
         }
         if self.groups && !detail.is_empty() {
             // The plain head titles the fold (a group title shows no colour); the coloured
@@ -319,46 +283,6 @@ pub fn report_failures_text(report: &Report) -> String {
         text.push_str(&format!("error: {}\n", esc(&error.message)));
     }
     text.push_str(&summary_line(&human, report));
-    text
-}
-
-/// Which (table, command) pairs have an RLS cell: `✓` covered, `·` not, `-` not applicable.
-fn coverage_table(color: bool, coverage: &Coverage) -> String {
-    let indent = " ".repeat(VERB_WIDTH);
-    let width = coverage
-        .tables
-        .iter()
-        .map(|row| esc(&row.table).chars().count())
-        .max()
-        .unwrap_or(0)
-        .max("table".len());
-    let minimum = coverage
-        .minimum
-        .map(|m| format!(" (minimum {m:.0}%)"))
-        .unwrap_or_default();
-    let mut text = format!(
-        "{indent} RLS coverage {:.0}%{minimum}\n{indent} {:<width$}  select insert update delete",
-        coverage.percent, "table"
-    );
-    let mark = |covered: bool, applies: bool| {
-        if covered {
-            paint(color, GREEN, "✓")
-        } else if applies {
-            paint(color, YELLOW, "·")
-        } else {
-            // The relation does not support the command (a materialized view's insert).
-            "-".to_owned()
-        }
-    };
-    for row in &coverage.tables {
-        text.push_str(&format!("\n{indent} {:<width$} ", esc(&row.table)));
-        // Each column is 7 wide (" select"); the mark may carry colour codes, which a
-        // `{:>7}` would count, so it is padded by hand.
-        for (_, covered, applies) in row.commands() {
-            text.push_str("      ");
-            text.push_str(&mark(covered, applies));
-        }
-    }
     text
 }
 

@@ -356,22 +356,16 @@ fn case_failure_text(stage: &StageReport, case: &Case) -> String {
         .iter()
         .filter(|f| case_covers(case, f))
         .collect();
-    // Cells of one RLS case share its file:line: keep the failure about this cell (its
-    // message names the operation and the actor).
-    let about_cell = |f: &Failure| {
-        case.cell.as_ref().is_some_and(|cell| {
-            let this_cell = format!("{} as {}", cell.operation, cell.actor);
-            f.message.match_indices(&this_cell).any(|(at, _)| {
-                matches!(
-                    f.message[at + this_cell.len()..].chars().next(),
-                    Some(':' | ' ')
-                )
-            })
-        })
-    };
-    if matching.iter().any(|f| about_cell(f)) {
-        matching.retain(|f| about_cell(f));
-    } else if let Some(message) = case.message.as_deref().filter(|m| !m.is_empty()) {
+    // The stage may know which of them the case stands for (an RLS cell: the failure that
+    // names its operation and actor).
+    if let Some(text) = stage
+        .detail
+        .get()
+        .and_then(|detail| detail.junit_failure_text(case, &matching))
+    {
+        return text;
+    }
+    if let Some(message) = case.message.as_deref().filter(|m| !m.is_empty()) {
         let same_message: Vec<&Failure> = matching
             .iter()
             .copied()

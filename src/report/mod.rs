@@ -1,5 +1,6 @@
 //! The run report (the JSON contract of docs/contract.md) and the reporters that print it.
 
+pub mod detail;
 pub mod events;
 pub mod file;
 pub mod github;
@@ -8,13 +9,14 @@ pub mod json;
 pub mod junit;
 pub mod level;
 
+use crate::policy_tests::cases::{Expect, Operation};
+use crate::stage_id::StageId;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::policy_tests::cases::{Expect, Operation};
-use crate::stage_id::StageId;
+use detail::{Detail, StageDetail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,42 +62,10 @@ pub struct StageReport {
     /// lint finding): what JUnit lists as testcases and the job summary draws as the grid.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub cases: Vec<Case>,
-    /// RLS coverage of the exposed tables (rls stage only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub coverage: Option<Coverage>,
-    /// RLS cells whose expectation is a recording nobody reviewed yet (an actor listed under
-    /// `unreviewed:`); rls stage only, present whenever matrices ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unreviewed: Option<usize>,
-    /// Expectations this run recorded (`rls --record`, `init`): who can do what, changed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub recorded: Vec<RecordedCell>,
-}
-
-/// One recorded expectation: "anon: select public.profiles deny → allow".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecordedCell {
-    /// The matrix file, and the line of the case.
-    pub file: String,
-    pub line: usize,
-    pub case: String,
-    pub target: String,
-    pub actor: String,
-    pub operation: String,
-    /// allow | deny, or absent for a cell that had no expectation.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    pub to: String,
-    /// Where it was written: the matrix itself, its `.pending` file, or nowhere (CI).
-    pub written_to: Option<String>,
-    /// Why it looks like a leak (an actor reaching rows another user owns, anon writing, a
-    /// policy that holds for every row): a reviewer reads these first.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub looks_like_leak: Option<String>,
-    /// The policies of its table that apply to its actor and operation, as
-    /// `policy "name" for update to authenticated: using (…) with check (…)`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub policies: Vec<String>,
+    /// The stage's own payload (rls: coverage, unreviewed cells, recordings), typed in its
+    /// folder; its fields follow the shared ones in the JSON.
+    #[serde(flatten)]
+    pub detail: Detail,
 }
 
 impl StageReport {
@@ -115,10 +85,18 @@ impl StageReport {
             duration_ms: 0,
             failures: Vec::new(),
             cases: Vec::new(),
-            coverage: None,
-            unreviewed: None,
-            recorded: Vec::new(),
+            detail: Detail::default(),
         }
+    }
+
+    /// The stage's payload as `T` (the rls stage's `RlsDetail`), when it carries one.
+    pub fn detail<T: StageDetail>(&self) -> Option<&T> {
+        self.detail.of::<T>()
+    }
+
+    /// The stage's payload as `T` to change, a default `T` when it has none yet.
+    pub fn detail_mut<T: StageDetail + Clone + Default>(&mut self) -> &mut T {
+        self.detail.of_mut::<T>()
     }
 }
 
@@ -219,43 +197,6 @@ impl Observed {
 impl std::fmt::Display for Observed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Which commands of each exposed table have at least one allow or deny cell.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Coverage {
-    pub tables: Vec<CoverageRow>,
-    /// Covered (table, command) pairs over all pairs, 0–100.
-    pub percent: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub minimum: Option<f64>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CoverageRow {
-    /// `schema.table`
-    pub table: String,
-    pub select: bool,
-    pub insert: bool,
-    pub update: bool,
-    pub delete: bool,
-    /// Commands the relation does not support (a materialized view takes no insert): left
-    /// out of the percentage.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub not_applicable: Vec<String>,
-}
-
-impl CoverageRow {
-    /// (command, covered, applicable) for select, insert, update, delete.
-    pub fn commands(&self) -> [(&'static str, bool, bool); 4] {
-        let applies = |name: &str| !self.not_applicable.iter().any(|n| n == name);
-        [
-            ("select", self.select, applies("select")),
-            ("insert", self.insert, applies("insert")),
-            ("update", self.update, applies("update")),
-            ("delete", self.delete, applies("delete")),
-        ]
     }
 }
 

@@ -4,10 +4,10 @@ use std::collections::BTreeSet;
 
 use tokio_postgres::Client;
 
+use super::detail::{Coverage, CoverageRow};
 use crate::catalog::{Relation, Which};
 use crate::error::Result;
 use crate::policy_tests::cases::Operation;
-use crate::report::{Coverage, CoverageRow};
 
 /// The tables, views and materialized views of `schemas` a project made (extension members
 /// excluded), with the commands each supports.

@@ -3,8 +3,10 @@
 //! spec (the YAML) → plan (cells with their SQL) → exec (batched, rolled back, parallel on
 //! clones) → judge (non-vacuous outcome) → explain (policies for failures) → coverage.
 
+pub mod cli;
 pub mod config;
 pub mod coverage;
+pub mod detail;
 pub mod exec;
 pub mod explain;
 pub mod judge;
@@ -12,11 +14,13 @@ pub mod leaks;
 mod no_user_id;
 pub mod plan;
 pub mod record;
+mod summary;
 #[cfg(test)]
 mod test_support;
 pub mod unfrozen;
 mod verdict;
 
+use crate::report::Observed;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
@@ -24,19 +28,19 @@ use tokio_postgres::Client;
 
 use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
-use self::record::Recorded;
+use self::record::{Recorded, Recording};
 use crate::catalog::{QualifiedName, Which};
 use crate::error::{Error, Result};
 use crate::policy_tests::cases::Operation;
 use crate::policy_tests::{self, PolicyFile};
 use crate::report::events::{Event, Reporter};
-use crate::report::{
-    Case, CaseVerdict, Failure, Observed, RecordedCell, RlsCell, StageReport, StageVerdict,
-};
+use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
 use crate::sql::db_error_text;
-use crate::stage::{Recording, StageContext};
+use crate::stage::StageContext;
 
+pub use self::cli::RlsOptions;
 pub use self::config::{exposed_schemas, RlsConfig, Unreviewed};
+use self::detail::{RecordedCell, RlsDetail};
 use crate::stage_id::StageId;
 
 const STAGE: StageId = StageId::Rls;
@@ -58,6 +62,9 @@ inventory::submit!(crate::stage::Registration {
         }
         Ok(Box::new(stage))
     },
+    // What a release changes in who may read and write what.
+    on_rehearsal: true,
+    cli: cli::CLI,
 });
 
 pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Result<StageReport> {
@@ -85,7 +92,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             plans.push(plan::plan(
                 file,
                 plan::Catalog::Read(&targets),
-                ctx.options.record.is_some(),
+                ctx.options.stages.get::<RlsOptions>().record.is_some(),
             ));
         }
         let relations = coverage::exposed_relations(&client, &exposed_schemas(ctx.project)).await?;
@@ -96,6 +103,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     reporter.event(&Event::StageStarted { name: STAGE, total });
 
     let mut report = StageReport::new(STAGE, StageVerdict::Pass);
+    report.detail_mut::<RlsDetail>();
     let mut covered = BTreeSet::new();
     let mut clock_notes: Vec<String> = Vec::new();
     for (file, plan) in files.iter().zip(&plans) {
@@ -172,7 +180,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             let policies = leaks::read(&client, &targets).await?;
             drop(client);
             keep_recordings(ctx, file, &recorded, &policies, &mut report);
-        } else if ctx.options.record.is_none() && crate::files::in_ci() {
+        } else if ctx.options.stages.get::<RlsOptions>().record.is_none() && crate::files::in_ci() {
             let pending = record::pending_path(&file.path);
             if pending.is_file() {
                 report.failures.push(Failure {
@@ -189,7 +197,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             }
         }
     }
-    report.unreviewed = Some(
+    report.detail_mut::<RlsDetail>().unreviewed = Some(
         plans
             .iter()
             .flat_map(|p| &p.cells)
@@ -201,18 +209,19 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     // the project opted into its recordings as a baseline. A recording run (`--record`, or
     // init's check of what it just recorded) reports them instead; the next run fails them.
     if crate::files::in_ci()
-        && ctx.options.record.is_none()
-        && !ctx.options.just_recorded
+        && ctx.options.stages.get::<RlsOptions>().record.is_none()
+        && !ctx.options.stages.get::<RlsOptions>().just_recorded
         && ctx.project.config.section::<RlsConfig>().unreviewed == Unreviewed::Fail
     {
         verdict::fail_unreviewed(&mut report);
     }
 
     report.checks = report.cases.len();
-    let minimum =
-        ctx.options
-            .min_coverage
-            .or(ctx.project.config.section::<RlsConfig>().min_coverage);
+    let minimum = ctx.options.stages.get::<RlsOptions>().min_coverage.or(ctx
+        .project
+        .config
+        .section::<RlsConfig>()
+        .min_coverage);
     let coverage = coverage::coverage(&relations, &covered, minimum);
     // No table or view in the exposed schemas: there is no coverage to measure, and a
     // required minimum cannot be met by nothing.
@@ -279,7 +288,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
             coverage.percent
         ),
     };
-    let recorded = match report.recorded.len() {
+    let recorded = match report.detail_mut::<RlsDetail>().recorded.len() {
         0 => String::new(),
         n => format!(" ({n} of them recorded by this run)"),
     };
@@ -289,7 +298,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         verdict::cells_summary(passed, cells),
         files.len()
     ));
-    report.coverage = nothing_exposed.is_none().then_some(coverage);
+    report.detail_mut::<RlsDetail>().coverage = nothing_exposed.is_none().then_some(coverage);
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }
@@ -464,7 +473,7 @@ async fn run_file(
         &mut report.cases[first_new_case..],
     )
     .await;
-    let recorded = match ctx.options.record {
+    let recorded = match ctx.options.stages.get::<RlsOptions>().record {
         Some(mode) => record_cells(
             mode,
             cells,
@@ -606,7 +615,12 @@ fn keep_recordings(
         })
         .collect();
     let lines = leaks::for_review(recorded, &reviewed);
-    let mode = ctx.options.record.expect("recordings only while recording");
+    let mode = ctx
+        .options
+        .stages
+        .get::<RlsOptions>()
+        .record
+        .expect("recordings only while recording");
     let target = if !mode.writes() {
         Err(NotWritten::Ci)
     } else {
@@ -635,24 +649,27 @@ fn keep_recordings(
             })
     };
     let written_to = target.as_ref().ok().cloned();
-    report.recorded.extend(
-        recorded
-            .iter()
-            .zip(&reviewed)
-            .map(|(r, review)| RecordedCell {
-                file: file.rel.clone(),
-                line: r.line,
-                case: r.case.clone(),
-                target: r.target.clone(),
-                actor: r.actor.clone(),
-                operation: r.operation.as_str().to_owned(),
-                from: r.from.map(|e| e.as_str().to_owned()),
-                to: r.to.as_str().to_owned(),
-                written_to: written_to.clone(),
-                looks_like_leak: review.leak.clone(),
-                policies: review.policies.clone(),
-            }),
-    );
+    report
+        .detail_mut::<RlsDetail>()
+        .recorded
+        .extend(
+            recorded
+                .iter()
+                .zip(&reviewed)
+                .map(|(r, review)| RecordedCell {
+                    file: file.rel.clone(),
+                    line: r.line,
+                    case: r.case.clone(),
+                    target: r.target.clone(),
+                    actor: r.actor.clone(),
+                    operation: r.operation.as_str().to_owned(),
+                    from: r.from.map(|e| e.as_str().to_owned()),
+                    to: r.to.as_str().to_owned(),
+                    written_to: written_to.clone(),
+                    looks_like_leak: review.leak.clone(),
+                    policies: review.policies.clone(),
+                }),
+        );
     let message = match (&target, mode) {
         (Ok(_), Recording::Write | Recording::Init) => return,
         (Ok(pending), Recording::Pending) => format!(

@@ -418,6 +418,26 @@ pub fn accept_pending(project: &crate::project::Project) -> crate::error::Result
     Ok(accepted)
 }
 
+/// How recorded expectations are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recording {
+    /// Beside each matrix as `<file>.pending`, for review (`rls --accept` applies it).
+    Pending,
+    /// Into the matrix itself (`rls --record --accept`).
+    Write,
+    /// Into matrices `db-ci init` just generated: written even in CI, where init is the
+    /// command asked to write files and nothing reviewed is overwritten.
+    Init,
+}
+
+impl Recording {
+    /// Whether recordings are written at all: never in CI (`CI=true`), where a recording is
+    /// a failure to record locally, except into matrices init is generating.
+    pub fn writes(self) -> bool {
+        self == Recording::Init || !crate::files::in_ci()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

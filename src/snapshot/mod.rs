@@ -61,11 +61,41 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
         .map_err(|e| Error::input(format!("write the snapshot {}: {e}", path.display())))
 }
 
+/// The snapshot stage's options in a run.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotOptions {
+    /// `--update-snapshot`: write the new catalog snapshot instead of failing on a difference.
+    pub update: bool,
+}
+
 inventory::submit!(crate::stage::Registration {
     id: StageId::Snapshot,
     load: |input| {
         check_snapshot_path(input.project)?;
         Ok(Box::new(stage))
+    },
+    on_rehearsal: false,
+    cli: crate::stage::StageCli {
+        flags: |command| {
+            command.arg(
+                clap::Arg::new("update_snapshot")
+                    .long("update-snapshot")
+                    .action(clap::ArgAction::SetTrue)
+                    .help("Accept the new catalog snapshot: write it instead of failing on a difference"),
+            )
+        },
+        options: |matches, options| {
+            let update = matches
+                .try_get_one::<bool>("update_snapshot")
+                .ok()
+                .flatten()
+                == Some(&true);
+            options.set(SnapshotOptions { update });
+        },
+        command: Some(crate::stage::StageCommand::plain(
+            "snapshot",
+            "Replay once, then compare the catalog with the committed snapshot",
+        )),
     },
 });
 
@@ -99,7 +129,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         let (case, failure, what) = compare(
             project,
             &yaml,
-            ctx.options.update_snapshot,
+            ctx.options.stages.get::<SnapshotOptions>().update,
             ctx.options.caller,
         )?;
         report.cases.push(case);
