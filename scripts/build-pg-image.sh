@@ -169,6 +169,15 @@ install -m 0755 "$ENTRYPOINT_SRC" "$root/usr/local/bin/docker-entrypoint.sh"
 mkdir -p "$root/docker-entrypoint-initdb.d"
 chroot "$root" install -d -o postgres -g postgres -m 3775 /var/run/postgresql
 chroot "$root" install -d -o postgres -g postgres -m 1777 /var/lib/postgresql/data
+# An initialised cluster the entrypoint copies instead of running initdb (its
+# initialised_fits says when): what the entrypoint's initdb would write, minus the password.
+chmod 0755 "$root"  # mktemp made it 0700: the image's / must let postgres through
+chroot --userspec=postgres:postgres "$root" /usr/bin/env -i LANG="$lang" \
+  PATH="/usr/lib/postgresql/$PG_MAJOR/bin:/usr/bin:/bin" \
+  initdb --username=postgres --no-sync -D /var/lib/postgresql/initialised >/dev/null
+# initdb found no /dev/shm in the root; a container has one, as its own initdb would see.
+sed -ri 's/^(dynamic_shared_memory_type) = sysv/\1 = posix/' \
+  "$root/var/lib/postgresql/initialised/postgresql.conf"
 for tool in setpriv runuser; do
   [ -x "$root/usr/bin/$tool" ] || [ -x "$root/bin/$tool" ] || [ -x "$root/usr/sbin/$tool" ] \
     || log "note: $tool not in the root"

@@ -14,7 +14,7 @@
 //!
 //! 1. `caller`, `error`, `files`, `interrupt`, `redact`, `sql`, `stage_id`: leaves.
 //! 2. `actors`, `catalog` (relation names as SQL reads them), `clock`, `pgpass` (the
-//!    password libpq would find), `shim`, `yaml`.
+//!    password libpq would find), `pgservice` (libpq's service files), `shim`, `yaml`.
 //! 3. `backend`; `config` (`db-ci.yaml`: the keys every run reads, and the registry of the
 //!    stages' sections, each a type in its stage's folder, so config imports no stage).
 //! 4. `live`; `project` (reads the project and its config).
@@ -65,6 +65,7 @@ pub mod lint;
 pub mod live;
 pub(crate) mod locate;
 pub mod pgpass;
+pub mod pgservice;
 pub mod pgtap;
 pub mod policy_tests;
 pub mod project;

@@ -215,3 +215,154 @@ async fn what_a_killed_run_left_is_undone_by_the_next() {
     drop(admin);
     server.shutdown().await;
 }
+
+/// A project that changes found roles' passwords (set, changed, removed) and `VALID UNTIL`:
+/// after the run each role's stored password (its hash) and limit are as found, and nothing
+/// of db-ci's (the ledger, the password keepers) is left; no hash is printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn found_passwords_and_validity_are_restored_after_the_run() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
+        return;
+    };
+    admin
+        .batch_execute(
+            "create role reporting login password 'Found pw 1' valid until '2100-01-01'; \
+             create role batch login password 'Found pw 2'; \
+             create role no_pw login",
+        )
+        .await
+        .unwrap();
+    let stored = || async {
+        let rows = admin
+            .query(
+                "select rolname::text, coalesce(rolpassword, '(none)'), \
+                 coalesce(rolvaliduntil::text, '(none)') from pg_authid \
+                 where rolname in ('reporting', 'batch', 'no_pw') or rolname like 'db_ci%' \
+                 order by 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.get::<_, String>(0),
+                    r.get::<_, String>(1),
+                    r.get::<_, String>(2)
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let found = stored().await;
+    let hash = found[0].split(' ').nth(1).unwrap().to_owned();
+    assert!(hash.starts_with("SCRAM-SHA-256$"), "{found:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("supabase/migrations")).unwrap();
+    std::fs::write(root.join("supabase/config.toml"), "").unwrap();
+    std::fs::write(
+        root.join("supabase/migrations/20240101000000_passwords.sql"),
+        "alter role reporting password 'Changed pw 1' valid until '2200-01-01';\n\
+         alter role batch password null valid until '2300-01-01';\n\
+         alter role no_pw password 'Added pw 3';\n",
+    )
+    .unwrap();
+    for round in 1..=2 {
+        let (code, text) = replay_off_thread(root, &url, &[]).await;
+        assert_eq!(code, Some(0), "round {round}: {text}");
+        for said in [
+            "reporting: password as found",
+            "batch: password as found",
+            "no_pw: password removed",
+            "VALID UNTIL",
+        ] {
+            assert!(
+                text.contains(said),
+                "round {round}: `{said}` missing: {text}"
+            );
+        }
+        assert!(
+            !text.contains("SCRAM-SHA-256$"),
+            "round {round}: a hash is printed: {text}"
+        );
+        assert_eq!(stored().await, found, "round {round}: {text}");
+    }
+    drop(admin);
+    server.shutdown().await;
+}
+
+/// A project whose migration creates a tablespace and writes `ALTER SYSTEM` settings (one
+/// new, one that was there): after the run the tablespace and the new setting are gone, and
+/// the changed one is named in a warning (its value as found is not written down).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_tablespace_and_system_settings_are_removed_or_named() {
+    let Some(common::Lent { server, url, admin }) = common::lent_server().await else {
+        return;
+    };
+    admin
+        .batch_execute("alter system set work_mem = '5MB'")
+        .await
+        .unwrap();
+    let data: String = admin
+        .query_one("show data_directory", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let owner = std::fs::metadata(&data).unwrap();
+    let place = tempfile::tempdir().unwrap();
+    let location = place.path().join("ts");
+    std::fs::create_dir(&location).unwrap();
+    use std::os::unix::fs::MetadataExt;
+    std::os::unix::fs::chown(&location, Some(owner.uid()), Some(owner.gid())).unwrap();
+    std::os::unix::fs::chown(place.path(), Some(owner.uid()), Some(owner.gid())).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("supabase/migrations")).unwrap();
+    std::fs::write(root.join("supabase/config.toml"), "").unwrap();
+    std::fs::write(
+        root.join("supabase/migrations/20240101000000_cluster.sql"),
+        format!(
+            "-- db-ci: no-transaction\n\
+             create tablespace made_here location '{}';\n\
+             alter system set log_min_duration_statement = 1234;\n\
+             alter system set work_mem = '7MB';\n",
+            location.display()
+        ),
+    )
+    .unwrap();
+    let state = || async {
+        let rows = admin
+            .query(
+                "select 'tablespace ' || spcname from pg_tablespace union all \
+                 select 'system ' || name from pg_file_settings \
+                 where sourcefile like '%postgresql.auto.conf' order by 1",
+                &[],
+            )
+            .await
+            .unwrap();
+        rows.iter().map(|r| r.get(0)).collect::<Vec<String>>()
+    };
+    let found = state().await;
+    for round in 1..=2 {
+        let (code, text) = replay_off_thread(root, &url, &[]).await;
+        assert_eq!(code, Some(0), "round {round}: {text}");
+        for said in [
+            "removed tablespace made_here",
+            "removed ALTER SYSTEM setting log_min_duration_statement",
+        ] {
+            assert!(
+                text.contains(said),
+                "round {round}: `{said}` missing: {text}"
+            );
+        }
+        // The second run finds work_mem as the first left it: nothing to name then.
+        let changed = "ALTER SYSTEM setting work_mem was changed";
+        assert_eq!(text.contains(changed), round == 1, "round {round}: {text}");
+        assert_eq!(state().await, found, "round {round}: {text}");
+    }
+    drop(admin);
+    server.shutdown().await;
+}

@@ -121,10 +121,24 @@ pub async fn start(image: &str) -> Result<Server> {
         )
         .with_cmd(command)
         .with_startup_timeout(Duration::from_secs(120));
-    let inner = request
-        .start()
-        .await
-        .map_err(|e| Error::environment(format!("start a container from {image}: {e}")))?;
+    // testcontainers removes a container whose wait fails; what the server said is kept.
+    let inner = request.start().await.map_err(|e| {
+        use testcontainers::core::error::{TestcontainersError, WaitContainerError};
+        use testcontainers::core::logs::WaitLogError;
+        match e {
+            TestcontainersError::WaitContainer(WaitContainerError::WaitLog(
+                WaitLogError::EndOfStream(lines),
+            )) => {
+                let log: Vec<u8> = lines.concat();
+                Error::environment(format!(
+                    "start a container from {image}: the container exited at start; \
+                     the end of its log:\n{}",
+                    super::local::tail_of(&String::from_utf8_lossy(&log))
+                ))
+            }
+            other => Error::environment(format!("start a container from {image}: {other}")),
+        }
+    })?;
     let container = Container { inner };
     let host = container
         .inner
@@ -152,15 +166,24 @@ pub async fn start(image: &str) -> Result<Server> {
     // long as the wait on a loaded machine).
     let config = connection.config("postgres");
     let mut not_watched = || None;
-    let (ready, stubs_installed) = tokio::join!(
-        super::wait_until_ready(
-            &config,
-            Duration::from_secs(60),
-            "the container",
-            &mut not_watched
-        ),
-        install_stub_extensions(&container),
-    );
+    let starting = async {
+        tokio::join!(
+            super::wait_until_ready(
+                &config,
+                Duration::from_secs(60),
+                "the container",
+                &mut not_watched
+            ),
+            install_stub_extensions(&container),
+        )
+    };
+    // The server that said "ready" may be the entrypoint's setup server: the final one can
+    // still fail (a setting or library the setup did not load). Its container then exits, and
+    // that is said at once with the log, not after the 60 s wait.
+    let (ready, stubs_installed) = tokio::select! {
+        both = starting => both,
+        exited = exited_at_start(&container, image) => return Err(exited),
+    };
     ready?;
     let stubs_installed = stubs_installed?;
     let description = format!(
@@ -176,6 +199,27 @@ pub async fn start(image: &str) -> Result<Server> {
     )
     .identify()
     .await
+}
+
+/// Waits until `container` is no longer running, then says so with the end of its log.
+async fn exited_at_start(container: &Container, image: &str) -> Error {
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if let Ok(false) = container.inner.is_running().await {
+            break;
+        }
+    }
+    let status = match container.inner.exit_code().await {
+        Ok(Some(code)) => format!(" (exit status {code})"),
+        _ => String::new(),
+    };
+    let mut log = container.inner.stdout_to_vec().await.unwrap_or_default();
+    log.extend(container.inner.stderr_to_vec().await.unwrap_or_default());
+    Error::environment(format!(
+        "start a container from {image}: the container exited at start{status}; \
+         the end of its log:\n{}",
+        super::local::tail_of(&String::from_utf8_lossy(&log))
+    ))
 }
 
 /// Copies the shim's stub extensions into the server's extension directory, as root in the

@@ -5,6 +5,11 @@
 //! it drops every role created since (by the shim, or by the project's own migrations), and
 //! undoes what was changed on the roles found. A run killed before it could leave is undone
 //! by the next run that finds the ledger and no db-ci run alive.
+//!
+//! Passwords too: each found role's stored password (the hash in `pg_authid`, never the
+//! password itself) is kept as the password of a NOLOGIN role of db-ci's
+//! ([`PASSWORD_KEEPER`] + the role's oid), which only a superuser can read, as `pg_authid`
+//! itself. A comment would show the hash to every user of the server.
 
 use serde::{Deserialize, Serialize};
 use tokio_postgres::Client;
@@ -15,6 +20,10 @@ use crate::sql::{db_error_text, quote_ident, quote_literal};
 /// The role whose comment holds the server's roles as found.
 pub const LEDGER_ROLE: &str = "db_ci_found_roles";
 
+/// The name, followed by a role's oid, of the NOLOGIN role that keeps that role's password
+/// as found (its hash, stored verbatim as its own).
+pub const PASSWORD_KEEPER: &str = "db_ci_found_password_";
+
 /// A server's roles at one moment.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Roles {
@@ -24,7 +33,8 @@ pub struct Roles {
     pub settings: Vec<Setting>,
 }
 
-/// One role's attributes (its password aside: db-ci never reads or sets one).
+/// One role's attributes. Whether it had a password is written down; the password's hash is
+/// kept apart (see [`PASSWORD_KEEPER`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Role {
     pub oid: u32,
@@ -37,6 +47,13 @@ pub struct Role {
     pub replication: bool,
     pub bypassrls: bool,
     pub connlimit: i32,
+    /// `VALID UNTIL`, as text (`None`: no limit).
+    #[serde(default)]
+    pub valid_until: Option<String>,
+    /// Whether it had a password (`None` in a ledger written before db-ci kept passwords:
+    /// then passwords are left alone).
+    #[serde(default)]
+    pub has_password: Option<bool>,
 }
 
 /// `member` belongs to `role`, granted by `grantor` (one row of `pg_auth_members`).
@@ -126,6 +143,19 @@ pub fn restore_plan(found: &Roles, now: &Roles, granted_by: bool) -> Vec<Step> {
             .collect();
         if was.connlimit != is.connlimit {
             clauses.push(format!("CONNECTION LIMIT {}", was.connlimit));
+        }
+        if was.valid_until != is.valid_until {
+            match &was.valid_until {
+                Some(until) => clauses.push(format!("VALID UNTIL {}", quote_literal(until))),
+                // No statement sets it back to none: the catalog is written, as for settings.
+                None => steps.push(Step::Sql {
+                    sql: format!(
+                        "update pg_catalog.pg_authid set rolvaliduntil = null where oid = {}",
+                        is.oid
+                    ),
+                    said: format!("{}: VALID UNTIL removed", is.name),
+                }),
+            }
         }
         if !clauses.is_empty() {
             steps.push(Step::Sql {
@@ -226,12 +256,14 @@ pub async fn read(client: &Client) -> Result<Roles> {
     let fail = |e: tokio_postgres::Error| {
         Error::environment(format!("read the server's roles: {}", db_error_text(&e)))
     };
+    // `pg_authid`, not `pg_roles`: whether a role has a password (db-ci is a superuser here).
     let roles = client
         .query(
             "select oid, rolname::text, rolsuper, rolinherit, rolcreaterole, rolcreatedb, \
-             rolcanlogin, rolreplication, rolbypassrls, rolconnlimit from pg_catalog.pg_roles \
-             where rolname <> $1 order by oid",
-            &[&LEDGER_ROLE],
+             rolcanlogin, rolreplication, rolbypassrls, rolconnlimit, rolvaliduntil::text, \
+             rolpassword is not null from pg_catalog.pg_authid \
+             where rolname <> $1 and not starts_with(rolname, $2) order by oid",
+            &[&LEDGER_ROLE, &PASSWORD_KEEPER],
         )
         .await
         .map_err(fail)?
@@ -247,6 +279,8 @@ pub async fn read(client: &Client) -> Result<Roles> {
             replication: r.get(7),
             bypassrls: r.get(8),
             connlimit: r.get(9),
+            valid_until: r.get(10),
+            has_password: Some(r.get(11)),
         })
         .collect();
     let members = client
@@ -306,7 +340,17 @@ async fn lock_and_count_others(client: &Client, own: &str) -> Result<i64> {
         .map_err(|e| Error::environment(format!("count db-ci runs: {}", db_error_text(&e))))
 }
 
-async fn ledger(client: &Client) -> Result<Option<Roles>> {
+/// What the ledger role's comment holds: the roles as found and, apart, what else in the
+/// cluster a run may leave ([`super::outside`]; `None` in a ledger of an older db-ci).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Ledger {
+    #[serde(flatten)]
+    roles: Roles,
+    #[serde(default)]
+    cluster: Option<super::outside::Cluster>,
+}
+
+async fn ledger(client: &Client) -> Result<Option<Ledger>> {
     let row = client
         .query_opt(
             "select d.description from pg_catalog.pg_roles r \
@@ -334,7 +378,7 @@ pub async fn enter(client: &Client, own: &str) -> Result<Vec<String>> {
         let mut lines = Vec::new();
         match ledger(client).await? {
             Some(found) if others == 0 => {
-                let undone = put_back(client, &found).await?;
+                let undone = put_back(client, &found.roles).await?;
                 if !undone.is_empty() {
                     lines.push(format!(
                         "undid what an interrupted db-ci run left on the server's roles: {}",
@@ -344,7 +388,10 @@ pub async fn enter(client: &Client, own: &str) -> Result<Vec<String>> {
             }
             Some(_) => {}
             None => {
-                let found = read(client).await?;
+                let found = Ledger {
+                    roles: read(client).await?,
+                    cluster: Some(super::outside::read(client).await?),
+                };
                 let json = serde_json::to_string(&found).unwrap_or_default();
                 client
                     .batch_execute(&format!(
@@ -360,6 +407,7 @@ pub async fn enter(client: &Client, own: &str) -> Result<Vec<String>> {
                             db_error_text(&e)
                         ))
                     })?;
+                keep_passwords(client).await?;
             }
         }
         Ok::<_, Error>(lines)
@@ -378,22 +426,127 @@ pub async fn leave(client: &Client, own: &str) -> Vec<String> {
         return Vec::new();
     };
     let mut lines = Vec::new();
+    let mut cluster = None;
     if others == 0 {
         if let Ok(Some(found)) = ledger(client).await {
-            match put_back(client, &found).await {
+            cluster = found.cluster.clone();
+            match put_back(client, &found.roles).await {
                 Ok(done) => lines = done,
                 Err(e) => eprintln!("db-ci: warning: could not restore the server's roles: {e}"),
             }
             let _ = client
                 .batch_execute(&format!("drop role if exists {}", quote_ident(LEDGER_ROLE)))
                 .await;
+            drop_password_keepers(client).await;
         }
     }
     if client.batch_execute("commit").await.is_err() {
         let _ = client.batch_execute("rollback").await;
-        lines.clear();
+        return Vec::new();
+    }
+    // Neither DROP TABLESPACE nor ALTER SYSTEM runs in a transaction block: after the commit.
+    if let Some(found) = cluster {
+        lines.extend(super::outside::put_back(client, &found).await);
     }
     lines
+}
+
+/// Keeps every role's stored password as the password of a NOLOGIN keeper role. The server
+/// stores a password given already hashed as it is, so the keeper holds the same hash.
+async fn keep_passwords(client: &Client) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "do $$ declare r record; begin \
+               for r in select oid, rolpassword from pg_catalog.pg_authid \
+                 where rolpassword is not null and rolname <> {ledger} \
+                 and not starts_with(rolname, {prefix}) loop \
+                 execute format('create role %I nologin password %L', {prefix} || r.oid, \
+                   r.rolpassword); \
+               end loop; end $$",
+            ledger = quote_literal(LEDGER_ROLE),
+            prefix = quote_literal(PASSWORD_KEEPER),
+        ))
+        .await
+        .map_err(|e| {
+            Error::environment(format!(
+                "keep the server's passwords as found: {}",
+                db_error_text(&e)
+            ))
+        })
+}
+
+async fn drop_password_keepers(client: &Client) {
+    let _ = client
+        .batch_execute(&format!(
+            "do $$ declare r record; begin \
+               for r in select rolname from pg_catalog.pg_authid \
+                 where starts_with(rolname, {prefix}) loop \
+                 execute format('drop role %I', r.rolname); \
+               end loop; end $$",
+            prefix = quote_literal(PASSWORD_KEEPER),
+        ))
+        .await;
+}
+
+/// Puts back the password of every found role whose stored hash differs from its keeper's
+/// (or that had none and has one now). Says which roles, never the hash.
+async fn restore_passwords(client: &Client, found: &Roles) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "select a.oid, a.rolname::text, a.rolpassword is distinct from k.rolpassword, \
+             k.rolpassword, a.rolpassword is not null \
+             from pg_catalog.pg_authid a left join pg_catalog.pg_authid k \
+             on k.rolname = $1 || a.oid::text",
+            &[&PASSWORD_KEEPER],
+        )
+        .await
+        .map_err(|e| {
+            Error::environment(format!(
+                "read the server's passwords: {}",
+                db_error_text(&e)
+            ))
+        })?;
+    let mut done = Vec::new();
+    for row in rows {
+        let (oid, name, differs, kept, has): (u32, String, bool, Option<String>, bool) =
+            (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+        let Some(was) = found.by_oid(oid) else {
+            continue;
+        };
+        let (sql, said) = match was.has_password {
+            // The hash is given back as it was stored (the server keeps a hash as given).
+            Some(true) if differs && kept.is_some() => (
+                format!(
+                    "alter role {} password {}",
+                    quote_ident(&name),
+                    quote_literal(kept.as_deref().unwrap_or_default())
+                ),
+                format!("{name}: password as found"),
+            ),
+            Some(false) if has => (
+                format!("alter role {} password null", quote_ident(&name)),
+                format!("{name}: password removed"),
+            ),
+            _ => continue,
+        };
+        let _ = client.batch_execute("savepoint db_ci_step").await;
+        match client.batch_execute(&sql).await {
+            Ok(()) => {
+                let _ = client.batch_execute("release savepoint db_ci_step").await;
+                done.push(said);
+            }
+            Err(e) => {
+                let _ = client
+                    .batch_execute("rollback to savepoint db_ci_step")
+                    .await;
+                eprintln!(
+                    "db-ci: warning: could not restore the server's roles ({said}): {}",
+                    db_error_text(&e)
+                );
+            }
+        }
+    }
+    Ok(done)
 }
 
 /// Runs [`restore_plan`] step by step, each in a savepoint: a role that still owns something
@@ -457,6 +610,7 @@ async fn put_back(client: &Client, found: &Roles) -> Result<Vec<String>> {
             }
         }
     }
+    done.extend(restore_passwords(client, found).await?);
     if !dropped.is_empty() {
         done.insert(0, format!("removed roles {}", dropped.join(", ")));
     }

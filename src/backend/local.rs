@@ -605,7 +605,11 @@ pub async fn start_install(install: Install) -> Result<Server> {
 
 /// The last lines of the server's log, indented: what a failed start says about itself.
 fn log_tail(path: &Path) -> String {
-    let log = std::fs::read_to_string(path).unwrap_or_default();
+    tail_of(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// The last lines of a server's log, indented to be quoted under an error.
+pub(super) fn tail_of(log: &str) -> String {
     let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
     let tail = &lines[lines.len().saturating_sub(LOG_TAIL)..];
     if tail.is_empty() {

@@ -5,6 +5,7 @@ pub mod container;
 pub mod copier;
 pub mod lent;
 pub mod local;
+pub mod outside;
 pub mod owner;
 pub mod roles;
 pub mod sweep;

@@ -209,6 +209,7 @@ pub async fn release(client: &Client, own: &str) -> Vec<String> {
     for line in &lines {
         let line = match line.strip_prefix("removed roles ") {
             Some(names) => format!("removed roles {names} (no db-ci run uses them)"),
+            None if line.starts_with("removed ") => line.clone(),
             None => format!("restored role {line}"),
         };
         eprintln!("db-ci: {line}");

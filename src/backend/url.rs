@@ -8,9 +8,11 @@ use crate::error::{Error, Result};
 /// Connects to `url` to manage throwaway databases; never writes into `url`'s own database.
 pub async fn connect(url: &str) -> Result<Server> {
     crate::redact::register(url);
-    let mut config = tokio_postgres::Config::from_str(url)
+    let env = |k: &str| std::env::var(k).ok();
+    let expanded = crate::pgservice::expand(url, &env).map_err(Error::input)?;
+    let mut config = tokio_postgres::Config::from_str(&expanded)
         .map_err(|e| Error::input(format!("parse --database-url {}: {e}", redact_url(url))))?;
-    if let Some(password) = crate::pgpass::password_for(&config, &|k| std::env::var(k).ok()) {
+    if let Some(password) = crate::pgpass::password_for(&config, &env) {
         config.password(password);
     }
     let host = match config.get_hosts().first() {
