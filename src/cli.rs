@@ -7,11 +7,12 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Subcommand};
 mod sink;
 
 use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
-use crate::events::Reporter;
 use crate::project::Project;
+use crate::report::events::Reporter;
 use crate::report::human::{ColorWhen, Human};
 use crate::report::{Report, RunError, Verdict};
-use crate::run::{run_keeping, RunOptions};
+use crate::run::run_keeping;
+use crate::stage::RunOptions;
 use crate::stage::StageOptions;
 use crate::stage_id::StageId;
 pub use sink::{Outcome, Ran};

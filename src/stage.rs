@@ -11,9 +11,9 @@ use futures_util::future::LocalBoxFuture;
 use crate::backend::BackendOptions;
 use crate::backend::Server;
 use crate::error::Result;
-use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::Project;
+use crate::report::events::Reporter;
 use crate::report::StageReport;
 use crate::stage_id::StageId;
 

@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use db_ci::backend::BackendKind;
 use db_ci::report::StageVerdict;
-use db_ci::testing::{Gate, Shared};
-use db_ci::StageId;
+use db_ci::testing::{Gate, Shared, StageId};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -3,15 +3,16 @@
 //! must get right. Durations are fixed in the reports, the JUnit timestamp is passed in.
 
 use db_ci::diag::Diagnostic;
-use db_ci::events::{Event, Reporter};
+use db_ci::policy_tests::cases::{Expect, Operation};
+use db_ci::report::events::{Event, Reporter};
 use db_ci::report::human::Human;
 use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
-    github, json, junit, Case, CaseVerdict, Expect, Failure, Operation, Report, RlsCell, RunError,
-    RunErrorKind, StageReport, StageVerdict, Verdict,
+    github, json, junit, Case, CaseVerdict, Failure, Report, RlsCell, RunError, RunErrorKind,
+    StageReport, StageVerdict, Verdict,
 };
 use db_ci::rls::detail::{Coverage, CoverageRow, RlsDetail};
-use db_ci::StageId;
+use db_ci::stage_id::StageId;
 
 /// Text with every character some reporter must escape.
 /// Control characters included, as data can hold them: an ANSI colour, a bell, a NUL, a lone

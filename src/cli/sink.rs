@@ -272,7 +272,10 @@ mod tests {
             replay_mode: "plain".to_owned(),
             seed: None,
             duration_ms: 0,
-            stages: vec![StageReport::new(crate::StageId::Replay, StageVerdict::Pass)],
+            stages: vec![StageReport::new(
+                crate::stage_id::StageId::Replay,
+                StageVerdict::Pass,
+            )],
             error,
         }
     }

@@ -618,7 +618,7 @@ pub async fn apply(
 /// Whether `statement` is a `SET`, `RESET` or `SHOW`: it takes no lock and changes no
 /// relation.
 fn takes_no_lock(statement: &str) -> bool {
-    let code = super::shape::strip_comments(statement);
+    let code = crate::sql::without_comments(statement);
     let word = code
         .split(|c: char| !c.is_ascii_alphabetic())
         .find(|w| !w.is_empty())

@@ -8,16 +8,15 @@ mod review;
 mod values;
 
 use crate::config::ReplayMode;
-use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::{FileKind, Project};
-use crate::report::events::Silent;
+use crate::report::events::{Reporter, Silent};
 use crate::report::{RunError, RunErrorKind, StageReport, StageVerdict};
 use crate::rls::detail::RlsDetail;
 use crate::rls::record::Recording;
 use crate::rls::RlsOptions;
-use crate::run::{run_keeping, Replayed, RunOptions};
-use crate::stage::StageContext;
+use crate::run::{run_keeping, Replayed};
+use crate::stage::{RunOptions, StageContext};
 use crate::stage_id::StageId;
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::{Section, SectionRegistration};
-pub use crate::report::level::{FailOn, Level};
+use crate::report::level::Level;
 
 /// A rule's level in the config: a level, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -3,8 +3,6 @@
 
 pub mod engine;
 pub mod reproducer;
-// The `properties:` format lives with the policy-test files that hold it.
-pub use crate::policy_tests::properties as spec;
 
 use std::time::Instant;
 
@@ -12,14 +10,14 @@ use tokio_postgres::Client;
 
 use crate::actors::{Actor, EFFECTIVE_ROLE_SQL};
 use crate::error::Result;
-use crate::events::{Event, Reporter};
+use crate::policy_tests::properties::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
 use crate::policy_tests::{self, PolicyFile};
+use crate::report::events::{Event, Reporter};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};
-use spec::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
 
 use crate::yaml::Pos;
 

@@ -9,9 +9,8 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
 use crate::project::{FileKind, SqlFile};
+use crate::report::file::{FileFailure, FileOutcome, FileResult, Rerun};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
-// The file outcomes replay produces live with the reports that show them.
-pub use crate::report::file::{FileFailure, FileOutcome, FileResult, Rerun};
 use crate::shim::platform::{self, Refusal};
 use crate::sql;
 use crate::sql::{db_error_text, quote_literal};

@@ -15,7 +15,7 @@ use super::detail::Console;
 use super::{
     escape_controls as esc, CaseVerdict, Failure, Report, StageReport, StageVerdict, Verdict,
 };
-use crate::events::{Event, Reporter};
+use crate::report::events::{Event, Reporter};
 use crate::report::file::FileResult;
 
 /// Width of the right-aligned verb column (`   Booted`, `     FAIL`…).

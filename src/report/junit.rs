@@ -19,7 +19,7 @@ use super::{escape_controls, Case, CaseVerdict, Failure, Report, StageReport, St
 /// its `file` attributes relative to the repository root like the annotations'.
 pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
     let xml = to_xml(report, OffsetDateTime::now_utc(), &Paths::from_env())?;
-    super::write_atomically(path, &crate::redact::scrub_bytes(xml))
+    crate::files::write_atomically(path, &crate::redact::scrub_bytes(xml))
 }
 
 /// What a testcase ended with.

@@ -9,16 +9,14 @@ pub mod json;
 pub mod junit;
 pub mod level;
 
+use crate::policy_tests::cases::{Expect, Operation};
+use crate::stage_id::StageId;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use detail::{Detail, StageDetail};
-
-pub use crate::policy_tests::cases::{Expect, Operation};
-
-pub use crate::stage_id::StageId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -327,7 +325,6 @@ impl Report {
     }
 }
 
-pub(crate) use crate::files::write_atomically;
 /// `text` with every control character shown escaped (`\u{1b}` as `\x1b`, `\u{9b}` as
 /// `\u{9b}`), so data from the database or the project (a seed value in an error message)
 /// can never move the cursor, recolour or clear a reviewer's terminal, nor make a report

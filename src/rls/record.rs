@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::spec::{resolve, CaseSpec, Expect, Operation, Who};
+use crate::policy_tests::cases::{resolve, CaseSpec, Expect, Operation, Who};
 use crate::policy_tests::PolicyFileSpec;
 use crate::yaml::edit::{self, Node};
 

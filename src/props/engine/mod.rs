@@ -21,7 +21,7 @@ use self::search::explore;
 pub use self::search::runner;
 
 use crate::actors::Actor;
-use crate::props::spec::Template;
+use crate::policy_tests::properties::Template;
 
 /// Why a property could not be run to a verdict: the session or the generator failed, not
 /// the property.

@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::Pos;
 use crate::actors::Actor;
 use crate::policy_tests::PolicyFile;
 use crate::sql::quote_literal;
+use crate::yaml::Pos;
 
 /// `sql` wrapped so that it yields its row count and its rows as JSON text, each row as
 /// `[column, value]` pairs in column order (an object would lose the order and duplicate
