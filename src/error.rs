@@ -1,6 +1,6 @@
 //! Errors that stop a run before any check could give a verdict, and their exit codes.
 
-pub use crate::diag::Diagnostic;
+use crate::diag::Diagnostic;
 
 /// Exit codes, as documented in docs/contract.md.
 pub mod exit {
