@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::script::{self, Meta, PsqlError, Script, Step, StepKind};
+use super::script::{Meta, PsqlError, Script, Step, StepKind};
 use super::tap::{Death, Output, Pos};
+use super::vars;
 use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::sql::db_error_text;
@@ -173,7 +174,7 @@ impl Psql {
                 Some("") => "on".to_owned(),
                 Some(v) => v.to_owned(),
             };
-            let Some(on) = script::parse_bool(&value) else {
+            let Some(on) = vars::parse_bool(&value) else {
                 return Err(PsqlError::Refused(format!(
                     "unrecognized value \"{value}\" for \"ON_ERROR_STOP\": Boolean expected"
                 )));
@@ -309,7 +310,7 @@ pub async fn run_script(client: &Client, script: &Script) -> FileRun {
                 }
             }
             StepKind::Sql { text: raw, gset } => {
-                let text = script::interpolate(raw, &psql.vars);
+                let text = vars::interpolate(raw, &psql.vars);
                 psql.last_query = Some(text.clone());
                 if let Some(prefix) = gset {
                     if let Some(d) = run_gset(client, &mut psql, step, &text, prefix).await {
@@ -330,7 +331,7 @@ pub async fn run_script(client: &Client, script: &Script) -> FileRun {
                         else {
                             break;
                         };
-                        let text = script::interpolate(raw, &psql.vars);
+                        let text = vars::interpolate(raw, &psql.vars);
                         if block_effect(&text) != Block::Neither {
                             break;
                         }
@@ -478,7 +479,7 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
         _ if !psql.active() => return Flow::Next,
         _ => {}
     }
-    let words = match script::words(args, &psql.vars) {
+    let words = match vars::words(args, &psql.vars) {
         Ok(words) => words,
         Err(e) => return stop_or_next(psql, pos, e.to_string()),
     };
@@ -524,7 +525,7 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
         Meta::TuplesOnly => {
             psql.format.tuples_only = match words.first() {
                 None => !psql.format.tuples_only,
-                Some(v) => match script::parse_bool(v) {
+                Some(v) => match vars::parse_bool(v) {
                     Some(b) => b,
                     None => {
                         return stop_or_next(
@@ -558,10 +559,10 @@ fn stop_or_next(psql: &mut Psql, pos: &Pos, message: String) -> Flow {
 /// An `\if`/`\elif` expression; an invalid one is reported and taken as false, and psql
 /// goes on whatever ON_ERROR_STOP says.
 fn condition(psql: &mut Psql, pos: &Pos, args: &str) -> bool {
-    let expression = script::words(args, &psql.vars)
+    let expression = vars::words(args, &psql.vars)
         .map(|w| w.join(" "))
         .unwrap_or_default();
-    match script::parse_bool(&expression) {
+    match vars::parse_bool(&expression) {
         Some(value) => value,
         None => {
             psql.errors.push(meta_death(
@@ -583,7 +584,7 @@ fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), PsqlEr
     let toggle = |current: bool| -> std::result::Result<bool, PsqlError> {
         match value {
             None => Ok(!current),
-            Some(v) => script::parse_bool(v).ok_or_else(|| {
+            Some(v) => vars::parse_bool(v).ok_or_else(|| {
                 PsqlError::Refused(format!(
                     "\\pset: unrecognized value \"{v}\" for \"{option}\": Boolean expected"
                 ))
@@ -623,7 +624,7 @@ async fn run_gset(
     text: &str,
     args: &str,
 ) -> Option<Death> {
-    let prefix = script::words(args, &psql.vars)
+    let prefix = vars::words(args, &psql.vars)
         .ok()
         .and_then(|w| w.into_iter().next())
         .unwrap_or_default();

@@ -11,6 +11,7 @@ pub mod config;
 pub mod exec;
 pub mod script;
 pub mod tap;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
