@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 
 use common::{secs, timed, Actor};
 use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
-use db_ci::events::Silent;
 use db_ci::project::Project;
+use db_ci::report::events::Silent;
 use db_ci::report::Report;
-use db_ci::run::{run, RunOptions};
+use db_ci::run::run;
+use db_ci::stage::RunOptions;
 
 const USER_IDS: [(&str, &str); 2] = [
     ("u1", "00000000-0000-4000-8000-0000000000a1"),
@@ -310,7 +311,7 @@ async fn main() {
         let peer = peer_passes + peer_prove;
         let floor = floor_passes + floor_cells;
         let cells = report
-            .stage(db_ci::StageId::Rls)
+            .stage(db_ci::stage_id::StageId::Rls)
             .map_or(0, |s| s.cases.len());
         println!("{tables} tables ({files} files, {cells} RLS cells), strict mode, local backend:");
         println!(

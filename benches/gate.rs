@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
 use db_ci::gate::{gate, trace, GateOptions};
 use db_ci::project::Project;
-use db_ci::run::{run, run_keeping, RunOptions};
+use db_ci::run::{run, run_keeping};
+use db_ci::stage::RunOptions;
 
 mod common;
 use common::{median, secs};
@@ -94,7 +95,12 @@ async fn main() {
         only: Some(vec![]),
         ..Default::default()
     };
-    let (report, prod) = run_keeping(&prod_project, &replay_only, &mut db_ci::events::Silent).await;
+    let (report, prod) = run_keeping(
+        &prod_project,
+        &replay_only,
+        &mut db_ci::report::events::Silent,
+    )
+    .await;
     assert_eq!(report.exit_code(), 0, "production replays");
     let prod = prod.unwrap();
     let Host::Socket(socket) = &prod.server.connection.host else {
@@ -119,11 +125,11 @@ async fn main() {
     let mut runs = Vec::new();
     for _ in 0..ROUNDS {
         let started = Instant::now();
-        let report = run(&project, &replay_only, &mut db_ci::events::Silent).await;
+        let report = run(&project, &replay_only, &mut db_ci::report::events::Silent).await;
         runs.push(started.elapsed());
         assert_eq!(report.exit_code(), 0, "the project replays");
         let started = Instant::now();
-        let report = gate(&project, &options, &mut db_ci::events::Silent).await;
+        let report = gate(&project, &options, &mut db_ci::report::events::Silent).await;
         gates.push(started.elapsed());
         assert_eq!(
             report.exit_code(),

@@ -10,17 +10,18 @@
 //! libtap-parser-sourcehandler-pgtap-perl`; `scripts/install-local-postgres.sh` adds it);
 //! without it the comparison is skipped, loudly.
 
-use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
-use db_ci::events::Silent;
 use db_ci::project::Project;
+use db_ci::report::events::Silent;
 use db_ci::report::StageVerdict;
-use db_ci::run::{run_keeping, RunOptions};
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
+use db_ci::stage_id::StageId;
 
 mod common;
 

@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::Instant;
 
 use db_ci::backend::{BackendKind, BackendOptions};
-use db_ci::events::Silent;
 use db_ci::project::Project;
-use db_ci::run::{run_keeping, RunOptions};
-use db_ci::stage::StageContext;
+use db_ci::report::events::Silent;
+use db_ci::run::run_keeping;
+use db_ci::stage::{RunOptions, StageContext};
 
 /// Twins whose properties all hold, so every case runs to its end (no early stop at a failure).
 /// The first three hold exactly 4 properties of 256 cases.

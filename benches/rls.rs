@@ -4,16 +4,17 @@
 //!
 //! `cargo bench --bench rls` (local backend; pg_prove from libtap-parser-sourcehandler-pgtap-perl).
 
-use db_ci::StageId;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
-use db_ci::events::Silent;
 use db_ci::project::Project;
-use db_ci::run::{run_keeping, RunOptions};
+use db_ci::report::events::Silent;
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
+use db_ci::stage_id::StageId;
 
 mod common;
 

@@ -8,9 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use db_ci::backend::{BackendKind, BackendOptions, Host, Server};
-use db_ci::events::Silent;
 use db_ci::project::Project;
-use db_ci::run::{run, RunOptions};
+use db_ci::report::events::Silent;
+use db_ci::run::run;
+use db_ci::stage::RunOptions;
 
 mod common;
 use common::{median, secs};
@@ -132,7 +133,8 @@ async fn main() {
         );
         let stage_ms = |name| report.stage(name).map_or(0, |s| s.duration_ms);
         passes.push(Duration::from_millis(
-            stage_ms(db_ci::StageId::Replay) + stage_ms(db_ci::StageId::Idempotence),
+            stage_ms(db_ci::stage_id::StageId::Replay)
+                + stage_ms(db_ci::stage_id::StageId::Idempotence),
         ));
     }
     let files = polaris.files().count();

@@ -188,9 +188,64 @@ pub fn deterministic_id(name: &str) -> String {
     )
 }
 
+/// What is wrong with an actor: how it is written, the session it runs in, or a placeholder
+/// naming it. Each names the actor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ActorError {
+    #[error(
+        "actor `{0}`: an authenticated actor is a user; write `{0}: {{ user: {0}@example.com }}`"
+    )]
+    AuthenticatedIsAUser(String),
+    #[error("actor `{actor}`: id `{id}` is not a uuid")]
+    NotAUuid { actor: String, id: String },
+    #[error("actor `{0}`: give `user:` for a new user or `existing:` for a seeded one, not both")]
+    NewAndExisting(String),
+    #[error(
+        "actor `{actor}`: `{key}` comes from the seeded user's auth.users row; leave it out \
+         (role, aal and claims may be given)"
+    )]
+    FromTheSeededRow { actor: String, key: &'static str },
+    #[error(
+        "actor `{0}`: give `user: <email>` for a signed-in user or `role: <role>` for a database role"
+    )]
+    NeitherUserNorRole(String),
+    #[error("actor `{actor}`: aal must be aal1 or aal2, not `{aal}`")]
+    Aal { actor: String, aal: String },
+    #[error("actors `{first}` and `{second}` have the same email {email}")]
+    SameEmail {
+        first: String,
+        second: String,
+        email: String,
+    },
+    #[error("actor `{actor}` should run as role `{role}` but the session runs as `{user}`")]
+    WrongRole {
+        actor: String,
+        role: String,
+        user: String,
+    },
+    #[error(
+        "actor `{actor}` runs as `{user}`, a superuser: row level security does not apply, so \
+         no cell can be trusted"
+    )]
+    Superuser { actor: String, user: String },
+    #[error("actor `{actor}` runs as `{user}`, which has BYPASSRLS: only service_role may")]
+    BypassRls { actor: String, user: String },
+    #[error("`{{{{{actor}.{field}}}}}` names no actor (actors: {})", .known.join(", "))]
+    NoSuchActor {
+        actor: String,
+        field: String,
+        known: Vec<String>,
+    },
+    #[error(
+        "`{{{{{actor}.{field}}}}}`: actor `{actor}` has no {field} (fields: id, email, phone, \
+         role, name; email and phone only for users)"
+    )]
+    NoSuchField { actor: String, field: String },
+}
+
 impl Actor {
     /// Resolves `spec` for the actor called `name`; the error says what is wrong with it.
-    pub fn resolve(name: &str, spec: &ActorSpec) -> Result<Actor, String> {
+    pub fn resolve(name: &str, spec: &ActorSpec) -> Result<Actor, ActorError> {
         let mut actor = Actor {
             name: name.to_owned(),
             kind: ActorKind::Custom,
@@ -212,9 +267,7 @@ impl Actor {
                     "anon" => ActorKind::Anon,
                     "service_role" => ActorKind::ServiceRole,
                     "authenticated" => {
-                        return Err(format!(
-                            "actor `{name}`: an authenticated actor is a user; write `{name}: {{ user: {name}@example.com }}`"
-                        ))
+                        return Err(ActorError::AuthenticatedIsAUser(name.to_owned()))
                     }
                     _ => ActorKind::Custom,
                 };
@@ -228,16 +281,15 @@ impl Actor {
                 let existing = match (&user.user, &user.existing) {
                     (Some(UserField::Existing { id }), None) => {
                         if !is_uuid(id) {
-                            return Err(format!("actor `{name}`: id `{id}` is not a uuid"));
+                            return Err(ActorError::NotAUuid {
+                                actor: name.to_owned(),
+                                id: id.clone(),
+                            });
                         }
                         Existing::Id(id.to_lowercase())
                     }
                     (None, Some(email)) => Existing::Email(email.clone()),
-                    _ => {
-                        return Err(format!(
-                            "actor `{name}`: give `user:` for a new user or `existing:` for a seeded one, not both"
-                        ))
-                    }
+                    _ => return Err(ActorError::NewAndExisting(name.to_owned())),
                 };
                 // These come from the seeded row: a second source would contradict it.
                 for (key, given) in [
@@ -248,9 +300,10 @@ impl Actor {
                     ("is_anonymous", user.is_anonymous),
                 ] {
                     if given {
-                        return Err(format!(
-                            "actor `{name}`: `{key}` comes from the seeded user's auth.users row; leave it out (role, aal and claims may be given)"
-                        ));
+                        return Err(ActorError::FromTheSeededRow {
+                            actor: name.to_owned(),
+                            key,
+                        });
                     }
                 }
                 // Placeholders until bound: the id of `user: {{ id }}` is already known.
@@ -277,9 +330,7 @@ impl Actor {
             ActorSpec::User(user) => {
                 let Some(UserField::Email(email)) = user.user.clone() else {
                     let Some(role) = &user.role else {
-                        return Err(format!(
-                            "actor `{name}`: give `user: <email>` for a signed-in user or `role: <role>` for a database role"
-                        ));
+                        return Err(ActorError::NeitherUserNorRole(name.to_owned()));
                     };
                     actor.db_role = role.clone();
                     actor.kind = match role.as_str() {
@@ -296,7 +347,10 @@ impl Actor {
                 let id = match &user.id {
                     Some(id) => {
                         if !is_uuid(id) {
-                            return Err(format!("actor `{name}`: id `{id}` is not a uuid"));
+                            return Err(ActorError::NotAUuid {
+                                actor: name.to_owned(),
+                                id: id.clone(),
+                            });
                         }
                         id.to_lowercase()
                     }
@@ -324,19 +378,17 @@ impl Actor {
 
     /// Binds an `existing` actor to its seeded row: id, email, phone, metadata and the
     /// claims GoTrue would issue for it.
-    pub fn bind(&mut self, row: SeededUser) -> Result<(), String> {
+    pub fn bind(&mut self, row: SeededUser) -> Result<(), ActorError> {
         let spec = self.spec.clone().unwrap_or_default();
         self.fill_user(&spec, row)
     }
 
     /// Makes the actor the signed-in user `row`, with the role, aal and extra claims of `user`.
-    fn fill_user(&mut self, user: &UserSpec, row: SeededUser) -> Result<(), String> {
+    fn fill_user(&mut self, user: &UserSpec, row: SeededUser) -> Result<(), ActorError> {
         let name = self.name.clone();
         let aal = user.aal.clone().unwrap_or_else(|| "aal1".to_owned());
         if aal != "aal1" && aal != "aal2" {
-            return Err(format!(
-                "actor `{name}`: aal must be aal1 or aal2, not `{aal}`"
-            ));
+            return Err(ActorError::Aal { actor: name, aal });
         }
         let SeededUser {
             id,
@@ -448,24 +500,25 @@ impl Actor {
         user: &str,
         superuser: bool,
         bypassrls: bool,
-    ) -> Result<(), String> {
+    ) -> Result<(), ActorError> {
         if user != self.db_role {
-            return Err(format!(
-                "actor `{}` should run as role `{}` but the session runs as `{user}`",
-                self.name, self.db_role
-            ));
+            return Err(ActorError::WrongRole {
+                actor: self.name.clone(),
+                role: self.db_role.clone(),
+                user: user.to_owned(),
+            });
         }
         if superuser {
-            return Err(format!(
-                "actor `{}` runs as `{user}`, a superuser: row level security does not apply, so no cell can be trusted",
-                self.name
-            ));
+            return Err(ActorError::Superuser {
+                actor: self.name.clone(),
+                user: user.to_owned(),
+            });
         }
         if bypassrls && !self.may_bypass_rls() {
-            return Err(format!(
-                "actor `{}` runs as `{user}`, which has BYPASSRLS: only service_role may",
-                self.name
-            ));
+            return Err(ActorError::BypassRls {
+                actor: self.name.clone(),
+                user: user.to_owned(),
+            });
         }
         Ok(())
     }
@@ -517,16 +570,18 @@ pub struct Actors {
 
 impl Actors {
     /// Resolves every spec; the error names the actor.
-    pub fn resolve(specs: &BTreeMap<String, ActorSpec>) -> Result<Actors, String> {
+    pub fn resolve(specs: &BTreeMap<String, ActorSpec>) -> Result<Actors, ActorError> {
         let mut by_name = BTreeMap::new();
         let mut emails: BTreeMap<String, String> = BTreeMap::new();
         for (name, spec) in specs {
             let actor = Actor::resolve(name, spec)?;
             if let Some(email) = actor.email.as_ref().filter(|e| !e.is_empty()) {
                 if let Some(other) = emails.insert(email.to_lowercase(), name.clone()) {
-                    return Err(format!(
-                        "actors `{other}` and `{name}` have the same email {email}"
-                    ));
+                    return Err(ActorError::SameEmail {
+                        first: other,
+                        second: name.clone(),
+                        email: email.clone(),
+                    });
                 }
             }
             by_name.insert(name.clone(), actor);
@@ -579,7 +634,7 @@ impl Actors {
     /// Replaces `{{actor.field}}` (`id`, `email`, `phone`, `role`, `name`) in `text`; other
     /// `{{…}}` placeholders (a property's pools) are left alone. The error names the
     /// placeholder.
-    pub fn render(&self, text: &str) -> Result<String, String> {
+    pub fn render(&self, text: &str) -> Result<String, ActorError> {
         static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
         let pattern = PATTERN.get_or_init(|| {
             regex::Regex::new(r"\{\{\s*([A-Za-z_][\w-]*)\.([A-Za-z_]\w*)\s*\}\}").unwrap()
@@ -589,19 +644,17 @@ impl Actors {
             let (name, field) = (&caps[1], &caps[2]);
             match self.get(name) {
                 None => {
-                    error.get_or_insert_with(|| {
-                        format!(
-                            "`{{{{{name}.{field}}}}}` names no actor (actors: {})",
-                            self.names().collect::<Vec<_>>().join(", ")
-                        )
+                    error.get_or_insert_with(|| ActorError::NoSuchActor {
+                        actor: name.to_owned(),
+                        field: field.to_owned(),
+                        known: self.names().map(str::to_owned).collect(),
                     });
                     String::new()
                 }
                 Some(actor) => actor.field(field).unwrap_or_else(|| {
-                    error.get_or_insert_with(|| {
-                        format!(
-                            "`{{{{{name}.{field}}}}}`: actor `{name}` has no {field} (fields: id, email, phone, role, name; email and phone only for users)"
-                        )
+                    error.get_or_insert_with(|| ActorError::NoSuchField {
+                        actor: name.to_owned(),
+                        field: field.to_owned(),
                     });
                     String::new()
                 }),
@@ -662,7 +715,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("usr"), "{err}");
-        let err = Actors::resolve(&parse("a: authenticated\n")).unwrap_err();
+        let err = Actors::resolve(&parse("a: authenticated\n"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("user:"), "{err}");
     }
 
@@ -679,7 +734,7 @@ mod tests {
                 deterministic_id("alice")
             )
         );
-        let err = actors.render("{{bob.id}}").unwrap_err();
+        let err = actors.render("{{bob.id}}").unwrap_err().to_string();
         assert!(err.contains("bob") && err.contains("alice"), "{err}");
     }
 
@@ -738,7 +793,7 @@ mod tests {
             ("a: { existing: a@x.io, user: a@x.io }\n", "not both"),
             ("a: { user: { id: nope } }\n", "not a uuid"),
         ] {
-            let err = Actors::resolve(&parse(bad)).unwrap_err();
+            let err = Actors::resolve(&parse(bad)).unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");
         }
         let err = serde_saphyr::from_str::<BTreeMap<String, ActorSpec>>(

@@ -4,15 +4,18 @@ use std::path::PathBuf;
 
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Subcommand};
 
+mod sink;
+
 use crate::backend::{BackendKind, BackendOptions, DEFAULT_IMAGE};
-use crate::error::exit;
-use crate::events::Reporter;
 use crate::project::Project;
+use crate::report::events::Reporter;
 use crate::report::human::{ColorWhen, Human};
-use crate::report::{github, json, junit, Report};
-use crate::run::{run_keeping, RunOptions};
+use crate::report::{Report, RunError, Verdict};
+use crate::run::run_keeping;
+use crate::stage::RunOptions;
 use crate::stage::StageOptions;
 use crate::stage_id::StageId;
+pub use sink::{Outcome, Ran};
 
 /// The parsed command line. Its commands and flags are the fixed ones below plus what each
 /// registered stage adds ([`crate::stage::StageCli`]): its flags on every command that runs
@@ -234,7 +237,7 @@ pub async fn main(cli: Cli) -> i32 {
             }
         }
     }
-    match cli.command {
+    let outcome = match cli.command {
         Command::Run(args) => {
             let only = args.only.clone();
             run_command(args, only).await
@@ -244,20 +247,25 @@ pub async fn main(cli: Cli) -> i32 {
             let instead = crate::stage::commands()
                 .find(|(stage, _)| *stage == id)
                 .and_then(|(_, command)| command.instead);
-            if let Some(code) = instead.and_then(|instead| instead(&args.dir, &args.stages)) {
-                return code;
+            match instead.and_then(|instead| instead(&args.dir, &args.stages)) {
+                Some(Ok(answer)) => Outcome::Answered {
+                    text: answer.text,
+                    verdict: answer.verdict,
+                },
+                Some(Err(error)) => Outcome::Stopped(RunError::from_error(&error)),
+                None => run_command(args, Some(vec![id])).await,
             }
-            run_command(args, Some(vec![id])).await
         }
-        Command::Drift(args) => crate::snapshot::drift_command(&args.dir, &args.against).await,
+        Command::Drift(args) => drift_command(&args.dir, &args.against).await,
         Command::Gate(args) => gate_command(args).await,
         Command::Init(args) => init_command(args).await,
-    }
+    };
+    sink::finish(outcome).await
 }
 
 /// `db-ci init`: writes what init derives (or nothing, when it fails), then runs every stage
 /// with it, as `db-ci run` with the same flags would, and exits as that run does.
-async fn init_command(args: InitArgs) -> i32 {
+async fn init_command(args: InitArgs) -> Outcome {
     let options = run_options(&args.run, None);
     let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
@@ -270,7 +278,7 @@ async fn init_command(args: InitArgs) -> i32 {
     .await
     {
         Ok(writes) => writes,
-        Err(code) => return code,
+        Err(failed) => return sink::init_failed(failed),
     };
     let written: Vec<String> = writes
         .written()
@@ -280,15 +288,15 @@ async fn init_command(args: InitArgs) -> i32 {
     // Its own recordings are reported unreviewed, not failed: the next run (CI) fails on them.
     let mut run = args.run;
     crate::init::checking_what_it_recorded(&mut run.stages);
-    let code = run_command(run, None).await;
-    if code != exit::PASS {
-        eprintln!(
-            "error: run with what init wrote ({}): it fails (see above); the files are kept, \
+    let mut outcome = run_command(run, None).await;
+    if let Outcome::Ran(ran) = &mut outcome {
+        ran.if_failed = Some(format!(
+            "run with what init wrote ({}): it fails (see above); the files are kept, \
              since db-ci.yaml is where a finding is fixed or accepted",
             written.join(", ")
-        );
+        ));
     }
-    code
+    outcome
 }
 
 /// The options of a run from its flags.
@@ -317,95 +325,52 @@ fn run_options(args: &RunArgs, only: Option<Vec<StageId>>) -> RunOptions {
 }
 
 /// A run from its flags.
-async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> i32 {
+async fn run_command(args: RunArgs, only: Option<Vec<StageId>>) -> Outcome {
     let project = match Project::find(&args.dir) {
         Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {}", crate::redact::scrub(&error.render()));
-            let kind = if error.exit_code() == exit::INPUT {
-                "input"
-            } else {
-                "environment"
-            };
-            let message = error.to_string();
-            github_output(
-                || github::error_annotation(kind, &message, &github::Paths::from_env(), None),
-                || github::error_summary(kind, &message),
-            );
-            return error.exit_code();
-        }
+        Err(error) => return Outcome::Stopped(RunError::from_error(&error)),
     };
     let options = run_options(&args, only);
     let mut human = Human::stdout_with(args.color);
     human.verbose = args.verbose;
     let (report, replayed): (Report, _) =
         run_keeping(&project, &options, &mut human as &mut dyn Reporter).await;
-    if let Some(error) = &report.error {
-        let message = crate::report::escape_controls(&error.message);
-        eprintln!("error: {}", crate::redact::scrub(&message));
-    }
-    let mut code = report.exit_code();
-    if let Some(path) = &args.json {
-        if let Err(e) = json::write(&report, path) {
-            eprintln!("error: write the JSON report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    if let Some(path) = &args.junit {
-        if let Err(e) = junit::write(&report, path) {
-            eprintln!("error: write the JUnit report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    github_output(
-        || github::annotations(&report, &github::Paths::from_env()),
-        || github::summary(&report),
-    );
-    for line in crate::init::unconfirmed_exemptions(&project) {
-        println!("{line}");
-    }
-    if let Some(hint) = crate::init::next_step_hint(&project) {
-        println!("{hint}");
-    }
-    if let Some(replayed) = replayed {
-        if args.keep {
-            crate::keep::hold_verdict(code);
-            replayed.keep().await;
-        } else {
-            replayed.server.shutdown().await;
-        }
-    }
-    code
+    let mut after = crate::init::unconfirmed_exemptions(&project);
+    after.extend(crate::init::next_step_hint(&project));
+    Outcome::Ran(Box::new(Ran {
+        report,
+        json: args.json,
+        junit: args.junit,
+        after,
+        if_failed: None,
+        replayed,
+        keep: args.keep,
+    }))
 }
 
-/// On GitHub Actions: prints the annotations and appends the job summary.
-fn github_output(annotations: impl FnOnce() -> String, summary: impl FnOnce() -> String) {
-    if std::env::var_os("GITHUB_ACTIONS").is_none_or(|v| v != "true") {
-        return;
-    }
-    print!("{}", crate::redact::scrub(&annotations()));
-    if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY") {
-        let appended = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut file| {
-                let summary = crate::redact::scrub(&summary()).into_owned();
-                std::io::Write::write_all(&mut file, summary.as_bytes())
-            });
-        if let Err(e) = appended {
-            eprintln!("error: write the job summary: {e}");
-        }
+/// `db-ci drift`: the live database against the committed snapshot.
+async fn drift_command(dir: &std::path::Path, against: &str) -> Outcome {
+    use crate::snapshot::drift::{check, Drift};
+    let shown = crate::backend::url::redact_url(against);
+    match check(dir, against).await {
+        Ok(Drift::None) => Outcome::Answered {
+            text: format!("no drift: {shown} matches the committed snapshot"),
+            verdict: Verdict::Pass,
+        },
+        Ok(Drift::Found(diff)) => Outcome::Answered {
+            text: format!(
+                "drift: {shown} differs from the committed snapshot (- committed, + live):\n{diff}"
+            ),
+            verdict: Verdict::Fail,
+        },
+        Err(error) => Outcome::Stopped(RunError::from_error(&error)),
     }
 }
 
-async fn gate_command(args: GateArgs) -> i32 {
+async fn gate_command(args: GateArgs) -> Outcome {
     let project = match Project::find(&args.run.dir) {
         Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            return error.exit_code();
-        }
+        Err(error) => return Outcome::Stopped(RunError::from_error(&error)),
     };
     let options = crate::gate::GateOptions {
         backend: BackendOptions {
@@ -423,27 +388,15 @@ async fn gate_command(args: GateArgs) -> i32 {
     let mut human = Human::stdout_with(args.run.color);
     human.verbose = args.run.verbose;
     let report = crate::gate::gate(&project, &options, &mut human as &mut dyn Reporter).await;
-    if let Some(error) = &report.error {
-        eprintln!("error: {}", crate::report::escape_controls(&error.message));
-    }
-    let mut code = report.exit_code();
-    if let Some(path) = &args.run.json {
-        if let Err(e) = json::write(&report, path) {
-            eprintln!("error: write the JSON report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    if let Some(path) = &args.run.junit {
-        if let Err(e) = junit::write(&report, path) {
-            eprintln!("error: write the JUnit report {}: {e}", path.display());
-            code = code.max(exit::ENVIRONMENT);
-        }
-    }
-    github_output(
-        || github::annotations(&report, &github::Paths::from_env()),
-        || github::summary(&report),
-    );
-    code
+    Outcome::Ran(Box::new(Ran {
+        report,
+        json: args.run.json,
+        junit: args.run.junit,
+        after: Vec::new(),
+        if_failed: None,
+        replayed: None,
+        keep: false,
+    }))
 }
 
 #[cfg(test)]

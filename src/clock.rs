@@ -16,7 +16,8 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio_postgres::Client;
 
-use crate::sql::{db_error_text, quote_ident};
+use crate::sql::error::QueryFailed;
+use crate::sql::quote_ident;
 
 mod unfrozen;
 
@@ -25,23 +26,28 @@ pub use unfrozen::{Unreached, COUNTERS_SETTING};
 /// The setting a cell sets to freeze the clock.
 pub const SETTING: &str = "db_ci.now";
 
+/// Text that is no instant.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "`{0}` is not an instant: write it as RFC 3339, e.g. 2025-01-01T00:00:00Z (or a date, 2025-01-01)"
+)]
+pub struct NotAnInstant(pub String);
+
 /// An instant written `2025-01-01T00:00:00Z` (RFC 3339; a date alone means its midnight UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Frozen(OffsetDateTime);
 
 impl Frozen {
-    pub fn parse(text: &str) -> Result<Frozen, String> {
+    pub fn parse(text: &str) -> Result<Frozen, NotAnInstant> {
         let text = text.trim();
         let full = if text.len() == 10 {
             format!("{text}T00:00:00Z")
         } else {
             text.to_owned()
         };
-        OffsetDateTime::parse(&full, &Rfc3339).map(Frozen).map_err(|_| {
-            format!(
-                "`{text}` is not an instant: write it as RFC 3339, e.g. 2025-01-01T00:00:00Z (or a date, 2025-01-01)"
-            )
-        })
+        OffsetDateTime::parse(&full, &Rfc3339)
+            .map(Frozen)
+            .map_err(|_| NotAnInstant(text.to_owned()))
     }
 
     /// Seconds since the epoch: the JWT's `iat`.
@@ -137,7 +143,7 @@ pub enum Scope {
 }
 
 /// Makes the installed clock read `now` on `client` for `scope`.
-pub async fn freeze(client: &Client, now: Frozen, scope: Scope) -> Result<(), String> {
+pub async fn freeze(client: &Client, now: Frozen, scope: Scope) -> Result<(), QueryFailed> {
     client
         .execute(
             "select pg_catalog.set_config($1, $2, $3)",
@@ -145,15 +151,14 @@ pub async fn freeze(client: &Client, now: Frozen, scope: Scope) -> Result<(), St
         )
         .await
         .map(drop)
-        .map_err(|e| db_error_text(&e))
+        .map_err(QueryFailed::to("freeze the clock"))
 }
 
 /// Installs `db_ci_clock.now()` and points the project's functions, policies, views,
 /// column defaults and CHECK constraints at it. Run as admin on a policy-test clone only.
 /// Returns the readers it could not freeze (see [`unfrozen`]); the error names the object
 /// that could not be rewritten.
-pub async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
-    let failed = |what: &str, e: tokio_postgres::Error| format!("{what}: {}", db_error_text(&e));
+pub async fn install(client: &Client) -> Result<Vec<Unreached>, QueryFailed> {
     client
         .batch_execute(&format!(
             "create schema if not exists db_ci_clock;
@@ -177,7 +182,7 @@ pub async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
              grant execute on all functions in schema db_ci_clock to public;"
         ))
         .await
-        .map_err(|e| failed("install the frozen clock", e))?;
+        .map_err(QueryFailed::to("install the frozen clock"))?;
 
     rewrite_objects(client, CANDIDATE, &mut |_, _, text| rewrite(text)).await?;
     unfrozen::install(client).await
@@ -205,14 +210,13 @@ pub(crate) async fn rewrite_objects(
     client: &Client,
     pattern: &str,
     edit: &mut dyn FnMut(ObjectKind, &str, &str) -> String,
-) -> Result<(), String> {
-    let failed = |what: &str, e: tokio_postgres::Error| format!("{what}: {}", db_error_text(&e));
+) -> Result<(), QueryFailed> {
     let not_member = crate::sql::catalog::not_extension_member("pg_proc", "p.oid");
     // SQL-standard bodies (`begin atomic`, PostgreSQL 14+) keep no source text to search.
     let version: i32 = client
         .query_one("select current_setting('server_version_num')::int", &[])
         .await
-        .map_err(|e| failed("read the server version", e))?
+        .map_err(QueryFailed::to("read the server version"))?
         .get(0);
     let body = if version >= 140_000 {
         "(p.prosrc ~* $1 or coalesce(pg_get_function_sqlbody(p.oid), '') ~* $1)"
@@ -231,13 +235,15 @@ pub(crate) async fn rewrite_objects(
             &[&pattern],
         )
         .await
-        .map_err(|e| failed("read the functions that read the clock", e))?;
+        .map_err(QueryFailed::to("read the functions that read the clock"))?;
     for row in functions {
         let (name, definition): (String, String) = (row.get(0), row.get(1));
         client
             .batch_execute(&edit(ObjectKind::Function, &name, &definition))
             .await
-            .map_err(|e| failed(&format!("freeze the clock in function {name}"), e))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in function {name}"
+            )))?;
     }
 
     let policies = client
@@ -247,7 +253,7 @@ pub(crate) async fn rewrite_objects(
             &[&pattern],
         )
         .await
-        .map_err(|e| failed("read the policies that read the clock", e))?;
+        .map_err(QueryFailed::to("read the policies that read the clock"))?;
     for row in policies {
         let (schema, table, name): (String, String, String) = (row.get(0), row.get(1), row.get(2));
         let (using, check): (Option<String>, Option<String>) = (row.get(3), row.get(4));
@@ -273,7 +279,9 @@ pub(crate) async fn rewrite_objects(
         client
             .batch_execute(&sql)
             .await
-            .map_err(|e| failed(&format!("freeze the clock in policy {object}"), e))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in policy {object}"
+            )))?;
     }
 
     let defaults = client
@@ -290,7 +298,7 @@ pub(crate) async fn rewrite_objects(
             &[&pattern],
         )
         .await
-        .map_err(|e| failed("read the column defaults that read the clock", e))?;
+        .map_err(QueryFailed::to("read the column defaults that read the clock"))?;
     for row in defaults {
         let (schema, table, column, default): (String, String, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -304,7 +312,9 @@ pub(crate) async fn rewrite_objects(
                 edit(ObjectKind::Default, &object, &default)
             ))
             .await
-            .map_err(|e| failed(&format!("freeze the clock in the default of {object}"), e))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in the default of {object}"
+            )))?;
     }
 
     // CHECK constraints of tables: re-added reading the frozen clock, NOT VALID so rows
@@ -321,7 +331,7 @@ pub(crate) async fn rewrite_objects(
             &[&pattern],
         )
         .await
-        .map_err(|e| failed("read the check constraints that read the clock", e))?;
+        .map_err(QueryFailed::to("read the check constraints that read the clock"))?;
     for row in checks {
         let (schema, table, name, definition): (String, String, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -342,7 +352,7 @@ pub(crate) async fn rewrite_objects(
                 constraint = quote_ident(&name),
             ))
             .await
-            .map_err(|e| failed(&format!("freeze the clock in check constraint {object}"), e))?;
+            .map_err(QueryFailed::to(format!("freeze the clock in check constraint {object}")))?;
     }
 
     let views = client
@@ -356,7 +366,7 @@ pub(crate) async fn rewrite_objects(
             &[&pattern],
         )
         .await
-        .map_err(|e| failed("read the views that read the clock", e))?;
+        .map_err(QueryFailed::to("read the views that read the clock"))?;
     for row in views {
         let (schema, name, definition, options): (String, String, String, String) =
             (row.get(0), row.get(1), row.get(2), row.get(3));
@@ -373,7 +383,9 @@ pub(crate) async fn rewrite_objects(
                 edit(ObjectKind::View, &object, definition.trim_end_matches(';'))
             ))
             .await
-            .map_err(|e| failed(&format!("freeze the clock in view {object}"), e))?;
+            .map_err(QueryFailed::to(format!(
+                "freeze the clock in view {object}"
+            )))?;
     }
     Ok(())
 }
@@ -438,7 +450,7 @@ mod tests {
             Frozen::parse("2025-01-01T01:00:00+01:00").unwrap().epoch(),
             1_735_689_600
         );
-        let error = Frozen::parse("next tuesday").unwrap_err();
+        let error = Frozen::parse("next tuesday").unwrap_err().to_string();
         assert!(error.contains("RFC 3339"), "{error}");
     }
 

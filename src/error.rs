@@ -1,6 +1,6 @@
 //! Errors that stop a run before any check could give a verdict, and their exit codes.
 
-use std::path::PathBuf;
+use crate::diag::Diagnostic;
 
 /// Exit codes, as documented in docs/contract.md.
 pub mod exit {
@@ -15,27 +15,31 @@ pub mod exit {
 }
 
 /// An error that ends a run without a verdict. Messages are lowercase fragments that read
-/// after "failed to" or stand alone; user-facing ones name the user's file.
-#[derive(Debug, thiserror::Error)]
+/// after "failed to" or stand alone; an input error carries its position as data.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
-    /// The project as given cannot be read: exit 2.
+    /// The project as given cannot be read: exit 2, at the file and position to fix.
     #[error("{0}")]
-    Input(String),
+    Input(Box<Diagnostic>),
     /// No backend could give us a server: exit 3.
     #[error("{0}")]
     Environment(String),
-    /// A YAML file failed to parse; rendered with its source span.
-    #[error("{message}")]
-    Yaml {
-        message: String,
-        path: PathBuf,
-        rendered: String,
-    },
 }
 
 impl Error {
+    /// An input error with no position (a flag, a rule over the whole project).
     pub fn input(message: impl Into<String>) -> Self {
-        Error::Input(message.into())
+        Error::Input(Box::new(Diagnostic::message(message)))
+    }
+
+    /// An input error at `line` (and `column`) of `file`.
+    pub fn at(
+        file: impl Into<String>,
+        line: usize,
+        column: Option<usize>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::Input(Box::new(Diagnostic::at(file, line, column, message)))
     }
 
     pub fn environment(message: impl Into<String>) -> Self {
@@ -44,17 +48,23 @@ impl Error {
 
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Input(_) | Error::Yaml { .. } => exit::INPUT,
+            Error::Input(_) => exit::INPUT,
             Error::Environment(_) => exit::ENVIRONMENT,
         }
     }
 
-    /// The text printed to stderr for this error.
-    pub fn render(&self) -> String {
+    /// The error as a diagnostic: an input error's own, an environment error's message.
+    pub fn diagnostic(&self) -> Diagnostic {
         match self {
-            Error::Yaml { rendered, .. } => rendered.clone(),
-            other => other.to_string(),
+            Error::Input(diagnostic) => (**diagnostic).clone(),
+            Error::Environment(message) => Diagnostic::message(message.clone()),
         }
+    }
+}
+
+impl From<Diagnostic> for Error {
+    fn from(diagnostic: Diagnostic) -> Self {
+        Error::Input(Box::new(diagnostic))
     }
 }
 

@@ -109,7 +109,7 @@ impl Target {
         } else {
             crate::redact::mask_key_values(url)
         };
-        let expanded = crate::pgservice::expand(url, &env).map_err(Error::input)?;
+        let expanded = crate::pgservice::expand(url, &env).map_err(Error::from)?;
         let (rest, ssl) = take_ssl_options(&expanded);
         let mut config = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| Error::input(format!("parse {flag} {shown}: {e}")))?;
@@ -507,11 +507,8 @@ impl ReadOnly {
     pub async fn bounded_query(
         &self,
         sql: &str,
-    ) -> std::result::Result<Option<Vec<tokio_postgres::Row>>, String> {
-        self.client
-            .batch_execute("savepoint db_ci_bounded")
-            .await
-            .map_err(|e| db_error_text(&e))?;
+    ) -> std::result::Result<Option<Vec<tokio_postgres::Row>>, crate::sql::error::DbError> {
+        self.client.batch_execute("savepoint db_ci_bounded").await?;
         let result = self.client.query(sql, &[]).await;
         let _ = self
             .client
@@ -522,7 +519,7 @@ impl ReadOnly {
             Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) => {
                 Ok(None)
             }
-            Err(e) => Err(db_error_text(&e)),
+            Err(e) => Err(e.into()),
         }
     }
 

@@ -6,14 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::diag::Diagnostic;
+
 /// Where libpq looks for the system-wide service file when `PGSYSCONFDIR` is unset, as
 /// Debian and Ubuntu build it (`pg_config --sysconfdir`).
 pub const DEFAULT_SYSCONFDIR: &str = "/etc/postgresql-common";
 
 /// `conninfo` (a URL or a key=value string) with its service's settings added where it sets
 /// none, and `service` removed, so tokio-postgres can read it. Unchanged when no service is
-/// named there or in `PGSERVICE`. `Err` is a message that reads after "failed to".
-pub fn expand(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+/// named there or in `PGSERVICE`. `Err` is the problem, at its line of the service file when it
+/// has one.
+pub fn expand(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
     let env_nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
     if conninfo.contains("://") {
         expand_url(conninfo, &env_nonempty)
@@ -25,7 +28,7 @@ pub fn expand(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
 fn expand_key_values(
     conninfo: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, String> {
+) -> Result<String, Diagnostic> {
     // A string libpq would refuse is left to tokio-postgres to refuse with its own message.
     let Some(settings) = crate::redact::key_values(conninfo) else {
         return Ok(conninfo.to_owned());
@@ -46,7 +49,7 @@ fn expand_key_values(
     Ok(crate::redact::join_key_values(&kept))
 }
 
-fn expand_url(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, String> {
+fn expand_url(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -137,7 +140,7 @@ fn url_parts_present(base: &str) -> Vec<String> {
 pub fn lookup(
     service: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, String)>, String> {
+) -> Result<Vec<(String, String)>, Diagnostic> {
     let user_file = env("PGSERVICEFILE")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|home| Path::new(&home).join(".pg_service.conf")));
@@ -150,8 +153,12 @@ pub fn lookup(
         if std::fs::metadata(&file).is_err() {
             continue;
         }
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("read the service file {}: {e}", file.display()))?;
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            Diagnostic::in_file(
+                file.display().to_string(),
+                format!("read the service file {}: {e}", file.display()),
+            )
+        })?;
         if let Some(settings) = section(&text, service, &file)? {
             for (key, value) in &settings {
                 if key == "password" {
@@ -161,10 +168,10 @@ pub fn lookup(
             return Ok(settings);
         }
     }
-    Err(format!(
+    Err(Diagnostic::message(format!(
         "find the definition of service \"{service}\" (looked in {})",
         looked.join(", ")
-    ))
+    )))
 }
 
 /// The `key=value` lines of `[service]` in a service file's `text`, or `None` when it has no
@@ -174,7 +181,7 @@ pub fn section(
     text: &str,
     service: &str,
     file: &Path,
-) -> Result<Option<Vec<(String, String)>>, String> {
+) -> Result<Option<Vec<(String, String)>>, Diagnostic> {
     let mut found: Option<Vec<(String, String)>> = None;
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -193,15 +200,20 @@ pub fn section(
         let Some(settings) = found.as_mut() else {
             continue;
         };
-        let at = format!("{}:{}", file.display(), number + 1);
+        let at = |message: &str| {
+            Diagnostic::at(
+                file.display().to_string(),
+                number + 1,
+                None,
+                format!("read the service file: {message}"),
+            )
+        };
         let Some((key, value)) = line.split_once('=') else {
-            return Err(format!("read the service file at {at}: a line with no `=`"));
+            return Err(at("a line with no `=`"));
         };
         let key = key.trim();
         if key == "service" {
-            return Err(format!(
-                "read the service file at {at}: a service inside a service is not supported"
-            ));
+            return Err(at("a service inside a service is not supported"));
         }
         if !settings.iter().any(|(k, _)| k == key) {
             settings.push((key.to_owned(), value.trim_start().to_owned()));
@@ -278,7 +290,7 @@ mod tests {
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
         assert_eq!(expand("service=shared", &env).unwrap(), "port=2");
         assert_eq!(expand("service=mine", &env).unwrap(), "port=1");
-        let missing = expand("service=none", &env).unwrap_err();
+        let missing = expand("service=none", &env).unwrap_err().headline();
         assert!(missing.contains("service \"none\""), "{missing}");
         assert!(missing.contains(&user), "{missing}");
     }
@@ -287,13 +299,14 @@ mod tests {
     fn a_bad_line_is_an_error_at_its_line_without_its_text() {
         let (_dir, user, sys) = files("[s]\nhost=x\nSecretWithoutEquals\n", "");
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
-        let error = expand("service=s", &env).unwrap_err();
+        let error = expand("service=s", &env).unwrap_err().headline();
         assert!(error.contains(&format!("{user}:3")), "{error}");
         assert!(!error.contains("SecretWithoutEquals"), "{error}");
         let (_dir, user, sys) = files("[s]\nservice=t\n", "");
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
         assert!(expand("service=s", &env)
             .unwrap_err()
+            .headline()
             .contains("service inside"));
     }
 }

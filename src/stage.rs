@@ -11,9 +11,9 @@ use futures_util::future::LocalBoxFuture;
 use crate::backend::BackendOptions;
 use crate::backend::Server;
 use crate::error::Result;
-use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::Project;
+use crate::report::events::Reporter;
 use crate::report::StageReport;
 use crate::stage_id::StageId;
 
@@ -99,8 +99,19 @@ pub struct StageCommand {
     /// Flags only this command takes (`rls --record`).
     pub args: fn(clap::Command) -> clap::Command,
     /// What the command does instead of a run when its flags ask for something else (`rls
-    /// --accept` applies recordings): its exit code, or `None` to run.
-    pub instead: Option<fn(&std::path::Path, &StageOptions) -> Option<i32>>,
+    /// --accept` applies recordings): its answer, or `None` to run. The CLI prints it.
+    pub instead: Option<Instead>,
+}
+
+/// A stage command's alternative to a run: given the project directory and the options, its
+/// answer, or `None` to run.
+pub type Instead = fn(&std::path::Path, &StageOptions) -> Option<Result<Answer>>;
+
+/// What a stage's command answers instead of a run: text for the console, and its verdict.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub text: String,
+    pub verdict: crate::report::Verdict,
 }
 
 impl StageCommand {

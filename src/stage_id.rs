@@ -67,18 +67,28 @@ impl StageId {
         self.into()
     }
 
-    /// The stage called `name`, or an error fragment listing the names there are.
-    pub fn parse(name: &str) -> Result<StageId, String> {
+    /// The stage called `name`, or why there is none (naming the stages there are).
+    pub fn parse(name: &str) -> Result<StageId, UnknownStage> {
         Self::VARIANTS
             .iter()
             .copied()
             .find(|stage| stage.as_str() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Self::VARIANTS.iter().map(|s| s.as_str()).collect();
-                format!("know stage `{name}` (stages: {})", known.join(", "))
-            })
+            .ok_or_else(|| UnknownStage(name.to_owned()))
     }
 }
+
+/// A name no stage has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownStage(pub String);
+
+impl fmt::Display for UnknownStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let known: Vec<&str> = StageId::VARIANTS.iter().map(|s| s.as_str()).collect();
+        write!(f, "know stage `{}` (stages: {})", self.0, known.join(", "))
+    }
+}
+
+impl std::error::Error for UnknownStage {}
 
 impl fmt::Display for StageId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,9 +98,9 @@ impl fmt::Display for StageId {
 }
 
 impl std::str::FromStr for StageId {
-    type Err = String;
+    type Err = UnknownStage;
 
-    fn from_str(name: &str) -> Result<StageId, String> {
+    fn from_str(name: &str) -> Result<StageId, UnknownStage> {
         StageId::parse(name)
     }
 }
@@ -119,7 +129,7 @@ mod tests {
 
     #[test]
     fn a_misspelt_stage_is_refused_with_the_names_there_are() {
-        let error = StageId::parse("rsl").unwrap_err();
+        let error = StageId::parse("rsl").unwrap_err().to_string();
         assert!(error.contains("`rsl`"), "{error}");
         assert!(error.contains("rls"), "{error}");
     }

@@ -27,12 +27,13 @@ use std::path::{Path, PathBuf};
 
 use crate::backend::{BackendKind, BackendOptions};
 use crate::error::{Error, Result};
-use crate::events::Silent;
 use crate::project::Project;
+use crate::report::events::Silent;
 use crate::report::human::report_failures_text;
 pub use crate::report::level::FailOn;
 use crate::report::{Report, StageVerdict, Verdict};
-use crate::run::{run_keeping, Replayed, RunOptions};
+use crate::run::{run_keeping, Replayed};
+use crate::stage::RunOptions;
 pub use crate::stage_id::StageId;
 pub use shared::{Shared, TestDb};
 
@@ -247,7 +248,7 @@ impl Checked {
                 self.report
                     .error
                     .as_ref()
-                    .map_or("no error recorded", |e| e.message.as_str())
+                    .map_or("no error recorded".to_owned(), |e| e.message())
             ))
         })
     }

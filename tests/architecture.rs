@@ -1,5 +1,7 @@
-//! The module layers `src/lib.rs` documents, held: every top-level module has a layer, and no
-//! module's code (its tests aside) names a module on its own layer or above.
+//! The module layers `src/lib.rs` documents, held: every top-level module has a layer, no
+//! module's code (its tests aside) names a module on its own layer or above, and no code names
+//! a `crate::` path the layers do not list (a re-export at the crate root would be a second
+//! name for a module, beside the layers).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,10 +68,25 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// `text` up to its inline test module (`#[cfg(test)]` then `mod tests {`); a test-only
+/// declaration before it (`#[cfg(test)] mod test_support;`) does not end the code.
+fn code_of(text: &str) -> &str {
+    let mut at = 0;
+    while let Some(found) = text[at..].find("#[cfg(test)]") {
+        let start = at + found;
+        let after = text[start + "#[cfg(test)]".len()..].trim_start();
+        if after.starts_with("mod ") && after.lines().next().is_some_and(|l| l.ends_with('{')) {
+            return &text[..start];
+        }
+        at = start + 1;
+    }
+    text
+}
+
 /// The top-level modules `crate::…` paths in `text` name, outside comments and the test
 /// module at the end of the file.
 fn named_modules(text: &str) -> Vec<String> {
-    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    let code = code_of(text);
     let mut names = Vec::new();
     for line in code.lines() {
         let line = line.split("//").next().unwrap_or("");
@@ -124,7 +141,11 @@ fn no_module_names_a_module_on_its_layer_or_above() {
                     "src/{} names `{name}` (layer {other}), not below `{top}` (layer {own})",
                     rel.display()
                 )),
-                _ => {}
+                Some(_) => {}
+                None => problems.push(format!(
+                    "src/{} names `crate::{name}`, which is no module of src/lib.rs's layers",
+                    rel.display()
+                )),
             }
         }
     }
@@ -147,6 +168,72 @@ fn the_layer_list_is_read_as_written() {
     assert_eq!(layers, expected);
 }
 
+/// The `pub use` lines that give an item of another module a second name: `pub use crate::…`
+/// or `pub use super::…` anywhere in src (a module's facade over its own submodules is
+/// `pub use self::…` or a bare submodule path), and in src/lib.rs a crate-root re-export of a
+/// module of the layers. `src/testing.rs`, the library's test API, may re-export the types
+/// its methods take.
+fn second_names(rel: &str, text: &str, layers: &BTreeMap<String, usize>) -> Vec<String> {
+    let code = code_of(text);
+    let mut found = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        let Some(path) = line
+            .strip_prefix("pub use ")
+            .or_else(|| line.strip_prefix("pub(crate) use "))
+            .or_else(|| line.strip_prefix("pub(super) use "))
+        else {
+            continue;
+        };
+        let first = path.split("::").next().unwrap_or("");
+        let alias = match rel {
+            "testing.rs" => false,
+            "lib.rs" => layers.contains_key(first),
+            _ => first == "crate" || first == "super",
+        };
+        if alias {
+            found.push(format!("src/{rel}: `{}`", line.trim_end()));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_item_has_a_second_name() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let layers = layers(&std::fs::read_to_string(root.join("lib.rs")).unwrap());
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let text = std::fs::read_to_string(file).unwrap();
+        problems.extend(second_names(&rel, &text, &layers));
+    }
+    assert!(
+        problems.is_empty(),
+        "a re-export gives an item a second name; use its own path instead:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn second_names_are_told_from_facades() {
+    let layers: BTreeMap<String, usize> = [("report".to_owned(), 0)].into_iter().collect();
+    let text = "pub use crate::report::Observed;\npub use super::spec::split_target;\n\
+                pub(crate) use crate::files::write;\npub use self::config::RlsConfig;\n\
+                pub use expect::ExpectConfig;\n#[cfg(test)]\nmod test_support;\n\
+                pub use crate::a::B;\n#[cfg(test)]\nmod tests {\npub use crate::x::Y;\n";
+    assert_eq!(second_names("rls/mod.rs", text, &layers).len(), 4);
+    let lib = "pub use report::events;\npub use tokio_postgres;\n";
+    assert_eq!(second_names("lib.rs", lib, &layers).len(), 1);
+    assert!(second_names("testing.rs", "pub use crate::stage_id::StageId;\n", &layers).is_empty());
+}
+
 /// The spine (`stage`, `run`), the gate, the command line and the reporters name no stage
 /// after replay: a stage's flags, command, rehearsal and rendering come from its registration
 /// and its report's detail, so adding one touches none of them. Tests and comments aside.
@@ -157,7 +244,7 @@ fn the_spine_the_gate_the_cli_and_the_reporters_name_no_stage() {
     for folder in ["report", "run", "gate"] {
         rust_files(&src.join(folder), &mut files);
     }
-    let variants: Vec<String> = db_ci::StageId::after_replay()
+    let variants: Vec<String> = db_ci::stage_id::StageId::after_replay()
         .map(|id| {
             let name = id.as_str();
             format!("StageId::{}{}", name[..1].to_uppercase(), &name[1..])

@@ -8,7 +8,8 @@ mod common;
 use db_ci::backend::{BackendKind, BackendOptions, Host};
 use db_ci::idempotence::catalog::Fingerprint;
 use db_ci::project::Project;
-use db_ci::run::{run_keeping, RunOptions};
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_detects_a_hand_made_change_and_never_writes() {
@@ -33,7 +34,7 @@ async fn drift_detects_a_hand_made_change_and_never_writes() {
         only: Some(vec![]),
         ..Default::default()
     };
-    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::report::events::Silent).await;
     let replayed = replayed.expect("replayed");
     let client = replayed.server.connect(&replayed.database).await.unwrap();
     let yaml = db_ci::snapshot::catalog_yaml(&client, &project)

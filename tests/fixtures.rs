@@ -364,3 +364,69 @@ fn input_errors_are_found_before_any_backend_is_touched() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
+
+/// An input error reaches every report at its real position, as data: the JSON's `error`
+/// has `file`, `line` and `column`, the JUnit run case `file` and `line`, the GitHub
+/// annotation `file=`, `line=` and `col=`. A YAML error (a policy-test key the parser
+/// refuses) and a SQL one (a test file psql would run differently).
+#[test]
+fn input_errors_reach_every_report_at_their_position() {
+    let unreachable = "postgres://db-ci@127.0.0.1:1/postgres";
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (fixture, command, file, line, column) in [
+        (
+            "input-rls-unknown-key",
+            "run",
+            "policy-tests/notes.yaml",
+            14,
+            5,
+        ),
+        (
+            "input-pgtap-unsupported-meta-command",
+            "pgtap",
+            "supabase/tests/01-notes.sql",
+            3,
+            1,
+        ),
+    ] {
+        let dir = root.join("fixtures").join(fixture);
+        let out = tempfile::tempdir().unwrap();
+        let (json, junit) = (out.path().join("r.json"), out.path().join("r.xml"));
+        let args: Vec<String> = vec![
+            command.into(),
+            dir.display().to_string(),
+            "--database-url".into(),
+            unreachable.into(),
+            "--json".into(),
+            json.display().to_string(),
+            "--junit".into(),
+            junit.display().to_string(),
+        ];
+        let output = common::db_ci_with_env(
+            &args,
+            &[
+                ("CI", "true"),
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_WORKSPACE", root.to_str().unwrap()),
+            ],
+        );
+        assert_eq!(output.status.code(), Some(2), "{fixture}: {output:?}");
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let error = &report["error"];
+        assert_eq!(error["kind"], "input", "{fixture}: {error}");
+        assert_eq!(error["file"], file, "{fixture}: {error}");
+        assert_eq!(error["line"], line, "{fixture}: {error}");
+        assert_eq!(error["column"], column, "{fixture}: {error}");
+        let xml = std::fs::read_to_string(&junit).unwrap();
+        let at = format!(r#"file="fixtures/{fixture}/{file}" line="{line}""#);
+        assert!(xml.contains(&at), "{fixture}: {at} not in\n{xml}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let annotation =
+            format!("::error file=fixtures/{fixture}/{file},line={line},col={column},title=");
+        assert!(
+            stdout.contains(&annotation),
+            "{fixture}: {annotation} not in\n{stdout}"
+        );
+    }
+}

@@ -14,7 +14,8 @@ use db_ci::backend::{BackendKind, BackendOptions, Host};
 use db_ci::idempotence::catalog::Fingerprint;
 use db_ci::idempotence::data::DataFingerprint;
 use db_ci::project::Project;
-use db_ci::run::{run_keeping, RunOptions};
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
 
 const EARLIER: &[(&str, &str)] = &[
     (
@@ -147,7 +148,7 @@ async fn a_rehearsal_of_another_major_version_is_refused() {
         only: Some(vec![]),
         ..Default::default()
     };
-    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::report::events::Silent).await;
     let prod = replayed.expect("production replayed");
     std::fs::write(
         dir.path().join("migrations/0030_x.sql"),
@@ -187,7 +188,8 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
         ..Default::default()
     };
     let setup_started = std::time::Instant::now();
-    let (report, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    let (report, replayed) =
+        run_keeping(&project, &options, &mut db_ci::report::events::Silent).await;
     assert_eq!(report.exit_code(), 0, "{report:?}");
     let prod = replayed.expect("production replayed");
     let admin = prod.server.connect(&prod.database).await.unwrap();

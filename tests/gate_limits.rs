@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use db_ci::backend::{BackendKind, BackendOptions};
 use db_ci::project::Project;
-use db_ci::run::{run_keeping, RunOptions};
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_migration_cannot_outlast_the_limit_in_the_rehearsal() {
@@ -38,7 +39,7 @@ async fn a_pending_migration_cannot_outlast_the_limit_in_the_rehearsal() {
         only: Some(vec![]),
         ..Default::default()
     };
-    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::events::Silent).await;
+    let (_, replayed) = run_keeping(&project, &options, &mut db_ci::report::events::Silent).await;
     let prod = replayed.expect("production replayed");
     let url = prod.server.connection.url(&prod.database);
     for (name, sql) in [

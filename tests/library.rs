@@ -8,8 +8,7 @@ use std::path::PathBuf;
 
 use db_ci::backend::BackendKind;
 use db_ci::report::StageVerdict;
-use db_ci::testing::{Gate, Shared};
-use db_ci::StageId;
+use db_ci::testing::{Gate, Shared, StageId};
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -301,7 +300,7 @@ async fn fixtures_apply_to_the_copy_and_a_broken_one_is_named_at_its_line() {
         .await
     {
         Ok(_) => panic!("a broken fixture must fail"),
-        Err(e) => e.render(),
+        Err(e) => e.to_string(),
     };
     assert!(
         error.contains(&format!("{}:2:15:", broken.display())) && error.contains("greetngs"),

@@ -11,11 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use db_ci::backend::{BackendKind, BackendOptions, Host};
-use db_ci::events::Silent;
 use db_ci::project::Project;
+use db_ci::report::events::Silent;
 use db_ci::report::CaseVerdict;
-use db_ci::run::{run_keeping, RunOptions};
-use db_ci::StageId;
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
+use db_ci::stage_id::StageId;
 
 /// Per file: whether it failed, and per assertion number whether it failed.
 type Verdicts = BTreeMap<String, (bool, Vec<(usize, bool)>)>;

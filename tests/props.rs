@@ -3,13 +3,14 @@
 
 mod common;
 
-use db_ci::StageId;
 use std::path::Path;
 
 use db_ci::backend::{BackendKind, BackendOptions};
-use db_ci::events::Silent;
 use db_ci::project::Project;
-use db_ci::run::{run_keeping, RunOptions};
+use db_ci::report::events::Silent;
+use db_ci::run::run_keeping;
+use db_ci::stage::RunOptions;
+use db_ci::stage_id::StageId;
 
 fn options(seed: u64) -> RunOptions {
     RunOptions {

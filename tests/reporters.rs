@@ -2,15 +2,17 @@
 //! reports, RLS cells included: insta snapshots of what each prints, plus the escaping each
 //! must get right. Durations are fixed in the reports, the JUnit timestamp is passed in.
 
-use db_ci::events::{Event, Reporter};
+use db_ci::diag::Diagnostic;
+use db_ci::policy_tests::cases::{Expect, Operation};
+use db_ci::report::events::{Event, Reporter};
 use db_ci::report::human::Human;
 use db_ci::report::junit::OffsetDateTime;
 use db_ci::report::{
-    github, json, junit, Case, CaseVerdict, Expect, Failure, Operation, Report, RlsCell, RunError,
-    RunErrorKind, StageReport, StageVerdict, Verdict,
+    github, json, junit, Case, CaseVerdict, Failure, Report, RlsCell, RunError, RunErrorKind,
+    StageReport, StageVerdict, Verdict,
 };
 use db_ci::rls::detail::{Coverage, CoverageRow, RlsDetail};
-use db_ci::StageId;
+use db_ci::stage_id::StageId;
 
 /// Text with every character some reporter must escape.
 /// Control characters included, as data can hold them: an ANSI colour, a bell, a NUL, a lone
@@ -701,12 +703,16 @@ fn later_stages_failures_are_never_dropped() {
 fn input_errors_are_annotated_at_their_file_and_line() {
     let mut report = passing_report();
     report.verdict = Verdict::Fail;
-    report.error = Some(RunError {
-        kind: RunErrorKind::Input,
-        message: "policy-tests/notes.yaml:14:5: unknown field `selct`, expected one of select\n  \
-                  × unknown field `selct`\n    ╭─[<input>:14:5]\n 14 │     selct: {}\n    ╰────"
-            .to_owned(),
-    });
+    let source = format!("{}    selct: {{}}\n", "x: 1\n".repeat(13));
+    report.error = Some(RunError::from_error(&db_ci::error::Error::from(
+        Diagnostic::at(
+            "policy-tests/notes.yaml",
+            14,
+            Some(5),
+            "unknown field `selct`, expected one of select",
+        )
+        .with_source(&source),
+    )));
     let annotations = github::annotations(&report, &paths());
     assert_eq!(
         annotations,
@@ -716,8 +722,12 @@ fn input_errors_are_annotated_at_their_file_and_line() {
     );
     // Read before the project was: the path is relative to the working directory.
     let early = github::error_annotation(
-        "input",
-        "fixtures/x/db-ci.yaml:3:15: unknown field `mni`",
+        &RunError::from_error(&db_ci::error::Error::at(
+            "fixtures/x/db-ci.yaml",
+            3,
+            Some(15),
+            "unknown field `mni`",
+        )),
         &paths(),
         None,
     );
@@ -725,24 +735,37 @@ fn input_errors_are_annotated_at_their_file_and_line() {
         early.starts_with("::error file=fixtures/x/db-ci.yaml,line=3,col=15,title="),
         "{early}"
     );
-    // No location, no file.
+    // No position, no file, even when the message names one.
     let plain = github::error_annotation(
-        "input",
-        "order migrations: duplicate version 0002: a.sql and b.sql",
+        &RunError::new(
+            RunErrorKind::Input,
+            "order migrations: duplicate version 0002: a.sql:1: and b.sql",
+        ),
         &paths(),
         None,
     );
     assert!(plain.starts_with("::error title="), "{plain}");
-    // The summary keeps the snippet, in a fixed-width block.
+    // The summary shows the source line, underlined, in a fixed-width block.
     let summary = github::summary(&report);
     assert!(
         summary.contains("```text\npolicy-tests/notes.yaml:14:5: unknown field `selct`"),
         "{summary}"
     );
     assert!(
-        summary.contains(" 14 │     selct: {}\n    ╰────\n```\n"),
+        summary.contains("14 │     selct: {}\n   │     ^^^^^\n```\n"),
         "{summary}"
     );
+    // JUnit: the run's error case at the file and line.
+    let xml = junit_text(&report);
+    assert!(
+        xml.contains(r#"file="fixtures/example/policy-tests/notes.yaml" line="14""#),
+        "{xml}"
+    );
+    // JSON: the position as fields.
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["error"]["file"], "policy-tests/notes.yaml");
+    assert_eq!(json["error"]["line"], 14);
+    assert_eq!(json["error"]["column"], 5);
 }
 
 #[test]
@@ -840,10 +863,10 @@ fn summary_of_a_passing_run() {
 fn summary_and_annotations_of_a_run_that_stopped() {
     let mut report = passing_report();
     report.verdict = Verdict::Fail;
-    report.error = Some(RunError {
-        kind: RunErrorKind::Environment,
-        message: "find a usable PostgreSQL backend:\n  local: no initdb".to_owned(),
-    });
+    report.error = Some(RunError::new(
+        RunErrorKind::Environment,
+        "find a usable PostgreSQL backend:\n  local: no initdb",
+    ));
     let annotations = github::annotations(&report, &paths());
     assert_eq!(
         annotations,

@@ -46,21 +46,38 @@ fn split_image(image: &str) -> (String, String) {
     }
 }
 
+/// Why the container backend cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    #[error("no Docker engine configured ({0})")]
+    NoEngine(bollard::errors::Error),
+    #[error("the Docker engine did not answer within 3s")]
+    Silent,
+    #[error("no Docker engine answers ({0})")]
+    NoAnswer(bollard::errors::Error),
+    #[error("image {image} is not present and cannot be pulled ({error})")]
+    Pull {
+        image: String,
+        error: bollard::errors::Error,
+    },
+    #[error("image {0} is not present and pulling it took over 120s")]
+    PullTimeout(String),
+}
+
 /// Whether a Docker engine answers and has `image` (or can pull it quickly).
-pub async fn usable(image: &str) -> std::result::Result<(), String> {
-    let docker = bollard::Docker::connect_with_defaults()
-        .map_err(|e| format!("no Docker engine configured ({e})"))?;
+pub async fn usable(image: &str) -> std::result::Result<(), Unusable> {
+    let docker = bollard::Docker::connect_with_defaults().map_err(Unusable::NoEngine)?;
     tokio::time::timeout(Duration::from_secs(3), docker.ping())
         .await
-        .map_err(|_| "the Docker engine did not answer within 3s".to_owned())?
-        .map_err(|e| format!("no Docker engine answers ({e})"))?;
+        .map_err(|_| Unusable::Silent)?
+        .map_err(Unusable::NoAnswer)?;
     if docker.inspect_image(image).await.is_ok() {
         return Ok(());
     }
     pull(&docker, image).await
 }
 
-async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), String> {
+async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), Unusable> {
     use futures_util::StreamExt;
     let (name, tag) = split_image(image);
     let options = bollard::query_parameters::CreateImageOptionsBuilder::default()
@@ -70,18 +87,17 @@ async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), 
     let pulling = async {
         let mut stream = docker.create_image(Some(options), None, None);
         while let Some(item) = stream.next().await {
-            item.map_err(|e| e.to_string())?;
+            item?;
         }
-        Ok::<(), String>(())
+        Ok::<(), bollard::errors::Error>(())
     };
     match tokio::time::timeout(Duration::from_secs(120), pulling).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!(
-            "image {image} is not present and cannot be pulled ({e})"
-        )),
-        Err(_) => Err(format!(
-            "image {image} is not present and pulling it took over 120s"
-        )),
+        Ok(Err(error)) => Err(Unusable::Pull {
+            image: image.to_owned(),
+            error,
+        }),
+        Err(_) => Err(Unusable::PullTimeout(image.to_owned())),
     }
 }
 

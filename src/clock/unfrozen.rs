@@ -9,7 +9,7 @@
 use tokio_postgres::Client;
 
 use super::{rewrite_objects, ObjectKind, PROJECT_SCHEMAS};
-use crate::sql::db_error_text;
+use crate::sql::error::QueryFailed;
 
 /// A session setting that tells the cell-running functions to read the counters around
 /// each cell: set on a worker whose database has any.
@@ -88,8 +88,7 @@ pub fn wrap(text: &str, counter: &str) -> String {
 /// Installs the counting readers and points the project's objects that read
 /// `clock_timestamp()`/`timeofday()` at them; names the functions whose code cannot be
 /// edited. Run after the frozen clock's own install, on the same clone.
-pub(super) async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
-    let failed = |what: &str, e: tokio_postgres::Error| format!("{what}: {}", db_error_text(&e));
+pub(super) async fn install(client: &Client) -> Result<Vec<Unreached>, QueryFailed> {
     client
         .batch_execute(
             "create or replace function db_ci_clock.clock_timestamp(counter text) returns timestamptz
@@ -107,7 +106,7 @@ pub(super) async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
              grant execute on all functions in schema db_ci_clock to public;",
         )
         .await
-        .map_err(|e| failed("install the frozen clock's counted readers", e))?;
+        .map_err(QueryFailed::to("install the frozen clock's counted readers"))?;
 
     let mut found: Vec<Unreached> = Vec::new();
     rewrite_objects(client, UNREACHABLE, &mut |kind, name, text| {
@@ -136,7 +135,7 @@ pub(super) async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
         client
             .batch_execute(&format!("create sequence db_ci_clock.{counter}"))
             .await
-            .map_err(|e| failed("count the reads of the real clock", e))?;
+            .map_err(QueryFailed::to("count the reads of the real clock"))?;
     }
 
     // Code db-ci cannot edit: other languages whose source reads a clock, and C functions
@@ -155,7 +154,9 @@ pub(super) async fn install(client: &Client) -> Result<Vec<Unreached>, String> {
             &[&format!("{UNREACHABLE}|{}", super::CANDIDATE)],
         )
         .await
-        .map_err(|e| failed("read the functions whose clock cannot be frozen", e))?;
+        .map_err(QueryFailed::to(
+            "read the functions whose clock cannot be frozen",
+        ))?;
     for row in others {
         let (name, language): (String, String) = (row.get(0), row.get(1));
         let reader = if language == "c" {

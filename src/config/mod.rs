@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(config.section::<crate::lint::LintConfig>().allow.len(), 1);
         assert_eq!(
             config
-                .section::<crate::snapshot::ExpectConfig>()
+                .section::<crate::snapshot::expect_config::ExpectConfig>()
                 .objects
                 .len(),
             2

@@ -9,8 +9,13 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
 
+use super::trace::RehearsalError;
+
+/// Functions whose bodies do not validate: signature → the error.
+pub type Invalid = BTreeMap<String, String>;
 use crate::snapshot::model::PLATFORM_SCHEMAS;
-use crate::sql::{db_error_text, quote_ident, quote_literal};
+use crate::sql::error::QueryFailed;
+use crate::sql::{quote_ident, quote_literal};
 
 /// The schema plpgsql_check is installed in, when it is.
 async fn installed_in(client: &Client) -> Option<String> {
@@ -69,8 +74,8 @@ impl Checker {
         }
     }
 
-    /// The project's functions whose bodies do not validate now: signature → error.
-    pub async fn invalid(&mut self, client: &Client) -> Result<BTreeMap<String, String>, String> {
+    /// The project's functions whose bodies do not validate now.
+    pub async fn invalid(&mut self, client: &Client) -> Result<Invalid, RehearsalError> {
         let platform = PLATFORM_SCHEMAS
             .iter()
             .map(|s| quote_literal(s))
@@ -90,7 +95,7 @@ impl Checker {
                     &[],
                 )
                 .await
-                .map_err(|e| format!("list the functions to check: {}", db_error_text(&e)))?
+                .map_err(QueryFailed::to("list the functions to check"))?
                 .get::<_, bool>(0);
             if plpgsql {
                 self.prepare(client).await;
@@ -141,14 +146,14 @@ impl Checker {
         client
             .batch_execute(&format!("set check_function_bodies = on; {create}"))
             .await
-            .map_err(|e| format!("prepare the body check: {}", db_error_text(&e)))?;
+            .map_err(QueryFailed::to("prepare the body check"))?;
         let rows = client
             .query(
                 "select function, message from pg_temp.db_ci_invalid_bodies()",
                 &[],
             )
             .await
-            .map_err(|e| format!("check function bodies: {}", db_error_text(&e)))?;
+            .map_err(QueryFailed::to("check function bodies"))?;
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 }

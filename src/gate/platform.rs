@@ -83,7 +83,8 @@ pub fn project_owned(catalog: &Catalog, texts: &[&str]) -> Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::model::{DefaultPrivileges, Extension, Grant, Schema, Table, TableKind};
+    use crate::snapshot::model::{DefaultPrivileges, Extension, Grant, Schema, Table};
+    use crate::sql::kinds::TableKind;
 
     fn table(schema: &str, name: &str, platform: bool, rls: bool) -> Table {
         Table {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use tokio_postgres::Client;
 
 use super::judge::{Finding, FindingKind};
+use super::trace::RehearsalError;
 use crate::sql::catalog::{not_extension_member, SYSTEM_SCHEMA_FILTER};
-use crate::sql::db_error_text;
 
 /// The project's routines by oid: `schema.name` and the identity arguments.
 pub type Routines = BTreeMap<i64, (String, String)>;
@@ -23,7 +23,7 @@ fn project_routines_where() -> String {
 }
 
 /// Every routine of the project's schemas.
-pub async fn routines(client: &Client) -> Result<Routines, String> {
+pub async fn routines(client: &Client) -> Result<Routines, RehearsalError> {
     let sql = format!(
         "select p.oid::int8, n.nspname || '.' || p.proname, \
                 pg_catalog.pg_get_function_identity_arguments(p.oid) \
@@ -34,7 +34,7 @@ pub async fn routines(client: &Client) -> Result<Routines, String> {
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| db_error_text(&e))?;
+        .map_err(|e| RehearsalError::server(&e))?;
     Ok(rows
         .iter()
         .map(|row| (row.get::<_, i64>(0), (row.get(1), row.get(2))))
@@ -42,7 +42,7 @@ pub async fn routines(client: &Client) -> Result<Routines, String> {
 }
 
 /// The bodies of the project's SQL and PL/pgSQL routines: (`schema.name(args)`, source).
-async fn bodies(client: &Client) -> Result<Vec<(String, String)>, String> {
+async fn bodies(client: &Client) -> Result<Vec<(String, String)>, RehearsalError> {
     let sql = format!(
         "select n.nspname || '.' || p.proname || '(' || \
                 pg_catalog.pg_get_function_identity_arguments(p.oid) || ')', p.prosrc \
@@ -54,7 +54,7 @@ async fn bodies(client: &Client) -> Result<Vec<(String, String)>, String> {
     let rows = client
         .query(&sql, &[])
         .await
-        .map_err(|e| db_error_text(&e))?;
+        .map_err(|e| RehearsalError::server(&e))?;
     Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
@@ -120,7 +120,7 @@ pub async fn check(
     file: &crate::project::SqlFile,
     before: &Routines,
     after: &Routines,
-) -> Result<Vec<Finding>, String> {
+) -> Result<Vec<Finding>, RehearsalError> {
     let gone = gone(before, after);
     if gone.is_empty() {
         return Ok(Vec::new());

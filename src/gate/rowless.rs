@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::shape::{strip_comments, NAME};
+use super::shape::NAME;
+use crate::sql::without_comments;
 
 /// A type of PostgreSQL's own whose values any row accepts (a domain could carry a CHECK or
 /// NOT NULL the existing rows violate, so named types are not in the list).
@@ -37,7 +38,7 @@ pub fn cannot_fail_on_rows(statement: &str) -> bool {
         .map(|p| Regex::new(&format!(r"(?is)^(?:{p})\s*;?\s*$")).expect("a valid pattern"))
         .collect()
     });
-    let text = strip_comments(statement);
+    let text = without_comments(statement);
     patterns.iter().any(|p| p.is_match(text.trim()))
 }
 

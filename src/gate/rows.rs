@@ -11,6 +11,7 @@ use tokio_postgres::Client;
 use super::judge::{human_bytes, Sizes};
 use super::trace::StatementTrace;
 use crate::live::ReadOnly;
+use crate::sql::error::DbError;
 use crate::sql::{db_error_text, quote_ident, quote_literal};
 
 /// `schema.name` quoted for SQL.
@@ -123,7 +124,7 @@ pub async fn with_neighbours(
     session: &ReadOnly,
     tables: &BTreeSet<String>,
     sizes: &Sizes,
-) -> Result<BTreeSet<String>, String> {
+) -> Result<BTreeSet<String>, DbError> {
     let names: Vec<String> = tables.iter().cloned().collect();
     let rows = session
         .client()
@@ -139,7 +140,7 @@ pub async fn with_neighbours(
             &[&names],
         )
         .await
-        .map_err(|e| db_error_text(&e))?;
+        .map_err(DbError)?;
     let mut all = tables.clone();
     for row in rows {
         for name in [row.get::<_, String>(0), row.get(1)] {
@@ -190,7 +191,7 @@ pub async fn unreadable(session: &ReadOnly, tables: &BTreeSet<String>) -> Vec<No
             }),
             Err(why) => out.push(NotCopied::ReadFailed {
                 table: table.clone(),
-                why,
+                why: why.to_string(),
             }),
         }
     }
@@ -223,7 +224,7 @@ pub fn over_budget(tables: &BTreeSet<String>, sizes: &Sizes, budget: i64) -> Vec
 }
 
 /// The columns a copy carries: every stored column (generated ones are computed again).
-async fn columns(session: &ReadOnly, table: &str) -> Result<Vec<String>, String> {
+async fn columns(session: &ReadOnly, table: &str) -> Result<Vec<String>, CopyError> {
     let rows = session
         .bounded_query(&format!(
             "select a.attname::text from pg_catalog.pg_attribute a \
@@ -231,8 +232,9 @@ async fn columns(session: &ReadOnly, table: &str) -> Result<Vec<String>, String>
              and a.attgenerated = '' order by a.attnum",
             quote_literal(&quote_relation(table))
         ))
-        .await?
-        .ok_or_else(|| "reading its columns ran past gate.statement_timeout".to_owned())?;
+        .await
+        .map_err(CopyError::Read)?
+        .ok_or(CopyError::ColumnsTimeout)?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -253,9 +255,9 @@ pub async fn copy(
             why: format!("load the rehearsal: {}", db_error_text(&e)),
         })?;
     for table in tables {
-        let failed = |why: String| NotCopied::ReadFailed {
+        let failed = |why: CopyError| NotCopied::ReadFailed {
             table: table.clone(),
-            why,
+            why: why.to_string(),
         };
         let columns = columns(session, table).await.map_err(failed)?;
         let list = columns
@@ -310,7 +312,7 @@ async fn copy_one(
     rehearsal: &Client,
     out: &str,
     into: &str,
-) -> Result<u64, String> {
+) -> Result<u64, CopyError> {
     let prod = session.client();
     // A table's copy may take longer than one catalog query: the budget bounds its size.
     let timeout = session.statement_timeout.max(COPY_TIMEOUT);
@@ -319,24 +321,21 @@ async fn copy_one(
         quote_literal(&format!("{}ms", timeout.as_millis()))
     ))
     .await
-    .map_err(|e| db_error_text(&e))?;
+    .map_err(|e| CopyError::Read(e.into()))?;
     let result = async {
         let stream = prod
             .copy_out(out)
             .await
-            .map_err(|e| read_error(&e, session))?;
-        let sink = rehearsal
-            .copy_in(into)
-            .await
-            .map_err(|e| format!("load the rehearsal: {}", db_error_text(&e)))?;
+            .map_err(|e| read_error(e, session))?;
+        let sink = rehearsal.copy_in(into).await.map_err(CopyError::Load)?;
         futures_util::pin_mut!(stream);
         futures_util::pin_mut!(sink);
-        let load = |e: tokio_postgres::Error| format!("load the rehearsal: {}", db_error_text(&e));
+        let load = CopyError::Load;
         // Production sends a message per row: sent on one by one (a flush each), a million
         // rows took a minute. Gathered into large messages, never flushed before the end.
         let mut batch = Vec::with_capacity(COPY_BATCH);
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| read_error(&e, session))?;
+            let chunk = chunk.map_err(|e| read_error(e, session))?;
             batch.extend_from_slice(&chunk);
             if batch.len() >= COPY_BATCH {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(COPY_BATCH));
@@ -346,10 +345,7 @@ async fn copy_one(
         if !batch.is_empty() {
             sink.feed(VecDeque::from(batch)).await.map_err(load)?;
         }
-        sink.as_mut()
-            .finish()
-            .await
-            .map_err(|e| format!("load the rehearsal: {}", db_error_text(&e)))
+        sink.as_mut().finish().await.map_err(CopyError::Load)
     }
     .await;
     let _ = prod.batch_execute("rollback to savepoint db_ci_copy").await;
@@ -362,14 +358,24 @@ const COPY_BATCH: usize = 256 * 1024;
 /// The least time a table's copy may take on production.
 const COPY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-fn read_error(e: &tokio_postgres::Error, session: &ReadOnly) -> String {
+/// Why a table's rows did not reach the rehearsal.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    #[error("the read ran past {}", humantime::format_duration(*.0))]
+    ReadTimeout(std::time::Duration),
+    #[error("{0}")]
+    Read(DbError),
+    #[error("load the rehearsal: {}", db_error_text(.0))]
+    Load(tokio_postgres::Error),
+    #[error("reading its columns ran past gate.statement_timeout")]
+    ColumnsTimeout,
+}
+
+fn read_error(e: tokio_postgres::Error, session: &ReadOnly) -> CopyError {
     if e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED) {
-        format!(
-            "the read ran past {}",
-            humantime::format_duration(session.statement_timeout.max(COPY_TIMEOUT))
-        )
+        CopyError::ReadTimeout(session.statement_timeout.max(COPY_TIMEOUT))
     } else {
-        db_error_text(e)
+        CopyError::Read(e.into())
     }
 }
 

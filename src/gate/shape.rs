@@ -140,11 +140,15 @@ fn column_list(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The text up to the parenthesis that closes the one `text` starts after.
+/// The text up to the parenthesis that closes the one `text` starts after (one inside quotes
+/// closes nothing).
 fn balanced(text: &str) -> &str {
-    let mut depth = 1;
+    let (mut depth, mut quote) = (1, None::<char>);
     for (i, c) in text.char_indices() {
         match c {
+            _ if quote == Some(c) => quote = None,
+            _ if quote.is_some() => {}
+            '\'' | '"' => quote = Some(c),
             '(' => depth += 1,
             ')' => {
                 depth -= 1;
@@ -162,7 +166,7 @@ fn balanced(text: &str) -> &str {
 /// body (a `SET NOT NULL` there scans and fails as it would outside).
 pub fn operations_within(statement: &str) -> Vec<Operation> {
     static DO: OnceLock<Regex> = OnceLock::new();
-    let text = strip_comments(statement);
+    let text = crate::sql::without_comments(statement);
     let block = re(
         &DO,
         r"(?is)^\s*do\s+(?:language\s+plpgsql\s+)?(\$[A-Za-z_]*\$)(.*)$",
@@ -197,7 +201,7 @@ pub fn operations(statement: &str) -> Vec<Operation> {
     static INDEX: OnceLock<Regex> = OnceLock::new();
     static ALTER: OnceLock<Regex> = OnceLock::new();
     static DROP_TABLE: OnceLock<Regex> = OnceLock::new();
-    let text = strip_comments(statement);
+    let text = crate::sql::without_comments(statement);
     let mut ops = Vec::new();
     let index = re(
         &INDEX,
@@ -254,7 +258,7 @@ pub fn opens_to_anon(statement: &str) -> Option<(String, String)> {
     static FOR: OnceLock<Regex> = OnceLock::new();
     static TO: OnceLock<Regex> = OnceLock::new();
     static USING_TRUE: OnceLock<Regex> = OnceLock::new();
-    let text = strip_comments(statement);
+    let text = crate::sql::without_comments(statement);
     let policy = re(
         &POLICY,
         &format!(r#"(?is)^\s*create\s+policy\s+("[^"]+"|\w+)\s+on\s+{NAME}(.*)$"#),
@@ -297,10 +301,10 @@ fn whole_table(text: &str) -> Option<Vec<Operation>> {
             c[1].split(',')
                 .map(|name| {
                     let name = name.trim();
-                    let name = name
-                        .strip_prefix("only ")
-                        .or_else(|| name.strip_prefix("ONLY "))
-                        .unwrap_or(name);
+                    let name = match name.get(..5) {
+                        Some(only) if only.eq_ignore_ascii_case("only ") => &name[5..],
+                        _ => name,
+                    };
                     Operation::Truncate {
                         table: qualify(name.trim().trim_end_matches('*').trim()),
                     }
@@ -360,26 +364,18 @@ fn has_top_level_where(text: &str) -> bool {
     false
 }
 
-pub(crate) fn strip_comments(text: &str) -> String {
-    text.lines()
-        .map(|line| match line.find("--") {
-            Some(i) => &line[..i],
-            None => line,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// Splits an ALTER TABLE body at top-level commas.
 fn split_actions(body: &str) -> Vec<&str> {
     let mut actions = Vec::new();
-    let (mut depth, mut start, mut quoted) = (0i32, 0usize, false);
+    let (mut depth, mut start, mut quote) = (0i32, 0usize, None::<char>);
     for (i, c) in body.char_indices() {
         match c {
-            '\'' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => depth -= 1,
-            ',' if !quoted && depth == 0 => {
+            _ if quote == Some(c) => quote = None,
+            _ if quote.is_some() => {}
+            '\'' | '"' => quote = Some(c),
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
                 actions.push(&body[start..i]);
                 start = i + 1;
             }
@@ -399,10 +395,11 @@ fn alter_action(table: &str, action: &str) -> Option<Operation> {
     static RENAME_COLUMN: OnceLock<Regex> = OnceLock::new();
     static RENAME_TABLE: OnceLock<Regex> = OnceLock::new();
     static FK: OnceLock<Regex> = OnceLock::new();
-    let lower = action.to_ascii_lowercase();
+    static NOT_VALID: OnceLock<Regex> = OnceLock::new();
+    static OTHER_CONSTRAINT: OnceLock<Regex> = OnceLock::new();
     let add = re(
         &ADD_CONSTRAINT,
-        r"(?is)^add\s+(?:constraint\s+\S+\s+)?(check|unique|primary\s+key|foreign\s+key)\s*(?:nulls\s+(?:not\s+)?distinct\s*)?\(",
+        r#"(?is)^add\s+(?:constraint\s+(?:"[^"]+"|\S+)\s+)?(check|unique|primary\s+key|foreign\s+key)\s*(?:nulls\s+(?:not\s+)?distinct\s*)?\("#,
     );
     if let Some(c) = add.captures(action) {
         let rest = &action[c.get(0).unwrap().end()..];
@@ -428,11 +425,23 @@ fn alter_action(table: &str, action: &str) -> Option<Operation> {
                 }
             }
         };
+        // NOT VALID ends the action, after the parentheses (text inside them is the
+        // constraint's own, `check (note <> 'not valid')`).
+        let not_valid = re(&NOT_VALID, r"(?is)\bnot\s+valid\s*$");
         return Some(Operation::AddConstraint {
             table: table.to_owned(),
             kind,
-            not_valid: lower.contains("not valid"),
+            not_valid: not_valid.is_match(&rest[inside.len()..]),
         });
+    }
+    // A constraint of another form (`USING INDEX`, `EXCLUDE`): none of the above, and no
+    // column either.
+    let other = re(
+        &OTHER_CONSTRAINT,
+        r"(?is)^add\s+(?:constraint|check|unique|primary|foreign|exclude\s*(?:using\b|\())",
+    );
+    if other.is_match(action) {
+        return None;
     }
     let not_null = re(
         &NOT_NULL,
@@ -525,8 +534,12 @@ fn alter_action(table: &str, action: &str) -> Option<Operation> {
 
 /// Whether the statement (or the session before it in its file) set a `lock_timeout`.
 pub fn sets_lock_timeout(statement: &str) -> bool {
-    let lower = statement.to_ascii_lowercase();
-    lower.contains("lock_timeout")
+    static SETS: OnceLock<Regex> = OnceLock::new();
+    let sets = re(
+        &SETS,
+        r"(?is)\bset\s+(?:(?:local|session)\s+)?lock_timeout\b|\bset_config\s*\(\s*'lock_timeout'",
+    );
+    sets.is_match(&crate::sql::without_comments(statement))
 }
 
 #[cfg(test)]

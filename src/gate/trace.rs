@@ -95,9 +95,33 @@ const OBSERVE_LOCKED: &str = "select l.relation, l.mode, c.relnamespace, c.relna
 /// Schema names by oid.
 type Schemas = BTreeMap<i64, String>;
 
+/// Why rehearsing could not go on: a query db-ci sent failed, which says nothing about the
+/// migrations (a statement of theirs that fails is a finding, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum RehearsalError {
+    /// The server's error, as db-ci prints it.
+    #[error("{0}")]
+    Server(String),
+    /// A query sent for a named purpose failed.
+    #[error(transparent)]
+    Query(#[from] crate::sql::error::QueryFailed),
+    #[error("read the catalog: {0}")]
+    Catalog(tokio::task::JoinError),
+}
+
+impl RehearsalError {
+    /// For `map_err`: the server's error.
+    pub fn server(error: &tokio_postgres::Error) -> RehearsalError {
+        RehearsalError::Server(db_error_text(error))
+    }
+}
+
 /// Reads [`CATALOG`] (with [`INDEX_TABLES`] when asked): the user relations there are now,
 /// and the schemas' names.
-async fn read_catalog(client: &Client, index_tables: bool) -> Result<(Relations, Schemas), String> {
+async fn read_catalog(
+    client: &Client,
+    index_tables: bool,
+) -> Result<(Relations, Schemas), RehearsalError> {
     let text = match index_tables {
         true => format!("{CATALOG}{INDEX_TABLES}"),
         false => CATALOG.to_owned(),
@@ -105,7 +129,7 @@ async fn read_catalog(client: &Client, index_tables: bool) -> Result<(Relations,
     let messages = client
         .simple_query(&text)
         .await
-        .map_err(|e| db_error_text(&e))?;
+        .map_err(|e| RehearsalError::server(&e))?;
     let mut relations = Vec::new();
     let mut schemas = BTreeMap::new();
     let mut tables = BTreeMap::new();
@@ -155,7 +179,7 @@ async fn name_new_schemas(
     client: &Client,
     rows: &[tokio_postgres::Row],
     schemas: &mut Schemas,
-) -> Result<(), String> {
+) -> Result<(), RehearsalError> {
     let missing: Vec<u32> = rows
         .iter()
         .filter_map(|row| row.get::<_, Option<u32>>(2))
@@ -170,7 +194,7 @@ async fn name_new_schemas(
             &[&missing],
         )
         .await
-        .map_err(|e| db_error_text(&e))?;
+        .map_err(|e| RehearsalError::server(&e))?;
     for row in found {
         schemas.insert(i64::from(row.get::<_, u32>(0)), row.get(1));
     }
@@ -366,7 +390,7 @@ pub struct Carried {
     schemas: Schemas,
     observation: Option<tokio_postgres::Statement>,
     /// The first full read, under way on the observer connection.
-    reading: Option<tokio::task::JoinHandle<Result<(Relations, Schemas), String>>>,
+    reading: Option<tokio::task::JoinHandle<Result<(Relations, Schemas), RehearsalError>>>,
 }
 
 impl Carried {
@@ -412,7 +436,7 @@ pub async fn apply(
     statement_timeout: Duration,
     traced: bool,
     carried: &mut Carried,
-) -> Result<FileTrace, String> {
+) -> Result<FileTrace, RehearsalError> {
     let started = Instant::now();
     let statements = sql::split(&file.text);
     let in_transaction = !file.no_transaction;
@@ -426,9 +450,7 @@ pub async fn apply(
     let known = match (carried.relations.take(), carried.reading.take()) {
         (Some(known), _) => Some(known),
         (None, Some(reading)) => {
-            let (relations, schemas) = reading
-                .await
-                .map_err(|e| format!("read the catalog: {e}"))??;
+            let (relations, schemas) = reading.await.map_err(RehearsalError::Catalog)??;
             carried.schemas = schemas;
             Some(relations)
         }
@@ -459,9 +481,9 @@ pub async fn apply(
         },
     );
     for result in [reset, begun] {
-        result.map_err(|e| db_error_text(&e))?;
+        result.map_err(|e| RehearsalError::server(&e))?;
     }
-    let locked = locked.map_err(|e| db_error_text(&e))?;
+    let locked = locked.map_err(|e| RehearsalError::server(&e))?;
     if locked.is_some() {
         carried.observation = locked.clone();
     }
@@ -558,7 +580,7 @@ pub async fn apply(
         }
         let change = match observation {
             Some((Reply::Rows(rows), _)) => {
-                let rows = rows.as_ref().map_err(db_error_text)?;
+                let rows = rows.as_ref().map_err(RehearsalError::server)?;
                 name_new_schemas(client, rows, &mut carried.schemas).await?;
                 fold_locked(rows, &carried.schemas, &mut current, &mut held)
             }
@@ -596,7 +618,7 @@ pub async fn apply(
 /// Whether `statement` is a `SET`, `RESET` or `SHOW`: it takes no lock and changes no
 /// relation.
 fn takes_no_lock(statement: &str) -> bool {
-    let code = super::shape::strip_comments(statement);
+    let code = crate::sql::without_comments(statement);
     let word = code
         .split(|c: char| !c.is_ascii_alphabetic())
         .find(|w| !w.is_empty())

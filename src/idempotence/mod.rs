@@ -13,10 +13,11 @@ use tokio_postgres::Client;
 use crate::backend::Server;
 use crate::config::ReplayMode;
 use crate::error::Result;
-use crate::events::{Event, Reporter};
 use crate::locate::line_mentioning;
 use crate::project::{Project, SqlFile};
-use crate::replay::{self, FileResult, PassOptions};
+use crate::replay::{self, PassOptions};
+use crate::report::events::{Event, Reporter};
+use crate::report::file::FileResult;
 use crate::report::{Failure, StageReport, StageVerdict};
 use crate::shim::{self, GrantMode};
 use crate::stage_id::StageId;
@@ -168,6 +169,9 @@ pub(crate) async fn stage(
     Ok(stage)
 }
 
+/// Which file of pass 2 changed each differing object or table: its name → the file.
+type Blame = BTreeMap<String, String>;
+
 /// Finds, for each differing object or table, the last file of pass 2 whose re-run changed
 /// it: rebuilds the pass-1 state in a fresh database, then replays pass 2 reading the catalog
 /// after each file.
@@ -179,7 +183,7 @@ async fn attribute(
     catalog_changes: &[catalog::ObjectChange],
     data_changes: &[data::TableChange],
     max_shift: f64,
-) -> Result<BTreeMap<String, String>> {
+) -> Result<Blame> {
     let mut blame = BTreeMap::new();
     let db = server.unique_name("blame");
     server.create_database(&db, None).await?;

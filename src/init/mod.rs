@@ -8,17 +8,15 @@ mod review;
 mod values;
 
 use crate::config::ReplayMode;
-use crate::error::exit;
-use crate::events::Reporter;
 use crate::policy_tests::PolicyFile;
 use crate::project::{FileKind, Project};
-use crate::report::events::Silent;
-use crate::report::{StageReport, StageVerdict};
+use crate::report::events::{Reporter, Silent};
+use crate::report::{RunError, RunErrorKind, StageReport, StageVerdict};
 use crate::rls::detail::RlsDetail;
 use crate::rls::record::Recording;
 use crate::rls::RlsOptions;
-use crate::run::{run_keeping, Replayed, RunOptions};
-use crate::stage::StageContext;
+use crate::run::{run_keeping, Replayed};
+use crate::stage::{RunOptions, StageContext};
 use crate::stage_id::StageId;
 use std::path::{Path, PathBuf};
 
@@ -257,26 +255,78 @@ impl Writes {
     }
 }
 
+/// Why init stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The project could not be read, or a replay or the recording stopped on an error.
+    #[error("{}", .0.message())]
+    Stopped(RunError),
+    #[error("write {}: it exists (pass --force to regenerate)", .0.join(", "))]
+    Exists(Vec<String>),
+    #[error("remove {} to regenerate it: {source}", .path.display())]
+    Remove {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A check failed (exit 1): there is nothing to tune from.
+    #[error(
+        "tune {}: the first replay fails; fix the failure above, then run db-ci init again",
+        .path.display()
+    )]
+    FirstReplayFails { path: PathBuf },
+    #[error("write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("resolve the generated actors: {0}")]
+    Actors(String),
+}
+
+impl InitError {
+    /// Whose problem it is, for an error that is not a failed check.
+    pub fn kind(&self) -> RunErrorKind {
+        match self {
+            InitError::Stopped(error) => error.kind,
+            InitError::Exists(_) => RunErrorKind::Input,
+            _ => RunErrorKind::Environment,
+        }
+    }
+}
+
+impl From<crate::error::Error> for InitError {
+    fn from(error: crate::error::Error) -> Self {
+        InitError::Stopped(RunError::from_error(&error))
+    }
+}
+
+/// Init stopped: why, and whether it took back files it had written.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: InitError,
+    pub undone: bool,
+}
+
 /// `db-ci init DIR`: replay, tune and write `db-ci.yaml`; generate a matrix per exposed
 /// schema on the replayed database and record its expectations. `Ok` with what was written
-/// (the caller then runs every stage with it); `Err` with the exit code, the project left
-/// as it was.
+/// (the caller then runs every stage with it); `Err` with why not, the project left as it
+/// was.
 pub async fn command(
     dir: &Path,
     force: bool,
     options: &RunOptions,
     human: &mut dyn Reporter,
-) -> Result<Writes, i32> {
+) -> Result<Writes, Failed> {
     let mut writes = Writes::default();
     match write_all(dir, force, options, human, &mut writes).await {
         Ok(()) => Ok(writes),
-        Err(code) => {
+        Err(error) => {
             let touched = writes.written().len();
             writes.undo();
-            if touched > 0 {
-                eprintln!("note: init wrote nothing: the project is as it was");
-            }
-            Err(code)
+            Err(Failed {
+                error,
+                undone: touched > 0,
+            })
         }
     }
 }
@@ -287,14 +337,8 @@ async fn write_all(
     options: &RunOptions,
     human: &mut dyn Reporter,
     writes: &mut Writes,
-) -> Result<(), i32> {
-    let mut project = match Project::find(dir) {
-        Ok(project) => project,
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            return Err(error.exit_code());
-        }
-    };
+) -> Result<(), InitError> {
+    let mut project = Project::find(dir)?;
     // Regenerating (`--force`) looks at every file afresh: earlier exemptions are re-derived.
     for file in project
         .migrations
@@ -315,20 +359,18 @@ async fn write_all(
             .map(|p| p.display().to_string())
             .collect();
         if !existing.is_empty() {
-            eprintln!(
-                "error: write {}: it exists (pass --force to regenerate)",
-                existing.join(", ")
-            );
-            return Err(exit::INPUT);
+            return Err(InitError::Exists(existing));
         }
     }
     // Regenerated from scratch: the old matrices are not read (one that no longer parses
     // would stop the run before anything is regenerated); put back if init fails.
     for (_, matrix) in &matrices {
         if force && matrix.is_file() {
-            if let Err(e) = writes.remove(matrix) {
-                eprintln!("error: remove {} to regenerate it: {e}", matrix.display());
-                return Err(exit::ENVIRONMENT);
+            if let Err(source) = writes.remove(matrix) {
+                return Err(InitError::Remove {
+                    path: matrix.clone(),
+                    source,
+                });
             }
         }
     }
@@ -350,21 +392,16 @@ async fn write_all(
         let reporter: &mut dyn Reporter = if first { human } else { &mut silent };
         first = false;
         let (report, replayed) = run_keeping(&project, &first_options, reporter).await;
-        if let Some(error) = &report.error {
-            eprintln!("error: {}", error.message);
+        if let Some(error) = report.error {
             if let Some(replayed) = replayed {
                 replayed.server.shutdown().await;
             }
-            return Err(report.exit_code());
+            return Err(InitError::Stopped(error));
         }
         let Some(replayed) = replayed.filter(|_| {
             report.stage(StageId::Replay).map(|s| s.verdict) == Some(StageVerdict::Pass)
         }) else {
-            eprintln!(
-                "error: tune {}: the first replay fails; fix the failure above, then run db-ci init again",
-                path.display()
-            );
-            return Err(exit::FAIL);
+            return Err(InitError::FirstReplayFails { path });
         };
         let found = tune(&project, report.stage(StageId::Idempotence));
         let mut changed = false;
@@ -402,10 +439,9 @@ async fn write_all(
         replayed.server.shutdown().await;
     };
     let text = render_config(&project, &tuning);
-    if let Err(e) = writes.write(&path, text.as_bytes()) {
-        eprintln!("error: write {}: {e}", path.display());
+    if let Err(source) = writes.write(&path, text.as_bytes()) {
         replayed.server.shutdown().await;
-        return Err(exit::ENVIRONMENT);
+        return Err(InitError::Write { path, source });
     }
     println!("Wrote {}", path.display());
     for (file, what) in &tuning.exempt {
@@ -432,18 +468,15 @@ fn matrix_path(project: &Project, schema: &str) -> PathBuf {
 }
 
 /// Generates a matrix per exposed schema that has tables or views on the replayed database,
-/// writes it, and records its expectations there. `Err` is the exit code.
+/// writes it, and records its expectations there.
 async fn write_matrices(
     dir: &Path,
     replayed: &Replayed,
     matrices: &[(String, PathBuf)],
     options: &RunOptions,
     writes: &mut Writes,
-) -> Result<(), i32> {
-    let environment = |e: crate::error::Error| {
-        eprintln!("error: {}", e.render());
-        e.exit_code()
-    };
+) -> Result<(), InitError> {
+    let environment = InitError::from;
     let client = replayed
         .server
         .connect(&replayed.database)
@@ -460,10 +493,8 @@ async fn write_matrices(
     let mut guessed = Vec::new();
     let (actor_lines, actors) = loop {
         let actor_lines = matrix::actors(&reads, &relations);
-        let actors = matrix::resolve_actors(&actor_lines).map_err(|e| {
-            eprintln!("error: resolve the generated actors: {e}");
-            exit::ENVIRONMENT
-        })?;
+        let actors =
+            matrix::resolve_actors(&actor_lines).map_err(|e| InitError::Actors(e.to_string()))?;
         let tried = client
             .batch_execute(&format!("begin;\n{}", actors.create_users_sql()))
             .await;
@@ -526,9 +557,11 @@ async fn write_matrices(
             }
             continue;
         }
-        if let Err(e) = writes.write(path, matrix::render(&draft).as_bytes()) {
-            eprintln!("error: write {}: {e}", path.display());
-            return Err(exit::ENVIRONMENT);
+        if let Err(source) = writes.write(path, matrix::render(&draft).as_bytes()) {
+            return Err(InitError::Write {
+                path: path.clone(),
+                source,
+            });
         }
         for why in &draft.left_out {
             println!("FLAGGED: {} has no case for {why}", path.display());

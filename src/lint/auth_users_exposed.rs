@@ -1,7 +1,8 @@
 //! auth_users_exposed (splinter, error): a view or materialized view the API roles can select
 //! reads `auth.users` with its owner's rights: emails and metadata of every user leak.
 
-use super::{api_reachable, Anchor, Finding, Level, Rule, Scope};
+use super::{api_reachable, Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

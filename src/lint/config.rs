@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::config::{Section, SectionRegistration};
-pub use crate::report::level::{FailOn, Level};
+use crate::report::level::Level;
 
 /// A rule's level in the config: a level, or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -68,13 +68,23 @@ fn a_reason<'de, D: serde::Deserializer<'de>>(
     Ok(reason)
 }
 
-fn known_rule(id: &str) -> std::result::Result<(), String> {
+/// A rule id no lint rule has.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown rule `{id}` (rules: {})", .known.join(", "))]
+struct UnknownRule {
+    id: String,
+    known: Vec<&'static str>,
+}
+
+fn known_rule(id: &str) -> std::result::Result<(), UnknownRule> {
     let rules = super::rules();
     if rules.iter().any(|rule| rule.id == id) {
         return Ok(());
     }
-    let ids: Vec<&str> = rules.iter().map(|rule| rule.id).collect();
-    Err(format!("unknown rule `{id}` (rules: {})", ids.join(", ")))
+    Err(UnknownRule {
+        id: id.to_owned(),
+        known: rules.iter().map(|rule| rule.id).collect(),
+    })
 }
 
 #[derive(Debug, Clone, Deserialize)]

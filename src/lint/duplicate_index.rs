@@ -3,7 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

@@ -1,7 +1,8 @@
 //! extension_in_public (splinter, warn): an extension installed into `public`, where its
 //! functions and types are exposed through the API and clutter the project's schema.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

@@ -1,8 +1,10 @@
 //! function_search_path_mutable (splinter, warn): a function without a pinned `search_path`
 //! resolves unqualified names through whatever path its caller has.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
-use crate::snapshot::model::{Catalog, RoutineKind};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
+use crate::snapshot::model::Catalog;
+use crate::sql::kinds::RoutineKind;
 
 pub static RULE: Rule = Rule {
     id: "function_search_path_mutable",

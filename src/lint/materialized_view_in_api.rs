@@ -2,7 +2,8 @@
 //! anon or authenticated can select. A materialized view has no RLS: every row it holds is
 //! served to every caller with the grant.
 
-use super::{api_reachable, Anchor, Finding, Level, Rule, Scope};
+use super::{api_reachable, Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

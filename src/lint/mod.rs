@@ -28,13 +28,14 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::events::Reporter;
+use crate::report::events::Reporter;
+use crate::report::level::Level;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::snapshot::model::{Catalog, Grant};
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 
-pub use self::config::{Allowance, FailOn, Level, LintConfig, RuleLevel};
+pub use self::config::{Allowance, LintConfig, RuleLevel};
 
 /// Where a finding's object was made, to point the failure at the migration line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -358,6 +359,7 @@ fn snapshot_line(snapshot: &str, object: &str) -> usize {
 #[cfg(test)]
 pub(crate) mod build {
     use crate::snapshot::model::*;
+    use crate::sql::kinds::{ConstraintKind, PolicyCommand, RoutineKind, TableKind, Volatility};
 
     pub fn grant(grantee: &str, privileges: &[&str]) -> Grant {
         Grant {

@@ -3,8 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use super::{Anchor, Finding, Level, Rule, Scope, API_ROLES};
-use crate::snapshot::model::{Catalog, PolicyCommand};
+use super::{Anchor, Finding, Rule, Scope, API_ROLES};
+use crate::report::level::Level;
+use crate::snapshot::model::Catalog;
+use crate::sql::kinds::PolicyCommand;
 
 pub static RULE: Rule = Rule {
     id: "multiple_permissive_policies",

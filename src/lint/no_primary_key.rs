@@ -1,8 +1,10 @@
 //! no_primary_key (splinter, info): a table without a primary key: rows cannot be addressed
 //! one by one (PostgREST updates, logical replication, realtime).
 
-use super::{Anchor, Finding, Level, Rule, Scope};
-use crate::snapshot::model::{Catalog, ConstraintKind, TableKind};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
+use crate::snapshot::model::Catalog;
+use crate::sql::kinds::{ConstraintKind, TableKind};
 
 pub static RULE: Rule = Rule {
     id: "no_primary_key",

@@ -1,7 +1,8 @@
 //! policy_exists_rls_disabled (splinter, error): policies were written but row level security
 //! is off on their table, so they are ignored.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

@@ -1,7 +1,8 @@
 //! rls_disabled_in_public (splinter, error): a table in an exposed schema that the API roles
 //! can reach has row level security off, so every row is theirs to read and write.
 
-use super::{api_reachable, Anchor, Finding, Level, Rule, Scope};
+use super::{api_reachable, Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

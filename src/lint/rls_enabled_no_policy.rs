@@ -1,7 +1,8 @@
 //! rls_enabled_no_policy (splinter, info): RLS is on but no policy exists, so the API roles
 //! see nothing: often a forgotten policy rather than a deliberate lock.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

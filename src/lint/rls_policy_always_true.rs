@@ -1,7 +1,8 @@
 //! rls_policy_always_true (splinter, warn): a permissive write policy for the API roles whose
 //! USING or WITH CHECK is literally `true`: RLS is on but lets every write through.
 
-use super::{per_policy, Finding, Level, Rule, Scope};
+use super::{per_policy, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

@@ -1,7 +1,8 @@
 //! rls_references_user_metadata (splinter, error): a policy trusts `user_metadata`, which
 //! every user can edit about themselves.
 
-use super::{per_policy, Finding, Level, Rule, Scope};
+use super::{per_policy, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

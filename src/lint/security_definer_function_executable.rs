@@ -1,7 +1,8 @@
 //! anon_security_definer_function_executable and authenticated_security_definer_function_executable
 //! (splinter, warn): an API role may call a SECURITY DEFINER function through `/rpc`.
 
-use super::{granted, Anchor, Finding, Level, Rule, Scope};
+use super::{granted, Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static ANON: Rule = Rule {

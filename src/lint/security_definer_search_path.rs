@@ -4,7 +4,8 @@
 //! (function_search_path_mutable) a warning and deploys it, so an error here would fail
 //! projects the platform ships; a team raises it with `lint.levels`.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

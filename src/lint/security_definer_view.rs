@@ -1,7 +1,8 @@
 //! security_definer_view (splinter, error): a view the API roles can select runs with its
 //! owner's rights (no `security_invoker`) over tables protected by RLS, bypassing it.
 
-use super::{api_reachable, Anchor, Finding, Level, Rule, Scope};
+use super::{api_reachable, Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
 use crate::snapshot::model::Catalog;
 
 pub static RULE: Rule = Rule {

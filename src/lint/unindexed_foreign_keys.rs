@@ -1,8 +1,10 @@
 //! unindexed_foreign_keys (splinter, info): a foreign key whose columns lead no index, so
 //! deletes on the referenced table and joins scan the whole table.
 
-use super::{Anchor, Finding, Level, Rule, Scope};
-use crate::snapshot::model::{Catalog, ConstraintKind};
+use super::{Anchor, Finding, Rule, Scope};
+use crate::report::level::Level;
+use crate::snapshot::model::Catalog;
+use crate::sql::kinds::ConstraintKind;
 
 pub static RULE: Rule = Rule {
     id: "unindexed_foreign_keys",

@@ -6,9 +6,9 @@ use std::fmt::Write as _;
 use clap::{Arg, ArgMatches, Command};
 use serde::Serialize;
 
-use super::FailOn;
 use crate::report::detail::{StageDetail, SummaryParts};
 use crate::report::github::{code, inline};
+use crate::report::level::FailOn;
 use crate::report::{CaseVerdict, StageReport};
 use crate::stage::{StageCli, StageCommand, StageOptions};
 

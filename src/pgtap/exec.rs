@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use super::script::{self, Meta, Script, Step, StepKind};
+use super::script::{Meta, PsqlError, Script, Step, StepKind};
 use super::tap::{Death, Output, Pos};
+use super::vars;
 use crate::backend::Server;
 use crate::error::{Error, Result};
 use crate::sql::db_error_text;
@@ -164,7 +165,7 @@ impl Psql {
         }
     }
 
-    fn set_var(&mut self, name: &str, value: Option<String>) -> std::result::Result<(), String> {
+    fn set_var(&mut self, name: &str, value: Option<String>) -> std::result::Result<(), PsqlError> {
         if name == "ON_ERROR_STOP" {
             // psql's hook: `\set X` means on, `\unset X` means off; an invalid value is
             // refused and the variable keeps its value.
@@ -173,10 +174,10 @@ impl Psql {
                 Some("") => "on".to_owned(),
                 Some(v) => v.to_owned(),
             };
-            let Some(on) = script::parse_bool(&value) else {
-                return Err(format!(
+            let Some(on) = vars::parse_bool(&value) else {
+                return Err(PsqlError::Refused(format!(
                     "unrecognized value \"{value}\" for \"ON_ERROR_STOP\": Boolean expected"
-                ));
+                )));
             };
             self.on_error_stop = on;
             self.vars.insert(name.to_owned(), value);
@@ -309,7 +310,7 @@ pub async fn run_script(client: &Client, script: &Script) -> FileRun {
                 }
             }
             StepKind::Sql { text: raw, gset } => {
-                let text = script::interpolate(raw, &psql.vars);
+                let text = vars::interpolate(raw, &psql.vars);
                 psql.last_query = Some(text.clone());
                 if let Some(prefix) = gset {
                     if let Some(d) = run_gset(client, &mut psql, step, &text, prefix).await {
@@ -330,7 +331,7 @@ pub async fn run_script(client: &Client, script: &Script) -> FileRun {
                         else {
                             break;
                         };
-                        let text = script::interpolate(raw, &psql.vars);
+                        let text = vars::interpolate(raw, &psql.vars);
                         if block_effect(&text) != Block::Neither {
                             break;
                         }
@@ -478,9 +479,9 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
         _ if !psql.active() => return Flow::Next,
         _ => {}
     }
-    let words = match script::words(args, &psql.vars) {
+    let words = match vars::words(args, &psql.vars) {
         Ok(words) => words,
-        Err(e) => return stop_or_next(psql, pos, e),
+        Err(e) => return stop_or_next(psql, pos, e.to_string()),
     };
     match command {
         Meta::Set => {
@@ -488,13 +489,13 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
                 return Flow::Next;
             };
             if let Err(e) = psql.set_var(name, Some(value.concat())) {
-                return stop_or_next(psql, pos, e);
+                return stop_or_next(psql, pos, e.to_string());
             }
         }
         Meta::Unset => {
             if let Some(name) = words.first() {
                 if let Err(e) = psql.set_var(name, None) {
-                    return stop_or_next(psql, pos, e);
+                    return stop_or_next(psql, pos, e.to_string());
                 }
             }
         }
@@ -524,7 +525,7 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
         Meta::TuplesOnly => {
             psql.format.tuples_only = match words.first() {
                 None => !psql.format.tuples_only,
-                Some(v) => match script::parse_bool(v) {
+                Some(v) => match vars::parse_bool(v) {
                     Some(b) => b,
                     None => {
                         return stop_or_next(
@@ -538,7 +539,7 @@ async fn meta(client: &Client, psql: &mut Psql, step: &Step, command: Meta, args
         }
         Meta::Pset => {
             if let Err(e) = pset(&mut psql.format, &words) {
-                return stop_or_next(psql, pos, e);
+                return stop_or_next(psql, pos, e.to_string());
             }
         }
         Meta::Quit => return Flow::Stop(None),
@@ -558,10 +559,10 @@ fn stop_or_next(psql: &mut Psql, pos: &Pos, message: String) -> Flow {
 /// An `\if`/`\elif` expression; an invalid one is reported and taken as false, and psql
 /// goes on whatever ON_ERROR_STOP says.
 fn condition(psql: &mut Psql, pos: &Pos, args: &str) -> bool {
-    let expression = script::words(args, &psql.vars)
+    let expression = vars::words(args, &psql.vars)
         .map(|w| w.join(" "))
         .unwrap_or_default();
-    match script::parse_bool(&expression) {
+    match vars::parse_bool(&expression) {
         Some(value) => value,
         None => {
             psql.errors.push(meta_death(
@@ -575,16 +576,18 @@ fn condition(psql: &mut Psql, pos: &Pos, args: &str) -> bool {
     }
 }
 
-fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), String> {
+fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), PsqlError> {
     let Some((option, value)) = words.split_first() else {
         return Ok(());
     };
     let value = value.first();
-    let toggle = |current: bool| -> std::result::Result<bool, String> {
+    let toggle = |current: bool| -> std::result::Result<bool, PsqlError> {
         match value {
             None => Ok(!current),
-            Some(v) => script::parse_bool(v).ok_or_else(|| {
-                format!("\\pset: unrecognized value \"{v}\" for \"{option}\": Boolean expected")
+            Some(v) => vars::parse_bool(v).ok_or_else(|| {
+                PsqlError::Refused(format!(
+                    "\\pset: unrecognized value \"{v}\" for \"{option}\": Boolean expected"
+                ))
             }),
         }
     };
@@ -593,10 +596,10 @@ fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), String
             Some("aligned") => format.aligned = true,
             Some("unaligned") => format.aligned = false,
             other => {
-                return Err(format!(
+                return Err(PsqlError::NotReproduced(format!(
                     "\\pset format {}: db-ci prints aligned and unaligned output only",
                     other.unwrap_or("")
-                ))
+                )))
             }
         },
         "tuples_only" => format.tuples_only = toggle(format.tuples_only)?,
@@ -605,9 +608,9 @@ fn pset(format: &mut Format, words: &[String]) -> std::result::Result<(), String
         "fieldsep" => format.fieldsep = value.cloned().unwrap_or_default(),
         "pager" | "pager_min_lines" => {}
         other => {
-            return Err(format!(
+            return Err(PsqlError::NotReproduced(format!(
                 "\\pset {other} changes psql's output in a way db-ci does not reproduce"
-            ))
+            )))
         }
     }
     Ok(())
@@ -621,7 +624,7 @@ async fn run_gset(
     text: &str,
     args: &str,
 ) -> Option<Death> {
-    let prefix = script::words(args, &psql.vars)
+    let prefix = vars::words(args, &psql.vars)
         .ok()
         .and_then(|w| w.into_iter().next())
         .unwrap_or_default();
@@ -655,7 +658,7 @@ async fn run_gset(
     }
     for (name, value) in columns.iter().zip(rows.remove(0)) {
         if let Err(e) = psql.set_var(&format!("{prefix}{name}"), value) {
-            if let Some(d) = psql.error(meta_death(&step.pos, e)) {
+            if let Some(d) = psql.error(meta_death(&step.pos, e.to_string())) {
                 return Some(d);
             }
         }

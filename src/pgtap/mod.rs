@@ -11,6 +11,7 @@ pub mod config;
 pub mod exec;
 pub mod script;
 pub mod tap;
+pub mod vars;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -18,9 +19,10 @@ use std::time::Instant;
 use self::exec::FileRun;
 use self::script::{ParseError, Script};
 use self::tap::{Directive, Judged};
+use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
-use crate::events::{Event, Reporter};
 use crate::project::Project;
+use crate::report::events::{Event, Reporter};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
@@ -68,10 +70,10 @@ pub fn load(project: &Project) -> Result<Suite> {
         let mut found = Vec::new();
         // A configured path that is a broken link, a loop or a FIFO is no suite to skip.
         if let Some(what) = crate::files::not_a_file(&full).filter(|w| *w != "a directory") {
-            return Err(Error::input(format!(
-                "read {}: {what}, where pgTAP tests are expected",
-                relative(&project.root, &full)
-            )));
+            return Err(unreadable(
+                relative(&project.root, &full),
+                format!("{what}, where pgTAP tests are expected"),
+            ));
         }
         if full.is_file() {
             found.push(full.clone());
@@ -85,11 +87,13 @@ pub fn load(project: &Project) -> Result<Suite> {
             });
             working_dir.get_or_insert_with(|| full.clone());
         } else if named {
-            return Err(Error::input(format!(
-                "{}: pgtap.paths: `{}` does not exist",
-                crate::yaml::Pos::of(path).at(crate::config::FILE_NAME),
-                path.value
-            )));
+            let pos = crate::yaml::Pos::of(path);
+            return Err(Error::at(
+                crate::config::FILE_NAME,
+                pos.line,
+                pos.column,
+                format!("pgtap.paths: `{}` does not exist", path.value),
+            ));
         }
         for file in found {
             if !files.contains(&file) {
@@ -108,8 +112,7 @@ pub fn load(project: &Project) -> Result<Suite> {
             unreadable.after.push(rel);
             continue;
         }
-        let text =
-            std::fs::read_to_string(&path).map_err(|e| Error::input(format!("read {rel}: {e}")))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| unreadable(rel.clone(), e))?;
         let read = |included: &str, relative_to_file: bool, from: &str| {
             read_include(
                 &project.root,
@@ -149,22 +152,20 @@ fn walk(
     files: &mut Vec<PathBuf>,
 ) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(dir)
-        .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?;
+    let meta = std::fs::metadata(dir).map_err(|e| unreadable(relative(root, dir), e))?;
     let id = (meta.dev(), meta.ino());
     if walking.contains(&id) {
-        return Err(Error::input(format!(
-            "read {}: a symlink loop (it leads back to a folder above it); pgTAP files would \
-             run more than once",
-            relative(root, dir)
-        )));
+        return Err(unreadable(
+            relative(root, dir),
+            "a symlink loop (it leads back to a folder above it); pgTAP files would run more \
+             than once",
+        ));
     }
     walking.push(id);
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| unreadable(relative(root, dir), e))?;
     for entry in entries {
         let path = entry
-            .map_err(|e| Error::input(format!("read {}: {e}", relative(root, dir))))?
+            .map_err(|e| unreadable(relative(root, dir), e))?
             .path();
         let test_name = path
             .file_name()
@@ -175,16 +176,22 @@ fn walk(
             None => {}
             Some("a directory") if !test_name => walk(root, &path, walking, files)?,
             Some(what) if test_name || what.starts_with("a symlink") => {
-                return Err(Error::input(format!(
-                    "read {}: {what}, where a pgTAP test file or folder is expected",
-                    relative(root, &path)
-                )));
+                return Err(unreadable(
+                    relative(root, &path),
+                    format!("{what}, where a pgTAP test file or folder is expected"),
+                ));
             }
             Some(_) => {}
         }
     }
     walking.pop();
     Ok(())
+}
+
+/// An input error about the file or folder at `rel` as a whole: it cannot be read, and why.
+fn unreadable(rel: String, why: impl std::fmt::Display) -> Error {
+    let message = format!("read {rel}: {why}");
+    Diagnostic::in_file(rel, message).into()
 }
 
 fn relative(root: &Path, path: &Path) -> String {
@@ -202,7 +209,7 @@ fn read_include(
     included: &str,
     relative_to_file: bool,
     from: &str,
-) -> std::result::Result<(String, String), String> {
+) -> std::result::Result<(String, String), script::IncludeError> {
     let base = if relative_to_file {
         root.join(from)
             .parent()
@@ -212,16 +219,17 @@ fn read_include(
     };
     let path = base.join(included);
     if let Some(what) = crate::files::not_a_file(&path) {
-        return Err(format!(
-            "read {included}: {what}, where a SQL file is expected"
-        ));
+        return Err(script::IncludeError::NotAFile {
+            path: included.to_owned(),
+            what,
+        });
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!(
-            "read {included} (from {}): {e}",
-            relative(root, &base).trim_end_matches('/').to_owned() + "/"
-        )
-    })?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|source| script::IncludeError::Unreadable {
+            path: included.to_owned(),
+            base: relative(root, &base).trim_end_matches('/').to_owned() + "/",
+            source,
+        })?;
     Ok((relative(root, &path), text))
 }
 
@@ -245,7 +253,13 @@ inventory::submit!(crate::stage::Registration {
         // A file db-ci cannot run fails the stage at its line, and the other stages run;
         // when the tests are all the run was asked for, it is exit 2 before anything boots.
         if let (true, Some(unreadable)) = (input.alone, &suite.unreadable) {
-            return Err(Error::input(unreadable.error.to_string()));
+            let ParseError { pos, message } = &unreadable.error;
+            let mut diagnostic = Diagnostic::at(&pos.file, pos.line, Some(pos.column), message);
+            // The file was read a moment ago; read again only to draw the line.
+            if let Ok(text) = std::fs::read_to_string(input.project.root.join(&pos.file)) {
+                diagnostic = diagnostic.with_source(&text);
+            }
+            return Err(diagnostic.into());
         }
         Ok(Box::new(Loaded(suite)))
     },
@@ -643,9 +657,9 @@ mod tests {
         (dir, tests)
     }
 
-    fn walked(root: &Path, tests: &Path) -> std::result::Result<Vec<String>, String> {
+    fn walked(root: &Path, tests: &Path) -> Result<Vec<String>> {
         let mut files = Vec::new();
-        collect(root, tests, &mut files).map_err(|e| e.to_string())?;
+        collect(root, tests, &mut files)?;
         files.sort();
         Ok(files.iter().map(|f| relative(root, f)).collect())
     }
@@ -670,7 +684,7 @@ mod tests {
     fn a_symlink_loop_is_refused_at_its_path() {
         let (dir, tests) = tests_dir();
         std::os::unix::fs::symlink("..", tests.join("sub/back")).unwrap();
-        let err = walked(dir.path(), &tests).unwrap_err();
+        let err = walked(dir.path(), &tests).unwrap_err().to_string();
         assert!(
             err.contains("supabase/tests/sub/back: a symlink loop"),
             "{err}"
@@ -678,7 +692,7 @@ mod tests {
         // A link to itself: the kernel's ELOOP.
         std::fs::remove_file(tests.join("sub/back")).unwrap();
         std::os::unix::fs::symlink("self", tests.join("sub/self")).unwrap();
-        let err = walked(dir.path(), &tests).unwrap_err();
+        let err = walked(dir.path(), &tests).unwrap_err().to_string();
         assert!(
             err.contains("supabase/tests/sub/self: a symlink loop"),
             "{err}"
@@ -700,7 +714,7 @@ mod tests {
                 "dir" => std::fs::create_dir(&path).unwrap(),
                 _ => nix::unistd::mkfifo(&path, nix::sys::stat::Mode::S_IRWXU).unwrap(),
             }
-            let err = walked(dir.path(), &tests).unwrap_err();
+            let err = walked(dir.path(), &tests).unwrap_err().to_string();
             assert!(
                 err.contains(&format!("supabase/tests/sub/{name}: a")),
                 "{err}"

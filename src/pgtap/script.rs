@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::tap::Pos;
+use super::vars::{script_bool, words};
 use crate::sql;
 
 /// One thing to do, in order.
@@ -87,7 +88,7 @@ pub const PSET_OPTIONS: &[&str] = &[
 ];
 
 /// A meta-command read at parse time: what it is, or why db-ci refuses it.
-fn classify(name: &str, args: &str) -> Result<Meta, String> {
+fn classify(name: &str, args: &str) -> Result<Meta, PsqlError> {
     let literal_words = || words(args, &BTreeMap::new()).unwrap_or_default();
     let meta = match name {
         "set" | "unset" => {
@@ -103,9 +104,9 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
                     _ => false,
                 };
                 if changes {
-                    return Err(format!(
+                    return Err(PsqlError::NotReproduced(format!(
                         "`\\{name} {var}` changes how psql runs the file in a way db-ci does not reproduce"
-                    ));
+                    )));
                 }
             }
             if name == "set" {
@@ -126,22 +127,22 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
             let words = literal_words();
             match words.first().map(String::as_str) {
                 None => {
-                    return Err("`\\pset` without an option lists the settings: db-ci does not print them".to_owned())
+                    return Err(PsqlError::NotReproduced("`\\pset` without an option lists the settings: db-ci does not print them".to_owned()))
                 }
                 Some(option) if !option.contains(':') && !PSET_OPTIONS.contains(&option) => {
-                    return Err(format!(
+                    return Err(PsqlError::NotReproduced(format!(
                         "`\\pset {option}` changes psql's output in a way db-ci does not reproduce (supported: {})",
                         PSET_OPTIONS.join(", ")
-                    ))
+                    )))
                 }
                 Some("format") => match words.get(1).map(String::as_str) {
                     Some("aligned" | "unaligned") => {}
                     Some(other) if other.contains(':') => {}
                     other => {
-                        return Err(format!(
+                        return Err(PsqlError::NotReproduced(format!(
                             "`\\pset format {}`: db-ci prints aligned and unaligned output only",
                             other.unwrap_or("")
-                        ))
+                        )))
                     }
                 },
                 Some(_) => {}
@@ -153,307 +154,53 @@ fn classify(name: &str, args: &str) -> Result<Meta, String> {
         "x" if matches!(literal_words().as_slice(), [w] if w == "off") => Meta::Nothing,
         "gset" | "g" => Meta::GsetLast,
         _ => {
-            return Err(format!(
+            return Err(PsqlError::NotReproduced(format!(
                 "psql meta-command `\\{name}` is not supported: db-ci cannot reproduce what it does (supported: {SUPPORTED})"
-            ))
+            )))
         }
     };
     if args.contains('`') {
-        return Err(format!(
+        return Err(PsqlError::NotReproduced(format!(
             "`\\{name}`: backquoted shell commands are not supported"
-        ));
+        )));
     }
     Ok(meta)
-}
-
-/// psql's argument words for a meta-command (its `OT_NORMAL` lexing): whitespace
-/// separates words; `'…'` is quoted (`''` and backslash escapes inside), `"…"` is kept with
-/// its quotes; `:var`, `:'var'` and `:"var"` outside quotes are replaced by the variable
-/// (quoted as a literal or an identifier), an undefined one stays as written.
-pub fn words(text: &str, vars: &BTreeMap<String, String>) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        while i < chars.len() && chars[i].is_whitespace() {
-            i += 1;
-        }
-        if i >= chars.len() {
-            break;
-        }
-        let mut word = String::new();
-        while i < chars.len() && !chars[i].is_whitespace() {
-            match chars[i] {
-                '\'' => {
-                    i += 1;
-                    loop {
-                        match chars.get(i) {
-                            None => return Err("unterminated quoted string".to_owned()),
-                            Some('\'') if chars.get(i + 1) == Some(&'\'') => {
-                                word.push('\'');
-                                i += 2;
-                            }
-                            Some('\'') => {
-                                i += 1;
-                                break;
-                            }
-                            Some('\\') => {
-                                i += 1;
-                                match chars.get(i) {
-                                    None => return Err("unterminated quoted string".to_owned()),
-                                    Some('n') => word.push('\n'),
-                                    Some('t') => word.push('\t'),
-                                    Some('b') => word.push('\u{8}'),
-                                    Some('r') => word.push('\r'),
-                                    Some('f') => word.push('\u{c}'),
-                                    Some(&c) => word.push(c),
-                                }
-                                i += 1;
-                            }
-                            Some(&c) => {
-                                word.push(c);
-                                i += 1;
-                            }
-                        }
-                    }
-                }
-                '"' => {
-                    word.push('"');
-                    i += 1;
-                    loop {
-                        match chars.get(i) {
-                            None => return Err("unterminated quoted identifier".to_owned()),
-                            Some('"') if chars.get(i + 1) == Some(&'"') => {
-                                word.push_str("\"\"");
-                                i += 2;
-                            }
-                            Some('"') => {
-                                word.push('"');
-                                i += 1;
-                                break;
-                            }
-                            Some(&c) => {
-                                word.push(c);
-                                i += 1;
-                            }
-                        }
-                    }
-                }
-                ':' if chars.get(i + 1) == Some(&'{') && chars.get(i + 2) == Some(&'?') => {
-                    // `:{?name}`: whether the variable is defined.
-                    let rest: String = chars[i + 3..].iter().collect();
-                    match rest.find('}') {
-                        Some(end)
-                            if rest[..end].chars().all(|c| c.is_alphanumeric() || c == '_') =>
-                        {
-                            let defined = vars.contains_key(&rest[..end]);
-                            word.push_str(if defined { "TRUE" } else { "FALSE" });
-                            i += 3 + rest[..end].chars().count() + 1;
-                        }
-                        _ => {
-                            word.push(':');
-                            i += 1;
-                        }
-                    }
-                }
-                ':' => {
-                    let (quote, start) = match chars.get(i + 1) {
-                        Some(&q @ ('\'' | '"')) => (Some(q), i + 2),
-                        _ => (None, i + 1),
-                    };
-                    let len = chars[start.min(chars.len())..]
-                        .iter()
-                        .take_while(|c| c.is_alphanumeric() || **c == '_')
-                        .count();
-                    let name: String = chars[start.min(chars.len())..start + len].iter().collect();
-                    let closed = quote.is_none_or(|q| chars.get(start + len) == Some(&q));
-                    match vars.get(&name).filter(|_| len > 0 && closed) {
-                        Some(value) => {
-                            match quote {
-                                Some('\'') => word.push_str(&sql::quote_literal(value)),
-                                Some(_) => word.push_str(&sql::quote_ident(value)),
-                                None => word.push_str(value),
-                            }
-                            i = start + len + usize::from(quote.is_some());
-                        }
-                        None => {
-                            word.push(':');
-                            i += 1;
-                        }
-                    }
-                }
-                c => {
-                    word.push(c);
-                    i += 1;
-                }
-            }
-        }
-        words.push(word);
-    }
-    Ok(words)
-}
-
-fn script_bool(value: &str) -> Option<bool> {
-    if value.is_empty() {
-        Some(true)
-    } else {
-        parse_bool(value)
-    }
-}
-
-/// psql's reading of a boolean (`ParseVariableBool`): a prefix of `true`, `false`, `yes`,
-/// `no`, at least `on`/`of` of `on`/`off`, `1`, `0`, any case.
-pub fn parse_bool(value: &str) -> Option<bool> {
-    let lower = value.trim().to_ascii_lowercase();
-    let prefix_of = |word: &str, min: usize| lower.len() >= min && word.starts_with(&lower);
-    if prefix_of("true", 1) || prefix_of("yes", 1) || lower == "1" {
-        Some(true)
-    } else if prefix_of("false", 1) || prefix_of("no", 1) || lower == "0" {
-        Some(false)
-    } else if prefix_of("on", 2) {
-        Some(true)
-    } else if prefix_of("off", 2) {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// Replaces psql variables (`:name`, `:'name'`, `:"name"`) in a statement, outside quotes,
-/// comments and dollar-quoted bodies, as psql's lexer does with standard-conforming strings
-/// (a backslash escapes only inside `E'…'`); undefined names and `::` casts stay.
-pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
-    if vars.is_empty() || !text.contains(':') {
-        return text.to_owned();
-    }
-    let bytes = text.as_bytes();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    let mut copied = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'-' if bytes.get(i + 1) == Some(&b'-') => {
-                i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            b'\'' | b'"' => {
-                let quote = bytes[i];
-                let escapes = quote == b'\''
-                    && i > 0
-                    && matches!(bytes[i - 1], b'e' | b'E')
-                    && (i < 2 || !is_word(bytes[i - 2]));
-                i += 1;
-                while i < bytes.len() {
-                    if escapes && bytes[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if bytes[i] == quote {
-                        if bytes.get(i + 1) == Some(&quote) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'$' => {
-                let tag_len = text[i + 1..]
-                    .find('$')
-                    .filter(|&n| {
-                        text[i + 1..i + 1 + n]
-                            .chars()
-                            .all(|c| c.is_alphanumeric() || c == '_')
-                            && !text[i + 1..i + 1 + n].starts_with(|c: char| c.is_ascii_digit())
-                            && (i == 0 || !is_word(bytes[i - 1]))
-                    })
-                    .map(|n| n + 2);
-                match tag_len {
-                    Some(len) => {
-                        let tag = &text[i..i + len];
-                        i = text[i + len..]
-                            .find(tag)
-                            .map_or(bytes.len(), |n| i + len + n + len);
-                    }
-                    None => i += 1,
-                }
-            }
-            b':' if bytes.get(i + 1) == Some(&b':') => i += 2,
-            b':' if text[i..].starts_with(":{?") => {
-                // `:{?name}`: whether the variable is defined.
-                match text[i + 3..].find('}') {
-                    Some(end) if text[i + 3..i + 3 + end].bytes().all(is_word) => {
-                        out.push_str(&text[copied..i]);
-                        let defined = vars.contains_key(&text[i + 3..i + 3 + end]);
-                        out.push_str(if defined { "TRUE" } else { "FALSE" });
-                        i += 3 + end + 1;
-                        copied = i;
-                    }
-                    _ => i += 1,
-                }
-            }
-            b':' => {
-                let (quote, start) = match bytes.get(i + 1) {
-                    Some(b'\'') => (Some(b'\''), i + 2),
-                    Some(b'"') => (Some(b'"'), i + 2),
-                    _ => (None, i + 1),
-                };
-                let len = bytes[start.min(bytes.len())..]
-                    .iter()
-                    .take_while(|&&c| is_word(c))
-                    .count();
-                let name = &text[start.min(bytes.len())..(start + len).min(bytes.len())];
-                let closed = match quote {
-                    Some(q) => bytes.get(start + len) == Some(&q),
-                    None => true,
-                };
-                match vars.get(name).filter(|_| len > 0 && closed) {
-                    Some(value) => {
-                        out.push_str(&text[copied..i]);
-                        match quote {
-                            Some(b'\'') => out.push_str(&crate::sql::quote_literal(value)),
-                            Some(_) => out.push_str(&crate::sql::quote_ident(value)),
-                            None => out.push_str(value),
-                        }
-                        i = start + len + usize::from(quote.is_some());
-                        copied = i;
-                    }
-                    None => i += 1,
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    out.push_str(&text[copied.min(text.len())..]);
-    out
-}
-
-fn is_word(c: u8) -> bool {
-    c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80
 }
 
 /// Reads an included file: given the path as written, whether it is relative to the
 /// including file (`\ir`), and the including file's relative path, returns the included
 /// file's relative path and text.
-pub type Reader<'a> = dyn Fn(&str, bool, &str) -> Result<(String, String), String> + 'a;
+pub type Reader<'a> = dyn Fn(&str, bool, &str) -> Result<(String, String), IncludeError> + 'a;
+
+/// Why a file named by `\i`/`\ir` could not be read: psql's own complaint, at the line.
+#[derive(Debug, thiserror::Error)]
+pub enum IncludeError {
+    #[error("read {path}: {what}, where a SQL file is expected")]
+    NotAFile { path: String, what: &'static str },
+    /// `base`: the folder it was looked for in, relative to the project.
+    #[error("read {path} (from {base}): {source}")]
+    Unreadable {
+        path: String,
+        base: String,
+        source: std::io::Error,
+    },
+}
+
+/// What psql refuses in a meta-command, or what db-ci cannot reproduce of it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PsqlError {
+    #[error("unterminated quoted string")]
+    UnterminatedString,
+    #[error("unterminated quoted identifier")]
+    UnterminatedIdentifier,
+    /// psql's own complaint about a value it cannot take; it goes on, or stops under
+    /// ON_ERROR_STOP.
+    #[error("{0}")]
+    Refused(String),
+    /// psql would run it; db-ci cannot reproduce what it does.
+    #[error("{0}")]
+    NotReproduced(String),
+}
 
 /// A problem found while reading a test file: where, and what (a lowercase fragment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -575,7 +322,10 @@ fn expand(
                 .iter()
                 .filter_map(|(k, v)| Some((k.clone(), v.clone()?)))
                 .collect();
-            let path = match words(&args, &values).map_err(at)?.as_slice() {
+            let path = match words(&args, &values)
+                .map_err(|e| at(e.to_string()))?
+                .as_slice()
+            {
                 [path] => path.clone(),
                 _ => return Err(at(format!("`\\{name}` takes one file name"))),
             };
@@ -587,10 +337,10 @@ fn expand(
             let relative = name.starts_with("ir") || name == "include_relative";
             let (included_rel, included) = match read(&path, relative, rel) {
                 Ok(read) => read,
-                Err(message) => {
+                Err(error) => {
                     steps.push(Step {
                         pos,
-                        kind: StepKind::Error(message),
+                        kind: StepKind::Error(error.to_string()),
                     });
                     continue;
                 }
@@ -601,9 +351,14 @@ fn expand(
             }
             continue;
         }
-        let command = classify(name, &args).map_err(at)?;
+        let command = classify(name, &args).map_err(|e| at(e.to_string()))?;
         if command == Meta::GsetLast {
-            if name == "gset" && words(&args, &BTreeMap::new()).map_err(at)?.len() > 1 {
+            if name == "gset"
+                && words(&args, &BTreeMap::new())
+                    .map_err(|e| at(e.to_string()))?
+                    .len()
+                    > 1
+            {
                 return Err(at("`\\gset` takes at most one prefix".to_owned()));
             }
             if name == "g" && !args.is_empty() {
@@ -700,9 +455,13 @@ fn copies_from_stdin(statement: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pgtap::vars::{interpolate, parse_bool};
 
-    fn no_files(path: &str, _: bool, _: &str) -> Result<(String, String), String> {
-        Err(format!("read {path}: no such file"))
+    fn no_files(path: &str, _: bool, _: &str) -> Result<(String, String), IncludeError> {
+        Err(IncludeError::NotAFile {
+            path: path.to_owned(),
+            what: "no such file",
+        })
     }
 
     fn vars(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -835,14 +594,15 @@ mod tests {
 
     #[test]
     fn includes_are_inlined_with_their_own_positions() {
-        let read = |path: &str, relative: bool, from: &str| -> Result<(String, String), String> {
-            assert!(relative);
-            assert_eq!(from, "supabase/tests/a.sql");
-            Ok((
-                format!("supabase/tests/{path}"),
-                "\n\nselect 'helper';".to_owned(),
-            ))
-        };
+        let read =
+            |path: &str, relative: bool, from: &str| -> Result<(String, String), IncludeError> {
+                assert!(relative);
+                assert_eq!(from, "supabase/tests/a.sql");
+                Ok((
+                    format!("supabase/tests/{path}"),
+                    "\n\nselect 'helper';".to_owned(),
+                ))
+            };
         let text = "\\ir setup.psql\nselect 1;";
         let script = parse("supabase/tests/a.sql", text, &read).unwrap();
         assert_eq!(script.steps[0].pos.file, "supabase/tests/setup.psql");
@@ -852,7 +612,9 @@ mod tests {
         let script = parse("a.sql", "select 1;\n\\i missing.sql", &no_files).unwrap();
         assert_eq!(
             script.steps[1].kind,
-            StepKind::Error("read missing.sql: no such file".to_owned())
+            StepKind::Error(
+                "read missing.sql: no such file, where a SQL file is expected".to_owned()
+            )
         );
         assert_eq!(script.steps[1].pos.line, 2);
         let cycle = |_: &str, _: bool, _: &str| Ok(("a.sql".to_owned(), "\\ir a.sql".to_owned()));

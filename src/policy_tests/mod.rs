@@ -107,6 +107,11 @@ impl PolicyFile {
     pub fn at(&self, line: usize) -> String {
         format!("{}:{line}", self.rel)
     }
+
+    /// An input error at `line` of this file.
+    pub fn error(&self, line: usize, message: impl Into<String>) -> Error {
+        Error::at(&self.rel, line, None, message)
+    }
 }
 
 /// Reads every `*.yaml`/`*.yml` in the project's policy-tests folder, sorted by name. A
@@ -185,35 +190,46 @@ fn load_file(
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::input(format!("read {}: {e}", path.display())))?;
     let spec: PolicyFileSpec = if text.trim().is_empty() {
-        return Err(Error::input(format!(
-            "{rel}:1: empty policy-test file: give `cases:` or `properties:`"
-        )));
+        return Err(Error::at(
+            &rel,
+            1,
+            None,
+            "empty policy-test file: give `cases:` or `properties:`",
+        ));
     } else {
         crate::yaml::parse_yaml(&text, Path::new(&rel))?
     };
     let actors = Actors::resolve(&spec.actors).map_err(|e| {
-        Error::input(format!(
-            "{rel}:{}: {e}",
-            key_line(&text, "actors").unwrap_or(1)
-        ))
+        Error::at(
+            &rel,
+            key_line(&text, "actors").unwrap_or(1),
+            None,
+            e.to_string(),
+        )
     })?;
     if spec.cases.is_empty() && spec.properties.is_empty() {
-        return Err(Error::input(format!(
-            "{rel}:1: no `cases:` and no `properties:`: nothing to check"
-        )));
+        return Err(Error::at(
+            &rel,
+            1,
+            None,
+            "no `cases:` and no `properties:`: nothing to check",
+        ));
     }
     let mut shared: Vec<SharedSql> = folder_setup.cloned().into_iter().collect();
     let folder = path.parent().unwrap_or(Path::new("."));
     for include in &spec.include {
         let included = folder.join(&include.value);
         let text = std::fs::read_to_string(&included).map_err(|e| {
-            Error::input(format!(
-                "{rel}:{}:{}: include `{}`: read {}: {e}",
-                include.referenced.line(),
-                include.referenced.column(),
-                include.value,
-                included.display()
-            ))
+            Error::at(
+                &rel,
+                include.referenced.line() as usize,
+                Some(include.referenced.column() as usize),
+                format!(
+                    "include `{}`: read {}: {e}",
+                    include.value,
+                    included.display()
+                ),
+            )
         })?;
         shared.push(SharedSql {
             rel: relative(project, &included),
@@ -225,17 +241,16 @@ fn load_file(
     file.shared = shared;
     for sql in &file.shared {
         file.actors.render(&sql.text).map_err(|e| {
-            Error::input(format!(
-                "{}: {}: {e} (filled in with this file's actors)",
-                file.at(sql.line),
-                sql.rel
-            ))
+            file.error(
+                sql.line,
+                format!("{}: {e} (filled in with this file's actors)", sql.rel),
+            )
         })?;
     }
     if let Some(setup) = &file.spec.setup {
         file.actors
             .render(setup)
-            .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
+            .map_err(|e| file.error(file.setup_line, format!("setup: {e}")))?;
     }
     // A case that does not parse is the file's input error, whichever stage would read it.
     if let Some(error) = errors.into_iter().next() {
@@ -318,13 +333,14 @@ pub async fn check_actor_roles(client: &Client, files: &[&PolicyFile]) -> Result
     for file in files {
         for actor in file.actors.by_name.values() {
             if missing.contains(&actor.db_role) {
-                return Err(Error::input(format!(
-                    "{}: actor `{}` runs as role `{}`, which the database does not have after replay \
-                     (create it in a migration, or map the actor to an existing role)",
-                    file.at(actor_line(&file.text, &actor.name)),
-                    actor.name,
-                    actor.db_role
-                )));
+                return Err(file.error(
+                    actor_line(&file.text, &actor.name),
+                    format!(
+                        "actor `{}` runs as role `{}`, which the database does not have after \
+                         replay (create it in a migration, or map the actor to an existing role)",
+                        actor.name, actor.db_role
+                    ),
+                ));
             }
         }
     }
@@ -365,20 +381,21 @@ pub async fn bind_existing_users(
                 .map_err(|e| {
                     Error::environment(format!("read the seeded users: {}", db_error_text(&e)))
                 })?;
-            let at = format!("{rel}:{}", actor_line(text, &actor.name));
+            let line = actor_line(text, &actor.name);
+            let at = |message: String| Error::at(rel.as_str(), line, None, message);
             let row = match rows.as_slice() {
                 [row] => row,
                 [] => {
-                    return Err(Error::input(format!(
-                        "{at}: actor `{}` is bound to the seeded user with {existing}, but auth.users has no such row after replay \
+                    return Err(at(format!(
+                        "actor `{}` is bound to the seeded user with {existing}, but auth.users has no such row after replay \
                          (is the seed that creates it listed, and the {} right?)",
                         actor.name,
                         if matches!(existing, Existing::Id(_)) { "id" } else { "email" }
                     )))
                 }
                 _ => {
-                    return Err(Error::input(format!(
-                        "{at}: actor `{}` is bound to the seeded user with {existing}, but {} auth.users rows have it; bind by id: `{{ user: {{ id: <uuid> }} }}`",
+                    return Err(at(format!(
+                        "actor `{}` is bound to the seeded user with {existing}, but {} auth.users rows have it; bind by id: `{{ user: {{ id: <uuid> }} }}`",
                         actor.name,
                         rows.len()
                     )))
@@ -395,9 +412,7 @@ pub async fn bind_existing_users(
                 user_metadata: json(4),
                 is_anonymous: row.get(5),
             };
-            actor
-                .bind(seeded)
-                .map_err(|e| Error::input(format!("{at}: {e}")))?;
+            actor.bind(seeded).map_err(|e| at(e.to_string()))?;
         }
         bound.push(file);
     }
@@ -445,7 +460,7 @@ pub async fn prepare(
     if file.freezes_time() {
         prepared.unfrozen = crate::clock::install(&prepared.client)
             .await
-            .map_err(Error::Environment)?;
+            .map_err(|e| Error::environment(e.to_string()))?;
     }
     if let Some(now) = file.spec.now {
         // For the setup, and inherited by nothing else: each cell sets its own.
@@ -463,7 +478,7 @@ pub async fn prepare(
         let sql = file
             .actors
             .render(&shared.text)
-            .map_err(|e| Error::input(format!("{}: {}: {e}", file.at(shared.line), shared.rel)))?;
+            .map_err(|e| file.error(shared.line, format!("{}: {e}", shared.rel)))?;
         let sql = frozen_text(file, sql);
         if let Err((line, e)) = apply(&prepared.client, &sql).await {
             // Reported at the line that brings the file in, naming the failing line in it.
@@ -479,7 +494,7 @@ pub async fn prepare(
         let sql = file
             .actors
             .render(setup)
-            .map_err(|e| Error::input(format!("{}: setup: {e}", file.at(file.setup_line))))?;
+            .map_err(|e| file.error(file.setup_line, format!("setup: {e}")))?;
         let sql = frozen_text(file, sql);
         if let Err((line, e)) = apply(&prepared.client, &sql).await {
             let failure = SetupFailure {

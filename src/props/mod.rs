@@ -3,8 +3,6 @@
 
 pub mod engine;
 pub mod reproducer;
-// The `properties:` format lives with the policy-test files that hold it.
-pub use crate::policy_tests::properties as spec;
 
 use std::time::Instant;
 
@@ -12,14 +10,14 @@ use tokio_postgres::Client;
 
 use crate::actors::{Actor, EFFECTIVE_ROLE_SQL};
 use crate::error::Result;
-use crate::events::{Event, Reporter};
+use crate::policy_tests::properties::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
 use crate::policy_tests::{self, PolicyFile};
+use crate::report::events::{Event, Reporter};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
 use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};
-use spec::{line_of, literal_sql, PoolSpec, PropertySpec, Template};
 
 use crate::yaml::Pos;
 
@@ -71,11 +69,8 @@ inventory::submit!(crate::stage::Registration {
     id: StageId::Properties,
     load: |input| {
         for file in input.policy_files {
-            if let Some((pos, message)) = check(file).into_iter().next() {
-                return Err(crate::error::Error::input(format!(
-                    "{}: {message}",
-                    pos.at(&file.rel)
-                )));
+            if let Some((pos, error)) = check(file).into_iter().next() {
+                return Err(pos.error(&file.rel, error.to_string()));
             }
         }
         Ok(Box::new(stage))
@@ -218,6 +213,30 @@ fn problem(line: usize, message: impl Into<String>) -> Problem {
     (line, message.into())
 }
 
+/// What is wrong with a property as written.
+#[derive(Debug, thiserror::Error)]
+pub enum PropertyError {
+    #[error("no operations to run")]
+    NoOperations,
+    #[error(transparent)]
+    Template(#[from] crate::actors::ActorError),
+    #[error(transparent)]
+    Draw(#[from] crate::policy_tests::properties::BadDraw),
+    #[error("`{{{{{pool}}}}}` names no pool (pools: {})", list(.pools))]
+    NoSuchPool { pool: String, pools: Vec<String> },
+    #[error("`as: {name}` is not an actor of this file (actors: {})", list(.actors))]
+    NotAnActor { name: String, actors: Vec<String> },
+}
+
+/// Names for a message, `none` when there are none.
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
 /// The property's templates filled with the file's actors and checked against its pools and
 /// actors; needs no database, so a bad property is found when the file is read, at the
 /// position of what is wrong.
@@ -225,31 +244,25 @@ fn render(
     file: &PolicyFile,
     spec: &PropertySpec,
     property: Pos,
-) -> std::result::Result<Rendered, (Pos, String)> {
+) -> std::result::Result<Rendered, (Pos, PropertyError)> {
     let actors = &file.actors;
-    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e));
+    let render = |text: &str, at: Pos| actors.render(text).map_err(|e| (at, e.into()));
     if spec.operations.is_empty() {
-        return Err((property, "no operations to run".to_owned()));
+        return Err((property, PropertyError::NoOperations));
     }
     let mut operations = Vec::new();
     for operation in &spec.operations {
         let at = Pos::of(operation);
         let template =
-            Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e.to_string()))?;
+            Template::parse(&render(&operation.value, at)?).map_err(|e| (at, e.into()))?;
         for draw in &template.draws {
             if !spec.pools.contains_key(&draw.pool) {
-                let pools: Vec<&str> = spec.pools.keys().map(String::as_str).collect();
                 return Err((
                     at,
-                    format!(
-                        "`{{{{{}}}}}` names no pool (pools: {})",
-                        draw.pool,
-                        if pools.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            pools.join(", ")
-                        }
-                    ),
+                    PropertyError::NoSuchPool {
+                        pool: draw.pool.clone(),
+                        pools: spec.pools.keys().cloned().collect(),
+                    },
                 ));
             }
         }
@@ -262,11 +275,10 @@ fn render(
             None => {
                 return Err((
                     Pos::of(name),
-                    format!(
-                        "`as: {}` is not an actor of this file (actors: {})",
-                        name.value,
-                        actors.names().collect::<Vec<_>>().join(", ")
-                    ),
+                    PropertyError::NotAnActor {
+                        name: name.value.clone(),
+                        actors: actors.names().map(str::to_owned).collect(),
+                    },
                 ))
             }
         }
@@ -290,7 +302,7 @@ fn render(
 
 /// The input errors of `file`'s properties (an unknown pool or actor, a template that does
 /// not parse), so a bad property is exit 2 before anything boots.
-pub fn check(file: &PolicyFile) -> Vec<(Pos, String)> {
+pub fn check(file: &PolicyFile) -> Vec<(Pos, PropertyError)> {
     file.spec
         .properties
         .iter()
@@ -326,7 +338,8 @@ impl Run<'_> {
     }
 
     fn render(&self) -> std::result::Result<Rendered, Problem> {
-        render(self.file, self.spec, Pos::from(self.line)).map_err(|(at, e)| (at.line, e))
+        render(self.file, self.spec, Pos::from(self.line))
+            .map_err(|(at, e)| (at.line, e.to_string()))
     }
 
     /// Runs the property in a transaction on `client` and rolls it back.
@@ -360,7 +373,7 @@ impl Run<'_> {
         }
         for actor in &rendered.actors {
             if let Err(message) = check_actor(client, actor).await {
-                return Ok(self.broken(self.line, message));
+                return Ok(self.broken(self.line, message.to_string()));
             }
         }
         let mut compiled = match self.compile(client, rendered).await {
@@ -389,7 +402,7 @@ impl Run<'_> {
         let mut runner = engine::runner(self.seed, &self.file.rel, &self.spec.name, compiled.cases);
         let finding = engine::run(client, &compiled, &mut runner)
             .await
-            .map_err(crate::error::Error::environment)?;
+            .map_err(|e| crate::error::Error::environment(e.to_string()))?;
         Ok(self.judge(client, rendered, &compiled, finding).await)
     }
 
@@ -408,7 +421,7 @@ impl Run<'_> {
                         .file
                         .actors
                         .render(query)
-                        .map_err(|e| problem(line, e))?;
+                        .map_err(|e| problem(line, e.to_string()))?;
                     let rows = engine::query_rows(client, &query)
                         .await
                         .map_err(|e| problem(line, format!("pool `{name}`: {e}")))?;
@@ -430,7 +443,8 @@ impl Run<'_> {
                             .file
                             .actors
                             .render(text)
-                            .map(|text| crate::sql::quote_literal(&text)),
+                            .map(|text| crate::sql::quote_literal(&text))
+                            .map_err(|e| e.to_string()),
                         other => literal_sql(other).map_err(|e| e.to_string()),
                     })
                     .collect::<std::result::Result<_, _>>()
@@ -622,9 +636,23 @@ impl Run<'_> {
     }
 }
 
+/// Why an actor cannot be trusted to run a property's steps.
+#[derive(Debug, thiserror::Error)]
+enum ActorCheck {
+    #[error("impersonating `{actor}` failed: {error}")]
+    Impersonation {
+        actor: String,
+        error: engine::EngineError,
+    },
+    #[error("impersonating `{0}`: no role row")]
+    NoRoleRow(String),
+    #[error(transparent)]
+    Role(#[from] crate::actors::ActorError),
+}
+
 /// Checks that impersonating `actor` really runs as its role, without superuser or (unless
 /// service_role) BYPASSRLS, exactly as RLS cells check it.
-async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), String> {
+async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), ActorCheck> {
     let sql = format!(
         "savepoint db_ci_actor;\n{}\n{EFFECTIVE_ROLE_SQL};",
         actor.impersonation_sql()
@@ -633,11 +661,14 @@ async fn check_actor(client: &Client, actor: &Actor) -> std::result::Result<(), 
     let _ = client
         .batch_execute("rollback to savepoint db_ci_actor")
         .await;
-    let rows = rows.map_err(|e| format!("impersonating `{}` failed: {e}", actor.name))?;
+    let rows = rows.map_err(|error| ActorCheck::Impersonation {
+        actor: actor.name.clone(),
+        error,
+    })?;
     let row = rows
         .rows
         .first()
-        .ok_or_else(|| format!("impersonating `{}`: no role row", actor.name))?;
+        .ok_or_else(|| ActorCheck::NoRoleRow(actor.name.clone()))?;
     let text = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    actor.check_effective_role(&text(0), text(1) == "t", text(2) == "t")
+    Ok(actor.check_effective_role(&text(0), text(1) == "t", text(2) == "t")?)
 }

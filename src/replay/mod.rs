@@ -9,9 +9,8 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::Client;
 
 use crate::project::{FileKind, SqlFile};
+use crate::report::file::{FileFailure, FileOutcome, FileResult, Rerun};
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
-// The file outcomes replay produces live with the reports that show them.
-pub use crate::report::file::{FileFailure, FileOutcome, FileResult, Rerun};
 use crate::shim::platform::{self, Refusal};
 use crate::sql;
 use crate::sql::{db_error_text, quote_literal};
@@ -221,13 +220,13 @@ async fn run_file(
     let checked = match piped_check {
         // Sent behind the close (a demoted session's), or not needed (the superuser's).
         Some(Some(reply)) => reply
-            .map_err(|e| db_error_text(&e))
+            .map_err(platform::LeftSession::Unread)
             .and_then(|messages| platform::checked(&messages)),
         Some(None) => Ok(()),
         None => session.check(client).await,
     };
     if let Err(message) = checked {
-        return Err(harness_failure(file, &message));
+        return Err(harness_failure(file, &message.to_string()));
     }
     if options.record_ledger && !piped {
         if let Err(e) = record(client, file, &statements).await {

@@ -15,7 +15,7 @@ use super::detail::Console;
 use super::{
     escape_controls as esc, CaseVerdict, Failure, Report, StageReport, StageVerdict, Verdict,
 };
-use crate::events::{Event, Reporter};
+use crate::report::events::{Event, Reporter};
 use crate::report::file::FileResult;
 
 /// Width of the right-aligned verb column (`   Booted`, `     FAIL`…).
@@ -280,7 +280,7 @@ pub fn report_failures_text(report: &Report) -> String {
         text.push('\n');
     }
     if let Some(error) = &report.error {
-        text.push_str(&format!("error: {}\n", esc(&error.message)));
+        text.push_str(&format!("error: {}\n", esc(&error.message())));
     }
     text.push_str(&summary_line(&human, report));
     text

@@ -8,5 +8,5 @@ use super::Report;
 pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
     let mut text = serde_json::to_vec_pretty(report).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    super::write_atomically(path, &crate::redact::scrub_bytes(text))
+    crate::files::write_atomically(path, &crate::redact::scrub_bytes(text))
 }

@@ -19,7 +19,7 @@ use super::{escape_controls, Case, CaseVerdict, Failure, Report, StageReport, St
 /// its `file` attributes relative to the repository root like the annotations'.
 pub fn write(report: &Report, path: &Path) -> std::io::Result<()> {
     let xml = to_xml(report, OffsetDateTime::now_utc(), &Paths::from_env())?;
-    super::write_atomically(path, &crate::redact::scrub_bytes(xml))
+    crate::files::write_atomically(path, &crate::redact::scrub_bytes(xml))
 }
 
 /// What a testcase ended with.
@@ -45,6 +45,8 @@ struct XmlCase {
     name: String,
     classname: String,
     file: Option<String>,
+    /// The line in `file` (an error that stopped the run, when it has a position).
+    line: Option<usize>,
     duration_ms: u64,
     outcome: Outcome,
     /// Shown beside a passing check: a lint finding below the fail level.
@@ -88,12 +90,13 @@ pub fn to_xml(
             cases: vec![XmlCase {
                 name: "db-ci run".to_owned(),
                 classname: "run".to_owned(),
-                file: None,
+                file: error.diagnostic.file.clone(),
+                line: error.diagnostic.line,
                 duration_ms: 0,
                 outcome: Outcome::Error {
                     kind: error.kind.as_str().to_owned(),
-                    message: first_line(&error.message).to_owned(),
-                    body: error.message.clone(),
+                    message: error.diagnostic.headline(),
+                    body: error.message(),
                 },
                 system_out: None,
             }],
@@ -166,6 +169,10 @@ fn write_case(writer: &mut Writer<Vec<u8>>, case: &XmlCase) -> std::io::Result<(
     ]);
     if let Some(file) = &file {
         start.push_attribute(("file", file.as_str()));
+    }
+    let line = case.line.map(|l| l.to_string());
+    if let Some(line) = &line {
+        start.push_attribute(("line", line.as_str()));
     }
     if matches!(case.outcome, Outcome::Pass) && case.system_out.is_none() {
         return writer.write_event(Event::Empty(start));
@@ -262,6 +269,7 @@ fn stage_suite(stage: &StageReport) -> Suite {
             name,
             classname: stage.name.as_str().to_owned(),
             file: Some(failure.file.clone()),
+            line: None,
             duration_ms: 0,
             outcome: Outcome::Failure {
                 message: failure.message.clone(),
@@ -278,6 +286,7 @@ fn stage_suite(stage: &StageReport) -> Suite {
         name: stage.name.as_str().to_owned(),
         classname: stage.name.as_str().to_owned(),
         file: None,
+        line: None,
         duration_ms: 0,
         outcome,
         system_out: None,
@@ -342,6 +351,7 @@ fn case_testcase(stage: &StageReport, case: &Case) -> XmlCase {
         name: case.name.clone(),
         classname: case.group.clone(),
         file: case.file.clone(),
+        line: None,
         duration_ms: case.duration_ms,
         outcome,
         system_out,

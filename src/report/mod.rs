@@ -9,16 +9,14 @@ pub mod json;
 pub mod junit;
 pub mod level;
 
+use crate::policy_tests::cases::{Expect, Operation};
+use crate::stage_id::StageId;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use detail::{Detail, StageDetail};
-
-pub use crate::policy_tests::cases::{Expect, Operation};
-
-pub use crate::stage_id::StageId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -202,14 +200,24 @@ impl std::fmt::Display for Observed {
     }
 }
 
-/// An error that stopped the run before its stages could finish (exit 2 or 3).
-#[derive(Debug, Clone, Serialize)]
+/// An error that stopped the run before its stages could finish (exit 2 or 3). In the JSON:
+/// `kind`, `message` (the text the console prints first: the position, then the message,
+/// then its notes) and, when the error has a position, `file`, `line` and `column`.
+#[derive(Debug, Clone)]
 pub struct RunError {
     pub kind: RunErrorKind,
-    pub message: String,
+    pub diagnostic: crate::diag::Diagnostic,
 }
 
 impl RunError {
+    /// An error with no position.
+    pub fn new(kind: RunErrorKind, message: impl Into<String>) -> RunError {
+        RunError {
+            kind,
+            diagnostic: crate::diag::Diagnostic::message(message),
+        }
+    }
+
     /// The report's view of an error that stopped the run: its kind follows its exit code.
     pub fn from_error(error: &crate::error::Error) -> RunError {
         RunError {
@@ -218,8 +226,33 @@ impl RunError {
             } else {
                 RunErrorKind::Environment
             },
-            message: error.render(),
+            diagnostic: error.diagnostic(),
         }
+    }
+
+    /// The whole text: the headline and the notes.
+    pub fn message(&self) -> String {
+        self.diagnostic.to_string()
+    }
+}
+
+impl Serialize for RunError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let d = &self.diagnostic;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("kind", &self.kind)?;
+        map.serialize_entry("message", &d.to_string())?;
+        if let Some(file) = &d.file {
+            map.serialize_entry("file", file)?;
+        }
+        if let Some(line) = d.line {
+            map.serialize_entry("line", &line)?;
+        }
+        if let Some(column) = d.column {
+            map.serialize_entry("column", &column)?;
+        }
+        map.end()
     }
 }
 
@@ -292,7 +325,6 @@ impl Report {
     }
 }
 
-pub(crate) use crate::files::write_atomically;
 /// `text` with every control character shown escaped (`\u{1b}` as `\x1b`, `\u{9b}` as
 /// `\u{9b}`), so data from the database or the project (a seed value in an error message)
 /// can never move the cursor, recolour or clear a reviewer's terminal, nor make a report
@@ -339,13 +371,19 @@ mod tests {
     #[test]
     fn a_run_error_serialises_its_kind_in_lowercase() {
         use super::{RunError, RunErrorKind};
-        let error = RunError {
-            kind: RunErrorKind::Input,
-            message: "db-ci.yaml:3:5: unknown rule".into(),
-        };
+        let error = RunError::from_error(&crate::error::Error::at(
+            "db-ci.yaml",
+            3,
+            Some(5),
+            "unknown rule",
+        ));
         assert_eq!(
             serde_json::to_string(&error).unwrap(),
-            r#"{"kind":"input","message":"db-ci.yaml:3:5: unknown rule"}"#
+            r#"{"kind":"input","message":"db-ci.yaml:3:5: unknown rule","file":"db-ci.yaml","line":3,"column":5}"#
+        );
+        assert_eq!(
+            serde_json::to_string(&RunError::new(RunErrorKind::Input, "no file")).unwrap(),
+            r#"{"kind":"input","message":"no file"}"#
         );
         let from = RunError::from_error(&crate::error::Error::environment("no backend"));
         assert_eq!(from.kind, RunErrorKind::Environment);

@@ -6,9 +6,10 @@ use std::path::Path;
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
 use super::record::Recording;
-use crate::error::exit;
+use crate::error::{Error, Result};
 use crate::project::Project;
-use crate::stage::{StageCli, StageCommand, StageOptions};
+use crate::report::Verdict;
+use crate::stage::{Answer, StageCli, StageCommand, StageOptions};
 
 /// The rls stage's options in a run.
 #[derive(Debug, Clone, Default)]
@@ -94,39 +95,38 @@ fn options(matches: &ArgMatches, options: &mut StageOptions) {
     });
 }
 
-fn instead(dir: &Path, options: &StageOptions) -> Option<i32> {
+fn instead(dir: &Path, options: &StageOptions) -> Option<Result<Answer>> {
     options
         .get::<RlsOptions>()
         .accept_only
         .then(|| accept_command(dir))
 }
 
-/// `db-ci rls --accept`: applies the pending recordings and prints who can do what, changed.
-fn accept_command(dir: &Path) -> i32 {
+/// `db-ci rls --accept`: applies the pending recordings and says who can do what, changed.
+fn accept_command(dir: &Path) -> Result<Answer> {
     if crate::files::in_ci() {
-        eprintln!(
-            "error: accept recordings: accepting is off in CI (CI=true); accept locally and commit the matrices"
-        );
-        return exit::INPUT;
+        return Err(Error::input(
+            "accept recordings: accepting is off in CI (CI=true); accept locally and commit \
+             the matrices",
+        ));
     }
-    let accepted = Project::find(dir).and_then(|p| super::record::accept_pending(&p));
-    match accepted {
-        Ok(accepted) if accepted.is_empty() => {
-            println!("Nothing to accept: no pending recording (`db-ci rls --record` writes them)");
-            exit::PASS
+    let accepted = Project::find(dir).and_then(|p| super::record::accept_pending(&p))?;
+    let text = if accepted.is_empty() {
+        "Nothing to accept: no pending recording (`db-ci rls --record` writes them)".to_owned()
+    } else {
+        let mut lines = Vec::new();
+        for file in accepted {
+            lines.push(format!(
+                "Accepted {} ({} change(s))",
+                file.rel,
+                file.changes.len()
+            ));
+            lines.extend(file.changes.iter().map(|change| format!("  {change}")));
         }
-        Ok(accepted) => {
-            for file in accepted {
-                println!("Accepted {} ({} change(s))", file.rel, file.changes.len());
-                for change in file.changes {
-                    println!("  {}", crate::report::escape_controls(&change));
-                }
-            }
-            exit::PASS
-        }
-        Err(error) => {
-            eprintln!("error: {}", error.render());
-            error.exit_code()
-        }
-    }
+        lines.join("\n")
+    };
+    Ok(Answer {
+        text,
+        verdict: Verdict::Pass,
+    })
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use tokio_postgres::Client;
 
 use super::detail::{Coverage, CoverageRow};
-use super::spec::Operation;
 use crate::catalog::{Relation, Which};
 use crate::error::Result;
+use crate::policy_tests::cases::Operation;
 
 /// The tables, views and materialized views of `schemas` a project made (extension members
 /// excluded), with the commands each supports.

@@ -3,9 +3,9 @@
 
 use tokio_postgres::Client;
 
-use super::spec::Operation;
 use crate::catalog::QualifiedName;
 use crate::error::{Error, Result};
+use crate::policy_tests::cases::Operation;
 use crate::sql::db_error_text;
 use crate::sql::kinds::{PolicyCommand, RelationKind};
 

@@ -19,9 +19,8 @@ mod summary;
 mod test_support;
 pub mod unfrozen;
 mod verdict;
-// The `cases:` format lives with the policy-test files that hold it.
-pub use crate::policy_tests::cases as spec;
 
+use crate::report::Observed;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
@@ -30,11 +29,11 @@ use tokio_postgres::Client;
 use self::exec::CellResult;
 use self::plan::{Cell, TargetInfo};
 use self::record::{Recorded, Recording};
-use self::spec::Operation;
 use crate::catalog::{QualifiedName, Which};
 use crate::error::{Error, Result};
-use crate::events::{Event, Reporter};
+use crate::policy_tests::cases::Operation;
 use crate::policy_tests::{self, PolicyFile};
+use crate::report::events::{Event, Reporter};
 use crate::report::{Case, CaseVerdict, Failure, RlsCell, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
@@ -54,11 +53,7 @@ inventory::submit!(crate::stage::Registration {
         // case's shape was checked when its file was loaded.
         for file in input.policy_files {
             if let Some(error) = plan::check(file).into_iter().next() {
-                return Err(Error::input(format!(
-                    "{}: {}",
-                    error.pos.at(&file.rel),
-                    error.message
-                )));
+                return Err(error.pos.error(&file.rel, error.message));
             }
         }
         Ok(Box::new(stage))
@@ -143,7 +138,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
                     actor: hole.actor.clone(),
                     operation: hole.operation,
                     expected: None,
-                    observed: judge::Observed::Broken,
+                    observed: Observed::Broken,
                     unreviewed: false,
                 }),
             };
@@ -357,7 +352,7 @@ async fn run_file(
             for cell in cells {
                 let case = case_for(
                     cell,
-                    judge::Observed::Broken,
+                    Observed::Broken,
                     CaseVerdict::Broken,
                     Some("setup failed".to_owned()),
                     0,
@@ -712,12 +707,10 @@ async fn vacuous_sql_cases(
     }
     for positions in by_case.values() {
         let judged = |p: &usize| cases[*p].cell.as_ref().map(|c| c.observed);
-        if positions.iter().any(|p| {
-            matches!(
-                judged(p),
-                Some(judge::Observed::Allow) | Some(judge::Observed::Broken)
-            )
-        }) {
+        if positions
+            .iter()
+            .any(|p| matches!(judged(p), Some(Observed::Allow) | Some(Observed::Broken)))
+        {
             continue;
         }
         let cell = &cells[case_cells[positions[0]]];
@@ -732,7 +725,7 @@ async fn vacuous_sql_cases(
             case.verdict = CaseVerdict::Broken;
             case.message = Some(message.clone());
             if let Some(cell) = case.cell.as_mut() {
-                cell.observed = judge::Observed::Broken;
+                cell.observed = Observed::Broken;
             }
         }
     }
@@ -748,7 +741,10 @@ enum EmptyAsAdmin {
     #[error("succeeds but `then: {query}` fails ({error})")]
     ThenFails { query: String, error: String },
     #[error("succeeds but `then: {query}` does not hold (it {unheld})")]
-    ThenUnheld { query: String, unheld: spec::Unheld },
+    ThenUnheld {
+        query: String,
+        unheld: crate::policy_tests::cases::Unheld,
+    },
 }
 
 /// Why a recording stayed out of its matrix, as a fragment after "not recorded:".
@@ -816,7 +812,7 @@ async fn then_as_admin(client: &Client, cell: &Cell) -> std::result::Result<(), 
                 })
             }
         };
-        if let Err(unheld) = spec::then_holds(&rows) {
+        if let Err(unheld) = crate::policy_tests::cases::then_holds(&rows) {
             return Err(EmptyAsAdmin::ThenUnheld {
                 query: query.clone(),
                 unheld,
@@ -837,7 +833,7 @@ fn case_name(cell: &Cell) -> String {
 
 fn case_for(
     cell: &Cell,
-    observed: judge::Observed,
+    observed: Observed,
     verdict: CaseVerdict,
     message: Option<String>,
     duration_ms: u64,

@@ -9,10 +9,10 @@
 //! allowed, the write cannot succeed with that id: the case stays a broken test.
 
 use super::exec::CellResult;
-use super::judge::{Judgement, Observed};
+use super::judge::Judgement;
 use super::plan::Cell;
-use super::spec::{Expect, Operation};
-use crate::report::CaseVerdict;
+use crate::policy_tests::cases::{Expect, Operation};
+use crate::report::{CaseVerdict, Observed};
 
 /// SQLSTATE foreign_key_violation.
 const FOREIGN_KEY_VIOLATION: &str = "23503";

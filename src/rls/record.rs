@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::spec::{resolve, CaseSpec, Expect, Operation, Who};
+use crate::policy_tests::cases::{resolve, CaseSpec, Expect, Operation, Who};
 use crate::policy_tests::PolicyFileSpec;
 use crate::yaml::edit::{self, Node};
 
@@ -54,9 +54,8 @@ pub enum Unacceptable {
 /// loaded, so each is a fault of the rewrite, never of the user's input.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RewriteError {
-    /// The YAML editor's own message.
     #[error("{0}")]
-    Edit(String),
+    Edit(crate::yaml::edit::EditError),
     #[error("case {0} is not in the file")]
     NoCase(usize),
     #[error("case `{case}` has no {operation}")]
@@ -388,17 +387,21 @@ pub fn accept_pending(project: &crate::project::Project) -> crate::error::Result
             std::fs::read_to_string(p).map_err(|e| Error::input(format!("read {}: {e}", rel(p))))
         };
         if !matrix.is_file() {
-            return Err(Error::input(format!(
-                "{}:1: nothing accepted: its matrix {} is gone; delete the pending file",
+            return Err(Error::at(
                 rel(path),
-                rel(&matrix)
-            )));
+                1,
+                None,
+                format!(
+                    "nothing accepted: its matrix {} is gone; delete the pending file",
+                    rel(&matrix)
+                ),
+            ));
         }
         let matrix_text = read(&matrix)?;
         // A stale or edited recording is refused whole: accepting it would drop what the
         // matrix gained since, or apply what nobody recorded.
         let body = read_pending(&read(path)?, &matrix_text)
-            .map_err(|why| Error::input(format!("{}:1: nothing accepted: {why}", rel(path))))?;
+            .map_err(|why| Error::at(rel(path), 1, None, format!("nothing accepted: {why}")))?;
         let new: PolicyFileSpec = crate::yaml::parse_yaml(&body, std::path::Path::new(&rel(path)))?;
         let old: PolicyFileSpec =
             crate::yaml::parse_yaml(&matrix_text, std::path::Path::new(&rel(&matrix)))?;

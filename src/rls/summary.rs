@@ -4,9 +4,10 @@
 use std::fmt::Write as _;
 
 use super::detail::{Coverage, RlsDetail};
+use crate::policy_tests::cases::Operation;
 use crate::report::detail::SummaryParts;
 use crate::report::github::{code, escape_markdown, inline};
-use crate::report::{Case, CaseVerdict, Operation, RlsCell, StageReport};
+use crate::report::{Case, CaseVerdict, RlsCell, StageReport};
 
 /// What the rls stage adds to the summary, in the order it is read.
 pub(super) fn sections(detail: &RlsDetail, stage: &StageReport, summary: &mut SummaryParts) {
@@ -250,7 +251,8 @@ fn coverage_section(out: &mut String, coverage: &Coverage) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::{Expect, Observed};
+    use crate::policy_tests::cases::Expect;
+    use crate::report::Observed;
 
     fn cell(
         verdict: CaseVerdict,

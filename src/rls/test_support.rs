@@ -4,7 +4,7 @@
 use crate::actors::Actor;
 
 use super::plan::{Cell, CellKind, OpKind};
-use super::spec::{Expect, Operation};
+use crate::policy_tests::cases::{Expect, Operation};
 
 /// A cell of `operation` on `public.notes` (or an `sql:` cell) run as `actor`.
 pub fn cell(operation: Operation, expect: Option<Expect>, actor: Actor) -> Cell {

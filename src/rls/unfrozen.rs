@@ -5,9 +5,9 @@
 
 use crate::clock::{ObjectKind, Unreached};
 use crate::project::Project;
-use crate::report::{CaseVerdict, Failure};
+use crate::report::{CaseVerdict, Failure, Observed};
 
-use super::judge::{Judgement, Observed};
+use super::judge::Judgement;
 
 /// An unreachable reader and where the project defines it, when that can be told.
 #[derive(Debug, Clone)]

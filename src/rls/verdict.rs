@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::policy_tests::cases::Operation;
 use crate::report::{CaseVerdict, Failure, StageReport};
-use crate::rls::spec::Operation;
 
 /// The stage's summary of `cells` cells, `passed` of them as expected: a run where cells did
 /// not hold leads with those, and one where none held says so, never "0 of N as expected".
@@ -67,10 +67,9 @@ pub(super) fn fail_unreviewed(report: &mut StageReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::RlsCell;
+    use crate::policy_tests::cases;
     use crate::report::{Case, StageVerdict};
-    use crate::rls::judge;
-    use crate::rls::spec;
+    use crate::report::{Observed, RlsCell};
     use crate::rls::STAGE;
 
     fn cell_case(actor: &str, unreviewed: bool, verdict: CaseVerdict) -> Case {
@@ -87,8 +86,8 @@ mod tests {
                 target: "public.notes".into(),
                 actor: actor.into(),
                 operation: Operation::Select,
-                expected: Some(spec::Expect::Allow),
-                observed: judge::Observed::Allow,
+                expected: Some(cases::Expect::Allow),
+                observed: Observed::Allow,
                 unreviewed,
             }),
         }

@@ -9,18 +9,16 @@ use std::time::Instant;
 
 use crate::backend::Server;
 use crate::error::Result;
-use crate::events::{Event, Reporter};
 use crate::project::Project;
 use crate::replay::{self, PassOptions};
+use crate::report::events::{Event, Reporter};
 use crate::report::{Report, RunError, StageReport, StageVerdict, Verdict};
 use crate::shim::{self, GrantMode};
-use crate::stage::{StageContext, Stages};
+use crate::stage::{RunOptions, StageContext, Stages};
 use crate::stage_id::StageId;
 use relay::Relay;
 
 mod relay;
-
-pub use crate::stage::RunOptions;
 
 /// A booted server with the project replayed into a database: what later stages and library
 /// users work with. Dropping it tears everything down.

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use crate::error::{Error, Result};
-use crate::events::{Event, Reporter};
+use crate::report::events::{Event, Reporter};
 use crate::report::file::FileOutcome;
 use crate::report::{Case, StageReport};
 use crate::stage_id::StageId;

@@ -11,6 +11,8 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
+pub use super::left_session::{checked, LeftSession, CHECK_QUERY};
+
 /// The role migrations, seeds and `supabase test db` run as on the platform.
 pub const PLATFORM_ROLE: &str = "postgres";
 
@@ -313,14 +315,14 @@ impl Session {
 
     /// Checks, after a file, that it left the session as the platform's `postgres`; the
     /// message says what it did otherwise.
-    pub async fn check(self, client: &Client) -> Result<(), String> {
+    pub async fn check(self, client: &Client) -> Result<(), LeftSession> {
         if self == Session::Superuser {
             return Ok(());
         }
         let messages = client
             .simple_query(CHECK_QUERY)
             .await
-            .map_err(|e| crate::sql::db_error_text(&e))?;
+            .map_err(LeftSession::Unread)?;
         checked(&messages)
     }
 
@@ -338,31 +340,6 @@ impl Session {
             || text.contains("must be owner of event trigger");
         superuser_only.then(|| PLATFORM_NOTE.to_owned())
     }
-}
-
-/// What [`Session::check`] reads: the session's user and role after a file (a demoted
-/// session only). A file sent as one pipeline sends it behind its close ([`checked`]).
-pub const CHECK_QUERY: &str = "select session_user::text, current_user::text";
-
-/// [`Session::check`]'s verdict on the reply to [`CHECK_QUERY`].
-pub fn checked(messages: &[SimpleQueryMessage]) -> Result<(), String> {
-    let row = messages.iter().find_map(|m| match m {
-        SimpleQueryMessage::Row(row) => Some((
-            row.get(0).unwrap_or_default().to_owned(),
-            row.get(1).unwrap_or_default().to_owned(),
-        )),
-        _ => None,
-    });
-    let Some((session, current)) = row else {
-        return Err("read the session's user: no row".to_owned());
-    };
-    if session != PLATFORM_ROLE {
-        return Err(format!(
-            "the file left its session authorised as `{session}` (current role `{current}`): \
-             on the platform `postgres` cannot change its session authorization"
-        ));
-    }
-    Ok(())
 }
 
 /// What a statement the platform's `postgres` may not run is told.

@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::backend::url::redact_url;
-use crate::error::{exit, Error, Result};
+use crate::error::{Error, Result};
 use crate::project::Project;
 
 /// How long one catalog query on the live database may run.
@@ -17,31 +16,6 @@ pub enum Drift {
     None,
     /// The unified diff from the committed snapshot to the live database.
     Found(String),
-}
-
-/// `db-ci drift --against URL`: prints the outcome and returns the exit code (0 no drift,
-/// 1 drift, 2 input, 3 environment).
-pub async fn drift_command(dir: &Path, against: &str) -> i32 {
-    match check(dir, against).await {
-        Ok(Drift::None) => {
-            println!(
-                "no drift: {} matches the committed snapshot",
-                redact_url(against)
-            );
-            exit::PASS
-        }
-        Ok(Drift::Found(diff)) => {
-            println!(
-                "drift: {} differs from the committed snapshot (- committed, + live):\n{diff}",
-                redact_url(against)
-            );
-            exit::FAIL
-        }
-        Err(error) => {
-            eprintln!("error: failed to {}", crate::redact::scrub(&error.render()));
-            error.exit_code()
-        }
-    }
 }
 
 /// Compares the database at `against` with the snapshot of the project at `dir`.

@@ -1,8 +1,8 @@
 //! Catalog expectations (`expect:` in db-ci.yaml): counts of tables, views, functions,
 //! policies and triggers, and objects that must exist after replay.
 
-pub use super::expect_config::{Count, ExpectConfig, Object, ObjectRef};
 use super::model::{Catalog, Table};
+use crate::snapshot::expect_config::{Count, ExpectConfig, Object};
 
 /// One expectation's outcome: its name, the config key it comes from, and what is wrong.
 pub struct Outcome {
@@ -83,6 +83,7 @@ fn exists(catalog: &Catalog, object: &Object) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::snapshot::expect_config::ObjectRef;
     use crate::snapshot::model::Table;
 
     fn catalog() -> Catalog {
@@ -91,7 +92,7 @@ mod tests {
             catalog.tables.push(Table {
                 schema: "public".into(),
                 name: name.into(),
-                kind: crate::snapshot::model::TableKind::Table,
+                kind: crate::sql::kinds::TableKind::Table,
                 platform: false,
                 owner: "postgres".into(),
                 rls: false,
@@ -189,7 +190,7 @@ mod tests {
             .policies
             .push(crate::snapshot::model::Policy {
                 name: "owners read".into(),
-                command: crate::snapshot::model::PolicyCommand::Select,
+                command: crate::sql::kinds::PolicyCommand::Select,
                 permissive: true,
                 roles: vec![],
                 using: None,

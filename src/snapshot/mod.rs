@@ -12,14 +12,12 @@ pub mod render;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-pub use drift::drift_command;
-pub use expect::ExpectConfig;
-
 use crate::caller::Caller;
 use crate::error::{Error, Result};
-use crate::events::Reporter;
 use crate::project::Project;
+use crate::report::events::Reporter;
 use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
+use crate::snapshot::expect_config::ExpectConfig;
 use crate::stage::StageContext;
 
 pub use self::config::{SnapshotConfig, DEFAULT_PATH};

@@ -1,7 +1,8 @@
 //! Renders the catalog model as the snapshot's YAML: one object per key, sorted, one line
 //! per column, constraint, index and trigger so that a schema change reads as a small diff.
 
-use super::model::{Catalog, Function, Grant, Table, TriggerState, View};
+use super::model::{Catalog, Function, Grant, Table, View};
+use crate::sql::kinds::TriggerState;
 
 /// The first lines of every snapshot file.
 pub const HEADER: &str = "# db-ci catalog snapshot: the schemas the migrations make, read back from the \
@@ -409,6 +410,7 @@ fn scalar(text: &str, in_flow: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sql::kinds::{PolicyCommand, RoutineKind, TableKind, TypeKind, Volatility};
 
     #[test]
     fn scalars_quote_only_when_yaml_would_misread_them() {

@@ -19,6 +19,28 @@ fn is_ended(error: &tokio_postgres::Error) -> bool {
     })
 }
 
+/// A server error, shown as db-ci prints it ([`db_error_text`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", db_error_text(.0))]
+pub struct DbError(#[from] pub tokio_postgres::Error);
+
+/// A statement db-ci sent that failed: what it was for, and the server's error. Its text
+/// reads after "failed to": `read the server version: permission denied …`.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {}", db_error_text(.source))]
+pub struct QueryFailed {
+    pub what: String,
+    pub source: tokio_postgres::Error,
+}
+
+impl QueryFailed {
+    /// For `map_err`: the error of the statement sent to `what`.
+    pub fn to(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> QueryFailed {
+        let what = what.into();
+        move |source| QueryFailed { what, source }
+    }
+}
+
 /// The text of a database error: the server's message when there is one.
 pub fn db_error_text(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {

@@ -207,6 +207,71 @@ fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) ->
     bytes.len()
 }
 
+/// `source` with its comments (`--` to the end of the line, `/* … */` nested) each replaced by
+/// a space (a newline for each a block comment spans, so lines keep their numbers): what a
+/// statement does, read from its words, without what a comment says. Quoted strings, quoted
+/// names and dollar-quoted bodies are kept whole, whatever they hold.
+pub fn without_comments(source: &str) -> String {
+    let bytes = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let (mut i, mut kept) = (0, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'-' if bytes.get(i + 1) == Some(&b'-') => {
+                out.push_str(&source[kept..i]);
+                out.push(' ');
+                i = source[i..].find('\n').map_or(bytes.len(), |n| i + n);
+                kept = i;
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                out.push_str(&source[kept..i]);
+                let begun = i;
+                let mut depth = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                let i = i.min(bytes.len());
+                out.push(' ');
+                out.extend(std::iter::repeat_n(
+                    '\n',
+                    source[begun..i].matches('\n').count(),
+                ));
+                kept = i;
+            }
+            b'\'' => {
+                let escapes = i > 0
+                    && matches!(bytes[i - 1], b'e' | b'E')
+                    && (i < 2 || !is_word_byte(bytes[i - 2]));
+                i = skip_quoted(bytes, i, b'\'', escapes);
+            }
+            b'"' => i = skip_quoted(bytes, i, b'"', false),
+            b'$' => match dollar_tag_end(bytes, i) {
+                Some(tag_end) => {
+                    let tag = &source[i..=tag_end];
+                    i = source[tag_end + 1..]
+                        .find(tag)
+                        .map_or(bytes.len(), |close| tag_end + 1 + close + tag.len());
+                }
+                None => i += 1,
+            },
+            _ => i += 1,
+        }
+    }
+    out.push_str(&source[kept..]);
+    out
+}
+
 /// If a dollar-quote tag (`$$` or `$tag$`) starts at `i`, the offset of its closing `$`.
 fn dollar_tag_end(bytes: &[u8], i: usize) -> Option<usize> {
     // `$1` is a parameter, and `a$b` part of an identifier.
@@ -279,6 +344,33 @@ pub fn excerpt(text: &str, max_lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_go_and_what_is_quoted_stays() {
+        for (source, code) in [
+            (
+                "delete /* every\nrow */ from t -- where id = 1\n;",
+                "delete  \n from t  \n;",
+            ),
+            ("select /* a /* b */ c */ 1", "select   1"),
+            ("select E'it\\'s' -- x", "select E'it\\'s'  "),
+            (
+                "update t set note = '--' where id = 1",
+                "update t set note = '--' where id = 1",
+            ),
+            (
+                "select 'it''s /* x */', \"a--b\"",
+                "select 'it''s /* x */', \"a--b\"",
+            ),
+            (
+                "do $$ begin -- a string\n end $$",
+                "do $$ begin -- a string\n end $$",
+            ),
+            ("select $1 - -1", "select $1 - -1"),
+        ] {
+            assert_eq!(without_comments(source), code, "{source}");
+        }
+    }
 
     fn texts(source: &str) -> Vec<&str> {
         split(source).iter().map(|s| s.text(source)).collect()

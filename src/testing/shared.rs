@@ -64,7 +64,7 @@ impl Shared {
     pub async fn database_with(&self, fixtures: &[&str]) -> TestDb {
         match self.try_database_with(fixtures).await {
             Ok(db) => db,
-            Err(e) => panic!("db-ci: {}", e.render()),
+            Err(e) => panic!("db-ci: {e}"),
         }
     }
 
@@ -104,7 +104,7 @@ impl Shared {
     pub async fn assert_pass(&self) {
         let base = match self.base().await {
             Ok(base) => base,
-            Err(e) => panic!("db-ci: {}", e.render()),
+            Err(e) => panic!("db-ci: {e}"),
         };
         let kept = base.kept.read().await;
         kept.as_ref().expect(EXITING).checked.assert_pass();
@@ -118,7 +118,7 @@ impl Shared {
                 on_shared_thread(move || async move { Base::boot(gate).await.map_err(Arc::new) })
             })
             .await;
-        made.clone().map_err(|e| again(&e))
+        made.clone().map_err(|e| (*e).clone())
     }
 }
 
@@ -415,14 +415,6 @@ fn stop(bases: Vec<Arc<Base>>) {
     });
 }
 
-/// The same error again, for the second test that asks (errors are not `Clone`).
-fn again(e: &Error) -> Error {
-    match e.exit_code() {
-        crate::error::exit::INPUT => Error::input(e.render()),
-        _ => Error::environment(e.render()),
-    }
-}
-
 /// Applies one fixture file in one round trip; an error names the file at line:col.
 async fn apply_fixture(client: &tokio_postgres::Client, path: &Path) -> Result<()> {
     let sql = std::fs::read_to_string(path)
@@ -436,11 +428,12 @@ async fn apply_fixture(client: &tokio_postgres::Client, path: &Path) -> Result<(
                 tokio_postgres::error::ErrorPosition::Internal { .. } => None,
             })
             .map_or((1, 1), |at| line_column(&sql, at));
-        Error::input(format!(
-            "apply the fixture {}:{line}:{column}: {}",
-            path.display(),
-            db_error_text(&e)
-        ))
+        Error::at(
+            path.display().to_string(),
+            line,
+            Some(column),
+            format!("apply the fixture: {}", db_error_text(&e)),
+        )
     })
 }
 

@@ -60,12 +60,33 @@ impl Node {
     }
 }
 
-/// The first document of `text` as a tree; `Err` with the parser's message when it does not
-/// parse (callers have parsed the same text before, so this is a harness fault).
-pub fn parse_tree(text: &str) -> Result<Node, String> {
+/// Why a file could not be edited. Callers have parsed the same text before, so every one of
+/// these is a fault of db-ci's, not of the file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EditError {
+    #[error("{0}")]
+    Parse(#[from] granit_parser::ScanError),
+    #[error("the parser gave no byte offsets")]
+    NoOffsets,
+    #[error("no YAML document")]
+    NoDocument,
+    #[error("the document ends early")]
+    EndsEarly,
+    #[error("a sequence is not closed")]
+    OpenSequence,
+    #[error("a mapping is not closed")]
+    OpenMapping,
+    #[error("unexpected YAML event")]
+    Unexpected,
+    #[error("two edits overlap at bytes {0:?} and {1:?}")]
+    Overlap(Range<usize>, Range<usize>),
+}
+
+/// The first document of `text` as a tree.
+pub fn parse_tree(text: &str) -> Result<Node, EditError> {
     let mut events = Vec::new();
     for event in Parser::new_from_str(text) {
-        let (event, span) = event.map_err(|e| e.to_string())?;
+        let (event, span) = event?;
         // Comments and directives are not nodes: the edits leave their bytes alone.
         if !matches!(
             event,
@@ -81,22 +102,20 @@ pub fn parse_tree(text: &str) -> Result<Node, String> {
         ) {
             continue;
         }
-        let range = span
-            .byte_range()
-            .ok_or_else(|| "the parser gave no byte offsets".to_owned())?;
+        let range = span.byte_range().ok_or(EditError::NoOffsets)?;
         events.push((event, range));
     }
     let mut position = events
         .iter()
         .position(|(e, _)| matches!(e, Event::DocumentStart(..)))
-        .ok_or_else(|| "no YAML document".to_owned())?
+        .ok_or(EditError::NoDocument)?
         + 1;
     node(&events, &mut position)
 }
 
-fn node(events: &[(Event<'_>, Range<usize>)], position: &mut usize) -> Result<Node, String> {
+fn node(events: &[(Event<'_>, Range<usize>)], position: &mut usize) -> Result<Node, EditError> {
     let Some((event, range)) = events.get(*position) else {
-        return Err("the document ends early".to_owned());
+        return Err(EditError::EndsEarly);
     };
     *position += 1;
     match event {
@@ -128,7 +147,7 @@ fn node(events: &[(Event<'_>, Range<usize>)], position: &mut usize) -> Result<No
                     }
                     Some((Event::Anchor(..), _)) => *position += 1,
                     Some(_) => items.push(node(events, position)?),
-                    None => return Err("a sequence is not closed".to_owned()),
+                    None => return Err(EditError::OpenSequence),
                 }
             }
         }
@@ -166,12 +185,12 @@ fn node(events: &[(Event<'_>, Range<usize>)], position: &mut usize) -> Result<No
                             value,
                         });
                     }
-                    None => return Err("a mapping is not closed".to_owned()),
+                    None => return Err(EditError::OpenMapping),
                 }
             }
         }
         Event::Anchor(..) => node(events, position),
-        _ => Err("unexpected YAML event".to_owned()),
+        _ => Err(EditError::Unexpected),
     }
 }
 
@@ -255,13 +274,13 @@ pub fn set_entries(text: &str, map: &Node, values: &[(&str, String)]) -> Option<
 
 /// `text` with `edits` applied; they must not overlap (two insertions at one point keep
 /// their order).
-pub fn apply(text: &str, mut edits: Vec<Edit>) -> Result<String, String> {
+pub fn apply(text: &str, mut edits: Vec<Edit>) -> Result<String, EditError> {
     edits.sort_by_key(|e| (e.range.start, e.range.end));
     for pair in edits.windows(2) {
         if pair[0].range.end > pair[1].range.start {
-            return Err(format!(
-                "two edits overlap at bytes {:?} and {:?}",
-                pair[0].range, pair[1].range
+            return Err(EditError::Overlap(
+                pair[0].range.clone(),
+                pair[1].range.clone(),
             ));
         }
     }

@@ -6,6 +6,7 @@ pub mod edit;
 
 use std::path::Path;
 
+use crate::diag::Diagnostic;
 use crate::error::{Error, Result};
 
 /// Where something is in a YAML input file: a line, and the column when the parser kept the
@@ -31,6 +32,11 @@ impl Pos {
         }
     }
 
+    /// An input error at this position of `file`.
+    pub fn error(&self, file: &str, message: impl Into<String>) -> Error {
+        Error::at(file, self.line, self.column, message)
+    }
+
     /// `file:line[:col]`.
     pub fn at(&self, file: &str) -> String {
         match self.column {
@@ -54,65 +60,44 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Re
 }
 
 pub fn yaml_error(err: &serde_saphyr::Error, text: &str, path: &Path) -> Error {
-    let location = err
-        .location()
-        .map(|l| format!(":{}:{}", l.line(), l.column()))
-        .unwrap_or_default();
     // The user-facing wording: the default one gives the parser's own advice (e.g. "set
     // DuplicateKeyPolicy in Options") that means nothing to a db-ci user.
     let formatter = serde_saphyr::UserMessageFormatter;
-    let message = format!(
-        "{}{location}: {}",
-        path.display(),
-        bare_message(&serde_saphyr::MessageFormatter::format_message(
-            &formatter, err
-        ))
-    );
-    let name = path.display().to_string();
-    // The error may carry a snippet of its own, named `<input>`: the option renames it too.
-    let options = serde_saphyr::render_options! {
-        source_name: Some(name.as_str()),
-        formatter: &formatter,
+    let message = bare_message(&serde_saphyr::MessageFormatter::format_message(
+        &formatter, err,
+    ))
+    .to_owned();
+    let file = path.display().to_string();
+    let diagnostic = match err.location() {
+        Some(at) => Diagnostic::at(
+            file,
+            at.line() as usize,
+            Some(at.column() as usize),
+            message,
+        )
+        .with_source(text),
+        None => Diagnostic {
+            file: Some(file.clone()),
+            message: format!("{file}: {message}"),
+            ..Diagnostic::default()
+        },
     };
-    let report = serde_saphyr::miette::to_miette_report_with_options(err, text, &name, options);
-    Error::Yaml {
-        rendered: format!("{message}\n{report:?}"),
-        message,
-        path: path.to_path_buf(),
-    }
+    diagnostic.into()
 }
 
 /// An error about a key the parser accepted (e.g. a top-level key no one owns), at 1-based
-/// `line`, rendered like the parser's own errors: the message, then the line with the key
-/// underlined.
+/// `line`, pointing at the key.
 pub fn key_error(text: &str, path: &Path, line: usize, key: &str, message: &str) -> Error {
-    #[derive(Debug, thiserror::Error, miette::Diagnostic)]
-    #[error("{message}")]
-    struct KeyError {
-        message: String,
-        #[source_code]
-        src: miette::NamedSource<String>,
-        #[label("{message}")]
-        span: miette::SourceSpan,
+    let written = text.lines().nth(line - 1).unwrap_or_default();
+    let at = written.find(key);
+    // Columns count characters, as the parser's own do.
+    let column = at.map_or(1, |at| written[..at].chars().count() + 1);
+    let mut diagnostic =
+        Diagnostic::at(path.display().to_string(), line, Some(column), message).with_source(text);
+    if let (Some(_), Some(snippet)) = (at, diagnostic.snippet.as_mut()) {
+        snippet.len = key.len();
     }
-    let start: usize = text.lines().take(line - 1).map(|l| l.len() + 1).sum();
-    let column = text
-        .lines()
-        .nth(line - 1)
-        .and_then(|l| l.find(key))
-        .unwrap_or(0);
-    let name = path.display().to_string();
-    let report = miette::Report::new(KeyError {
-        message: message.to_owned(),
-        src: miette::NamedSource::new(&name, text.to_owned()),
-        span: (start + column, key.len()).into(),
-    });
-    let message = format!("{name}:{line}:{}: {message}", column + 1);
-    Error::Yaml {
-        rendered: format!("{message}\n{report:?}"),
-        message,
-        path: path.to_path_buf(),
-    }
+    diagnostic.into()
 }
 
 /// serde-saphyr's first line without its own `error: line N column M:` prefix.
@@ -220,15 +205,18 @@ mod tests {
         let yaml = "replay:\n  a: 1\nreplay:\n  a: 2\n";
         let err =
             parse_yaml::<serde_json::Value>(yaml, Path::new("project/db-ci.yaml")).unwrap_err();
-        let rendered = err.render();
         assert!(
             err.to_string()
                 .starts_with("project/db-ci.yaml:3:1: duplicate mapping key `replay`"),
             "{err}"
         );
-        assert!(rendered.contains("[project/db-ci.yaml:3:1]"), "{rendered}");
-        assert!(!rendered.contains("<input>"), "{rendered}");
-        assert!(!rendered.contains("DuplicateKeyPolicy"), "{rendered}");
+        let d = err.diagnostic();
+        assert_eq!(
+            (d.file.as_deref(), d.line, d.column),
+            (Some("project/db-ci.yaml"), Some(3), Some(1))
+        );
+        assert!(d.snippet.is_some());
+        assert!(!err.to_string().contains("DuplicateKeyPolicy"), "{err}");
     }
 
     #[test]
@@ -241,9 +229,8 @@ mod tests {
             "unknown field `rsl`",
         );
         assert_eq!(err.to_string(), "p/db-ci.yaml:2:2: unknown field `rsl`");
-        let rendered = err.render();
-        assert!(rendered.contains("[p/db-ci.yaml:2:2]"), "{rendered}");
-        assert!(rendered.contains("\"rsl\": 2"), "{rendered}");
+        let snippet = err.diagnostic().snippet.unwrap();
+        assert_eq!(&snippet.source[snippet.offset..][..snippet.len], "rsl");
         assert_eq!(err.exit_code(), crate::error::exit::INPUT);
     }
 

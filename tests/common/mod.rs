@@ -46,7 +46,7 @@ impl Backend {
                     image,
                 ],
             }),
-            Err(problem) => skip("container", &problem),
+            Err(problem) => skip("container", &problem.to_string()),
         }
     }
 }

@@ -205,7 +205,7 @@ pub enum ActorLinesError {
     Yaml(String),
     /// The actors' own message.
     #[error("{0}")]
-    Actors(String),
+    Actors(crate::actors::ActorError),
 }
 
 /// Parses the actor lines as the matrix will declare them.

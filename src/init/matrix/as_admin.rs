@@ -129,7 +129,7 @@ pub(super) async fn resolve(
 pub(super) enum Refused {
     /// The actors' fields could not be filled in.
     #[error("{0}")]
-    Template(String),
+    Template(crate::actors::ActorError),
     /// The server's error: its SQLSTATE and the first line of its text.
     #[error("{message}")]
     Server {

@@ -6,7 +6,8 @@ use futures_util::{pin_mut, TryStreamExt};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::{
-    Broken, CaseResult, Compiled, Rows, Step, StepOutcome, CASE_SAVEPOINT, STEP_SAVEPOINT,
+    Broken, CaseResult, Compiled, EngineError, Rows, Step, StepOutcome, CASE_SAVEPOINT,
+    STEP_SAVEPOINT,
 };
 use crate::actors::Actor;
 use crate::sql::{db_error_text, quote_literal};
@@ -88,10 +89,10 @@ pub async fn prepare_invariant(client: &Client, invariant: &str) -> String {
 }
 
 /// Reads the rows of one query as admin.
-pub async fn query_rows(client: &Client, sql: &str) -> std::result::Result<Rows, String> {
+pub async fn query_rows(client: &Client, sql: &str) -> std::result::Result<Rows, EngineError> {
     match run_batch(client, sql).await {
         Ok(mut done) => Ok(done.pop().map(|(rows, _)| rows).unwrap_or_default()),
-        Err((_, e)) => Err(db_error_text(&e)),
+        Err((_, e)) => Err(EngineError::Query(e)),
     }
 }
 
@@ -241,7 +242,7 @@ pub(super) async fn run_sequence(
     compiled: &Compiled,
     steps: &[Step],
     outcomes: &mut Vec<StepOutcome>,
-) -> std::result::Result<CaseResult, String> {
+) -> std::result::Result<CaseResult, EngineError> {
     outcomes.clear();
     let mut result = CaseResult::Held;
     for (index, step) in steps.iter().enumerate() {
@@ -269,12 +270,7 @@ pub(super) async fn run_sequence(
     client
         .batch_execute(&format!("rollback to savepoint {CASE_SAVEPOINT}"))
         .await
-        .map_err(|e| {
-            format!(
-                "could not return to the property's start: {}",
-                db_error_text(&e)
-            )
-        })?;
+        .map_err(EngineError::Restart)?;
     Ok(result)
 }
 
@@ -285,14 +281,14 @@ pub async fn before_and_after(
     compiled: &Compiled,
     steps: &[Step],
     show: &str,
-) -> std::result::Result<(Rows, Rows), String> {
+) -> std::result::Result<(Rows, Rows), EngineError> {
     let Some((last, earlier)) = steps.split_last() else {
         return Ok((Rows::default(), Rows::default()));
     };
     for step in earlier {
         run_step(client, compiled, step)
             .await
-            .map_err(|b| b.message)?;
+            .map_err(|b| EngineError::Replay(b.message))?;
     }
     let before = query_rows(client, show).await?;
     let _ = run_step(client, compiled, last).await;
@@ -300,7 +296,7 @@ pub async fn before_and_after(
     client
         .batch_execute(&format!("rollback to savepoint {CASE_SAVEPOINT}"))
         .await
-        .map_err(|e| db_error_text(&e))?;
+        .map_err(EngineError::Query)?;
     Ok((before, after?))
 }
 #[cfg(test)]

@@ -21,7 +21,23 @@ use self::search::explore;
 pub use self::search::runner;
 
 use crate::actors::Actor;
-use crate::props::spec::Template;
+use crate::policy_tests::properties::Template;
+
+/// Why a property could not be run to a verdict: the session or the generator failed, not
+/// the property.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// A query db-ci sent as admin failed.
+    #[error("{}", crate::sql::db_error_text(.0))]
+    Query(tokio_postgres::Error),
+    #[error("could not return to the property's start: {}", crate::sql::db_error_text(.0))]
+    Restart(tokio_postgres::Error),
+    #[error("generating a sequence: {0}")]
+    Generate(String),
+    /// A step replayed to show a finding broke.
+    #[error("{0}")]
+    Replay(String),
+}
 
 /// The savepoint every case starts from: the state after the property's setup.
 pub const CASE_SAVEPOINT: &str = "db_ci_property";
@@ -185,7 +201,7 @@ pub async fn run(
     client: &Client,
     compiled: &Compiled,
     runner: &mut TestRunner,
-) -> std::result::Result<Finding, String> {
+) -> std::result::Result<Finding, EngineError> {
     explore(
         compiled,
         runner,

@@ -10,7 +10,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
 
-use super::{CaseResult, Compiled, Finding, RawStep, Step, StepOutcome, Tally};
+use super::{CaseResult, Compiled, EngineError, Finding, RawStep, Step, StepOutcome, Tally};
 
 /// How many simplifications shrinking may try before it settles (proptest's default).
 const MAX_SHRINK_ITERS: u32 = 1024;
@@ -58,8 +58,8 @@ pub(super) async fn explore(
     mut try_sequence: impl AsyncFnMut(
         &[Step],
         &mut Vec<StepOutcome>,
-    ) -> std::result::Result<CaseResult, String>,
-) -> std::result::Result<Finding, String> {
+    ) -> std::result::Result<CaseResult, EngineError>,
+) -> std::result::Result<Finding, EngineError> {
     let strategy = strategy(compiled);
     let mut tally = Tally::default();
     let mut outcomes = Vec::new();
@@ -67,7 +67,7 @@ pub(super) async fn explore(
     for _ in 0..compiled.cases {
         let mut tree = strategy
             .new_tree(runner)
-            .map_err(|e| format!("generating a sequence: {e}"))?;
+            .map_err(|e| EngineError::Generate(e.to_string()))?;
         let steps = compiled.concrete(&tree.current());
         let result = try_sequence(&steps, &mut outcomes).await?;
         executed += outcomes.len() as u64;
@@ -119,12 +119,12 @@ async fn shrink(
     try_sequence: &mut impl AsyncFnMut(
         &[Step],
         &mut Vec<StepOutcome>,
-    ) -> std::result::Result<CaseResult, String>,
+    ) -> std::result::Result<CaseResult, EngineError>,
     tree: &mut dyn ValueTree<Value = Vec<RawStep>>,
     result: CaseResult,
     steps: Vec<Step>,
     outcomes: Vec<StepOutcome>,
-) -> std::result::Result<Shrunk, String> {
+) -> std::result::Result<Shrunk, EngineError> {
     let mut best = (result, steps, outcomes);
     let mut executed = 0u64;
     let mut outcomes = Vec::new();

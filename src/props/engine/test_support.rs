@@ -2,7 +2,7 @@
 
 use super::{Compiled, Rows, StepOutcome};
 use crate::actors::Actor;
-use crate::props::spec::Template;
+use crate::policy_tests::properties::Template;
 
 pub(super) fn template(text: &str) -> Template {
     Template::parse(text).unwrap()

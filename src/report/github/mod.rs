@@ -12,7 +12,7 @@ use std::path::{Component, PathBuf};
 pub use markdown::{code, escape_markdown, fenced, inline};
 pub use summary::{error_summary, summary, SUMMARY_LIMIT};
 
-use super::{Failure, Report, StageReport};
+use super::{Failure, Report, RunError, StageReport};
 
 /// GitHub shows at most 10 `error` annotations per step (and 50 per job); later ones are
 /// dropped silently. We annotate the first ten failures and say plainly how many more there
@@ -72,12 +72,7 @@ pub fn annotations(report: &Report, paths: &Paths) -> String {
     let mut out = String::new();
     let mut budget = MAX_ERROR_ANNOTATIONS;
     if let Some(error) = &report.error {
-        out.push_str(&error_annotation(
-            error.kind.as_str(),
-            &error.message,
-            paths,
-            Some(&report.project),
-        ));
+        out.push_str(&error_annotation(error, paths, Some(&report.project)));
         budget -= 1;
     }
     for group in groups.iter().take(budget) {
@@ -224,60 +219,36 @@ pub(crate) fn failure_groups(report: &Report) -> Vec<FailureGroup<'_>> {
     groups
 }
 
-/// Where an error message points: its first `file:line[:col]:`.
-pub(crate) fn error_location(message: &str) -> Option<(String, usize, Option<usize>)> {
-    static LOCATION: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let pattern = LOCATION.get_or_init(|| {
-        regex::Regex::new(r"(?:^|[\s(])([^\s:()<>]+):([0-9]+)(?::([0-9]+))?:").expect("valid regex")
-    });
-    let first = message.lines().next()?;
-    let found = pattern.captures(first)?;
-    Some((
-        found[1].to_owned(),
-        found[2].parse().ok()?,
-        found.get(3).and_then(|c| c.as_str().parse().ok()),
-    ))
-}
-
-/// The message without the source snippet miette draws under it (box art needs a fixed-width
-/// font; the annotation already sits on the line).
-fn without_snippet(message: &str) -> String {
-    message
-        .lines()
-        .take_while(|line| !line.trim_start().starts_with('×'))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// The annotation of an error that stopped the run (`kind`: input or environment), at the
-/// file and line it names. `project` is the directory the message's paths are relative to;
-/// without one (the project could not be read) they are relative to the working directory.
-pub fn error_annotation(kind: &str, message: &str, paths: &Paths, project: Option<&str>) -> String {
+/// The annotation of an error that stopped the run, at the file, line and column it carries.
+/// `project` is the directory its file is relative to; without one (the project could not be
+/// read) it is relative to the working directory.
+pub fn error_annotation(error: &RunError, paths: &Paths, project: Option<&str>) -> String {
+    let diagnostic = &error.diagnostic;
     let mut properties = Vec::new();
-    if let Some((file, line, column)) = error_location(message) {
+    if let (Some(file), Some(line)) = (&diagnostic.file, diagnostic.line) {
         // The project's own files are named relative to it, the project's location (read
         // before there was a project) relative to the working directory.
         let base = match project {
-            Some(project) if paths.cwd.join(project).join(&file).exists() => project,
-            _ if paths.cwd.join(&file).exists() => ".",
+            Some(project) if paths.cwd.join(project).join(file).exists() => project,
+            _ if paths.cwd.join(file).exists() => ".",
             Some(project) => project,
             None => ".",
         };
-        let file = paths.repository_path(base, &file);
+        let file = paths.repository_path(base, file);
         properties.push(format!("file={}", escape_property(&file)));
         properties.push(format!("line={line}"));
-        if let Some(column) = column {
+        if let Some(column) = diagnostic.column {
             properties.push(format!("col={column}"));
         }
     }
     properties.push(format!(
         "title={}",
-        escape_property(&format!("db-ci: {kind} error"))
+        escape_property(&format!("db-ci: {} error", error.kind))
     ));
     format!(
         "::error {}::{}\n",
         properties.join(","),
-        escape_data(&without_snippet(message))
+        escape_data(&error.message())
     )
 }
 

@@ -7,16 +7,27 @@ use std::fmt::Write as _;
 use super::failure_groups;
 use super::markdown::{code, escape_markdown, fenced, inline};
 use crate::report::detail::SummaryParts;
-use crate::report::{Report, StageReport, StageVerdict, Verdict};
+use crate::report::{Report, RunError, StageReport, StageVerdict, Verdict};
+
+/// The error as the job summary shows it, in a fixed-width block: the message, then the
+/// source line it points at, underlined.
+fn error_text(error: &RunError) -> String {
+    let mut text = error.message();
+    if let Some(snippet) = &error.diagnostic.snippet {
+        text.push_str("\n\n");
+        text.push_str(&snippet.plain());
+    }
+    text
+}
 
 /// The job summary of a run that stopped before it had a report (the project could not be
-/// read): the first line, then the whole message as a fenced block, source snippet and all.
-pub fn error_summary(kind: &str, message: &str) -> String {
-    let first = message.lines().next().unwrap_or_default();
+/// read): the first line, then the whole error as a fenced block, source line and all.
+pub fn error_summary(error: &RunError) -> String {
     format!(
-        "## db-ci: ❌ {kind} error\n\n**Error:** {}\n\n{}\n",
-        escape_markdown(first),
-        fenced(message, "text")
+        "## db-ci: ❌ {} error\n\n**Error:** {}\n\n{}\n",
+        error.kind,
+        escape_markdown(&error.diagnostic.headline()),
+        fenced(&error_text(error), "text")
     )
 }
 
@@ -82,7 +93,7 @@ pub fn summary(report: &Report) -> String {
     }
     head.push('\n');
     if let Some(error) = &report.error {
-        let _ = writeln!(head, "### Error\n\n{}", fenced(&error.message, "text"));
+        let _ = writeln!(head, "### Error\n\n{}", fenced(&error_text(error), "text"));
     }
 
     let mut failures = String::new();

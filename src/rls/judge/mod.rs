@@ -14,13 +14,11 @@ use self::rules::{
 };
 use super::exec::CellResult;
 use super::plan::{Cell, OpKind};
-use super::spec::{compare_returns, error_may_deny, Expect, Operation, Rows};
-use crate::report::CaseVerdict;
+use crate::policy_tests::cases::{compare_returns, error_may_deny, Expect, Operation, Rows};
+use crate::report::{CaseVerdict, Observed};
 
 /// SQLSTATE of "insufficient privilege": RLS WITH CHECK violations and missing grants.
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
-
-pub use crate::report::Observed;
 
 impl Observed {
     /// The expectation this observation would satisfy, when it is one.

@@ -182,15 +182,12 @@ fn all_actors(file: &PolicyFile) -> Vec<Actor> {
         .collect()
 }
 
-/// What an allowed cell's statement must return (see [`super::spec::compare_returns`]).
+/// What an allowed cell's statement must return (see [`crate::policy_tests::cases::compare_returns`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Returns {
     pub want: Value,
     pub ordered: bool,
 }
-
-/// Where an input error is (the one position type of every YAML input).
-pub use crate::yaml::Pos;
 
 /// A case-level problem found while planning: the matrix has a hole or a case is malformed.
 #[derive(Debug, Clone)]

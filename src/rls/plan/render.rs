@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
-use super::Pos;
 use crate::actors::Actor;
 use crate::policy_tests::PolicyFile;
 use crate::sql::quote_literal;
+use crate::yaml::Pos;
 
 /// `sql` wrapped so that it yields its row count and its rows as JSON text, each row as
 /// `[column, value]` pairs in column order (an object would lose the order and duplicate
@@ -23,7 +23,7 @@ pub fn returning_rows(sql: &str) -> String {
 /// A template (`{{actor.field}}`) that names no actor of the file or no field of it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct TemplateError(pub String);
+pub struct TemplateError(pub crate::actors::ActorError);
 
 /// `want` with `{{me.field}}` and `{{actor.field}}` filled in every string.
 pub(super) fn render_value(

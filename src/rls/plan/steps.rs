@@ -1,8 +1,9 @@
 //! Planning a `steps:` scenario: one cell per step, run in order in one transaction.
 
 use super::render::{render_for, render_then, render_value, returning_rows};
-use super::{all_actors, returns_nothing, CaseAt, Cell, CellKind, OpKind, Plan, Pos, Returns};
+use super::{all_actors, returns_nothing, CaseAt, Cell, CellKind, OpKind, Plan, Returns};
 use crate::policy_tests::cases::{CaseError, Expect, Operation, Step};
+use crate::yaml::Pos;
 
 /// Plans a `steps:` scenario: one cell per step, run in order in one transaction.
 pub(super) fn plan_steps(plan: &mut Plan, at: &CaseAt<'_>, steps: &[Step]) {

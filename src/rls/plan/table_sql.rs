@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::super::spec::RowAction;
 use super::render::{literal, render_for, TemplateError};
 use super::OpKind;
 use crate::actors::{Actor, ActorKind};
+use crate::policy_tests::cases::RowAction;
 use crate::policy_tests::PolicyFile;
 use crate::sql::{quote_ident, quote_literal};
 

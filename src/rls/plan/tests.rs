@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::actors::Actors;
 use crate::policy_tests::PolicyFileSpec;
+use crate::yaml::Pos;
 
 /// A matrix file `m.yaml` read from `text`, with the errors of the cases that do not parse.
 fn parsed(text: String) -> (PolicyFile, Vec<(Pos, String)>) {

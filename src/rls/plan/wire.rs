@@ -3,9 +3,9 @@
 
 use serde_json::{json, Value};
 
-use super::super::spec::Operation;
 use super::{Cell, OpKind};
 use crate::actors::Actor;
+use crate::policy_tests::cases::Operation;
 
 /// The cell as the JSON the batch function reads.
 pub fn cell_json(index: usize, cell: &Cell) -> Value {

@@ -12,6 +12,9 @@ mod query;
 mod tables;
 mod view_text;
 
+use crate::sql::kinds::{
+    ConstraintKind, PolicyCommand, RoutineKind, TableKind, TriggerState, TypeKind, Volatility,
+};
 use tokio_postgres::Client;
 
 use self::objects::{
@@ -22,9 +25,6 @@ pub use self::query::tidy;
 use self::tables::read_tables;
 pub use self::view_text::normalise_view_definition;
 use crate::error::{Error, Result};
-pub use crate::sql::kinds::{
-    ConstraintKind, PolicyCommand, RoutineKind, TableKind, TriggerState, TypeKind, Volatility,
-};
 
 /// Schemas the platform (the shim, or real Supabase) owns. Their objects are not the
 /// project's and are left out, except what migrations add to platform tables: policies

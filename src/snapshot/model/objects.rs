@@ -5,12 +5,10 @@ use tokio_postgres::Client;
 
 use super::query::{acl, grants, project_schema, rows, tidy};
 use super::view_text::normalise_view_definition;
-use super::{
-    DefaultPrivileges, Extension, Function, Publication, RoutineKind, Schema, Sequence, TypeDef,
-    TypeKind, View, Volatility,
-};
+use super::{DefaultPrivileges, Extension, Function, Publication, Schema, Sequence, TypeDef, View};
 use crate::error::Result;
 use crate::sql::catalog::not_extension_member;
+use crate::sql::kinds::{RoutineKind, TypeKind, Volatility};
 
 pub(super) async fn read_schemas(client: &Client) -> Result<Vec<Schema>> {
     let sql = format!(

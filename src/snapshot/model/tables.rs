@@ -4,12 +4,10 @@
 use tokio_postgres::Client;
 
 use super::query::{acl, grants, project_schema, rows, tidy};
-use super::{
-    Column, Constraint, ConstraintKind, Index, Policy, PolicyCommand, Table, TableKind, Trigger,
-    TriggerState,
-};
+use super::{Column, Constraint, Index, Policy, Table, Trigger};
 use crate::error::Result;
 use crate::sql::catalog::not_extension_member;
+use crate::sql::kinds::{ConstraintKind, PolicyCommand, TableKind, TriggerState};
 
 pub(super) async fn read_tables(client: &Client) -> Result<Vec<Table>> {
     let tables_sql = format!(
