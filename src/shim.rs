@@ -1,7 +1,7 @@
 //! The Supabase platform shim: versioned SQL and stub extensions shipped in the binary,
 //! applied to every throwaway database before the project's migrations.
 
-mod left_session;
+pub mod left_session;
 pub mod platform;
 pub mod steps;
 

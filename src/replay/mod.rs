@@ -220,8 +220,8 @@ async fn run_file(
     let checked = match piped_check {
         // Sent behind the close (a demoted session's), or not needed (the superuser's).
         Some(Some(reply)) => reply
-            .map_err(platform::LeftSession::Unread)
-            .and_then(|messages| platform::checked(&messages)),
+            .map_err(crate::shim::left_session::LeftSession::Unread)
+            .and_then(|messages| crate::shim::left_session::checked(&messages)),
         Some(None) => Ok(()),
         None => session.check(client).await,
     };

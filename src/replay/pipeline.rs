@@ -9,7 +9,8 @@ use std::borrow::Cow;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-use crate::shim::platform::{superuser_would_run, Session, CHECK_QUERY};
+use crate::shim::left_session::CHECK_QUERY;
+use crate::shim::platform::{superuser_would_run, Session};
 use crate::shim::steps::steps;
 use crate::sql::Statement;
 

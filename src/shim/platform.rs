@@ -11,7 +11,7 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
-pub use super::left_session::{checked, LeftSession, CHECK_QUERY};
+use super::left_session::{checked, LeftSession, CHECK_QUERY};
 
 /// The role migrations, seeds and `supabase test db` run as on the platform.
 pub const PLATFORM_ROLE: &str = "postgres";
