@@ -109,7 +109,7 @@ impl Target {
         } else {
             crate::redact::mask_key_values(url)
         };
-        let expanded = crate::pgservice::expand(url, &env).map_err(Error::from)?;
+        let expanded = crate::pgservice::expand(url, &env)?;
         let (rest, ssl) = take_ssl_options(&expanded);
         let mut config = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| Error::input(format!("parse {flag} {shown}: {e}")))?;

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
+use crate::error::{Error, Result};
 
 /// Where libpq looks for the system-wide service file when `PGSYSCONFDIR` is unset, as
 /// Debian and Ubuntu build it (`pg_config --sysconfdir`).
@@ -16,7 +17,7 @@ pub const DEFAULT_SYSCONFDIR: &str = "/etc/postgresql-common";
 /// none, and `service` removed, so tokio-postgres can read it. Unchanged when no service is
 /// named there or in `PGSERVICE`. `Err` is the problem, at its line of the service file when it
 /// has one.
-pub fn expand(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
+pub fn expand(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     let env_nonempty = |k: &str| env(k).filter(|v| !v.is_empty());
     if conninfo.contains("://") {
         expand_url(conninfo, &env_nonempty)
@@ -25,10 +26,7 @@ pub fn expand(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<St
     }
 }
 
-fn expand_key_values(
-    conninfo: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<String, Diagnostic> {
+fn expand_key_values(conninfo: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     // A string libpq would refuse is left to tokio-postgres to refuse with its own message.
     let Some(settings) = crate::redact::key_values(conninfo) else {
         return Ok(conninfo.to_owned());
@@ -49,7 +47,7 @@ fn expand_key_values(
     Ok(crate::redact::join_key_values(&kept))
 }
 
-fn expand_url(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
+fn expand_url(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String> {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, Some(query)),
         None => (url, None),
@@ -140,7 +138,7 @@ fn url_parts_present(base: &str) -> Vec<String> {
 pub fn lookup(
     service: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<(String, String)>, Diagnostic> {
+) -> Result<Vec<(String, String)>> {
     let user_file = env("PGSERVICEFILE")
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|home| Path::new(&home).join(".pg_service.conf")));
@@ -168,7 +166,7 @@ pub fn lookup(
             return Ok(settings);
         }
     }
-    Err(Diagnostic::message(format!(
+    Err(Error::input(format!(
         "find the definition of service \"{service}\" (looked in {})",
         looked.join(", ")
     )))
@@ -177,11 +175,7 @@ pub fn lookup(
 /// The `key=value` lines of `[service]` in a service file's `text`, or `None` when it has no
 /// such section. Blank lines and `#` comments are skipped; a line without `=`, or a `service`
 /// key inside a section, is an error at its line (never quoting the line: it may be a password).
-pub fn section(
-    text: &str,
-    service: &str,
-    file: &Path,
-) -> Result<Option<Vec<(String, String)>>, Diagnostic> {
+pub fn section(text: &str, service: &str, file: &Path) -> Result<Option<Vec<(String, String)>>> {
     let mut found: Option<Vec<(String, String)>> = None;
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -201,7 +195,7 @@ pub fn section(
             continue;
         };
         let at = |message: &str| {
-            Diagnostic::at(
+            Error::at(
                 file.display().to_string(),
                 number + 1,
                 None,
@@ -290,7 +284,10 @@ mod tests {
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
         assert_eq!(expand("service=shared", &env).unwrap(), "port=2");
         assert_eq!(expand("service=mine", &env).unwrap(), "port=1");
-        let missing = expand("service=none", &env).unwrap_err().headline();
+        let missing = expand("service=none", &env)
+            .unwrap_err()
+            .diagnostic()
+            .headline();
         assert!(missing.contains("service \"none\""), "{missing}");
         assert!(missing.contains(&user), "{missing}");
     }
@@ -299,13 +296,17 @@ mod tests {
     fn a_bad_line_is_an_error_at_its_line_without_its_text() {
         let (_dir, user, sys) = files("[s]\nhost=x\nSecretWithoutEquals\n", "");
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
-        let error = expand("service=s", &env).unwrap_err().headline();
+        let error = expand("service=s", &env)
+            .unwrap_err()
+            .diagnostic()
+            .headline();
         assert!(error.contains(&format!("{user}:3")), "{error}");
         assert!(!error.contains("SecretWithoutEquals"), "{error}");
         let (_dir, user, sys) = files("[s]\nservice=t\n", "");
         let env = env_of(&[("PGSERVICEFILE", &user), ("PGSYSCONFDIR", &sys)]);
         assert!(expand("service=s", &env)
             .unwrap_err()
+            .diagnostic()
             .headline()
             .contains("service inside"));
     }

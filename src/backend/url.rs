@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 pub async fn connect(url: &str) -> Result<Server> {
     crate::redact::register(url);
     let env = |k: &str| std::env::var(k).ok();
-    let expanded = crate::pgservice::expand(url, &env).map_err(Error::from)?;
+    let expanded = crate::pgservice::expand(url, &env)?;
     let mut config = tokio_postgres::Config::from_str(&expanded)
         .map_err(|e| Error::input(format!("parse --database-url {}: {e}", redact_url(url))))?;
     if let Some(password) = crate::pgpass::password_for(&config, &env) {
