@@ -500,6 +500,25 @@ async fn scenario(kind: BackendKind, backend: common::Backend) {
             0,
             vec!["safe to apply"],
         ),
+        // A DELETE inside a WITH deletes as one outside it does.
+        case(
+            "fail-delete-in-a-cte-without-where",
+            vec![(
+                "0030_reset.sql",
+                "with gone as (delete from public.events returning id) select count(*) from gone;\n",
+            )],
+            1,
+            vec!["deletes every row of public.events (no WHERE): data loss, its 300 k rows"],
+        ),
+        case(
+            "pass-delete-in-a-cte-with-where",
+            vec![(
+                "0030_reset.sql",
+                "with gone as (delete from public.events where id > 299990 returning id) select count(*) from gone;\n",
+            )],
+            0,
+            vec!["safe to apply"],
+        ),
         // Statistics taken at 100 rows; the table holds 300,000 now.
         case(
             "fail-rewrite-of-a-table-grown-since-analysed",

@@ -233,6 +233,12 @@ pub fn operations(statement: &str) -> Vec<Operation> {
         ops.extend(op);
         return ops;
     }
+    if let Some(parts) = with_parts(&text) {
+        ops.extend(parts.into_iter().filter_map(whole_table).flatten());
+        if !ops.is_empty() {
+            return ops;
+        }
+    }
     let alter = re(
         &ALTER,
         &format!(r"(?is)^\s*alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{NAME}\s+(.*)$"),
@@ -335,6 +341,30 @@ fn whole_table(text: &str) -> Option<Vec<Operation>> {
         });
     }
     None
+}
+
+/// A `WITH` statement's common table expressions and its main statement, each as a statement
+/// of its own: `WITH gone AS (DELETE FROM t RETURNING id) SELECT …` deletes every row of `t`,
+/// and so does `WITH ids AS (SELECT …) DELETE FROM t`. `None` for a statement without `WITH`.
+fn with_parts(text: &str) -> Option<Vec<&str>> {
+    static WITH: OnceLock<Regex> = OnceLock::new();
+    static BODY: OnceLock<Regex> = OnceLock::new();
+    let with = re(&WITH, r"(?is)^\s*with\s+(?:recursive\s+)?");
+    let body = re(&BODY, r"(?is)^.*?\bas\s+(?:not\s+)?(?:materialized\s+)?\(");
+    let mut rest = &text[with.find(text)?.end()..];
+    let mut parts = Vec::new();
+    while let Some(open) = body.find(rest) {
+        let inner = balanced(&rest[open.end()..]);
+        parts.push(inner);
+        rest = rest[open.end() + inner.len()..].trim_start();
+        rest = rest.strip_prefix(')').unwrap_or(rest).trim_start();
+        match rest.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => break,
+        }
+    }
+    parts.push(rest);
+    Some(parts)
 }
 
 /// Whether `text` has a `WHERE` outside parentheses and quotes (a subquery's does not limit

@@ -18,3 +18,6 @@ update "T" set "A" = 1;
 update t set a = b from u where u.id = t.id;
 with gone as (delete from messages returning id) select count(*) from gone;
 Truncate Only e;
+with ids as (select id from t) delete from t;
+with gone as (delete from messages where id < 3 returning id), kept as materialized (update t set a = 1 returning a) select 1;
+with recursive r(n) as (select 1 union all select n + 1 from r where n < 3) select * from r;
