@@ -569,7 +569,12 @@ pub fn sets_lock_timeout(statement: &str) -> bool {
         &SETS,
         r"(?is)\bset\s+(?:(?:local|session)\s+)?lock_timeout\b|\bset_config\s*\(\s*'lock_timeout'",
     );
-    sets.is_match(&crate::sql::without_comments(statement))
+    static ELSEWHERE: OnceLock<Regex> = OnceLock::new();
+    // `ALTER ROLE|DATABASE|FUNCTION … SET lock_timeout` and a function created with a `SET`
+    // clause store a setting for later sessions or calls: this session has none from them.
+    let elsewhere = re(&ELSEWHERE, r"(?is)^\s*(?:alter|create)\b");
+    let text = crate::sql::without_comments(statement);
+    !elsewhere.is_match(&text) && sets.is_match(&text)
 }
 
 #[cfg(test)]
