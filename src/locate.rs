@@ -124,31 +124,27 @@ impl<'p> Creations<'p> {
         );
         // A plain name (no quote, dot or parenthesis of its own) is compared with the name the
         // kind's pattern captures; any other name gets a pattern of its own.
-        let own_pattern;
-        let mut patterns = self.by_kind.borrow_mut();
-        let matches: Box<dyn Fn(&str) -> bool + '_> =
-            if !name.is_empty() && !name.contains(['"', '.', '(']) {
-                let pattern = patterns.entry(kind.to_owned()).or_insert_with(|| {
+        let plain = !name.is_empty() && !name.contains(['"', '.', '(']);
+        let pattern = if plain {
+            self.by_kind
+                .borrow_mut()
+                .entry(kind.to_owned())
+                .or_insert_with(|| {
                     regex::Regex::new(&format!(r#"{head}(?:"([^"]+)"|([\w$]+))(?:[\s(;]|$)"#))
                         .expect("an escaped kind makes a valid pattern")
-                });
-                let pattern = pattern.clone();
-                Box::new(move |code: &str| {
-                    pattern
-                        .captures(code)
-                        .is_some_and(|c| match (c.get(1), c.get(2)) {
-                            (Some(quoted), _) => quoted.as_str().eq_ignore_ascii_case(name),
-                            (None, Some(bare)) => bare.as_str().eq_ignore_ascii_case(name),
-                            (None, None) => false,
-                        })
                 })
-            } else {
-                own_pattern =
-                    regex::Regex::new(&format!(r#"{head}"?{}"?(?:[\s(;]|$)"#, regex::escape(name)))
-                        .ok()?;
-                Box::new(|code: &str| own_pattern.is_match(code))
-            };
-        drop(patterns);
+                .clone()
+        } else {
+            regex::Regex::new(&format!(r#"{head}"?{}"?(?:[\s(;]|$)"#, regex::escape(name))).ok()?
+        };
+        let matches = |code: &str| match plain {
+            true => pattern.captures(code).is_some_and(|c| {
+                c.get(1)
+                    .or_else(|| c.get(2))
+                    .is_some_and(|found| found.as_str().eq_ignore_ascii_case(name))
+            }),
+            false => pattern.is_match(code),
+        };
         // A statement that creates `name` holds its first word in its head, unless the name
         // itself holds a parenthesis or no word at all: then every statement is a candidate.
         let first_word = words(name).next().filter(|_| !name.contains('('));
