@@ -8,8 +8,6 @@ pub mod data;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::Client;
-
 use crate::backend::Server;
 use crate::config::ReplayMode;
 use crate::error::Result;
@@ -24,19 +22,24 @@ use crate::stage_id::StageId;
 use catalog::Fingerprint;
 use data::DataFingerprint;
 
-/// Pass 2 in place on the pass-1 database, then the comparison with pass 1.
+/// Pass 2 in place on the pass-1 database `database`, then the comparison with pass 1.
 pub(crate) async fn stage(
     server: &Server,
     project: &Project,
     mode: GrantMode,
-    client: &Client,
+    database: &str,
     pass1_started: Instant,
     reporter: &mut dyn Reporter,
 ) -> Result<StageReport> {
     let timeout = project.config.replay.statement_timeout;
     let idempotence_started = Instant::now();
-    let catalog1 = Fingerprint::read(client).await?;
-    let data1 = DataFingerprint::read(client).await?;
+    let client = &server.connect(database).await?;
+    // The fingerprints are db-ci's own reads, not SQL under test: on a session the
+    // project's statement time limit does not watch (a large catalog on a loaded machine
+    // outlasts a limit of a second or two, which made a passing project an error).
+    let reader = &server.connect_unwatched(database).await?;
+    let catalog1 = Fingerprint::read(reader).await?;
+    let data1 = DataFingerprint::read(reader).await?;
     // Pass 2 runs on the same database: when it is idempotent the state is the same, and
     // only a failure pays for rebuilding the pass-1 state (to attribute differences).
     let pass2_options = PassOptions {
@@ -66,8 +69,8 @@ pub(crate) async fn stage(
         notes
     });
     if stage.verdict != StageVerdict::Fail {
-        let catalog2 = Fingerprint::read(client).await?;
-        let data2 = DataFingerprint::read(client).await?;
+        let catalog2 = Fingerprint::read(reader).await?;
+        let data2 = DataFingerprint::read(reader).await?;
         let max_shift = pass1_started.elapsed().as_secs_f64() + 2.0;
         let catalog_changes = catalog1.diff(&catalog2);
         let data_changes = data1.diff(&data2, max_shift);
@@ -189,14 +192,15 @@ async fn attribute(
     server.create_database(&db, None).await?;
     shim::apply(&server.connect_unwatched(&db).await?, mode).await?;
     let client = server.connect(&db).await?;
+    let reader = server.connect_unwatched(&db).await?;
     let pass1_options = PassOptions {
         skip_recorded: false,
         honour_exemptions: false,
         ..options
     };
     replay::apply_all(&client, project.files(), pass1_options, |_| {}).await;
-    let mut catalog = Fingerprint::read(&client).await?;
-    let mut data = DataFingerprint::read(&client).await?;
+    let mut catalog = Fingerprint::read(&reader).await?;
+    let mut data = DataFingerprint::read(&reader).await?;
     let files: Vec<&SqlFile> = project.files().collect();
     for file in files {
         let outcomes = replay::apply_all(&client, [file], options, |_| {}).await;
@@ -206,8 +210,8 @@ async fn attribute(
         ) {
             continue;
         }
-        let catalog_now = Fingerprint::read(&client).await?;
-        let data_now = DataFingerprint::read(&client).await?;
+        let catalog_now = Fingerprint::read(&reader).await?;
+        let data_now = DataFingerprint::read(&reader).await?;
         let touched: Vec<String> = catalog
             .diff(&catalog_now)
             .iter()
@@ -232,6 +236,7 @@ async fn attribute(
         data = data_now;
     }
     drop(client);
+    drop(reader);
     let _ = server.drop_database(&db).await;
     Ok(blame)
 }

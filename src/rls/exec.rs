@@ -22,12 +22,20 @@ const CELLS_PER_EXTRA_WORKER: usize = 400;
 ///
 /// Per cell, in one block (a subtransaction): the admin `before` query; `set_config('role',
 /// …)` and the claims (what `SET LOCAL ROLE` and PostgREST's settings do); the effective-role
-/// check; the actor's statement in a nested block (its error caught and recorded); back to
-/// the session role; the admin `after` query; the `then:` post-conditions (each query's rows
-/// as JSON, judged in Rust); then a raised DBCIR rolls the whole cell back,
-/// so every cell sees the same state. Two subtransactions per cell, no more: they are most of
-/// a cell's cost. QUERY_CANCELED (statement_timeout) is not caught by OTHERS and fails the
-/// batch.
+/// check; the actor's statement; back to the session role; the admin `after` query; the
+/// `then:` post-conditions (each query's rows as JSON, judged in Rust); then a raised DBCIR
+/// rolls the whole cell back, so every cell sees the same state. A statement that fails takes
+/// the block with it: its error is recorded and the admin reads after it run in a second
+/// block, on the state before it (what it left), with the clock and the actor's claims set
+/// again. One subtransaction for a cell whose statement runs, two for one whose statement
+/// fails: they are much of a cell's cost. QUERY_CANCELED (statement_timeout) is not caught by
+/// OTHERS and fails the batch.
+///
+/// Since every cell is rolled back, the same admin `before` query under the same clock reads
+/// the same rows for the next cell too (cells come case by case, an operation's actors one
+/// after another): it is read once for them, except while the reads of the real clock are
+/// counted (a read must count for every cell that makes it). Likewise the effective role's
+/// attributes are looked up once per role per batch.
 const BATCH_FUNCTION: &str = r#"
 create or replace function pg_temp.dbci_cells(cells jsonb) returns setof jsonb
 language plpgsql as $dbci$
@@ -38,6 +46,9 @@ declare
   n bigint; eff_user text; eff_super boolean; eff_bypass boolean;
   st text; msg text; det text; hnt text;
   q text; t text; thens jsonb; ctx text; cons text; counted boolean; reads jsonb;
+  last_before text; last_now text;
+  l_count bigint; l_match bigint; l_keys text[]; l_new_keys text[]; l_fp text;
+  roles jsonb := '{}'; known jsonb;
 begin
   counted := current_setting('db_ci.unfrozen_counters', true) = 'on';
   for c in select value from jsonb_array_elements(cells) loop
@@ -53,7 +64,15 @@ begin
       end if;
       phase := 'before';
       if c ? 'before' then
-        execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
+        if not counted and last_before = c->>'before' and last_now is not distinct from c->>'now' then
+          b_count := l_count; b_match := l_match; b_keys := l_keys; b_new_keys := l_new_keys; b_fp := l_fp;
+        else
+          last_before := null;
+          execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
+          l_count := b_count; l_match := b_match; l_keys := b_keys; l_new_keys := b_new_keys; l_fp := b_fp;
+          last_before := c->>'before';
+          last_now := c->>'now';
+        end if;
         res := res || jsonb_build_object('before_count', b_count, 'before_match', b_match, 'before_fp', b_fp);
       end if;
       if c ? 'then' then
@@ -62,33 +81,82 @@ begin
       phase := 'impersonate';
       perform set_config('role', c->>'role', true);
       perform set_config('request.jwt.claims', c->>'claims', true);
-      perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
-      select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
-        from pg_catalog.pg_roles r where r.rolname = current_user;
+      if c->'legacy' <> '{}'::jsonb then
+        perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
+      end if;
+      known := roles->(c->>'role');
+      if known is null then
+        select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
+          from pg_catalog.pg_roles r where r.rolname = current_user;
+        roles := roles || jsonb_build_object(c->>'role', jsonb_build_array(eff_user, eff_super, eff_bypass));
+      else
+        eff_user := known->>0;
+        eff_super := (known->>1)::boolean;
+        eff_bypass := (known->>2)::boolean;
+      end if;
       res := res || jsonb_build_object('user', eff_user, 'super', eff_super, 'bypass', eff_bypass);
       if eff_super or (eff_bypass and not (c->>'may_bypass')::boolean) then
         raise sqlstate 'DBCIR';
       end if;
-      begin
-        if c->>'kind' = 'count' then
-          execute c->>'op' into n;
-        elsif c->>'kind' = 'json' then
-          execute c->>'op' into n, t;
-          res := res || jsonb_build_object('returned', t);
-        else
-          execute c->>'op';
-          get diagnostics n = row_count;
-        end if;
-        res := res || jsonb_build_object('rows', n);
-      exception when others then
-        get stacked diagnostics st = returned_sqlstate, msg = message_text,
-          det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
-          cons = constraint_name;
-        res := res || jsonb_build_object('sqlstate', st, 'error', msg,
-          'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
-          'constraint', nullif(cons, ''));
-      end;
+      phase := 'op';
+      if c->>'kind' = 'count' then
+        execute c->>'op' into n;
+      elsif c->>'kind' = 'json' then
+        execute c->>'op' into n, t;
+        res := res || jsonb_build_object('returned', t);
+      else
+        execute c->>'op';
+        get diagnostics n = row_count;
+      end if;
+      res := res || jsonb_build_object('rows', n);
       perform set_config('role', 'none', true);
+      {AFTER}
+      raise sqlstate 'DBCIR';
+    exception
+      when sqlstate 'DBCIR' then
+        null;
+      when others then
+        if phase = 'op' then
+          get stacked diagnostics st = returned_sqlstate, msg = message_text,
+            det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
+            cons = constraint_name;
+          res := res || jsonb_build_object('sqlstate', st, 'error', msg,
+            'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
+            'constraint', nullif(cons, ''));
+          begin
+            if c ? 'now' then
+              perform set_config('db_ci.now', c->>'now', true);
+            end if;
+            perform set_config('request.jwt.claims', c->>'claims', true);
+            if c->'legacy' <> '{}'::jsonb then
+              perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
+            end if;
+            {AFTER}
+            raise sqlstate 'DBCIR';
+          exception
+            when sqlstate 'DBCIR' then
+              null;
+            when others then
+              get stacked diagnostics st = returned_sqlstate, msg = message_text;
+              res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', phase);
+          end;
+        else
+          -- The case's own SQL (its where, values) or the impersonation itself failed.
+          get stacked diagnostics st = returned_sqlstate, msg = message_text;
+          res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', phase);
+        end if;
+    end;
+    if counted then
+      res := res || jsonb_build_object('unfrozen', pg_temp.dbci_unfrozen_since(reads));
+    end if;
+    return next res;
+  end loop;
+end
+$dbci$"#;
+
+/// What a cell does as admin after its statement, in [`BATCH_FUNCTION`]'s `{AFTER}`: read
+/// the target rows back (by the keys read before), the `then:` queries, the probes.
+const BATCH_AFTER: &str = r#"
       phase := 'after';
       if c ? 'after' then
         if (c->>'keys')::boolean then
@@ -110,23 +178,7 @@ begin
       if c ? 'probes' then
         phase := 'probe';
         res := res || jsonb_build_object('probes', pg_temp.dbci_probe(c));
-      end if;
-      raise sqlstate 'DBCIR';
-    exception
-      when sqlstate 'DBCIR' then
-        null;
-      when others then
-        -- The case's own SQL (its where, values) or the impersonation itself failed.
-        get stacked diagnostics st = returned_sqlstate, msg = message_text;
-        res := res || jsonb_build_object('setup_sqlstate', st, 'setup_error', msg, 'phase', phase);
-    end;
-    if counted then
-      res := res || jsonb_build_object('unfrozen', pg_temp.dbci_unfrozen_since(reads));
-    end if;
-    return next res;
-  end loop;
-end
-$dbci$"#;
+      end if;"#;
 
 /// Runs the statement of cell `$1` again as each identity of its `probes` (admin, with and
 /// without the actor's claims, and every actor of the file), under each clock of its
@@ -383,8 +435,9 @@ pub async fn connect_worker(
     let client = server.connect(database).await?;
     client
         .batch_execute(&format!(
-            "set statement_timeout = {}; {UNFROZEN_FUNCTIONS}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {BATCH_FUNCTION}; {SCENARIO_FUNCTION}",
-            timeout.as_millis()
+            "set statement_timeout = {}; {UNFROZEN_FUNCTIONS}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {}; {SCENARIO_FUNCTION}",
+            timeout.as_millis(),
+            BATCH_FUNCTION.replace("{AFTER}", BATCH_AFTER)
         ))
         .await
         .map_err(|e| Error::environment(format!("prepare an rls worker: {}", db_error_text(&e))))?;

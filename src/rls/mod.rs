@@ -78,8 +78,9 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
     // Actors bound to seeded users get their ids and claims from the replayed database.
     let bound: Vec<PolicyFile>;
     // Catalog facts for planning and coverage, read from the replayed database.
+    // db-ci's own reads, not SQL under test: the project's statement time limit is not theirs.
     let (plans, relations) = {
-        let client = ctx.server.connect(ctx.database).await?;
+        let client = ctx.server.connect_unwatched(ctx.database).await?;
         policy_tests::check_actor_roles(&client, &files).await?;
         bound = policy_tests::bind_existing_users(&client, &files).await?;
         let mut plans = Vec::new();
@@ -172,7 +173,7 @@ pub async fn stage(ctx: &StageContext<'_>, reporter: &mut dyn Reporter) -> Resul
         .await?;
         if !recorded.is_empty() {
             let targets = recorded.iter().map(|r| r.target.clone()).collect();
-            let client = ctx.server.connect(ctx.database).await?;
+            let client = ctx.server.connect_unwatched(ctx.database).await?;
             let policies = leaks::read(&client, &targets).await?;
             drop(client);
             keep_recordings(ctx, file, &recorded, &policies, &mut report);

@@ -267,18 +267,14 @@ async fn run_stages(
         let result = match options.selected(StageId::Idempotence) {
             false => Ok(StageReport::skipped(StageId::Idempotence, "not selected")),
             true => {
-                async {
-                    let client = server.connect(&pass1_db).await?;
-                    crate::idempotence::stage(
-                        &server,
-                        project,
-                        mode,
-                        &client,
-                        pass1_started,
-                        &mut sink,
-                    )
-                    .await
-                }
+                crate::idempotence::stage(
+                    &server,
+                    project,
+                    mode,
+                    &pass1_db,
+                    pass1_started,
+                    &mut sink,
+                )
                 .await
             }
         };
