@@ -220,23 +220,7 @@ fn lex(text: &str, out: &mut Vec<String>) {
                     i += 1;
                 }
             }
-            '/' if at(i + 1) == Some('*') => {
-                let mut depth = 0;
-                while let Some(c) = at(i) {
-                    if c == '/' && at(i + 1) == Some('*') {
-                        depth += 1;
-                        i += 2;
-                    } else if c == '*' && at(i + 1) == Some('/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
+            '/' if at(i + 1) == Some('*') => i = crate::sql::block_comment_end(at, i),
             '\'' | '"' => {
                 // `E'…'` strings take backslash escapes; the prefix was lexed as a word.
                 let escapes = c == '\''

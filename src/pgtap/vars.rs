@@ -177,21 +177,7 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> String {
                 i = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+                i = sql::block_comment_end(|at| bytes.get(at).map(|&b| char::from(b)), i);
             }
             b'\'' | b'"' => {
                 let quote = bytes[i];

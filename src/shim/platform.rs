@@ -625,21 +625,7 @@ fn words(sql: &str, limit: usize) -> Vec<Word> {
                 i += 1;
             }
         } else if c == '/' && bytes.get(i + 1) == Some(&'*') {
-            let mut depth = 0;
-            while i < bytes.len() {
-                if bytes[i] == '/' && bytes.get(i + 1) == Some(&'*') {
-                    depth += 1;
-                    i += 2;
-                } else if bytes[i] == '*' && bytes.get(i + 1) == Some(&'/') {
-                    depth -= 1;
-                    i += 2;
-                    if depth == 0 {
-                        break;
-                    }
-                } else {
-                    i += 1;
-                }
-            }
+            i = crate::sql::block_comment_end(|at| bytes.get(at).copied(), i);
         } else if c == '"' || c == '\'' {
             // A quoted identifier, or a string literal (`set session authorization 'x'`):
             // its contents as one token.

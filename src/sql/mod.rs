@@ -67,21 +67,7 @@ fn split_inner(source: &str, mut metas: Option<&mut Vec<Statement>>) -> Vec<Stat
                 continue;
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+                i = block_comment_end(|at| bytes.get(at).map(|&b| char::from(b)), i);
                 continue;
             }
             _ if c.is_ascii_whitespace() => {
@@ -207,6 +193,29 @@ fn skip_quoted(bytes: &[u8], open: usize, quote: u8, backslash_escapes: bool) ->
     bytes.len()
 }
 
+/// Where the block comment opening at `i` ends: just past its closing `*/`, nested comments
+/// counted as PostgreSQL's lexer counts them, or at the end of the text for one left open.
+/// `at` reads the text by index, so bytes and chars are read alike (a byte as its Latin-1
+/// char: only `/` and `*` are compared).
+pub fn block_comment_end(at: impl Fn(usize) -> Option<char>, mut i: usize) -> usize {
+    let mut depth = 0;
+    while let Some(c) = at(i) {
+        if c == '/' && at(i + 1) == Some('*') {
+            depth += 1;
+            i += 2;
+        } else if c == '*' && at(i + 1) == Some('/') {
+            depth -= 1;
+            i += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    i
+}
+
 /// `source` with its comments (`--` to the end of the line, `/* … */` nested) each replaced by
 /// a space (a newline for each a block comment spans, so lines keep their numbers): what a
 /// statement does, read from its words, without what a comment says. Quoted strings, quoted
@@ -226,22 +235,7 @@ pub fn without_comments(source: &str) -> String {
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
                 out.push_str(&source[kept..i]);
                 let begun = i;
-                let mut depth = 0;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
-                let i = i.min(bytes.len());
+                i = block_comment_end(|at| bytes.get(at).map(|&b| char::from(b)), i);
                 out.push(' ');
                 out.extend(std::iter::repeat_n(
                     '\n',
@@ -344,6 +338,19 @@ pub fn excerpt(text: &str, max_lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_comment_ends_past_its_own_close_nested_or_at_the_end_left_open() {
+        let bytes =
+            |text: &'static str| move |i: usize| text.as_bytes().get(i).map(|&b| char::from(b));
+        assert_eq!(block_comment_end(bytes("/* a */ b"), 0), 7);
+        assert_eq!(block_comment_end(bytes("x /* a /* b */ c */ d"), 2), 19);
+        assert_eq!(block_comment_end(bytes("/* a /* b */ c"), 0), 14);
+        assert_eq!(block_comment_end(bytes("/*/ x */"), 0), 8);
+        // Chars and bytes alike: an index counts whatever `at` counts.
+        let chars: Vec<char> = "/* é */é".chars().collect();
+        assert_eq!(block_comment_end(|i| chars.get(i).copied(), 0), 7);
+    }
 
     #[test]
     fn comments_go_and_what_is_quoted_stays() {
