@@ -67,7 +67,6 @@ begin
         if not counted and last_before = c->>'before' and last_now is not distinct from c->>'now' then
           b_count := l_count; b_match := l_match; b_keys := l_keys; b_new_keys := l_new_keys; b_fp := l_fp;
         else
-          last_before := null;
           execute c->>'before' into b_count, b_match, b_keys, b_new_keys, b_fp;
           l_count := b_count; l_match := b_match; l_keys := b_keys; l_new_keys := b_new_keys; l_fp := b_fp;
           last_before := c->>'before';
@@ -80,10 +79,7 @@ begin
       end if;
       phase := 'impersonate';
       perform set_config('role', c->>'role', true);
-      perform set_config('request.jwt.claims', c->>'claims', true);
-      if c->'legacy' <> '{}'::jsonb then
-        perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
-      end if;
+      {CLAIMS}
       known := roles->(c->>'role');
       if known is null then
         select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
@@ -99,16 +95,7 @@ begin
         raise sqlstate 'DBCIR';
       end if;
       phase := 'op';
-      if c->>'kind' = 'count' then
-        execute c->>'op' into n;
-      elsif c->>'kind' = 'json' then
-        execute c->>'op' into n, t;
-        res := res || jsonb_build_object('returned', t);
-      else
-        execute c->>'op';
-        get diagnostics n = row_count;
-      end if;
-      res := res || jsonb_build_object('rows', n);
+      {OP}
       perform set_config('role', 'none', true);
       {AFTER}
       raise sqlstate 'DBCIR';
@@ -117,20 +104,12 @@ begin
         null;
       when others then
         if phase = 'op' then
-          get stacked diagnostics st = returned_sqlstate, msg = message_text,
-            det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
-            cons = constraint_name;
-          res := res || jsonb_build_object('sqlstate', st, 'error', msg,
-            'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
-            'constraint', nullif(cons, ''));
+          {OP_ERROR}
           begin
             if c ? 'now' then
               perform set_config('db_ci.now', c->>'now', true);
             end if;
-            perform set_config('request.jwt.claims', c->>'claims', true);
-            if c->'legacy' <> '{}'::jsonb then
-              perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
-            end if;
+            {CLAIMS}
             {AFTER}
             raise sqlstate 'DBCIR';
           exception
@@ -153,6 +132,46 @@ begin
   end loop;
 end
 $dbci$"#;
+
+/// The actor's claims as PostgREST sets them (`{CLAIMS}` in the cell and scenario functions):
+/// `request.jwt.claims`, and the legacy `request.jwt.claim.<name>` settings.
+const CLAIMS: &str = r#"
+      perform set_config('request.jwt.claims', c->>'claims', true);
+      if c->'legacy' <> '{}'::jsonb then
+        perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
+      end if;"#;
+
+/// The actor's statement, read as its kind says (`{OP}`): a count, rows as JSON, or the rows
+/// affected.
+const OP: &str = r#"
+      if c->>'kind' = 'count' then
+        execute c->>'op' into n;
+      elsif c->>'kind' = 'json' then
+        execute c->>'op' into n, t;
+        res := res || jsonb_build_object('returned', t);
+      else
+        execute c->>'op';
+        get diagnostics n = row_count;
+      end if;
+      res := res || jsonb_build_object('rows', n);"#;
+
+/// The statement's error as the judge reads it (`{OP_ERROR}`, in the handler that caught it).
+const OP_ERROR: &str = r#"
+      get stacked diagnostics st = returned_sqlstate, msg = message_text,
+        det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
+        cons = constraint_name;
+      res := res || jsonb_build_object('sqlstate', st, 'error', msg,
+        'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
+        'constraint', nullif(cons, ''));"#;
+
+/// `function` (one of the worker's PL/pgSQL functions) with its shared pieces filled in.
+fn with_pieces(function: &str) -> String {
+    function
+        .replace("{CLAIMS}", CLAIMS)
+        .replace("{OP_ERROR}", OP_ERROR)
+        .replace("{OP}", OP)
+        .replace("{AFTER}", BATCH_AFTER)
+}
 
 /// What a cell does as admin after its statement, in [`BATCH_FUNCTION`]'s `{AFTER}`: read
 /// the target rows back (by the keys read before), the `then:` queries, the probes.
@@ -306,30 +325,15 @@ begin
         res := res || jsonb_build_object('then_before', pg_temp.dbci_then_before(c));
       end if;
       perform set_config('role', c->>'role', true);
-      perform set_config('request.jwt.claims', c->>'claims', true);
-      perform set_config('request.jwt.claim.' || key, value, true) from jsonb_each_text(c->'legacy');
+      {CLAIMS}
       select current_user, r.rolsuper, r.rolbypassrls into eff_user, eff_super, eff_bypass
         from pg_catalog.pg_roles r where r.rolname = current_user;
       res := res || jsonb_build_object('user', eff_user, 'super', eff_super, 'bypass', eff_bypass);
       if not (eff_super or (eff_bypass and not (c->>'may_bypass')::boolean)) then
         begin
-          if c->>'kind' = 'count' then
-            execute c->>'op' into n;
-          elsif c->>'kind' = 'json' then
-            execute c->>'op' into n, t;
-            res := res || jsonb_build_object('returned', t);
-          else
-            execute c->>'op';
-            get diagnostics n = row_count;
-          end if;
-          res := res || jsonb_build_object('rows', n);
+          {OP}
         exception when others then
-          get stacked diagnostics st = returned_sqlstate, msg = message_text,
-            det = pg_exception_detail, hnt = pg_exception_hint, ctx = pg_exception_context,
-            cons = constraint_name;
-          res := res || jsonb_build_object('sqlstate', st, 'error', msg,
-            'detail', nullif(det, ''), 'hint', nullif(hnt, ''), 'context', nullif(ctx, ''),
-            'constraint', nullif(cons, ''));
+          {OP_ERROR}
         end;
       end if;
       perform set_config('role', 'none', true);
@@ -435,9 +439,10 @@ pub async fn connect_worker(
     let client = server.connect(database).await?;
     client
         .batch_execute(&format!(
-            "set statement_timeout = {}; {UNFROZEN_FUNCTIONS}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {}; {SCENARIO_FUNCTION}",
+            "set statement_timeout = {}; {UNFROZEN_FUNCTIONS}; {PROBE_FUNCTION}; {THEN_BEFORE_FUNCTION}; {}; {}",
             timeout.as_millis(),
-            BATCH_FUNCTION.replace("{AFTER}", BATCH_AFTER)
+            with_pieces(BATCH_FUNCTION),
+            with_pieces(SCENARIO_FUNCTION),
         ))
         .await
         .map_err(|e| Error::environment(format!("prepare an rls worker: {}", db_error_text(&e))))?;
@@ -533,4 +538,22 @@ async fn run_json(
         }
     };
     Ok((results, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_worker_functions_have_every_piece_filled_in() {
+        for function in [BATCH_FUNCTION, SCENARIO_FUNCTION] {
+            let filled = with_pieces(function);
+            for piece in ["{CLAIMS}", "{OP}", "{OP_ERROR}", "{AFTER}"] {
+                assert!(!filled.contains(piece), "{piece} left in:\n{filled}");
+            }
+        }
+        // The statement and its error are read the same way in a cell and in a step.
+        assert!(with_pieces(SCENARIO_FUNCTION).contains(OP_ERROR));
+        assert_eq!(with_pieces(BATCH_FUNCTION).matches(OP_ERROR).count(), 1);
+    }
 }
