@@ -71,6 +71,25 @@ pub fn sql_files(mode: GrantMode) -> Vec<(&'static str, &'static str)> {
     files
 }
 
+/// The name of a database that holds the shim for `mode` and nothing else, on a server that
+/// keeps one (a seeded container, see the container backend): a copy of it is a shimmed
+/// database, without running the shim again. Named by the shim's SQL, so that a database
+/// another db-ci version left is never taken for it.
+pub fn template_name(mode: GrantMode) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for (name, sql) in sql_files(mode) {
+        hasher.update(name.as_bytes());
+        hasher.update((sql.len() as u64).to_le_bytes());
+        hasher.update(sql.as_bytes());
+    }
+    let word = match mode {
+        GrantMode::Classic => "classic",
+        GrantMode::NoExpose => "no_expose",
+    };
+    format!("db_ci_shim_{word}_{}", hex::encode(&hasher.finalize()[..6]))
+}
+
 /// Applies the shim to the database `client` is connected to, as its superuser. db-ci's own
 /// setup, not SQL under test: callers give it a session the statement time limit does not
 /// watch (`Server::connect_unwatched`), so a loaded machine cannot time it out.

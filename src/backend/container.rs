@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
-use testcontainers::core::{ContainerPort, ExecCommand, Mount, WaitFor};
+use testcontainers::core::{AccessMode, ContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
@@ -29,6 +28,18 @@ impl Container {
 
     pub fn id(&self) -> &str {
         self.inner.id()
+    }
+
+    /// Whether the container still runs (an engine that does not answer: no).
+    pub(super) async fn running(&self) -> bool {
+        self.inner.is_running().await.unwrap_or(false)
+    }
+
+    /// What the container printed so far, both streams.
+    pub(super) async fn log(&self) -> String {
+        let mut log = self.inner.stdout_to_vec().await.unwrap_or_default();
+        log.extend(self.inner.stderr_to_vec().await.unwrap_or_default());
+        String::from_utf8_lossy(&log).into_owned()
     }
 }
 
@@ -101,7 +112,8 @@ async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), 
     }
 }
 
-/// Starts `image`, waits until it accepts connections, installs the stub extensions.
+/// Starts `image`, waits until it accepts connections, installs the stub extensions; from
+/// the image's seed when the cache holds one (see [`super::seed`]).
 pub async fn start(image: &str) -> Result<Server> {
     usable(image)
         .await
@@ -109,25 +121,167 @@ pub async fn start(image: &str) -> Result<Server> {
     if let Ok(docker) = bollard::Docker::connect_with_defaults() {
         super::sweep::containers(&docker).await;
     }
+    let image_facts = inspect(image).await;
+    let seed = match &image_facts.id {
+        Some(id) => super::seed::find_or_build(image, id, &image_facts.entrypoint).await,
+        None => None,
+    };
+    let password = match &seed {
+        Some(seed) => seed.password.clone(),
+        None => format!("dbci{:016x}", rand::random::<u64>()),
+    };
+    let started = match &seed {
+        Some(kept) => {
+            let seeded = DataDir::Memory {
+                seed: Some(kept.archive.as_path()),
+            };
+            match boot(image, &image_facts.entrypoint, &password, seeded).await {
+                Ok(started) => started,
+                // An engine that cannot mount the seed (a folder it does not share) still
+                // runs the image as it would without one.
+                Err(e) => {
+                    eprintln!("note: the container did not start from its seed ({e}); starting it without one");
+                    let data = DataDir::Memory { seed: None };
+                    boot(image, &image_facts.entrypoint, &password, data).await?
+                }
+            }
+        }
+        None => {
+            let data = DataDir::Memory { seed: None };
+            boot(image, &image_facts.entrypoint, &password, data).await?
+        }
+    };
+    let description = format!(
+        "container {image} ({}{})",
+        &started.container.id()[..12.min(started.container.id().len())],
+        if started.seeded {
+            ", from its seed"
+        } else {
+            ""
+        }
+    );
+    Server::new(
+        BackendKind::Container,
+        started.connection,
+        description,
+        started.stubs_installed,
+        Handle::Container(Box::new(started.container)),
+    )
+    .identify()
+    .await
+}
+
+/// Whether the Docker engine runs beside us (reached through a local socket), so that a
+/// path of ours can be mounted into its containers.
+fn engine_is_local() -> bool {
+    match std::env::var("DOCKER_HOST") {
+        Err(_) => true,
+        Ok(host) => host.is_empty() || host.starts_with("unix://"),
+    }
+}
+
+/// What db-ci reads of an image before starting it.
+struct ImageFacts {
+    /// Its content's id (`sha256:…`), naming its seed.
+    id: Option<String>,
+    /// The command its entrypoint runs: `sh -c` execs it after our start script.
+    entrypoint: Vec<String>,
+}
+
+async fn inspect(image: &str) -> ImageFacts {
+    let inspected = match bollard::Docker::connect_with_defaults() {
+        Ok(docker) => docker.inspect_image(image).await.ok(),
+        Err(_) => None,
+    };
+    let Some(inspected) = inspected else {
+        return ImageFacts {
+            id: None,
+            entrypoint: Vec::new(),
+        };
+    };
+    ImageFacts {
+        id: inspected.id,
+        entrypoint: inspected
+            .config
+            .and_then(|c| c.entrypoint)
+            .unwrap_or_default(),
+    }
+}
+
+/// Where a container's cluster lives.
+pub(super) enum DataDir<'a> {
+    /// In memory (a tmpfs): a run's throwaway cluster, extracted from `seed` (an archive of
+    /// a stopped cluster's data directory) where there is one, else made by the entrypoint.
+    Memory { seed: Option<&'a std::path::Path> },
+    /// In the container's own file system, at [`SEED_DIR`], where it stays when the container
+    /// stops: the seed's builder.
+    Kept,
+}
+
+/// The data directory of a seed's builder, archived once its server has stopped.
+pub(super) const SEED_DIR: &str = "/var/lib/postgresql/db-ci-seed";
+
+/// Where the seed's archive is copied before the container starts.
+const SEED_ARCHIVE: &str = "/tmp/db-ci-seed.tar";
+
+/// A started container, its server ready.
+pub(super) struct Started {
+    pub container: Container,
+    pub connection: Connection,
+    pub stubs_installed: bool,
+    /// Whether its cluster came from a seed.
+    pub seeded: bool,
+}
+
+/// Starts a container of `image` (whose entrypoint is `entrypoint`) with its superuser's
+/// `password`, and waits until its server accepts connections.
+pub(super) async fn boot(
+    image: &str,
+    entrypoint: &[String],
+    password: &str,
+    data: DataDir<'_>,
+) -> Result<Started> {
     let (name, tag) = split_image(image);
-    let password = format!("dbci{:016x}", rand::random::<u64>());
-    let mut command = vec!["postgres".to_owned()];
+    // Our script first (it puts the seed and the stub extensions in place), then the image's
+    // own entrypoint with the server's command, as `docker run image postgres …` runs it.
+    let mut command = vec![
+        "-c".to_owned(),
+        start_script(STUB_DIR, SEED_ARCHIVE),
+        "db-ci-start".to_owned(),
+    ];
+    command.extend(entrypoint.iter().cloned());
+    command.push("postgres".to_owned());
     for (setting, value) in super::local::FAST_SETTINGS {
         command.push("-c".to_owned());
         command.push(format!("{setting}={value}"));
     }
-    let request = GenericImage::new(name, tag)
+    let pgdata = match data {
+        DataDir::Memory { .. } => DATA_DIR,
+        DataDir::Kept => SEED_DIR,
+    };
+    let mut request = GenericImage::new(name, tag)
+        .with_entrypoint("sh")
         .with_exposed_port(ContainerPort::Tcp(5432))
         .with_wait_for(WaitFor::message_on_either_std(
             "database system is ready to accept connections",
         ))
-        .with_env_var("POSTGRES_PASSWORD", &password)
+        .with_env_var("POSTGRES_PASSWORD", password)
         .with_env_var("POSTGRES_USER", super::BOOTSTRAP_SUPERUSER)
         .with_env_var("POSTGRES_DB", "postgres")
-        // A throwaway cluster needs no disk: memory-backed data and no fsync in initdb.
-        .with_env_var("PGDATA", DATA_DIR)
-        .with_env_var("POSTGRES_INITDB_ARGS", "--no-sync")
-        .with_mount(Mount::tmpfs_mount(DATA_DIR))
+        .with_env_var("PGDATA", pgdata)
+        // A throwaway cluster needs no disk: no fsync in initdb; a seed's cluster small WAL
+        // segments (it is kept in the cache, and read at every start).
+        .with_env_var(
+            "POSTGRES_INITDB_ARGS",
+            match data {
+                DataDir::Memory { .. } => "--no-sync",
+                DataDir::Kept => "--no-sync --wal-segsize=1",
+            },
+        )
+        // With TZ unset, initdb finds the zone by comparing every file under zoneinfo with
+        // /etc/localtime: 0.7 s of a 2.3 s boot. The platform runs in UTC, and so do the
+        // images we know (the scan found Etc/UTC); named, the result is the same.
+        .with_env_var("TZ", "Etc/UTC")
         .with_label(LABEL, std::process::id().to_string())
         .with_label(
             super::sweep::OWNER_LABEL,
@@ -136,7 +290,26 @@ pub async fn start(image: &str) -> Result<Server> {
                 .unwrap_or_default(),
         )
         .with_cmd(command)
-        .with_startup_timeout(Duration::from_secs(120));
+        .with_startup_timeout(Duration::from_secs(120))
+        // One upload of a folder: a copy per file cost a request each, more than the start.
+        .with_copy_to(STUB_DIR, stub_folder()?);
+    if let DataDir::Memory { seed } = data {
+        request = request.with_mount(Mount::tmpfs_mount(DATA_DIR));
+        // Read where it lies when the engine shares our file system (its socket is local);
+        // else uploaded, which costs as much as the initdb it saves on some storage drivers.
+        match seed {
+            Some(archive) if engine_is_local() => {
+                request = request.with_mount(
+                    Mount::bind_mount(archive.display().to_string(), SEED_ARCHIVE)
+                        .with_access_mode(AccessMode::ReadOnly),
+                );
+            }
+            Some(archive) => {
+                request = request.with_copy_to(SEED_ARCHIVE, archive.to_path_buf());
+            }
+            None => {}
+        }
+    }
     // testcontainers removes a container whose wait fails; what the server said is kept.
     let inner = request.start().await.map_err(|e| {
         use testcontainers::core::error::{TestcontainersError, WaitContainerError};
@@ -174,47 +347,32 @@ pub async fn start(image: &str) -> Result<Server> {
         host: Host::Tcp(host),
         port,
         user: super::BOOTSTRAP_SUPERUSER.to_owned(),
-        password: Some(password),
+        password: Some(password.to_owned()),
         maintenance_db: "postgres".to_owned(),
     };
-    // The official entrypoint logs "ready" once for its init server, then restarts. The stub
-    // extensions are files, not SQL: they are copied in meanwhile (a few `docker exec`s, as
-    // long as the wait on a loaded machine).
+    // The official entrypoint logs "ready" once for its init server, then restarts.
     let config = connection.config("postgres");
     let mut not_watched = || None;
-    let starting = async {
-        tokio::join!(
-            super::wait_until_ready(
-                &config,
-                Duration::from_secs(60),
-                "the container",
-                &mut not_watched
-            ),
-            install_stub_extensions(&container),
-        )
-    };
+    let starting = super::wait_until_ready(
+        &config,
+        Duration::from_secs(60),
+        "the container",
+        &mut not_watched,
+    );
     // The server that said "ready" may be the entrypoint's setup server: the final one can
     // still fail (a setting or library the setup did not load). Its container then exits, and
     // that is said at once with the log, not after the 60 s wait.
-    let (ready, stubs_installed) = tokio::select! {
-        both = starting => both,
+    tokio::select! {
+        ready = starting => ready?,
         exited = exited_at_start(&container, image) => return Err(exited),
     };
-    ready?;
-    let stubs_installed = stubs_installed?;
-    let description = format!(
-        "container {image} ({})",
-        &container.id()[..12.min(container.id().len())]
-    );
-    Server::new(
-        BackendKind::Container,
+    let log = container.log().await;
+    Ok(Started {
+        stubs_installed: stubs_installed(&log),
+        seeded: log.lines().any(|line| line.trim() == SEEDED),
+        container,
         connection,
-        description,
-        stubs_installed,
-        Handle::Container(Box::new(container)),
-    )
-    .identify()
-    .await
+    })
 }
 
 /// Waits until `container` is no longer running, then says so with the end of its log.
@@ -238,101 +396,293 @@ async fn exited_at_start(container: &Container, image: &str) -> Error {
     ))
 }
 
-/// Copies the shim's stub extensions into the server's extension directory, as root in the
-/// container. Returns false when the image does not let us: the shim then skips the stubs
-/// with a warning, and a migration that creates one fails naming it.
-async fn install_stub_extensions(container: &Container) -> Result<bool> {
-    for script in install_scripts(&crate::shim::stub_extension_files()) {
-        let mut result = container
-            .inner
-            .exec(ExecCommand::new(["sh", "-c", &script]))
-            .await
-            .map_err(|e| {
-                Error::environment(format!("install stub extensions in the container: {e}"))
-            })?;
-        let _ = result.stdout_to_vec().await;
-        let stderr = result.stderr_to_vec().await.unwrap_or_default();
-        let code = result.exit_code().await.ok().flatten();
-        if code != Some(0) {
-            eprintln!(
-                "warning: could not install stub extensions in the container (exit {code:?}): {}",
-                String::from_utf8_lossy(&stderr).trim()
-            );
-            return Ok(false);
-        }
+/// Where the stub extensions are copied before the container starts.
+const STUB_DIR: &str = "/tmp/db-ci-stubs";
+
+/// What the start script says, on a line of its own, once the stubs are in place.
+const STUBS_INSTALLED: &str = "db-ci: stub extensions installed";
+
+/// What the start script says, on a line of its own, once the seed is in the data directory.
+const SEEDED: &str = "db-ci: the cluster was extracted from its seed";
+
+/// What the start script says when the image does not let it install the stubs.
+const STUBS_NOT_INSTALLED: &str = "db-ci: stub extensions not installed";
+
+/// A folder holding the stub extensions' files, written once into the cache and named by
+/// their content, for the container's one upload.
+fn stub_folder() -> Result<std::path::PathBuf> {
+    use sha2::{Digest, Sha256};
+    let files = crate::shim::stub_extension_files();
+    let mut hasher = Sha256::new();
+    for (name, bytes) in &files {
+        hasher.update(name.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
     }
-    Ok(true)
+    let key = hex::encode(&hasher.finalize()[..8]);
+    let root = super::local::cache_root();
+    let folder = root.join(format!("container-stubs-{key}"));
+    if folder.is_dir() {
+        return Ok(folder);
+    }
+    let failed = |e: std::io::Error| {
+        Error::environment(format!(
+            "write the stub extensions into {}: {e}",
+            root.display()
+        ))
+    };
+    std::fs::create_dir_all(&root).map_err(failed)?;
+    // Written beside the final place and renamed: a parallel run never sees half of it, and
+    // one killed meanwhile leaves a staging folder the next run sweeps.
+    let staging = tempfile::Builder::new()
+        .prefix(&format!("staging-stubs-{key}-"))
+        .tempdir_in(&root)
+        .map_err(failed)?;
+    super::owner::write_owner_file(&staging.path().join(super::sweep::OWNER_FILE));
+    let stubs = staging.path().join("stubs");
+    std::fs::create_dir(&stubs).map_err(failed)?;
+    for (name, bytes) in &files {
+        std::fs::write(stubs.join(name), bytes).map_err(failed)?;
+    }
+    if std::fs::rename(&stubs, &folder).is_err() && !folder.is_dir() {
+        return Err(Error::environment(format!(
+            "write the stub extensions into {}",
+            folder.display()
+        )));
+    }
+    Ok(folder)
 }
 
-/// The largest install script passed as one `sh -c` argument, well below the kernel's
-/// MAX_ARG_STRLEN (128 KiB per argument).
-const SCRIPT_LIMIT: usize = 100 * 1024;
+/// The script the container starts with, as the image's user, before the image's own
+/// entrypoint (its arguments): moves the stub extensions copied to `stub_dir` into the
+/// server's extension directory (a real extension of the same name wins, except where our
+/// stub must replace it), marks the platform's privileged extensions trusted, says whether
+/// that worked, and execs the entrypoint. Done before the server starts and in the container's
+/// first process: a `docker exec` per step cost more than the rest of the container's start.
+pub(super) fn start_script(stub_dir: &str, seed_archive: &str) -> String {
+    let files = crate::shim::stub_extension_files();
+    let replaced: String = files
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| crate::shim::stub_overrides_real(name))
+        .map(|name| format!("  cp -f \"{stub_dir}/{name}\" \"$ext/{name}\" || return 1\n"))
+        .collect();
+    // Few processes: each one started in a container costs milliseconds of its file system
+    // (a `cp` and a `grep` per file took 0.4 s of CPU).
+    format!(
+        r#"install_stubs() {{
+  ext="$(pg_config --sharedir)/extension" && [ -d "$ext" ] && [ -w "$ext" ] || return 1
+  cp -n "{stub_dir}"/* "$ext"/ 2>/dev/null
+{replaced}  for f in "{stub_dir}"/*; do [ -e "$ext/${{f##*/}}" ] || return 1; done
+  set --
+  for n in {privileged}; do
+    [ -f "$ext/$n.control" ] && set -- "$@" "$ext/$n.control"
+  done
+  [ $# -eq 0 ] && return 0
+  grep -L '^[[:space:]]*trusted' "$@" | while IFS= read -r f; do
+    printf '\n# db-ci: a privileged extension on the platform\ntrusted = true\n' >> "$f" || exit 1
+  done
+}}
+if [ -f "{seed_archive}" ]; then
+  if tar -xf "{seed_archive}" -C "$PGDATA" --strip-components=1; then
+    chmod 700 "$PGDATA"
+    echo "{SEEDED}" >&2
+  else
+    echo "db-ci: the seed could not be extracted; the entrypoint initialises the cluster" >&2
+    find "$PGDATA" -mindepth 1 -delete
+  fi
+fi
+if install_stubs; then
+  echo "{STUBS_INSTALLED}" >&2
+else
+  echo "{STUBS_NOT_INSTALLED}: cannot write the extension directory as $(id -un 2>/dev/null || id -u)" >&2
+fi
+exec "$@"
+"#,
+        privileged = crate::shim::platform::PRIVILEGED_EXTENSIONS.join(" "),
+    )
+}
 
-/// Shell scripts that write `files` into the server's extension directory, each small enough
-/// to be one exec argument.
-fn install_scripts(files: &[(&str, &[u8])]) -> Vec<String> {
-    let prelude = "set -e\next=\"$(pg_config --sharedir)/extension\"\ntest -w \"$ext\"\n";
-    let mut scripts = vec![String::from(prelude)];
-    for (name, bytes) in files {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-        // A real extension of the same name wins over our stub, except pg_cron (see shim).
-        let guard = if crate::shim::stub_overrides_real(name) {
-            String::new()
-        } else {
-            format!("[ -e \"$ext/{name}\" ] || ")
-        };
-        let line = format!("{guard}echo '{encoded}' | base64 -d > \"$ext/{name}\"\n");
-        if scripts.last().map_or(0, String::len) + line.len() > SCRIPT_LIMIT {
-            scripts.push(String::from(prelude));
-        }
-        if let Some(script) = scripts.last_mut() {
-            script.push_str(&line);
-        }
+/// Whether the start script put the stub extensions in place, read from the container's `log`.
+/// When it could not, the shim skips the stubs with a warning, and a migration that creates
+/// one fails naming it.
+fn stubs_installed(log: &str) -> bool {
+    if log.lines().any(|line| line.trim() == STUBS_INSTALLED) {
+        return true;
     }
-    // The platform's privileged extensions, created by postgres (not a superuser) also where
-    // no statement routing reaches (DO blocks, test files): trusted, as in the local tree.
-    let mut trusted = String::from(prelude);
-    trusted.push_str(&format!(
-        "for n in {}; do f=\"$ext/$n.control\"; \
-         if [ -f \"$f\" ] && ! grep -q '^[[:space:]]*trusted' \"$f\"; then \
-         printf '\\n# db-ci: a privileged extension on the platform\\ntrusted = true\\n' >> \"$f\"; fi; done\n",
-        crate::shim::platform::PRIVILEGED_EXTENSIONS.join(" ")
-    ));
-    scripts.push(trusted);
-    scripts
+    let why = log
+        .lines()
+        .find(|line| line.starts_with(STUBS_NOT_INSTALLED))
+        .map(|line| {
+            line.trim_start_matches(STUBS_NOT_INSTALLED)
+                .trim_start_matches(": ")
+        })
+        .unwrap_or("the container's start script said nothing");
+    eprintln!("warning: could not install stub extensions in the container: {why}");
+    false
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{install_scripts, split_image, SCRIPT_LIMIT};
+    use super::{split_image, start_script, SEEDED, STUBS_INSTALLED, STUBS_NOT_INSTALLED};
+    use std::path::Path;
+    use std::process::Command;
+
+    /// Runs the start script (stubs in `stub_dir`, the seed at `seed`, PGDATA `pgdata`) with
+    /// `bin` first on PATH and `echo entrypoint "$@"` as the image's entrypoint; returns
+    /// (stdout, stderr).
+    fn run_script(stub_dir: &Path, seed: &Path, pgdata: &Path, bin: &Path) -> (String, String) {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(start_script(
+                &stub_dir.display().to_string(),
+                &seed.display().to_string(),
+            ))
+            .args([
+                "db-ci-start",
+                "echo",
+                "entrypoint",
+                "postgres",
+                "-c",
+                "fsync=off",
+            ])
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+            .env("PGDATA", pgdata)
+            .output()
+            .unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn run_start_script(stub_dir: &Path, bin: &Path) -> (String, String) {
+        let none = stub_dir.join("no-seed.tar");
+        run_script(stub_dir, &none, &stub_dir.join("no-data"), bin)
+    }
 
     #[test]
-    fn stub_install_scripts_fit_in_one_exec_argument_each() {
-        let files = crate::shim::stub_extension_files();
-        let scripts = install_scripts(&files);
-        assert!(
-            scripts.len() > 1,
-            "the shipped files need more than one script"
+    fn the_start_script_extracts_the_seed_into_the_data_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cluster = dir.path().join("db-ci-seed");
+        std::fs::create_dir_all(cluster.join("base")).unwrap();
+        std::fs::write(cluster.join("PG_VERSION"), "17\n").unwrap();
+        let seed = dir.path().join("cluster.tar");
+        let tar = Command::new("tar")
+            .arg("-cf")
+            .arg(&seed)
+            .arg("-C")
+            .arg(dir.path())
+            .arg("db-ci-seed")
+            .status()
+            .unwrap();
+        assert!(tar.success());
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        let none = dir.path().join("none");
+        let (stdout, stderr) = run_script(&none, &seed, &data, &none);
+        assert_eq!(stdout, "entrypoint postgres -c fsync=off\n", "{stderr}");
+        assert!(stderr.lines().any(|l| l == SEEDED), "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(data.join("PG_VERSION")).unwrap(),
+            "17\n"
         );
-        for script in &scripts {
-            assert!(
-                script.len() <= SCRIPT_LIMIT,
-                "a script of {} bytes",
-                script.len()
-            );
-            assert!(
-                script.starts_with("set -e\n"),
-                "every script stops at its first error"
-            );
+        assert!(data.join("base").is_dir());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&data).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o700);
+
+        // A damaged archive: said, nothing half-extracted left, the entrypoint still runs
+        // (and initialises the cluster itself).
+        let data = dir.path().join("data2");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(&seed, b"not an archive").unwrap();
+        let (stdout, stderr) = run_script(&none, &seed, &data, &none);
+        assert_eq!(stdout, "entrypoint postgres -c fsync=off\n", "{stderr}");
+        assert!(!stderr.lines().any(|l| l == SEEDED), "{stderr}");
+        assert!(
+            stderr.contains("the seed could not be extracted"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read_dir(&data).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_start_script_puts_the_stubs_in_place_then_runs_the_entrypoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let stubs = dir.path().join("stubs");
+        let share = dir.path().join("share");
+        let ext = share.join("extension");
+        let bin = dir.path().join("bin");
+        for d in [&stubs, &ext, &bin] {
+            std::fs::create_dir_all(d).unwrap();
         }
-        for (name, _) in &files {
-            let writes = format!("> \"$ext/{name}\"\n");
-            let count = scripts
-                .iter()
-                .map(|s| s.matches(&writes).count())
-                .sum::<usize>();
-            assert_eq!(count, 1, "{name} is written exactly once");
+        let files = crate::shim::stub_extension_files();
+        for (name, bytes) in &files {
+            std::fs::write(stubs.join(name), bytes).unwrap();
         }
+        // A real pg_cron (our stub replaces it), a real extension we also stub (it wins over
+        // our stub), and a privileged extension not yet trusted.
+        let privileged_names = crate::shim::platform::PRIVILEGED_EXTENSIONS;
+        let real = files
+            .iter()
+            .map(|(name, _)| *name)
+            .find(|name| {
+                name.strip_suffix(".control").is_some_and(|base| {
+                    !privileged_names.contains(&base) && *name != "pg_cron.control"
+                })
+            })
+            .expect("a stub of an extension that is not privileged");
+        std::fs::write(ext.join("pg_cron.control"), "real pg_cron").unwrap();
+        std::fs::write(ext.join(real), "real").unwrap();
+        let privileged = privileged_names[0];
+        let control = ext.join(format!("{privileged}.control"));
+        std::fs::write(&control, "comment = 'real'\n").unwrap();
+        let pg_config = bin.join("pg_config");
+        std::fs::write(
+            &pg_config,
+            format!("#!/bin/sh\necho '{}'\n", share.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            &pg_config,
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+
+        let (stdout, stderr) = run_start_script(&stubs, &bin);
+        assert_eq!(stdout, "entrypoint postgres -c fsync=off\n", "{stderr}");
+        assert!(stderr.lines().any(|l| l == STUBS_INSTALLED), "{stderr}");
+        for (name, bytes) in &files {
+            let installed = std::fs::read(ext.join(name)).unwrap();
+            match *name {
+                _ if *name == real => assert_eq!(installed, b"real"),
+                // A privileged stub is marked trusted too, unless it says so already.
+                _ => assert!(installed.starts_with(bytes), "{name}"),
+            }
+        }
+        let control = std::fs::read_to_string(&control).unwrap();
+        assert!(control.starts_with("comment = 'real'"), "{control}");
+        assert!(control.contains("\ntrusted = true\n"), "{control}");
+
+        // Run twice (a restarted container), the trusted line is not added again.
+        run_start_script(&stubs, &bin);
+        let again = std::fs::read_to_string(ext.join(format!("{privileged}.control"))).unwrap();
+        assert_eq!(again.matches("trusted").count(), 1, "{again}");
+    }
+
+    #[test]
+    fn the_start_script_says_why_it_installed_nothing_and_still_starts_the_server() {
+        let dir = tempfile::tempdir().unwrap();
+        // No pg_config on PATH: no extension directory to write to.
+        let (stdout, stderr) = run_start_script(dir.path(), &dir.path().join("none"));
+        assert_eq!(stdout, "entrypoint postgres -c fsync=off\n", "{stderr}");
+        assert!(!stderr.lines().any(|l| l == STUBS_INSTALLED), "{stderr}");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(STUBS_NOT_INSTALLED)),
+            "{stderr}"
+        );
     }
 
     #[test]

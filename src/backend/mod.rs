@@ -8,6 +8,7 @@ pub mod local;
 pub mod outside;
 pub mod owner;
 pub mod roles;
+pub mod seed;
 pub mod sweep;
 pub mod url;
 pub mod version;
@@ -358,6 +359,29 @@ impl Server {
             copy_database_settings(&admin, template, name).await?;
         }
         Ok(())
+    }
+
+    /// Creates `name` holding the platform shim for `mode`: a copy of the server's shimmed
+    /// template where it keeps one (a seeded container), else a new database the shim is
+    /// applied to. The shim is db-ci's own setup: its sessions are not watched.
+    pub async fn create_shimmed_database(
+        &self,
+        name: &str,
+        mode: crate::shim::GrantMode,
+    ) -> Result<()> {
+        let template = crate::shim::template_name(mode);
+        let kept = self
+            .admin()
+            .await?
+            .query_opt("select 1 from pg_database where datname = $1", &[&template])
+            .await
+            .map_err(|e| Error::environment(format!("look for the shimmed template: {e}")))?
+            .is_some();
+        if kept {
+            return self.create_database(name, Some(&template)).await;
+        }
+        self.create_database(name, None).await?;
+        crate::shim::apply(&self.connect_unwatched(name).await?, mode).await
     }
 
     /// Runs `sql`, a CREATE DATABASE of `name`, on `admin`.

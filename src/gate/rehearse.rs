@@ -10,7 +10,7 @@ use crate::live::ReadOnly;
 use crate::project::{Project, SqlFile};
 use crate::replay::{self, PassOptions};
 use crate::report::file::FileOutcome;
-use crate::shim::{self, GrantMode};
+use crate::shim::GrantMode;
 use crate::snapshot::model::Catalog;
 
 use super::config::GateConfig;
@@ -48,12 +48,12 @@ pub(super) async fn rehearse(
         )));
     }
     let database = server.unique_name("gate");
-    server.create_database(&database, None).await?;
-    shim::apply(
-        &server.connect_unwatched(&database).await?,
-        GrantMode::from_expose(project.config.shim.expose_new_tables),
-    )
-    .await?;
+    server
+        .create_shimmed_database(
+            &database,
+            GrantMode::from_expose(project.config.shim.expose_new_tables),
+        )
+        .await?;
     // A session opened after the shim: the database's settings it made (the search path with
     // `extensions`, as on Supabase) apply only to sessions that start after them.
     let client = server.connect(&database).await?;

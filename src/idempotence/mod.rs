@@ -17,7 +17,7 @@ use crate::replay::{self, PassOptions};
 use crate::report::events::{Event, Reporter};
 use crate::report::file::FileResult;
 use crate::report::{Failure, StageReport, StageVerdict};
-use crate::shim::{self, GrantMode};
+use crate::shim::GrantMode;
 use crate::stage_id::StageId;
 use catalog::Fingerprint;
 use data::DataFingerprint;
@@ -189,8 +189,7 @@ async fn attribute(
 ) -> Result<Blame> {
     let mut blame = BTreeMap::new();
     let db = server.unique_name("blame");
-    server.create_database(&db, None).await?;
-    shim::apply(&server.connect_unwatched(&db).await?, mode).await?;
+    server.create_shimmed_database(&db, mode).await?;
     let client = server.connect(&db).await?;
     let reader = server.connect_unwatched(&db).await?;
     let pass1_options = PassOptions {

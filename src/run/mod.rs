@@ -13,7 +13,7 @@ use crate::project::Project;
 use crate::replay::{self, PassOptions};
 use crate::report::events::{Event, Reporter};
 use crate::report::{Report, RunError, StageReport, StageVerdict, Verdict};
-use crate::shim::{self, GrantMode};
+use crate::shim::GrantMode;
 use crate::stage::{RunOptions, StageContext, Stages};
 use crate::stage_id::StageId;
 use relay::Relay;
@@ -172,11 +172,7 @@ async fn run_stages(
     let mode = GrantMode::from_expose(project.config.shim.expose_new_tables);
     let shim_started = Instant::now();
     let pass1_db = server.unique_name("pass1");
-    server.create_database(&pass1_db, None).await?;
-    {
-        let client = server.connect_unwatched(&pass1_db).await?;
-        shim::apply(&client, mode).await?;
-    }
+    server.create_shimmed_database(&pass1_db, mode).await?;
     reporter.event(&Event::ShimApplied {
         grants: match mode {
             GrantMode::Classic => "classic",
