@@ -271,7 +271,14 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
     let mut hasher = Sha256::new();
     hasher.update(env!("CARGO_PKG_VERSION"));
     // Bump when build_tree changes what it puts in the tree.
-    hasher.update(b"tree layout 3");
+    hasher.update(b"tree layout 4");
+    // The shimmed templates in the cached cluster are the shim's SQL of this build.
+    for mode in [
+        crate::shim::GrantMode::Classic,
+        crate::shim::GrantMode::NoExpose,
+    ] {
+        hasher.update(crate::shim::template_name(mode));
+    }
     // The cluster's bootstrap superuser (initdb -U) is part of the cached data directory.
     hasher.update(super::BOOTSTRAP_SUPERUSER);
     hasher.update(install.bindir.to_string_lossy().as_bytes());
@@ -351,6 +358,8 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
+    let postgres = mirror(&staging.path().join("tree"), &install.bindir).join("postgres");
+    add_shimmed_templates(run_as, &postgres, &data, staging.path())?;
     std::fs::write(staging.path().join("ready"), &install.version_line)
         .map_err(|e| Error::environment(format!("write cache marker: {e}")))?;
     let staging = staging.keep();
@@ -359,6 +368,86 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         let _ = std::fs::remove_dir_all(&staging);
     }
     Ok(prepared)
+}
+
+/// Starts the cluster just initialised in `data` once, makes the shimmed templates in it
+/// ([`super::make_shimmed_templates`]) and stops it with a fast shutdown: every run copies
+/// them instead of applying the shim. Called from a blocking task of the runtime. A run
+/// killed meanwhile leaves the server in the staging folder, which the next run's sweep
+/// stops and removes with the folder.
+fn add_shimmed_templates(
+    run_as: RunAs,
+    postgres: &Path,
+    data: &Path,
+    staging: &Path,
+) -> Result<()> {
+    let socket_dir = staging.join("socket");
+    std::fs::create_dir(&socket_dir)
+        .map_err(|e| Error::environment(format!("create the cache server's socket dir: {e}")))?;
+    run_as.own(&socket_dir)?;
+    let log_path = staging.join("templates.log");
+    let log = std::fs::File::create(&log_path)
+        .map_err(|e| Error::environment(format!("create the cache server's log: {e}")))?;
+    let mut command = run_as.command(postgres);
+    command
+        .arg("-D")
+        .arg(data)
+        .arg("-k")
+        .arg(&socket_dir)
+        .args(["-p", "5432", "-c", "listen_addresses="])
+        .args(["-c", "dynamic_shared_memory_type=mmap"])
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| Error::environment(e.to_string()))?,
+        )
+        .stderr(log)
+        .process_group(0);
+    for (name, value) in FAST_SETTINGS {
+        command.arg("-c").arg(format!("{name}={value}"));
+    }
+    let child = command
+        .spawn()
+        .map_err(|e| Error::environment(format!("start {}: {e}", postgres.display())))?;
+    // Stopped on every way out of here, a panic included.
+    struct Stopping(Child);
+    impl Drop for Stopping {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.0.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
+            let _ = self.0.wait();
+        }
+    }
+    let mut server = Stopping(child);
+    let connection = Connection {
+        host: Host::Socket(socket_dir.clone()),
+        port: 5432,
+        user: super::BOOTSTRAP_SUPERUSER.to_owned(),
+        password: None,
+        maintenance_db: "postgres".to_owned(),
+    };
+    let mut exited = || {
+        let status = server.0.try_wait().ok()??;
+        Some(format!(
+            "the server exited at start ({status}); the end of its log:\n{}",
+            log_tail(&log_path)
+        ))
+    };
+    let made = tokio::runtime::Handle::current().block_on(async {
+        super::wait_until_ready(
+            &connection.config("postgres"),
+            Duration::from_secs(30),
+            "the cache's server",
+            &mut exited,
+        )
+        .await?;
+        super::make_shimmed_templates(&connection).await
+    });
+    drop(server);
+    made?;
+    let _ = std::fs::remove_dir_all(&socket_dir);
+    let _ = std::fs::remove_file(&log_path);
+    Ok(())
 }
 
 /// `tree` + the absolute `path`: the same place relative to the tree as `path` is to `/`.

@@ -603,6 +603,45 @@ pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str)
 }
 
 /// Waits until `config` accepts connections, up to `limit`.
+/// Makes the shimmed templates (see [`crate::shim::template_name`]) on the fresh server
+/// `connection` reaches as its bootstrap superuser: a database per grant mode holding the
+/// shim and nothing else, which nobody connects to. For a server kept to start from (the
+/// local backend's cached cluster, a container's seed): a run's first database is then a
+/// copy, not the shim applied again ([`Server::create_shimmed_database`]).
+pub(crate) async fn make_shimmed_templates(connection: &Connection) -> Result<()> {
+    use crate::shim::{self, GrantMode};
+    let admin = connect_config(
+        &connection.config(&connection.maintenance_db),
+        &connection.redacted(&connection.maintenance_db),
+    )
+    .await?;
+    for mode in [GrantMode::Classic, GrantMode::NoExpose] {
+        let name = shim::template_name(mode);
+        let failed = |e: tokio_postgres::Error| {
+            Error::environment(format!("create {name}: {}", db_error_text(&e)))
+        };
+        admin
+            .batch_execute(&format!(
+                "create database {} template template0",
+                quote_ident(&name)
+            ))
+            .await
+            .map_err(failed)?;
+        let shimmed =
+            connect_config(&connection.config(&name), &connection.redacted(&name)).await?;
+        shim::apply(&shimmed, mode).await?;
+        drop(shimmed);
+        admin
+            .batch_execute(&format!(
+                "alter database {} allow_connections false",
+                quote_ident(&name)
+            ))
+            .await
+            .map_err(failed)?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn wait_until_ready(
     config: &tokio_postgres::Config,
     limit: Duration,

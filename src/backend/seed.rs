@@ -12,7 +12,6 @@ use tokio::io::AsyncWriteExt;
 use super::container::{self, DataDir, SEED_DIR};
 use crate::error::{Error, Result};
 use crate::shim::{self, GrantMode};
-use crate::sql::quote_ident;
 
 /// Bump when what goes into a seed changes.
 const RECIPE: &str = "seed 2";
@@ -89,40 +88,7 @@ async fn build(image: &str, entrypoint: &[String], root: &Path, folder: &Path) -
     if !started.stubs_installed {
         return Err(Error::environment("install the stub extensions"));
     }
-    let client = super::connect_config(
-        &started.connection.config("postgres"),
-        &started.connection.redacted("postgres"),
-    )
-    .await?;
-    for mode in [GrantMode::Classic, GrantMode::NoExpose] {
-        let name = shim::template_name(mode);
-        let failed = |e: tokio_postgres::Error| {
-            Error::environment(format!("create {name}: {}", crate::sql::db_error_text(&e)))
-        };
-        client
-            .batch_execute(&format!(
-                "create database {} template template0",
-                quote_ident(&name)
-            ))
-            .await
-            .map_err(failed)?;
-        let shimmed = super::connect_config(
-            &started.connection.config(&name),
-            &started.connection.redacted(&name),
-        )
-        .await?;
-        shim::apply(&shimmed, mode).await?;
-        drop(shimmed);
-        // Copied, never used: nobody connects to it by mistake.
-        client
-            .batch_execute(&format!(
-                "alter database {} allow_connections false",
-                quote_ident(&name)
-            ))
-            .await
-            .map_err(failed)?;
-    }
-    drop(client);
+    super::make_shimmed_templates(&started.connection).await?;
     started.container.stop_server().await?;
 
     std::fs::create_dir_all(root)
