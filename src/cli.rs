@@ -309,6 +309,7 @@ fn run_options(args: &RunArgs, only: Option<Vec<StageId>>) -> RunOptions {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.database_url.clone(),
+            shimmed: true,
         },
         image_given: args.image.is_some(),
         any_server_version: args.any_server_version,
@@ -381,6 +382,7 @@ async fn gate_command(args: GateArgs) -> Outcome {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.run.database_url,
+            shimmed: true,
         },
         against: args.against,
         image_given: args.run.image.is_some(),

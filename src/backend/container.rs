@@ -112,9 +112,9 @@ async fn pull(docker: &bollard::Docker, image: &str) -> std::result::Result<(), 
     }
 }
 
-/// Starts `image`, waits until it accepts connections, installs the stub extensions; from
-/// the image's seed when the cache holds one (see [`super::seed`]).
-pub async fn start(image: &str) -> Result<Server> {
+/// Starts `image`, waits until it accepts connections, installs the stub extensions; when
+/// `shimmed`, from the image's seed if the cache holds one (see [`super::seed`]).
+pub async fn start(image: &str, shimmed: bool) -> Result<Server> {
     usable(image)
         .await
         .map_err(|problem| Error::environment(format!("use the container backend: {problem}")))?;
@@ -123,8 +123,8 @@ pub async fn start(image: &str) -> Result<Server> {
     }
     let image_facts = inspect(image).await;
     let seed = match &image_facts.id {
-        Some(id) => super::seed::find_or_build(image, id, &image_facts.entrypoint).await,
-        None => None,
+        Some(id) if shimmed => super::seed::find_or_build(image, id, &image_facts.entrypoint).await,
+        _ => None,
     };
     let password = match &seed {
         Some(seed) => seed.password.clone(),

@@ -264,6 +264,8 @@ pub(crate) fn run_root() -> PathBuf {
 struct Prepared {
     postgres: PathBuf,
     template_data: PathBuf,
+    /// The same cluster with the shimmed templates (and so the shim's roles) in it.
+    shimmed_data: PathBuf,
 }
 
 fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
@@ -309,6 +311,7 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
     let prepared = Prepared {
         postgres: mirror(&entry.join("tree"), &install.bindir).join("postgres"),
         template_data: entry.join("data"),
+        shimmed_data: entry.join("data-shimmed"),
     };
     if entry.join("ready").is_file() {
         return Ok(prepared);
@@ -358,8 +361,19 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
+    // A copy of the bare cluster, with the shimmed templates made in it.
+    let shimmed = staging.path().join("data-shimmed");
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(&shimmed)
+        .status()
+        .map_err(|e| Error::environment(format!("copy the cached cluster: {e}")))?;
+    if !copied.success() {
+        return Err(Error::environment("copy the cached cluster: cp failed"));
+    }
     let postgres = mirror(&staging.path().join("tree"), &install.bindir).join("postgres");
-    add_shimmed_templates(run_as, &postgres, &data, staging.path())?;
+    add_shimmed_templates(run_as, &postgres, &shimmed, staging.path())?;
     std::fs::write(staging.path().join("ready"), &install.version_line)
         .map_err(|e| Error::environment(format!("write cache marker: {e}")))?;
     let staging = staging.keep();
@@ -568,13 +582,14 @@ impl Drop for Cluster {
     }
 }
 
-/// Boots a private cluster from the cached template.
-pub async fn start() -> Result<Server> {
-    start_install(find_install()?).await
+/// Boots a private cluster from the cached template (its shimmed copy when `shimmed`).
+pub async fn start(shimmed: bool) -> Result<Server> {
+    start_install(find_install()?, shimmed).await
 }
 
-/// Boots a private cluster of the binaries in `install`.
-pub async fn start_install(install: Install) -> Result<Server> {
+/// Boots a private cluster of the binaries in `install` (from the cache's shimmed copy of
+/// the cluster when `shimmed`).
+pub async fn start_install(install: Install, shimmed: bool) -> Result<Server> {
     let run_as = RunAs::detect()?;
     let prepared =
         tokio::task::spawn_blocking(move || prepare(&install, run_as).map(|p| (p, install)))
@@ -595,9 +610,13 @@ pub async fn start_install(install: Install) -> Result<Server> {
     super::owner::write_owner_file(&dir.path().join(super::sweep::OWNER_FILE));
     run_as.own(dir.path())?;
     let data = dir.path().join("data");
+    let template = match shimmed {
+        true => &prepared.shimmed_data,
+        false => &prepared.template_data,
+    };
     let status = Command::new("cp")
         .arg("-a")
-        .arg(&prepared.template_data)
+        .arg(template)
         .arg(&data)
         .status()
         .map_err(|e| Error::environment(format!("copy the cached cluster: {e}")))?;

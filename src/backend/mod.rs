@@ -57,6 +57,11 @@ pub struct BackendOptions {
     pub kind: BackendKind,
     pub image: String,
     pub database_url: Option<String>,
+    /// Start from what db-ci keeps (the local cached cluster's shimmed copy, a container's
+    /// seed): the platform shim's roles and template databases are there from the start.
+    /// Every run asks for it ([`version::start`]); false gives a bare cluster, a test's
+    /// stand-in for a server db-ci did not make.
+    pub shimmed: bool,
 }
 
 impl Default for BackendOptions {
@@ -65,6 +70,7 @@ impl Default for BackendOptions {
             kind: BackendKind::Auto,
             image: DEFAULT_IMAGE.to_owned(),
             database_url: None,
+            shimmed: false,
         }
     }
 }
@@ -204,17 +210,17 @@ impl Server {
                 })?;
                 url::connect(url).await
             }
-            BackendKind::Local => local::start().await,
-            BackendKind::Container => container::start(&options.image).await,
+            BackendKind::Local => local::start(options.shimmed).await,
+            BackendKind::Container => container::start(&options.image, options.shimmed).await,
             BackendKind::Auto => {
                 if let Some(url) = options.database_url.as_deref() {
                     return url::connect(url).await;
                 }
                 let container_problem = match container::usable(&options.image).await {
-                    Ok(()) => return container::start(&options.image).await,
+                    Ok(()) => return container::start(&options.image, options.shimmed).await,
                     Err(problem) => problem,
                 };
-                match local::start().await {
+                match local::start(options.shimmed).await {
                     Ok(server) => Ok(server),
                     Err(Error::Environment(local_problem)) => Err(Error::environment(format!(
                         "find a usable PostgreSQL backend:\n  container: {container_problem}\n  \

@@ -22,6 +22,11 @@ pub struct VersionPolicy {
 /// else a container of the image whose tag follows that version; whatever runs is checked
 /// and a server of another major version is exit 3 unless `any_version`.
 pub async fn start(options: &BackendOptions, policy: VersionPolicy) -> Result<Server> {
+    // A run's server: started from what db-ci keeps, with the shim's roles and templates.
+    let options = &BackendOptions {
+        shimmed: true,
+        ..options.clone()
+    };
     let Some(major) = policy.major else {
         return Server::start(options).await;
     };
@@ -34,14 +39,14 @@ pub async fn start(options: &BackendOptions, policy: VersionPolicy) -> Result<Se
     }
     let server = match options.kind {
         BackendKind::Local => match local::find_install_major(major) {
-            Some(install) => local::start_install(install).await?,
+            Some(install) => local::start_install(install, true).await?,
             None => Server::start(&options).await?,
         },
         BackendKind::Auto if options.database_url.is_none() && !policy.image_given => {
             if let Some(install) = local::find_install_major(major) {
-                local::start_install(install).await?
+                local::start_install(install, true).await?
             } else if container::usable(&options.image).await.is_ok() {
-                container::start(&options.image).await?
+                container::start(&options.image, true).await?
             } else {
                 Server::start(&options).await?
             }
