@@ -363,15 +363,7 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
     }
     // A copy of the bare cluster, with the shimmed templates made in it.
     let shimmed = staging.path().join("data-shimmed");
-    let copied = Command::new("cp")
-        .arg("-a")
-        .arg(&data)
-        .arg(&shimmed)
-        .status()
-        .map_err(|e| Error::environment(format!("copy the cached cluster: {e}")))?;
-    if !copied.success() {
-        return Err(Error::environment("copy the cached cluster: cp failed"));
-    }
+    copy_cluster(&data, &shimmed)?;
     let postgres = mirror(&staging.path().join("tree"), &install.bindir).join("postgres");
     add_shimmed_templates(run_as, &postgres, &shimmed, staging.path())?;
     std::fs::write(staging.path().join("ready"), &install.version_line)
@@ -382,6 +374,63 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         let _ = std::fs::remove_dir_all(&staging);
     }
     Ok(prepared)
+}
+
+/// The command that starts a private server of `data`, reached only over a unix socket in
+/// `socket_dir`, logging to `log`.
+fn server_command(
+    run_as: RunAs,
+    postgres: &Path,
+    data: &Path,
+    socket_dir: &Path,
+    log: std::fs::File,
+) -> Result<Command> {
+    let mut command = run_as.command(postgres);
+    command
+        .arg("-D")
+        .arg(data)
+        .arg("-k")
+        .arg(socket_dir)
+        .args(["-p", "5432", "-c", "listen_addresses="])
+        // Segments in the data dir, not /dev/shm: an immediate shutdown leaves none behind.
+        .args(["-c", "dynamic_shared_memory_type=mmap"])
+        .stdin(Stdio::null())
+        .stdout(
+            log.try_clone()
+                .map_err(|e| Error::environment(e.to_string()))?,
+        )
+        .stderr(log);
+    for (name, value) in FAST_SETTINGS {
+        command.arg("-c").arg(format!("{name}={value}"));
+    }
+    // Its own process group: a terminal's Ctrl-C reaches us, and we stop it in order.
+    command.process_group(0);
+    Ok(command)
+}
+
+/// How to reach a private server over its socket in `socket_dir`, as the bootstrap superuser.
+fn socket_connection(socket_dir: &Path) -> Connection {
+    Connection {
+        host: Host::Socket(socket_dir.to_path_buf()),
+        port: 5432,
+        user: super::BOOTSTRAP_SUPERUSER.to_owned(),
+        password: None,
+        maintenance_db: "postgres".to_owned(),
+    }
+}
+
+/// Copies the cluster `from` to `to`, keeping owners and modes.
+fn copy_cluster(from: &Path, to: &Path) -> Result<()> {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .map_err(|e| Error::environment(format!("copy the cached cluster: {e}")))?;
+    if !status.success() {
+        return Err(Error::environment("copy the cached cluster: cp failed"));
+    }
+    Ok(())
 }
 
 /// Starts the cluster just initialised in `data` once, makes the shimmed templates in it
@@ -402,25 +451,7 @@ fn add_shimmed_templates(
     let log_path = staging.join("templates.log");
     let log = std::fs::File::create(&log_path)
         .map_err(|e| Error::environment(format!("create the cache server's log: {e}")))?;
-    let mut command = run_as.command(postgres);
-    command
-        .arg("-D")
-        .arg(data)
-        .arg("-k")
-        .arg(&socket_dir)
-        .args(["-p", "5432", "-c", "listen_addresses="])
-        .args(["-c", "dynamic_shared_memory_type=mmap"])
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map_err(|e| Error::environment(e.to_string()))?,
-        )
-        .stderr(log)
-        .process_group(0);
-    for (name, value) in FAST_SETTINGS {
-        command.arg("-c").arg(format!("{name}={value}"));
-    }
-    let child = command
+    let child = server_command(run_as, postgres, data, &socket_dir, log)?
         .spawn()
         .map_err(|e| Error::environment(format!("start {}: {e}", postgres.display())))?;
     // Stopped on every way out of here, a panic included.
@@ -433,13 +464,7 @@ fn add_shimmed_templates(
         }
     }
     let mut server = Stopping(child);
-    let connection = Connection {
-        host: Host::Socket(socket_dir.clone()),
-        port: 5432,
-        user: super::BOOTSTRAP_SUPERUSER.to_owned(),
-        password: None,
-        maintenance_db: "postgres".to_owned(),
-    };
+    let connection = socket_connection(&socket_dir);
     let mut exited = || {
         let status = server.0.try_wait().ok()??;
         Some(format!(
@@ -614,42 +639,14 @@ pub async fn start_install(install: Install, shimmed: bool) -> Result<Server> {
         true => &prepared.shimmed_data,
         false => &prepared.template_data,
     };
-    let status = Command::new("cp")
-        .arg("-a")
-        .arg(template)
-        .arg(&data)
-        .status()
-        .map_err(|e| Error::environment(format!("copy the cached cluster: {e}")))?;
-    if !status.success() {
-        return Err(Error::environment("copy the cached cluster: cp failed"));
-    }
+    copy_cluster(template, &data)?;
     let socket_dir = dir.path().to_path_buf();
     let log_path = dir.path().join("server.log");
     let log = std::fs::File::create(&log_path)
         .map_err(|e| Error::environment(format!("create server log: {e}")))?;
     run_as.own(&log_path)?;
 
-    let mut command = run_as.command(&prepared.postgres);
-    command
-        .arg("-D")
-        .arg(&data)
-        .arg("-k")
-        .arg(&socket_dir)
-        .args(["-p", "5432", "-c", "listen_addresses="])
-        // Segments in the data dir, not /dev/shm: an immediate shutdown leaves none behind.
-        .args(["-c", "dynamic_shared_memory_type=mmap"])
-        .stdin(Stdio::null())
-        .stdout(
-            log.try_clone()
-                .map_err(|e| Error::environment(e.to_string()))?,
-        )
-        .stderr(log);
-    for (name, value) in FAST_SETTINGS {
-        command.arg("-c").arg(format!("{name}={value}"));
-    }
-    // Its own process group: a terminal's Ctrl-C reaches us, and we stop it in order.
-    command.process_group(0);
-    let child = command
+    let child = server_command(run_as, &prepared.postgres, &data, &socket_dir, log)?
         .spawn()
         .map_err(|e| Error::environment(format!("start {}: {e}", prepared.postgres.display())))?;
     let mut cluster = Cluster {
@@ -657,13 +654,7 @@ pub async fn start_install(install: Install, shimmed: bool) -> Result<Server> {
         dir: Some(dir),
     };
 
-    let connection = Connection {
-        host: Host::Socket(socket_dir.clone()),
-        port: 5432,
-        user: super::BOOTSTRAP_SUPERUSER.to_owned(),
-        password: None,
-        maintenance_db: "postgres".to_owned(),
-    };
+    let connection = socket_connection(&socket_dir);
     let mut exited = || {
         let status = cluster.child.as_mut()?.try_wait().ok()??;
         Some(format!(
