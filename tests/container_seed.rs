@@ -98,11 +98,14 @@ fn the_second_start_keeps_a_seed_and_later_starts_use_it_with_the_same_verdicts(
         std::fs::metadata(&archive).unwrap().len() > 1_000_000,
         "the seed holds a cluster"
     );
-    let password = std::fs::metadata(seeds[0].join("password")).unwrap();
-    assert_eq!(
-        std::os::unix::fs::PermissionsExt::mode(&password.permissions()) & 0o777,
-        0o600
-    );
+    for private in ["password", "cluster.tar"] {
+        let metadata = std::fs::metadata(seeds[0].join(private)).unwrap();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777,
+            0o600,
+            "{private}"
+        );
+    }
     assert!(
         entries(cache.path(), "staging-").is_empty(),
         "nothing half-built is left"

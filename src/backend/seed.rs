@@ -2,6 +2,7 @@
 //! the cache as an archive of the data directory, which later containers of the image start
 //! from — no initdb, no entrypoint setup server and no shim in each run (see docs/backends.md).
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -40,12 +41,20 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
         let _ = std::fs::create_dir_all(&root).and_then(|()| std::fs::write(&seen, image));
         return None;
     }
+    // An image a seed could not be made of (one that runs as a user who may not install the
+    // stubs, say) is not tried again at every start: the reason is kept.
+    let failed = root.join(format!("container-unseeded-{key}"));
+    if failed.exists() {
+        return None;
+    }
     match build(image, entrypoint, &root, &folder).await {
         Ok(seed) => Some(seed),
         Err(e) => {
+            let _ = std::fs::write(&failed, e.to_string());
             eprintln!(
                 "note: could not keep a started cluster of {image} for later runs ({e}); \
-                 this run starts without one"
+                 it starts without one (delete {} to try again)",
+                failed.display()
             );
             None
         }
@@ -101,10 +110,12 @@ async fn build(image: &str, entrypoint: &[String], root: &Path, folder: &Path) -
     let entry = staging.path().join("seed");
     std::fs::create_dir(&entry)
         .map_err(|e| Error::environment(format!("create a cache entry: {e}")))?;
-    started
-        .container
-        .download(SEED_DIR, &entry.join("cluster.tar"))
-        .await?;
+    // Readable by us alone: it holds the superuser's password verifier. A container reads it
+    // as root through the mount.
+    let archive = entry.join("cluster.tar");
+    started.container.download(SEED_DIR, &archive).await?;
+    std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| Error::environment(format!("keep the seed private: {e}")))?;
     {
         use std::os::unix::fs::OpenOptionsExt;
         let mut file = std::fs::OpenOptions::new()
