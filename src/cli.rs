@@ -309,7 +309,8 @@ fn run_options(args: &RunArgs, only: Option<Vec<StageId>>) -> RunOptions {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.database_url.clone(),
-            shimmed: true,
+            // A run's server is started shimmed by `version::start`, whatever this says.
+            ..BackendOptions::default()
         },
         image_given: args.image.is_some(),
         any_server_version: args.any_server_version,
@@ -382,7 +383,7 @@ async fn gate_command(args: GateArgs) -> Outcome {
                 .clone()
                 .unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             database_url: args.run.database_url,
-            shimmed: true,
+            ..BackendOptions::default()
         },
         against: args.against,
         image_given: args.run.image.is_some(),

@@ -130,6 +130,7 @@ pub async fn start(image: &str, shimmed: bool) -> Result<Server> {
         Some(seed) => seed.password.clone(),
         None => format!("dbci{:016x}", rand::random::<u64>()),
     };
+    let bare = DataDir::Memory { seed: None };
     let started = match &seed {
         Some(kept) => {
             let seeded = DataDir::Memory {
@@ -141,15 +142,11 @@ pub async fn start(image: &str, shimmed: bool) -> Result<Server> {
                 // runs the image as it would without one.
                 Err(e) => {
                     eprintln!("note: the container did not start from its seed ({e}); starting it without one");
-                    let data = DataDir::Memory { seed: None };
-                    boot(image, &image_facts.entrypoint, &password, data).await?
+                    boot(image, &image_facts.entrypoint, &password, bare).await?
                 }
             }
         }
-        None => {
-            let data = DataDir::Memory { seed: None };
-            boot(image, &image_facts.entrypoint, &password, data).await?
-        }
+        None => boot(image, &image_facts.entrypoint, &password, bare).await?,
     };
     let description = format!(
         "container {image} ({}{})",
@@ -209,6 +206,7 @@ async fn inspect(image: &str) -> ImageFacts {
 }
 
 /// Where a container's cluster lives.
+#[derive(Clone, Copy)]
 pub(super) enum DataDir<'a> {
     /// In memory (a tmpfs): a run's throwaway cluster, extracted from `seed` (an archive of
     /// a stopped cluster's data directory) where there is one, else made by the entrypoint.
@@ -431,14 +429,7 @@ fn stub_folder() -> Result<std::path::PathBuf> {
             root.display()
         ))
     };
-    std::fs::create_dir_all(&root).map_err(failed)?;
-    // Written beside the final place and renamed: a parallel run never sees half of it, and
-    // one killed meanwhile leaves a staging folder the next run sweeps.
-    let staging = tempfile::Builder::new()
-        .prefix(&format!("staging-stubs-{key}-"))
-        .tempdir_in(&root)
-        .map_err(failed)?;
-    super::owner::write_owner_file(&staging.path().join(super::sweep::OWNER_FILE));
+    let staging = super::local::cache_staging(&root, &format!("staging-stubs-{key}-"))?;
     let stubs = staging.path().join("stubs");
     std::fs::create_dir(&stubs).map_err(failed)?;
     for (name, bytes) in &files {
@@ -454,7 +445,8 @@ fn stub_folder() -> Result<std::path::PathBuf> {
 }
 
 /// The script the container starts with, as the image's user, before the image's own
-/// entrypoint (its arguments): moves the stub extensions copied to `stub_dir` into the
+/// entrypoint (its arguments): extracts the seed at `seed_archive` into the data directory
+/// where there is one (else the entrypoint initialises the cluster), moves the stub extensions copied to `stub_dir` into the
 /// server's extension directory (a real extension of the same name wins, except where our
 /// stub must replace it), marks the platform's privileged extensions trusted, says whether
 /// that worked, and execs the entrypoint. Done before the server starts and in the container's

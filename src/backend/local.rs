@@ -244,6 +244,23 @@ pub fn cache_root() -> PathBuf {
     std::env::temp_dir().join("db-ci-cache")
 }
 
+/// A staging folder (its name starts with `prefix`, which starts with `staging-`) in the
+/// cache `root`, created if need be: an entry is built there and renamed into place, so a
+/// parallel run never sees half of one. Its owner is named first thing, so a run killed
+/// mid-build leaves a folder the next run sweeps.
+pub(super) fn cache_staging(root: &Path, prefix: &str) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(root)
+        .map_err(|e| Error::environment(format!("create cache {}: {e}", root.display())))?;
+    let _ = std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o755));
+    let staging = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in(root)
+        .map_err(|e| Error::environment(format!("create cache entry: {e}")))?;
+    super::owner::write_owner_file(&staging.path().join(super::sweep::OWNER_FILE));
+    let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
+    Ok(staging)
+}
+
 /// Where per-run clusters live: memory-backed when the machine has it (a throwaway cluster
 /// needs no disk, and copying the template there is several times faster).
 pub(crate) fn run_root() -> PathBuf {
@@ -317,17 +334,7 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         return Ok(prepared);
     }
 
-    std::fs::create_dir_all(&root)
-        .map_err(|e| Error::environment(format!("create cache {}: {e}", root.display())))?;
-    let _ = std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755));
-    // Build beside the final place and rename: parallel runs never see half an entry.
-    let staging = tempfile::Builder::new()
-        .prefix(&format!("staging-{key}-"))
-        .tempdir_in(&root)
-        .map_err(|e| Error::environment(format!("create cache entry: {e}")))?;
-    // Named first thing, so a run killed mid-build leaves an entry the next run can sweep.
-    super::owner::write_owner_file(&staging.path().join(super::sweep::OWNER_FILE));
-    let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
+    let staging = cache_staging(&root, &format!("staging-{key}-"))?;
     build_tree(install, &staging.path().join("tree"), &stubs)?;
 
     let data = staging.path().join("data");

@@ -348,7 +348,17 @@ impl Server {
 
     /// Creates a database db-ci owns (optionally as a copy of `template`).
     pub async fn create_database(&self, name: &str, template: Option<&str>) -> Result<()> {
-        let admin = self.admin().await?;
+        self.create_database_on(&self.admin().await?, name, template)
+            .await
+    }
+
+    /// [`Server::create_database`] over the maintenance session `admin`.
+    async fn create_database_on(
+        &self,
+        admin: &Client,
+        name: &str,
+        template: Option<&str>,
+    ) -> Result<()> {
         let sql = match template {
             // A copy keeps its template's owner: the platform's `postgres` owns the replayed
             // database (and so `public`), and must own every clone tests run in.
@@ -356,37 +366,38 @@ impl Server {
                 "create database {} template {} owner {}",
                 quote_ident(name),
                 quote_ident(t),
-                quote_ident(&database_owner(&admin, t).await?)
+                quote_ident(&database_owner(admin, t).await?)
             ),
             None => format!("create database {} template template0", quote_ident(name)),
         };
-        self.run_create(&admin, &sql, name).await?;
+        self.run_create(admin, &sql, name).await?;
         if let Some(template) = template {
-            copy_database_settings(&admin, template, name).await?;
+            copy_database_settings(admin, template, name).await?;
         }
         Ok(())
     }
 
     /// Creates `name` holding the platform shim for `mode`: a copy of the server's shimmed
-    /// template where it keeps one (a seeded container), else a new database the shim is
-    /// applied to. The shim is db-ci's own setup: its sessions are not watched.
+    /// template where it keeps one (a run's server started from the local cache or a
+    /// container's seed), else a new database the shim is applied to. The shim is db-ci's own
+    /// setup: its sessions are not watched.
     pub async fn create_shimmed_database(
         &self,
         name: &str,
         mode: crate::shim::GrantMode,
     ) -> Result<()> {
         let template = crate::shim::template_name(mode);
-        let kept = self
-            .admin()
-            .await?
+        let admin = self.admin().await?;
+        let kept = admin
             .query_opt("select 1 from pg_database where datname = $1", &[&template])
             .await
             .map_err(|e| Error::environment(format!("look for the shimmed template: {e}")))?
             .is_some();
         if kept {
-            return self.create_database(name, Some(&template)).await;
+            return self.create_database_on(&admin, name, Some(&template)).await;
         }
-        self.create_database(name, None).await?;
+        self.create_database_on(&admin, name, None).await?;
+        drop(admin);
         crate::shim::apply(&self.connect_unwatched(name).await?, mode).await
     }
 
@@ -608,7 +619,6 @@ pub(crate) async fn connect_config(config: &tokio_postgres::Config, shown: &str)
     Ok(client)
 }
 
-/// Waits until `config` accepts connections, up to `limit`.
 /// Makes the shimmed templates (see [`crate::shim::template_name`]) on the fresh server
 /// `connection` reaches as its bootstrap superuser: a database per grant mode holding the
 /// shim and nothing else, which nobody connects to. For a server kept to start from (the
@@ -648,6 +658,7 @@ pub(crate) async fn make_shimmed_templates(connection: &Connection) -> Result<()
     Ok(())
 }
 
+/// Waits until `config` accepts connections, up to `limit`.
 pub(crate) async fn wait_until_ready(
     config: &tokio_postgres::Config,
     limit: Duration,

@@ -100,13 +100,7 @@ async fn build(image: &str, entrypoint: &[String], root: &Path, folder: &Path) -
     super::make_shimmed_templates(&started.connection).await?;
     started.container.stop_server().await?;
 
-    std::fs::create_dir_all(root)
-        .map_err(|e| Error::environment(format!("create cache {}: {e}", root.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix("staging-seed-")
-        .tempdir_in(root)
-        .map_err(|e| Error::environment(format!("create a cache entry: {e}")))?;
-    super::owner::write_owner_file(&staging.path().join(super::sweep::OWNER_FILE));
+    let staging = super::local::cache_staging(root, "staging-seed-")?;
     let entry = staging.path().join("seed");
     std::fs::create_dir(&entry)
         .map_err(|e| Error::environment(format!("create a cache entry: {e}")))?;
