@@ -9,6 +9,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Well under the wait for a local server's connections (30 s) that a start failure must not
+/// sit through, with room for initdb on a loaded machine.
+const AT_ONCE: Duration = Duration::from_secs(15);
+
 fn run(env: &[(&str, &str)]) -> (Option<i32>, String, Duration) {
     run_on(&["--backend", "local"], env)
 }
@@ -61,8 +65,9 @@ fn a_server_that_exits_at_start_is_reported_at_once_with_its_log() {
         ("PG_BIN", bin.path().to_str().unwrap()),
         ("DB_CI_CACHE_DIR", cache.path().to_str().unwrap()),
     ];
-    // The first run builds the cache entry (initdb); the second is timed from a warm cache.
-    let _ = run(&env);
+    // The cache entry is never completed here (the server that makes its shimmed templates
+    // refuses the setting too), so each run pays for initdb: "at once" is measured against
+    // the 30 s wait for connections, with room for initdb on a loaded machine.
     let (code, text, took) = run(&env);
     assert_eq!(code, Some(3), "{text}");
     assert!(text.contains("exited at start"), "{text}");
@@ -70,7 +75,7 @@ fn a_server_that_exits_at_start_is_reported_at_once_with_its_log() {
         text.contains("unrecognized configuration parameter \"no_such_setting\""),
         "the log line is quoted: {text}"
     );
-    assert!(took < Duration::from_secs(5), "took {took:?}: {text}");
+    assert!(took < AT_ONCE, "took {took:?}: {text}");
 
     // A run dir the server's OS user cannot enter (as root the server runs as `postgres`).
     if nix::unistd::geteuid().is_root() {
@@ -80,7 +85,7 @@ fn a_server_that_exits_at_start_is_reported_at_once_with_its_log() {
         assert_eq!(code, Some(3), "{text}");
         assert!(text.contains("exited at start"), "{text}");
         assert!(text.contains("Permission denied"), "{text}");
-        assert!(took < Duration::from_secs(5), "took {took:?}: {text}");
+        assert!(took < AT_ONCE, "took {took:?}: {text}");
     }
 }
 
