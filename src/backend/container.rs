@@ -253,6 +253,10 @@ pub(super) async fn boot(
         command.push("-c".to_owned());
         command.push(format!("{setting}={value}"));
     }
+    if let DataDir::Kept = data {
+        // A seed is extracted at every start: no spare WAL segments kept for reuse.
+        command.extend(["-c".to_owned(), super::local::NO_SPARE_WAL.to_owned()]);
+    }
     let pgdata = match data {
         DataDir::Memory { .. } => DATA_DIR,
         DataDir::Kept => SEED_DIR,
