@@ -116,9 +116,28 @@ fn the_second_start_keeps_a_seed_and_later_starts_use_it_with_the_same_verdicts(
         "the builder is removed with the run's container"
     );
 
+    // The cache's upkeep: an entry no run used for the whole period goes at the next start's
+    // sweep; the seed, last used within it, stays and is marked used again.
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let now = std::time::SystemTime::now();
+    let stale = cache.path().join("pg-0000000000000000");
+    std::fs::create_dir_all(stale.join("data")).unwrap();
+    std::fs::write(stale.join("ready"), "15").unwrap();
+    let set_used = |path: &Path, at: std::time::SystemTime| {
+        std::fs::File::open(path).unwrap().set_modified(at).unwrap();
+    };
+    set_used(&stale, now - db_ci::backend::cache::UNUSED_FOR - day);
+    set_used(&seeds[0], now - db_ci::backend::cache::UNUSED_FOR + day);
+
     let third = run(&backend, cache.path());
     assert_eq!(third.code, Some(1), "{}", third.text);
     assert!(third.text.contains("from its seed"), "{}", third.text);
+    assert!(
+        !stale.exists(),
+        "an entry unused for the whole period is removed"
+    );
+    let used = std::fs::metadata(&seeds[0]).unwrap().modified().unwrap();
+    assert!(used > now - day, "the seed is marked used");
     assert_eq!(third.verdicts, first.verdicts, "{}", third.text);
     assert!(!third
         .text

@@ -425,6 +425,7 @@ fn stub_folder() -> Result<std::path::PathBuf> {
     let root = super::local::cache_root();
     let folder = root.join(format!("container-stubs-{key}"));
     if folder.is_dir() {
+        super::cache::mark_used(&folder);
         return Ok(folder);
     }
     let failed = |e: std::io::Error| {

@@ -337,6 +337,7 @@ fn prepare(install: &Install, run_as: RunAs) -> Result<Prepared> {
         shimmed_data: entry.join("data-shimmed"),
     };
     if entry.join("ready").is_file() {
+        super::cache::mark_used(&entry);
         return Ok(prepared);
     }
 

@@ -1,6 +1,7 @@
 //! Backends: where the throwaway PostgreSQL comes from (container, local binaries, a URL),
 //! and the databases db-ci creates and drops on it.
 
+pub mod cache;
 pub mod container;
 pub mod copier;
 pub mod lent;
@@ -188,11 +189,13 @@ pub struct Server {
 }
 
 /// What every run does first: remove what dead runs left on this machine (local clusters and
-/// their servers, half-built cache entries, `--keep`'s password files).
+/// their servers, half-built cache entries, `--keep`'s password files), and the cache entries
+/// no run has used for a while.
 pub async fn sweep_machine() {
     let _ = tokio::task::spawn_blocking(|| {
         sweep::local_clusters(&local::run_root());
         sweep::staging_dirs(&local::cache_root());
+        cache::remove_unused(&local::cache_root());
         sweep::keep_dirs(&std::env::temp_dir());
     })
     .await;

@@ -34,6 +34,7 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
     let root = super::local::cache_root();
     let folder = root.join(format!("container-seed-{key}"));
     if let Some(seed) = read(&folder) {
+        super::cache::mark_used(&folder);
         return Some(seed);
     }
     let seen = root.join(format!("container-seen-{key}"));
@@ -41,10 +42,12 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
         let _ = std::fs::create_dir_all(&root).and_then(|()| std::fs::write(&seen, image));
         return None;
     }
+    super::cache::mark_used(&seen);
     // An image a seed could not be made of (one that runs as a user who may not install the
     // stubs, say) is not tried again at every start: the reason is kept.
     let failed = root.join(format!("container-unseeded-{key}"));
     if failed.exists() {
+        super::cache::mark_used(&failed);
         return None;
     }
     match build(image, entrypoint, &root, &folder).await {
