@@ -29,11 +29,7 @@ fn keep_serves_the_replayed_database_until_ctrl_c() {
     if common::Backend::local().is_none() {
         return;
     }
-    let run_dir = tempfile::tempdir().unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    }
+    let run_dir = common::run_dir();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-pgtap-supabase-suite");
     let mut child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
         .args([

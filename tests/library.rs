@@ -387,13 +387,10 @@ async fn a_differing_snapshot_names_the_gate_method_that_accepts_it() {
 #[test]
 fn a_killed_test_binarys_server_is_swept_by_the_next_run() {
     use std::io::BufRead;
-    use std::os::unix::fs::PermissionsExt;
     if common::Backend::local().is_none() {
         return;
     }
-    let run_dir = tempfile::tempdir().unwrap();
-    // The server may run as `postgres` (when we are root): it writes its socket here.
-    std::fs::set_permissions(run_dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let run_dir = common::run_dir();
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",

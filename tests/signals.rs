@@ -67,11 +67,6 @@ fn assert_clean(run_dir: &Path, context: &str) {
     }
 }
 
-fn world_writable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-}
-
 fn db_ci(args: &[String], env: &[(&str, &Path)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_db-ci"));
     command
@@ -85,6 +80,59 @@ fn db_ci(args: &[String], env: &[(&str, &Path)]) -> Command {
         command.env(key, value);
     }
     command
+}
+
+/// A run whose stdout is read as it comes: its progress, line by line, tells where it is
+/// (rather than a guess of how long boot takes on this machine).
+struct Watched {
+    child: Child,
+    stdout: Arc<Mutex<String>>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+impl Watched {
+    fn spawn(mut command: Command) -> Watched {
+        let mut child = command.spawn().unwrap();
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let stdout = Arc::clone(&stdout);
+            let pipe = child.stdout.take().unwrap();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    let mut text = stdout.lock().unwrap();
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+            })
+        };
+        Watched {
+            child,
+            stdout,
+            reader,
+        }
+    }
+
+    /// Waits until the run has printed `needle`.
+    fn wait_for_output(&self, needle: &str, limit: Duration) {
+        wait_for(needle, limit, || {
+            self.stdout.lock().unwrap().contains(needle)
+        });
+    }
+
+    /// Waits until pass 1 has begun (the shim is reported just before it) and a moment more,
+    /// so that a migration that sleeps is sleeping.
+    fn wait_for_replay(&self, limit: Duration) {
+        self.wait_for_output("Shimmed", limit);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    /// Waits for the run's end: its exit and everything it wrote.
+    fn output(self) -> Output {
+        let mut output = self.child.wait_with_output().unwrap();
+        self.reader.join().unwrap();
+        output.stdout = self.stdout.lock().unwrap().clone().into_bytes();
+        output
+    }
 }
 
 fn send(child: &Child, signal: Signal) {
@@ -143,8 +191,7 @@ fn local_backend_signals_at_boot_and_replay_leave_nothing_after_the_next_run() {
     ];
     for (signal, point) in cases {
         let context = format!("{signal:?} at {point:?}");
-        let run_dir = tempfile::tempdir().unwrap();
-        world_writable(run_dir.path());
+        let run_dir = common::run_dir();
         let env = [("DB_CI_RUN_DIR", run_dir.path())];
         let args = |p: &Path| {
             vec![
@@ -154,21 +201,15 @@ fn local_backend_signals_at_boot_and_replay_leave_nothing_after_the_next_run() {
                 "local".into(),
             ]
         };
-        let child = db_ci(&args(sleeping.path()), &env).spawn().unwrap();
-        let needle = run_dir.path().display().to_string();
+        let run = Watched::spawn(db_ci(&args(sleeping.path()), &env));
         match point {
             Point::Boot => wait_for("the cluster dir", Duration::from_secs(60), || {
                 !entries(run_dir.path()).is_empty()
             }),
-            Point::Replay => {
-                wait_for("the server", Duration::from_secs(60), || {
-                    !processes_mentioning(&needle).is_empty()
-                });
-                std::thread::sleep(Duration::from_millis(1500));
-            }
+            Point::Replay => run.wait_for_replay(Duration::from_secs(60)),
         }
-        send(&child, signal);
-        let output = child.wait_with_output().unwrap();
+        send(&run.child, signal);
+        let output = run.output();
         assert_exit(&output, signal, &context);
         if signal != Signal::SIGKILL {
             assert_clean(run_dir.path(), &context);
@@ -197,8 +238,7 @@ fn the_sweep_never_touches_what_a_live_run_owns() {
     if common::Backend::local().is_none() {
         return;
     }
-    let run_dir = tempfile::tempdir().unwrap();
-    world_writable(run_dir.path());
+    let run_dir = common::run_dir();
     let root = run_dir.path();
     // Owned by this (live) test process.
     let me = db_ci::backend::owner::Owner::current().unwrap();
@@ -212,7 +252,7 @@ fn the_sweep_never_touches_what_a_live_run_owns() {
     // A live run, sleeping in a migration, in the same run dir.
     let env = [("DB_CI_RUN_DIR", root)];
     let sleeping = project(SLEEPS);
-    let live = db_ci(
+    let live = Watched::spawn(db_ci(
         &[
             "run".into(),
             sleeping.path().display().to_string(),
@@ -220,15 +260,8 @@ fn the_sweep_never_touches_what_a_live_run_owns() {
             "local".into(),
         ],
         &env,
-    )
-    .spawn()
-    .unwrap();
-    wait_for("the live run's server", Duration::from_secs(60), || {
-        entries(root)
-            .iter()
-            .any(|n| root.join(n).join("data/postmaster.pid").is_file())
-    });
-    std::thread::sleep(Duration::from_millis(1500));
+    ));
+    live.wait_for_replay(Duration::from_secs(60));
     let live_dirs: Vec<String> = entries(root)
         .into_iter()
         .filter(|n| {
@@ -285,8 +318,8 @@ fn the_sweep_never_touches_what_a_live_run_owns() {
     );
     assert!(!stderr(&next).contains(&live_dirs[0]), "{}", stderr(&next));
 
-    send(&live, Signal::SIGTERM);
-    let output = live.wait_with_output().unwrap();
+    send(&live.child, Signal::SIGTERM);
+    let output = live.output();
     assert_exit(&output, Signal::SIGTERM, "the live run");
     std::fs::remove_dir_all(&alive).unwrap();
     std::fs::remove_dir_all(&young).unwrap();
@@ -304,8 +337,7 @@ fn a_run_killed_while_building_the_cache_leaves_nothing_after_the_next_run() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(cache.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let run_dir = tempfile::tempdir().unwrap();
-    world_writable(run_dir.path());
+    let run_dir = common::run_dir();
     let env = [
         ("DB_CI_RUN_DIR", run_dir.path()),
         ("DB_CI_CACHE_DIR", cache.path()),
@@ -375,17 +407,16 @@ fn container_backend_sigterm_and_sigkill_leave_nothing_after_the_next_run() {
         let context = format!("{signal:?} at {point:?}");
         let mut args = vec!["run".to_owned(), sleeping.path().display().to_string()];
         args.extend(backend.args());
-        let child = db_ci(&args, &[]).spawn().unwrap();
-        let pid = child.id();
-        wait_for("the container", Duration::from_secs(120), || {
-            runtime.block_on(containers_labelled(pid)) > 0
-        });
-        if let Point::Replay = point {
-            // Ready, shimmed and sleeping in the migration.
-            std::thread::sleep(Duration::from_secs(6));
+        let run = Watched::spawn(db_ci(&args, &[]));
+        let pid = run.child.id();
+        match point {
+            Point::Boot => wait_for("the container", Duration::from_secs(120), || {
+                runtime.block_on(containers_labelled(pid)) > 0
+            }),
+            Point::Replay => run.wait_for_replay(Duration::from_secs(120)),
         }
-        send(&child, signal);
-        let output = child.wait_with_output().unwrap();
+        send(&run.child, signal);
+        let output = run.output();
         assert_exit(&output, signal, &context);
         if signal != Signal::SIGKILL {
             assert_eq!(
@@ -571,10 +602,9 @@ fn ctrl_c_during_properties_ends_the_run_promptly() {
          operations: [update c set n = n + 1]\n    invariant: select 1 where false\n",
     )
     .unwrap();
-    let run_dir = tempfile::tempdir().unwrap();
-    world_writable(run_dir.path());
+    let run_dir = common::run_dir();
     let env = [("DB_CI_RUN_DIR", run_dir.path())];
-    let mut child = db_ci(
+    let run = Watched::spawn(db_ci(
         &[
             "props".into(),
             proj.path().display().to_string(),
@@ -582,28 +612,12 @@ fn ctrl_c_during_properties_ends_the_run_promptly() {
             "local".into(),
         ],
         &env,
-    )
-    .spawn()
-    .unwrap();
+    ));
     // The property runs once the console has reported the stages before it (idempotence, not
-    // selected): read stdout as it comes rather than guess how long boot takes on this machine.
-    let stdout = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let stdout = Arc::clone(&stdout);
-        let pipe = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut text = stdout.lock().unwrap();
-                text.push_str(&line);
-                text.push('\n');
-            }
-        })
-    };
-    wait_for("the properties stage", Duration::from_secs(120), || {
-        stdout.lock().unwrap().contains("idempotence")
-    });
+    // selected).
+    run.wait_for_output("idempotence", Duration::from_secs(120));
     std::thread::sleep(Duration::from_secs(1));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{}/status", run.child.id())).unwrap();
     let rss_kb: u64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
@@ -615,15 +629,13 @@ fn ctrl_c_during_properties_ends_the_run_promptly() {
         "db-ci uses {rss_kb} kB running a property"
     );
     let sent = Instant::now();
-    send(&child, Signal::SIGINT);
-    let mut output = child.wait_with_output().unwrap();
+    send(&run.child, Signal::SIGINT);
+    let output = run.output();
     assert!(
         sent.elapsed() < Duration::from_secs(5),
         "Ctrl-C took {:?}",
         sent.elapsed()
     );
-    reader.join().unwrap();
-    output.stdout = stdout.lock().unwrap().clone().into_bytes();
     assert_exit(&output, Signal::SIGINT, "Ctrl-C during properties");
     assert_clean(run_dir.path(), "Ctrl-C during properties");
 }

@@ -64,12 +64,6 @@ async fn containers_labelled(pid: u32) -> usize {
     docker.list_containers(Some(options)).await.unwrap().len()
 }
 
-fn world_writable(dir: &Path) {
-    // The server may run as the `postgres` OS user, which must reach the run dir.
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
-}
-
 #[test]
 fn local_backend_cleans_up_after_pass_and_fail() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,8 +78,7 @@ fn local_backend_cleans_up_after_pass_and_fail() {
         ),
         ("create tabel t ();", 1),
     ] {
-        let run_dir = tempfile::tempdir().unwrap();
-        world_writable(run_dir.path());
+        let run_dir = common::run_dir();
         let proj = tempfile::tempdir().unwrap();
         project(proj.path(), migration);
         let output = Command::new(env!("CARGO_BIN_EXE_db-ci"))
@@ -117,8 +110,7 @@ fn local_backend_cleans_up_after_ctrl_c() {
     if common::Backend::local().is_none() {
         return;
     }
-    let run_dir = tempfile::tempdir().unwrap();
-    world_writable(run_dir.path());
+    let run_dir = common::run_dir();
     let proj = tempfile::tempdir().unwrap();
     project(proj.path(), "select pg_sleep(60);");
     let child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
@@ -161,8 +153,7 @@ fn local_backend_cleans_up_after_panic() {
     if common::Backend::local().is_none() {
         return;
     }
-    let run_dir = tempfile::tempdir().unwrap();
-    world_writable(run_dir.path());
+    let run_dir = common::run_dir();
     // SAFETY: tests in this binary run one at a time (SERIAL) and nothing else reads it now.
     unsafe { std::env::set_var("DB_CI_RUN_DIR", run_dir.path()) };
     let result = std::panic::catch_unwind(|| {
