@@ -86,7 +86,32 @@ fn the_second_start_keeps_a_seed_and_later_starts_use_it_with_the_same_verdicts(
         entries(cache.path(), "container-seed-").is_empty(),
         "the first start keeps no seed"
     );
-    assert_eq!(entries(cache.path(), "container-seen-").len(), 1);
+    let seen = entries(cache.path(), "container-seen-");
+    assert_eq!(seen.len(), 1);
+
+    // Another run building this image's seed now (its staging folder, owned by a live
+    // process): this start builds none beside it, and its verdicts are the same.
+    let key = seen[0]
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_start_matches("container-seen-")
+        .to_owned();
+    let elsewhere = cache.path().join(format!("staging-seed-{key}-elsewhere"));
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::fs::write(
+        elsewhere.join(db_ci::backend::sweep::OWNER_FILE),
+        db_ci::backend::owner::Owner::current().unwrap().render(),
+    )
+    .unwrap();
+    let beside = run(&backend, cache.path());
+    assert_eq!(beside.code, Some(1), "{}", beside.text);
+    assert_eq!(beside.verdicts, first.verdicts, "{}", beside.text);
+    assert!(
+        entries(cache.path(), "container-seed-").is_empty(),
+        "no seed is built beside another run building it"
+    );
+    std::fs::remove_dir_all(&elsewhere).unwrap();
 
     let second = run(&backend, cache.path());
     assert_eq!(second.code, Some(1), "{}", second.text);

@@ -50,7 +50,14 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
         super::cache::mark_used(&failed);
         return None;
     }
-    match build(image, entrypoint, &root, &folder).await {
+    // Parallel runs on one machine (a CI job's test threads) reach an image's second start
+    // together: while one builds its seed, the others start without it rather than build
+    // it again beside it. A dead builder's staging folder is gone by now (the sweep).
+    let staging_prefix = format!("staging-seed-{key}-");
+    if being_built(&root, &staging_prefix) {
+        return None;
+    }
+    match build(image, entrypoint, &root, &folder, &staging_prefix).await {
         Ok(seed) => Some(seed),
         Err(e) => {
             let _ = std::fs::write(&failed, e.to_string());
@@ -62,6 +69,16 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
             None
         }
     }
+}
+
+/// Whether a staging folder named with `prefix` (another run building the same seed) is in
+/// the cache `root`.
+fn being_built(root: &Path, prefix: &str) -> bool {
+    std::fs::read_dir(root).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    })
 }
 
 /// The cache key: the image's content, what db-ci puts in the cluster, and how.
@@ -94,7 +111,15 @@ fn read(folder: &Path) -> Option<Seed> {
 /// Starts a builder container with its cluster kept in its own file system, makes the
 /// shimmed templates, stops its server cleanly, and archives the data directory into the
 /// cache (written beside its place and renamed: a parallel run never sees half of it).
-async fn build(image: &str, entrypoint: &[String], root: &Path, folder: &Path) -> Result<Seed> {
+async fn build(
+    image: &str,
+    entrypoint: &[String],
+    root: &Path,
+    folder: &Path,
+    staging_prefix: &str,
+) -> Result<Seed> {
+    // Claimed before the builder starts: other runs see the seed is being built.
+    let staging = super::local::cache_staging(root, staging_prefix)?;
     let password = format!("dbci{:016x}", rand::random::<u64>());
     let started = container::boot(image, entrypoint, &password, DataDir::Kept).await?;
     if !started.stubs_installed {
@@ -103,7 +128,6 @@ async fn build(image: &str, entrypoint: &[String], root: &Path, folder: &Path) -
     super::make_shimmed_templates(&started.connection).await?;
     started.container.stop_server().await?;
 
-    let staging = super::local::cache_staging(root, "staging-seed-")?;
     let entry = staging.path().join("seed");
     std::fs::create_dir(&entry)
         .map_err(|e| Error::environment(format!("create a cache entry: {e}")))?;
