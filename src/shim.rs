@@ -73,9 +73,8 @@ pub fn sql_files(mode: GrantMode) -> Vec<(&'static str, &'static str)> {
 
 /// The name of a database that holds the shim for `mode` and nothing else, on a server that
 /// keeps one (a run's server started from the local backend's cache or a container's seed):
-/// a copy of it is a shimmed
-/// database, without running the shim again. Named by the shim's SQL, so that a database
-/// another db-ci version left is never taken for it.
+/// a copy of it is a shimmed database, without running the shim again. Named by the shim's
+/// SQL, so that a database another db-ci version left is never taken for it.
 pub fn template_name(mode: GrantMode) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();

@@ -451,11 +451,12 @@ fn stub_folder() -> Result<std::path::PathBuf> {
 
 /// The script the container starts with, as the image's user, before the image's own
 /// entrypoint (its arguments): extracts the seed at `seed_archive` into the data directory
-/// where there is one (else the entrypoint initialises the cluster), moves the stub extensions copied to `stub_dir` into the
-/// server's extension directory (a real extension of the same name wins, except where our
-/// stub must replace it), marks the platform's privileged extensions trusted, says whether
-/// that worked, and execs the entrypoint. Done before the server starts and in the container's
-/// first process: a `docker exec` per step cost more than the rest of the container's start.
+/// where there is one (else the entrypoint initialises the cluster), moves the stub
+/// extensions copied to `stub_dir` into the server's extension directory (a real extension
+/// of the same name wins, except where our stub must replace it), marks the platform's
+/// privileged extensions trusted, says whether that worked, and execs the entrypoint. Done
+/// before the server starts and in the container's first process: a `docker exec` per step
+/// cost more than the rest of the container's start.
 pub(super) fn start_script(stub_dir: &str, seed_archive: &str) -> String {
     let files = crate::shim::stub_extension_files();
     let replaced: String = files

@@ -54,7 +54,7 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
     // together: while one builds its seed, the others start without it rather than build
     // it again beside it. A dead builder's staging folder is gone by now (the sweep).
     let staging_prefix = format!("staging-seed-{key}-");
-    if being_built(&root, &staging_prefix) {
+    if !super::sweep::candidates(&root, &staging_prefix).is_empty() {
         return None;
     }
     match build(image, entrypoint, &root, &folder, &staging_prefix).await {
@@ -69,16 +69,6 @@ pub async fn find_or_build(image: &str, image_id: &str, entrypoint: &[String]) -
             None
         }
     }
-}
-
-/// Whether a staging folder named with `prefix` (another run building the same seed) is in
-/// the cache `root`.
-fn being_built(root: &Path, prefix: &str) -> bool {
-    std::fs::read_dir(root).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
-    })
 }
 
 /// The cache key: the image's content, what db-ci puts in the cluster, and how.

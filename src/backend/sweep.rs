@@ -94,7 +94,7 @@ fn live_postmaster(dir: &Path, data: &Path) -> Option<u32> {
 }
 
 /// Directories under `root` whose names start with `prefix`.
-fn candidates(root: &Path, prefix: &str) -> Vec<PathBuf> {
+pub(super) fn candidates(root: &Path, prefix: &str) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(root) else {
         return Vec::new();
     };

@@ -39,14 +39,14 @@ pub async fn start(options: &BackendOptions, policy: VersionPolicy) -> Result<Se
     }
     let server = match options.kind {
         BackendKind::Local => match local::find_install_major(major) {
-            Some(install) => local::start_install(install, true).await?,
+            Some(install) => local::start_install(install, options.shimmed).await?,
             None => Server::start(&options).await?,
         },
         BackendKind::Auto if options.database_url.is_none() && !policy.image_given => {
             if let Some(install) = local::find_install_major(major) {
-                local::start_install(install, true).await?
+                local::start_install(install, options.shimmed).await?
             } else if container::usable(&options.image).await.is_ok() {
-                container::start(&options.image, true).await?
+                container::start(&options.image, options.shimmed).await?
             } else {
                 Server::start(&options).await?
             }
