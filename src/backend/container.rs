@@ -231,6 +231,16 @@ pub(super) struct Started {
     pub seeded: bool,
 }
 
+/// How db-ci reaches a container's server.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Route {
+    /// At the container's own address on the engine's bridge, which this machine reaches:
+    /// no port published.
+    Bridge,
+    /// At a port the engine publishes on this machine (or on the engine's host).
+    Published,
+}
+
 /// Starts a container of `image` (whose entrypoint is `entrypoint`) with its superuser's
 /// `password`, and waits until its server accepts connections.
 pub(super) async fn boot(
@@ -239,6 +249,24 @@ pub(super) async fn boot(
     password: &str,
     data: DataDir<'_>,
 ) -> Result<Started> {
+    if bridge_is_here().await {
+        if let Some(started) = boot_on(image, entrypoint, password, data, Route::Bridge).await? {
+            return Ok(started);
+        }
+    }
+    let started = boot_on(image, entrypoint, password, data, Route::Published).await?;
+    Ok(started.expect("a published port is always a route"))
+}
+
+/// Starts the container, reached by `route`; `None` when the bridge route turned out not to
+/// reach it (the container is removed by then).
+async fn boot_on(
+    image: &str,
+    entrypoint: &[String],
+    password: &str,
+    data: DataDir<'_>,
+    route: Route,
+) -> Result<Option<Started>> {
     let (name, tag) = split_image(image);
     // Our script first (it puts the seed and the stub extensions in place), then the image's
     // own entrypoint with the server's command, as `docker run image postgres …` runs it.
@@ -295,6 +323,14 @@ pub(super) async fn boot(
         .with_startup_timeout(Duration::from_secs(120))
         // One upload of a folder: a copy per file cost a request each, more than the start.
         .with_copy_to(STUB_DIR, stub_folder()?);
+    if route == Route::Bridge {
+        // testcontainers publishes every port the image exposes: a published port costs the
+        // engine a proxy process and firewall rules at every start, for a route not taken.
+        request = request.with_host_config_modifier(|host| {
+            host.publish_all_ports = Some(false);
+            host.port_bindings = None;
+        });
+    }
     if let DataDir::Memory { seed } = data {
         request = request.with_mount(Mount::tmpfs_mount(DATA_DIR));
         // Read where it lies when the engine shares our file system (its socket is local);
@@ -331,9 +367,15 @@ pub(super) async fn boot(
         }
     })?;
     let container = Container { inner };
-    let (host, port) = match direct_route(&container).await {
-        Some(ip) => (ip.to_string(), 5432),
-        None => {
+    let (host, port) = match route {
+        Route::Bridge => match direct_route(&container).await {
+            Some(ip) => (ip.to_string(), 5432),
+            None => {
+                container.stop().await;
+                return Ok(None);
+            }
+        },
+        Route::Published => {
             let host = container
                 .inner
                 .get_host()
@@ -375,25 +417,61 @@ pub(super) async fn boot(
         exited = exited_at_start(&container, image) => return Err(exited),
     };
     let log = container.log().await;
-    Ok(Started {
+    Ok(Some(Started {
         stubs_installed: stubs_installed(&log),
         seeded: log.lines().any(|line| line.trim() == SEEDED),
         container,
         connection,
-    })
+    }))
 }
 
-/// The container's own address on the engine's bridge network, when this machine reaches it
-/// directly: a published port is served by the engine's userland proxy, which doubled the
-/// time of a round trip and cost as much CPU as the server's own work for a one-row query
-/// (a property test or an RLS matrix is thousands of round trips). Only for an engine on this
-/// machine (its socket is local) and on Linux; elsewhere (Docker Desktop's VM, a rootless
-/// engine's own network namespace) the address is not routed here, and the probe's short
-/// wait sends the run to the published port.
-async fn direct_route(container: &Container) -> Option<std::net::IpAddr> {
+/// Whether the engine's default bridge network is on this machine: its gateway address is
+/// one of ours (binding a socket to it works). Then a container's own address is reached
+/// directly, with no port published: a published port is served by the engine's userland
+/// proxy, which doubled the time of a round trip and cost as much CPU as the server's own
+/// work for a one-row query (an RLS matrix or a property test is thousands of round trips),
+/// and publishing it cost the engine a sixth of a second of CPU at every start. Elsewhere
+/// (Docker Desktop's VM, a rootless engine's own network namespace, a remote engine) the
+/// bridge is not here.
+async fn bridge_is_here() -> bool {
     if !cfg!(target_os = "linux") || !engine_is_local() {
-        return None;
+        return false;
     }
+    let Ok(docker) = bollard::Docker::connect_with_defaults() else {
+        return false;
+    };
+    let Ok(network) = docker
+        .inspect_network(
+            "bridge",
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+    else {
+        return false;
+    };
+    network
+        .ipam
+        .and_then(|ipam| ipam.config)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|config| gateway(config.gateway.as_deref(), config.subnet.as_deref()))
+        .any(|gateway| std::net::UdpSocket::bind((gateway, 0)).is_ok())
+}
+
+/// A bridge network's gateway: the one its configuration names, else the engine's default,
+/// the first address of its IPv4 subnet (the default bridge names none).
+fn gateway(named: Option<&str>, subnet: Option<&str>) -> Option<std::net::IpAddr> {
+    if let Some(ip) = named.and_then(|g| g.parse().ok()) {
+        return Some(ip);
+    }
+    let (network, _) = subnet?.split_once('/')?;
+    let network: std::net::Ipv4Addr = network.parse().ok()?;
+    Some(std::net::Ipv4Addr::from(u32::from(network).checked_add(1)?).into())
+}
+
+/// The container's address on the bridge, once a connection to its server's port is seen to
+/// get there (a firewall may still stand between): `None` sends the run to a published port.
+async fn direct_route(container: &Container) -> Option<std::net::IpAddr> {
     let docker = bollard::Docker::connect_with_defaults().ok()?;
     let inspected = docker
         .inspect_container(
@@ -727,6 +805,20 @@ mod tests {
             stderr.lines().any(|l| l.starts_with(STUBS_NOT_INSTALLED)),
             "{stderr}"
         );
+    }
+
+    #[test]
+    fn a_bridge_gateway_is_the_named_one_else_the_subnets_first_address() {
+        use super::gateway;
+        let ip = |s: &str| Some(s.parse::<std::net::IpAddr>().unwrap());
+        assert_eq!(gateway(None, Some("172.17.0.0/16")), ip("172.17.0.1"));
+        assert_eq!(
+            gateway(Some("10.9.0.254"), Some("10.9.0.0/24")),
+            ip("10.9.0.254")
+        );
+        assert_eq!(gateway(None, Some("fd00::/64")), None);
+        assert_eq!(gateway(None, Some("not a subnet")), None);
+        assert_eq!(gateway(None, None), None);
     }
 
     #[test]
