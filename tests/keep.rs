@@ -177,3 +177,96 @@ fn a_killed_keeps_password_file_is_removed_by_the_next_run() {
     );
     assert!(stderr.contains("--keep password file"), "{stderr}");
 }
+
+/// The URL `--keep` prints for a container backend run, with what the run printed.
+fn kept_container_url(backend: &common::Backend, route: Option<&str>) -> (String, String) {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
+    let mut args = vec![
+        "replay".to_owned(),
+        fixture.display().to_string(),
+        "--keep".to_owned(),
+    ];
+    args.extend(backend.args());
+    let mut command = Command::new(env!("CARGO_BIN_EXE_db-ci"));
+    command
+        .args(&args)
+        .env_remove("DB_CI_BACKEND")
+        .env_remove(db_ci::backend::container::ROUTE_VAR)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(route) = route {
+        command.env(db_ci::backend::container::ROUTE_VAR, route);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut seen = String::new();
+    let mut url = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(at) = line.find("postgres://") {
+            url.get_or_insert_with(|| line[at..].trim().to_owned());
+        }
+        if line.contains("press Ctrl-C") {
+            break;
+        }
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert!(seen.contains("PASS [") && !seen.contains("FAIL"), "{seen}");
+    (
+        url.unwrap_or_else(|| panic!("no URL printed:\n{seen}")),
+        seen,
+    )
+}
+
+/// Where the engine's bridge is on this machine, a container is reached at its own address
+/// (no port published); told `published`, through a published port on this machine — the
+/// route every engine that is not here (Docker Desktop, rootless, remote) takes, which CI
+/// must still run.
+#[test]
+fn a_container_is_reached_on_its_bridge_or_through_its_published_port() {
+    let Some(backend) = common::Backend::container() else {
+        return;
+    };
+    let host_port = |url: &str| -> (String, String) {
+        let rest = url.split_once('@').unwrap().1;
+        let authority = rest.split_once('/').unwrap().0;
+        let (host, port) = authority.rsplit_once(':').unwrap();
+        (host.to_owned(), port.to_owned())
+    };
+    let (published, seen) = kept_container_url(&backend, Some("published"));
+    let (host, port) = host_port(&published);
+    assert_eq!(host, "127.0.0.1", "{seen}");
+    assert_ne!(port, "5432", "{seen}");
+    // The bridge is here when this machine holds its gateway (docker0's address).
+    let bridge_here = std::net::UdpSocket::bind(("172.17.0.1", 0)).is_ok();
+    let (auto, seen) = kept_container_url(&backend, None);
+    let (host, port) = host_port(&auto);
+    if bridge_here {
+        assert!(host.starts_with("172.17."), "{seen}");
+        assert_eq!(port, "5432", "{seen}");
+    } else {
+        // Not at docker0's default address: db-ci may still have found it elsewhere.
+        eprintln!("no bridge at 172.17.0.1 here: the automatic route ran, unchecked ({host})");
+    }
+    // A value db-ci does not know is refused, not ignored.
+    let out = Command::new(env!("CARGO_BIN_EXE_db-ci"))
+        .args(["replay", "fixtures/pass-minimal"])
+        .args(backend.args())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(db_ci::backend::container::ROUTE_VAR, "bridge")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("neither `auto` nor `published`"),
+        "{stderr}"
+    );
+}

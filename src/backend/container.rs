@@ -241,6 +241,25 @@ enum Route {
     Published,
 }
 
+/// The variable that makes db-ci publish the container's port and connect through it even
+/// where the bridge is reachable (`published`; `auto`, the default, takes the bridge where
+/// it can): for a firewall between this machine and the bridge that lets the probe through,
+/// and for the tests of the published route.
+pub const ROUTE_VAR: &str = "DB_CI_CONTAINER_ROUTE";
+
+impl Route {
+    /// What the user asked for: the bridge where it is here (`auto`), or the published port.
+    fn wanted() -> Result<Route> {
+        match std::env::var(ROUTE_VAR).as_deref() {
+            Err(_) | Ok("") | Ok("auto") => Ok(Route::Bridge),
+            Ok("published") => Ok(Route::Published),
+            Ok(other) => Err(Error::input(format!(
+                "read {ROUTE_VAR}: `{other}` is neither `auto` nor `published`"
+            ))),
+        }
+    }
+}
+
 /// Starts a container of `image` (whose entrypoint is `entrypoint`) with its superuser's
 /// `password`, and waits until its server accepts connections.
 pub(super) async fn boot(
@@ -249,7 +268,7 @@ pub(super) async fn boot(
     password: &str,
     data: DataDir<'_>,
 ) -> Result<Started> {
-    if bridge_is_here().await {
+    if Route::wanted()? == Route::Bridge && bridge_is_here().await {
         if let Some(started) = boot_on(image, entrypoint, password, data, Route::Bridge).await? {
             return Ok(started);
         }
