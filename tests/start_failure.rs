@@ -166,8 +166,11 @@ fn a_container_that_exits_at_start_is_reported_at_once_with_its_log() {
             "no_such_library",
         ),
     ];
-    for (what, entrypoint, init_script, quoted) in cases {
-        let tag = format!("db-ci-test-start-failure:{pid}");
+    // Side by side: each case waits for a container to start and go (no seed: a derived
+    // image's first start initialises its cluster).
+    let cases: Vec<_> = cases.into_iter().enumerate().collect();
+    common::parallel(cases, 3, |(i, (what, entrypoint, init_script, quoted))| {
+        let tag = format!("db-ci-test-start-failure:{pid}-{i}");
         derived_image(&base, &tag, entrypoint, init_script);
         let (code, text, took) = run_on(&["--backend", "container", "--image", &tag], &[]);
         let left = containers_of(&tag);
@@ -187,5 +190,5 @@ fn a_container_that_exits_at_start_is_reported_at_once_with_its_log() {
             "{what}: took {took:?}: {text}"
         );
         assert!(left.is_empty(), "{what}: containers left: {left}");
-    }
+    });
 }
