@@ -24,6 +24,25 @@ fn nothing_left(run_dir: &Path) {
     }
 }
 
+/// Reads a `--keep` run's output until it waits for Ctrl-C: the first URL it printed, and
+/// everything it printed.
+fn until_kept(child: &mut std::process::Child) -> (Option<String>, String) {
+    let mut url = None;
+    let mut seen = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(at) = line.find("postgres://") {
+            url.get_or_insert_with(|| line[at..].trim().to_owned());
+        }
+        if line.contains("press Ctrl-C") {
+            break;
+        }
+    }
+    (url, seen)
+}
+
 #[test]
 fn keep_serves_the_replayed_database_until_ctrl_c() {
     if common::Backend::local().is_none() {
@@ -45,19 +64,7 @@ fn keep_serves_the_replayed_database_until_ctrl_c() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut url = None;
-    let mut seen = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(at) = line.find("postgres://") {
-            url.get_or_insert_with(|| line[at..].trim().to_owned());
-        }
-        if line.contains("press Ctrl-C") {
-            break;
-        }
-    }
+    let (url, seen) = until_kept(&mut child);
     let url = url.unwrap_or_else(|| panic!("no URL printed:\n{seen}"));
     assert!(seen.contains("PASS"), "{seen}");
     // db-ci's own cluster's superuser (postgres is the demoted role migrations run as).
@@ -106,29 +113,11 @@ fn a_killed_keeps_password_file_is_removed_by_the_next_run() {
     };
     let temp = tempfile::tempdir().unwrap();
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
-    let mut args = vec![
-        "replay".to_owned(),
-        fixture.display().to_string(),
-        "--keep".to_owned(),
-    ];
-    args.extend(backend.args());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_db-ci"))
-        .args(&args)
+    let mut child = kept_minimal(&backend)
         .env("TMPDIR", temp.path())
-        .env_remove("DB_CI_BACKEND")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut seen = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if line.contains("press Ctrl-C") {
-            break;
-        }
-    }
+    let (_, seen) = until_kept(&mut child);
     let keep_dirs = || -> Vec<std::path::PathBuf> {
         std::fs::read_dir(temp.path())
             .unwrap()
@@ -178,39 +167,28 @@ fn a_killed_keeps_password_file_is_removed_by_the_next_run() {
     assert!(stderr.contains("--keep password file"), "{stderr}");
 }
 
-/// The URL `--keep` prints for a container backend run, with what the run printed.
-fn kept_container_url(backend: &common::Backend, route: Option<&str>) -> (String, String) {
+/// `db-ci replay fixtures/pass-minimal --keep` on `backend`, its output piped.
+fn kept_minimal(backend: &common::Backend) -> Command {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/pass-minimal");
-    let mut args = vec![
-        "replay".to_owned(),
-        fixture.display().to_string(),
-        "--keep".to_owned(),
-    ];
-    args.extend(backend.args());
     let mut command = Command::new(env!("CARGO_BIN_EXE_db-ci"));
     command
-        .args(&args)
+        .args(["replay", &fixture.display().to_string(), "--keep"])
+        .args(backend.args())
         .env_remove("DB_CI_BACKEND")
-        .env_remove(db_ci::backend::container::ROUTE_VAR)
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
+    command
+}
+
+/// The URL `--keep` prints for a container backend run, with what the run printed.
+fn kept_container_url(backend: &common::Backend, route: Option<&str>) -> (String, String) {
+    let mut command = kept_minimal(backend);
+    command.env_remove(db_ci::backend::container::ROUTE_VAR);
     if let Some(route) = route {
         command.env(db_ci::backend::container::ROUTE_VAR, route);
     }
     let mut child = command.spawn().unwrap();
-    let mut seen = String::new();
-    let mut url = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(at) = line.find("postgres://") {
-            url.get_or_insert_with(|| line[at..].trim().to_owned());
-        }
-        if line.contains("press Ctrl-C") {
-            break;
-        }
-    }
+    let (url, seen) = until_kept(&mut child);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
