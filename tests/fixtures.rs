@@ -307,8 +307,40 @@ fn walk(backend: Option<common::Backend>) {
     let Some(backend) = backend else { return };
     let dirs = fixture_dirs();
     assert!(!dirs.is_empty(), "no fixtures found");
-    let results = common::parallel(dirs, 3, |dir: PathBuf| check(&dir, &backend));
-    let failed: Vec<String> = results.into_iter().filter_map(Result::err).collect();
+    let started = std::time::Instant::now();
+    let results = common::parallel(dirs, 3, |dir: PathBuf| {
+        let took = std::time::Instant::now();
+        let result = check(&dir, &backend);
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        (result, name, took.elapsed())
+    });
+    // Where the walk's time went, in CI's log even when it passes: written to the stream
+    // itself, which libtest does not capture (it captures the print macros).
+    let mut slowest: Vec<(std::time::Duration, &str)> = results
+        .iter()
+        .map(|(_, name, took)| (*took, name.as_str()))
+        .collect();
+    slowest.sort_by(|a, b| b.cmp(a));
+    let listed: Vec<String> = slowest
+        .iter()
+        .take(5)
+        .map(|(took, name)| format!("{name} {:.1} s", took.as_secs_f64()))
+        .collect();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "[fixtures] {} on {}: {:.1} s, three at a time; slowest: {}\n",
+            results.len(),
+            backend.name,
+            started.elapsed().as_secs_f64(),
+            listed.join(", ")
+        )
+        .as_bytes(),
+    );
+    let failed: Vec<String> = results
+        .into_iter()
+        .filter_map(|(result, _, _)| result.err())
+        .collect();
     assert!(
         failed.is_empty(),
         "{} fixture(s) failed on {}:\n\n{}",
