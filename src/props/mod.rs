@@ -17,7 +17,7 @@ use crate::report::{Case, CaseVerdict, Failure, StageReport, StageVerdict};
 use crate::sql::db_error_text;
 use crate::stage::StageContext;
 use crate::stage_id::StageId;
-use engine::{CaseResult, Compiled, Finding, StepOutcome, Tally, CASE_SAVEPOINT};
+use engine::{CaseResult, Compiled, Finding, Impersonation, StepOutcome, Tally, CASE_SAVEPOINT};
 
 use crate::yaml::Pos;
 
@@ -472,6 +472,7 @@ impl Run<'_> {
             templates: rendered.operations.clone(),
             draw_pools,
             actors: rendered.actors.clone(),
+            impersonations: rendered.actors.iter().map(Impersonation::of).collect(),
             invariant: rendered.invariant.clone(),
             invariant_call: rendered.invariant.clone(),
             cases: self.spec.cases.max(1),

@@ -96,24 +96,44 @@ pub async fn query_rows(client: &Client, sql: &str) -> std::result::Result<Rows,
     }
 }
 
+/// An actor's SQL around a step, made once per property rather than at every step (a
+/// property runs thousands of steps, and the claims are JSON to render and quote).
+#[derive(Debug, Clone)]
+pub struct Impersonation {
+    begin: String,
+    begin_statements: usize,
+    end: String,
+}
+
+impl Impersonation {
+    pub fn of(actor: &Actor) -> Impersonation {
+        let begin = actor.impersonation_sql();
+        Impersonation {
+            begin_statements: statement_count(&begin),
+            begin,
+            end: end_impersonation_sql(actor),
+        }
+    }
+}
+
 /// The batch one step sends: a savepoint, the impersonation, the operation, the return to
 /// admin and the invariant; with how many statements run up to the end of the operation
 /// (an error before that is the operation's, after it the invariant's).
 fn step_batch(compiled: &Compiled, step: &Step) -> (String, usize) {
-    let actor = compiled.actor(step);
+    let impersonation = step.actor.and_then(|a| compiled.impersonations.get(a));
     let mut batch = format!("savepoint {STEP_SAVEPOINT};\n");
     let mut before_operation = 1;
-    if let Some(actor) = actor {
-        batch.push_str(&actor.impersonation_sql());
+    if let Some(impersonation) = impersonation {
+        batch.push_str(&impersonation.begin);
         batch.push('\n');
-        before_operation += statement_count(&actor.impersonation_sql());
+        before_operation += impersonation.begin_statements;
     }
     let operation_statements = statement_count(&step.sql).max(1);
     batch.push_str(&step.sql);
     batch.push_str(";\n");
     batch.push_str(&format!("release savepoint {STEP_SAVEPOINT};\n"));
-    if let Some(actor) = actor {
-        batch.push_str(&end_impersonation_sql(actor));
+    if let Some(impersonation) = impersonation {
+        batch.push_str(&impersonation.end);
         batch.push('\n');
     }
     batch.push_str(&compiled.invariant_call);

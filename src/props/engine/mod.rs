@@ -15,7 +15,8 @@ use tokio_postgres::Client;
 
 use self::exec::run_sequence;
 pub use self::exec::{
-    before_and_after, end_impersonation_sql, prepare_invariant, query_rows, PREPARED_INVARIANT,
+    before_and_after, end_impersonation_sql, prepare_invariant, query_rows, Impersonation,
+    PREPARED_INVARIANT,
 };
 use self::search::explore;
 pub use self::search::runner;
@@ -50,6 +51,8 @@ pub struct Compiled {
     /// For each template, the pool values (SQL literals) of each of its draws.
     pub draw_pools: Vec<Vec<Vec<String>>>,
     pub actors: Vec<Actor>,
+    /// Each actor's SQL around a step, in the order of `actors`.
+    pub impersonations: Vec<Impersonation>,
     pub invariant: String,
     /// What a step runs to check the invariant: `execute` of a prepared statement when the
     /// invariant could be prepared (planned once, not at every step), else its text.

@@ -16,6 +16,7 @@ pub(super) fn compiled(actors: Vec<Actor>) -> Compiled {
             template("update posts set votes = 0"),
         ],
         draw_pools: vec![vec![vec!["1".into(), "2".into(), "3".into()]], vec![]],
+        impersonations: actors.iter().map(super::Impersonation::of).collect(),
         actors,
         invariant: "select * from posts where votes < 0".into(),
         invariant_call: "select * from posts where votes < 0".into(),
