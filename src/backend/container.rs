@@ -273,8 +273,10 @@ pub(super) async fn boot(
             return Ok(started);
         }
     }
-    let started = boot_on(image, entrypoint, password, data, Route::Published).await?;
-    Ok(started.expect("a published port is always a route"))
+    // Only the bridge route can turn out not to reach the container.
+    boot_on(image, entrypoint, password, data, Route::Published)
+        .await?
+        .ok_or_else(|| Error::environment("reach the container through its published port"))
 }
 
 /// Starts the container, reached by `route`; `None` when the bridge route turned out not to
