@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use testcontainers::core::{AccessMode, ContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, ContainerRequest, GenericImage, ImageExt};
 
 use super::{BackendKind, Connection, Handle, Host, Server};
 use crate::error::{Error, Result};
@@ -342,19 +342,7 @@ async fn boot_on(
         )
         .with_cmd(command)
         .with_startup_timeout(Duration::from_secs(120));
-    let stubs = stub_folder()?;
-    request = if engine_is_local() {
-        // Read where it lies, as the seed is: an upload costs the engine a helper process
-        // (it untars into the container's file system from a copy of itself) and a mount of
-        // that file system, about a tenth of a second of CPU at every start.
-        request.with_mount(
-            Mount::bind_mount(stubs.display().to_string(), STUB_DIR)
-                .with_access_mode(AccessMode::ReadOnly),
-        )
-    } else {
-        // One upload of a folder: a copy per file cost a request each, more than the start.
-        request.with_copy_to(STUB_DIR, stubs)
-    };
+    request = from_cache(request, stub_folder()?, STUB_DIR);
     if route == Route::Bridge {
         // testcontainers publishes every port the image exposes: a published port costs the
         // engine a proxy process and firewall rules at every start, for a route not taken.
@@ -365,19 +353,8 @@ async fn boot_on(
     }
     if let DataDir::Memory { seed } = data {
         request = request.with_mount(Mount::tmpfs_mount(DATA_DIR));
-        // Read where it lies when the engine shares our file system (its socket is local);
-        // else uploaded, which costs as much as the initdb it saves on some storage drivers.
-        match seed {
-            Some(archive) if engine_is_local() => {
-                request = request.with_mount(
-                    Mount::bind_mount(archive.display().to_string(), SEED_ARCHIVE)
-                        .with_access_mode(AccessMode::ReadOnly),
-                );
-            }
-            Some(archive) => {
-                request = request.with_copy_to(SEED_ARCHIVE, archive.to_path_buf());
-            }
-            None => {}
+        if let Some(archive) = seed {
+            request = from_cache(request, archive.to_path_buf(), SEED_ARCHIVE);
         }
     }
     // testcontainers removes a container whose wait fails; what the server said is kept.
@@ -455,6 +432,28 @@ async fn boot_on(
         container,
         connection,
     }))
+}
+
+/// `request` with the cache entry at `source` (the stub extensions' folder, a seed's archive)
+/// at `target` in the container: read where it lies, mounted read-only, when the engine shares
+/// our file system (its socket is local); else uploaded. An upload makes the engine untar it
+/// from a re-executed copy of itself into the container's file system, mounted once more for
+/// it: about a tenth of a second of CPU a start for the stubs' folder, and for a seed's archive
+/// as much as the initdb it saves on some storage drivers. One upload of a folder, not a copy
+/// per file: each copy cost a request, more than the start.
+fn from_cache(
+    request: ContainerRequest<GenericImage>,
+    source: std::path::PathBuf,
+    target: &str,
+) -> ContainerRequest<GenericImage> {
+    if engine_is_local() {
+        request.with_mount(
+            Mount::bind_mount(source.display().to_string(), target)
+                .with_access_mode(AccessMode::ReadOnly),
+        )
+    } else {
+        request.with_copy_to(target, source)
+    }
 }
 
 /// Whether the engine's default bridge network is on this machine: its gateway address is
